@@ -1,0 +1,1 @@
+"""Data providers. Each implements ``download(symbol, timeframe, start, end) -> DataFrame``."""
