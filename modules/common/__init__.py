@@ -1,0 +1,1 @@
+"""Shared helper code for modules (not a category)."""

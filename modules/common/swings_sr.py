@@ -1,0 +1,145 @@
+"""Helpers for the support/resistance (and some custom) modules: confirmed swing points, UTC
+sessions with the previous day's high/low/close, and small array helpers (lag, rolling max/min).
+
+Swing points (fractals, Bill Williams style with configurable strength): bar ``i`` is a swing
+high when its high is strictly above the ``left`` highs before it and at least as high as the
+``right`` highs after it (so on a flat top the first bar counts); swing lows likewise. A swing
+at bar ``i`` is only *known* at bar ``i + right``, so every array here is indexed by the bar at
+which the swing is confirmed, never by the swing bar itself: no look-ahead.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import talib
+from numba import njit
+
+from modules.errors import ModuleDataError
+
+
+def lag(values: np.ndarray, bars: int = 1, fill=np.nan) -> np.ndarray:
+    """``values`` delayed by ``bars`` bars (same length, the first ``bars`` set to ``fill``)."""
+    out = np.empty_like(values)
+    head = min(bars, len(values))
+    out[:head] = fill
+    out[head:] = values[:len(values) - head]
+    return out
+
+
+def rolling_max(values: np.ndarray, period: int) -> np.ndarray:
+    """Highest value of the last ``period`` bars including the current one (TA-Lib ``MAX``)."""
+    return values.astype(np.float64) if period == 1 else talib.MAX(values, period)
+
+
+def rolling_min(values: np.ndarray, period: int) -> np.ndarray:
+    """Lowest value of the last ``period`` bars including the current one (TA-Lib ``MIN``)."""
+    return values.astype(np.float64) if period == 1 else talib.MIN(values, period)
+
+
+def confirmed_swings(high: np.ndarray, low: np.ndarray, left: int, right: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Swing highs and lows at their confirmation bar.
+
+    Returns ``(swing_high, swing_low)``: at bar ``t`` the price of the swing high (low) at bar
+    ``t - right`` if that bar is one, else NaN. Only bars up to ``t`` are read.
+    """
+    n = len(high)
+    out_high = np.full(n, np.nan)
+    out_low = np.full(n, np.nan)
+    if n < left + right + 1:
+        return out_high, out_low
+    cand_high, cand_low = lag(high, right), lag(low, right)  # the bar right bars ago
+    # max of the left bars before the candidate, and of the right bars after it (up to t)
+    left_max = lag(rolling_max(high, left), right + 1)
+    left_min = lag(rolling_min(low, left), right + 1)
+    right_max = rolling_max(high, right)
+    right_min = rolling_min(low, right)
+    with np.errstate(invalid="ignore"):
+        is_high = (cand_high > left_max) & (cand_high >= right_max)
+        is_low = (cand_low < left_min) & (cand_low <= right_min)
+    out_high[is_high] = cand_high[is_high]
+    out_low[is_low] = cand_low[is_low]
+    return out_high, out_low
+
+
+@njit(cache=True)
+def is_swing_high(high, i, left, right):
+    """True if bar ``i`` is a swing high; reads bars ``i - left .. i + right`` (Numba)."""
+    if i < left or i + right >= high.shape[0]:
+        return False
+    for j in range(i - left, i):
+        if not high[i] > high[j]:
+            return False
+    for j in range(i + 1, i + right + 1):
+        if not high[i] >= high[j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def is_swing_low(low, i, left, right):
+    """True if bar ``i`` is a swing low; reads bars ``i - left .. i + right`` (Numba)."""
+    if i < left or i + right >= low.shape[0]:
+        return False
+    for j in range(i - left, i):
+        if not low[i] < low[j]:
+            return False
+    for j in range(i + 1, i + right + 1):
+        if not low[i] <= low[j]:
+            return False
+    return True
+
+
+# ---- UTC sessions ---------------------------------------------------------------------------
+def utc_seconds(data: pd.DataFrame) -> np.ndarray:
+    """Bar open times as integer seconds since the Unix epoch (UTC)."""
+    index = data.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
+    ns = index.tz_convert("UTC").as_unit("ns").asi8
+    return np.floor_divide(ns, 1_000_000_000)
+
+
+def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") -> np.ndarray:
+    """Integer id of the session each bar belongs to; ids increase with time.
+
+    A ``day`` session runs from ``start_hour``:00 UTC to the same hour the next day. A session
+    starting at 12:00 or later is named after the next calendar day (the FX convention: with
+    22:00 the Monday session opens Sunday 22:00 UTC). A ``week`` session starts with the
+    Monday session, so on Monday ``start_hour``:00 UTC, or on Sunday when that hour is >= 12.
+    """
+    days = np.floor_divide(utc_seconds(data) - start_hour * 3600, 86400)
+    if anchor == "day":
+        return days
+    if anchor == "week":
+        named = days + (1 if start_hour >= 12 else 0)
+        return np.floor_divide(named + 3, 7)  # 1970-01-01 was a Thursday: Monday-based weeks
+    raise ValueError(f"unknown anchor {anchor!r}")
+
+
+def previous_session_hlc(data: pd.DataFrame, high: np.ndarray, low: np.ndarray,
+                         close: np.ndarray, start_hour: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """High, low and close of the previous completed day session, per bar.
+
+    The "previous" day is the last earlier session that has bars (Friday for a Monday when the
+    market is closed on weekends). Bars of the first session in the data get NaN. A session's
+    own bars never see its own high/low/close, so there is no look-ahead.
+    """
+    n = len(close)
+    prev_h, prev_l, prev_c = (np.full(n, np.nan) for _ in range(3))
+    if n == 0:
+        return prev_h, prev_l, prev_c
+    ids = session_ids(data, start_hour, "day")
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    day_high = np.maximum.reduceat(high, starts)
+    day_low = np.minimum.reduceat(low, starts)
+    day_close = close[np.r_[starts[1:], n] - 1]
+    # bar -> its session number; session k uses session k-1's values
+    session = np.cumsum(np.r_[True, ids[1:] != ids[:-1]]) - 1
+    has_prev = session > 0
+    prev = session[has_prev] - 1
+    prev_h[has_prev] = day_high[prev]
+    prev_l[has_prev] = day_low[prev]
+    prev_c[has_prev] = day_close[prev]
+    return prev_h, prev_l, prev_c

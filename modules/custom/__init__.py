@@ -1,0 +1,2 @@
+"""Other indicators: choppiness, KAMA, vortex, Fisher, Coppock, Elder-Ray, CMO, DPO, STC,
+squeeze momentum, RVI, Connors RSI."""

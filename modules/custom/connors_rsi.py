@@ -1,0 +1,84 @@
+"""Connors RSI (Larry Connors & Cesar Alvarez, "An Introduction to ConnorsRSI", 2012).
+
+CRSI = (RSI(close, rsi_period) + RSI(streak, streak_period) + PercentRank(ROC1, rank_period)) / 3
+where streak counts consecutive up closes (+1, +2, ...) or down closes (-1, -2, ...), 0 on an
+unchanged close; RSI is Wilder's (TA-Lib ``RSI``); ROC1 is the one-bar percent change and its
+percent rank is the share (0-100) of the previous ``rank_period`` ROC1 values strictly below
+the current one (Connors' definition; TradingView counts <=). 0-100; NaN until rank_period + 1
+bars. Streak and percent rank: Numba kernel.
+"""
+import numpy as np
+import talib
+from numba import njit
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import labels
+from modules.common.swings_sr import lag
+from modules.errors import ModuleConfigError
+
+
+@njit(cache=True)
+def _streak(close):
+    streak = np.zeros(close.shape[0])
+    for t in range(1, close.shape[0]):
+        if close[t] > close[t - 1]:
+            streak[t] = streak[t - 1] + 1.0 if streak[t - 1] > 0 else 1.0
+        elif close[t] < close[t - 1]:
+            streak[t] = streak[t - 1] - 1.0 if streak[t - 1] < 0 else -1.0
+    return streak
+
+
+@njit(cache=True)
+def _percent_rank(values, period):
+    """Percent (0-100) of the previous ``period`` values strictly below the current one."""
+    n = values.shape[0]
+    rank = np.full(n, np.nan)
+    for t in range(period + 1, n):  # values[0] is NaN (no previous close)
+        current = values[t]
+        below = 0
+        for j in range(t - period, t):
+            below += values[j] < current
+        rank[t] = 100.0 * below / period
+    return rank
+
+
+class ConnorsRSI(BaseModule):
+    module_id = "connors_rsi"
+    name = "Connors RSI"
+    category = "custom"
+    description = "Average of a short RSI, the RSI of up/down streaks and the rank of today's move."
+    requires = ("close",)
+    params = (
+        Param("rsi_period", "integer", 3, title="RSI Period", min=2, max=100, step=1, key=True),
+        Param("streak_period", "integer", 2, title="Streak RSI Period", min=2, max=100, step=1,
+              key=True),
+        Param("rank_period", "integer", 100, title="Percent Rank Period", min=2, max=1000,
+              step=1, key=True),
+        Param("overbought", "number", 90, title="Overbought Level", min=50, max=100, step=1),
+        Param("oversold", "number", 10, title="Oversold Level", min=0, max=50, step=1),
+    )
+    outputs = (
+        Output("value", "numeric", "Connors RSI, 0-100", primary=True),
+        Output("streak", "numeric", "consecutive up (+) / down (-) closes, bars"),
+        Output("percent_rank", "numeric", "percent rank of the one-bar change, 0-100"),
+        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
+               values=("overbought", "oversold", "neutral")),
+    )
+
+    @classmethod
+    def check_config(cls, config):
+        if config["oversold"] >= config["overbought"]:
+            raise ModuleConfigError(cls.module_id, "oversold", "must be below overbought")
+
+    def compute(self, data, config):
+        close = as_float(data, "close")
+        streak = _streak(close)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            roc = 100.0 * (close / lag(close) - 1.0)
+        rank = _percent_rank(roc, config["rank_period"])
+        crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"])
+                + rank) / 3.0
+        with np.errstate(invalid="ignore"):
+            zone = labels([(crsi >= config["overbought"], "overbought"),
+                           (crsi <= config["oversold"], "oversold")], len(crsi), "neutral")
+        return {"value": crsi, "streak": streak, "percent_rank": rank, "zone": zone}

@@ -1,0 +1,1 @@
+"""ICT / smart-money concepts: market structure, liquidity, order blocks, gaps, kill zones."""

@@ -1,0 +1,29 @@
+"""Momentum: price change over ``period`` bars, MOM = source[t] - source[t - period].
+
+Price units. Computed with TA-Lib ``MOM``; the first ``period`` bars are NaN.
+"""
+import talib
+
+from modules.base import BaseModule, Output, Param
+from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+
+
+class Momentum(BaseModule):
+    module_id = "momentum_indicator"
+    name = "Momentum"
+    category = "momentum"
+    description = "Momentum: price now minus price a number of bars ago, in price units."
+    params = (
+        Param("period", "integer", 10, title="Period", min=1, max=1000, step=1, key=True),
+        Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP),
+    )
+    outputs = (
+        Output("value", "numeric", "price change over the period, price units", primary=True),
+        Output("direction", "categorical", "up when momentum is positive, down when negative",
+               values=("up", "down", "neutral")),
+    )
+
+    def compute(self, data, config):
+        mom = talib.MOM(price_source(data, config["source"]), timeperiod=config["period"])
+        return {"value": mom,
+                "direction": labels([(mom > 0, "up"), (mom < 0, "down")], len(mom), "neutral")}

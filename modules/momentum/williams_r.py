@@ -1,0 +1,40 @@
+"""Williams %R (Larry Williams, 1973).
+
+%R = -100 * (highest high - close) / (highest high - lowest low) over ``period`` bars.
+Values -100..0 (0 = close at the period high). Computed with TA-Lib ``WILLR``; the first
+``period - 1`` bars are NaN.
+"""
+import talib
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import zones
+from modules.errors import ModuleConfigError
+
+
+class WilliamsR(BaseModule):
+    module_id = "williams_r"
+    name = "Williams %R"
+    category = "momentum"
+    description = "Williams %R: close relative to the recent high-low range, -100..0."
+    params = (
+        Param("period", "integer", 14, title="Period", min=2, max=500, step=1, key=True),
+        Param("overbought", "number", -20, title="Overbought Level", min=-50, max=0, step=1),
+        Param("oversold", "number", -80, title="Oversold Level", min=-100, max=-50, step=1),
+    )
+    outputs = (
+        Output("value", "numeric", "Williams %R, -100..0", primary=True),
+        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
+               values=("overbought", "oversold", "neutral")),
+    )
+
+    @classmethod
+    def check_config(cls, config):
+        if config["oversold"] >= config["overbought"]:
+            raise ModuleConfigError(cls.module_id, "oversold",
+                                    "oversold level must be below the overbought level")
+
+    def compute(self, data, config):
+        wr = talib.WILLR(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
+                         timeperiod=config["period"])
+        zone = zones(wr, config["overbought"], config["oversold"])
+        return {"value": wr, "zone": zone}

@@ -1,0 +1,1 @@
+"""moving averages modules."""

@@ -1,0 +1,1 @@
+"""Support/resistance modules: pivots, Camarilla, Fibonacci retracements, S/R zones."""

@@ -1,0 +1,47 @@
+"""Donchian Channels (Richard Donchian, 1960s; the Turtle Traders' breakout channel).
+
+upper = highest high of the last ``period`` bars (current bar included), lower = lowest low,
+middle = (upper + lower) / 2; price units, TA-Lib ``MAX``/``MIN``. ``percent`` = (close - lower)
+/ (upper - lower), 0..1 (0.5 on a flat channel). ``breakout`` compares the close with the
+channel of the *previous* ``period`` bars (the Turtle rule "close beyond the N-bar high"):
+"up" above its upper, "down" below its lower, else "inside". NaN / "neutral" during warm-up.
+"""
+import numpy as np
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import labels
+from modules.common.swings_sr import lag, rolling_max, rolling_min
+
+
+class DonchianChannels(BaseModule):
+    module_id = "donchian_channels"
+    name = "Donchian Channels"
+    category = "volatility"
+    description = "Highest high and lowest low of the last N bars, and channel breakouts."
+    params = (Param("period", "integer", 20, title="Period", min=1, max=1000, step=1, key=True),)
+    outputs = (
+        Output("percent", "numeric", "where close sits: 0 = lowest low, 1 = highest high",
+               primary=True),
+        Output("upper", "numeric", "highest high of the period, price units"),
+        Output("middle", "numeric", "(upper + lower) / 2, price units"),
+        Output("lower", "numeric", "lowest low of the period, price units"),
+        Output("width", "numeric", "upper - lower, price units"),
+        Output("breakout", "categorical",
+               "close above the previous bar's upper (up), below its lower (down), or inside",
+               values=("up", "down", "inside", "neutral")),
+    )
+
+    def compute(self, data, config):
+        high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+        upper = rolling_max(high, config["period"])
+        lower = rolling_min(low, config["period"])
+        width = upper - lower
+        prev_upper = lag(upper)
+        prev_lower = lag(lower)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            percent = np.where(width > 0, (close - lower) / width, 0.5)
+            percent[np.isnan(width)] = np.nan
+            breakout = labels([(close > prev_upper, "up"), (close < prev_lower, "down"),
+                               (prev_upper >= prev_lower, "inside")], len(close), "neutral")
+        return {"percent": percent, "upper": upper, "middle": (upper + lower) / 2,
+                "lower": lower, "width": width, "breakout": breakout}

@@ -1,0 +1,63 @@
+"""Historical (close-to-close) volatility, annualized.
+
+r_t = ln(close_t / close_{t-1}); HV = 100 * sample standard deviation (n - 1) of the last
+``period`` returns * sqrt(bars per year), in percent per year (or per bar if ``annualize`` is
+off). Bars per year = ``trading_days`` * 86,400 s / bar length, where the bar length is the
+median spacing of the first (up to) 50 bars of the data: it depends only on the start of the
+data, so there is no look-ahead (1 h bars, 252 days: 6,048 bars a year). ``regime`` is "high"
+when HV is above its own SMA over ``regime_period`` bars. Reference: Hull, "Options, Futures
+and Other Derivatives", ch. "Estimating volatility from historical data".
+"""
+import numpy as np
+import pandas as pd
+import talib
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import labels
+from modules.common.swings_sr import lag, utc_seconds
+
+
+def bars_per_year(data: pd.DataFrame, trading_days: float) -> float:
+    """``trading_days`` * bars per day, the bar length read from the first 50 bars."""
+    seconds = utc_seconds(data)[:51]
+    spacing = np.diff(seconds)
+    spacing = spacing[spacing > 0]
+    if len(spacing) == 0:
+        return np.nan
+    return trading_days * 86400.0 / float(np.median(spacing))
+
+
+class HistoricalVolatility(BaseModule):
+    module_id = "historical_volatility"
+    name = "Historical Volatility"
+    category = "volatility"
+    description = "Standard deviation of log returns, annualized, in percent."
+    requires = ("close",)
+    params = (
+        Param("period", "integer", 20, title="Period", min=2, max=1000, step=1, key=True),
+        Param("annualize", "boolean", True, title="Annualize",
+              help="Scale by sqrt(bars per year); off = per-bar volatility."),
+        Param("trading_days", "number", 252, title="Trading Days per Year", min=1, max=366,
+              step=1, help="365 for crypto that trades every day."),
+        Param("regime_period", "integer", 100, title="Regime Average Period", min=2, max=5000,
+              step=1, help="HV above its SMA over this many bars = high volatility regime."),
+    )
+    outputs = (
+        Output("value", "numeric", "volatility, percent (per year when annualized)",
+               primary=True),
+        Output("regime", "categorical", "high / low volatility versus its average",
+               values=("high", "low", "neutral")),
+    )
+
+    def compute(self, data, config):
+        close = as_float(data, "close")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            returns = np.log(close / lag(close))
+        std = pd.Series(returns).rolling(config["period"]).std(ddof=1).to_numpy()
+        scale = np.sqrt(bars_per_year(data, config["trading_days"])) if config["annualize"] else 1.0
+        value = 100.0 * std * scale
+        average = talib.SMA(value, timeperiod=config["regime_period"])
+        with np.errstate(invalid="ignore"):
+            regime = labels([(value > average, "high"), (value <= average, "low")], len(value),
+                            "neutral")
+        return {"value": value, "regime": regime}

@@ -1,0 +1,1 @@
+"""Volume modules: VWAP, volume profile, OBV, CMF, A/D line, Force Index."""

@@ -1,0 +1,145 @@
+"""Rolling volume profile: point of control and value area over the last ``period`` bars.
+
+The price range of the window (lowest low .. highest high) is cut into ``bins`` equal bins.
+Each bar's volume is spread evenly over the bins its own low..high range touches. The point
+of control (POC) is the centre of the bin with the most volume (the lowest such bin on a tie).
+The value area (J. Peter Steidlmayer's Market Profile, CBOT 1980s) grows from the POC bin one
+bin at a time towards the neighbour with more volume (the upper one on a tie) until it holds
+``value_area`` percent of the window's volume; VAH / VAL are its top / bottom edges. Price
+units; NaN until ``period`` bars exist or while the window has no volume. A flat window puts
+POC, VAH and VAL at its single price. Volume ties count as equal within 1e-9 of the window's
+volume. Numba kernel: the profile is rebuilt (difference array, O(period + bins)) only when
+the window's high or low changes, else updated by the bar leaving and the bar entering.
+"""
+import numpy as np
+from numba import njit
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import labels
+from modules.common.swings_sr import rolling_max, rolling_min
+
+
+@njit(cache=True)
+def _spread(hist, low, high, volume, bottom, scale, bins, sign):
+    """Add (sign=1) or remove (sign=-1) one bar's volume, spread evenly over its bins."""
+    a = min(int((low - bottom) * scale), bins - 1)
+    b = min(int((high - bottom) * scale), bins - 1)
+    share = sign * volume / (b - a + 1)
+    for k in range(a, b + 1):
+        hist[k] += share
+
+
+@njit(cache=True)
+def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac):
+    n = high.shape[0]
+    poc = np.full(n, np.nan)
+    vah = np.full(n, np.nan)
+    val = np.full(n, np.nan)
+    hist = np.zeros(bins)
+    edges = np.zeros(bins + 1)
+    inverse = np.zeros(bins + 1)
+    inverse[1:] = 1.0 / np.arange(1, bins + 1)
+    built = False  # hist holds the window ending at t - 1 on the same price grid
+    total = 0.0
+    for t in range(period - 1, n):
+        top = win_high[t]
+        bottom = win_low[t]
+        if not top > bottom:  # NaN or flat window
+            built = False
+            if top == bottom:
+                flat_total = 0.0
+                for j in range(t - period + 1, t + 1):
+                    if volume[j] > 0.0:
+                        flat_total += volume[j]
+                if flat_total > 0.0:
+                    poc[t] = top
+                    vah[t] = top
+                    val[t] = top
+            continue
+        scale = bins / (top - bottom)
+        if built and top == win_high[t - 1] and bottom == win_low[t - 1]:
+            # same grid as the previous bar: drop the bar leaving, add the bar entering
+            out = t - period
+            if volume[out] > 0.0:
+                _spread(hist, low[out], high[out], volume[out], bottom, scale, bins, -1.0)
+                total -= volume[out]
+            if volume[t] > 0.0:
+                _spread(hist, low[t], high[t], volume[t], bottom, scale, bins, 1.0)
+                total += volume[t]
+        else:
+            # rebuild with a difference array: +share at the first bin, -share past the last
+            edges[:] = 0.0
+            total = 0.0
+            for j in range(t - period + 1, t + 1):
+                v = volume[j]
+                if v > 0.0:
+                    a = min(int((low[j] - bottom) * scale), bins - 1)
+                    b = min(int((high[j] - bottom) * scale), bins - 1)
+                    share = v * inverse[b - a + 1]
+                    edges[a] += share
+                    edges[b + 1] -= share
+                    total += v
+            running = 0.0
+            for k in range(bins):
+                running += edges[k]
+                hist[k] = running
+            built = True
+        if total <= 0.0:
+            continue
+        # comparisons tolerate float residue of the incremental update (1e-9 of the volume)
+        tol = 1e-9 * total
+        best = 0
+        for k in range(1, bins):
+            if hist[k] > hist[best] + tol:
+                best = k
+        lo_k = best
+        hi_k = best
+        acc = hist[best]
+        target = va_frac * total - tol
+        while acc < target and (lo_k > 0 or hi_k < bins - 1):
+            up = hist[hi_k + 1] if hi_k < bins - 1 else -np.inf
+            down = hist[lo_k - 1] if lo_k > 0 else -np.inf
+            if up >= down - tol:
+                hi_k += 1
+                acc += up
+            else:
+                lo_k -= 1
+                acc += down
+        width = (top - bottom) / bins
+        poc[t] = bottom + (best + 0.5) * width
+        vah[t] = bottom + (hi_k + 1) * width
+        val[t] = bottom + lo_k * width
+    return poc, vah, val
+
+
+class VolumeProfile(BaseModule):
+    module_id = "volume_profile"
+    name = "Volume Profile"
+    category = "volume"
+    description = "Rolling volume-at-price: point of control and value area high/low."
+    requires = ("high", "low", "close", "volume")
+    params = (
+        Param("period", "integer", 100, title="Window (bars)", min=2, max=5000, step=1, key=True),
+        Param("bins", "integer", 24, title="Price Bins", min=2, max=500, step=1, key=True),
+        Param("value_area", "number", 70, title="Value Area (%)", min=10, max=100, step=1,
+              help="Share of the window's volume inside the value area."),
+    )
+    outputs = (
+        Output("poc", "numeric", "point of control: price with the most volume", primary=True),
+        Output("vah", "numeric", "value area high, price units"),
+        Output("val", "numeric", "value area low, price units"),
+        Output("position", "categorical",
+               "close above the value area, below it, or inside it",
+               values=("above_value", "below_value", "in_value", "neutral")),
+    )
+
+    def compute(self, data, config):
+        high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+        period = config["period"]
+        poc, vah, val = _rolling_profile(high, low, as_float(data, "volume"),
+                                         rolling_max(high, period), rolling_min(low, period),
+                                         period, config["bins"], config["value_area"] / 100.0)
+        with np.errstate(invalid="ignore"):
+            position = labels([(close > vah, "above_value"), (close < val, "below_value"),
+                               (vah >= val, "in_value")], len(close), "neutral")
+        return {"poc": poc, "vah": vah, "val": val, "position": position}

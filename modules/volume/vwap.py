@@ -1,0 +1,82 @@
+"""VWAP, session-anchored Volume-Weighted Average Price, with standard-deviation bands.
+
+typical price p = (high + low + close) / 3; within a session, VWAP_t = sum(p * volume) /
+sum(volume) over the session's bars up to t, and the band half-width is ``band_mult`` times the
+volume-weighted standard deviation of p around VWAP (the usual "VWAP bands"). A session is a
+UTC day starting at ``session_start_hour`` (00:00 UTC by default), or a week starting with the
+Monday session (Monday at that hour; Sunday for hours >= 12, the FX convention, e.g. Sunday
+22:00). Sums reset at each session start; bars before any volume in a session are NaN.
+Weighted mean/variance use West's (1979) incremental update (numerically stable). Price units.
+Reference: Berkowitz, Logue & Noser, "The Total Cost of Transactions on the NYSE", 1988.
+"""
+import numpy as np
+from numba import njit
+
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import labels
+from modules.common.swings_sr import session_ids
+
+
+@njit(cache=True)
+def _session_vwap(price, volume, session):
+    n = price.shape[0]
+    mean_out = np.full(n, np.nan)
+    std_out = np.full(n, np.nan)
+    weight = 0.0
+    mean = 0.0
+    m2 = 0.0
+    for i in range(n):
+        if i == 0 or session[i] != session[i - 1]:
+            weight = 0.0
+            mean = 0.0
+            m2 = 0.0
+        w = volume[i]
+        if w > 0.0:
+            weight += w
+            delta = price[i] - mean
+            mean += delta * (w / weight)  # exactly price[i] on the session's first volume
+            m2 += w * delta * (price[i] - mean)
+        if weight > 0.0:
+            mean_out[i] = mean
+            std_out[i] = np.sqrt(max(m2, 0.0) / weight)
+    return mean_out, std_out
+
+
+class VWAP(BaseModule):
+    module_id = "vwap"
+    name = "VWAP"
+    category = "volume"
+    description = "Volume-weighted average price since the session start, with deviation bands."
+    requires = ("high", "low", "close", "volume")
+    params = (
+        Param("anchor", "select", "day", title="Anchor", options=("day", "week"), key=True,
+              help="Reset the VWAP every UTC day or every week (Monday)."),
+        Param("session_start_hour", "integer", 0, title="Session Start Hour (UTC)", min=0,
+              max=23, step=1, key=True, help="Hour at which the day/week session starts, UTC."),
+        Param("band_mult", "number", 1.0, title="Band Std Dev Multiplier", min=0.1, max=10,
+              step=0.1),
+    )
+    outputs = (
+        Output("value", "numeric", "VWAP, price units", primary=True),
+        Output("upper", "numeric", "VWAP + band_mult * weighted std dev, price units"),
+        Output("lower", "numeric", "VWAP - band_mult * weighted std dev, price units"),
+        Output("position", "categorical", "close above or below the VWAP",
+               values=("above", "below", "neutral")),
+        Output("zone", "categorical", "close above the upper band, below the lower band, or inside",
+               values=("above_upper", "below_lower", "inside", "neutral")),
+    )
+
+    def compute(self, data, config):
+        high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+        price = (high + low + close) / 3.0
+        session = session_ids(data, config["session_start_hour"], config["anchor"])
+        vwap, std = _session_vwap(price, as_float(data, "volume"), session)
+        upper = vwap + config["band_mult"] * std
+        lower = vwap - config["band_mult"] * std
+        with np.errstate(invalid="ignore"):
+            position = labels([(close > vwap, "above"), (close < vwap, "below")], len(close),
+                              "neutral")
+            zone = labels([(close > upper, "above_upper"), (close < lower, "below_lower"),
+                           (upper >= lower, "inside")], len(close), "neutral")
+        return {"value": vwap, "upper": upper, "lower": lower, "position": position,
+                "zone": zone}
