@@ -1,0 +1,107 @@
+"""Request shape and response shape. Meaning (modules, configs, conditions) is checked by the
+service through the engine's strategy builder."""
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from backtests.models import BacktestRun, Trade
+from marketdata.timeframes import TIMEFRAME_SECONDS
+
+
+class MarketContextSerializer(serializers.Serializer):
+    market = serializers.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$",
+                                    help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
+    timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
+    direction = serializers.ChoiceField(choices=["Long", "Short"], default="Long")
+    testPeriod = serializers.CharField(required=False, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
+    startDate = serializers.DateTimeField(required=False)
+    endDate = serializers.DateTimeField(required=False)
+    session = serializers.CharField(required=False, allow_blank=True)
+    dataSource = serializers.JSONField(required=False, help_text="'synthetic', 'yahoo' or a dataset id.")
+
+
+class SubConfirmationSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True)
+    moduleId = serializers.CharField(required=False)
+    selected = serializers.BooleanField(default=True)
+    config = serializers.DictField(required=False, default=dict)
+
+
+class DecisionBlockSerializer(serializers.Serializer):
+    label = serializers.CharField(required=False, allow_blank=True)
+    logic = serializers.ChoiceField(choices=["all", "any"], default="all")
+    subConfirmations = SubConfirmationSerializer(many=True)
+
+
+class ExitSerializer(serializers.Serializer):
+    stopLoss = serializers.FloatField(required=False, allow_null=True, min_value=0.0001, max_value=100,
+                                      help_text="Percent of the entry price.")
+    takeProfit = serializers.FloatField(required=False, allow_null=True, min_value=0.0001, max_value=1000,
+                                        help_text="Percent of the entry price.")
+
+
+class BacktestRequestSerializer(serializers.Serializer):
+    """The seed's V4 Decision Block request."""
+
+    marketContext = MarketContextSerializer()
+    decisionBlocks = DecisionBlockSerializer(many=True, allow_empty=False)
+    exit = ExitSerializer(required=False)
+    quickTest = serializers.BooleanField(default=False)
+    initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
+    strategyName = serializers.CharField(required=False, max_length=200)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+        return super().to_internal_value(data)
+
+    def body(self) -> dict:
+        """The request as submitted (validated shape), JSON-ready, unknown keys dropped."""
+        raw = self.initial_data
+        keep = ("marketContext", "decisionBlocks", "exit", "quickTest", "initialCapital", "strategyName", "sizing")
+        return {k: raw[k] for k in keep if k in raw}
+
+
+class SubmitResponseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class BacktestRunSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+    duration_seconds = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = BacktestRun
+        fields = ["id", "status", "progress", "stage", "market", "timeframe", "direction", "created_at",
+                  "started_at", "finished_at", "duration_seconds", "metrics", "trade_count", "engine_version",
+                  "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error",
+                  "links", "request"]
+
+    def get_error(self, run) -> dict | None:
+        if not run.error_code:
+            return None
+        return {"code": run.error_code, "message": run.error_message}
+
+    def get_links(self, run) -> dict:
+        request = self.context.get("request")
+
+        def url(name):
+            path = reverse(name, kwargs={"pk": run.id})
+            return request.build_absolute_uri(path) if request else path
+
+        links = {"self": url("backtest-detail"), "page": url("run-page")}
+        if run.status == "SUCCEEDED":
+            links["trades"] = url("backtest-trades")
+            links["report_pdf"] = url("backtest-report-pdf")
+        return links
+
+
+class TradeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Trade
+        fields = ["seq", "direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl",
+                  "pnl_pct", "r_multiple", "fees", "exit_reason", "bars_held"]

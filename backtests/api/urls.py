@@ -1,0 +1,18 @@
+from rest_framework.routers import SimpleRouter
+
+from backtests.api.modules import ModuleViewSet
+from backtests.api.views import BacktestViewSet
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """``/api/v1/backtests`` and ``/api/v1/backtests/`` both resolve (no redirect on POST)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("backtests", BacktestViewSet, basename="backtest")
+router.register("modules", ModuleViewSet, basename="module")
+urlpatterns = router.urls

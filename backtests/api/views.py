@@ -1,0 +1,93 @@
+"""Backtest API: validate → service → serialize."""
+from __future__ import annotations
+
+import json
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import mixins, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from backtests import selectors, services
+from backtests.api.serializers import (BacktestRequestSerializer, BacktestRunSerializer,
+                                       SubmitResponseSerializer, TradeSerializer)
+from backtests.models import Artifact
+from qm_platform.errors import ApplicationError
+
+EXAMPLE_V4 = {
+    "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "2mo"},
+    "decisionBlocks": [{"label": "Momentum", "subConfirmations": [
+        {"label": "RSI", "moduleId": "rsi", "selected": True,
+         "config": {"period": 14, "operator": "<", "value": 30}}]}],
+    "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
+    "quickTest": False,
+}
+
+
+class PdfRenderer(renderers.BaseRenderer):
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        # Only errors reach a renderer (the PDF itself is a FileResponse): keep them JSON.
+        return json.dumps(data).encode() if isinstance(data, (dict, list)) else data
+
+
+class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = BacktestRunSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_queryset(self):
+        return selectors.backtest_list_for_user(user=self.request.user)
+
+    def get_object(self):
+        run = selectors.backtest_get_for_user(user=self.request.user, run_id=self.kwargs["pk"])
+        if run is None:
+            raise ApplicationError("NOT_FOUND", "No backtest with this id.", status_code=404)
+        return run
+
+    @extend_schema(request=BacktestRequestSerializer, examples=[OpenApiExample("RSI dip", value=EXAMPLE_V4)],
+                   responses={202: SubmitResponseSerializer})
+    def create(self, request):
+        serializer = BacktestRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = services.backtest_submit(user=request.user, body=serializer.body())
+        status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
+        return Response({"id": str(run.id), "status": run.status, "status_url": status_url},
+                        status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})
+
+    def retrieve(self, request, pk=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=None, responses={200: BacktestRunSerializer, 409: OpenApiResponse(description="INVALID_STATE")})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = services.backtest_cancel(run=self.get_object())
+        return Response(self.get_serializer(run).data)
+
+    @extend_schema(responses=TradeSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def trades(self, request, pk=None):
+        run = self.get_object()
+        page = self.paginate_queryset(selectors.trades_for_run(run=run))
+        return self.get_paginated_response(TradeSerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="The PDF report")})
+    @action(detail=True, methods=["get"], url_path=r"report\.pdf", url_name="report-pdf",
+            renderer_classes=[renderers.JSONRenderer, PdfRenderer])
+    def report_pdf(self, request, pk=None):
+        run = self.get_object()
+        artifact = Artifact.objects.filter(run=run, kind=Artifact.Kind.REPORT_PDF).first()
+        if artifact is None:
+            if run.status != "SUCCEEDED":
+                raise ApplicationError("REPORT_NOT_READY", f"the run is {run.status}; the report exists once it "
+                                       "has SUCCEEDED", details={"status": run.status}, status_code=404)
+            raise ApplicationError("REPORT_NOT_AVAILABLE", "the PDF could not be rendered: "
+                                   f"{run.report_error or 'unknown error'}", status_code=404)
+        handle = default_storage.open(artifact.storage_key, "rb")
+        return FileResponse(handle, content_type="application/pdf",
+                            filename=f"quantmetrics-{run.market}-{run.id}.pdf")

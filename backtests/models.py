@@ -1,0 +1,117 @@
+"""Strategies, runs, trades and artifacts. Only services change a run's status."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Strategy(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strategies")
+    name = models.CharField(max_length=200)
+    definition = models.JSONField(help_text="A V4 decision-block request body.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name_plural = "strategies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class BacktestRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtest_runs")
+    strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    request = models.JSONField(help_text="The validated request, as submitted.")
+    market = models.CharField(max_length=32, db_index=True)
+    timeframe = models.CharField(max_length=8)
+    direction = models.CharField(max_length=8)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=32, default="queued")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    report_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    metrics = models.JSONField(null=True, blank=True)
+    trade_count = models.PositiveIntegerField(null=True, blank=True)
+    equity_curve = models.JSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
+    engine_version = models.CharField(max_length=32, blank=True)
+    data_checksum = models.CharField(max_length=64, blank=True)
+    data_source = models.CharField(max_length=64, blank=True)
+    data_start = models.DateTimeField(null=True, blank=True)
+    data_end = models.DateTimeField(null=True, blank=True)
+    bars = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.timeframe} {self.direction} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Trade(models.Model):
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="trades")
+    seq = models.PositiveIntegerField(help_text="Position of the trade in the run, from 1.")
+    direction = models.CharField(max_length=8)
+    entry_time = models.DateTimeField()
+    entry_price = models.FloatField()
+    exit_time = models.DateTimeField()
+    exit_price = models.FloatField()
+    size = models.FloatField(help_text="Units of the instrument.")
+    pnl = models.FloatField(help_text="Net profit in account currency.")
+    pnl_pct = models.FloatField(help_text="Price return of the trade in percent, signed by direction.")
+    exit_reason = models.CharField(max_length=16)
+    bars_held = models.PositiveIntegerField()
+    fees = models.FloatField(default=0.0)
+    r_multiple = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_trade_seq_per_run")]
+
+
+class Artifact(models.Model):
+    class Kind(models.TextChoices):
+        REPORT_PDF = "report_pdf"
+
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="artifacts")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    storage_key = models.CharField(max_length=300)
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "kind"], name="unique_artifact_kind_per_run")]

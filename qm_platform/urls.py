@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backtests import views as pages
+from qm_platform import health
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("backtests.api.urls")),
+    path("run-backtest-v4", pages.run_backtest_v4, name="new-backtest"),
+    path("runs/", pages.runs_page, name="runs-page"),
+    path("runs/<uuid:pk>/", pages.run_page, name="run-page"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="backtests/login.html"), name="login"),
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("", pages.runs_page),
+]
+
+handler404 = "qm_platform.errors.json_404"
+handler500 = "qm_platform.errors.json_500"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run QuantMetrics on its embedded defaults: SQLite and a filesystem Celery broker under var/,
+# local Parquet storage, synthetic market data. Starts the web server, a real Celery worker and
+# celery beat, submits a demo backtest through the public API and prints where to see it.
+# Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+export DJANGO_SETTINGS_MODULE=qm_platform.settings
+unset DATABASE_URL CELERY_BROKER_URL
+PORT=${QM_PORT:-8000}
+BASE="http://127.0.0.1:${PORT}"
+mkdir -p var/log
+
+python3 manage.py migrate --noinput -v0
+TOKEN=$(python3 manage.py qm_demo)
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "Stopping QuantMetrics..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Stopped."
+}
+trap cleanup INT TERM EXIT
+
+python3 manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >var/log/web.log 2>&1 & pids+=($!)
+celery -A qm_platform worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 & pids+=($!)
+celery -A qm_platform beat --loglevel=INFO >var/log/beat.log 2>&1 & pids+=($!)
+
+for _ in $(seq 1 60); do curl -fs "${BASE}/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+
+BODY='{"marketContext":{"market":"XAUUSD","timeframe":"15m","direction":"Long","testPeriod":"6mo"},
+ "decisionBlocks":[{"label":"Momentum","subConfirmations":[
+   {"label":"RSI","moduleId":"rsi","selected":true,"config":{"period":14,"operator":"<","value":30}},
+   {"label":"Trend","moduleId":"sma","selected":true,"config":{"period":200,"operator":"<","value":{"column":"close"}}}]}],
+ "exit":{"stopLoss":1.0,"takeProfit":2.0},"quickTest":false,"strategyName":"RSI dip in an uptrend (demo)"}'
+RESPONSE=$(curl -fsS -X POST "${BASE}/api/v1/backtests" -H "Authorization: Token ${TOKEN}" \
+  -H "Content-Type: application/json" -d "${BODY}")
+RUN_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"${RESPONSE}")
+echo "Submitted demo backtest ${RUN_ID}; waiting for the worker..."
+STATUS=QUEUED
+for _ in $(seq 1 240); do
+  STATUS=$(curl -fsS "${BASE}/api/v1/backtests/${RUN_ID}" -H "Authorization: Token ${TOKEN}" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], r["progress"], r["stage"], sep="|")')
+  printf '\r  %-40s' "${STATUS//|/ }"
+  case "${STATUS%%|*}" in SUCCEEDED|FAILED|CANCELLED) break;; esac
+  sleep 0.5
+done
+echo
+cat <<TXT
+
+QuantMetrics is running on embedded defaults (SQLite, filesystem broker, local Parquet) in $(pwd)/var
+  Admin:        ${BASE}/admin/   (user demo, password demo-password)
+  Run page:     ${BASE}/runs/${RUN_ID}/   (log in with the same user)
+  New backtest: ${BASE}/run-backtest-v4
+  API docs:     ${BASE}/api/v1/docs/
+  Status:       curl -H "Authorization: Token ${TOKEN}" ${BASE}/api/v1/backtests/${RUN_ID}
+  PDF:          curl -H "Authorization: Token ${TOKEN}" -o report.pdf ${BASE}/api/v1/backtests/${RUN_ID}/report.pdf
+                (stored at $(pwd)/var/artifacts/reports/${RUN_ID}.pdf)
+  Logs:         var/log/web.log, var/log/worker.log, var/log/beat.log
+Press Ctrl-C to stop.
+TXT
+wait
