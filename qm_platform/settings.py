@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +90,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves static files from the app (admin and Swagger assets) under gunicorn;
+# in the embedded demo it finds them without collectstatic.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env_path("QM_ARTIFACT_DIR", VAR_DIR / "artifacts")
 LOGIN_URL = "/accounts/login/"
 

@@ -48,8 +48,8 @@ class ModuleViewSet(viewsets.ViewSet):
                          "outputs": [o.to_schema() for o in cls.outputs]})
 
     @extend_schema(responses={200: dict})
-    @action(detail=True, methods=["get"])
-    def schema(self, request, pk=None):
+    @action(detail=True, methods=["get"], url_path="schema", url_name="schema")
+    def config_schema(self, request, pk=None):
         cls = _module_or_404(pk)
         return Response({"module_id": cls.module_id, "name": cls.name, "category": cls.category,
                          "schema": cls.get_config_schema()})

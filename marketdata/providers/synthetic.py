@@ -61,7 +61,7 @@ class SyntheticProvider:
         hours = (offsets // 3600) % 24
         activity = HOUR_ACTIVITY[hours]
         for day in days:
-            if is_weekend_closed(symbol) and day.dayofweek >= 5:
+            if is_weekend_closed(symbol) and day.day_of_week >= 5:
                 continue
             i = (day - ANCHOR).days
             frames.append(self._intraday(symbol, timeframe, day, day_open[i], day_close[i],

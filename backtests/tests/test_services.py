@@ -1,0 +1,91 @@
+"""Service behaviour without a worker: claim, progress, failure, idempotent re-delivery."""
+import pytest
+from django.test import override_settings
+
+from backtests import services
+from backtests.models import BacktestRun, RunStatus, Trade
+
+from .factories import v4_body
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
+
+
+@pytest.fixture
+def no_pdf():
+    with override_settings(QM_RENDER_PDF=False):
+        yield
+
+
+def submit(user, **changes):
+    return services.backtest_submit(user=user, body=v4_body(**changes))
+
+
+def test_second_delivery_does_not_run_again_or_duplicate_trades(alice):
+    run = submit(alice)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    count = Trade.objects.filter(run=run).count()
+    assert count > 0
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    assert Trade.objects.filter(run=run).count() == count
+    assert BacktestRun.objects.get(id=run.id).attempts == 1
+
+
+def test_engine_crash_fails_the_run_with_a_code(alice, monkeypatch):
+    run = submit(alice)
+
+    def explode(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(services, "run_backtest", explode)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
+    run.refresh_from_db()
+    assert run.error_code == "ENGINE_ERROR" and "boom" in run.error_message
+    assert run.finished_at is not None and run.stage == "failed"
+
+
+def test_no_data_in_window_fails_with_insufficient_data(alice):
+    # A weekend: metals do not trade, so the window holds no bars.
+    run = submit(alice, marketContext__startDate="2024-06-01T00:00:00Z",
+                 marketContext__endDate="2024-06-02T12:00:00Z")
+    assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
+    run.refresh_from_db()
+    assert run.error_code == "INSUFFICIENT_DATA"
+
+
+def test_progress_is_throttled_and_cancellation_stops_the_run(alice, monkeypatch):
+    run = submit(alice)
+    writes = []
+    real_write = services.ProgressWriter.write
+
+    def spy(self, stage, pct):
+        writes.append((stage, pct))
+        if stage == "simulating":
+            BacktestRun.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)
+        return real_write(self, stage, pct)
+
+    monkeypatch.setattr(services.ProgressWriter, "write", spy)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
+    assert not Trade.objects.filter(run=run).exists()
+    assert len(writes) < 60
+    assert [w[1] for w in writes] == sorted(w[1] for w in writes)
+
+
+def test_same_request_same_data_gives_identical_results(alice):
+    first, second = submit(alice), submit(alice)
+    for run in (first, second):
+        services.backtest_execute(run_id=run.id)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.metrics == second.metrics
+    assert first.data_checksum == second.data_checksum != ""
+    fields = ("entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl")
+    assert list(Trade.objects.filter(run=first).values_list(*fields)) == \
+        list(Trade.objects.filter(run=second).values_list(*fields))
+
+
+def test_invalid_stored_request_fails_cleanly(alice):
+    run = submit(alice)
+    BacktestRun.objects.filter(id=run.id).update(request=v4_body(decisionBlocks=[{"subConfirmations": [
+        {"moduleId": "nope", "config": {"operator": ">", "value": 1}}]}]))
+    assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
+    assert BacktestRun.objects.get(id=run.id).error_code == "MODULE_NOT_FOUND"
