@@ -47,6 +47,8 @@ class BacktestRun(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     report_error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True,
+                                help_text="Plain-language notes about the run, e.g. stale data served.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -225,10 +225,24 @@ def _store_results(run: BacktestRun, result, loaded) -> None:
         BacktestRun.objects.filter(id=run.id).update(
             metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
             engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
-            data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime())
+            data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
+            warnings=list(loaded.warnings))
 
 
 # ---- report -----------------------------------------------------------------------------
+
+def report_regenerate(*, run: BacktestRun) -> Artifact:
+    """Render the PDF again for a SUCCEEDED run (e.g. after Chromium was missing)."""
+    if run.status != RunStatus.SUCCEEDED:
+        raise ApplicationError("INVALID_STATE", f"the run is {run.status}; a report needs a SUCCEEDED run",
+                               details={"status": run.status}, status_code=409)
+    artifact = report_render_pdf(run_id=run.id)
+    if artifact is None:
+        run.refresh_from_db()
+        raise ApplicationError("REPORT_FAILED", f"the PDF could not be rendered: {run.report_error}",
+                               status_code=503)
+    return artifact
+
 
 def report_render_pdf(*, run_id) -> Artifact | None:
     """Render the run's report to PDF and store it as an artifact. A failure is recorded on

@@ -78,7 +78,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
         model = BacktestRun
         fields = ["id", "status", "progress", "stage", "market", "timeframe", "direction", "created_at",
                   "started_at", "finished_at", "duration_seconds", "metrics", "trade_count", "engine_version",
-                  "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error",
+                  "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error", "warnings",
                   "links", "request"]
 
     def get_error(self, run) -> dict | None:

@@ -76,6 +76,15 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         page = self.paginate_queryset(selectors.trades_for_run(run=run))
         return self.get_paginated_response(TradeSerializer(page, many=True).data)
 
+    @extend_schema(request=None, responses={200: BacktestRunSerializer})
+    @action(detail=True, methods=["post"], url_path="report", url_name="report")
+    def regenerate_report(self, request, pk=None):
+        """Render the PDF again (e.g. after a rendering failure); the results are untouched."""
+        run = self.get_object()
+        services.report_regenerate(run=run)
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data)
+
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="The PDF report")})
     @action(detail=True, methods=["get"], url_path=r"report\.pdf", url_name="report-pdf",
             renderer_classes=[renderers.JSONRenderer, PdfRenderer])
