@@ -55,6 +55,17 @@ class BacktestRun(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_token = models.CharField(max_length=32, blank=True,
+                                   help_text="Changes at every claim; only its holder may write results.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Last sign of life from the worker running it.")
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, db_index=True,
+                                           help_text="sha256 of the canonical request and engine version.")
+    cached = models.BooleanField(default=False, help_text="Answered from the result cache.")
+    cache_source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="cache_hits",
+                                     help_text="The succeeded run whose trades and report this one shares.")
     metrics = models.JSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)
     equity_curve = models.JSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
@@ -67,7 +78,11 @@ class BacktestRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [models.Index(fields=["owner", "-created_at"]),
+                   models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [models.UniqueConstraint(fields=["owner", "idempotency_key"],
+                                               condition=~models.Q(idempotency_key=""),
+                                               name="unique_idempotency_key_per_owner")]
 
     def __str__(self) -> str:
         return f"{self.market} {self.timeframe} {self.direction} ({self.status})"

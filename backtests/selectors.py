@@ -15,4 +15,9 @@ def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:
 
 
 def trades_for_run(*, run: BacktestRun) -> QuerySet[Trade]:
-    return Trade.objects.filter(run=run).order_by("seq")
+    """A cached run shares the trades of the run it was answered from."""
+    return Trade.objects.filter(run_id=run.cache_source_id or run.id).order_by("seq")
+
+
+def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:
+    return BacktestRun.objects.filter(owner=user, idempotency_key=key).first()

@@ -1,26 +1,39 @@
-"""Writes: submit, dispatch, execute, cancel and re-run backtests. The only place that
-changes a run's status; every transition is a conditional update that refuses illegal ones.
+"""Writes: submit, dispatch, execute, cancel, reap and re-run backtests.
+
+This module is the only place that changes a run's status. Every change goes through
+:func:`transition`, a conditional update that knows the legal moves:
+
+    QUEUED  → RUNNING | CANCELLED | FAILED
+    RUNNING → SUCCEEDED | FAILED | CANCELLED | QUEUED (requeued by the reaper)
+
+A worker claims a run by a conditional update and gets a lease token; only the holder of the
+current lease may write progress or results, so a redelivered task, a second worker or a
+zombie never stores a run twice.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from backtests.engine import ENGINE_VERSION, EngineError, run_backtest
-from backtests.models import Artifact, BacktestRun, RunStatus, Strategy, Trade
+from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
+from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.requests import data_window_from_request, strategy_from_request
 from marketdata.services import market_data_load
+from qm_platform import observability
 from qm_platform.errors import ApplicationError
 
 logger = logging.getLogger("qm.backtests")
@@ -34,23 +47,90 @@ STAGES = {
     "rendering_report": (85, 99),
 }
 EQUITY_POINTS = 600
+ALLOWED_TRANSITIONS = {
+    RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED},
+    RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.QUEUED},
+}
+# Keys of the request that do not change the result.
+NON_RESULT_KEYS = ("strategyName", "cache", "quickTest")
+T = TypeVar("T")
 
 
 class RunCancelled(Exception):
-    """Raised inside a run when its status is no longer RUNNING (someone cancelled it)."""
+    """Raised inside a run when it is no longer ours to work on (cancelled, or lease lost)."""
+
+
+class RunBusy(Exception):
+    """The run is RUNNING under a live lease elsewhere; try again after the heartbeat timeout."""
 
 
 class IllegalTransition(Exception):
-    pass
+    """Code asked for a status change the state machine forbids: a bug, never user input."""
 
 
-# ---- submit & dispatch ------------------------------------------------------------------
+# ---- state machine ------------------------------------------------------------------------
 
-def backtest_submit(*, user, body: dict, strategy: Strategy | None = None) -> BacktestRun:
-    """Validate the whole request, save the run as QUEUED and enqueue it on commit.
+def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = None, **fields) -> bool:
+    """Move a run from one of ``frm`` to ``to`` if it is still there (and, with ``lease``,
+    still held by that lease). Returns whether it moved. Raises IllegalTransition for a move
+    the state machine forbids."""
+    for source in frm:
+        if to not in ALLOWED_TRANSITIONS.get(source, set()):
+            logger.error("illegal transition %s → %s for run %s", source, to, run_id)
+            raise IllegalTransition(f"{source} → {to} is not allowed")
+    query = BacktestRun.objects.filter(id=run_id, status__in=frm)
+    if lease is not None:
+        query = query.filter(lease_token=lease)
+    moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
+    if moved and to in FINAL_STATUSES:
+        observability.RUNS_FINISHED.labels(status=to).inc()
+    return moved
 
+
+def _db_retry(fn: Callable[[], T], attempts: int = 4) -> T:
+    """Run a database operation, reconnecting and retrying on a dropped connection (a
+    database restart or failover), with a short backoff. Other errors propagate."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == attempts or transaction.get_connection().in_atomic_block:
+                raise
+            logger.warning("database hiccup (%s), retrying %d/%d", exc, attempt, attempts - 1)
+            close_old_connections()
+            transaction.get_connection().close()
+            time.sleep(0.2 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+# ---- submit & dispatch --------------------------------------------------------------------
+
+def request_fingerprint(body: dict, window) -> str:
+    """sha256 of the canonical request (keys sorted, non-result keys dropped), the resolved
+    data window and the engine version. Equal fingerprints on equal data give equal results."""
+    canonical = {k: v for k, v in body.items() if k not in NON_RESULT_KEYS}
+    canonical["_window"] = [window.symbol, window.timeframe, window.start.isoformat(), window.end.isoformat(),
+                            window.source, window.dataset_id]
+    canonical["_engine"] = ENGINE_VERSION
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
+                    idempotency_key: str = "") -> BacktestRun:
+    """Validate the whole request and save the run.
+
+    - The same ``idempotency_key`` from the same user returns the original run.
+    - A request whose fingerprint matches a SUCCEEDED run on unchanged data is answered from
+      it at once: a new run, SUCCEEDED, ``cached=True``, sharing trades and report.
+    - Otherwise the run is saved QUEUED and dispatched when the transaction commits; if the
+      broker is down it stays QUEUED and the dispatcher sends it later (transactional outbox).
     Raises ApplicationError (400) for anything invalid: no run is created, nothing enqueued.
     """
+    if idempotency_key:
+        existing = BacktestRun.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing
     strategy_from_request(body)
     window = data_window_from_request(body)
     if window.source == "dataset":
@@ -58,16 +138,48 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None) -> Ba
         if dataset_get(dataset_id=window.dataset_id) is None:
             raise ApplicationError("DATASET_NOT_FOUND", f"no dataset with id {window.dataset_id}",
                                    details={"field": "marketContext.dataSource"})
+    fingerprint = request_fingerprint(body, window)
+    source_run = None if body.get("cache") is False else _cached_result(fingerprint, window)
     ctx = body["marketContext"]
-    with transaction.atomic():
-        run = BacktestRun.objects.create(
-            owner=user, strategy=strategy, request=body, market=window.symbol, timeframe=window.timeframe,
-            direction=ctx.get("direction", "Long"), data_start=window.start, data_end=window.end,
-            data_source=window.source if window.dataset_id is None else f"dataset:{window.dataset_id}",
-            engine_version=ENGINE_VERSION)
-        transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
-    logger.info("run %s submitted by %s", run.id, user)
+    fields = dict(owner=user, strategy=strategy, request=body, market=window.symbol, timeframe=window.timeframe,
+                  direction=ctx.get("direction", "Long"), data_start=window.start, data_end=window.end,
+                  data_source=window.source if window.dataset_id is None else f"dataset:{window.dataset_id}",
+                  engine_version=ENGINE_VERSION, idempotency_key=idempotency_key,
+                  request_fingerprint=fingerprint)
+    if source_run is not None:
+        now = timezone.now()
+        fields.update(status=RunStatus.SUCCEEDED, progress=100, stage="done", cached=True,
+                      cache_source=source_run, started_at=now, finished_at=now,
+                      **{name: getattr(source_run, name) for name in (
+                          "metrics", "trade_count", "equity_curve", "data_checksum", "bars", "warnings",
+                          "data_start", "data_end", "report_error")})
+    try:
+        with transaction.atomic():
+            run = BacktestRun.objects.create(**fields)
+            if source_run is None:
+                transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
+    except IntegrityError:
+        if idempotency_key:  # a concurrent request with the same key won the race
+            return BacktestRun.objects.get(owner=user, idempotency_key=idempotency_key)
+        raise
+    observability.CACHE_LOOKUPS.labels(result="hit" if source_run else "miss").inc()
+    logger.info("run submitted", extra={"run_id": str(run.id), "cached": run.cached, "user": user.pk})
     return run
+
+
+def _cached_result(fingerprint: str, window) -> BacktestRun | None:
+    """The newest original SUCCEEDED run with this fingerprint whose data is unchanged."""
+    candidate = (BacktestRun.objects.filter(request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED,
+                                            cached=False).order_by("-finished_at").first())
+    if candidate is None or not candidate.data_checksum:
+        return None
+    from marketdata.services import market_data_cached_frame
+
+    frame = market_data_cached_frame(symbol=window.symbol, timeframe=window.timeframe, start=window.start,
+                                     end=window.end, source=candidate.data_source)
+    if frame is None or data_checksum(frame) != candidate.data_checksum:
+        return None
+    return candidate
 
 
 def backtest_dispatch(*, run_id) -> bool:
@@ -76,52 +188,86 @@ def backtest_dispatch(*, run_id) -> bool:
 
     try:
         result = run_backtest_task.apply_async(args=[str(run_id)], retry=True,
-                                               retry_policy={"max_retries": 2, "interval_start": 0,
-                                                             "interval_step": 0.5, "interval_max": 1})
+                                               retry_policy={"max_retries": 1, "interval_start": 0,
+                                                             "interval_step": 0.5, "interval_max": 0.5})
     except Exception:  # kombu raises OperationalError and friends when the broker is down
-        logger.warning("run %s: broker unavailable, left QUEUED for the dispatcher", run_id, exc_info=True)
+        logger.warning("broker unavailable, run left QUEUED for the dispatcher", extra={"run_id": str(run_id)})
         return False
-    BacktestRun.objects.filter(id=run_id).update(celery_task_id=result.id, dispatched_at=timezone.now())
+    BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
+        celery_task_id=result.id, dispatched_at=timezone.now())
     return True
 
 
-def backtest_dispatch_pending(*, older_than_seconds: float = 10) -> int:
-    """The outbox sweep: dispatch QUEUED runs that were never handed to the broker."""
+def backtest_dispatch_pending(*, older_than_seconds: float = 5) -> int:
+    """The outbox sweep: dispatch QUEUED runs that never reached the broker."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     sent = 0
     for run_id in BacktestRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__isnull=True,
-                                             created_at__lt=cutoff).values_list("id", flat=True):
-        sent += backtest_dispatch(run_id=run_id)
+                                             created_at__lte=cutoff).values_list("id", flat=True):
+        if not backtest_dispatch(run_id=run_id):
+            break  # the broker is still down; try again on the next sweep
+        sent += 1
     return sent
 
 
 def backtest_rerun(*, run: BacktestRun, user) -> BacktestRun:
-    return backtest_submit(user=user, body=run.request, strategy=run.strategy)
+    body = dict(run.request)
+    body["cache"] = False
+    return backtest_submit(user=user, body=body, strategy=run.strategy)
 
 
-# ---- cancel -----------------------------------------------------------------------------
+# ---- cancel & reap ------------------------------------------------------------------------
 
 def backtest_cancel(*, run: BacktestRun) -> BacktestRun:
-    """Cancel a QUEUED or RUNNING run. A running worker notices at its next progress write."""
-    changed = BacktestRun.objects.filter(id=run.id, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
-        status=RunStatus.CANCELLED, finished_at=timezone.now(), stage="cancelled",
-        error_code="CANCELLED", error_message="Cancelled by the user.")
+    """Cancel a QUEUED or RUNNING run. A running worker stops at its next progress write."""
+    moved = transition(run.id, to=RunStatus.CANCELLED, frm=(RunStatus.QUEUED, RunStatus.RUNNING),
+                       finished_at=timezone.now(), stage="cancelled", error_code="CANCELLED",
+                       error_message="Cancelled by the user.")
     run.refresh_from_db()
-    if not changed:
+    if not moved:
         raise ApplicationError("INVALID_STATE", f"the run is {run.status}; only QUEUED or RUNNING runs "
                                "can be cancelled", details={"status": run.status}, status_code=409)
-    logger.info("run %s cancelled", run.id)
+    logger.info("run cancelled", extra={"run_id": str(run.id)})
     return run
 
 
-# ---- execute ----------------------------------------------------------------------------
+def backtest_reap_stale(*, now=None) -> dict[str, int]:
+    """Requeue RUNNING runs whose worker stopped sending heartbeats (at most
+    QM_MAX_ATTEMPTS attempts, then FAILED with WORKER_LOST). A stale report stage gets its
+    report task sent again."""
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT)
+    counts = {"requeued": 0, "failed": 0, "reports": 0}
+    stale = BacktestRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for run in stale.only("id", "attempts", "stage", "lease_token"):
+        if run.stage == "rendering_report":
+            if BacktestRun.objects.filter(id=run.id, lease_token=run.lease_token).update(heartbeat_at=now):
+                report_dispatch(run_id=run.id)
+                counts["reports"] += 1
+        elif run.attempts >= settings.QM_MAX_ATTEMPTS:
+            if transition(run.id, to=RunStatus.FAILED, frm=(RunStatus.RUNNING,), lease=run.lease_token,
+                          error_code="WORKER_LOST", finished_at=now, stage="failed",
+                          error_message=f"The worker running this backtest stopped responding "
+                                        f"{run.attempts} times; giving up."):
+                counts["failed"] += 1
+        elif transition(run.id, to=RunStatus.QUEUED, frm=(RunStatus.RUNNING,), lease=run.lease_token,
+                        stage="queued", progress=0, lease_token="", dispatched_at=None):
+            logger.warning("requeued a run whose worker went silent", extra={"run_id": str(run.id)})
+            backtest_dispatch(run_id=run.id)
+            counts["requeued"] += 1
+    return counts
+
+
+# ---- execute ------------------------------------------------------------------------------
 
 @dataclass
 class ProgressWriter:
-    """Throttled progress: one single-row update per ~2 % or per interval, whichever first.
-    Each write doubles as the cancellation check: if the run left RUNNING, stop."""
+    """Throttled progress and heartbeat: one single-row update per ~2 % or per interval.
+    Each write doubles as the cancellation check: if the run left RUNNING or our lease was
+    taken over, stop."""
 
     run_id: object
+    lease: str
     min_interval: float
     last_pct: int = -1
     last_stage: str = ""
@@ -131,82 +277,113 @@ class ProgressWriter:
         low, high = STAGES[stage]
         pct = int(low + (high - low) * (done / total if total else 1))
         now = time.monotonic()
-        if stage == self.last_stage and pct < self.last_pct + 2 and now - self.last_write < self.min_interval:
+        if now - self.last_write < self.min_interval and (stage == self.last_stage and pct < self.last_pct + 2):
             return
         self.write(stage, pct)
 
     def write(self, stage: str, pct: int) -> None:
-        changed = BacktestRun.objects.filter(id=self.run_id, status=RunStatus.RUNNING).update(
-            stage=stage, progress=pct)
+        pct = max(pct, self.last_pct)
+        changed = _db_retry(lambda: BacktestRun.objects.filter(
+            id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease).update(
+            stage=stage, progress=pct, heartbeat_at=timezone.now()))
         if not changed:
             raise RunCancelled()
         self.last_pct, self.last_stage, self.last_write = pct, stage, time.monotonic()
 
 
+def _claim(run_id, task_id: str) -> str | None:
+    """Take the run: QUEUED, or RUNNING with a dead heartbeat (its worker died and the broker
+    redelivered the task). Returns the new lease, or None if the run is not ours to take."""
+    now = timezone.now()
+    stale = now - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT)
+    lease = uuid.uuid4().hex
+    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
+    claimed = _db_retry(lambda: BacktestRun.objects.filter(claimable, id=run_id,
+                                                           attempts__lt=settings.QM_MAX_ATTEMPTS).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, stage="loading_data", progress=0,
+        celery_task_id=task_id or "", lease_token=lease, attempts=F("attempts") + 1))
+    return lease if claimed else None
+
+
 def backtest_execute(*, run_id, task_id: str = "") -> str:
-    """Claim and run a backtest. Returns the final status. Safe to deliver twice: a run that
-    is no longer QUEUED is not claimed again, and results are written keyed by the run."""
-    claimed = BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), stage="loading_data", progress=0,
-        celery_task_id=task_id or "")
-    if not claimed:
-        status = BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first()
-        logger.info("run %s not claimed (status %s)", run_id, status)
-        return status or "MISSING"
-    BacktestRun.objects.filter(id=run_id).update(attempts=F("attempts") + 1)
+    """Claim and run a backtest; returns the status it left the run in.
+
+    Safe to deliver twice. Raises RunBusy when another live worker holds the run (the task
+    retries later and then finds it finished, or its worker dead)."""
+    lease = _claim(run_id, task_id)
+    if lease is None:
+        run = BacktestRun.objects.filter(id=run_id).only("status", "attempts", "heartbeat_at").first()
+        if run is None:
+            return "MISSING"
+        if run.status == RunStatus.RUNNING:
+            if run.attempts >= settings.QM_MAX_ATTEMPTS:
+                backtest_reap_stale()
+                return BacktestRun.objects.get(id=run_id).status
+            raise RunBusy(str(run_id))
+        logger.info("run not claimed (status %s)", run.status, extra={"run_id": str(run_id)})
+        return run.status
+    observability.set_run_id(str(run_id))
     run = BacktestRun.objects.get(id=run_id)
-    progress = ProgressWriter(run_id=run.id, min_interval=settings.QM_PROGRESS_MIN_INTERVAL)
+    progress = ProgressWriter(run_id=run.id, lease=lease, min_interval=settings.QM_PROGRESS_MIN_INTERVAL)
+    stage_started = time.monotonic()
     try:
-        progress.write("loading_data", 0)
         spec = strategy_from_request(run.request)
         loaded = market_data_load(run=run)
+        observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
         progress.write("loading_data", 10)
+        started = time.monotonic()
         result = run_backtest(loaded.frame, spec, on_progress=progress)
-        _store_results(run, result, loaded)
+        observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
+        _store_results(run, lease, result, loaded)
     except RunCancelled:
-        logger.info("run %s stopped: cancelled", run_id)
-        return RunStatus.CANCELLED
+        logger.info("run stopped: cancelled or taken over", extra={"run_id": str(run_id)})
+        return BacktestRun.objects.get(id=run_id).status
     except SoftTimeLimitExceeded:
-        return _fail(run_id, "TIMEOUT", f"The run exceeded the time limit of "
+        return _fail(run_id, lease, "TIMEOUT", f"The run exceeded the time limit of "
                      f"{settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.")
-    except ApplicationError as exc:
-        return _fail(run_id, exc.code, exc.message)
-    except EngineError as exc:
-        return _fail(run_id, exc.code, exc.message)
+    except (ApplicationError, EngineError) as exc:
+        return _fail(run_id, lease, exc.code, exc.message)
+    except (OperationalError, InterfaceError):
+        raise  # the database is gone for good: let the task retry; the lease protects the run
     except Exception as exc:  # the run fails, the worker keeps serving
-        logger.exception("run %s failed in the engine", run_id)
-        return _fail(run_id, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
+        logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
+        return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
 
-    try:
-        progress.write("rendering_report", 85)
-        if settings.QM_RENDER_PDF:
-            report_render_pdf(run_id=run.id)
-    except RunCancelled:
-        return RunStatus.CANCELLED
-    except SoftTimeLimitExceeded:
-        BacktestRun.objects.filter(id=run_id).update(report_error="PDF rendering hit the time limit.")
-    finished = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING).update(
-        status=RunStatus.SUCCEEDED, progress=100, stage="done", finished_at=timezone.now())
-    return RunStatus.SUCCEEDED if finished else BacktestRun.objects.get(id=run_id).status
+    if settings.QM_RENDER_PDF:
+        transaction.on_commit(lambda: report_dispatch(run_id=run_id))
+        return RunStatus.RUNNING
+    return _succeed(run_id, lease)
 
 
-def _fail(run_id, code: str, message: str) -> str:
-    BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED, error_code=code, error_message=message, finished_at=timezone.now(),
-        stage="failed")
-    logger.warning("run %s failed: %s %s", run_id, code, message)
-    return RunStatus.FAILED
+def _succeed(run_id, lease: str) -> str:
+    run = BacktestRun.objects.only("started_at").get(id=run_id)
+    now = timezone.now()
+    if transition(run_id, to=RunStatus.SUCCEEDED, frm=(RunStatus.RUNNING,), lease=lease, progress=100,
+                  stage="done", finished_at=now):
+        if run.started_at:
+            observability.STAGE_SECONDS.labels(stage="total").observe((now - run.started_at).total_seconds())
+        return RunStatus.SUCCEEDED
+    return BacktestRun.objects.get(id=run_id).status
+
+
+def _fail(run_id, lease: str, code: str, message: str) -> str:
+    transition(run_id, to=RunStatus.FAILED, frm=(RunStatus.RUNNING,), lease=lease, error_code=code,
+               error_message=message, finished_at=timezone.now(), stage="failed")
+    logger.warning("run failed: %s %s", code, message, extra={"run_id": str(run_id)})
+    return BacktestRun.objects.get(id=run_id).status
 
 
 def _downsample_equity(equity) -> list[list]:
     step = max(1, len(equity) // EQUITY_POINTS)
-    picked = equity.iloc[::step]
-    if len(equity) and picked.index[-1] != equity.index[-1]:
-        picked = equity.iloc[list(range(0, len(equity), step)) + [len(equity) - 1]]
+    positions = list(range(0, len(equity), step))
+    if positions and positions[-1] != len(equity) - 1:
+        positions.append(len(equity) - 1)
+    picked = equity.iloc[positions]
     return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
 
 
-def _store_results(run: BacktestRun, result, loaded) -> None:
+def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
+    """Write trades and metrics in one transaction, only while we hold the lease."""
     trades = result.trades
     rows = [
         Trade(run_id=run.id, seq=i + 1, direction=t.direction, entry_time=t.entry_time.to_pydatetime(),
@@ -219,28 +396,66 @@ def _store_results(run: BacktestRun, result, loaded) -> None:
     frame = loaded.frame
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
-    with transaction.atomic():
-        Trade.objects.filter(run_id=run.id).delete()
-        Trade.objects.bulk_create(rows, batch_size=2000)
-        BacktestRun.objects.filter(id=run.id).update(
-            metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
-            engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
-            data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
-            warnings=list(loaded.warnings))
+    render = settings.QM_RENDER_PDF
+
+    def write():
+        with transaction.atomic():
+            locked = (BacktestRun.objects.select_for_update()
+                      .filter(id=run.id, status=RunStatus.RUNNING, lease_token=lease).first())
+            if locked is None:
+                raise RunCancelled()
+            Trade.objects.filter(run_id=run.id).delete()
+            Trade.objects.bulk_create(rows, batch_size=2000)
+            BacktestRun.objects.filter(id=run.id).update(
+                metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
+                engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
+                data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
+                warnings=list(loaded.warnings), heartbeat_at=timezone.now(),
+                stage="rendering_report" if render else "analysing", progress=85)
+
+    _db_retry(write)
 
 
-# ---- report -----------------------------------------------------------------------------
+# ---- report -------------------------------------------------------------------------------
+
+def report_dispatch(*, run_id) -> bool:
+    from reports.tasks import render_report_task
+
+    try:
+        render_report_task.apply_async(args=[str(run_id)], retry=True,
+                                       retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5})
+    except Exception:
+        logger.warning("broker unavailable for the report; the reaper will resend it",
+                       extra={"run_id": str(run_id)})
+        return False
+    return True
+
+
+def backtest_finish_report(*, run_id) -> str:
+    """Render the PDF of a run whose results are stored, then mark it SUCCEEDED. A rendering
+    failure is recorded on the run (``report_error``) and the run still succeeds."""
+    run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
+    if run is None:
+        return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
+    BacktestRun.objects.filter(id=run_id, lease_token=run.lease_token).update(heartbeat_at=timezone.now())
+    try:
+        report_render_pdf(run_id=run_id)
+    except SoftTimeLimitExceeded:
+        BacktestRun.objects.filter(id=run_id).update(report_error="PDF rendering hit the time limit.")
+    return _succeed(run_id, run.lease_token)
+
 
 def report_regenerate(*, run: BacktestRun) -> Artifact:
     """Render the PDF again for a SUCCEEDED run (e.g. after Chromium was missing)."""
     if run.status != RunStatus.SUCCEEDED:
         raise ApplicationError("INVALID_STATE", f"the run is {run.status}; a report needs a SUCCEEDED run",
                                details={"status": run.status}, status_code=409)
-    artifact = report_render_pdf(run_id=run.id)
+    artifact = report_render_pdf(run_id=run.cache_source_id or run.id)
     if artifact is None:
-        run.refresh_from_db()
-        raise ApplicationError("REPORT_FAILED", f"the PDF could not be rendered: {run.report_error}",
+        source = BacktestRun.objects.get(id=run.cache_source_id or run.id)
+        raise ApplicationError("REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}",
                                status_code=503)
+    BacktestRun.objects.filter(id=run.id).update(report_error="")
     return artifact
 
 
@@ -251,12 +466,14 @@ def report_render_pdf(*, run_id) -> Artifact | None:
     from reports.render import render_report_html
 
     run = BacktestRun.objects.get(id=run_id)
+    started = time.monotonic()
     try:
         pdf = html_to_pdf(render_report_html(run, for_pdf=True), page_format=settings.QM_REPORT_PAGE_SIZE)
     except PdfRenderError as exc:
-        logger.warning("run %s: PDF rendering failed: %s", run_id, exc)
+        logger.warning("PDF rendering failed: %s", exc, extra={"run_id": str(run_id)})
         BacktestRun.objects.filter(id=run_id).update(report_error=str(exc))
         return None
+    observability.STAGE_SECONDS.labels(stage="rendering_report").observe(time.monotonic() - started)
     key = f"reports/{run.id}.pdf"
     if default_storage.exists(key):
         default_storage.delete(key)

@@ -62,3 +62,21 @@ def dataset_record(*, symbol: str, timeframe: str, source: str) -> Dataset | Non
                   "bytes": meta["size_bytes"], "storage_key": key,
                   "checksum": "", "last_updated": timezone.now()})
     return dataset
+
+
+def market_data_cached_frame(*, symbol: str, timeframe: str, start, end, source: str):
+    """The stored frame for a window, or None if storage does not fully cover it. Never
+    downloads. Used by backtests.services for the result cache (is the data unchanged?)."""
+    manager = get_data_manager()
+    try:
+        if source.startswith("dataset:"):
+            dataset = Dataset.objects.filter(id=int(source.split(":", 1)[1])).first()
+            if dataset is None:
+                return None
+            return manager.storage.get_data(dataset.storage_key, dataset.timeframe, start, end)
+        key = f"{symbol.upper()}@{source}"
+        if not manager.storage.has_cached_data(key, timeframe, start, end):
+            return None
+        return manager.storage.get_data(key, timeframe, start, end)
+    except StorageError:
+        return None

@@ -1,26 +1,38 @@
-"""Liveness and readiness probes."""
+"""Liveness (/healthz) and readiness (/readyz: database, broker, storage) probes."""
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from kombu import Connection
 
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def readyz(request):
-    from qm_platform.celery import app
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
+
+def _check_broker():
+    with Connection(settings.CELERY_BROKER_URL,
+                    transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+def _check_storage():
+    from marketdata.services import get_data_manager
+
+    get_data_manager().storage.list()
+
+
+def readyz(request):
     problems = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:
-        problems["database"] = str(exc)
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:
-        problems["broker"] = str(exc)
+    for name, check in (("database", _check_database), ("broker", _check_broker), ("storage", _check_storage)):
+        try:
+            check()
+        except Exception as exc:  # report every failing dependency, not just the first
+            problems[name] = f"{type(exc).__name__}: {exc}"
     if problems:
         return JsonResponse({"status": "unavailable", "problems": problems}, status=503)
-    return JsonResponse({"status": "ready"})
+    return JsonResponse({"status": "ready", "checks": ["database", "broker", "storage"]})

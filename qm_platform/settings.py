@@ -5,6 +5,7 @@ Parquet storage, synthetic data. Production sets DATABASE_URL, CELERY_BROKER_URL
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from .env import env_bool, env_choice, env_int, env_list, env_path, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("QM_VAR_DIR", BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# prometheus_client's multiprocess mode: every process writes its samples here.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -90,6 +94,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # WhiteNoise serves static files from the app (admin and Swagger assets) under gunicorn;
 # in the embedded demo it finds them without collectstatic.
 WHITENOISE_USE_FINDERS = True
@@ -144,6 +149,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": QM_TASK_TIME_LIMIT * 2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's LOGGING (run ids, JSON) in workers
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -165,8 +171,12 @@ CELERY_TASK_ROUTES = {
     "marketdata.tasks.*": {"queue": "data"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+QM_HEARTBEAT_TIMEOUT = env_int("QM_HEARTBEAT_TIMEOUT", 120, min_value=1)
+QM_MAX_ATTEMPTS = env_int("QM_MAX_ATTEMPTS", 3, min_value=1, max_value=20)
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-queued-runs": {"task": "backtests.tasks.dispatch_queued_runs", "schedule": 30.0},
+    "dispatch-queued-runs": {"task": "backtests.tasks.dispatch_queued_runs", "schedule": 15.0},
+    "reap-stale-runs": {"task": "backtests.tasks.reap_stale_runs",
+                        "schedule": float(max(5, QM_HEARTBEAT_TIMEOUT // 2))},
 }
 
 # --- QuantMetrics -----------------------------------------------------------------------
@@ -182,11 +192,19 @@ QM_REPORT_PAGE_SIZE = env_choice("QM_REPORT_PAGE_SIZE", "A4", ("A4", "Letter"))
 QM_PROGRESS_MIN_INTERVAL = float(env_int("QM_PROGRESS_MIN_INTERVAL_MS", 1000, min_value=0)) / 1000
 QM_MAX_BARS = env_int("QM_MAX_BARS", 5_000_000, min_value=1000)
 
+QM_LOG_FORMAT = env_choice("QM_LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"run_id": {"()": "qm_platform.observability.RunIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [run %(run_id)s]: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(run_id)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": QM_LOG_FORMAT,
+                             "filters": ["run_id"]}},
     "root": {"handlers": ["console"], "level": env_str("QM_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

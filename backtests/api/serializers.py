@@ -50,6 +50,8 @@ class BacktestRequestSerializer(serializers.Serializer):
     quickTest = serializers.BooleanField(default=False)
     initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
     strategyName = serializers.CharField(required=False, max_length=200)
+    cache = serializers.BooleanField(required=False, default=True,
+                                     help_text="false: always run, even if an identical run succeeded.")
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -59,7 +61,8 @@ class BacktestRequestSerializer(serializers.Serializer):
     def body(self) -> dict:
         """The request as submitted (validated shape), JSON-ready, unknown keys dropped."""
         raw = self.initial_data
-        keep = ("marketContext", "decisionBlocks", "exit", "quickTest", "initialCapital", "strategyName", "sizing")
+        keep = ("marketContext", "decisionBlocks", "exit", "quickTest", "initialCapital", "strategyName", "sizing",
+                "cache")
         return {k: raw[k] for k in keep if k in raw}
 
 
@@ -79,6 +82,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "progress", "stage", "market", "timeframe", "direction", "created_at",
                   "started_at", "finished_at", "duration_seconds", "metrics", "trade_count", "engine_version",
                   "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error", "warnings",
+                  "cached", "cache_source", "attempts",
                   "links", "request"]
 
     def get_error(self, run) -> dict | None:

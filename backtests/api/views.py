@@ -5,7 +5,7 @@ import json
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -51,14 +51,24 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return run
 
     @extend_schema(request=BacktestRequestSerializer, examples=[OpenApiExample("RSI dip", value=EXAMPLE_V4)],
-                   responses={202: SubmitResponseSerializer})
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                                                description="Same key, same user: the original run is returned (200).")],
+                   responses={202: SubmitResponseSerializer,
+                              200: OpenApiResponse(SubmitResponseSerializer,
+                                                   description="Idempotent replay or result-cache hit")})
     def create(self, request):
         serializer = BacktestRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = services.backtest_submit(user=request.user, body=serializer.body())
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 128:
+            raise ApplicationError("INVALID_REQUEST", "Idempotency-Key must be at most 128 characters",
+                                   details={"field": "Idempotency-Key"})
+        replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
+        run = replay or services.backtest_submit(user=request.user, body=serializer.body(), idempotency_key=key)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
-        return Response({"id": str(run.id), "status": run.status, "status_url": status_url},
-                        status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})
+        code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED
+        return Response({"id": str(run.id), "status": run.status, "status_url": status_url, "cached": run.cached},
+                        status=code, headers={"Location": status_url})
 
     def retrieve(self, request, pk=None):
         return Response(self.get_serializer(self.get_object()).data)
@@ -90,7 +100,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             renderer_classes=[renderers.JSONRenderer, PdfRenderer])
     def report_pdf(self, request, pk=None):
         run = self.get_object()
-        artifact = Artifact.objects.filter(run=run, kind=Artifact.Kind.REPORT_PDF).first()
+        artifact = Artifact.objects.filter(run_id=run.cache_source_id or run.id, kind=Artifact.Kind.REPORT_PDF).first()
         if artifact is None:
             if run.status != "SUCCEEDED":
                 raise ApplicationError("REPORT_NOT_READY", f"the run is {run.status}; the report exists once it "
