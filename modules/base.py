@@ -8,20 +8,39 @@ Data contract: ``data`` is a DataFrame indexed by a timezone-aware UTC ``Datetim
 with float columns ``open high low close volume``. ``compute`` returns one array per
 declared output, each as long as ``data``, NaN (or the categorical ``neutral`` value)
 during warm-up, and depending only on rows up to its own (no look-ahead).
+
+Output representation (what :meth:`BaseModule.calculate_arrays` returns, and the dtypes of
+:meth:`BaseModule.calculate`'s DataFrame):
+
+* ``numeric``: ``float64`` ndarray, NaN where undefined.
+* ``boolean``: ``bool`` ndarray.
+* ``categorical``: a :class:`pandas.Categorical` whose categories are exactly the output's
+  declared ``values`` in declared order (object dtype) and whose ``codes`` are ``int8``.
+  ``arr == "bullish"`` / ``arr != "bullish"`` (and ``np.equal(arr, "bullish")``) return a plain
+  ``bool`` ndarray by comparing codes, so a condition costs microseconds; ``arr[i]`` is the
+  ``str`` label; ``np.asarray(arr)`` gives an object ndarray of ``str`` (about 3 ms per million
+  bars) for callers that need one, or pass ``objects=True`` to ``calculate_arrays``.
+  Building it is free (the codes are wrapped, not copied), whereas an object or ``str``
+  array costs 4-80 ms per million bars, more than a whole TA-Lib indicator.
+
+``compute`` may return a categorical output as such a Categorical (build it with
+:func:`categorical` or :func:`labels_from_codes`, in any category order: it is remapped to the
+declared order) or, slower, as an array of label strings.
 """
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .errors import ModuleConfigError, ModuleDataError
 
-PARAM_TYPES = ("number", "integer", "boolean", "select")
+PARAM_TYPES = ("number", "integer", "boolean", "select", "json")
 OUTPUT_KINDS = ("numeric", "categorical", "boolean")
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -30,9 +49,18 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 class Param:
     """One configurable parameter.
 
-    ``type`` is ``number`` (float), ``integer``, ``boolean`` or ``select`` (one of ``options``).
+    ``type`` is ``number`` (float), ``integer``, ``boolean``, ``select`` (one of ``options``)
+    or ``json`` (a JSON object, e.g. another module's config; see below).
     ``min``/``max`` are inclusive bounds; values outside them are rejected, never clamped.
     ``key`` marks the parameters that name the output columns (``rsi_14``).
+
+    ``json`` params: the value must be a JSON object (string keys; values null, booleans,
+    numbers, strings, lists or objects); it is returned as a :class:`FrozenJSON` (an immutable,
+    hashable ``dict``) so a validated config stays hashable. ``schema_of`` names the ``select``
+    param whose chosen value is a module id: the object is that module's config, rendered by
+    a UI from ``GET /api/v1/modules/<id>/schema``; the owning module validates it with that
+    module's ``validate_config`` (see ``modules/mtf/htf_filter.py``), naming this param in
+    errors, and stores the full inner config (defaults filled in).
     """
 
     name: str
@@ -45,12 +73,17 @@ class Param:
     step: float | None = None
     options: tuple[str, ...] | None = None
     key: bool = False
+    schema_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
             raise ValueError(f"param {self.name}: type must be one of {PARAM_TYPES}")
         if self.type == "select" and not self.options:
             raise ValueError(f"param {self.name}: select needs options")
+        if self.type == "json" and not isinstance(self.default, Mapping):
+            raise ValueError(f"param {self.name}: json needs an object default")
+        if self.schema_of is not None and self.type != "json":
+            raise ValueError(f"param {self.name}: schema_of is for json params")
 
     def to_schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "default": self.default,
@@ -63,10 +96,20 @@ class Param:
             out["options"] = list(self.options)
         if self.help:
             out["help"] = self.help
+        if self.schema_of:
+            out["schema_of"] = self.schema_of
         return out
 
     def coerce(self, module_id: str, value: Any) -> Any:
         """Return ``value`` checked against this param; raise ModuleConfigError otherwise."""
+        if self.type == "json":
+            if not isinstance(value, Mapping):
+                raise ModuleConfigError(module_id, self.name,
+                                        f"must be a JSON object, got {value!r}")
+            try:
+                return freeze_json(value)
+            except (TypeError, ValueError) as exc:
+                raise ModuleConfigError(module_id, self.name, str(exc)) from None
         if self.type == "boolean":
             if isinstance(value, bool):
                 return value
@@ -209,24 +252,64 @@ class BaseModule(ABC):
 
     # ---- computation ----------------------------------------------------------
     @abstractmethod
-    def compute(self, data: pd.DataFrame, config: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Return ``{output name: array}`` for a validated config. Must not mutate ``data``."""
+    def compute(self, data: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
+        """Return ``{output name: array}`` for a validated config. Must not mutate ``data``.
+
+        Numeric outputs are float arrays, boolean outputs bool arrays, categorical outputs a
+        :class:`pandas.Categorical` (see :func:`categorical`) or an array of label strings.
+        """
+
+    def calculate_arrays(self, data: pd.DataFrame, config: Mapping[str, Any] | None = None, *,
+                         objects: bool = False) -> dict[str, Any]:
+        """Validate ``config``, compute, and return ``{column name: array}`` (no DataFrame).
+
+        Column names are those of :meth:`calculate` (``rsi_14``, ``rsi_14_zone``). Numeric
+        outputs are ``float64`` ndarrays, boolean outputs ``bool`` ndarrays, categorical outputs
+        :class:`pandas.Categorical` with the declared values as categories (``arr == "bullish"``
+        is a ``bool`` ndarray); ``objects=True`` turns those into object ndarrays of ``str``
+        instead (about 3 ms per million bars each). Arrays never share memory with ``data``.
+        """
+        full = self.validate_config(config)
+        return self._arrays(data, full, objects)
 
     def calculate(self, data: pd.DataFrame, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Validate ``config``, compute, and return the new columns as a DataFrame on ``data.index``."""
+        """Validate ``config``, compute, and return the new columns as a DataFrame on ``data.index``.
+
+        Categorical outputs are ``category`` columns (declared values, declared order).
+        """
         full = self.validate_config(config)
+        return pd.DataFrame(self._arrays(data, full, False), index=data.index, copy=False)
+
+    def _arrays(self, data: pd.DataFrame, full: dict[str, Any], objects: bool) -> dict[str, Any]:
         missing = [c for c in self.requires if c not in data.columns]
         if missing:
             raise ModuleDataError(f"{self.module_id} needs columns {missing}")
         arrays = self.compute(data, full)
-        columns = {}
+        n = len(data)
+        inputs = None
+        columns: dict[str, Any] = {}
         for out in self.outputs:
-            values = np.asarray(arrays[out.name])
-            if values.shape != (len(data),):
+            try:
+                raw = arrays[out.name]
+            except KeyError:
                 raise ModuleDataError(
-                    f"{self.module_id}.{out.name}: expected {len(data)} values, got {values.shape}")
+                    f"{self.module_id}: compute returned no {out.name!r} output") from None
+            if out.kind == "categorical":
+                values = _as_categorical(self.module_id, out, raw, n)
+                if objects:
+                    values = np.asarray(values)
+            else:
+                values = np.asarray(raw)
+                if values.shape != (n,):
+                    raise ModuleDataError(
+                        f"{self.module_id}.{out.name}: expected {n} values, got {values.shape}")
+                if values.base is not None:  # a view: make sure it is not one of data's columns
+                    if inputs is None:
+                        inputs = [data[c].to_numpy() for c in data.columns]
+                    if any(np.may_share_memory(values, col) for col in inputs):
+                        values = values.copy()
             columns[self.column_name(full, out.name)] = values
-        return pd.DataFrame(columns, index=data.index)
+        return columns
 
 
 def _format_key(value: Any) -> str:
@@ -242,9 +325,143 @@ def as_float(data: pd.DataFrame, column: str) -> np.ndarray:
     return np.ascontiguousarray(data[column].to_numpy(dtype=np.float64))
 
 
-def categorical(mask_values: list[tuple[np.ndarray, str]], length: int, default: str) -> np.ndarray:
-    """Build an object array of labels: the first matching mask wins, else ``default``."""
-    out = np.full(length, default, dtype=object)
+# ---- categorical outputs ------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def category_dtype(values: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (cached) dtype of a categorical output: ``values`` as object-dtype categories.
+
+    Object (not ``str``) categories keep ``np.asarray(categorical)`` at ~3 ms per million rows
+    instead of ~45 ms under pandas 3.
+    """
+    return pd.CategoricalDtype(pd.Index(list(values), dtype=object), ordered=False)
+
+
+def _code_dtype(n_values: int) -> type:
+    return np.int8 if n_values < 127 else np.int16
+
+
+def labels_from_codes(codes: np.ndarray, values: Iterable[str]) -> pd.Categorical:
+    """A categorical output from integer ``codes`` indexing ``values`` (no copy if int8)."""
+    values = tuple(values)
+    codes = np.asarray(codes)
+    dtype = _code_dtype(len(values))
+    if codes.dtype != dtype:
+        codes = codes.astype(dtype)
+    if len(codes) and (codes.min() < 0 or codes.max() >= len(values)):
+        raise ValueError(f"codes must lie in 0..{len(values) - 1}")
+    return pd.Categorical.from_codes(codes, dtype=category_dtype(values), validate=False)
+
+
+def categorical(mask_values: list[tuple[np.ndarray, str]], length: int, default: str,
+                values: Iterable[str] | None = None) -> pd.Categorical:
+    """Labels from boolean masks: the first matching mask wins, else ``default``.
+
+    Returns a :class:`pandas.Categorical` (int8 codes; ``== "label"`` gives a bool ndarray,
+    ``np.asarray`` an object array of labels). Its categories are ``values`` if given
+    (pass the output's declared values to skip a remap), else the labels in mask order
+    followed by ``default`` (the usual order of declared values). Built with integer
+    arithmetic on the masks: about 0.1 ms per mask per million rows.
+    """
+    if values is None:
+        names = list(dict.fromkeys([label for _, label in mask_values] + [default]))
+    else:
+        names = list(values)
+    index = {name: code for code, name in enumerate(names)}
+    dtype = _code_dtype(len(names))
+    codes = np.full(length, index[default], dtype=dtype)
     for mask, label in reversed(mask_values):
-        out[mask] = label
-    return out
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            mask = mask.astype(np.bool_)
+        if mask.shape != (length,):
+            mask = np.broadcast_to(mask, (length,))
+        codes *= ~mask                       # zero where the mask holds ...
+        code = index[label]
+        if code:                             # ... then add the label's code there
+            codes += mask.view(np.int8).astype(dtype, copy=False) * dtype(code)
+    return pd.Categorical.from_codes(codes, dtype=category_dtype(tuple(names)), validate=False)
+
+
+def _as_categorical(module_id: str, out: Output, raw: Any, n: int) -> pd.Categorical:
+    """``raw`` (Categorical or label strings) as a Categorical over ``out.values``."""
+    declared = out.values or ()
+    if isinstance(raw, pd.Categorical):
+        if len(raw) != n:
+            raise ModuleDataError(f"{module_id}.{out.name}: expected {n} values, got {len(raw)}")
+        categories = tuple(raw.categories)
+        codes = raw.codes
+        if n and codes.min() < 0:
+            raise ModuleDataError(f"{module_id}.{out.name}: missing labels (NaN); use a declared "
+                                  f"value such as the warm-up label")
+        if categories == declared and raw.categories.dtype == object and not raw.ordered:
+            return raw
+        unknown = [c for c in categories if c not in declared]
+        if unknown:
+            raise ModuleDataError(f"{module_id}.{out.name}: labels {unknown} are not among the "
+                                  f"declared values {list(declared)}")
+        if categories != declared:
+            lut = np.array([declared.index(c) for c in categories], dtype=_code_dtype(len(declared)))
+            codes = lut.take(codes.astype(np.intp))
+        return pd.Categorical.from_codes(codes, dtype=category_dtype(declared), validate=False)
+    values = np.asarray(raw)
+    if values.shape != (n,):
+        raise ModuleDataError(f"{module_id}.{out.name}: expected {n} values, got {values.shape}")
+    # label strings (the slow path): factorise, then remap to the declared order
+    return _as_categorical(module_id, out, pd.Categorical(values.astype(object)), n)
+
+
+# ---- json params --------------------------------------------------------------------------
+
+class FrozenJSON(dict):
+    """An immutable, hashable JSON object (a ``dict``: ``json.dumps`` and ``==`` work as usual)."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash = hash(tuple(sorted(self.items())))
+            return self._hash
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("FrozenJSON is read-only; copy it with dict(...)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
+    __ior__ = _readonly  # type: ignore
+
+    def __reduce__(self):
+        return (FrozenJSON, (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"FrozenJSON({dict.__repr__(self)})"
+
+
+def freeze_json(value: Any) -> Any:
+    """``value`` with objects as :class:`FrozenJSON` and lists as tuples; raise on non-JSON."""
+    if isinstance(value, Mapping):
+        items = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"object keys must be strings, got {key!r}")
+            items[key] = freeze_json(item)
+        return FrozenJSON(items)
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze_json(v) for v in value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+        return value
+    raise TypeError(f"not a JSON value: {value!r}")
+
+
+def thaw_json(value: Any) -> Any:
+    """The plain ``dict`` / ``list`` form of a frozen JSON value (for ``json.dumps`` or edits)."""
+    if isinstance(value, Mapping):
+        return {k: thaw_json(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw_json(v) for v in value]
+    return value

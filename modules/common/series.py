@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
-from modules.base import Output, Param, as_float
+from modules.base import Output, Param, as_float, categorical, labels_from_codes
 
 #: price series a moving average (or similar) can be computed on.
 SOURCES = ("close", "open", "high", "low", "hl2", "hlc3", "ohlc4")
@@ -25,29 +26,71 @@ def price_source(data: pd.DataFrame, source: str) -> np.ndarray:
     raise ValueError(f"unknown price source {source!r}")
 
 
-def labels(mask_values: list[tuple[np.ndarray, str]], length: int, default: str) -> np.ndarray:
-    """Object array of labels, the first matching mask wins, else ``default``.
+#: labels from boolean masks, first match wins: :func:`modules.base.categorical` (int8 codes
+#: wrapped in a pandas Categorical; an alias kept for the modules that import it from here).
+labels = categorical
 
-    Same result as :func:`modules.base.categorical` but built from small integer codes,
-    several times faster on a million bars.
+
+# Branchless kernels (SIMD-friendly): ~0.1-0.2 ms per million bars.
+@njit(cache=True, nogil=True)
+def _compare_codes(a, b, tie_low):
+    """0 where a > b, 1 where a < b (or a == b if ``tie_low``), else 2 (equal, NaN)."""
+    out = np.empty(a.shape[0], dtype=np.int8)
+    for i in range(a.shape[0]):
+        x = a[i]
+        y = b[i]
+        out[i] = 2 - 2 * np.int8(x > y) - np.int8(x < y) - tie_low * np.int8(x == y)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _compare_scalar_codes(a, y, tie_low):
+    out = np.empty(a.shape[0], dtype=np.int8)
+    for i in range(a.shape[0]):
+        x = a[i]
+        out[i] = 2 - 2 * np.int8(x > y) - np.int8(x < y) - tie_low * np.int8(x == y)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _zone_codes(value, upper, lower):
+    """0 where value >= upper, else 1 where value <= lower, else 2 (NaN: 2)."""
+    out = np.empty(value.shape[0], dtype=np.int8)
+    for i in range(value.shape[0]):
+        x = value[i]
+        high = np.int8(x >= upper)
+        out[i] = 2 - 2 * high - np.int8(x <= lower) * (1 - high)
+    return out
+
+
+def _floats(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def compare(a: np.ndarray, b, names: tuple[str, str, str], ties: str = "neutral") -> pd.Categorical:
+    """Label each bar by comparing ``a`` with ``b`` (an array or a number), in one pass.
+
+    ``names`` = (label where a > b, label where a < b, label otherwise, i.e. NaN). Equal values
+    get the third label, or the second with ``ties="low"`` (a <= b). Categories are ``names``
+    in that order. Same result as ``labels([(a > b, names[0]), (a < b, names[1])], n, names[2])``.
     """
-    codes = np.zeros(length, dtype=np.int8)
-    for code in range(len(mask_values), 0, -1):
-        np.copyto(codes, code, where=mask_values[code - 1][0])
-    names = np.array([default] + [label for _, label in mask_values], dtype=object)
-    return names[codes]
+    tie = np.int8({"neutral": 0, "low": 1}[ties])
+    if np.ndim(b) == 0:
+        codes = _compare_scalar_codes(_floats(a), float(b), tie)
+    else:
+        codes = _compare_codes(_floats(a), _floats(b), tie)
+    return labels_from_codes(codes, names)
 
 
-def zones(value: np.ndarray, overbought: float, oversold: float) -> np.ndarray:
+def zones(value: np.ndarray, overbought: float, oversold: float) -> pd.Categorical:
     """``overbought`` at/above ``overbought``, ``oversold`` at/below ``oversold``, else neutral."""
-    return labels([(value >= overbought, "overbought"), (value <= oversold, "oversold")],
-                  len(value), "neutral")
+    return labels_from_codes(_zone_codes(_floats(value), float(overbought), float(oversold)),
+                             ("overbought", "oversold", "neutral"))
 
 
-def position(price: np.ndarray, level: np.ndarray) -> np.ndarray:
+def position(price: np.ndarray, level) -> pd.Categorical:
     """``above`` / ``below`` where ``price`` is above / below ``level``, else ``neutral``."""
-    with np.errstate(invalid="ignore"):
-        return labels([(price > level, "above"), (price < level, "below")], len(price), "neutral")
+    return compare(price, level, ("above", "below", "neutral"))
 
 
 #: the outputs every moving-average module declares.

@@ -127,19 +127,16 @@ def previous_session_hlc(data: pd.DataFrame, high: np.ndarray, low: np.ndarray,
     own bars never see its own high/low/close, so there is no look-ahead.
     """
     n = len(close)
-    prev_h, prev_l, prev_c = (np.full(n, np.nan) for _ in range(3))
     if n == 0:
-        return prev_h, prev_l, prev_c
+        return tuple(np.full(0, np.nan) for _ in range(3))
     ids = session_ids(data, start_hour, "day")
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    day_high = np.maximum.reduceat(high, starts)
-    day_low = np.minimum.reduceat(low, starts)
-    day_close = close[np.r_[starts[1:], n] - 1]
-    # bar -> its session number; session k uses session k-1's values
-    session = np.cumsum(np.r_[True, ids[1:] != ids[:-1]]) - 1
-    has_prev = session > 0
-    prev = session[has_prev] - 1
-    prev_h[has_prev] = day_high[prev]
-    prev_l[has_prev] = day_low[prev]
-    prev_c[has_prev] = day_close[prev]
-    return prev_h, prev_l, prev_c
+    new_session = np.empty(n, dtype=bool)
+    new_session[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=new_session[1:])
+    starts = np.flatnonzero(new_session)
+    # per session, with a NaN row first: session k reads row k (= session k - 1's values)
+    day_high = np.concatenate(([np.nan], np.maximum.reduceat(high, starts)))
+    day_low = np.concatenate(([np.nan], np.minimum.reduceat(low, starts)))
+    day_close = np.concatenate(([np.nan], close[np.r_[starts[1:], n] - 1]))
+    session = np.cumsum(new_session, dtype=np.intp) - 1  # bar -> its session number
+    return day_high[session], day_low[session], day_close[session]

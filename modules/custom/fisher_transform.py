@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.common.swings_sr import lag, rolling_max, rolling_min
 
 
@@ -54,6 +54,5 @@ class FisherTransform(BaseModule):
         fisher = _fisher(mid, rolling_max(mid, n), rolling_min(mid, n), n)
         trigger = lag(fisher)
         with np.errstate(invalid="ignore"):
-            trend = labels([(fisher > trigger, "bullish"), (fisher < trigger, "bearish")],
-                           len(fisher), "neutral")
+            trend = compare(fisher, trigger, ("bullish", "bearish", "neutral"))
         return {"value": fisher, "trigger": trigger, "trend": trend}

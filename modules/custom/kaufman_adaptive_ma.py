@@ -10,17 +10,20 @@ Price units. The noise sum is a running sum, as in TA-Lib.
 import numpy as np
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels, position
-from modules.common.swings_sr import lag
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.series import position
 from modules.errors import ModuleConfigError
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _kama(close, period, fast, slow):
+    """KAMA and the efficiency ratio (NaN for the first ``period`` bars)."""
     n = close.shape[0]
-    kama = np.full(n, np.nan)
-    er_out = np.full(n, np.nan)
+    kama = np.empty(n)
+    er_out = np.empty(n)
+    head = min(n, period)
+    kama[:head] = np.nan
+    er_out[:head] = np.nan
     if n <= period:
         return kama, er_out
     fast_sc = 2.0 / (fast + 1.0)
@@ -39,6 +42,21 @@ def _kama(close, period, fast, slow):
         kama[t] = prev
         er_out[t] = er
     return kama, er_out
+
+
+@njit(cache=True, nogil=True)
+def _slope_codes(kama):
+    """KAMA versus the bar before: 0 rising, 1 falling, 2 flat, 3 neutral (NaN). Branchless
+    and from a constant start, so LLVM vectorises it."""
+    n = kama.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    if n:
+        out[0] = 3
+    for t in range(1, n):
+        v = kama[t]
+        p = kama[t - 1]
+        out[t] = 3 - 3 * np.int8(v > p) - 2 * np.int8(v < p) - np.int8(v == p)
+    return out
 
 
 class KaufmanAdaptiveMA(BaseModule):
@@ -70,9 +88,6 @@ class KaufmanAdaptiveMA(BaseModule):
     def compute(self, data, config):
         close = as_float(data, "close")
         kama, er = _kama(close, config["period"], config["fast"], config["slow"])
-        prev = lag(kama)
-        with np.errstate(invalid="ignore"):
-            slope = labels([(kama > prev, "rising"), (kama < prev, "falling"),
-                            (kama == prev, "flat")], len(kama), "neutral")
         return {"value": kama, "efficiency_ratio": er, "position": position(close, kama),
-                "slope": slope}
+                "slope": labels_from_codes(_slope_codes(kama), ("rising", "falling", "flat",
+                                                                "neutral"))}

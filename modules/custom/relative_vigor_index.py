@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 
 
 def swma(x: np.ndarray) -> np.ndarray:
@@ -40,6 +40,5 @@ class RelativeVigorIndex(BaseModule):
         with np.errstate(invalid="ignore", divide="ignore"):
             rvi = np.where(den > 0, num / den, np.nan)
             signal = swma(rvi)
-            trend = labels([(rvi > signal, "bullish"), (rvi < signal, "bearish")], len(rvi),
-                           "neutral")
+            trend = compare(rvi, signal, ("bullish", "bearish", "neutral"))
         return {"value": rvi, "signal": signal, "trend": trend}

@@ -12,7 +12,7 @@ import talib
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare, zones
 from modules.common.swings_sr import lag, rolling_max, rolling_min
 from modules.errors import ModuleConfigError
 
@@ -89,8 +89,6 @@ class SchaffTrendCycle(BaseModule):
                    config["factor"])
         prev = lag(stc)
         with np.errstate(invalid="ignore"):
-            zone = labels([(stc >= config["overbought"], "overbought"),
-                           (stc <= config["oversold"], "oversold")], len(stc), "neutral")
-            direction = labels([(stc > prev, "rising"), (stc < prev, "falling")], len(stc),
-                               "neutral")
+            zone = zones(stc, config["overbought"], config["oversold"])
+            direction = compare(stc, prev, ("rising", "falling", "neutral"))
         return {"value": stc, "zone": zone, "direction": direction}

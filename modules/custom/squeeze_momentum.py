@@ -10,18 +10,62 @@ close - ((highest high + lowest low) / 2 + SMA(close)) / 2 over kc_length: price
 LazyBear's script multiplies the Bollinger std dev by the *Keltner* multiplier (1.5); here
 ``bb_mult`` is used (set it to 1.5 to reproduce the script). TA-Lib SMA, STDDEV, TRANGE, MAX,
 MIN. The histogram colours map to ``momentum_state``: above zero rising / falling, below zero
-falling / rising (compared with the previous bar, 0 before the first value).
+falling / rising (compared with the previous bar, 0 before the first value). The band
+comparisons and labels run in one Numba pass over TA-Lib's averages.
 """
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.swings_sr import lag
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 MOMENTUM_STATES = ("bull_rising", "bull_falling", "bear_falling", "bear_rising", "neutral")
 SQUEEZES = ("on", "off", "no_squeeze", "neutral")
-STATE_NAMES = np.array(MOMENTUM_STATES, dtype=object)
-SQUEEZE_NAMES = np.array(SQUEEZES, dtype=object)
+
+
+@njit(cache=True, nogil=True)
+def _detrended(close, highest, lowest, ma):
+    """close - ((highest + lowest) / 2 + ma) / 2, the series LINEARREG smooths."""
+    out = np.empty(close.shape[0])
+    for t in range(close.shape[0]):
+        out[t] = close[t] - ((highest[t] + lowest[t]) / 2.0 + ma[t]) / 2.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _labels(basis, std, bb_mult, ma, range_ma, kc_mult, momentum):
+    """Squeeze codes (SQUEEZES), ``fired`` and momentum-state codes (MOMENTUM_STATES).
+
+    Bands as in the formula: basis +/- bb_mult * std, ma +/- kc_mult * range_ma."""
+    n = basis.shape[0]
+    squeeze = np.empty(n, dtype=np.int8)
+    fired = np.empty(n, dtype=np.bool_)
+    state = np.empty(n, dtype=np.int8)
+    was_on = False
+    prev = 0.0
+    for t in range(n):
+        dev = bb_mult * std[t]
+        upper_bb = basis[t] + dev
+        lower_bb = basis[t] - dev
+        upper_kc = ma[t] + kc_mult * range_ma[t]
+        lower_kc = ma[t] - kc_mult * range_ma[t]
+        on = (lower_bb > lower_kc) and (upper_bb < upper_kc)
+        off = (lower_bb < lower_kc) and (upper_bb > upper_kc)
+        if np.isnan(upper_bb) or np.isnan(upper_kc):
+            squeeze[t] = 3
+        else:
+            squeeze[t] = 0 if on else (1 if off else 2)
+        fired[t] = was_on and not on
+        was_on = on
+        m = momentum[t]
+        if np.isnan(m):
+            state[t] = 4
+        elif m > 0:
+            state[t] = 0 if m > prev else 1
+        else:
+            state[t] = 2 if m < prev else 3
+        prev = 0.0 if np.isnan(m) else m
+    return squeeze, fired, state
 
 
 class SqueezeMomentum(BaseModule):
@@ -50,24 +94,13 @@ class SqueezeMomentum(BaseModule):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         bb_len, kc_len = config["bb_length"], config["kc_length"]
         basis = talib.SMA(close, bb_len)
-        dev = config["bb_mult"] * talib.STDDEV(close, bb_len, 1.0)
-        upper_bb, lower_bb = basis + dev, basis - dev
-        ma = talib.SMA(close, kc_len)
+        std = talib.STDDEV(close, bb_len, 1.0)
+        ma = basis if kc_len == bb_len else talib.SMA(close, kc_len)
         span = talib.TRANGE(high, low, close) if config["use_true_range"] else high - low
         range_ma = talib.SMA(span, kc_len)
-        upper_kc, lower_kc = ma + config["kc_mult"] * range_ma, ma - config["kc_mult"] * range_ma
-        mid = ((talib.MAX(high, kc_len) + talib.MIN(low, kc_len)) / 2.0 + ma) / 2.0
-        momentum = talib.LINEARREG(close - mid, kc_len)
-        with np.errstate(invalid="ignore"):
-            on = (lower_bb > lower_kc) & (upper_bb < upper_kc)
-            off = (lower_bb < lower_kc) & (upper_bb > upper_kc)
-            squeeze = np.where(on, 0, np.where(off, 1, 2)).astype(np.int8)
-            squeeze[np.isnan(upper_bb) | np.isnan(upper_kc)] = 3
-            fired = lag(on, fill=False) & ~on
-            prev = lag(momentum, fill=0.0)
-            prev[np.isnan(prev)] = 0.0
-            state = np.where(momentum > 0, np.where(momentum > prev, 0, 1),
-                             np.where(momentum < prev, 2, 3)).astype(np.int8)
-            state[np.isnan(momentum)] = 4
-        return {"momentum": momentum, "squeeze": SQUEEZE_NAMES.take(squeeze), "fired": fired,
-                "momentum_state": STATE_NAMES.take(state)}
+        momentum = talib.LINEARREG(
+            _detrended(close, talib.MAX(high, kc_len), talib.MIN(low, kc_len), ma), kc_len)
+        squeeze, fired, state = _labels(basis, std, config["bb_mult"], ma, range_ma,
+                                        config["kc_mult"], momentum)
+        return {"momentum": momentum, "squeeze": labels_from_codes(squeeze, SQUEEZES),
+                "fired": fired, "momentum_state": labels_from_codes(state, MOMENTUM_STATES)}

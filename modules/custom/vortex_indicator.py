@@ -11,7 +11,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import labels, compare
 from modules.common.swings_sr import lag
 
 
@@ -41,8 +41,7 @@ class VortexIndicator(BaseModule):
             minus = np.where(tr_sum > 0, talib.SUM(vm_minus, n) / tr_sum, np.nan)
             spread = plus - minus
             prev = lag(spread)
-            trend = labels([(spread > 0, "bullish"), (spread < 0, "bearish")], len(spread),
-                           "neutral")
+            trend = compare(spread, 0, ("bullish", "bearish", "neutral"))
             cross = labels([((spread > 0) & (prev <= 0), "bull_cross"),
                             ((spread < 0) & (prev >= 0), "bear_cross")], len(spread), "none")
         return {"plus": plus, "minus": minus, "trend": trend, "cross": cross}

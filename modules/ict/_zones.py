@@ -26,6 +26,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from modules.base import labels_from_codes
+
 MITIGATION_MODES = ("close", "wick", "touch")
 MITIGATION_HELP = ("When a zone stops being active: 'close' = a close beyond its far edge, "
                    "'wick' = price trades to its far edge (filled), "
@@ -178,9 +180,9 @@ def track(zones: Zones, high, low, close, bullish: bool, mitigation: str):
     return _track_bullish(zones.created, -zones.bottom, -zones.top, -low, -high, -close, mode)
 
 
-def codes_to_labels(codes: np.ndarray, values: tuple[str, ...]) -> np.ndarray:
-    """Object array of labels from integer codes indexing ``values``."""
-    return np.array(values, dtype=object)[codes]
+def codes_to_labels(codes: np.ndarray, values: tuple[str, ...]):
+    """Categorical labels from integer codes indexing ``values`` (see ``modules.base``)."""
+    return labels_from_codes(codes, values)
 
 
 @njit(cache=True)

@@ -8,7 +8,7 @@ so ``macd_12_26_9 > macd_12_26_9_signal`` is the classic crossover condition.
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
 from modules.errors import ModuleConfigError
 
 
@@ -41,5 +41,5 @@ class MACD(BaseModule):
         line, signal, hist = talib.MACD(price_source(data, config["source"]),
                                         fastperiod=config["fast"], slowperiod=config["slow"],
                                         signalperiod=config["signal"])
-        trend = labels([(hist > 0, "bullish"), (hist < 0, "bearish")], len(hist), "neutral")
+        trend = compare(hist, 0, ("bullish", "bearish", "neutral"))
         return {"macd": line, "signal": signal, "histogram": hist, "trend": trend}

@@ -5,7 +5,8 @@ closes. Computed with TA-Lib ``RSI``; warm-up of ``period`` bars is NaN.
 """
 import talib
 
-from modules.base import BaseModule, Output, Param, as_float, categorical
+from modules.base import BaseModule, Output, Param, as_float
+from modules.common.series import zones
 
 
 class RSI(BaseModule):
@@ -27,6 +28,5 @@ class RSI(BaseModule):
 
     def compute(self, data, config):
         rsi = talib.RSI(as_float(data, "close"), timeperiod=config["period"])
-        zone = categorical([(rsi >= config["overbought"], "overbought"),
-                            (rsi <= config["oversold"], "oversold")], len(rsi), "neutral")
+        zone = zones(rsi, config["overbought"], config["oversold"])
         return {"value": rsi, "zone": zone}

@@ -8,7 +8,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.errors import ModuleConfigError
 
 
@@ -39,5 +39,5 @@ class AwesomeOscillator(BaseModule):
               - talib.SMA(median, timeperiod=config["slow"]))
         previous = np.full(len(ao), np.nan)
         previous[1:] = ao[:-1]
-        bar = labels([(ao > previous, "rising"), (ao < previous, "falling")], len(ao), "neutral")
+        bar = compare(ao, previous, ("rising", "falling", "neutral"))
         return {"value": ao, "bar": bar}

@@ -5,7 +5,7 @@ Price units. Computed with TA-Lib ``MOM``; the first ``period`` bars are NaN.
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
 
 
 class Momentum(BaseModule):
@@ -26,4 +26,4 @@ class Momentum(BaseModule):
     def compute(self, data, config):
         mom = talib.MOM(price_source(data, config["source"]), timeperiod=config["period"])
         return {"value": mom,
-                "direction": labels([(mom > 0, "up"), (mom < 0, "down")], len(mom), "neutral")}
+                "direction": compare(mom, 0, ("up", "down", "neutral"))}

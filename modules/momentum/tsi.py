@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
 from modules.errors import ModuleConfigError
 
 
@@ -53,5 +53,5 @@ class TSI(BaseModule):
             tsi = np.where(den > 0, 100.0 * num / den, 0.0)
         tsi[np.isnan(den)] = np.nan
         signal = talib.EMA(tsi, timeperiod=config["signal"])
-        trend = labels([(tsi > signal, "bullish"), (tsi < signal, "bearish")], len(tsi), "neutral")
+        trend = compare(tsi, signal, ("bullish", "bearish", "neutral"))
         return {"value": tsi, "signal": signal, "trend": trend}

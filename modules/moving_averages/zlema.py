@@ -4,11 +4,11 @@ lag = (period - 1) // 2; ZLEMA = EMA(2 * source[t] - source[t - lag], period), w
 (alpha = 2 / (period + 1), seeded with the mean of its first ``period`` inputs). Price units; the
 first ``lag + period - 1`` bars are NaN. ``position`` compares the close with the average.
 """
-import numpy as np
 import talib
 
 from modules.base import BaseModule, as_float
 from modules.common.series import MA_OUTPUTS, ma_params, position, price_source
+from modules.common.swings_sr import lag
 
 
 class ZLEMA(BaseModule):
@@ -21,8 +21,6 @@ class ZLEMA(BaseModule):
 
     def compute(self, data, config):
         price, period = price_source(data, config["source"]), config["period"]
-        lag = (period - 1) // 2
-        lagged = np.full(len(price), np.nan)
-        lagged[lag:] = price[:len(price) - lag]
+        lagged = lag(price, (period - 1) // 2)  # NaN-padded; fine with fewer bars than the lag
         value = talib.EMA(2.0 * price - lagged, timeperiod=period)
         return {"value": value, "position": position(as_float(data, "close"), value)}

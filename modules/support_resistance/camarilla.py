@@ -8,12 +8,11 @@ the last earlier day with bars; the first day in the data is NaN / "neutral".
 """
 import numpy as np
 
-from modules.base import BaseModule, Output, Param, as_float
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.common.swings_sr import previous_session_hlc
 
 DIVISORS = {1: 12.0, 2: 6.0, 3: 4.0, 4: 2.0}
 ZONES = ("above_r4", "r3_to_r4", "inside", "s4_to_s3", "below_s4", "neutral")
-ZONE_NAMES = np.array(ZONES, dtype=object)
 
 
 class Camarilla(BaseModule):
@@ -47,5 +46,6 @@ class Camarilla(BaseModule):
             code = ((close > out["r4"]).astype(np.int8) + (close > out["r3"])
                     + (close >= out["s3"]) + (close >= out["s4"]))
         code[np.isnan(c)] = -1
-        out["zone"] = ZONE_NAMES.take(4 - code)  # 4 = above_r4 ... 0 = below_s4, -1 = neutral
+        # code 4 = above_r4 ... 0 = below_s4, -1 = neutral
+        out["zone"] = labels_from_codes(4 - code, ZONES)
         return out

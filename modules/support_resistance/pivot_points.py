@@ -10,13 +10,12 @@ Kase, "Trading with the Odds" (1996).
 """
 import numpy as np
 
-from modules.base import BaseModule, Output, Param, as_float
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.common.series import position
 from modules.common.swings_sr import previous_session_hlc
 
 ZONES = ("above_r3", "r2_to_r3", "r1_to_r2", "pivot_to_r1", "s1_to_pivot", "s2_to_s1",
          "s3_to_s2", "below_s3", "neutral")
-ZONE_NAMES = np.array(ZONES, dtype=object)
 
 
 class PivotPoints(BaseModule):
@@ -53,5 +52,6 @@ class PivotPoints(BaseModule):
                     + (close > levels["r1"]) + (close >= p) + (close >= levels["s1"])
                     + (close >= levels["s2"]) + (close >= levels["s3"]))
         code[np.isnan(p)] = -1
-        zone = ZONE_NAMES.take(7 - code)  # code 7 = above_r3 ... 0 = below_s3, -1 = neutral
+        # code 7 = above_r3 ... 0 = below_s3, -1 = neutral
+        zone = labels_from_codes(7 - code, ZONES)
         return {**levels, "bias": position(close, p), "zone": zone}

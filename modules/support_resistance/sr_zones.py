@@ -18,7 +18,7 @@ import numpy as np
 import talib
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.common.swings_sr import confirmed_swings
 
 STATES = ("neutral", "in_support", "in_resistance", "outside")
@@ -143,7 +143,7 @@ class SRZones(BaseModule):
          resistance_touches, state) = _zones(close, atr, bars, prices[keep], config["right"],
                                              config["lookback"], config["zone_width"],
                                              config["min_touches"])
-        return {"state": np.array(STATES, dtype=object).take(state), "support": support,
+        return {"state": labels_from_codes(state, STATES), "support": support,
                 "resistance": resistance, "support_top": support_top,
                 "resistance_bottom": resistance_bottom, "support_touches": support_touches,
                 "resistance_touches": resistance_touches}

@@ -7,7 +7,7 @@ TA-Lib ``AROON`` and ``AROONOSC``; the first ``period`` bars are NaN.
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 
 
 class Aroon(BaseModule):
@@ -30,5 +30,5 @@ class Aroon(BaseModule):
         high, low = as_float(data, "high"), as_float(data, "low")
         down, up = talib.AROON(high, low, timeperiod=config["period"])
         osc = talib.AROONOSC(high, low, timeperiod=config["period"])
-        trend = labels([(osc > 0, "bullish"), (osc < 0, "bearish")], len(osc), "neutral")
+        trend = compare(osc, 0, ("bullish", "bearish", "neutral"))
         return {"oscillator": osc, "up": up, "down": down, "trend": trend}

@@ -14,7 +14,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import labels, compare
 from modules.errors import ModuleConfigError
 
 _TREND = ("bullish", "bearish", "neutral")
@@ -29,7 +29,7 @@ def _shift(values: np.ndarray, bars: int) -> np.ndarray:
 
 
 def _versus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return labels([(a > b, "bullish"), (a < b, "bearish")], len(a), "neutral")
+    return compare(a, b, ("bullish", "bearish", "neutral"))
 
 
 class Ichimoku(BaseModule):

@@ -6,9 +6,26 @@ per bar. Computed with TA-Lib ``LINEARREG_SLOPE``; the first ``period - 1`` bars
 """
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+from modules.base import BaseModule, Output, Param, labels_from_codes
+from modules.common.series import SOURCE_HELP, SOURCES, price_source
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _derived(slope, price):
+    """slope_pct (NaN where the price is 0) and direction codes (0 rising, 1 falling, 2 flat /
+    NaN), one branchless pass."""
+    n = slope.shape[0]
+    pct = np.empty(n)
+    direction = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        x = slope[t]
+        p = price[t]
+        q = 100.0 * x / p
+        pct[t] = q if p != 0.0 else np.nan
+        direction[t] = 2 - 2 * np.int8(x > 0.0) - np.int8(x < 0.0)
+    return pct, direction
 
 
 class LinearRegressionSlope(BaseModule):
@@ -23,7 +40,7 @@ class LinearRegressionSlope(BaseModule):
     outputs = (
         Output("slope", "numeric", "regression slope, price units per bar", primary=True),
         Output("slope_pct", "numeric", "slope as percent of the price, percent per bar"),
-        Output("direction", "categorical", 
+        Output("direction", "categorical",
                "rising when the slope is positive, falling when negative",
                values=("rising", "falling", "flat")),
     )
@@ -31,7 +48,6 @@ class LinearRegressionSlope(BaseModule):
     def compute(self, data, config):
         price = price_source(data, config["source"])
         slope = talib.LINEARREG_SLOPE(price, timeperiod=config["period"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            slope_pct = np.where(price != 0, 100.0 * slope / price, np.nan)
-        direction = labels([(slope > 0, "rising"), (slope < 0, "falling")], len(slope), "flat")
-        return {"slope": slope, "slope_pct": slope_pct, "direction": direction}
+        slope_pct, direction = _derived(slope, price)
+        return {"slope": slope, "slope_pct": slope_pct,
+                "direction": labels_from_codes(direction, ("rising", "falling", "flat"))}

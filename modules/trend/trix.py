@@ -7,7 +7,7 @@ The first ``3 * (period - 1) + 1`` bars are NaN.
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, labels, price_source
+from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
 
 
 class TRIX(BaseModule):
@@ -30,6 +30,5 @@ class TRIX(BaseModule):
     def compute(self, data, config):
         trix = talib.TRIX(price_source(data, config["source"]), timeperiod=config["period"])
         signal = talib.EMA(trix, timeperiod=config["signal"])
-        trend = labels([(trix > signal, "bullish"), (trix < signal, "bearish")], len(trix),
-                       "neutral")
+        trend = compare(trix, signal, ("bullish", "bearish", "neutral"))
         return {"value": trix, "signal": signal, "trend": trend}

@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.common.swings_sr import lag, rolling_min
 
 
@@ -42,6 +42,5 @@ class BollingerWidth(BaseModule):
             lowest = rolling_min(width, config["squeeze_lookback"])
             squeeze = width <= lowest
             prev = lag(width)
-            trend = labels([(width > prev, "expanding"), (width < prev, "contracting")],
-                           len(width), "neutral")
+            trend = compare(width, prev, ("expanding", "contracting", "neutral"))
         return {"value": width, "squeeze": squeeze, "trend": trend}

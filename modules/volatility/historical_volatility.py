@@ -13,7 +13,7 @@ import pandas as pd
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.common.swings_sr import lag, utc_seconds
 
 
@@ -58,6 +58,5 @@ class HistoricalVolatility(BaseModule):
         value = 100.0 * std * scale
         average = talib.SMA(value, timeperiod=config["regime_period"])
         with np.errstate(invalid="ignore"):
-            regime = labels([(value > average, "high"), (value <= average, "low")], len(value),
-                            "neutral")
+            regime = compare(value, average, ("high", "low", "neutral"), ties="low")
         return {"value": value, "regime": regime}

@@ -8,7 +8,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 
 
 class NATR(BaseModule):
@@ -33,6 +33,5 @@ class NATR(BaseModule):
                           timeperiod=config["period"])
         average = talib.SMA(natr, timeperiod=config["regime_period"])
         with np.errstate(invalid="ignore"):
-            regime = labels([(natr > average, "high"), (natr <= average, "low")], len(natr),
-                            "neutral")
+            regime = compare(natr, average, ("high", "low", "neutral"), ties="low")
         return {"value": natr, "average": average, "regime": regime}

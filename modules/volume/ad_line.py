@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 
 
 class ADLine(BaseModule):
@@ -33,6 +33,5 @@ class ADLine(BaseModule):
                       as_float(data, "volume"))
         signal = talib.SMA(ad, timeperiod=config["signal_period"])
         with np.errstate(invalid="ignore"):
-            trend = labels([(ad > signal, "rising"), (ad < signal, "falling")], len(ad),
-                           "neutral")
+            trend = compare(ad, signal, ("rising", "falling", "neutral"))
         return {"value": ad, "signal": signal, "trend": trend}

@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 from modules.common.swings_sr import lag
 
 
@@ -32,5 +32,5 @@ class ForceIndex(BaseModule):
         raw = (close - lag(close)) * as_float(data, "volume")
         force = talib.EMA(raw, timeperiod=config["period"])
         with np.errstate(invalid="ignore"):
-            bias = labels([(force > 0, "bullish"), (force < 0, "bearish")], len(force), "neutral")
+            bias = compare(force, 0, ("bullish", "bearish", "neutral"))
         return {"value": force, "bias": bias}

@@ -9,7 +9,7 @@ import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import compare
 
 
 class OBV(BaseModule):
@@ -32,6 +32,5 @@ class OBV(BaseModule):
         obv = talib.OBV(as_float(data, "close"), as_float(data, "volume"))
         signal = talib.SMA(obv, timeperiod=config["signal_period"])
         with np.errstate(invalid="ignore"):
-            trend = labels([(obv > signal, "rising"), (obv < signal, "falling")], len(obv),
-                           "neutral")
+            trend = compare(obv, signal, ("rising", "falling", "neutral"))
         return {"value": obv, "signal": signal, "trend": trend}

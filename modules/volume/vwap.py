@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import labels, compare
 from modules.common.swings_sr import session_ids
 
 
@@ -74,8 +74,7 @@ class VWAP(BaseModule):
         upper = vwap + config["band_mult"] * std
         lower = vwap - config["band_mult"] * std
         with np.errstate(invalid="ignore"):
-            position = labels([(close > vwap, "above"), (close < vwap, "below")], len(close),
-                              "neutral")
+            position = compare(close, vwap, ("above", "below", "neutral"))
             zone = labels([(close > upper, "above_upper"), (close < lower, "below_lower"),
                            (upper >= lower, "inside")], len(close), "neutral")
         return {"value": vwap, "upper": upper, "lower": lower, "position": position,

@@ -1,0 +1,1 @@
+"""Multi-timeframe modules: other modules computed on a higher timeframe, without look-ahead."""
