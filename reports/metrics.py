@@ -1,12 +1,15 @@
 """Backtest metrics: pure functions of the trade list and the equity curve.
 
-Units: ``*_pct`` are percent (5.0 means 5 %); money is in account currency; ratios are plain.
-Edge cases, written down once:
-- no trades: counts are 0, ``win_rate``/``profit_factor``/averages are ``None`` (undefined),
+Formulas, units and edge cases are in docs/metrics.md; each function's docstring repeats
+its own. Units: ``*_pct`` are percent (5.0 means 5 %); money is in account currency; ratios
+are plain numbers. An undefined metric is ``None`` (JSON null), never NaN or infinity:
+a number is never invented for it.
+
+General edge cases:
+- no trades: counts are 0, money totals are 0.0, per-trade averages and ratios are ``None``;
   returns and drawdown come from the (flat) equity curve, so 0.
-- no losing trades: ``profit_factor`` is ``None`` (infinite) when there are wins, else ``None``.
-- fewer than two equity returns or zero variance: ``sharpe`` is ``None``.
-``None`` renders as JSON null: a number is never invented for an undefined metric.
+- fewer than two returns, or zero variance: Sharpe, Sortino, SQN are ``None``.
+- fewer than 10 trades: ESI and PVS are ``None``.
 """
 from __future__ import annotations
 
@@ -16,63 +19,282 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+SECONDS_PER_YEAR = 365.25 * 86_400
+DAYS_PER_MONTH = 365.25 / 12
+DAY_NS = 86_400 * 1_000_000_000
+MIN_TRADES_SCORES = 10
 
-def _none_if_nan(x: float | None) -> float | None:
+
+def finite_or_none(x: Any) -> float | None:
+    """``x`` as a float, or ``None`` when it is missing, NaN or infinite."""
     if x is None:
         return None
     x = float(x)
-    return None if not math.isfinite(x) else x
+    return x if math.isfinite(x) else None
 
+
+_none_if_nan = finite_or_none  # the original name
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Zero variance, tested exactly: a float std of identical values can come out as 1e-18
+    instead of 0 and would turn "undefined" into an enormous ratio."""
+    return bool(values.max() == values.min())
+
+
+# ---- per-trade statistics ------------------------------------------------------------------------
 
 def win_rate(pnl: np.ndarray) -> float | None:
-    """Percent of trades with positive net pnl."""
+    """Percent of trades with positive net pnl (a zero-pnl trade is not a win). None without trades."""
     return None if len(pnl) == 0 else float((pnl > 0).mean() * 100)
 
 
 def profit_factor(pnl: np.ndarray) -> float | None:
-    """Gross profit / gross loss (both as positive money)."""
+    """Gross profit / gross loss (both positive money). None without trades or without losses
+    (infinite); 0.0 when there are losses and no wins."""
     gross_loss = -pnl[pnl < 0].sum()
     if len(pnl) == 0 or gross_loss == 0:
         return None
     return float(pnl[pnl > 0].sum() / gross_loss)
 
 
-def max_drawdown_pct(equity: np.ndarray) -> float:
-    """Largest peak-to-trough fall of the equity curve, in percent of the peak (>= 0)."""
+def payoff_ratio(pnl: np.ndarray) -> float | None:
+    """Average win / |average loss|. None without wins or without losses."""
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    if len(wins) == 0 or len(losses) == 0:
+        return None
+    return float(wins.mean() / -losses.mean())
+
+
+def expectancy(values: np.ndarray) -> float | None:
+    """Mean of ``values`` (net pnl money, or R multiples) ignoring NaN. None when none is finite."""
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def max_consecutive(pnl: np.ndarray, wins: bool = True) -> int:
+    """Longest run of consecutive winning (pnl > 0) or losing (pnl < 0) trades, in trade order.
+    A zero-pnl trade breaks both runs. 0 without trades."""
+    hits = (pnl > 0) if wins else (pnl < 0)
+    if not hits.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], hits.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return int((ends - starts).max())
+
+
+def sqn(values: np.ndarray) -> float | None:
+    """System Quality Number (Van Tharp): sqrt(N) × mean / sample std (ddof 1), N uncapped.
+    None under 2 values or with zero variance."""
+    values = values[np.isfinite(values)]
+    if len(values) < 2 or _constant(values):
+        return None
+    return finite_or_none(math.sqrt(len(values)) * values.mean() / values.std(ddof=1))
+
+
+def edge_stability_index(pnl: np.ndarray) -> float | None:
+    """ESI, 0–100: the trades in chronological order are split into k = min(10, N // 5) folds
+    of equal count (``np.array_split``: when N is not a multiple of k the first N mod k folds
+    hold one trade more); ESI = 100 × the share of folds whose expectancy (mean net pnl) is
+    strictly positive. None under 10 trades (then k >= 2 always)."""
+    n = len(pnl)
+    if n < MIN_TRADES_SCORES:
+        return None
+    k = max(2, min(10, n // 5))
+    positive = sum(1 for fold in np.array_split(np.asarray(pnl, dtype=np.float64), k) if fold.mean() > 0)
+    return 100.0 * positive / k
+
+
+def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> float | None:
+    """PSR (Bailey & López de Prado, 2012, "The Sharpe ratio efficient frontier", eq. 11):
+    Φ((SR − SR*) √(n − 1) / √(1 − γ3·SR + (γ4 − 1)/4·SR²)), with SR = mean / std (ddof 1) of the
+    per-period returns (not annualised), γ3 the skewness and γ4 the (non-excess) kurtosis, both
+    from population moments (scipy.stats.skew / kurtosis(fisher=False) with bias=True).
+    None under 2 returns, with zero variance, or when the radicand is not positive."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    n = len(r)
+    if n < 2 or _constant(r):
+        return None
+    sr = r.mean() / r.std(ddof=1)
+    centered = r - r.mean()
+    m2 = float(np.mean(centered ** 2))
+    skew = float(np.mean(centered ** 3)) / m2 ** 1.5
+    kurt = float(np.mean(centered ** 4)) / m2 ** 2
+    radicand = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2
+    if not radicand > 0:
+        return None
+    z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(radicand)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def probabilistic_validation_score(trade_returns: np.ndarray) -> float | None:
+    """PVS, 0–100: 100 × PSR of the per-trade returns (net ``pnl_pct`` / 100) against a
+    benchmark Sharpe of 0. None under 10 trades, or when the PSR is undefined."""
+    if len(trade_returns) < MIN_TRADES_SCORES:
+        return None
+    psr = probabilistic_sharpe_ratio(trade_returns, 0.0)
+    return None if psr is None else 100.0 * psr
+
+
+# ---- equity-curve statistics ---------------------------------------------------------------------
+
+def max_drawdown_pct(equity: np.ndarray, peaks: np.ndarray | None = None) -> float:
+    """Largest peak-to-trough fall of the equity curve, in percent of the peak (>= 0). 0 when empty.
+    ``peaks`` (the running maximum) may be passed when already computed."""
     if len(equity) == 0:
         return 0.0
-    peaks = np.maximum.accumulate(equity)
-    return float(((peaks - equity) / peaks).max() * 100)
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.nanmax((peaks - equity) / peaks) * 100)
 
 
-def max_drawdown_money(equity: np.ndarray) -> float:
+def max_drawdown_money(equity: np.ndarray, peaks: np.ndarray | None = None) -> float:
+    """Largest peak-to-trough fall of the equity curve, in money (>= 0). 0 when empty."""
     if len(equity) == 0:
         return 0.0
-    return float((np.maximum.accumulate(equity) - equity).max())
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    return float((peaks - equity).max())
 
 
-def sharpe_per_bar_annualised(equity: pd.Series) -> float | None:
-    """Sharpe ratio of per-bar equity returns (risk-free 0), annualised with the median bar
-    spacing: sqrt(bars per year) × mean / std (sample std, ddof=1)."""
-    returns = equity.pct_change().to_numpy()[1:]
-    if len(returns) < 2:
+def drawdown_durations(equity: np.ndarray, times_ns: np.ndarray,
+                       peaks: np.ndarray | None = None) -> tuple[int, float]:
+    """(longest drawdown in bars, longest in days). A drawdown runs from a peak bar to the first
+    later bar back at or above the peak, or to the last bar if it never recovers. The two
+    longest may be different drawdowns (weekends count in days, not in bars). (0, 0.0) when the
+    curve never falls."""
+    if len(equity) < 2:
+        return 0, 0.0
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    at_peak = np.flatnonzero(equity >= peaks)
+    ends = np.append(at_peak[1:], len(equity) - 1)
+    starts = at_peak
+    recovered = np.append(np.ones(len(at_peak) - 1, dtype=bool), equity[-1] >= equity[at_peak[-1]])
+    bars = ends - starts
+    # a gap of one bar between two peaks is no drawdown; the open tail counts if it fell at all
+    real = np.where(recovered, bars > 1, bars > 0)
+    if not real.any():
+        return 0, 0.0
+    days = (times_ns[ends] - times_ns[starts]) / DAY_NS
+    return int(bars[real].max()), float(days[real].max())
+
+
+def years_spanned(times_ns: np.ndarray) -> float:
+    """Calendar years from the first to the last bar (365.25-day years)."""
+    if len(times_ns) < 2:
+        return 0.0
+    return float(times_ns[-1] - times_ns[0]) / 1e9 / SECONDS_PER_YEAR
+
+
+def periods_per_year(count: int, years: float) -> float | None:
+    """Observed frequency: ``count`` returns over ``years`` (so weekends and closed sessions do
+    not inflate it, unlike 365 × 24 for hourly FX bars). None when the span is zero."""
+    return count / years if years > 0 and count > 0 else None
+
+
+def sharpe_ratio(returns: np.ndarray, per_year: float | None) -> float | None:
+    """Annualised Sharpe (risk-free 0): mean / sample std (ddof 1) × sqrt(periods per year).
+    None under 2 returns, with zero variance, non-finite returns, or unknown frequency."""
+    if len(returns) < 2 or per_year is None or not np.isfinite(returns).all() or _constant(returns):
         return None
-    std = returns.std(ddof=1)
-    if std == 0 or not math.isfinite(std):
-        return None
-    spacing = np.median(np.diff(equity.index.as_unit("ns").asi8)) / 1e9 if len(equity) > 1 else 0
-    bars_per_year = 365.25 * 86400 / spacing if spacing else 252
-    return float(math.sqrt(bars_per_year) * returns.mean() / std)
+    return finite_or_none(math.sqrt(per_year) * returns.mean() / returns.std(ddof=1))
 
+
+def sortino_ratio(returns: np.ndarray, per_year: float | None) -> float | None:
+    """Annualised Sortino (target 0): mean / downside deviation × sqrt(periods per year), with
+    downside deviation = sqrt(mean(min(r, 0)²)) over all returns. None under 2 returns, with no
+    negative return (zero downside), non-finite returns, or unknown frequency."""
+    if len(returns) < 2 or per_year is None or not np.isfinite(returns).all():
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside == 0:
+        return None
+    return finite_or_none(math.sqrt(per_year) * returns.mean() / downside)
+
+
+def simple_returns(values: np.ndarray) -> np.ndarray:
+    """r_t = v_t / v_{t-1} − 1 (inf/NaN where the previous value is 0)."""
+    if len(values) < 2:
+        return np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return values[1:] / values[:-1] - 1.0
+
+
+def daily_closes(values: np.ndarray, times_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The value at the last bar of each UTC calendar day, and that bar's time."""
+    if len(values) == 0:
+        return values, times_ns
+    day = times_ns // DAY_NS
+    last = np.append(np.flatnonzero(day[1:] != day[:-1]), len(values) - 1)
+    return values[last], times_ns[last]
+
+
+def cagr_pct(initial: float, final: float, years: float) -> float | None:
+    """Compound annual growth rate in percent: ((final / initial)^(1 / years) − 1) × 100.
+    −100 when final <= 0; None when the span is zero or the result overflows. Spans shorter
+    than a year are extrapolated (a month's +5 % is about +80 % a year)."""
+    if years <= 0 or initial <= 0:
+        return None
+    if final <= 0:
+        return -100.0
+    try:
+        return finite_or_none(((final / initial) ** (1.0 / years) - 1.0) * 100.0)
+    except OverflowError:
+        return None
+
+
+def exposure_pct(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> float:
+    """Percent of bars on which a position is held at some point: the union of
+    [entry_bar, exit_bar] over the trades (as backtesting.py counts it). 0 without trades."""
+    if bars == 0 or len(entry_bar) == 0:
+        return 0.0
+    marks = np.zeros(bars + 1, dtype=np.int64)
+    np.add.at(marks, entry_bar, 1)
+    np.add.at(marks, exit_bar + 1, -1)
+    return float((np.cumsum(marks[:-1]) > 0).mean() * 100)
+
+
+# ---- all together ------------------------------------------------------------------------------
 
 def compute_all(trades: pd.DataFrame, equity: pd.Series, initial_capital: float,
                 close: np.ndarray | None = None) -> dict[str, Any]:
-    pnl = trades["pnl"].to_numpy(dtype=np.float64) if len(trades) else np.zeros(0)
+    """Every metric, as a JSON-safe dict (floats, ints, None). ``trades`` needs ``pnl``;
+    ``r_multiple``, ``pnl_pct``, ``bars_held``, ``fees``, ``gross_pnl``, ``direction``,
+    ``entry_bar``/``exit_bar`` are used when present. ``equity`` is per bar on a UTC
+    DatetimeIndex; ``close`` gives buy-and-hold over the same bars."""
+    def column(name: str) -> np.ndarray | None:
+        return trades[name].to_numpy(dtype=np.float64) if name in trades.columns else None
+
+    pnl = column("pnl") if len(trades) else np.zeros(0)
+    n_trades = len(pnl)
+    r = column("r_multiple") if len(trades) and "r_multiple" in trades.columns else np.full(n_trades, np.nan)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     eq = equity.to_numpy(dtype=np.float64)
-    final = float(eq[-1]) if len(eq) else initial_capital
+    times = equity.index.as_unit("ns").asi8 if isinstance(equity.index, pd.DatetimeIndex) else np.arange(len(eq))
+    final = float(eq[-1]) if len(eq) else float(initial_capital)
+    years = years_spanned(times)
+    bar_returns = simple_returns(eq)
+    day_values, day_times = daily_closes(eq, times)
+    day_returns = simple_returns(day_values)
+    per_bar_year = periods_per_year(len(bar_returns), years)
+    per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
+    peaks = np.maximum.accumulate(eq) if len(eq) else eq
+    mdd_pct = max_drawdown_pct(eq, peaks)
+    dd_bars, dd_days = drawdown_durations(eq, times, peaks)
+    cagr = cagr_pct(float(initial_capital), final, years)
+    fees = column("fees") if n_trades and "fees" in trades.columns else np.zeros(n_trades)
+    gross = column("gross_pnl") if n_trades and "gross_pnl" in trades.columns else pnl + fees
+    r_all = np.isfinite(r).all() and n_trades > 0
+    directions = trades["direction"].to_numpy() if n_trades and "direction" in trades.columns else np.zeros(0)
+    returns_per_trade = (column("pnl_pct") / 100.0 if n_trades and "pnl_pct" in trades.columns
+                         else np.zeros(n_trades))
+    span_days = years * 365.25
+    exposure = (exposure_pct(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))
+                if n_trades and "entry_bar" in trades.columns else 0.0)
     result: dict[str, Any] = {
-        "trade_count": int(len(pnl)),
+        "trade_count": int(n_trades),
+        "long_trades": int((directions == "long").sum()),
+        "short_trades": int((directions == "short").sum()),
         "winning_trades": int(len(wins)),
         "losing_trades": int(len(losses)),
         "win_rate": win_rate(pnl),
@@ -80,20 +302,38 @@ def compute_all(trades: pd.DataFrame, equity: pd.Series, initial_capital: float,
         "net_profit": float(pnl.sum()),
         "gross_profit": float(wins.sum()),
         "gross_loss": float(-losses.sum()),
+        "profit_before_costs": float(gross.sum()),
+        "total_fees": float(fees.sum()),
         "net_return_pct": (final / initial_capital - 1) * 100,
-        "max_drawdown_pct": max_drawdown_pct(eq),
-        "max_drawdown": max_drawdown_money(eq),
+        "cagr_pct": cagr,
+        "buy_and_hold_return_pct": (float((close[-1] / close[0] - 1) * 100)
+                                    if close is not None and len(close) else None),
+        "expectancy": expectancy(pnl),
+        "expectancy_r": expectancy(r),
         "average_win": float(wins.mean()) if len(wins) else None,
         "average_loss": float(losses.mean()) if len(losses) else None,
+        "payoff_ratio": payoff_ratio(pnl),
         "largest_win": float(wins.max()) if len(wins) else None,
         "largest_loss": float(losses.min()) if len(losses) else None,
-        "expectancy": float(pnl.mean()) if len(pnl) else None,
-        "expectancy_r": _none_if_nan(np.nanmean(trades["r_multiple"])) if len(pnl) and
-        trades["r_multiple"].notna().any() else None,
-        "average_bars_held": float(trades["bars_held"].mean()) if len(pnl) else None,
-        "sharpe": sharpe_per_bar_annualised(equity),
+        "max_consecutive_wins": max_consecutive(pnl, wins=True),
+        "max_consecutive_losses": max_consecutive(pnl, wins=False),
+        "max_drawdown_pct": mdd_pct,
+        "max_drawdown": max_drawdown_money(eq, peaks),
+        "max_drawdown_duration_bars": dd_bars,
+        "max_drawdown_duration_days": dd_days,
+        "sharpe": sharpe_ratio(bar_returns, per_bar_year),
+        "sortino": sortino_ratio(bar_returns, per_bar_year),
+        "sharpe_daily": sharpe_ratio(day_returns, per_day_year),
+        "sortino_daily": sortino_ratio(day_returns, per_day_year),
+        "calmar": (cagr / mdd_pct) if cagr is not None and mdd_pct > 0 else None,
+        "sqn": sqn(r if r_all else pnl),
+        "exposure_pct": exposure,
+        "average_bars_held": float(trades["bars_held"].mean()) if n_trades and "bars_held" in trades.columns else None,
+        "trades_per_month": n_trades / (span_days / DAYS_PER_MONTH) if span_days > 0 else None,
+        "esi": edge_stability_index(pnl),
+        "pvs": probabilistic_validation_score(returns_per_trade),
         "initial_capital": float(initial_capital),
         "final_equity": final,
-        "buy_and_hold_return_pct": float((close[-1] / close[0] - 1) * 100) if close is not None and len(close) else None,
+        "period_days": span_days,
     }
-    return {k: _none_if_nan(v) if isinstance(v, float) else v for k, v in result.items()}
+    return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}

@@ -11,6 +11,8 @@ Blocks are ANDed together.
 """
 from __future__ import annotations
 
+import json
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -19,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from modules.base import PRICE_COLUMNS, BaseModule
-from modules.errors import ModuleConfigError, ModuleNotFound
+from modules.errors import ModuleConfigError, ModuleDataError, ModuleNotFound
 from modules.registry import get_registry
 
-from .errors import StrategyError
+from .errors import EngineError, StrategyError
 
 OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "crosses_above", "crosses_below", "between")
 CONDITION_KEYS = ("operator", "value", "value2", "output")
@@ -52,6 +54,14 @@ class Operand:
             return self.column
         cls = get_registry().get_module(self.module_id)
         return cls.column_name(self.config, self.output)
+
+    def key(self) -> str:
+        """Where this operand's values live in the computed columns. Column names carry only the
+        key params (``rsi_14_zone``), so the full config is part of the key: two RSI zones with
+        different levels never share an array."""
+        if self.column:
+            return self.column
+        return f"{self.column_name()}#{config_key(self.config)}"
 
     def label(self) -> str:
         if self.column:
@@ -157,6 +167,9 @@ def _parse_value(raw: Any, where: str, key: str) -> Any:
                         details={"field": f"{where}.config.{key}"})
 
 
+parse_value = _parse_value  # public: exits reference levels the same way conditions do
+
+
 def parse_condition(sub: Mapping[str, Any], where: str) -> Condition:
     module_id = resolve_module_id(sub, where)
     config = sub.get("config") or {}
@@ -259,6 +272,10 @@ def parse_blocks(blocks: Any, field_name: str) -> tuple[Block, ...]:
 
 # ---- evaluation -----------------------------------------------------------------------------
 
+def config_key(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=None) -> dict[str, np.ndarray]:
     """Compute every distinct module output the blocks reference, once each."""
     registry = get_registry()
@@ -272,9 +289,15 @@ def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=No
     columns: dict[str, np.ndarray] = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS
                                       if c in data.columns}
     for i, operand in enumerate(wanted.values()):
-        frame = registry.get_module(operand.module_id)().calculate(data, operand.config)
-        for name in frame.columns:
-            columns[name] = frame[name].to_numpy()
+        module = registry.get_module(operand.module_id)()
+        suffix = "#" + config_key(operand.config)
+        try:
+            # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code
+            arrays = module.calculate_arrays(data, operand.config)
+        except ModuleDataError as exc:
+            raise EngineError(f"{module.name} cannot be computed on this data: {exc}",
+                              code="MODULE_DATA_ERROR", details={"module_id": operand.module_id}) from None
+        columns.update({name + suffix: values for name, values in arrays.items()})
         if on_module:
             on_module(i + 1, len(wanted))
     return columns
@@ -291,11 +314,11 @@ def evaluate(blocks: tuple[Block, ...], columns: Mapping[str, np.ndarray], lengt
 
 
 def _values(v: Any, columns: Mapping[str, np.ndarray]):
-    return columns[v.column_name()] if isinstance(v, Operand) else v
+    return columns[v.key()] if isinstance(v, Operand) else v
 
 
 def evaluate_condition(c: Condition, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    left = columns[c.left.column_name()]
+    left = columns[c.left.key()]
     right = _values(c.value, columns)
     with np.errstate(invalid="ignore"):
         if c.operator in ("crosses_above", "crosses_below"):
@@ -309,7 +332,8 @@ def evaluate_condition(c: Condition, columns: Mapping[str, np.ndarray]) -> np.nd
         if c.operator == "between":
             upper = _values(c.value2, columns)
             return (left >= right) & (left <= upper)
-        ops = {"==": np.equal, "!=": np.not_equal, ">": np.greater, ">=": np.greater_equal,
-               "<": np.less, "<=": np.less_equal}
+        # Python operators, not ufuncs, so a pandas.Categorical compares by its codes
+        ops = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
+               "<": operator.lt, "<=": operator.le}
         result = ops[c.operator](left, right)
         return np.asarray(result, dtype=bool)

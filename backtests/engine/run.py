@@ -2,22 +2,29 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+from modules.registry import get_registry
 from reports import metrics as metric_fns
 
+from . import kernel as K
 from .conditions import compute_operands, evaluate
 from .errors import InsufficientData
-from .simulate import SimulatedTrades, simulate
+from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import StrategySpec
 
-ENGINE_VERSION = "0.1.0"
+ENGINE_VERSION = "0.2.0"
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
+TRADE_COLUMNS = ("direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl", "pnl_pct",
+                 "exit_reason", "bars_held", "fees", "r_multiple", "gross_pnl", "commission", "spread_cost",
+                 "slippage_cost", "mae", "mfe", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk",
+                 "entry_bar", "exit_bar")
 
 
 @dataclass
@@ -33,46 +40,166 @@ class BacktestResult:
 
 
 def data_checksum(data: pd.DataFrame) -> str:
-    """sha256 over the UTC timestamps (ns) and the OHLCV values."""
+    """sha256 over the UTC timestamps (ns) and the OHLCV values (float64)."""
     digest = hashlib.sha256()
-    digest.update(data.index.as_unit("ns").asi8.tobytes())
+    digest.update(np.ascontiguousarray(data.index.as_unit("ns").asi8).tobytes())
     for column in ("open", "high", "low", "close", "volume"):
         if column in data.columns:
             digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).tobytes())
     return digest.hexdigest()
 
 
-def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn | None = None) -> BacktestResult:
-    """Compute the modules, the entry signal, simulate and measure.
+class _Checksum(threading.Thread):
+    """hashlib releases the GIL on large buffers: hash the data while the modules compute."""
 
-    ``on_progress(stage, done, total)`` is called with stages ``computing_modules``,
-    ``simulating`` and ``analysing``; it may raise to stop the run (cancellation).
+    def __init__(self, data: pd.DataFrame):
+        super().__init__(daemon=True)
+        self.data, self.value, self.error = data, "", None
+
+    def run(self) -> None:
+        try:
+            self.value = data_checksum(self.data)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn | None = None) -> BacktestResult:
+    """Compute the modules, the signals, simulate and measure.
+
+    ``on_progress(stage, done, total)`` is called with stages ``computing_modules`` (once per
+    module), ``simulating`` (before and after the compiled loop, which takes milliseconds per
+    million bars) and ``analysing``; it may raise to stop the run (cancellation).
     """
+    _check_data(data)
+    progress = on_progress or _no_progress
+    checksum = _Checksum(data)
+    checksum.start()
+    try:
+        progress("computing_modules", 0, 1)
+        columns = compute_operands(data, spec.all_blocks(),
+                                   on_module=lambda done, total: progress("computing_modules", done, total))
+        signals = _signals(spec, columns, len(data))
+        result = _simulate_and_measure(data, spec, signals, progress)
+    except BaseException:
+        checksum.join()  # no thread outlives a failed or cancelled run
+        raise
+    result.data_checksum = checksum.result()
+    return result
+
+
+def simulate_signals(data: pd.DataFrame, spec: StrategySpec, signals: Signals,
+                     on_progress: ProgressFn | None = None) -> BacktestResult:
+    """Like :func:`run_backtest`, with the entry/exit signals given instead of computed from
+    the spec's blocks (which are then ignored). For tests and research."""
+    _check_data(data)
+    result = _simulate_and_measure(data, spec, signals, on_progress or _no_progress)
+    result.data_checksum = data_checksum(data)
+    return result
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def _check_data(data: pd.DataFrame) -> None:
     if len(data) < MIN_BARS:
         raise InsufficientData(f"the data has {len(data)} bars; a backtest needs at least {MIN_BARS}")
-    progress = on_progress or (lambda *_: None)
-    progress("computing_modules", 0, 1)
-    columns = compute_operands(data, spec.entry_blocks,
-                               on_module=lambda done, total: progress("computing_modules", done, total))
-    signal = evaluate(spec.entry_blocks, columns, len(data))
-    sim = simulate(spec, signal, columns["open"], columns["high"], columns["low"], columns["close"],
-                   on_progress=progress)
+
+
+def _simulate_and_measure(data: pd.DataFrame, spec: StrategySpec, signals: Signals,
+                          progress: ProgressFn) -> BacktestResult:
+    atr = None
+    if spec.exit.uses_atr():
+        atr_cls = get_registry().get_module("atr")
+        atr = atr_cls().calculate(data, {"period": spec.exit.atr_period}).iloc[:, 0].to_numpy(dtype=np.float64)
+    basis, size_value = sizing_inputs(spec, data)
+    sessions = (session_ends(data.index, spec.exit.session_end, spec.exit.session_timezone)
+                if spec.exit.close_at_session_end or spec.exit.max_trades_per_session else None)
+    prices = [data[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
+    levels = {}
+    for name, level in (("stop_level", spec.exit.stop_loss), ("target_level", spec.exit.take_profit)):
+        if level is not None and level.unit == "level":
+            levels[name] = _operand_values(data, level.source)
+    sim = simulate(spec, signals, *prices, atr=atr, size_basis=basis, size_value=size_value,
+                   session_end=sessions, on_progress=progress, **levels)
     progress("analysing", 0, 1)
-    index = data.index
-    trades = _trade_frame(sim, index, spec.direction)
-    equity = pd.Series(sim.equity, index=index, name="equity")
-    metrics = metric_fns.compute_all(trades, equity, spec.initial_capital, close=columns["close"])
+    trades = trade_frame(sim, data.index)
+    equity = pd.Series(sim.equity, index=data.index, name="equity")
+    metrics = metric_fns.compute_all(trades, equity, spec.initial_capital, close=prices[3])
+    metrics["skipped_entries"] = sim.skipped_entries
     progress("analysing", 1, 1)
-    return BacktestResult(trades=trades, equity=equity, metrics=metrics, data_checksum=data_checksum(data),
-                          bars=len(data), strategy_text=spec.describe())
+    return BacktestResult(trades=trades, equity=equity, metrics=metrics, bars=len(data),
+                          strategy_text=spec.describe())
 
 
-def _trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex, direction: str) -> pd.DataFrame:
+def _operand_values(data: pd.DataFrame, operand) -> np.ndarray:
+    """A price column, or one output of a module, as float64 per bar."""
+    if operand.column:
+        return data[operand.column].to_numpy(dtype=np.float64)
+    cls = get_registry().get_module(operand.module_id)
+    arrays = cls().calculate_arrays(data, operand.config)
+    return np.asarray(arrays[cls.column_name(operand.config, operand.output)], dtype=np.float64)
+
+
+def _signals(spec: StrategySpec, columns: dict[str, np.ndarray], n: int) -> Signals:
+    none = np.zeros(n, dtype=np.bool_)
+    entry = evaluate(spec.entry_blocks, columns, n)
+    exits = evaluate(spec.exit_blocks, columns, n) if spec.exit_blocks else none
+    if spec.direction == "Long":
+        return Signals(entry, none, exits, none)
+    if spec.direction == "Short":
+        return Signals(none, entry, none, exits)
+    short_exits = evaluate(spec.short_exit_blocks, columns, n) if spec.short_exit_blocks else none
+    return Signals(entry, evaluate(spec.short_entry_blocks, columns, n), exits, short_exits)
+
+
+def trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The trade list. Money in account currency, prices are fills (after spread and slippage),
+    ``pnl`` is net of every cost, ``fees`` = commission + spread_cost + slippage_cost."""
+    col = sim.column
+    size = col(K.F_SIZE)
+    entry_price = col(K.F_ENTRY_PRICE)
+    pnl = col(K.F_PNL)
+    risk = size * col(K.F_RISK_PER_UNIT)   # money lost at the initial stop, before costs; NaN without a stop
+    commission, spread_cost, slippage_cost = col(K.F_COMMISSION), col(K.F_SPREAD_COST), col(K.F_SLIPPAGE_COST)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pnl_pct = pnl / (size * entry_price) * 100.0
+        r_multiple, mae_r, mfe_r = pnl / risk, col(K.F_MAE) / risk, col(K.F_MFE) / risk
+    reasons = np.asarray(K.EXIT_REASONS, dtype=object)
     return pd.DataFrame({
-        "direction": np.full(len(sim), direction.lower(), dtype=object),
-        "entry_time": index[sim.entry_bar], "entry_price": sim.entry_price,
-        "exit_time": index[sim.exit_bar], "exit_price": sim.exit_price,
-        "size": sim.size, "pnl": sim.pnl, "pnl_pct": sim.pnl_pct, "r_multiple": sim.r_multiple,
-        "exit_reason": sim.exit_reason, "bars_held": sim.exit_bar - sim.entry_bar,
-        "entry_bar": sim.entry_bar, "exit_bar": sim.exit_bar, "fees": np.zeros(len(sim)),
-    })
+        "direction": np.where(sim.direction > 0, "long", "short").astype(object),
+        "entry_time": index[sim.entry_bar], "entry_price": entry_price,
+        "exit_time": index[sim.exit_bar], "exit_price": col(K.F_EXIT_PRICE),
+        "size": size, "pnl": pnl, "pnl_pct": pnl_pct, "exit_reason": reasons[sim.reason],
+        "bars_held": sim.exit_bar - sim.entry_bar, "fees": commission + spread_cost + slippage_cost,
+        "r_multiple": r_multiple, "gross_pnl": col(K.F_GROSS_PNL), "commission": commission,
+        "spread_cost": spread_cost, "slippage_cost": slippage_cost, "mae": col(K.F_MAE), "mfe": col(K.F_MFE),
+        "mae_r": mae_r, "mfe_r": mfe_r, "initial_stop": col(K.F_STOP_PRICE),
+        "initial_target": np.where(np.isfinite(col(K.F_TARGET_PRICE)), col(K.F_TARGET_PRICE), np.nan),
+        "risk": risk, "entry_bar": sim.entry_bar, "exit_bar": sim.exit_bar,
+    }, columns=list(TRADE_COLUMNS))
+
+
+def warm_up() -> None:
+    """Run a tiny backtest so a new process loads the compiled kernels from Numba's on-disk
+    cache (or compiles them, once per machine and code version) before its first real run.
+    A worker can call this at start-up; the engine works the same without it."""
+    from .strategy import build_strategy
+
+    n = 300
+    steps = np.sin(np.arange(n) / 7.0)
+    close = 100.0 + np.cumsum(steps)
+    index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="timestamp")
+    data = pd.DataFrame({"open": np.concatenate(([100.0], close[:-1])), "high": close + 0.5, "low": close - 0.5,
+                         "close": close, "volume": np.full(n, 1000.0)}, index=index)
+    body = {"decisionBlocks": [{"subConfirmations": [
+        {"moduleId": "rsi", "config": {"operator": "<", "value": 50}},
+        {"moduleId": "ema", "config": {"period": 20, "operator": "<", "value": {"column": "close"}}}]}],
+        "exit": {"stopLoss": 1, "stopLossUnit": "atr", "takeProfit": 2, "takeProfitUnit": "r"}}
+    run_backtest(data, build_strategy(body))

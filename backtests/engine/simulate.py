@@ -1,15 +1,8 @@
-"""The trade simulator: entry signals + exit rules → trades and a per-bar equity curve.
+"""The trade simulator: signals + exit rules + costs + sizing → trades and a per-bar equity curve.
 
-Semantics (no look-ahead):
-- A signal on bar t's close enters at bar t+1's open. One position at a time; a signal while
-  a position is open is ignored. A signal on the bar a position exits lets the next trade
-  enter on the following bar's open.
-- Stop and target are checked from the entry bar on, against each bar's low and high. A bar
-  that opens beyond a level (a gap) fills at its open. If stop and target both fall inside one
-  bar, the stop fills first (the conservative reading of an unknown intrabar path).
-- A position still open at the last bar closes at that bar's close (``end_of_data``).
-The cost grows with the number of trades, not with Python work per bar: each trade's exit is
-found with vectorised scans over growing windows.
+This module turns a :class:`StrategySpec` into the compiled kernel's inputs and its output
+back into named columns. The rules themselves (fills, exits, costs, sizing) live in
+kernel.py and are written down, with worked examples, in docs/engine.md.
 """
 from __future__ import annotations
 
@@ -17,123 +10,136 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
+from modules.position_sizing._base import SIZING_BASES
+from modules.registry import get_registry
+
+from . import kernel as K
 from .strategy import StrategySpec
 
 ProgressFn = Callable[[str, int, int], None]
-_FIRST_WINDOW = 64
+DAY_NS = 86_400 * 1_000_000_000
+
+
+@dataclass
+class Signals:
+    """Boolean arrays, one value per bar, each true on the close that triggers an order."""
+
+    long_entry: np.ndarray
+    short_entry: np.ndarray
+    long_exit: np.ndarray
+    short_exit: np.ndarray
 
 
 @dataclass
 class SimulatedTrades:
-    """Column arrays, one row per trade. Bars are integer positions in the data."""
+    """Column arrays, one row per trade, in entry order. Bars are integer positions in the data."""
 
     entry_bar: np.ndarray
     exit_bar: np.ndarray
-    entry_price: np.ndarray
-    exit_price: np.ndarray
-    size: np.ndarray
-    pnl: np.ndarray
-    pnl_pct: np.ndarray
-    r_multiple: np.ndarray
-    exit_reason: np.ndarray
-    equity: np.ndarray  # mark-to-market equity at each bar's close
+    direction: np.ndarray        # +1 long, -1 short
+    reason: np.ndarray           # index into kernel.EXIT_REASONS
+    values: np.ndarray           # float columns, kernel.F_*
+    equity: np.ndarray           # mark-to-market equity at each bar's close
+    skipped_entries: int = 0
 
     def __len__(self) -> int:
         return len(self.entry_bar)
 
-
-def _first_hit(low: np.ndarray, high: np.ndarray, start: int, stop: float, target: float,
-               is_long: bool) -> tuple[int, bool, bool]:
-    """First bar >= start where the stop or the target is touched: (bar, stop_hit, target_hit);
-    bar == -1 when neither is touched before the data ends."""
-    n = len(low)
-    window = _FIRST_WINDOW
-    pos = start
-    while pos < n:
-        end = min(n, pos + window)
-        lo, hi = low[pos:end], high[pos:end]
-        if is_long:
-            stop_hit, target_hit = lo <= stop, hi >= target
-        else:
-            stop_hit, target_hit = hi >= stop, lo <= target
-        either = stop_hit | target_hit
-        k = int(np.argmax(either))
-        if either[k]:
-            return pos + k, bool(stop_hit[k]), bool(target_hit[k])
-        pos = end
-        window *= 4
-    return -1, False, False
+    def column(self, index: int) -> np.ndarray:
+        return self.values[:, index]
 
 
-def simulate(spec: StrategySpec, signal: np.ndarray, open_: np.ndarray, high: np.ndarray,
-             low: np.ndarray, close: np.ndarray, on_progress: ProgressFn | None = None) -> SimulatedTrades:
+def session_ends(index: pd.DatetimeIndex, session_end: str, timezone: str) -> np.ndarray:
+    """True on the last bar of each session. A session runs from ``session_end`` (HH:MM local
+    time in ``timezone``) to the same time the next day; a bar belongs to the session in which
+    it opens. The data's last bar is never a session end (it is the end of data)."""
+    n = len(index)
+    out = np.zeros(n, dtype=np.bool_)
+    if n < 2:
+        return out
+    local = index if timezone == "UTC" else index.tz_convert(timezone)
+    # wall-clock nanoseconds: the local time read as if it were UTC
+    wall = local.tz_localize(None).as_unit("ns").asi8 if timezone != "UTC" else index.as_unit("ns").asi8
+    hours, minutes = (int(x) for x in session_end.split(":"))
+    offset = (hours * 60 + minutes) * 60 * 1_000_000_000
+    session = (wall - offset) // DAY_NS
+    out[:-1] = session[:-1] != session[1:]
+    return out
+
+
+def sizing_inputs(spec: StrategySpec, data: pd.DataFrame) -> tuple[int, np.ndarray]:
+    """The sizing module's basis code and its primary output per bar."""
+    cls = get_registry().get_module(spec.sizing.module_id)
+    frame = cls().calculate(data, spec.sizing.config)
+    values = frame[cls.column_name(cls.validate_config(spec.sizing.config))].to_numpy(dtype=np.float64)
+    return SIZING_BASES.index(cls.sizing_basis), np.ascontiguousarray(values)
+
+
+def _params(spec: StrategySpec, basis: int) -> np.ndarray:
+    p = np.zeros(K.N_PARAMS, dtype=np.float64)
+    ex, costs = spec.exit, spec.costs
+    for level, value_i, unit_i in ((ex.stop_loss, K.P_STOP_VAL, K.P_STOP_UNIT),
+                                   (ex.take_profit, K.P_TP_VAL, K.P_TP_UNIT),
+                                   (ex.trailing_stop, K.P_TRAIL_VAL, K.P_TRAIL_UNIT)):
+        if level is not None:
+            p[value_i], p[unit_i] = level.value, K.UNIT_CODES[level.unit]
+    p[K.P_BE_R] = ex.break_even_at_r or 0.0
+    p[K.P_MAX_BARS] = ex.max_bars_in_trade or 0
+    p[K.P_OPPOSITE] = float(ex.exit_on_opposite_signal)
+    p[K.P_TARGET_FIRST] = float(ex.same_bar_policy == "target_first")
+    p[K.P_COMM_PCT] = costs.commission_pct
+    p[K.P_COMM_FIXED] = costs.commission_fixed
+    p[K.P_SPREAD] = costs.spread
+    p[K.P_SPREAD_PCT] = float(costs.spread_unit == "percent")
+    p[K.P_SLIP] = costs.slippage
+    p[K.P_SLIP_PCT] = float(costs.slippage_unit == "percent")
+    p[K.P_PYRAMIDING] = spec.sizing.pyramiding
+    p[K.P_CAPITAL] = spec.initial_capital
+    p[K.P_SIZE_BASIS] = basis
+    p[K.P_CLOSE_SESSION] = float(ex.close_at_session_end)
+    p[K.P_MAX_PER_SESSION] = ex.max_trades_per_session or 0
+    return p
+
+
+def _bools(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.bool_)
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def simulate(spec: StrategySpec, signals: Signals, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
+             close: np.ndarray, *, atr: np.ndarray | None = None, size_basis: int = 0,
+             size_value: np.ndarray | None = None, session_end: np.ndarray | None = None,
+             stop_level: np.ndarray | None = None, target_level: np.ndarray | None = None,
+             on_progress: ProgressFn | None = None) -> SimulatedTrades:
+    """Run the compiled kernel. ``atr`` is needed for ATR units, ``size_value`` is the sizing
+    module's output per bar, ``session_end`` marks each session's last bar."""
     n = len(close)
-    is_long = spec.direction == "Long"
-    sign = 1.0 if is_long else -1.0
-    stop_pct = spec.exit.stop_loss_pct
-    target_pct = spec.exit.take_profit_pct
-    # Signals on the last bar cannot be filled.
-    signal_bars = np.flatnonzero(signal[: max(n - 1, 0)])
-    rows: list[tuple] = []
-    cash = spec.initial_capital
+    if on_progress:
+        on_progress("simulating", 0, n)
+    entries = signals.long_entry[: max(n - 1, 0)] | signals.short_entry[: max(n - 1, 0)]
+    capacity = int(np.count_nonzero(entries))
+    ti = np.zeros((capacity, K.N_INT), dtype=np.int64)
+    tf = np.zeros((capacity, K.N_FLOAT), dtype=np.float64)
     equity = np.empty(n, dtype=np.float64)
-    last_marked = 0
-    cursor = 0  # index into signal_bars
-    next_report = 0
-    inf = np.inf
-    while cursor < len(signal_bars):
-        signal_bar = int(signal_bars[cursor])
-        entry_bar = signal_bar + 1
-        entry_price = float(open_[entry_bar])
-        stop_price = entry_price * (1 - sign * stop_pct / 100) if stop_pct is not None else (-inf if is_long else inf)
-        target_price = entry_price * (1 + sign * target_pct / 100) if target_pct is not None else (inf if is_long else -inf)
-        size = _position_size(spec, cash, entry_price, stop_price)
-        bar, stop_hit, target_hit = _first_hit(low, high, entry_bar, stop_price, target_price, is_long)
-        if bar == -1:
-            exit_bar, exit_price, reason = n - 1, float(close[n - 1]), "end_of_data"
-        else:
-            exit_bar = bar
-            level, reason = (stop_price, "stop") if stop_hit else (target_price, "target")
-            bar_open = float(open_[bar])
-            gapped = (bar_open <= level) if (is_long == (reason == "stop")) else (bar_open >= level)
-            exit_price = bar_open if (bar > entry_bar and gapped) else float(level)
-        # Mark to market: flat bars hold cash, the open trade's bars move with close.
-        equity[last_marked:entry_bar] = cash
-        held = slice(entry_bar, exit_bar)
-        equity[held] = cash + sign * size * (close[held] - entry_price)
-        pnl = sign * size * (exit_price - entry_price)
-        cash += pnl
-        equity[exit_bar] = cash
-        last_marked = exit_bar + 1
-        risk_per_unit = abs(entry_price - stop_price) if stop_pct is not None else np.nan
-        r_multiple = sign * (exit_price - entry_price) / risk_per_unit if stop_pct is not None else np.nan
-        rows.append((entry_bar, exit_bar, entry_price, exit_price, size, pnl,
-                     sign * (exit_price / entry_price - 1) * 100, r_multiple, reason))
-        cursor = int(np.searchsorted(signal_bars, exit_bar, side="left"))
-        if on_progress and exit_bar >= next_report:
-            on_progress("simulating", exit_bar, n)
-            next_report = exit_bar + max(1, n // 50)
-        if reason == "end_of_data":
-            break
-    equity[last_marked:] = cash
+    nan = np.full(n, np.nan)
+    count, skipped = K.run_kernel(
+        _floats(open_), _floats(high), _floats(low), _floats(close),
+        _bools(signals.long_entry), _bools(signals.short_entry), _bools(signals.long_exit),
+        _bools(signals.short_exit), _bools(session_end if session_end is not None else np.zeros(n, bool)),
+        _floats(atr if atr is not None else nan), _floats(size_value if size_value is not None else nan),
+        _floats(stop_level if stop_level is not None else nan),
+        _floats(target_level if target_level is not None else nan),
+        _params(spec, size_basis), ti, tf, equity)
+    ti, tf = ti[:count], tf[:count]
+    order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
+    ti, tf = ti[order], tf[order]
     if on_progress:
         on_progress("simulating", n, n)
-    columns = list(zip(*rows)) if rows else [[] for _ in range(9)]
-    return SimulatedTrades(
-        entry_bar=np.asarray(columns[0], dtype=np.int64), exit_bar=np.asarray(columns[1], dtype=np.int64),
-        entry_price=np.asarray(columns[2], dtype=np.float64), exit_price=np.asarray(columns[3], dtype=np.float64),
-        size=np.asarray(columns[4], dtype=np.float64), pnl=np.asarray(columns[5], dtype=np.float64),
-        pnl_pct=np.asarray(columns[6], dtype=np.float64), r_multiple=np.asarray(columns[7], dtype=np.float64),
-        exit_reason=np.asarray(columns[8], dtype=object), equity=equity)
-
-
-def _position_size(spec: StrategySpec, equity: float, entry_price: float, stop_price: float) -> float:
-    """Units to trade. Fixed fraction: risk ``risk_pct`` of equity over the stop distance;
-    without a stop, or with ``all_in``, the whole equity at the entry price."""
-    if equity <= 0:
-        return 0.0
-    if spec.sizing.method == "fixed_fraction" and np.isfinite(stop_price):
-        distance = abs(entry_price - stop_price)
-        return equity * spec.sizing.risk_pct / 100 / distance
-    return equity / entry_price
+    return SimulatedTrades(entry_bar=ti[:, K.I_ENTRY_BAR].copy(), exit_bar=ti[:, K.I_EXIT_BAR].copy(),
+                           direction=ti[:, K.I_DIRECTION].copy(), reason=ti[:, K.I_REASON].copy(),
+                           values=tf, equity=equity, skipped_entries=int(skipped))
