@@ -5,7 +5,7 @@ Pure functions over the body (no ORM writes); raise ApplicationError with the AP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
@@ -49,10 +49,20 @@ def _parse_time(raw, field: str) -> datetime:
 
 
 def data_window_from_request(body: dict, *, now: datetime | None = None) -> DataWindow:
+    """The data a run needs: symbol, timeframe, [start, end) and source.
+
+    ``dataSource`` is ``synthetic``, ``yahoo`` or a dataset id. The window is ``startDate``/
+    ``endDate``, or ``testPeriod`` ending now (for a dataset: ending at the dataset's last bar).
+    Yahoo requests are checked against Yahoo's interval limits here, before anything is queued
+    (400 DATA_RANGE_UNAVAILABLE saying what is possible); a dataset must hold the market and a
+    timeframe its bars can be aggregated to.
+    """
     ctx = body["marketContext"]
     timeframe = ctx["timeframe"]
     raw_source = ctx.get("dataSource", settings.QM_DEFAULT_DATA_SOURCE)
     dataset_id = None
+    if isinstance(raw_source, str) and raw_source.isdigit():
+        raw_source = int(raw_source)
     if isinstance(raw_source, int) and not isinstance(raw_source, bool):
         source, dataset_id = "dataset", raw_source
     elif raw_source in ("synthetic", "yahoo"):
@@ -61,11 +71,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
         raise ApplicationError("INVALID_REQUEST",
                                "marketContext.dataSource must be 'synthetic', 'yahoo' or a dataset id",
                                details={"field": "marketContext.dataSource"})
-    if source == "yahoo":
-        raise ApplicationError("DATA_SOURCE_UNAVAILABLE",
-                               "Yahoo Finance is not reachable from this server; upload a CSV dataset "
-                               "or use dataSource 'synthetic'.",
-                               details={"field": "marketContext.dataSource"}, status_code=400)
+    dataset = _dataset_for_window(dataset_id, ctx["market"], timeframe) if dataset_id is not None else None
     if ctx.get("startDate") or ctx.get("endDate"):
         start = _parse_time(ctx.get("startDate"), "marketContext.startDate")
         end = _parse_time(ctx.get("endDate"), "marketContext.endDate")
@@ -75,7 +81,13 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
             span = period_to_timedelta(period)
         except ValueError as exc:
             raise ApplicationError("INVALID_REQUEST", str(exc), details={"field": "marketContext.testPeriod"}) from None
-        end = floor_time(now or utcnow(), timeframe)
+        if dataset is not None:
+            # A dataset's period ends at its last bar, not now: an upload from 2023 stays usable.
+            end = pd.Timestamp(dataset.end).tz_convert("UTC").to_pydatetime() + timedelta(
+                seconds=timeframe_seconds(dataset.timeframe))
+            end = floor_time(end + timedelta(seconds=timeframe_seconds(timeframe) - 1), timeframe)
+        else:
+            end = floor_time(now or utcnow(), timeframe)
         start = end - span
     if end <= start:
         raise ApplicationError("INVALID_REQUEST", "marketContext.endDate must be after startDate",
@@ -86,4 +98,37 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
                                f"the period holds about {int(bars):,} {timeframe} bars; the limit is "
                                f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
                                details={"field": "marketContext.testPeriod", "max_bars": settings.QM_MAX_BARS})
+    if source == "yahoo":
+        _check_yahoo_range(timeframe, start, end, now)
     return DataWindow(ctx["market"].upper(), timeframe, start, end, source, dataset_id)
+
+
+def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: datetime | None) -> None:
+    from marketdata.providers import DataRangeUnavailable
+    from marketdata.providers.yahoo import check_range
+
+    try:
+        check_range(timeframe, start, end, now=now or utcnow())
+    except DataRangeUnavailable as exc:
+        raise ApplicationError("DATA_RANGE_UNAVAILABLE", exc.message,
+                               details={"field": "marketContext.testPeriod", **exc.details}) from None
+
+
+def _dataset_for_window(dataset_id: int, market: str, timeframe: str):
+    """The dataset a request names, checked against its market and timeframe; None when it
+    does not exist (backtest_submit answers DATASET_NOT_FOUND)."""
+    from marketdata.resample import can_resample
+    from marketdata.selectors import dataset_get
+
+    dataset = dataset_get(dataset_id=dataset_id)
+    if dataset is None:
+        return None
+    if dataset.symbol != market.upper():
+        raise ApplicationError("INVALID_REQUEST", f"dataset {dataset_id} holds {dataset.symbol}, not "
+                               f"{market.upper()}", details={"field": "marketContext.market",
+                                                             "dataset_symbol": dataset.symbol})
+    if not can_resample(dataset.timeframe, timeframe):
+        raise ApplicationError("INVALID_REQUEST", f"dataset {dataset_id} holds {dataset.timeframe} bars; it can "
+                               f"serve {dataset.timeframe} or a larger multiple, not {timeframe}",
+                               details={"field": "marketContext.timeframe", "dataset_timeframe": dataset.timeframe})
+    return dataset

@@ -1,82 +1,296 @@
-"""Loading a run's market data and recording what is stored (Dataset rows)."""
+"""Market data writes: loading a run's data, importing CSV uploads, refreshing and cleaning the
+cache, and keeping the Dataset rows in step with storage."""
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketdata.manager import DataManager, DataUnavailable, LoadedData
+from marketdata.manager import DataManager, DataUnavailable, LoadedData, series_key
 from marketdata.models import Dataset
-from marketdata.storage import LocalStorage, StorageError
+from marketdata.providers.csv import CsvFormatError, parse_csv
+from marketdata.storage import StorageError
+from marketdata.storage.base import empty_frame, utc
+from marketdata.timeframes import timeframe_seconds, utcnow
+from marketdata.validation import quality_report, quality_summary
 from qm_platform.errors import ApplicationError
 
+logger = logging.getLogger("qm.data")
+
+QUALITY_WARNING_BELOW = 95     # a run's warnings mention data quality below this score
+QUALITY_MAX_ROWS = 1_000_000   # a dataset's report covers at most its latest this many bars
+SHARED_SOURCES = ("synthetic", "yahoo")
+
 _manager: DataManager | None = None
+_manager_config: tuple | None = None
+_manager_lock = threading.Lock()
+
+
+# ---- the process's manager ------------------------------------------------------------------
+
+def _config() -> tuple:
+    return (settings.QM_STORAGE_BACKEND, str(settings.QM_DATA_DIR), settings.QM_S3_BUCKET, settings.QM_S3_PREFIX,
+            settings.QM_S3_ENDPOINT_URL, settings.QM_DATA_L1_MAX_MB, settings.QM_DATA_TTL_HOURS)
+
+
+def build_storage():
+    if settings.QM_STORAGE_BACKEND == "s3":
+        from marketdata.storage.s3 import S3Storage
+        return S3Storage(bucket=settings.QM_S3_BUCKET, prefix=settings.QM_S3_PREFIX,
+                         endpoint_url=settings.QM_S3_ENDPOINT_URL, region=settings.QM_S3_REGION,
+                         access_key_id=settings.QM_S3_ACCESS_KEY_ID,
+                         secret_access_key=settings.QM_S3_SECRET_ACCESS_KEY, sse=settings.QM_S3_SSE,
+                         sse_kms_key_id=settings.QM_S3_SSE_KMS_KEY_ID, create_bucket=settings.QM_S3_CREATE_BUCKET)
+    from marketdata.storage import LocalStorage
+    return LocalStorage(settings.QM_DATA_DIR)
+
+
+def build_providers() -> dict:
+    from marketdata.providers.synthetic import SyntheticProvider
+    from marketdata.providers.yahoo import YahooProvider
+    return {"synthetic": SyntheticProvider(),
+            "yahoo": YahooProvider(timeout=settings.QM_YAHOO_TIMEOUT_SECONDS,
+                                   cache_dir=str(settings.VAR_DIR / "yfinance"))}
 
 
 def get_data_manager() -> DataManager:
-    """One manager per process (its storage handle and caches are reused across runs)."""
-    global _manager
-    if _manager is None or _manager.storage.root != settings.QM_DATA_DIR:
-        _manager = DataManager(LocalStorage(settings.QM_DATA_DIR))
-    return _manager
+    """One manager per process (its storage handle, L1 and circuit breakers are reused across
+    runs); rebuilt when the settings it depends on change."""
+    global _manager, _manager_config
+    config = _config()
+    with _manager_lock:
+        if _manager is None or _manager_config != config:
+            _manager = DataManager(
+                build_storage(), build_providers(),
+                l1_bytes=settings.QM_DATA_L1_MAX_MB * 1024 * 1024,
+                l1_revalidate_seconds=settings.QM_DATA_L1_REVALIDATE_SECONDS,
+                ttl_seconds=settings.QM_DATA_TTL_HOURS * 3600,
+                breaker_failures=settings.QM_DATA_BREAKER_FAILURES,
+                breaker_cooldown_seconds=settings.QM_DATA_BREAKER_COOLDOWN_SECONDS,
+                retries=settings.QM_DATA_RETRIES, backoff_seconds=settings.QM_DATA_RETRY_BACKOFF_MS / 1000,
+                throttle_seconds={"yahoo": settings.QM_YAHOO_MIN_INTERVAL_MS / 1000})
+            _manager_config = config
+        return _manager
 
+
+def set_data_manager(manager: DataManager | None) -> None:
+    """Install a manager for this process (tests, tools); None rebuilds it from settings."""
+    global _manager, _manager_config
+    with _manager_lock:
+        _manager = manager
+        _manager_config = _config() if manager is not None else None
+
+
+def _app_error(exc: DataUnavailable, status_code: int = 503) -> ApplicationError:
+    status = 400 if exc.code in ("DATA_RANGE_UNAVAILABLE", "INVALID_REQUEST") else status_code
+    return ApplicationError(exc.code, exc.message, details=exc.details, status_code=status)
+
+
+# ---- runs -----------------------------------------------------------------------------------
 
 def market_data_load(*, run) -> LoadedData:
-    """The data a run asked for. Raises ApplicationError (DATA_UNAVAILABLE, INSUFFICIENT_DATA)."""
-    manager = get_data_manager()
+    """The data a run asked for, with its quality report and plain-language warnings.
+
+    Raises ApplicationError: DATA_UNAVAILABLE (provider down with nothing cached, storage
+    failure, deleted dataset), DATA_RANGE_UNAVAILABLE, INSUFFICIENT_DATA.
+    """
     try:
+        manager = get_data_manager()
         if run.data_source.startswith("dataset:"):
-            dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
-            if dataset is None:
-                raise ApplicationError("DATA_UNAVAILABLE", "the dataset this run used was deleted")
-            frame = manager.storage.get_data(dataset.storage_key, dataset.timeframe, run.data_start, run.data_end)
-            loaded = LoadedData(frame if frame is not None else manager_empty(), f"dataset:{dataset.id}", True)
+            loaded = _load_dataset(manager, run)
         else:
             loaded = manager.get_data(run.market, run.timeframe, run.data_start, run.data_end, run.data_source)
-            if not loaded.from_cache:
+            if loaded.saved:
                 dataset_record(symbol=run.market, timeframe=run.timeframe, source=run.data_source)
     except DataUnavailable as exc:
-        raise ApplicationError("DATA_UNAVAILABLE", str(exc)) from exc
+        raise _app_error(exc) from exc
     except StorageError as exc:
-        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
+        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
     if len(loaded.frame) < 2:
         raise ApplicationError("INSUFFICIENT_DATA",
                                f"no {run.market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
                                f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)")
+    loaded.quality = quality_report(loaded.frame, symbol=run.market, timeframe=run.timeframe,
+                                    start=run.data_start, end=_window_end(run, loaded.frame))
+    if loaded.quality["completeness_score"] < QUALITY_WARNING_BELOW or loaded.quality["anomalies"]["spike_count"]:
+        loaded.warnings.append(quality_summary(loaded.quality))
     return loaded
 
 
-def manager_empty():
-    from marketdata.storage.local import _empty
-    return _empty(["open", "high", "low", "close", "volume"])
+def _window_end(run, frame: pd.DataFrame):
+    """A window that reaches into the future is judged up to the last closed bar."""
+    now = pd.Timestamp(utcnow())
+    end = min(pd.Timestamp(run.data_end), now.floor(f"{timeframe_seconds(run.timeframe)}s"))
+    return max(end, frame.index[-1] + pd.Timedelta(seconds=timeframe_seconds(run.timeframe)))
 
 
-def dataset_record(*, symbol: str, timeframe: str, source: str) -> Dataset | None:
-    """Create or refresh the Dataset row from the storage metadata of a series."""
-    key = f"{symbol.upper()}@{source}"
-    meta = get_data_manager().storage.metadata(key, timeframe)
-    if not meta or not meta.get("rows"):
-        return None
-    dataset, _ = Dataset.objects.update_or_create(
-        symbol=symbol.upper(), timeframe=timeframe, source=source,
-        defaults={"start": meta["start"], "end": meta["end"], "rows": meta["rows"],
-                  "bytes": meta["size_bytes"], "storage_key": key,
-                  "checksum": "", "last_updated": timezone.now()})
-    return dataset
+def _load_dataset(manager: DataManager, run) -> LoadedData:
+    dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
+    if dataset is None:
+        raise ApplicationError("DATA_UNAVAILABLE", "the dataset this run used was deleted", status_code=503)
+    frame = manager.get_stored(dataset.storage_key, dataset.timeframe, run.data_start, run.data_end,
+                               target_timeframe=run.timeframe, symbol=dataset.symbol)
+    warnings = []
+    if frame is None:
+        raise ApplicationError("DATA_UNAVAILABLE", f"the stored data of dataset {dataset.id} is missing",
+                               status_code=503)
+    if run.timeframe != dataset.timeframe:
+        warnings.append(f"Built {run.timeframe} bars from the {dataset.timeframe} bars of dataset {dataset.id}.")
+    return LoadedData(frame, f"dataset:{dataset.id}", True, warnings)
 
 
 def market_data_cached_frame(*, symbol: str, timeframe: str, start, end, source: str):
     """The stored frame for a window, or None if storage does not fully cover it. Never
     downloads. Used by backtests.services for the result cache (is the data unchanged?)."""
-    manager = get_data_manager()
     try:
+        manager = get_data_manager()
         if source.startswith("dataset:"):
             dataset = Dataset.objects.filter(id=int(source.split(":", 1)[1])).first()
             if dataset is None:
                 return None
-            return manager.storage.get_data(dataset.storage_key, dataset.timeframe, start, end)
-        key = f"{symbol.upper()}@{source}"
+            return manager.get_stored(dataset.storage_key, dataset.timeframe, start, end,
+                                      target_timeframe=timeframe, symbol=dataset.symbol)
+        key = series_key(symbol, source)
         if not manager.storage.has_cached_data(key, timeframe, start, end):
             return None
-        return manager.storage.get_data(key, timeframe, start, end)
-    except StorageError:
+        return manager.get_stored(key, timeframe, start, end)
+    except (StorageError, DataUnavailable):
         return None
+
+
+# ---- Dataset rows ---------------------------------------------------------------------------
+
+def _dataset_fields(manager: DataManager, storage_key: str, timeframe: str, symbol: str, meta: dict) -> dict:
+    frame = manager.storage.get_data(storage_key, timeframe)
+    if frame is None:
+        frame = empty_frame()
+    if len(frame) > QUALITY_MAX_ROWS:
+        frame = frame.iloc[-QUALITY_MAX_ROWS:]
+    start = utc(meta["covered_start"]) if meta.get("covered_start") else None
+    if start is not None and len(frame):
+        start = max(start, frame.index[0])
+    report = quality_report(frame, symbol=symbol, timeframe=timeframe, start=start,
+                            end=utc(meta["covered_end"]) if meta.get("covered_end") else None)
+    return {"start": utc(meta["start"]).to_pydatetime(), "end": utc(meta["end"]).to_pydatetime(),
+            "rows": meta["rows"], "bytes": meta["size_bytes"],
+            "storage_key": storage_key.upper(), "checksum": meta.get("checksum", ""), "quality_report": report,
+            "last_updated": timezone.now()}
+
+
+def dataset_record(*, symbol: str, timeframe: str, source: str) -> Dataset | None:
+    """Create or update the shared Dataset row of a provider series from its storage metadata
+    and a fresh quality report."""
+    manager = get_data_manager()
+    key = series_key(symbol, source)
+    meta = manager.storage.metadata(key, timeframe)
+    if not meta or not meta.get("rows"):
+        return None
+    fields = _dataset_fields(manager, key, timeframe, symbol.upper(), meta)
+    for _ in range(2):  # two workers may create the same row at once
+        try:
+            dataset, _ = Dataset.objects.update_or_create(
+                symbol=symbol.upper(), timeframe=timeframe, source=source, owner=None, defaults=fields)
+            return dataset
+        except IntegrityError:
+            continue
+    return Dataset.objects.filter(symbol=symbol.upper(), timeframe=timeframe, source=source, owner=None).first()
+
+
+@dataclass
+class ImportResult:
+    dataset: Dataset
+    notes: list[str]
+
+
+def dataset_import_csv(*, user, data: bytes, symbol: str, timeframe: str | None = None, tz: str | None = None,
+                       policy: str = "reject", name: str = "") -> ImportResult:
+    """Validate a CSV of bars and store it as a new dataset owned by ``user``.
+
+    Raises ApplicationError INVALID_DATA (400) listing the first problems by line; then
+    nothing is stored. ``policy="repair"`` sorts, drops duplicates and leaves out bad rows
+    (reported in the quality report) instead of refusing the file.
+    """
+    limit = settings.QM_CSV_MAX_UPLOAD_MB * 1024 * 1024
+    if len(data) > limit:
+        raise ApplicationError("FILE_TOO_LARGE", f"the file is {len(data) / 1e6:.1f} MB; the limit is "
+                               f"{settings.QM_CSV_MAX_UPLOAD_MB} MB", details={"max_mb": settings.QM_CSV_MAX_UPLOAD_MB},
+                               status_code=413)
+    try:
+        parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
+    except CsvFormatError as exc:
+        raise ApplicationError("INVALID_DATA", exc.message,
+                               details={"problems": exc.problems[:20], "problem_count": len(exc.problems)}) from None
+    symbol = symbol.upper()
+    storage_key = f"{symbol}@csv-{uuid.uuid4().hex[:12]}"
+    manager = get_data_manager()
+    try:
+        meta = manager.save_frame(storage_key, parsed.timeframe, parsed.frame, source="csv")
+        fields = _dataset_fields(manager, storage_key, parsed.timeframe, symbol, meta)
+    except StorageError as exc:
+        raise ApplicationError("STORAGE_ERROR", f"the dataset could not be stored: {exc}", status_code=503) from exc
+    fields["quality_report"]["anomalies"]["problems"] = parsed.problems[:20]
+    fields["quality_report"]["anomalies"]["problem_count"] = len(parsed.problems)
+    fields["quality_report"]["anomalies"]["repaired"] = parsed.repaired
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.create(symbol=symbol, timeframe=parsed.timeframe, source="csv", owner=user,
+                                             name=name[:200], **fields)
+    except Exception:
+        manager.delete(storage_key, parsed.timeframe)  # no row, no orphan data
+        raise
+    logger.info("dataset %s imported: %s %s, %d rows", dataset.id, symbol, parsed.timeframe, dataset.rows)
+    return ImportResult(dataset, parsed.repaired)
+
+
+def dataset_fetch(*, symbol: str, timeframe: str, source: str, start, end) -> tuple[Dataset | None, LoadedData]:
+    """Download (or top up) a provider series for [start, end) and record it."""
+    try:
+        loaded = get_data_manager().get_data(symbol, timeframe, start, end, source)
+    except DataUnavailable as exc:
+        raise _app_error(exc) from exc
+    except StorageError as exc:
+        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
+    dataset = dataset_record(symbol=symbol, timeframe=timeframe, source=source)
+    return dataset, loaded
+
+
+def dataset_refresh(*, dataset: Dataset) -> tuple[Dataset, list[str]]:
+    """Download a provider dataset's recent bars again, up to now. Uploads cannot be refreshed."""
+    if dataset.source not in SHARED_SOURCES:
+        raise ApplicationError("INVALID_STATE", f"dataset {dataset.id} was uploaded ({dataset.source}); upload a "
+                               "new file to change it", details={"source": dataset.source}, status_code=409)
+    try:
+        loaded = get_data_manager().refresh(dataset.symbol, dataset.timeframe, dataset.source)
+    except DataUnavailable as exc:
+        raise _app_error(exc) from exc
+    except StorageError as exc:
+        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
+    updated = dataset_record(symbol=dataset.symbol, timeframe=dataset.timeframe, source=dataset.source) or dataset
+    return updated, loaded.warnings
+
+
+def dataset_cache_cleanup(*, max_bytes: int | None = None, older_than_days: float | None = None) -> list[dict]:
+    """Evict provider series older than ``older_than_days`` and then the least recently
+    updated ones until the cache is at most ``max_bytes`` (default QM_MAX_CACHE_SIZE_GB).
+    Uploads are never evicted. Their Dataset rows go with them. Returns what was removed."""
+    manager = get_data_manager()
+    removed = []
+    if older_than_days is not None:
+        removed += manager.clear_old_cache(older_than_days)
+    if max_bytes is None:
+        max_bytes = int(settings.QM_MAX_CACHE_SIZE_GB * 1024 ** 3)
+    removed += manager.cache_cleanup(max_bytes=max_bytes)
+    for meta in removed:
+        Dataset.objects.filter(storage_key=meta["symbol"], timeframe=meta["timeframe"], owner=None).delete()
+    return removed
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    get_data_manager().delete(dataset.storage_key, dataset.timeframe)
+    dataset.delete()

@@ -23,7 +23,9 @@ def _check_broker():
 def _check_storage():
     from marketdata.services import get_data_manager
 
-    get_data_manager().storage.list()
+    # A metadata read of a series that does not exist: one cheap round trip to the backend
+    # (None when reachable; StorageError when not).
+    get_data_manager().storage.metadata("READYZ-PROBE", "1d")
 
 
 def readyz(request):

@@ -180,7 +180,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- QuantMetrics -----------------------------------------------------------------------
-QM_STORAGE_BACKEND = env_choice("QM_STORAGE_BACKEND", "local", ("local",))
+QM_STORAGE_BACKEND = env_choice("QM_STORAGE_BACKEND", "local", ("local", "s3"))
 QM_DATA_DIR = env_path("QM_DATA_DIR", VAR_DIR / "market_cache")
 QM_DEFAULT_DATA_SOURCE = env_choice("QM_DEFAULT_DATA_SOURCE", "synthetic", ("synthetic", "yahoo"))
 _system_chromium = shutil.which("chromium") or shutil.which("chromium-browser") or ""
@@ -208,3 +208,85 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("QM_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+
+# --- market data (marketdata/) ------------------------------------------------------------
+# Storage backend (QM_STORAGE_BACKEND above: local Parquet under QM_DATA_DIR, or S3), the
+# DataManager's caches and the way it treats providers. See README "Market data".
+def _env_float(name: str, default: float, *, min_value: float = 0.0) -> float:
+    raw = env_str(name, "")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value < min_value:
+        raise ImproperlyConfigured(f"{name} must be at least {min_value}, got {value}")
+    return value
+
+
+QM_DATA_L1_MAX_MB = env_int("QM_DATA_L1_MAX_MB", 512, min_value=0)            # in-process LRU, per process
+QM_DATA_L1_REVALIDATE_SECONDS = _env_float("QM_DATA_L1_REVALIDATE_SECONDS", 1.0)
+QM_DATA_TTL_HOURS = _env_float("QM_DATA_TTL_HOURS", 24.0)                      # freshness of live (Yahoo) series
+QM_MAX_CACHE_SIZE_GB = _env_float("QM_MAX_CACHE_SIZE_GB", 10.0)                # cache_cleanup's size cap
+QM_DATA_BREAKER_FAILURES = env_int("QM_DATA_BREAKER_FAILURES", 3, min_value=1)
+QM_DATA_BREAKER_COOLDOWN_SECONDS = env_int("QM_DATA_BREAKER_COOLDOWN_SECONDS", 300, min_value=1)
+QM_DATA_RETRIES = env_int("QM_DATA_RETRIES", 2, min_value=0, max_value=10)     # transient errors only
+QM_DATA_RETRY_BACKOFF_MS = env_int("QM_DATA_RETRY_BACKOFF_MS", 500, min_value=0)
+QM_YAHOO_MIN_INTERVAL_MS = env_int("QM_YAHOO_MIN_INTERVAL_MS", 500, min_value=0)  # throttle per process
+QM_YAHOO_TIMEOUT_SECONDS = env_int("QM_YAHOO_TIMEOUT_SECONDS", 20, min_value=1)
+QM_CSV_MAX_UPLOAD_MB = env_int("QM_CSV_MAX_UPLOAD_MB", 50, min_value=1)
+QM_S3_ENDPOINT_URL = env_str("QM_S3_ENDPOINT_URL", "")                         # empty: AWS
+QM_S3_BUCKET = env_str("QM_S3_BUCKET", "")
+QM_S3_PREFIX = env_str("QM_S3_PREFIX", "market_cache")
+QM_S3_REGION = env_str("QM_S3_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+QM_S3_ACCESS_KEY_ID = env_str("QM_S3_ACCESS_KEY_ID", env_str("AWS_ACCESS_KEY_ID", ""))
+QM_S3_SECRET_ACCESS_KEY = env_str("QM_S3_SECRET_ACCESS_KEY", env_str("AWS_SECRET_ACCESS_KEY", ""))
+QM_S3_SSE = env_choice("QM_S3_SSE", "", ("", "AES256", "aws:kms"))             # encryption at rest
+QM_S3_SSE_KMS_KEY_ID = env_str("QM_S3_SSE_KMS_KEY_ID", "")
+QM_S3_CREATE_BUCKET = env_bool("QM_S3_CREATE_BUCKET", False)
+if QM_STORAGE_BACKEND == "s3" and not QM_S3_BUCKET:
+    raise ImproperlyConfigured("QM_STORAGE_BACKEND=s3 needs QM_S3_BUCKET")
+if QM_S3_ENDPOINT_URL and not QM_S3_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"QM_S3_ENDPOINT_URL must start with http:// or https://, got {QM_S3_ENDPOINT_URL!r}")
+if bool(QM_S3_ACCESS_KEY_ID) != bool(QM_S3_SECRET_ACCESS_KEY):
+    raise ImproperlyConfigured("set both QM_S3_ACCESS_KEY_ID and QM_S3_SECRET_ACCESS_KEY (or neither)")
+
+
+# --- batches (backtests/batches/) ----------------------------------------------------------
+# A batch's runs go out as a Celery chord (group of run tasks + a callback that advances the
+# batch), which needs a result backend: the Redis broker itself, or for the embedded
+# filesystem broker a file:// backend under VAR_DIR. Results stay ignored by default; only
+# the chord's header signatures ask for theirs. Job state still lives in the database: a beat
+# sweep finishes any batch whose callback never came.
+import json as _json  # noqa: E402
+
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _default_result_backend = CELERY_BROKER_URL
+else:
+    (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
+    _default_result_backend = f"file://{VAR_DIR / 'celery-results'}"
+CELERY_RESULT_BACKEND = env_str("QM_RESULT_BACKEND", _default_result_backend)
+CELERY_RESULT_EXPIRES = env_int("QM_RESULT_EXPIRES_SECONDS", 86400, min_value=60)
+# Most runs one batch may create (combinations × windows, plus out-of-sample runs); a user's
+# BatchLimit row (admin: Batch limits) overrides it either way.
+QM_BATCH_MAX_RUNS = env_int("QM_BATCH_MAX_RUNS", 10_000, min_value=1)
+QM_BATCH_SWEEP_SECONDS = env_int("QM_BATCH_SWEEP_SECONDS", 30, min_value=1)
+QM_BATCH_RECHECK_SECONDS = env_int("QM_BATCH_RECHECK_SECONDS", 2, min_value=1)
+QM_BATCH_RENDER_PDF = env_bool("QM_BATCH_RENDER_PDF", True)      # one PDF per batch, when it is final
+# A scheduled batch raises a drift alert when a metric of its best run drops by more than
+# this against the previous batch of the same schedule (units of the metric: percentage
+# points for win_rate, pvs and net_return_pct).
+QM_BATCH_DRIFT_THRESHOLDS = {"win_rate": 10.0, "pvs": 15.0, "sharpe": 0.5, "profit_factor": 0.3,
+                             "net_return_pct": 5.0}
+try:
+    QM_BATCH_DRIFT_THRESHOLDS.update(_json.loads(env_str("QM_BATCH_DRIFT_THRESHOLDS", "{}")))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"QM_BATCH_DRIFT_THRESHOLDS must be a JSON object: {_exc}") from None
+if not all(isinstance(v, (int, float)) and v >= 0 for v in QM_BATCH_DRIFT_THRESHOLDS.values()):
+    raise ImproperlyConfigured("QM_BATCH_DRIFT_THRESHOLDS values must be non-negative numbers")
+CELERY_TASK_ROUTES["backtests.batches.tasks.render_batch_report"] = {"queue": "reports"}  # exact names win over globs
+CELERY_BEAT_SCHEDULE["advance-batches"] = {"task": "backtests.batches.tasks.sweep_batches",
+                                           "schedule": float(QM_BATCH_SWEEP_SECONDS)}
+# --- end batches ---

@@ -94,9 +94,10 @@ def test_non_json_body_is_invalid_json(alice_api):
     assert_error(response, 400, "INVALID_JSON")
 
 
-def test_yahoo_source_is_refused_up_front_offline(alice_api):
+def test_yahoo_range_beyond_its_interval_limits_is_refused_up_front(alice_api):
+    # 1h bars from 2024-01-01: further back than Yahoo's ~730 days (marketdata/tests cover the rest).
     err = assert_error(alice_api.post(URL, v4_body(marketContext__dataSource="yahoo"), format="json"),
-                       400, "DATA_SOURCE_UNAVAILABLE")
+                       400, "DATA_RANGE_UNAVAILABLE")
     assert "CSV" in err["error"]
 
 
