@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from backtests import services
-from backtests.models import Artifact, BacktestRun, Strategy, Trade
+from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, Trade
 from qm_platform.errors import ApplicationError
 
 
@@ -12,6 +12,13 @@ class StrategyAdmin(admin.ModelAdmin):
     list_display = ("name", "owner", "updated_at")
     search_fields = ("name",)
     list_filter = ("owner",)
+
+
+@admin.register(StrategyTemplate)
+class StrategyTemplateAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "kind", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("id", "name", "description")
 
 
 class TradeInline(admin.TabularInline):
@@ -72,3 +79,6 @@ class BacktestRunAdmin(admin.ModelAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"{run.id}: {exc.code} {exc.message}", messages.ERROR)
         self.message_user(request, f"{created} run(s) queued again.", messages.SUCCESS)
+
+
+from backtests.batches import admin as _batches_admin  # noqa: E402,F401

@@ -22,6 +22,30 @@ class Strategy(models.Model):
         return self.name
 
 
+class StrategyTemplate(models.Model):
+    """A ready strategy (V4 decision blocks or a V5 ICT configuration), stored as data.
+
+    Loaded from ``backtests/strategy_templates/*.json`` by a data migration and by
+    ``manage.py load_templates``; runs with ``{"template": "<id>", ...overrides}``."""
+
+    class Kind(models.TextChoices):
+        V4 = "v4", "Decision blocks (V4)"
+        ICT = "ict", "ICT configuration (V5)"
+
+    id = models.SlugField(primary_key=True, max_length=64)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    description = models.TextField()
+    body = models.JSONField(help_text="The request body the template stands for.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
@@ -47,6 +71,8 @@ class BacktestRun(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     report_error = models.TextField(blank=True)
+    data_quality = models.JSONField(null=True, blank=True,
+                                    help_text="Quality report of the data window the run used.")
     warnings = models.JSONField(default=list, blank=True,
                                 help_text="Plain-language notes about the run, e.g. stale data served.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -75,6 +101,9 @@ class BacktestRun(models.Model):
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     bars = models.PositiveIntegerField(null=True, blank=True)
+    batch = models.ForeignKey("backtests.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    batch_params = models.JSONField(null=True, blank=True,
+                                    help_text="In a batch: the combination's index and parameters (and window, phase).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -111,8 +140,19 @@ class Trade(models.Model):
     pnl_pct = models.FloatField(help_text="Price return of the trade in percent, signed by direction.")
     exit_reason = models.CharField(max_length=16)
     bars_held = models.PositiveIntegerField()
-    fees = models.FloatField(default=0.0)
+    fees = models.FloatField(default=0.0, help_text="commission + spread + slippage, money.")
     r_multiple = models.FloatField(null=True, blank=True)
+    gross_pnl = models.FloatField(default=0.0, help_text="Profit before costs, money.")
+    commission = models.FloatField(default=0.0)
+    spread_cost = models.FloatField(default=0.0)
+    slippage_cost = models.FloatField(default=0.0)
+    mae = models.FloatField(default=0.0, help_text="Maximum adverse excursion, money (>= 0).")
+    mfe = models.FloatField(default=0.0, help_text="Maximum favourable excursion, money (>= 0).")
+    mae_r = models.FloatField(null=True, blank=True)
+    mfe_r = models.FloatField(null=True, blank=True)
+    initial_stop = models.FloatField(null=True, blank=True)
+    initial_target = models.FloatField(null=True, blank=True)
+    risk = models.FloatField(null=True, blank=True, help_text="Money at risk at the initial stop.")
 
     class Meta:
         ordering = ["run", "seq"]
@@ -132,3 +172,6 @@ class Artifact(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "kind"], name="unique_artifact_kind_per_run")]
+
+
+from backtests.batches.models import Batch, BatchLimit, Schedule  # noqa: E402,F401

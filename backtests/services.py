@@ -117,7 +117,7 @@ def request_fingerprint(body: dict, window) -> str:
 
 
 def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
-                    idempotency_key: str = "") -> BacktestRun:
+                    idempotency_key: str = "", dispatch: bool = True) -> BacktestRun:
     """Validate the whole request and save the run.
 
     - The same ``idempotency_key`` from the same user returns the original run.
@@ -125,6 +125,7 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
       it at once: a new run, SUCCEEDED, ``cached=True``, sharing trades and report.
     - Otherwise the run is saved QUEUED and dispatched when the transaction commits; if the
       broker is down it stays QUEUED and the dispatcher sends it later (transactional outbox).
+    - ``dispatch=False`` saves a QUEUED run without sending it: the caller (a batch) sends it.
     Raises ApplicationError (400) for anything invalid: no run is created, nothing enqueued.
     """
     if idempotency_key:
@@ -135,7 +136,7 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
     window = data_window_from_request(body)
     if window.source == "dataset":
         from marketdata.selectors import dataset_get
-        if dataset_get(dataset_id=window.dataset_id) is None:
+        if dataset_get(dataset_id=window.dataset_id, user=user) is None:
             raise ApplicationError("DATASET_NOT_FOUND", f"no dataset with id {window.dataset_id}",
                                    details={"field": "marketContext.dataSource"})
     fingerprint = request_fingerprint(body, window)
@@ -151,15 +152,15 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
         fields.update(status=RunStatus.SUCCEEDED, progress=100, stage="done", cached=True,
                       cache_source=source_run, started_at=now, finished_at=now,
                       **{name: getattr(source_run, name) for name in (
-                          "metrics", "trade_count", "equity_curve", "data_checksum", "bars", "warnings",
+                          "metrics", "trade_count", "equity_curve", "data_checksum", "bars", "warnings", "data_quality",
                           "data_start", "data_end", "report_error")})
     try:
         with transaction.atomic():
             run = BacktestRun.objects.create(**fields)
-            if source_run is None:
-                transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
-            else:  # answered now: it started and finished when it was created
+            if source_run is not None:  # answered now: it started and finished when it was created
                 BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
+            elif dispatch:
+                transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
     except IntegrityError:
         if idempotency_key:  # a concurrent request with the same key won the race
             return BacktestRun.objects.get(owner=user, idempotency_key=idempotency_key)
@@ -327,6 +328,13 @@ def backtest_execute(*, run_id, task_id: str = "") -> str:
         logger.info("run not claimed (status %s)", run.status, extra={"run_id": str(run_id)})
         return run.status
     observability.set_run_id(str(run_id))
+    try:
+        return _execute_claimed(run_id, lease)
+    finally:
+        observability.set_run_id("")
+
+
+def _execute_claimed(run_id, lease: str) -> str:
     run = BacktestRun.objects.get(id=run_id)
     progress = ProgressWriter(run_id=run.id, lease=lease, min_interval=settings.QM_PROGRESS_MIN_INTERVAL)
     stage_started = time.monotonic()
@@ -386,17 +394,27 @@ def _downsample_equity(equity) -> list[list]:
     return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
 
 
+TRADE_FLOATS = ("entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees", "gross_pnl", "commission",
+                "spread_cost", "slippage_cost", "mae", "mfe")
+TRADE_OPTIONAL = ("r_multiple", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk")
+
+
+def _trade_fields(row: dict) -> dict:
+    """One engine trade row → Trade model fields (NaN, e.g. R without a stop, becomes null)."""
+    fields = {name: float(row[name]) for name in TRADE_FLOATS if name in row}
+    for name in TRADE_OPTIONAL:
+        if name in row:
+            value = float(row[name])
+            fields[name] = None if np.isnan(value) else value
+    fields.update(direction=row["direction"], exit_reason=row["exit_reason"], bars_held=int(row["bars_held"]),
+                  entry_time=row["entry_time"].to_pydatetime(), exit_time=row["exit_time"].to_pydatetime())
+    return fields
+
+
 def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     """Write trades and metrics in one transaction, only while we hold the lease."""
     trades = result.trades
-    rows = [
-        Trade(run_id=run.id, seq=i + 1, direction=t.direction, entry_time=t.entry_time.to_pydatetime(),
-              entry_price=float(t.entry_price), exit_time=t.exit_time.to_pydatetime(),
-              exit_price=float(t.exit_price), size=float(t.size), pnl=float(t.pnl), pnl_pct=float(t.pnl_pct),
-              exit_reason=t.exit_reason, bars_held=int(t.bars_held), fees=float(t.fees),
-              r_multiple=None if np.isnan(t.r_multiple) else float(t.r_multiple))
-        for i, t in enumerate(trades.itertuples(index=False))
-    ]
+    rows = [Trade(run_id=run.id, seq=i + 1, **_trade_fields(t)) for i, t in enumerate(trades.to_dict("records"))]
     frame = loaded.frame
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
@@ -414,7 +432,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
                 metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
                 engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
                 data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
-                warnings=list(loaded.warnings), heartbeat_at=timezone.now(),
+                warnings=list(loaded.warnings), data_quality=getattr(loaded, "quality", None),
+                heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing", progress=85)
 
     _db_retry(write)

@@ -13,7 +13,7 @@ class MarketContextSerializer(serializers.Serializer):
     market = serializers.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$",
                                     help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
-    direction = serializers.ChoiceField(choices=["Long", "Short"], default="Long")
+    direction = serializers.ChoiceField(choices=["Long", "Short", "Both"], default="Long")
     testPeriod = serializers.CharField(required=False, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
     startDate = serializers.DateTimeField(required=False)
     endDate = serializers.DateTimeField(required=False)
@@ -34,19 +34,24 @@ class DecisionBlockSerializer(serializers.Serializer):
     subConfirmations = SubConfirmationSerializer(many=True)
 
 
-class ExitSerializer(serializers.Serializer):
-    stopLoss = serializers.FloatField(required=False, allow_null=True, min_value=0.0001, max_value=100,
-                                      help_text="Percent of the entry price.")
-    takeProfit = serializers.FloatField(required=False, allow_null=True, min_value=0.0001, max_value=1000,
-                                        help_text="Percent of the entry price.")
-
-
 class BacktestRequestSerializer(serializers.Serializer):
     """The seed's V4 Decision Block request."""
 
     marketContext = MarketContextSerializer()
     decisionBlocks = DecisionBlockSerializer(many=True, allow_empty=False)
-    exit = ExitSerializer(required=False)
+    shortDecisionBlocks = DecisionBlockSerializer(many=True, required=False,
+                                                  help_text="Short entries when direction is Both.")
+    exitBlocks = DecisionBlockSerializer(many=True, required=False,
+                                         help_text="Close the position when these hold (next bar's open).")
+    shortExitBlocks = DecisionBlockSerializer(many=True, required=False)
+    exit = serializers.DictField(required=False, help_text=(
+        "stopLoss / takeProfit (a number in percent, or {value, unit} with unit percent, atr, points, r "
+        "or level), trailingStop, breakEvenAtR, maxBarsInTrade, closeAtSessionEnd, sessionEnd, "
+        "sessionTimezone, exitOnOppositeSignal, sameBarPolicy, maxTradesPerSession. See docs/engine.md."))
+    costs = serializers.DictField(required=False, help_text="commissionPct, commissionFixed, spread, "
+                                                            "spreadUnit, slippage, slippageUnit.")
+    sizing = serializers.DictField(required=False, help_text='e.g. {"moduleId": "fixed_fraction", '
+                                                             '"config": {"risk_pct": 1}, "pyramiding": 1}.')
     quickTest = serializers.BooleanField(default=False)
     initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
     strategyName = serializers.CharField(required=False, max_length=200)
@@ -61,8 +66,8 @@ class BacktestRequestSerializer(serializers.Serializer):
     def body(self) -> dict:
         """The request as submitted (validated shape), JSON-ready, unknown keys dropped."""
         raw = self.initial_data
-        keep = ("marketContext", "decisionBlocks", "exit", "quickTest", "initialCapital", "strategyName", "sizing",
-                "cache")
+        keep = ("marketContext", "decisionBlocks", "shortDecisionBlocks", "exitBlocks", "shortExitBlocks", "exit",
+                "costs", "quickTest", "initialCapital", "strategyName", "sizing", "cache")
         return {k: raw[k] for k in keep if k in raw}
 
 
@@ -82,7 +87,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "progress", "stage", "market", "timeframe", "direction", "created_at",
                   "started_at", "finished_at", "duration_seconds", "metrics", "trade_count", "engine_version",
                   "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error", "warnings",
-                  "cached", "cache_source", "attempts",
+                  "cached", "cache_source", "attempts", "data_quality",
                   "links", "request"]
 
     def get_error(self, run) -> dict | None:
@@ -107,5 +112,6 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 class TradeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trade
-        fields = ["seq", "direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl",
-                  "pnl_pct", "r_multiple", "fees", "exit_reason", "bars_held"]
+        fields = ["seq", "direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "gross_pnl",
+                  "pnl", "pnl_pct", "r_multiple", "fees", "commission", "spread_cost", "slippage_cost", "mae", "mfe",
+                  "mae_r", "mfe_r", "initial_stop", "initial_target", "risk", "exit_reason", "bars_held"]

@@ -1,7 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from backtests.api.modules import ModuleViewSet
-from backtests.api.views import BacktestViewSet
+from backtests.api.views import BacktestViewSet, TemplateViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -15,4 +15,5 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("modules", ModuleViewSet, basename="module")
+router.register("templates", TemplateViewSet, basename="template")
 urlpatterns = router.urls

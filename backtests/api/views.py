@@ -5,15 +5,18 @@ import json
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, renderers, status, viewsets
+from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer,
+                                   extend_schema)
+from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backtests import selectors, services
 from backtests.api.serializers import (BacktestRequestSerializer, BacktestRunSerializer,
                                        SubmitResponseSerializer, TradeSerializer)
-from backtests.models import Artifact
+from backtests.models import Artifact, StrategyTemplate
+from backtests.strategies import expand_request
+from backtests.strategies.v5 import V5RequestSerializer
 from qm_platform.errors import ApplicationError
 
 EXAMPLE_V4 = {
@@ -24,6 +27,24 @@ EXAMPLE_V4 = {
     "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
     "quickTest": False,
 }
+
+
+EXAMPLE_V5 = {
+    "kind": "ict",
+    "marketContext": {"market": "EURUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "3mo",
+                      "session": "london_open"},
+    "ict": {"entryModel": "fvg", "htfBias": {"timeframe": "4h"}, "requireMss": True, "premiumDiscount": True,
+            "stop": {"placement": "zone", "bufferPct": 0.03}, "target": {"type": "r", "value": 2.0},
+            "maxTradesPerSession": 1},
+}
+EXAMPLE_TEMPLATE = {"template": "rsi_mean_reversion", "marketContext": {"market": "GBPUSD", "testPeriod": "1y"},
+                    "exit": {"takeProfit": 3.0}}
+
+
+class TemplateRequestSerializer(serializers.Serializer):
+    """Run a stored template; any other key deep-merges over the template's body."""
+
+    template = serializers.SlugField(help_text="A template id from GET /api/v1/templates.")
 
 
 class PdfRenderer(renderers.BaseRenderer):
@@ -50,14 +71,19 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ApplicationError("NOT_FOUND", "No backtest with this id.", status_code=404)
         return run
 
-    @extend_schema(request=BacktestRequestSerializer, examples=[OpenApiExample("RSI dip", value=EXAMPLE_V4)],
+    @extend_schema(request=PolymorphicProxySerializer(
+                       component_name="BacktestSubmission", resource_type_field_name=None,
+                       serializers=[BacktestRequestSerializer, V5RequestSerializer, TemplateRequestSerializer]),
+                   examples=[OpenApiExample("V4: RSI dip", value=EXAMPLE_V4),
+                             OpenApiExample("V5: London open FVG (ICT)", value=EXAMPLE_V5),
+                             OpenApiExample("Template with overrides", value=EXAMPLE_TEMPLATE)],
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
                                                 description="Same key, same user: the original run is returned (200).")],
                    responses={202: SubmitResponseSerializer,
                               200: OpenApiResponse(SubmitResponseSerializer,
                                                    description="Idempotent replay or result-cache hit")})
     def create(self, request):
-        serializer = BacktestRequestSerializer(data=request.data)
+        serializer = BacktestRequestSerializer(data=expand_request(request.data))
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 128:
@@ -110,3 +136,18 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         handle = default_storage.open(artifact.storage_key, "rb")
         return FileResponse(handle, content_type="application/pdf",
                             filename=f"quantmetrics-{run.market}-{run.id}.pdf")
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StrategyTemplate
+        fields = ["id", "name", "kind", "description", "body"]
+
+
+class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
+    """Ready strategies. Run one with ``POST /api/v1/backtests {"template": "<id>", ...overrides}``."""
+
+    queryset = StrategyTemplate.objects.all()
+    serializer_class = TemplateSerializer
+    pagination_class = None
+    lookup_value_regex = "[a-z0-9_-]+"

@@ -186,7 +186,9 @@ def test_soft_time_limit_fails_the_run_with_timeout(tmp_path, alice, monkeypatch
     worker = WorkerProcess(tmp_path / "worker.log", QM_TASK_SOFT_TIME_LIMIT=1, QM_TASK_TIME_LIMIT=20,
                            QM_RENDER_PDF=0)
     try:
-        run = services.backtest_submit(user=alice, body=HEAVY)
+        # A symbol never seen before: generating its 1.5M bars alone takes longer than 1 s.
+        fresh = {**HEAVY, "marketContext": {**HEAVY["marketContext"], "market": f"TMO{time.time_ns() % 10**9}"}}
+        run = services.backtest_submit(user=alice, body=fresh)
         wait_for(lambda: status_of(run.id)[0] in FINAL, timeout=60, what="the run to time out")
         run.refresh_from_db()
         assert run.status == RunStatus.FAILED and run.error_code == "TIMEOUT"

@@ -22,4 +22,25 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=user)
         Strategy.objects.get_or_create(owner=user, name="RSI dip buyer (demo)",
                                        defaults={"definition": EXAMPLE_V4})
+        _demo_schedule(user)
         self.stdout.write(token.key)
+
+
+DEMO_SCHEDULE = "RSI period sweep every 15 minutes (demo)"
+
+
+def _demo_schedule(user) -> None:
+    """One enabled schedule (idempotent): a three-combination RSI sweep on the last two months,
+    fired by celery beat every 15 minutes, so its batches and their drift show up in admin."""
+    from backtests.batches import services as batch_services
+    from backtests.batches.models import Schedule
+
+    schedule = Schedule.objects.filter(owner=user, name=DEMO_SCHEDULE).first()
+    if schedule is None:
+        batch_services.schedule_create(
+            user=user, name=DEMO_SCHEDULE, interval_seconds=900, timezone_name="UTC", enabled=True,
+            definition={"name": "RSI period sweep (demo schedule)", "strategy": EXAMPLE_V4,
+                        "grid": {"decisionBlocks[0].subConfirmations[0].config.period": [7, 14, 21]},
+                        "objective": "sharpe"})
+    elif not schedule.enabled or schedule.periodic_task_id is None:
+        batch_services.schedule_update(schedule=schedule, enabled=True)

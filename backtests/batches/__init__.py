@@ -1,0 +1,2 @@
+"""Batch backtests: parameter sweeps, multi-market batches, walk-forward analysis, schedules.
+See docs/batches.md."""

@@ -1,0 +1,121 @@
+"""Admin for batches (drift shown in the list), schedules (edited here, kept in step with
+their celery-beat PeriodicTask by the services) and per-user batch limits."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from backtests.batches import services
+from backtests.batches.models import Batch, BatchLimit, Schedule
+from qm_platform.errors import ApplicationError
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "owner", "mode", "status", "combination_count", "planned_runs", "schedule",
+                    "drift_flag", "created_at", "finished_at", "report_link")
+    list_filter = ("status", "mode", "drift_alert", "schedule")
+    search_fields = ("id", "name", "owner__username")
+    readonly_fields = [f.name for f in Batch._meta.fields] + ["drift_table", "report_link"]
+    actions = ["cancel"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("owner", "schedule")
+
+    @admin.display(description="Drift", boolean=False, ordering="drift_alert")
+    def drift_flag(self, batch):
+        if batch.drift is None:
+            return "–"
+        return format_html('<b style="color:#b42318">ALERT</b>') if batch.drift_alert else "ok"
+
+    @admin.display(description="Drift against the previous batch")
+    def drift_table(self, batch):
+        if not batch.drift or not batch.drift.get("metrics"):
+            return "–"
+        rows = "".join(
+            format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", name,
+                        _fmt(d.get("previous")), _fmt(d.get("current")), _fmt(d.get("change")),
+                        "ALERT" if d.get("alert") else "")
+            for name, d in batch.drift["metrics"].items())
+        return format_html("<table><tr><th>metric</th><th>previous</th><th>current</th><th>change</th><th></th></tr>"
+                           "{}</table>", format_html(rows))
+
+    @admin.display(description="Report")
+    def report_link(self, batch):
+        return format_html('<a href="{}">report</a>', reverse("batch-report", kwargs={"pk": batch.id}))
+
+    @admin.action(description="Cancel selected batches")
+    def cancel(self, request, queryset):
+        for batch in queryset:
+            try:
+                services.batch_cancel(batch=batch)
+            except ApplicationError as exc:
+                self.message_user(request, f"{batch.id}: {exc.message}", messages.WARNING)
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = ["owner", "name", "definition", "cron", "interval_seconds", "timezone", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            services._check_when(cron=data.get("cron") or "", interval_seconds=data.get("interval_seconds"),
+                                 tz=data.get("timezone") or "UTC")
+            if data.get("owner") and data.get("definition") is not None:
+                services.batch_plan(user=data["owner"], definition=data["definition"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(f"{exc.code}: {exc.message}") from None
+        return data
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleForm
+    list_display = ("name", "owner", "when", "enabled", "last_fired_at", "last_error", "latest_drift")
+    list_filter = ("enabled",)
+    search_fields = ("name", "owner__username")
+    readonly_fields = ("periodic_task", "last_fired_at", "last_error", "created_at", "updated_at")
+    actions = ["fire_now"]
+
+    @admin.display(description="Latest drift")
+    def latest_drift(self, schedule):
+        batch = schedule.batches.exclude(drift=None).order_by("-created_at").first()
+        if batch is None:
+            return "–"
+        return format_html('<b style="color:#b42318">ALERT</b>') if batch.drift_alert else "ok"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.schedule_sync(schedule=obj)
+
+    def delete_model(self, request, obj):
+        services.schedule_delete(schedule=obj)
+
+    def delete_queryset(self, request, queryset):
+        for schedule in queryset:
+            services.schedule_delete(schedule=schedule)
+
+    @admin.action(description="Fire selected schedules now")
+    def fire_now(self, request, queryset):
+        for schedule in queryset:
+            batch = services.schedule_fire(schedule_id=schedule.id)
+            if batch is None:
+                schedule.refresh_from_db()
+                self.message_user(request, f"{schedule.name}: {schedule.last_error or 'disabled'}", messages.WARNING)
+            else:
+                self.message_user(request, f"{schedule.name}: batch {batch.id} created", messages.SUCCESS)
+
+
+@admin.register(BatchLimit)
+class BatchLimitAdmin(admin.ModelAdmin):
+    list_display = ("user", "max_runs")
+    search_fields = ("user__username",)

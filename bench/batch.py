@@ -1,0 +1,220 @@
+"""Batch benchmark: a 1,000-combination sweep on one year of 15-minute bars.
+
+Starts gunicorn and N Celery worker processes (default 2) on PostgreSQL and Redis, without a
+PDF per run (one batch report, rendered on the reports queue), and prints:
+
+- the time to POST the batch (every combination validated and saved as a run),
+- submit → batch SUCCEEDED (all runs final, summary with best run and DSR built),
+- submit → batch PDF stored,
+- wall time per combination against a single run's time on an idle system, so the batching
+  overhead is visible, and the same batch again (answered from the result cache).
+
+    python3 bench/batch.py [--workers 2] [--combinations 1000]
+
+It creates (and drops) the PostgreSQL database ``qm_bench_batch`` and uses Redis database 11.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "qm_bench_batch"
+PG = dict(host="127.0.0.1", port=5432, user="postgres")
+BROKER = "redis://127.0.0.1:6379/11"
+VAR = ROOT / "var" / "bench-batch"
+PORT = 8766
+BASE = f"http://127.0.0.1:{PORT}"
+PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
+LEVEL = "decisionBlocks[0].subConfirmations[0].config.value"
+TP = "exit.takeProfit"
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e.update(DJANGO_SETTINGS_MODULE="qm_platform.settings", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
+             CELERY_BROKER_URL=BROKER, QM_VAR_DIR=str(VAR), QM_RENDER_PDF="0", QM_BATCH_RENDER_PDF="1",
+             QM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    return e
+
+
+def strategy(period: int = 14, level: float = 30, take_profit: float = 1.5) -> dict:
+    return {
+        "marketContext": {"market": "EURUSD", "timeframe": "15m", "direction": "Long",
+                          "startDate": "2024-01-01T00:00:00Z", "endDate": "2025-01-01T00:00:00Z",
+                          "dataSource": "synthetic"},
+        "decisionBlocks": [{"label": "Setup", "subConfirmations": [
+            {"moduleId": "rsi", "config": {"period": period, "operator": "<", "value": level}},
+            {"moduleId": "ema", "config": {"period": 100, "operator": "<", "value": {"column": "close"}}}]}],
+        "exit": {"stopLoss": 0.5, "takeProfit": take_profit},
+    }
+
+
+def grid(combinations: int) -> dict:
+    """Three parameters, as close to a cube of ``combinations`` as integers allow (1000: 10³)."""
+    side = round(combinations ** (1 / 3))
+    third = max(1, combinations // (side * side))
+    return {PERIOD: [5 + 2 * i for i in range(side)], LEVEL: [20 + 2 * i for i in range(side)],
+            TP: [round(1.0 + 0.2 * i, 1) for i in range(third)]}
+
+
+class Platform:
+    def __init__(self, workers: int):
+        self.procs: list[subprocess.Popen] = []
+        log = open(VAR / "bench.log", "ab")
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "qm_platform.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
+             "--workers", "2", "--threads", "4", "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=env(),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        for n in range(workers):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "qm_platform", "worker", "--concurrency=1",
+                 "--without-gossip", "--without-mingle", "-n", f"batchbench{n}@%h", "--loglevel=WARNING"],
+                cwd=ROOT, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{BASE}/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        time.sleep(3)  # workers connect
+
+    def stop(self):
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def setup_database() -> str:
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    shutil.rmtree(VAR, ignore_errors=True)
+    VAR.mkdir(parents=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
+    out = subprocess.run([sys.executable, "manage.py", "qm_demo"], cwd=ROOT, env=env(), check=True,
+                         capture_output=True, text=True)
+    with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:  # the demo schedule must not fire here
+        conn.execute("UPDATE django_celery_beat_periodictask SET enabled = false WHERE name LIKE 'qm-batch-schedule-%'")
+    subprocess.run(["redis-cli", "-n", "11", "flushdb"], check=True, capture_output=True)
+    return out.stdout.strip()
+
+
+def single_runs(headers: dict, n: int) -> tuple[list[float], list[float]]:
+    """POST → SUCCEEDED latency seen by the client, and the run's own duration in the worker."""
+    latencies, durations = [], []
+    for i in range(n):
+        started = time.monotonic()
+        run_id = requests.post(f"{BASE}/api/v1/backtests", json=strategy(60 + i, 31, 1.55), headers=headers,
+                               timeout=30).json()["id"]
+        while True:
+            run = requests.get(f"{BASE}/api/v1/backtests/{run_id}", headers=headers, timeout=30).json()
+            if run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.01)
+        latencies.append(time.monotonic() - started)
+        durations.append(run["duration_seconds"] or 0.0)
+    return latencies, durations
+
+
+def wait_batch(batch_id: str, timeout: float = 1800) -> tuple[float, float | None]:
+    """Seconds until the batch is final, and until its PDF is stored (from now)."""
+    started = time.monotonic()
+    done = None
+    with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:
+        while time.monotonic() - started < timeout:
+            status, report_key, report_error = conn.execute(
+                "SELECT status, report_key, report_error FROM backtests_batch WHERE id = %s", (batch_id,)).fetchone()
+            if done is None and status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                done = time.monotonic() - started
+            if done is not None and (report_key or report_error):
+                return done, (time.monotonic() - started) if report_key else None
+            time.sleep(0.05)
+    raise RuntimeError("the batch did not finish in time")
+
+
+def batch_stats(batch_id: str) -> dict:
+    with psycopg.connect(**PG, dbname=DB) as conn:
+        rows = conn.execute("SELECT status, cached, EXTRACT(EPOCH FROM finished_at - started_at), started_at, "
+                            "finished_at FROM backtests_backtestrun WHERE batch_id = %s", (batch_id,)).fetchall()
+    ran = [r for r in rows if not r[1] and r[2] is not None]
+    durations = sorted(float(r[2]) for r in ran)
+    span = (max(r[4] for r in ran) - min(r[3] for r in ran)).total_seconds() if ran else 0.0
+    return {"runs": len(rows), "failed": sum(1 for r in rows if r[0] != "SUCCEEDED"),
+            "cached": sum(1 for r in rows if r[1]), "p50": statistics.median(durations) if durations else 0.0,
+            "busy": sum(durations), "span": span}
+
+
+def run_batch(headers: dict, definition: dict) -> dict:
+    started = time.monotonic()
+    response = requests.post(f"{BASE}/api/v1/batches", json=definition, headers=headers, timeout=600)
+    response.raise_for_status()
+    posted = time.monotonic() - started
+    done, pdf = wait_batch(response.json()["id"])
+    return {"id": response.json()["id"], "post": posted, "done": posted + done,
+            "pdf": posted + pdf if pdf is not None else None, **batch_stats(response.json()["id"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--combinations", type=int, default=1000)
+    args = parser.parse_args()
+    token = setup_database()
+    headers = {"Authorization": f"Token {token}"}
+    platform = Platform(args.workers)
+    try:
+        single_runs(headers, 2)  # warm: data into storage, modules compiled, connections open
+        latencies, durations = single_runs(headers, 10)
+        definition = {"name": "bench sweep", "strategy": strategy(), "grid": grid(args.combinations),
+                      "objective": "sharpe", "constraints": {"min_trades": 20}}
+        first = run_batch(headers, definition)
+        again = run_batch(headers, definition)
+    finally:
+        platform.stop()
+    single = statistics.median(latencies)
+    single_worker = statistics.median(durations)
+    n = first["runs"]
+    per_combination = first["done"] / n
+    print(f"\nBatch sweep on {os.cpu_count()} cores, {args.workers} worker processes, PostgreSQL + Redis "
+          f"(one year of 15m EURUSD bars, {n} combinations of RSI period × RSI level × take profit, "
+          f"no PDF per run, one batch PDF)\n")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| POST /api/v1/batches ({n} combinations validated and saved) | {first['post']:.1f} s |")
+    print(f"| submit → batch SUCCEEDED (summary, best run, DSR) | **{first['done']:.1f} s** (target < 60 s) |")
+    print(f"| submit → batch PDF stored | {first['pdf']:.1f} s |" if first["pdf"] else "| batch PDF | failed |")
+    print(f"| wall time per combination | {per_combination * 1000:.0f} ms |")
+    print(f"| single run on an idle system, POST → SUCCEEDED (p50 of 10) | {single * 1000:.0f} ms |")
+    print(f"| single run, time in the worker (p50) | {single_worker * 1000:.0f} ms |")
+    print(f"| batch run, time in the worker (p50) | {first['p50'] * 1000:.0f} ms |")
+    print(f"| per combination × {args.workers} workers vs a single run's worker time | "
+          f"{per_combination * args.workers / single_worker:.2f}× |")
+    print(f"| worker busy time / ({args.workers} × first-start-to-last-finish) | "
+          f"{first['busy'] / (args.workers * first['span']) * 100:.0f}% |" if first["span"] else "")
+    print(f"| failed runs | {first['failed']} |")
+    print(f"| same batch again (all {again['cached']} answered from the result cache) | {again['done']:.1f} s |")
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
