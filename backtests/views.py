@@ -1,19 +1,55 @@
-"""Browser pages: the seed's /run-backtest-v4 form endpoint, the live run page, the runs list."""
+"""Browser pages: the new-backtest builder (/run-backtest-v4), the live run page with the
+results, the runs list with filters and the compare view. Server-rendered; the builder and the
+progress bar use a little plain JavaScript against the public API."""
 from __future__ import annotations
 
 import json
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from backtests import selectors, services
 from backtests.api.serializers import BacktestRequestSerializer
-from backtests.api.views import EXAMPLE_V4
+from backtests.strategies import expand_request
+from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
+from backtests.engine.conditions import OPERATORS
+from backtests.models import Artifact, RunStatus
+from marketdata.providers.synthetic import BASE_PRICES
+from marketdata.timeframes import TIMEFRAME_SECONDS
 from qm_platform.errors import ApplicationError
-from reports.render import render_report_html
+from reports import analysis, charts, kpis
+from reports.render import STAGE_LABELS, render_report_html
+
+TEST_PERIODS = ["1mo", "2mo", "6mo", "1y", "2y", "5y", "max"]
+COMPARE_MIN, COMPARE_MAX = 2, 4
+# What an error code means, in plain words; the page shows it with the code and the details.
+ERROR_HELP = {
+    "INSUFFICIENT_DATA": "There was not enough market data in the chosen period to run the test. "
+                         "Pick a longer period, or one when the market was open.",
+    "DATA_UNAVAILABLE": "The market data could not be loaded, and no stored copy was available.",
+    "DATA_RANGE_UNAVAILABLE": "The data source does not offer this timeframe that far back. Shorten the "
+                              "period, use a larger timeframe, or upload a CSV dataset.",
+    "DATA_SOURCE_UNAVAILABLE": "That data source cannot be reached from this server.",
+    "DATASET_NOT_FOUND": "The dataset named in the request does not exist.",
+    "TIMEOUT": "The backtest took longer than the time limit and was stopped. Try a shorter period or a "
+               "larger timeframe.",
+    "ENGINE_ERROR": "The backtest engine hit an unexpected error. The details below help us fix it.",
+    "WORKER_LOST": "The worker running this backtest stopped unexpectedly and the run could not be finished.",
+    "CANCELLED": "This run was cancelled before it finished.",
+    "INVALID_REQUEST": "The request is not valid; the details say which field.",
+    "INVALID_CONFIG": "A module setting is out of range or of the wrong type.",
+    "INVALID_CONDITION": "A condition compares things that cannot be compared, or lacks a value.",
+    "MODULE_NOT_FOUND": "The strategy names a module that does not exist.",
+    "INVALID_JSON": "The strategy text is not valid JSON.",
+}
+
+
+def error_help(code: str) -> str:
+    return ERROR_HELP.get(code, "The backtest could not be completed.")
 
 
 def _parse_body(request) -> dict:
@@ -28,40 +64,135 @@ def _parse_body(request) -> dict:
     return body
 
 
+def _builder_context(payload: str, error: ApplicationError | None = None) -> dict:
+    return {"payload": payload, "error": error, "error_help": error_help(error.code) if error else "",
+            "markets": sorted(BASE_PRICES), "timeframes": list(TIMEFRAME_SECONDS), "periods": TEST_PERIODS,
+            "operators": list(OPERATORS)}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_backtest_v4(request):
-    """GET: the submit form. POST (JSON or form field ``payload``): enqueue, then 303 to the run page."""
-    payload = json.dumps(EXAMPLE_V4, indent=2)
+    """GET: the builder. POST (JSON or form field ``payload``): enqueue, then 303 to the run page."""
     if request.method == "POST":
         try:
-            body = _parse_body(request)
+            body = expand_request(_parse_body(request))
             serializer = BacktestRequestSerializer(data=body)
             if not serializer.is_valid():
                 raise ApplicationError("INVALID_REQUEST", "The request is invalid.",
                                        details={"fields": serializer.errors})
             run = services.backtest_submit(user=request.user, body=serializer.body())
         except ApplicationError as exc:
-            status = exc.status_code
-            payload = request.POST.get("payload", payload) if request.content_type != "application/json" \
+            payload = request.POST.get("payload", "") if request.content_type != "application/json" \
                 else request.body.decode("utf-8", "replace")
-            return render(request, "backtests/new.html",
-                          {"payload": payload, "error": exc}, status=status)
+            return render(request, "backtests/new.html", _builder_context(payload, exc), status=exc.status_code)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
-    return render(request, "backtests/new.html", {"payload": payload})
+    return render(request, "backtests/new.html", _builder_context(json.dumps(EXAMPLE_V4, indent=2)))
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def run_backtest_v5(request):
+    """The seed's V5 ICT endpoint. GET: a form with an example configuration. POST (JSON or form
+    field ``payload``, ``"kind": "ict"`` implied): enqueue, then 303 to the run page."""
+    if request.method == "POST":
+        raw = ""
+        try:
+            raw = request.body.decode("utf-8", "replace") if request.content_type == "application/json" \
+                else request.POST.get("payload", "")
+            body = _parse_body(request)
+            if isinstance(body, dict):
+                body.setdefault("kind", "ict")
+            serializer = BacktestRequestSerializer(data=expand_request(body))
+            if not serializer.is_valid():
+                raise ApplicationError("INVALID_REQUEST", "The request is invalid.",
+                                       details={"fields": serializer.errors})
+            run = services.backtest_submit(user=request.user, body=serializer.body())
+        except ApplicationError as exc:
+            return render(request, "backtests/new_v5.html",
+                          {"payload": raw, "error": exc, "error_help": error_help(exc.code)}, status=exc.status_code)
+        return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
+    return render(request, "backtests/new_v5.html", {"payload": json.dumps(EXAMPLE_V5, indent=2)})
+
+
+@login_required
+@require_GET
 def run_page(request, pk):
     run = selectors.backtest_get_for_user(user=request.user, run_id=pk)
     if run is None:
         raise Http404("No such run")
-    report_html = render_report_html(run, for_pdf=False, request=request) if run.status == "SUCCEEDED" else ""
-    return render(request, "backtests/run.html", {"run": run, "report_html": report_html,
-                                                   "has_pdf": run.artifacts.filter(kind="report_pdf").exists()})
+    succeeded = run.status == RunStatus.SUCCEEDED
+    return render(request, "backtests/run.html", {
+        "run": run,
+        "report_html": render_report_html(run, for_pdf=False, request=request) if succeeded else "",
+        "has_pdf": succeeded and Artifact.objects.filter(run_id=getattr(run, "cache_source_id", None) or run.id,
+                                                         kind=Artifact.Kind.REPORT_PDF).exists(),
+        "stage_label": STAGE_LABELS.get(run.stage, run.stage),
+        "stage_labels": STAGE_LABELS,
+        "error_help": error_help(run.error_code) if run.error_code else "",
+    })
+
+
+def _filtered_runs(user, params):
+    runs = selectors.backtest_list_for_user(user=user).select_related("strategy")
+    if params.get("status"):
+        runs = runs.filter(status=params["status"])
+    if params.get("market"):
+        runs = runs.filter(market=params["market"].upper())
+    if params.get("strategy"):
+        text = params["strategy"]
+        runs = runs.filter(Q(strategy__name__icontains=text) | Q(metrics__strategy_text__icontains=text) |
+                           Q(request__strategyName__icontains=text))
+    return runs
 
 
 @login_required
+@require_GET
 def runs_page(request):
-    runs = selectors.backtest_list_for_user(user=request.user)[:100]
-    return render(request, "backtests/runs.html", {"runs": runs})
+    filters = {key: request.GET.get(key, "").strip() for key in ("status", "market", "strategy")}
+    runs = list(_filtered_runs(request.user, filters)[:200])
+    markets = (selectors.backtest_list_for_user(user=request.user).order_by("market")
+               .values_list("market", flat=True).distinct())
+    return render(request, "backtests/runs.html", {
+        "runs": runs, "filters": filters, "statuses": list(RunStatus.values), "markets": list(markets),
+        "compare_min": COMPARE_MIN, "compare_max": COMPARE_MAX})
+
+
+@login_required
+@require_GET
+def compare_page(request):
+    """2–4 of the user's runs side by side: KPIs and overlaid equity curves (percent return)."""
+    ids = [i for raw in request.GET.getlist("ids") for i in raw.split(",") if i.strip()]
+    if not COMPARE_MIN <= len(set(ids)) <= COMPARE_MAX:
+        return render(request, "backtests/compare.html", {
+            "problem": f"Pick {COMPARE_MIN} to {COMPARE_MAX} runs to compare (you picked {len(set(ids))})."},
+            status=400)
+    runs = []
+    for run_id in dict.fromkeys(ids):
+        try:
+            run = selectors.backtest_get_for_user(user=request.user, run_id=run_id)
+        except Exception:  # not a UUID
+            run = None
+        if run is None:
+            raise Http404("No such run")
+        runs.append(run)
+    curves = []
+    for n, run in enumerate(runs, start=1):
+        equity = analysis.equity_series(run.equity_curve or [])
+        if len(equity):
+            base = (run.metrics or {}).get("initial_capital") or equity.iloc[0]
+            curves.append((f"#{n} {run.market} {run.timeframe}", (equity / base - 1) * 100))
+    summaries = [kpis.summary(r.metrics, r.trade_count) for r in runs]
+    rows = []
+    for i, kpi in enumerate(kpis.SUMMARY):
+        cells = [summary[i] for summary in summaries]
+        values = [(r.metrics or {}).get(kpi.key, r.trade_count if kpi.key == "trade_count" else None) for r in runs]
+        numeric = [v for v in values if isinstance(v, (int, float))]
+        best = None
+        if kpi.higher_is_better is not None and len(numeric) > 1:
+            best = (max if kpi.higher_is_better else min)(numeric)
+        rows.append({"label": kpi.label, "key": kpi.key,
+                     "cells": [{"text": c["text"], "best": best is not None and v == best}
+                               for c, v in zip(cells, values)]})
+    return render(request, "backtests/compare.html", {
+        "runs": runs, "rows": rows, "chart": charts.compare_equity_chart(curves)})

@@ -1,14 +1,21 @@
 """HTML → PDF with Playwright's Chromium, one warm browser per process.
 
-The browser starts lazily on the first PDF, is reused for every later one (each PDF gets a
-fresh page), is restarted if it died, and is closed at worker shutdown. The executable comes
-from ``settings.QM_CHROMIUM_PATH`` (the system chromium when present), else Playwright's own.
+The browser starts lazily on the first PDF, is reused for every later one (each PDF is a new
+document in a warm page, see ``_Browser``), is restarted if it died, and is closed at worker
+shutdown. The executable comes from ``settings.QM_CHROMIUM_PATH`` (the system chromium when
+present), else Playwright's own.
+
+Page size, margins and the page footer come from the document's ``@page`` rules (the report
+template sets them from ``QM_REPORT_PAGE_SIZE``); ``page_format`` and ``DEFAULT_MARGIN`` serve
+documents without them.
 """
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -17,17 +24,61 @@ logger = logging.getLogger("qm.reports")
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-extensions"]
+                 "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio"]
+PAGE_TIMEOUT_MS = 60_000
+PDFS_PER_PAGE = 100
+DEFAULT_MARGIN = {"top": "12mm", "bottom": "12mm", "left": "12mm", "right": "12mm"}
 
 
 class PdfRenderError(Exception):
     pass
 
 
+def launch_options() -> dict:
+    """Keyword arguments for ``playwright.chromium.launch`` (also used by the benchmark)."""
+    options = {"headless": True, "args": CHROMIUM_ARGS}
+    if settings.QM_CHROMIUM_PATH:
+        options["executable_path"] = settings.QM_CHROMIUM_PATH
+    return options
+
+
+def new_page(browser):
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    return page
+
+
+def print_to_pdf(page, html: str, page_format: str) -> bytes:
+    page.set_content(html, wait_until="load")
+    # The document's @page size and margins win over these, which serve documents without.
+    return page.pdf(format=page_format, print_background=True, prefer_css_page_size=True, margin=DEFAULT_MARGIN)
+
+
+def print_page(browser, html: str, page_format: str) -> bytes:
+    """One PDF in a new page of ``browser`` (a Playwright sync Browser), closed afterwards."""
+    page = new_page(browser)
+    try:
+        return print_to_pdf(page, html, page_format)
+    finally:
+        page.close()
+
+
 class _Browser:
+    """The process's browser and its warm page; only ever touched from the rendering thread.
+
+    Opening a page costs about as much as printing a 500-trade report here (170–250 ms each on
+    a 2-core machine; bench/report.py), so a PDF does not open one: each PDF replaces the whole document of one warm page (``set_content``; reports
+    carry no scripts and load nothing, so nothing of one report survives into the next). The
+    page is replaced after ``PDFS_PER_PAGE`` PDFs (bounding whatever a long-lived page might
+    accumulate) and after any failure; the browser is relaunched when it has died.
+    """
+
     def __init__(self) -> None:
         self._playwright = None
         self._browser = None
+        self._page = None
+        self._page_uses = 0
+        self.launches = 0
 
     def get(self):
         if self._browser is not None and self._browser.is_connected():
@@ -35,14 +86,32 @@ class _Browser:
         self.close()
         from playwright.sync_api import sync_playwright
 
+        started = time.perf_counter()
         self._playwright = sync_playwright().start()
-        options = {"headless": True, "args": CHROMIUM_ARGS}
-        if settings.QM_CHROMIUM_PATH:
-            options["executable_path"] = settings.QM_CHROMIUM_PATH
-        self._browser = self._playwright.chromium.launch(**options)
+        self._browser = self._playwright.chromium.launch(**launch_options())
+        self.launches += 1
+        logger.info("Chromium %s started in %.0f ms (pid %s)", self._browser.version,
+                    (time.perf_counter() - started) * 1000, os.getpid())
         return self._browser
 
+    def page(self):
+        browser = self.get()
+        if self._page is None or self._page.is_closed() or self._page_uses >= PDFS_PER_PAGE:
+            self.drop_page()
+            self._page = new_page(browser)
+        self._page_uses += 1
+        return self._page
+
+    def drop_page(self) -> None:
+        page, self._page, self._page_uses = self._page, None, 0
+        if page is not None:
+            try:
+                page.close()
+            except Exception:  # the page or the browser is already gone
+                logger.debug("ignoring error while closing a page", exc_info=True)
+
     def close(self) -> None:
+        self.drop_page()
         for closer in (lambda: self._browser and self._browser.close(),
                        lambda: self._playwright and self._playwright.stop()):
             try:
@@ -61,6 +130,16 @@ _holder = _Browser()
 _executor_lock = threading.Lock()
 
 
+def _forget_after_fork() -> None:
+    """A forked child (a prefork worker) has no copy of the rendering thread or the browser:
+    start its own lazily instead of waiting forever on the parent's."""
+    global _executor, _holder, _executor_lock
+    _executor, _holder, _executor_lock = None, _Browser(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _get_executor() -> ThreadPoolExecutor:
     global _executor
     with _executor_lock:
@@ -73,21 +152,10 @@ def _get_executor() -> ThreadPoolExecutor:
 def _render(html: str, page_format: str) -> bytes:
     for attempt in (1, 2):
         try:
-            browser = _holder.get()
-            page = browser.new_page()
-            try:
-                page.set_content(html, wait_until="load")
-                return page.pdf(format=page_format, print_background=True,
-                                margin={"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"},
-                                display_header_footer=True, header_template="<span></span>",
-                                footer_template='<div style="font-size:8px;width:100%;text-align:center;'
-                                                'color:#667">QuantMetrics · page <span class="pageNumber">'
-                                                '</span> of <span class="totalPages"></span></div>')
-            finally:
-                page.close()
+            return print_to_pdf(_holder.page(), html, page_format)
         except Exception as exc:
             logger.warning("PDF rendering failed (attempt %d): %s", attempt, exc)
-            _holder.close()
+            _holder.close()  # a crashed or hung browser is replaced on the next attempt
             if attempt == 2:
                 raise PdfRenderError(f"Chromium could not render the report: {exc}") from exc
     raise PdfRenderError("unreachable")
@@ -96,6 +164,11 @@ def _render(html: str, page_format: str) -> bytes:
 def html_to_pdf(html: str, *, page_format: str = "A4", timeout: float = 120) -> bytes:
     """Print ``html`` (self-contained: inline CSS and SVG) to PDF bytes in the warm browser."""
     return _get_executor().submit(_render, html, page_format).result(timeout=timeout)
+
+
+def browser_launches() -> int:
+    """How many times this process has started Chromium (1 while it stays warm)."""
+    return _holder.launches
 
 
 def shutdown_browser() -> None:

@@ -1,46 +1,332 @@
-"""The report as HTML: one template for the results page and the PDF."""
+"""The report as HTML: one template, shown as the results page and printed to PDF.
+
+``load_inputs`` reads what a report needs (the run's trades, its price data, the dataset's
+quality report); ``report_context`` turns it into the template's context: cover, KPI cards,
+charts (inline SVG from ``reports.charts``), the trade list, strategy, data notes and the
+metric definitions. The report only renders a computed result: no metric is recomputed here.
+"""
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from reports import charts
+from reports import analysis, charts, kpis
 
-KPIS = [
-    ("net_return_pct", "Net return", "{:+.2f}%"),
-    ("win_rate", "Win rate", "{:.1f}%"),
-    ("profit_factor", "Profit factor", "{:.2f}"),
-    ("max_drawdown_pct", "Max drawdown", "{:.2f}%"),
-    ("trade_count", "Trades", "{:d}"),
-    ("expectancy_r", "Expectancy", "{:+.2f} R"),
-    ("sharpe", "Sharpe", "{:.2f}"),
-    ("buy_and_hold_return_pct", "Buy & hold", "{:+.2f}%"),
-]
+logger = logging.getLogger("qm.reports")
+
+WEB_TRADE_ROWS = 2000        # the page shows this many trades; the PDF and the API have them all
+STAGE_LABELS = {
+    "queued": "Waiting for a worker", "loading_data": "Loading market data",
+    "computing_modules": "Computing indicators", "simulating": "Simulating trades",
+    "analysing": "Measuring the results", "rendering_report": "Rendering the report",
+    "done": "Done", "failed": "Failed", "cancelled": "Cancelled",
+}
+# Printable width of the trade ledger in characters of the monospaced font at its size; the
+# ledger font shrinks when a run's numbers make the rows wider (so nothing is clipped).
+LEDGER_CHARS_AT_8PX = 140
 
 
-def kpi_rows(metrics: dict | None) -> list[dict]:
-    metrics = metrics or {}
+@dataclass
+class ReportInputs:
+    """Everything a report shows besides the run row itself."""
+
+    trades: list
+    prices: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)        # problems met while loading
+    quality: dict | None = None                           # marketdata.validation.quality_report
+
+
+def load_inputs(run) -> ReportInputs:
+    """The run's trades (in order) and its price data with the window's quality report (from
+    the local cache the run filled). Missing price data is a note, not an error."""
+    from backtests.models import Trade
+
+    source_id = getattr(run, "cache_source_id", None) or run.id
+    trades = list(Trade.objects.filter(run_id=source_id).order_by("seq"))
+    inputs = ReportInputs(trades=trades)
+    if run.data_start and run.data_end:
+        try:
+            from marketdata.services import market_data_load
+
+            loaded = market_data_load(run=run)
+            inputs.prices, inputs.quality = loaded.frame, getattr(loaded, "quality", None)
+        except Exception as exc:  # the report still renders without price charts
+            logger.warning("report for run %s: price data unavailable: %s", run.id, exc)
+            inputs.notes.append(f"Price data could not be loaded for the price charts and buy-and-hold: {exc}")
+    return inputs
+
+
+def render_report_html(run, *, for_pdf: bool, request=None, inputs: ReportInputs | None = None,
+                       page_size: str | None = None) -> str:
+    """The report: a whole HTML document for the PDF, or a fragment for the results page."""
+    started = time.perf_counter()
+    context = report_context(run, inputs if inputs is not None else load_inputs(run), for_pdf=for_pdf,
+                             page_size=page_size or settings.QM_REPORT_PAGE_SIZE)
+    template = "reports/report.html" if for_pdf else "reports/_report.html"
+    html = render_to_string(template, context, request=request)
+    logger.debug("report for run %s rendered in %.0f ms", run.id, (time.perf_counter() - started) * 1000)
+    return html
+
+
+# ---- context ----------------------------------------------------------------------------------
+
+def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str = "A4") -> dict[str, Any]:
+    metrics = run.metrics or {}
+    request_body = run.request or {}
+    capital = float(metrics.get("initial_capital") or request_body.get("initialCapital") or 10_000)
+    equity = analysis.equity_series(run.equity_curve or [])
+    trades = analysis.trade_frame(inputs.trades)
+    prices = inputs.prices
+    benchmark = analysis.buy_and_hold(prices["close"], equity.index, capital) if prices is not None else None
+    quality = _quality(run, prices, getattr(run, "data_quality", None) or inputs.quality)
+    hour_labels, hour_wins, hour_losses = analysis.wins_losses_by(trades, "hour")
+    day_labels, day_wins, day_losses = analysis.wins_losses_by(trades, "weekday")
+    windows = analysis.trade_windows(prices, trades)
+    chart = {
+        "equity": charts.equity_chart(equity, benchmark, capital),
+        "drawdown": charts.drawdown_chart(analysis.drawdown_pct(equity)),
+        "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
+        "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
+        "r_distribution": charts.histogram_chart(trades["r_multiple"].to_numpy(np.float64),
+                                                 title="Trade results in R", unit="R"),
+        "weekday": charts.win_loss_bars(day_labels, day_wins, day_losses, width=350, height=200,
+                                        title="Wins and losses by weekday (UTC)"),
+        "hour": charts.win_loss_bars(hour_labels, hour_wins, hour_losses, height=180,
+                                     title="Wins and losses by hour of entry (UTC)"),
+    }
+    ledger = ledger_rows(inputs.trades) if for_pdf else None
+    notes = list(inputs.notes) + list(quality.pop("notes"))
+    return {
+        "run": run,
+        "for_pdf": for_pdf,
+        "page_size": page_size,
+        "title": _strategy_name(run),
+        "strategy_text": metrics.get("strategy_text", ""),
+        "cover": _cover_rows(run, quality),
+        "kpis": kpis.summary(metrics, run.trade_count),
+        "other_metrics": kpis.other_metrics(metrics),
+        "definitions": kpis.definitions(metrics),
+        "chart": chart,
+        "has_prices": prices is not None and len(prices) > 1,
+        "trade_count": len(inputs.trades),
+        "ledger": ledger,
+        "web_trades": None if for_pdf else web_trade_rows(inputs.trades[:WEB_TRADE_ROWS]),
+        "web_trades_capped": not for_pdf and len(inputs.trades) > WEB_TRADE_ROWS,
+        "web_trade_limit": WEB_TRADE_ROWS,
+        "rules": _rules(request_body),
+        "quality": quality,
+        "warnings": list(run.warnings or []),
+        "notes": notes,
+        "generated_at": timezone.now(),
+    }
+
+
+def _strategy_name(run) -> str:
+    if run.strategy_id and run.strategy:
+        return run.strategy.name
+    return (run.request or {}).get("strategyName") or "Backtest report"
+
+
+def _period_text(run) -> str:
+    if not (run.data_start and run.data_end):
+        return "n/a"
+    days = (run.data_end - run.data_start).total_seconds() / 86400
+    return f"{run.data_start:%Y-%m-%d %H:%M} → {run.data_end:%Y-%m-%d %H:%M} UTC ({days:,.0f} days)"
+
+
+def _cover_rows(run, quality: dict) -> list[tuple[str, str]]:
+    source = {"synthetic": "Synthetic (deterministic demo data)", "yahoo": "Yahoo Finance"}.get(
+        run.data_source, run.data_source.replace("dataset:", "Uploaded dataset #") or "n/a")
+    score = quality.get("score")
+    return [
+        ("Market", run.market), ("Timeframe", run.timeframe), ("Direction", run.direction),
+        ("Period", _period_text(run)), ("Bars", f"{run.bars:,}" if run.bars else "n/a"),
+        ("Data source", source),
+        ("Data quality", f"{score:.0f} / 100 ({quality['basis']})" if score is not None else "n/a"),
+        ("Engine version", run.engine_version or "n/a"), ("Run id", str(run.id)),
+        ("Generated", f"{timezone.now():%Y-%m-%d %H:%M} UTC"),
+    ]
+
+
+def _quality(run, prices: pd.DataFrame | None, report: dict | None) -> dict:
+    """The cover's quality score and the data notes, from the window's quality report
+    (``marketdata.validation.quality_report``; computed here when the loader gave none)."""
+    from marketdata.validation import quality_report
+
+    out: dict[str, Any] = {"score": None, "basis": "", "rows": [], "gaps": [], "notes": []}
+    if report is None and prices is not None and len(prices) > 1:
+        report = quality_report(prices, symbol=run.market, timeframe=run.timeframe)
+    if not report:
+        return out
+    score = report.get("completeness_score")
+    out["score"] = float(score) if isinstance(score, (int, float)) else None
+    calendar = report.get("calendar") or "market"
+    out["basis"] = f"bars present against the {calendar} calendar"
+    anomalies = report.get("anomalies") or {}
+    rows = [("Bars in the test", f"{report.get('rows', 0):,}"),
+            ("Expected by the calendar", f"{report.get('expected_bars', 0):,} ({calendar})"),
+            ("Missing bars", f"{report.get('missing_bars', 0):,} ({report.get('missing_bar_pct', 0):.2f}%)"),
+            ("Price spikes flagged", f"{anomalies.get('spike_count', 0):,}")]
+    if anomalies.get("problem_count"):
+        rows.append(("Bad rows left out", f"{anomalies['problem_count']:,}"))
+    last_bar = (report.get("freshness") or {}).get("last_bar")
+    if last_bar:
+        rows.append(("Last bar", str(last_bar).replace("T", " ").replace("+00:00", " UTC")))
+    out["rows"] = rows
+    gaps = sorted((report.get("gaps") or {}).get("items") or [], key=lambda g: -g.get("bars", 0))[:5]
+    out["gaps"] = [(_short_time(g.get("start")), _short_time(g.get("end")), f"{g.get('bars', 0):,}") for g in gaps]
+    out["notes"] = [f"Price spike at {_short_time(s.get('timestamp'))}: a {s.get('return_pct', 0):+.2f}% move "
+                    f"(robust z {s.get('z', 0):.0f})." for s in (anomalies.get("spikes") or [])[:5]]
+    out["notes"] += [f"Repaired: {r}" for r in anomalies.get("repaired") or []]
+    return out
+
+
+def _short_time(iso) -> str:
+    if not iso:
+        return "?"
+    ts = pd.Timestamp(iso)
+    return f"{ts.tz_convert('UTC') if ts.tzinfo else ts:%Y-%m-%d %H:%M}"
+
+
+def _rules(body: dict) -> list[tuple[str, str]]:
+    """The request's settings as label/text pairs for the strategy section."""
+    ctx = body.get("marketContext") or {}
     rows = []
-    for key, label, fmt in KPIS:
-        value = metrics.get(key)
-        rows.append({"key": key, "label": label,
-                     "text": "n/a" if value is None else fmt.format(value)})
+    if ctx.get("startDate") or ctx.get("endDate"):
+        rows.append(("Requested period", f"{ctx.get('startDate', '…')} → {ctx.get('endDate', '…')}"))
+    elif ctx.get("testPeriod"):
+        rows.append(("Requested period", f"last {ctx['testPeriod']}"))
+    if ctx.get("session"):
+        rows.append(("Session", str(ctx["session"])))
+    for i, block in enumerate(body.get("decisionBlocks") or []):
+        conditions = [_describe_sub(s) for s in block.get("subConfirmations") or [] if s.get("selected", True)]
+        joiner = " OR " if block.get("logic") == "any" else " AND "
+        rows.append((f"Block {i + 1}" + (f": {block['label']}" if block.get("label") else ""),
+                     joiner.join(conditions) or "no selected conditions"))
+    for section, title in (("exit", "Exit"), ("sizing", "Sizing"), ("costs", "Costs")):
+        if isinstance(body.get(section), dict) and body[section]:
+            rows.append((title, ", ".join(f"{k} {_plain(v)}" for k, v in body[section].items())))
+    rows.append(("Initial capital", f"{float(body.get('initialCapital', 10_000)):,.0f}"))
     return rows
 
 
-def render_report_html(run, *, for_pdf: bool, request=None) -> str:
-    from backtests.models import Trade
+def _describe_sub(sub: dict) -> str:
+    config = dict(sub.get("config") or {})
+    operator, value = config.pop("operator", None), config.pop("value", None)
+    output = config.pop("output", None)
+    value2 = config.pop("value2", None)
+    params = ", ".join(f"{k}={_plain(v)}" for k, v in config.items())
+    left = f"{sub.get('moduleId') or sub.get('label', '?')}({params})" + (f".{output}" if output else "")
+    if operator is None:
+        return left
+    right = _plain(value) + (f" and {_plain(value2)}" if value2 is not None else "")
+    return f"{left} {operator.replace('_', ' ')} {right}"
 
-    metrics = run.metrics or {}
-    context = {
-        "run": run,
-        "for_pdf": for_pdf,
-        "kpis": kpi_rows(metrics),
-        "metrics": metrics,
-        "trades": list(Trade.objects.filter(run=run).order_by("seq")),
-        "equity_svg": charts.equity_chart(run.equity_curve or [], metrics.get("initial_capital", 10000)),
-        "drawdown_svg": charts.drawdown_chart(run.equity_curve or []),
-        "generated_at": timezone.now(),
-        "strategy_text": metrics.get("strategy_text", ""),
-    }
-    return render_to_string("reports/report.html", context, request=request)
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        if "column" in value:
+            return str(value["column"])
+        if "module" in value:
+            params = ", ".join(f"{k}={v}" for k, v in (value.get("config") or {}).items())
+            return f"{value['module']}({params})" + (f".{value['output']}" if value.get("output") else "")
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
+
+
+# ---- the trade list ---------------------------------------------------------------------------
+
+def _price_decimals(prices: list[float]) -> int:
+    if not prices:
+        return 2
+    typical = float(np.median(np.abs(prices)))
+    return 2 if typical >= 1000 else 3 if typical >= 10 else 5
+
+
+def _size_text(size: float) -> str:
+    return f"{size:,.0f}" if abs(size) >= 1000 else f"{size:.2f}" if abs(size) >= 1 else f"{size:.4f}"
+
+
+def _trade_cells(trades: list) -> tuple[list[list[str]], list[bool | None], bool]:
+    """Text of every cell, each trade's outcome (True win, False loss, None flat) and whether the
+    fees column is shown (only when some trade paid fees)."""
+    decimals = _price_decimals([t.entry_price for t in trades])
+    with_fees = any(t.fees for t in trades)
+    cells, outcomes = [], []
+    for t in trades:
+        row = [str(t.seq), t.direction, f"{t.entry_time:%Y-%m-%d %H:%M}", f"{t.entry_price:,.{decimals}f}",
+               f"{t.exit_time:%Y-%m-%d %H:%M}", f"{t.exit_price:,.{decimals}f}", _size_text(t.size),
+               f"{t.pnl:+,.2f}", f"{t.pnl_pct:+.2f}", "–" if t.r_multiple is None else f"{t.r_multiple:+.2f}",
+               str(t.bars_held), t.exit_reason]
+        if with_fees:
+            row.insert(9, f"{t.fees:,.2f}")
+        cells.append(row)
+        outcomes.append(True if t.pnl > 0 else False if t.pnl < 0 else None)
+    return cells, outcomes, with_fees
+
+
+HEADERS = ["#", "Side", "Entry time (UTC)", "Entry", "Exit time (UTC)", "Exit", "Size", "P&L", "P&L %", "R",
+           "Bars", "Exit reason"]
+LEFT_ALIGNED = {1, 2, 4, 11}
+
+
+def ledger_rows(trades: list) -> dict:
+    """The PDF's trade list as monospaced lines, one table cell per trade.
+
+    Chromium's print time grows with the number of separately laid-out text boxes: a 500-trade
+    table with a cell per value took ~350 ms to print here, the same trades as one line per
+    row ~110 ms. The table (one cell per row) keeps Chromium's repeated header on every page.
+    """
+    cells, outcomes, with_fees = _trade_cells(trades)
+    headers = list(HEADERS)
+    if with_fees:
+        headers.insert(9, "Fees")
+    left = {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+
+    def line(values: list[str]) -> list[str]:
+        return [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))]
+
+    pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)   # P&L, P&L %, (Fees,) R share the outcome colour
+    head = "  ".join(line(headers))
+    rows = []
+    for row, outcome in zip(cells, outcomes):
+        parts = line(row)
+        tone = "win" if outcome else "loss" if outcome is False else "flat"
+        rows.append(f'<tr><td>{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
+                    f'{escape("  ".join(parts[pnl_from:pnl_to]))}</span>  {escape("  ".join(parts[pnl_to:]))}</td></tr>')
+    chars = len(head)
+    font_px = min(8.0, 8.0 * LEDGER_CHARS_AT_8PX / chars) if chars else 8.0
+    return {"header": head, "rows": mark_safe("".join(rows)), "font_px": f"{font_px:.2f}"}
+
+
+def web_trade_rows(trades: list) -> dict:
+    """The results page's trade table: a real table (sortable by eye, paginated in the browser)."""
+    cells, outcomes, with_fees = _trade_cells(trades)
+    headers = list(HEADERS)
+    if with_fees:
+        headers.insert(9, "Fees")
+    left = {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
+    pnl_cols = set(range(7, 11 + (1 if with_fees else 0)))
+    head = "".join(f'<th class="{"" if i in left else "num"}">{escape(h)}</th>' for i, h in enumerate(headers))
+    rows = []
+    for row, outcome in zip(cells, outcomes):
+        tone = "win" if outcome else "loss" if outcome is False else ""
+        rows.append("<tr>" + "".join(
+            f'<td class="{"" if i in left else "num"}{" " + tone if i in pnl_cols and tone else ""}">{escape(c)}</td>'
+            for i, c in enumerate(row)) + "</tr>")
+    return {"head": mark_safe(head), "rows": mark_safe("".join(rows))}

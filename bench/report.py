@@ -1,0 +1,204 @@
+"""Report rendering speed: a 500-trade report, warm browser against a fresh browser per PDF.
+
+    python3 bench/report.py [--trades 500] [--repeat 20] [--fresh 10] [--page-size A4]
+
+Builds a real run in memory (synthetic XAUUSD 15m bars through the engine, cut so that it has
+exactly ``--trades`` trades; no database needed), then in one process:
+
+- cold start: the first PDF through ``reports.pdf.html_to_pdf`` (Playwright driver start,
+  Chromium launch and the first render);
+- warm: ``--repeat`` more PDFs in the same warm browser and page (what workers do);
+- warm, new page: ``--repeat`` PDFs in a warm browser, opening a new page for each;
+- fresh: ``--fresh`` PDFs each in a newly started Playwright + Chromium (what a renderer
+  without a warm browser pays), closed after each PDF.
+
+Every timing includes building the HTML (charts + template) from the stored results, so chart
+drawing counts. Prints a Markdown table; targets: warm median < 600 ms and >= 4x faster than
+a fresh browser per PDF.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qm_platform.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from backtests.engine import run_backtest  # noqa: E402
+from backtests.models import BacktestRun, Trade  # noqa: E402
+from backtests.requests import strategy_from_request  # noqa: E402
+from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
+from reports.pdf import html_to_pdf, launch_options, print_page, shutdown_browser  # noqa: E402
+from reports.render import ReportInputs, render_report_html  # noqa: E402
+
+BODY = {
+    "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long",
+                      "startDate": "2023-01-01T00:00:00Z", "endDate": "2024-06-01T00:00:00Z",
+                      "dataSource": "synthetic"},
+    "decisionBlocks": [{"label": "Dip", "subConfirmations": [
+        {"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 40}}]}],
+    "exit": {"stopLoss": 0.3, "takeProfit": 0.6},
+    "strategyName": "RSI dip (benchmark)",
+}
+EQUITY_POINTS = 600
+
+
+def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
+    """An unsaved run with exactly ``trades_wanted`` trades and its report inputs."""
+    ctx = BODY["marketContext"]
+    frame = SyntheticProvider().download(ctx["market"], ctx["timeframe"], pd.Timestamp(ctx["startDate"]),
+                                         pd.Timestamp(ctx["endDate"]))
+    spec = strategy_from_request(BODY)
+    result = run_backtest(frame, spec)
+    if len(result.trades) < trades_wanted:
+        raise SystemExit(f"the benchmark strategy made only {len(result.trades)} trades")
+    # Cut the data at the exit of the last wanted trade: the next entry would fill a bar later.
+    last_exit = result.trades["exit_time"].iloc[trades_wanted - 1]
+    frame = frame.loc[:last_exit]
+    result = run_backtest(frame, spec)
+    equity = result.equity
+    step = max(1, len(equity) // EQUITY_POINTS)
+    picked = equity.iloc[list(range(0, len(equity), step)) + [len(equity) - 1]]
+    metrics = dict(result.metrics, strategy_text=result.strategy_text)
+    run = BacktestRun(id=uuid.uuid4(), request=BODY, market=ctx["market"], timeframe=ctx["timeframe"],
+                      direction=ctx["direction"], status="SUCCEEDED", metrics=metrics,
+                      trade_count=len(result.trades), engine_version=result.engine_version,
+                      equity_curve=[[t.isoformat(), round(float(v), 6)] for t, v in picked.items()],
+                      data_source="synthetic", data_checksum=result.data_checksum, bars=len(frame),
+                      data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
+                      warnings=[])
+    trades = [Trade(run=run, seq=i + 1, direction=t.direction, entry_time=t.entry_time.to_pydatetime(),
+                    entry_price=float(t.entry_price), exit_time=t.exit_time.to_pydatetime(),
+                    exit_price=float(t.exit_price), size=float(t.size), pnl=float(t.pnl), pnl_pct=float(t.pnl_pct),
+                    exit_reason=t.exit_reason, bars_held=int(t.bars_held), fees=float(getattr(t, "fees", 0.0)),
+                    r_multiple=None if np.isnan(t.r_multiple) else float(t.r_multiple))
+              for i, t in enumerate(result.trades.itertuples(index=False))]
+    return run, ReportInputs(trades=trades, prices=frame)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def start_browser():
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    return playwright, playwright.chromium.launch(**launch_options())
+
+
+def stop_browser(handles) -> None:
+    handles[1].close()
+    handles[0].stop()
+
+
+def fresh_browser_pdf(html: str, page_format: str) -> bytes:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**launch_options())
+        try:
+            return print_page(browser, html, page_format)
+        finally:
+            browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trades", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=20, help="warm PDFs")
+    parser.add_argument("--fresh", type=int, default=10, help="PDFs with a fresh browser each")
+    parser.add_argument("--page-size", default=settings.QM_REPORT_PAGE_SIZE, choices=["A4", "Letter"])
+    parser.add_argument("--keep", help="write the last PDF here")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    run, inputs = build_run(args.trades)
+    print(f"setup: {len(inputs.trades)} trades, {run.bars:,} bars of {run.market} {run.timeframe} "
+          f"({time.perf_counter() - started:.1f} s, not timed below); "
+          f"Chromium: {settings.QM_CHROMIUM_PATH or 'Playwright'}")
+
+    def html() -> tuple[str, float]:
+        t0 = time.perf_counter()
+        text = render_report_html(run, for_pdf=True, inputs=inputs, page_size=args.page_size)
+        return text, (time.perf_counter() - t0) * 1000
+
+    t0 = time.perf_counter()
+    doc, _ = html()
+    pdf = html_to_pdf(doc, page_format=args.page_size)
+    cold = (time.perf_counter() - t0) * 1000
+
+    warm, html_ms = [], []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        doc, build = html()
+        pdf = html_to_pdf(doc, page_format=args.page_size)
+        warm.append((time.perf_counter() - t0) * 1000)
+        html_ms.append(build)
+    shutdown_browser()
+
+    new_page_warm, fresh = [], []
+    with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's sync API gets a thread of its own
+        browser = pool.submit(start_browser).result()
+        for _ in range(args.repeat + 1):
+            t0 = time.perf_counter()
+            doc, _ = html()
+            pool.submit(print_page, browser[1], doc, args.page_size).result()
+            new_page_warm.append((time.perf_counter() - t0) * 1000)
+        new_page_warm = new_page_warm[1:]
+        pool.submit(stop_browser, browser).result()
+        for _ in range(args.fresh):
+            t0 = time.perf_counter()
+            doc, _ = html()
+            pool.submit(fresh_browser_pdf, doc, args.page_size).result()
+            fresh.append((time.perf_counter() - t0) * 1000)
+
+    pages = "?"
+    with tempfile.NamedTemporaryFile(suffix=".pdf", delete=False) as handle:
+        handle.write(pdf)
+    try:
+        info = subprocess.run(["pdfinfo", handle.name], capture_output=True, text=True, check=True).stdout
+        pages = next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    if args.keep:
+        Path(args.keep).write_bytes(pdf)
+    os.unlink(handle.name)
+
+    w_med, f_med = statistics.median(warm), statistics.median(fresh)
+    print(f"\n{len(inputs.trades)}-trade report, {args.page_size}, {pages} pages, {len(pdf) / 1024:.0f} KiB; "
+          f"{os.cpu_count()} CPUs\n")
+    print("| step | runs | median ms | p95 ms |")
+    print("|---|---:|---:|---:|")
+    print(f"| cold start: first PDF (driver + Chromium launch + render) | 1 | {cold:.0f} | |")
+    print(f"| warm browser and page: HTML + PDF | {len(warm)} | {w_med:.0f} | {percentile(warm, 95):.0f} |")
+    print(f"| of which HTML (charts + template) | {len(html_ms)} | {statistics.median(html_ms):.0f} | "
+          f"{percentile(html_ms, 95):.0f} |")
+    print(f"| warm browser, a new page per PDF: HTML + page + PDF | {len(new_page_warm)} | "
+          f"{statistics.median(new_page_warm):.0f} | {percentile(new_page_warm, 95):.0f} |")
+    print(f"| fresh browser per PDF: HTML + launch + PDF + close | {len(fresh)} | {f_med:.0f} | "
+          f"{percentile(fresh, 95):.0f} |")
+    print(f"\nwarm is {f_med / w_med:.1f}x faster than a fresh browser per PDF "
+          f"(target >= 4x: {'met' if f_med / w_med >= 4 else 'NOT met'}); "
+          f"warm median {w_med:.0f} ms (target < 600 ms: {'met' if w_med < 600 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The hand-drawn SVG charts: well-formed, round ticks, honest empty states, fast."""
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import analysis, charts
+
+from .factories import make_trades, synthetic_prices
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg" and root.get("viewBox")
+    return root
+
+
+def texts(svg: str) -> list[str]:
+    return [t.text for t in parse(svg).iter(f"{SVG}text")]
+
+
+@pytest.fixture(scope="module")
+def prices():
+    return synthetic_prices("XAUUSD", "15m", "2024-01-01", "2024-04-01")
+
+
+@pytest.fixture(scope="module")
+def trades(prices):
+    return analysis.trade_frame([type("T", (), t) for t in make_trades(prices, 500, hold=3)])
+
+
+@pytest.fixture(scope="module")
+def equity(prices):
+    return prices["close"].iloc[::10] / prices["close"].iloc[0] * 10_000
+
+
+def test_nice_ticks_cover_the_range_with_round_steps():
+    assert charts.nice_ticks(9123, 11876) == [9000, 9500, 10000, 10500, 11000, 11500, 12000]
+    assert charts.nice_ticks(-51.3, 0, 4) == [-60, -50, -40, -30, -20, -10, 0]
+    ticks = charts.nice_ticks(0.00012, 0.00047)
+    assert ticks[0] <= 0.00012 and ticks[-1] >= 0.00047 and len(ticks) <= 8
+
+
+def test_time_ticks_fall_on_calendar_boundaries():
+    def labels(a, b):
+        return [label for _, label in charts.time_ticks(pd.Timestamp(a, tz="UTC").value, pd.Timestamp(b, tz="UTC").value)]
+
+    assert labels("2024-01-01", "2024-07-01") == ["Jan 2024", "Feb", "Mar", "Apr", "May", "Jun", "Jul"]
+    assert labels("2020-01-01", "2024-06-01") == ["2020", "2021", "2022", "2023", "2024"]
+    assert labels("2024-01-03 10:00", "2024-01-04 02:00") == ["03 Jan 12:00", "03 Jan 18:00", "04 Jan 00:00"]
+
+
+def test_equity_chart_draws_strategy_and_buy_and_hold(equity, prices):
+    benchmark = analysis.buy_and_hold(prices["close"], equity.index, 10_000)
+    svg = charts.equity_chart(equity, benchmark, 10_000)
+    words = texts(svg)
+    assert "Strategy" in words and "Buy and hold" in words
+    assert len(list(parse(svg).iter(f"{SVG}path"))) >= 3  # area, benchmark, strategy
+
+
+def test_each_chart_is_well_formed_svg_for_data_and_for_nothing(equity, prices, trades):
+    windows = analysis.trade_windows(prices, trades)
+    assert [w.title.split(":")[0] for w in windows] == ["Best trade", "Worst trade"]
+    labels, wins, losses = analysis.wins_losses_by(trades, "hour")
+    drawn = [
+        charts.drawdown_chart(analysis.drawdown_pct(equity)),
+        charts.monthly_returns_heatmap(analysis.monthly_returns(equity, 10_000)),
+        charts.price_chart(windows[0].prices, windows[0].marks, windows[0].title),
+        charts.histogram_chart(trades["r_multiple"].to_numpy(), title="R"),
+        charts.win_loss_bars(labels, wins, losses, title="By hour"),
+        charts.compare_equity_chart([("a", equity / 100), ("b", equity / 90)]),
+    ]
+    empty = [
+        charts.equity_chart(pd.Series(dtype=float), None, 10_000),
+        charts.drawdown_chart(pd.Series(dtype=float)),
+        charts.monthly_returns_heatmap(pd.DataFrame()),
+        charts.price_chart(None, [], "Best trade"),
+        charts.histogram_chart(np.array([np.nan]), title="R"),
+        charts.win_loss_bars(["Mon"], np.zeros(1), np.zeros(1), title="By weekday"),
+        charts.compare_equity_chart([]),
+    ]
+    for svg in drawn + empty:
+        parse(svg)
+    assert all(len(texts(svg)) == 1 for svg in empty), "an empty chart says why in one line"
+
+
+def test_histogram_keeps_outliers_in_the_edge_bars():
+    values = np.concatenate([np.full(60, -1.0), np.full(40, 2.0), [-25.0]])
+    svg = charts.histogram_chart(values, title="R")
+    assert any("outlier" in (t or "") for t in texts(svg))
+    assert "-20" not in texts(svg), "the axis is not stretched to the outlier"
+
+
+def test_price_chart_marks_every_trade_in_the_window(prices, trades):
+    window = analysis.trade_windows(prices, trades)[0]
+    svg = charts.price_chart(window.prices, window.marks, window.title)
+    assert window.marks and svg.count("a3.5,3.5") == 2 * len(window.marks)  # one exit dot (two arcs) each
+
+
+def test_all_charts_of_a_500_trade_report_draw_in_milliseconds(equity, prices, trades):
+    started = time.perf_counter()
+    for _ in range(3):
+        charts.equity_chart(equity, analysis.buy_and_hold(prices["close"], equity.index, 10_000), 10_000)
+        charts.drawdown_chart(analysis.drawdown_pct(equity))
+        charts.monthly_returns_heatmap(analysis.monthly_returns(equity, 10_000))
+        for window in analysis.trade_windows(prices, trades):
+            charts.price_chart(window.prices, window.marks, window.title)
+        charts.histogram_chart(trades["r_multiple"].to_numpy(), title="R")
+        for bucket in ("hour", "weekday"):
+            charts.win_loss_bars(*analysis.wins_losses_by(trades, bucket), title=bucket)
+    per_report = (time.perf_counter() - started) / 3
+    assert per_report < 0.1, f"charts took {per_report * 1000:.0f} ms per report"

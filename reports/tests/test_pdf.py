@@ -1,0 +1,124 @@
+"""The PDF in real Chromium: one warm browser per process, restarted when it dies, pages that
+fit A4 and Letter with the trade list's header on every page. Checked with poppler-utils."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from backtests import services
+from backtests.models import Artifact
+from reports import pdf
+from reports.render import render_report_html
+
+from .factories import stored_run
+
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
+
+
+def pdf_facts(content: bytes, tmp_path: Path) -> tuple[dict, list[str]]:
+    path = tmp_path / f"report-{time.monotonic_ns()}.pdf"
+    path.write_bytes(content)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    facts = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return {k.strip(): v.strip() for k, v in facts.items()}, text.split("\f")[:-1]
+
+
+def chromium_pids() -> list[int]:
+    """Chromium processes started by this test process (through Playwright's driver)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), (entry / "cmdline").read_bytes())
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def descends(pid):
+        while pid in parents and pid > 1:
+            pid = parents[pid][0]
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid, (_, cmd) in parents.items() if b"chrom" in cmd and b"--type=" not in cmd and descends(pid)]
+
+
+@pytest.mark.parametrize("page_size, width_pts, height_pts", [("A4", 595, 842), ("Letter", 612, 792)])
+def test_the_report_prints_on_the_page_size_with_the_trade_header_on_every_page(
+        alice, tmp_path, page_size, width_pts, height_pts):
+    run = stored_run(alice, trades=150)
+    with override_settings(QM_REPORT_PAGE_SIZE=page_size):
+        content = pdf.html_to_pdf(render_report_html(run, for_pdf=True), page_format=page_size)
+    info, pages = pdf_facts(content, tmp_path)
+    width, height = (float(v) for v in info["Page size"].split()[0:3:2])
+    assert (round(width), round(height)) == (width_pts, height_pts)
+    assert int(info["Pages"]) == len(pages) >= 6
+    assert "XAUUSD" in pages[0] and "RSI dip" in pages[0] and "strong statistical evidence" in pages[0]
+    assert f"Page 1 of {len(pages)}" in pages[0]
+    in_context = next(p for p in pages if "Trades in context" in p)
+    assert "Trade results in R" in in_context and "by hour of entry" in in_context, "the charts page fits one page"
+    trade_pages = [p for p in pages if " long " in p and "signal" in p]
+    assert len(trade_pages) >= 2
+    assert all("Entry time (UTC)" in p for p in trade_pages), "the trade header repeats on every page"
+    listed = {int(line.split()[0]) for p in trade_pages for line in p.splitlines()
+              if line.strip()[:1].isdigit() and " long " in line}
+    assert listed == set(range(1, 151)), "every trade is listed once, none clipped"
+    assert "Appendix: metric definitions" in pages[-1] or "Appendix: metric definitions" in pages[-2]
+
+
+def test_one_warm_browser_serves_every_pdf_and_a_dead_one_is_replaced(tmp_path):
+    html = "<!doctype html><html><body><h1>Hello PDF</h1></body></html>"
+    pdf.html_to_pdf(html)
+    launches = pdf.browser_launches()
+    started = time.perf_counter()
+    for _ in range(3):
+        assert pdf.html_to_pdf(html).startswith(b"%PDF")
+    assert pdf.browser_launches() == launches, "no new browser for later PDFs"
+    assert (time.perf_counter() - started) / 3 < 1.5
+    victims = chromium_pids()
+    assert victims, "the warm browser is a child of this process"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    _, pages = pdf_facts(pdf.html_to_pdf(html), tmp_path)
+    assert "Hello PDF" in pages[0]
+    assert pdf.browser_launches() == launches + 1
+
+
+def test_the_worker_shutdown_hook_closes_the_browser():
+    from workers.signals import close_browser
+
+    pdf.html_to_pdf("<p>warm</p>")
+    assert chromium_pids()
+    close_browser()
+    deadline = time.monotonic() + 10
+    while chromium_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert chromium_pids() == []
+
+
+def test_a_missing_chromium_is_recorded_on_the_run_and_the_report_can_be_regenerated(alice, alice_api, client):
+    run = stored_run(alice, trades=5)
+    pdf.shutdown_browser()
+    try:
+        with override_settings(QM_CHROMIUM_PATH="/bin/false"):
+            assert services.report_render_pdf(run_id=run.id) is None
+    finally:
+        pdf.shutdown_browser()
+    run.refresh_from_db()
+    assert "Chromium could not render the report" in run.report_error
+    assert run.status == "SUCCEEDED" and run.trades.count() == 5, "the results stay saved"
+    client.force_login(alice)
+    page = client.get(f"/runs/{run.id}/")
+    assert b"The PDF is not available" in page.content and b"Render the PDF again" in page.content
+
+    response = alice_api.post(f"/api/v1/backtests/{run.id}/report")
+    assert response.status_code == 200, response.content
+    run.refresh_from_db()
+    assert run.report_error == "" and Artifact.objects.filter(run=run, kind="report_pdf").exists()
