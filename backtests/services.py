@@ -350,14 +350,14 @@ def _execute_claimed(run_id, lease: str) -> str:
     except RunCancelled:
         logger.info("run stopped: cancelled or taken over", extra={"run_id": str(run_id)})
         return BacktestRun.objects.get(id=run_id).status
-    except SoftTimeLimitExceeded:
-        return _fail(run_id, lease, "TIMEOUT", f"The run exceeded the time limit of "
-                     f"{settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.")
-    except (ApplicationError, EngineError) as exc:
-        return _fail(run_id, lease, exc.code, exc.message)
     except (OperationalError, InterfaceError):
         raise  # the database is gone for good: let the task retry; the lease protects the run
     except Exception as exc:  # the run fails, the worker keeps serving
+        if _caused_by(exc, SoftTimeLimitExceeded):  # also when a layer below wrapped it
+            return _fail(run_id, lease, "TIMEOUT", "The run exceeded the time limit of "
+                         f"{settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.")
+        if isinstance(exc, (ApplicationError, EngineError)):
+            return _fail(run_id, lease, exc.code, exc.message)
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
         return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
 
@@ -365,6 +365,17 @@ def _execute_claimed(run_id, lease: str) -> str:
         transaction.on_commit(lambda: report_dispatch(run_id=run_id))
         return RunStatus.RUNNING
     return _succeed(run_id, lease)
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    """Whether ``exc`` or anything in its cause/context chain is a ``kind``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _succeed(run_id, lease: str) -> str:

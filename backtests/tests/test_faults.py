@@ -176,19 +176,17 @@ def test_pool_process_killed_mid_run_is_redelivered_and_taken_over(tmp_path, ali
         worker.stop()
 
 
-def test_soft_time_limit_fails_the_run_with_timeout(tmp_path, alice, monkeypatch):
+def test_soft_time_limit_fails_the_run_with_timeout(tmp_path, alice):
     from backtests.tasks import run_backtest_task
 
     flush_broker()
-    # Celery sends the time limits with the message: the submitting side must agree.
-    monkeypatch.setattr(run_backtest_task, "soft_time_limit", 1)
-    monkeypatch.setattr(run_backtest_task, "time_limit", 20)
-    worker = WorkerProcess(tmp_path / "worker.log", QM_TASK_SOFT_TIME_LIMIT=1, QM_TASK_TIME_LIMIT=20,
-                           QM_RENDER_PDF=0)
+    worker = WorkerProcess(tmp_path / "worker.log", QM_RENDER_PDF=0)
     try:
-        # A symbol never seen before: generating its 1.5M bars alone takes longer than 1 s.
+        # A symbol never seen before: generating its 1.5M bars alone takes several times 0.3 s.
         fresh = {**HEAVY, "marketContext": {**HEAVY["marketContext"], "market": f"TMO{time.time_ns() % 10**9}"}}
-        run = services.backtest_submit(user=alice, body=fresh)
+        run = services.backtest_submit(user=alice, body=fresh, dispatch=False)
+        # Celery carries the limits in the message; send this one with a 0.3 s soft limit.
+        run_backtest_task.apply_async(args=[str(run.id)], soft_time_limit=0.3, time_limit=20)
         wait_for(lambda: status_of(run.id)[0] in FINAL, timeout=60, what="the run to time out")
         run.refresh_from_db()
         assert run.status == RunStatus.FAILED and run.error_code == "TIMEOUT"

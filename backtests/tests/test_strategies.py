@@ -107,3 +107,21 @@ def test_v5_bad_config_is_400_naming_the_field(alice_api, ict, field):
     assert response.status_code == 400 and response.json()["code"] == "INVALID_REQUEST"
     assert field in str(response.json()["details"])
     assert BacktestRun.objects.count() == 0
+
+
+def test_browser_v5_endpoint_enqueues_and_redirects(client, alice):
+    import json
+
+    from backtests.api.views import EXAMPLE_V5
+
+    client.force_login(alice)
+    assert client.get("/run-backtest-v5").status_code == 200
+    body = {k: v for k, v in EXAMPLE_V5.items() if k != "kind"}  # kind is implied here
+    response = client.post("/run-backtest-v5", {"payload": json.dumps(body)})
+    assert response.status_code == 303
+    run = BacktestRun.objects.get(owner=alice)
+    assert response["Location"] == f"/runs/{run.id}/"
+    assert any(s["moduleId"] == "fair_value_gaps" for b in run.request["decisionBlocks"] for s in b["subConfirmations"])
+    bad = client.post("/run-backtest-v5", {"payload": json.dumps({**body, "ict": {"entryModel": "nope"}})})
+    assert bad.status_code == 400 and b"INVALID_REQUEST" in bad.content
+    assert BacktestRun.objects.count() == 1
