@@ -40,11 +40,34 @@ class ArtifactInline(admin.TabularInline):
     max_num = 0
 
 
+class HealthFilter(admin.SimpleListFilter):
+    """Runs that need an operator's eye: stuck (RUNNING, heartbeat stale), failed, retried."""
+
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("stuck", "Stuck (no heartbeat)"), ("failed", "Failed"), ("retried", "Retried (attempts > 1)")]
+
+    def queryset(self, request, queryset):
+        from django.conf import settings
+        from django.utils import timezone
+
+        if self.value() == "stuck":
+            cutoff = timezone.now() - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT)
+            return queryset.filter(status="RUNNING", heartbeat_at__lt=cutoff)
+        if self.value() == "failed":
+            return queryset.filter(status="FAILED")
+        if self.value() == "retried":
+            return queryset.filter(attempts__gt=1)
+        return queryset
+
+
 @admin.register(BacktestRun)
 class BacktestRunAdmin(admin.ModelAdmin):
     list_display = ("id", "owner", "market", "timeframe", "direction", "status", "progress", "duration",
-                    "trade_count", "error_code", "created_at", "pdf_link")
-    list_filter = ("status", "market", "timeframe", "error_code")
+                    "trade_count", "error_code", "attempts", "cached", "created_at", "pdf_link")
+    list_filter = (HealthFilter, "status", "market", "timeframe", "error_code", "cached")
     search_fields = ("id", "market", "owner__username")
     readonly_fields = [f.name for f in BacktestRun._meta.fields] + ["pdf_link", "page_link"]
     inlines = [ArtifactInline, TradeInline]

@@ -65,7 +65,13 @@ def _parse_body(request) -> dict:
 
 
 def _builder_context(payload: str, error: ApplicationError | None = None) -> dict:
+    from backtests.models import StrategyTemplate
+
+    templates = list(StrategyTemplate.objects.only("id", "name", "kind", "body"))
     return {"payload": payload, "error": error, "error_help": error_help(error.code) if error else "",
+            "templates": [t for t in templates if t.kind == "v4"],
+            "ict_templates": [t for t in templates if t.kind == "ict"],
+            "template_bodies": {t.id: t.body for t in templates if t.kind == "v4"},
             "markets": sorted(BASE_PRICES), "timeframes": list(TIMEFRAME_SECONDS), "periods": TEST_PERIODS,
             "operators": list(OPERATORS)}
 
@@ -112,7 +118,13 @@ def run_backtest_v5(request):
             return render(request, "backtests/new_v5.html",
                           {"payload": raw, "error": exc, "error_help": error_help(exc.code)}, status=exc.status_code)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
-    return render(request, "backtests/new_v5.html", {"payload": json.dumps(EXAMPLE_V5, indent=2)})
+    from backtests.models import StrategyTemplate
+
+    example = EXAMPLE_V5
+    chosen = StrategyTemplate.objects.filter(id=request.GET.get("template", ""), kind="ict").first()
+    if chosen is not None:
+        example = chosen.body
+    return render(request, "backtests/new_v5.html", {"payload": json.dumps(example, indent=2)})
 
 
 @login_required

@@ -125,3 +125,20 @@ def test_browser_v5_endpoint_enqueues_and_redirects(client, alice):
     bad = client.post("/run-backtest-v5", {"payload": json.dumps({**body, "ict": {"entryModel": "nope"}})})
     assert bad.status_code == 400 and b"INVALID_REQUEST" in bad.content
     assert BacktestRun.objects.count() == 1
+
+
+def test_new_backtest_page_offers_templates_and_admin_flags_stuck_runs(client, alice, admin_client):
+    client.force_login(alice)
+    page = client.get("/run-backtest-v4").content.decode()
+    assert "RSI mean reversion" in page and "run-backtest-v5?template=london_open_fvg" in page
+    v5 = client.get("/run-backtest-v5?template=silver_bullet").content.decode()
+    assert "silver_bullet" in v5
+    from django.utils import timezone
+
+    run = services.backtest_submit(user=alice, body=v4_body())
+    BacktestRun.objects.filter(id=run.id).update(status="RUNNING", attempts=2,
+                                                 heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    for flag in ("stuck", "retried"):
+        listing = admin_client.get(f"/admin/backtests/backtestrun/?attention={flag}").content.decode()
+        assert str(run.id) in listing
+    assert str(run.id) not in admin_client.get("/admin/backtests/backtestrun/?attention=failed").content.decode()
