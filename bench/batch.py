@@ -17,35 +17,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-DB = "qm_bench_batch"
-PG = dict(host="127.0.0.1", port=5432, user="postgres")
-BROKER = "redis://127.0.0.1:6379/11"
-VAR = ROOT / "var" / "bench-batch"
-PORT = 8766
-BASE = f"http://127.0.0.1:{PORT}"
+from harness import PG, BenchPlatform
+
+PLATFORM = BenchPlatform("batch", db="qm_bench_batch", redis_db=11, port=8766,
+                         env={"QM_RENDER_PDF": 0, "QM_BATCH_RENDER_PDF": 1})
+DB = PLATFORM.db
+BASE = PLATFORM.base
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
 LEVEL = "decisionBlocks[0].subConfirmations[0].config.value"
 TP = "exit.takeProfit"
-
-
-def env() -> dict:
-    e = dict(os.environ)
-    e.update(DJANGO_SETTINGS_MODULE="qm_platform.settings", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-             CELERY_BROKER_URL=BROKER, QM_VAR_DIR=str(VAR), QM_RENDER_PDF="0", QM_BATCH_RENDER_PDF="1",
-             QM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    return e
 
 
 def strategy(period: int = 14, level: float = 30, take_profit: float = 1.5) -> dict:
@@ -66,56 +52,6 @@ def grid(combinations: int) -> dict:
     third = max(1, combinations // (side * side))
     return {PERIOD: [5 + 2 * i for i in range(side)], LEVEL: [20 + 2 * i for i in range(side)],
             TP: [round(1.0 + 0.2 * i, 1) for i in range(third)]}
-
-
-class Platform:
-    def __init__(self, workers: int):
-        self.procs: list[subprocess.Popen] = []
-        log = open(VAR / "bench.log", "ab")
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "qm_platform.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-             "--workers", "2", "--threads", "4", "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=env(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        for n in range(workers):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "qm_platform", "worker", "--concurrency=1",
-                 "--without-gossip", "--without-mingle", "-n", f"batchbench{n}@%h", "--loglevel=WARNING"],
-                cwd=ROOT, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{BASE}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        time.sleep(3)  # workers connect
-
-    def stop(self):
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-
-
-def setup_database() -> str:
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    shutil.rmtree(VAR, ignore_errors=True)
-    VAR.mkdir(parents=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(), check=True)
-    out = subprocess.run([sys.executable, "manage.py", "qm_demo"], cwd=ROOT, env=env(), check=True,
-                         capture_output=True, text=True)
-    with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:  # the demo schedule must not fire here
-        conn.execute("UPDATE django_celery_beat_periodictask SET enabled = false WHERE name LIKE 'qm-batch-schedule-%'")
-    subprocess.run(["redis-cli", "-n", "11", "flushdb"], check=True, capture_output=True)
-    return out.stdout.strip()
 
 
 def single_runs(headers: dict, n: int) -> tuple[list[float], list[float]]:
@@ -178,9 +114,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--combinations", type=int, default=1000)
     args = parser.parse_args()
-    token = setup_database()
+    token = PLATFORM.setup_database()
     headers = {"Authorization": f"Token {token}"}
-    platform = Platform(args.workers)
+    PLATFORM.start(args.workers)
     try:
         single_runs(headers, 2)  # warm: data into storage, modules compiled, connections open
         latencies, durations = single_runs(headers, 10)
@@ -189,7 +125,7 @@ def main() -> None:
         first = run_batch(headers, definition)
         again = run_batch(headers, definition)
     finally:
-        platform.stop()
+        PLATFORM.stop()
     single = statistics.median(latencies)
     single_worker = statistics.median(durations)
     n = first["runs"]
@@ -212,8 +148,7 @@ def main() -> None:
           f"{first['busy'] / (args.workers * first['span']) * 100:.0f}% |" if first["span"] else "")
     print(f"| failed runs | {first['failed']} |")
     print(f"| same batch again (all {again['cached']} answered from the result cache) | {again['done']:.1f} s |")
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    PLATFORM.drop_database()
 
 
 if __name__ == "__main__":

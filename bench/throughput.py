@@ -13,34 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-DB = "qm_bench"
-PG = dict(host="127.0.0.1", port=5432, user="postgres")
-BROKER = "redis://127.0.0.1:6379/10"
-VAR = ROOT / "var" / "bench"
-PORT = 8765
-BASE = f"http://127.0.0.1:{PORT}"
+from harness import PG, BenchPlatform
+
+PLATFORM = BenchPlatform("throughput", db="qm_bench", redis_db=10, port=8765)
+DB = PLATFORM.db
+BASE = PLATFORM.base
 ORIGINAL = "6–10 runs/min, 3–10 s per run (original report)"
-
-
-def env(render_pdf: bool) -> dict:
-    e = dict(os.environ)
-    e.update(DJANGO_SETTINGS_MODULE="qm_platform.settings", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-             CELERY_BROKER_URL=BROKER, QM_VAR_DIR=str(VAR), QM_RENDER_PDF="1" if render_pdf else "0",
-             QM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    return e
 
 
 def body(i: int) -> dict:
@@ -55,55 +40,6 @@ def body(i: int) -> dict:
             {"moduleId": "atr", "config": {"period": 14, "operator": ">", "value": 0}}]}],
         "exit": {"stopLoss": 0.5, "takeProfit": round(1.0 + (i % 13) / 10, 2)},
     }
-
-
-class Platform:
-    def __init__(self, workers: int, render_pdf: bool):
-        self.procs: list[subprocess.Popen] = []
-        e = env(render_pdf)
-        log = open(VAR / "bench.log", "ab")
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "qm_platform.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-             "--workers", "2", "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=e, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True))
-        for n in range(workers):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "qm_platform", "worker", "--concurrency=1",
-                 "--without-gossip", "--without-mingle", "-n", f"bench{n}@%h", "--loglevel=WARNING"],
-                cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{BASE}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        time.sleep(3)  # workers connect
-
-    def stop(self):
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-
-
-def setup_database() -> str:
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    shutil.rmtree(VAR, ignore_errors=True)
-    VAR.mkdir(parents=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env(False), check=True)
-    out = subprocess.run([sys.executable, "manage.py", "qm_demo"], cwd=ROOT, env=env(False), check=True,
-                         capture_output=True, text=True)
-    subprocess.run(["redis-cli", "-n", "10", "flushdb"], check=True, capture_output=True)
-    return out.stdout.strip()
 
 
 def submit_all(token: str, bodies: list[dict]) -> list[str]:
@@ -161,10 +97,10 @@ def main() -> None:
     parser.add_argument("--pdf-runs", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    token = setup_database()
+    token = PLATFORM.setup_database()
     rows = []
     for render_pdf, n, offset in ((False, args.runs, 0), (True, args.pdf_runs, 100_000)):
-        platform = Platform(args.workers, render_pdf)
+        PLATFORM.start(args.workers, QM_RENDER_PDF=int(render_pdf))
         try:
             single(token, 1, offset + 90_000)  # warm: data into storage, Chromium started
             idle = single(token, 10, offset + 90_001)
@@ -175,7 +111,7 @@ def main() -> None:
                 cached = batch(token, [body(offset + i) for i in range(n)])
                 rows.append((f"{n} repeated runs, cache on", cached, None))
         finally:
-            platform.stop()
+            PLATFORM.stop()
     print(f"\nThroughput on {os.cpu_count()} cores, {args.workers} worker processes, PostgreSQL + Redis "
           f"(one year of 15m EURUSD bars, 3 modules per run)\n")
     print("| batch | runs/min | p50 latency | p95 latency | idle single-run p50 | failed | vs original |")
@@ -185,8 +121,7 @@ def main() -> None:
         print(f"| {label} | {r['per_min']:.0f} | {r['p50']:.2f} s | {r['p95']:.2f} s | {idle_text} | {r['failed']} "
               f"| {r['per_min'] / 8:.0f}× of 8/min |")
     print(f"\nOriginal: {ORIGINAL}.")
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    PLATFORM.drop_database()
 
 
 if __name__ == "__main__":
