@@ -6,6 +6,7 @@ import pandas as pd
 from numba import njit
 
 from modules.base import Output, Param, as_float, categorical, labels_from_codes
+from modules.errors import ModuleConfigError
 
 #: price series a moving average (or similar) can be computed on.
 SOURCES = ("close", "open", "high", "low", "hl2", "hlc3", "ohlc4")
@@ -107,3 +108,17 @@ def ma_params(default_period: int = 20, min_period: int = 2) -> tuple[Param, ...
     return (Param("period", "integer", default_period, title="Period", min=min_period, max=1000,
                   step=1, key=True),
             Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP))
+
+
+ZONE_OUTPUT = Output("zone", "categorical", "overbought / oversold / neutral by the levels",
+                     values=("overbought", "oversold", "neutral"))
+
+
+class LevelsCheck:
+    """Mixin for oscillators with ``overbought`` and ``oversold`` params: the oversold level
+    must be below the overbought one."""
+
+    @classmethod
+    def check_config(cls, config):
+        if config["oversold"] >= config["overbought"]:
+            raise ModuleConfigError(cls.module_id, "oversold", "oversold level must be below the overbought level")

@@ -6,10 +6,10 @@ closes. Computed with TA-Lib ``RSI``; warm-up of ``period`` bars is NaN.
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
+from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
 
 
-class RSI(BaseModule):
+class RSI(LevelsCheck, BaseModule):
     module_id = "rsi"
     name = "RSI"
     category = "indicator"
@@ -22,8 +22,7 @@ class RSI(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "RSI value, 0-100", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        ZONE_OUTPUT,
     )
 
     def compute(self, data, config):

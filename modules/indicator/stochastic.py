@@ -7,11 +7,10 @@ TA-Lib ``STOCH`` (SMA smoothing); the first ``k_period + k_smoothing + d_period 
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
-from modules.errors import ModuleConfigError
+from modules.common.series import LevelsCheck, zones
 
 
-class Stochastic(BaseModule):
+class Stochastic(LevelsCheck, BaseModule):
     module_id = "stochastic"
     name = "Stochastic Oscillator"
     category = "indicator"
@@ -30,11 +29,6 @@ class Stochastic(BaseModule):
                values=("overbought", "oversold", "neutral")),
     )
 
-    @classmethod
-    def check_config(cls, config):
-        if config["oversold"] >= config["overbought"]:
-            raise ModuleConfigError(cls.module_id, "oversold",
-                                    "oversold level must be below the overbought level")
 
     def compute(self, data, config):
         k, d = talib.STOCH(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),

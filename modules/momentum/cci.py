@@ -7,11 +7,10 @@ of TP over period). Unbounded, mostly within -200..200. Computed with TA-Lib ``C
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
-from modules.errors import ModuleConfigError
+from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
 
 
-class CCI(BaseModule):
+class CCI(LevelsCheck, BaseModule):
     module_id = "cci"
     name = "CCI"
     category = "momentum"
@@ -23,15 +22,9 @@ class CCI(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "CCI value", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        ZONE_OUTPUT,
     )
 
-    @classmethod
-    def check_config(cls, config):
-        if config["oversold"] >= config["overbought"]:
-            raise ModuleConfigError(cls.module_id, "oversold",
-                                    "oversold level must be below the overbought level")
 
     def compute(self, data, config):
         cci = talib.CCI(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),

@@ -8,11 +8,10 @@ MFI = 100 - 100 / (1 + positive / negative). Values 0-100. Computed with TA-Lib 
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
-from modules.errors import ModuleConfigError
+from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
 
 
-class MFI(BaseModule):
+class MFI(LevelsCheck, BaseModule):
     module_id = "mfi"
     name = "Money Flow Index"
     category = "momentum"
@@ -25,15 +24,9 @@ class MFI(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "MFI value, 0-100", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        ZONE_OUTPUT,
     )
 
-    @classmethod
-    def check_config(cls, config):
-        if config["oversold"] >= config["overbought"]:
-            raise ModuleConfigError(cls.module_id, "oversold",
-                                    "oversold level must be below the overbought level")
 
     def compute(self, data, config):
         mfi = talib.MFI(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),

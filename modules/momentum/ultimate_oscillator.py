@@ -7,11 +7,11 @@ Computed with TA-Lib ``ULTOSC``; the first ``long`` bars are NaN.
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
+from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
 from modules.errors import ModuleConfigError
 
 
-class UltimateOscillator(BaseModule):
+class UltimateOscillator(LevelsCheck, BaseModule):
     module_id = "ultimate_oscillator"
     name = "Ultimate Oscillator"
     category = "momentum"
@@ -25,8 +25,7 @@ class UltimateOscillator(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "Ultimate Oscillator, 0-100", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        ZONE_OUTPUT,
     )
 
     @classmethod
@@ -34,9 +33,7 @@ class UltimateOscillator(BaseModule):
         if not config["short"] < config["medium"] < config["long"]:
             raise ModuleConfigError(cls.module_id, "medium",
                                     "periods must satisfy short < medium < long")
-        if config["oversold"] >= config["overbought"]:
-            raise ModuleConfigError(cls.module_id, "oversold",
-                                    "oversold level must be below the overbought level")
+        super().check_config(config)
 
     def compute(self, data, config):
         uo = talib.ULTOSC(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),

@@ -7,11 +7,10 @@ Values -100..0 (0 = close at the period high). Computed with TA-Lib ``WILLR``; t
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import zones
-from modules.errors import ModuleConfigError
+from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
 
 
-class WilliamsR(BaseModule):
+class WilliamsR(LevelsCheck, BaseModule):
     module_id = "williams_r"
     name = "Williams %R"
     category = "momentum"
@@ -23,15 +22,9 @@ class WilliamsR(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "Williams %R, -100..0", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        ZONE_OUTPUT,
     )
 
-    @classmethod
-    def check_config(cls, config):
-        if config["oversold"] >= config["overbought"]:
-            raise ModuleConfigError(cls.module_id, "oversold",
-                                    "oversold level must be below the overbought level")
 
     def compute(self, data, config):
         wr = talib.WILLR(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
