@@ -1,13 +1,27 @@
 """Reads. Every run belongs to its owner: other users see nothing (404, not 403)."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from backtests.models import BacktestRun, Trade
 
 
 def backtest_list_for_user(*, user) -> QuerySet[BacktestRun]:
     return BacktestRun.objects.filter(owner=user).order_by("-created_at")
+
+
+def backtest_list_filtered(*, user, status: str = "", market: str = "", strategy: str = "") -> QuerySet[BacktestRun]:
+    """The user's runs, narrowed by status, market and a strategy text (its name, the request's
+    name or the readable strategy text)."""
+    runs = backtest_list_for_user(user=user).select_related("strategy")
+    if status:
+        runs = runs.filter(status=status)
+    if market:
+        runs = runs.filter(market=market.upper())
+    if strategy:
+        runs = runs.filter(Q(strategy__name__icontains=strategy) | Q(metrics__strategy_text__icontains=strategy)
+                           | Q(request__strategyName__icontains=strategy))
+    return runs
 
 
 def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -64,6 +63,25 @@ def _parse_body(request) -> dict:
     return body
 
 
+def _raw_payload(request) -> str:
+    """What the user sent, to show again next to an error."""
+    if request.content_type == "application/json":
+        return request.body.decode("utf-8", "replace")
+    return request.POST.get("payload", "")
+
+
+def _submit(request, *, kind: str | None = None):
+    """Parse, expand (templates, V5, sessions), validate and submit a page's POST; raises
+    ApplicationError for anything invalid. ``kind`` is implied when the body names none."""
+    body = _parse_body(request)
+    if kind and isinstance(body, dict):
+        body.setdefault("kind", kind)
+    serializer = BacktestRequestSerializer(data=expand_request(body))
+    if not serializer.is_valid():
+        raise ApplicationError("INVALID_REQUEST", "The request is invalid.", details={"fields": serializer.errors})
+    return services.backtest_submit(user=request.user, body=serializer.body())
+
+
 def _builder_context(payload: str, error: ApplicationError | None = None) -> dict:
     from backtests.models import StrategyTemplate
 
@@ -82,16 +100,10 @@ def run_backtest_v4(request):
     """GET: the builder. POST (JSON or form field ``payload``): enqueue, then 303 to the run page."""
     if request.method == "POST":
         try:
-            body = expand_request(_parse_body(request))
-            serializer = BacktestRequestSerializer(data=body)
-            if not serializer.is_valid():
-                raise ApplicationError("INVALID_REQUEST", "The request is invalid.",
-                                       details={"fields": serializer.errors})
-            run = services.backtest_submit(user=request.user, body=serializer.body())
+            run = _submit(request)
         except ApplicationError as exc:
-            payload = request.POST.get("payload", "") if request.content_type != "application/json" \
-                else request.body.decode("utf-8", "replace")
-            return render(request, "backtests/new.html", _builder_context(payload, exc), status=exc.status_code)
+            return render(request, "backtests/new.html", _builder_context(_raw_payload(request), exc),
+                          status=exc.status_code)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     return render(request, "backtests/new.html", _builder_context(json.dumps(EXAMPLE_V4, indent=2)))
 
@@ -102,21 +114,12 @@ def run_backtest_v5(request):
     """The seed's V5 ICT endpoint. GET: a form with an example configuration. POST (JSON or form
     field ``payload``, ``"kind": "ict"`` implied): enqueue, then 303 to the run page."""
     if request.method == "POST":
-        raw = ""
         try:
-            raw = request.body.decode("utf-8", "replace") if request.content_type == "application/json" \
-                else request.POST.get("payload", "")
-            body = _parse_body(request)
-            if isinstance(body, dict):
-                body.setdefault("kind", "ict")
-            serializer = BacktestRequestSerializer(data=expand_request(body))
-            if not serializer.is_valid():
-                raise ApplicationError("INVALID_REQUEST", "The request is invalid.",
-                                       details={"fields": serializer.errors})
-            run = services.backtest_submit(user=request.user, body=serializer.body())
+            run = _submit(request, kind="ict")
         except ApplicationError as exc:
-            return render(request, "backtests/new_v5.html",
-                          {"payload": raw, "error": exc, "error_help": error_help(exc.code)}, status=exc.status_code)
+            return render(request, "backtests/new_v5.html", {"payload": _raw_payload(request), "error": exc,
+                                                             "error_help": error_help(exc.code)},
+                          status=exc.status_code)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     from backtests.models import StrategyTemplate
 
@@ -145,24 +148,11 @@ def run_page(request, pk):
     })
 
 
-def _filtered_runs(user, params):
-    runs = selectors.backtest_list_for_user(user=user).select_related("strategy")
-    if params.get("status"):
-        runs = runs.filter(status=params["status"])
-    if params.get("market"):
-        runs = runs.filter(market=params["market"].upper())
-    if params.get("strategy"):
-        text = params["strategy"]
-        runs = runs.filter(Q(strategy__name__icontains=text) | Q(metrics__strategy_text__icontains=text) |
-                           Q(request__strategyName__icontains=text))
-    return runs
-
-
 @login_required
 @require_GET
 def runs_page(request):
     filters = {key: request.GET.get(key, "").strip() for key in ("status", "market", "strategy")}
-    runs = list(_filtered_runs(request.user, filters)[:200])
+    runs = list(selectors.backtest_list_filtered(user=request.user, **filters)[:200])
     markets = (selectors.backtest_list_for_user(user=request.user).order_by("market")
                .values_list("market", flat=True).distinct())
     return render(request, "backtests/runs.html", {

@@ -122,6 +122,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "backtests.models.RunStatus",
+        "BatchStatusEnum": "backtests.batches.models.BatchStatus",
+        "BatchModeEnum": "backtests.batches.models.BatchMode",
+        "TimeframeEnum": "marketdata.timeframes.TIMEFRAME_SECONDS",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

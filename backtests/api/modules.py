@@ -24,7 +24,8 @@ class ModuleViewSet(viewsets.ViewSet):
     permission_classes = [permissions.AllowAny]
     lookup_value_regex = "[a-z0-9_]+"
 
-    @extend_schema(parameters=[OpenApiParameter("category", str, description="Only this category.")],
+    @extend_schema(operation_id="modules_list",
+                   parameters=[OpenApiParameter("category", str, description="Only this category.")],
                    responses={200: dict})
     def list(self, request):
         registry = get_registry()
