@@ -1,11 +1,12 @@
 """Momentum: price change over ``period`` bars, MOM = source[t] - source[t - period].
 
-Price units. Computed with TA-Lib ``MOM``; the first ``period`` bars are NaN.
+Price units. Computed with TA-Lib ``MOM``; the first ``period`` bars are NaN. Its sign is its
+direction: "momentum up" is the condition ``momentum_indicator > 0``.
 """
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
+from modules.common.series import SOURCE_HELP, SOURCES, price_source
 
 
 class Momentum(BaseModule):
@@ -18,12 +19,9 @@ class Momentum(BaseModule):
         Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP),
     )
     outputs = (
-        Output("value", "numeric", "price change over the period, price units", primary=True),
-        Output("direction", "categorical", "up when momentum is positive, down when negative",
-               values=("up", "down", "neutral")),
+        Output("value", "numeric", "price change over the period, price units (> 0: up)", primary=True),
     )
 
     def compute(self, data, config):
         mom = talib.MOM(price_source(data, config["source"]), timeperiod=config["period"])
-        return {"value": mom,
-                "direction": compare(mom, 0, ("up", "down", "neutral"))}
+        return {"value": mom}
