@@ -101,6 +101,15 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env_path("QM_ARTIFACT_DIR", VAR_DIR / "artifacts")
 LOGIN_URL = "/accounts/login/"
 
+# --- cache (API throttling) ------------------------------------------------------------------
+# Per process by default; set QM_CACHE_URL=redis://host:6379/1 so every web process shares the
+# throttle counters.
+QM_CACHE_URL = env_str("QM_CACHE_URL", "")
+if QM_CACHE_URL and not QM_CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"QM_CACHE_URL must be a redis:// URL, got {QM_CACHE_URL!r}")
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": QM_CACHE_URL}
+                      if QM_CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

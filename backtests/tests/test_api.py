@@ -175,3 +175,34 @@ def test_openapi_schema_and_docs_are_served(anon_api):
     assert schema.status_code == 200
     assert b"/api/v1/backtests" in schema.content
     assert anon_api.get("/api/v1/docs/").status_code == 200
+
+
+def test_rate_limit_is_429_with_retry_after(alice_api, settings):
+    from django.core.cache import cache
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import UserRateThrottle
+
+    cache.clear()
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "2/min"}
+    original = UserRateThrottle.THROTTLE_RATES
+    UserRateThrottle.THROTTLE_RATES = rates
+    try:
+        for _ in range(2):
+            assert alice_api.get(URL).status_code == 200
+        err = assert_error(alice_api.get(URL), 429, "RATE_LIMITED")
+    finally:
+        UserRateThrottle.THROTTLE_RATES = original
+        cache.clear()
+    assert err["details"]["retry_after_seconds"] > 0
+    assert api_settings.DEFAULT_THROTTLE_RATES["user"] != "2/min"
+
+
+def test_unexpected_error_is_500_without_a_stack_trace(alice_api, monkeypatch):
+    from backtests import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("database exploded at /secret/path.py line 12")
+
+    monkeypatch.setattr(selectors, "backtest_list_for_user", broken)
+    err = assert_error(alice_api.get(URL), 500, "INTERNAL_ERROR")
+    assert "secret" not in str(err) and "Traceback" not in str(err)
