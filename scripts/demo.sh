@@ -16,19 +16,30 @@ mkdir -p var/log
 python3 manage.py migrate --noinput -v0
 TOKEN=$(python3 manage.py qm_demo)
 
+# Each service runs in its own session, so a Ctrl-C reaches only this script, which then stops
+# them in order: a Celery worker whose pool processes were interrupted mid-queue can hang.
 pids=()
 cleanup() {
   trap - INT TERM EXIT
-  echo; echo "Stopping QuantMetrics..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  trap '' PIPE  # the terminal or a pipe may be gone: stop everything first, then say so
+  set +e
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  printf '\nStopping QuantMetrics...\n' 2>/dev/null
+  for _ in $(seq 1 40); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  echo "Stopped."
+  echo "Stopped." 2>/dev/null
 }
 trap cleanup INT TERM EXIT
 
-python3 manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >var/log/web.log 2>&1 & pids+=($!)
-celery -A qm_platform worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 & pids+=($!)
-celery -A qm_platform beat --loglevel=INFO >var/log/beat.log 2>&1 & pids+=($!)
+setsid python3 manage.py runserver "127.0.0.1:${PORT}" --noreload --insecure >var/log/web.log 2>&1 & pids+=($!)
+setsid celery -A qm_platform worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 & pids+=($!)
+setsid celery -A qm_platform beat --loglevel=INFO >var/log/beat.log 2>&1 & pids+=($!)
 
 for _ in $(seq 1 60); do curl -fs "${BASE}/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
 
