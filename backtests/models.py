@@ -98,6 +98,8 @@ class BacktestRun(models.Model):
     engine_version = models.CharField(max_length=32, blank=True)
     data_checksum = models.CharField(max_length=64, blank=True)
     data_source = models.CharField(max_length=64, blank=True)
+    warmup_start = models.DateTimeField(null=True, blank=True,
+                                        help_text="Data from here only warms indicators up; trading starts at data_start.")
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     bars = models.PositiveIntegerField(null=True, blank=True)

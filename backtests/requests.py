@@ -25,6 +25,7 @@ class DataWindow:
     end: datetime
     source: str          # "synthetic", "yahoo" or "dataset"
     dataset_id: int | None = None
+    warmup_start: datetime | None = None  # data from here warms indicators up; trading starts at start
 
 
 def strategy_from_request(body: dict) -> StrategySpec:
@@ -92,15 +93,23 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
     if end <= start:
         raise ApplicationError("INVALID_REQUEST", "marketContext.endDate must be after startDate",
                                details={"field": "marketContext.endDate"})
-    bars = (end - start).total_seconds() / timeframe_seconds(timeframe)
+    warmup_start = None
+    if ctx.get("warmup") not in (None, "", "0"):
+        try:
+            warmup_start = start - period_to_timedelta(ctx["warmup"])
+        except (TypeError, ValueError):
+            raise ApplicationError("INVALID_REQUEST", "marketContext.warmup must be a period such as 5d, 2wk or "
+                                   f"1mo (data before the window that only warms indicators up), got "
+                                   f"{ctx['warmup']!r}", details={"field": "marketContext.warmup"}) from None
+    bars = ((end - (warmup_start or start)).total_seconds()) / timeframe_seconds(timeframe)
     if bars > settings.QM_MAX_BARS:
         raise ApplicationError("INVALID_REQUEST",
                                f"the period holds about {int(bars):,} {timeframe} bars; the limit is "
                                f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
                                details={"field": "marketContext.testPeriod", "max_bars": settings.QM_MAX_BARS})
     if source == "yahoo":
-        _check_yahoo_range(timeframe, start, end, now)
-    return DataWindow(ctx["market"].upper(), timeframe, start, end, source, dataset_id)
+        _check_yahoo_range(timeframe, warmup_start or start, end, now)
+    return DataWindow(ctx["market"].upper(), timeframe, start, end, source, dataset_id, warmup_start)
 
 
 def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: datetime | None) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import numpy as np
+import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -144,6 +145,7 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
     ctx = body["marketContext"]
     fields = dict(owner=user, strategy=strategy, request=body, market=window.symbol, timeframe=window.timeframe,
                   direction=ctx.get("direction", "Long"), data_start=window.start, data_end=window.end,
+                  warmup_start=window.warmup_start,
                   data_source=window.source if window.dataset_id is None else f"dataset:{window.dataset_id}",
                   engine_version=ENGINE_VERSION, idempotency_key=idempotency_key,
                   request_fingerprint=fingerprint)
@@ -178,7 +180,8 @@ def _cached_result(fingerprint: str, window) -> BacktestRun | None:
         return None
     from marketdata.services import market_data_cached_frame
 
-    frame = market_data_cached_frame(symbol=window.symbol, timeframe=window.timeframe, start=window.start,
+    frame = market_data_cached_frame(symbol=window.symbol, timeframe=window.timeframe,
+                                     start=window.warmup_start or window.start,
                                      end=window.end, source=candidate.data_source)
     if frame is None or data_checksum(frame) != candidate.data_checksum:
         return None
@@ -344,7 +347,8 @@ def _execute_claimed(run_id, lease: str) -> str:
         observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
         progress.write("loading_data", 10)
         started = time.monotonic()
-        result = run_backtest(loaded.frame, spec, on_progress=progress)
+        result = run_backtest(loaded.frame, spec, on_progress=progress,
+                              trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None)
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         _store_results(run, lease, result, loaded)
     except RunCancelled:
@@ -426,7 +430,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     """Write trades and metrics in one transaction, only while we hold the lease."""
     trades = result.trades
     rows = [Trade(run_id=run.id, seq=i + 1, **_trade_fields(t)) for i, t in enumerate(trades.to_dict("records"))]
-    frame = loaded.frame
+    measured = result.equity.index  # the trading window (after any warm-up)
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
     render = settings.QM_RENDER_PDF
@@ -442,7 +446,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
             BacktestRun.objects.filter(id=run.id).update(
                 metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
                 engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
-                data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
+                data_start=measured[0].to_pydatetime(), data_end=measured[-1].to_pydatetime(),
                 warnings=list(loaded.warnings), data_quality=getattr(loaded, "quality", None),
                 heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing", progress=85)

@@ -105,7 +105,8 @@ def market_data_load(*, run) -> LoadedData:
         if run.data_source.startswith("dataset:"):
             loaded = _load_dataset(manager, run)
         else:
-            loaded = manager.get_data(run.market, run.timeframe, run.data_start, run.data_end, run.data_source)
+            loaded = manager.get_data(run.market, run.timeframe, run.warmup_start or run.data_start, run.data_end,
+                                      run.data_source)
             if loaded.saved:
                 dataset_record(symbol=run.market, timeframe=run.timeframe, source=run.data_source)
     except DataUnavailable as exc:
@@ -134,7 +135,7 @@ def _load_dataset(manager: DataManager, run) -> LoadedData:
     dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
     if dataset is None:
         raise ApplicationError("DATA_UNAVAILABLE", "the dataset this run used was deleted", status_code=503)
-    frame = manager.get_stored(dataset.storage_key, dataset.timeframe, run.data_start, run.data_end,
+    frame = manager.get_stored(dataset.storage_key, dataset.timeframe, run.warmup_start or run.data_start, run.data_end,
                                target_timeframe=run.timeframe, symbol=dataset.symbol)
     warnings = []
     if frame is None:

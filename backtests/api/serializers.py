@@ -18,6 +18,8 @@ class MarketContextSerializer(serializers.Serializer):
     startDate = serializers.DateTimeField(required=False)
     endDate = serializers.DateTimeField(required=False)
     session = serializers.CharField(required=False, allow_blank=True)
+    warmup = serializers.CharField(required=False, allow_blank=True, help_text=(
+        "Data loaded before the window only to warm indicators up (5d, 2wk, 1mo): not traded, not measured."))
     dataSource = serializers.JSONField(required=False, help_text="'synthetic', 'yahoo' or a dataset id.")
 
 

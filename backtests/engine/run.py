@@ -69,14 +69,20 @@ class _Checksum(threading.Thread):
         return self.value
 
 
-def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn | None = None) -> BacktestResult:
+def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn | None = None, *,
+                 trade_from: pd.Timestamp | None = None) -> BacktestResult:
     """Compute the modules, the signals, simulate and measure.
 
     ``on_progress(stage, done, total)`` is called with stages ``computing_modules`` (once per
     module), ``simulating`` (before and after the compiled loop, which takes milliseconds per
     million bars) and ``analysing``; it may raise to stop the run (cancellation).
+
+    ``trade_from``: bars before it only warm the indicators up. No signal before it is taken,
+    and the equity curve, the metrics and ``bars`` cover the bars from it on.
     """
     _check_data(data)
+    if trade_from is not None and not (data.index >= trade_from).any():
+        raise InsufficientData(f"no bars at or after {trade_from} to trade on")
     progress = on_progress or _no_progress
     checksum = _Checksum(data)
     checksum.start()
@@ -85,7 +91,11 @@ def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn
         columns = compute_operands(data, spec.all_blocks(),
                                    on_module=lambda done, total: progress("computing_modules", done, total))
         signals = _signals(spec, columns, len(data))
-        result = _simulate_and_measure(data, spec, signals, progress)
+        if trade_from is not None:
+            warming = np.asarray(data.index < trade_from)
+            signals = Signals(signals.long_entry & ~warming, signals.short_entry & ~warming,
+                              signals.long_exit, signals.short_exit)
+        result = _simulate_and_measure(data, spec, signals, progress, trade_from=trade_from)
     except BaseException:
         checksum.join()  # no thread outlives a failed or cancelled run
         raise
@@ -113,7 +123,7 @@ def _check_data(data: pd.DataFrame) -> None:
 
 
 def _simulate_and_measure(data: pd.DataFrame, spec: StrategySpec, signals: Signals,
-                          progress: ProgressFn) -> BacktestResult:
+                          progress: ProgressFn, trade_from: pd.Timestamp | None = None) -> BacktestResult:
     atr = None
     if spec.exit.uses_atr():
         atr_cls = get_registry().get_module("atr")
@@ -131,10 +141,17 @@ def _simulate_and_measure(data: pd.DataFrame, spec: StrategySpec, signals: Signa
     progress("analysing", 0, 1)
     trades = trade_frame(sim, data.index)
     equity = pd.Series(sim.equity, index=data.index, name="equity")
-    metrics = metric_fns.compute_all(trades, equity, spec.initial_capital, close=prices[3])
+    close = prices[3]
+    measured = trades
+    if trade_from is not None:  # the warm-up is not part of the measured period
+        in_window = np.asarray(data.index >= trade_from)
+        offset = int(np.argmax(in_window))
+        equity, close = equity[in_window], close[in_window]
+        measured = trades.assign(entry_bar=trades.entry_bar - offset, exit_bar=trades.exit_bar - offset)
+    metrics = metric_fns.compute_all(measured, equity, spec.initial_capital, close=close)
     metrics["skipped_entries"] = sim.skipped_entries
     progress("analysing", 1, 1)
-    return BacktestResult(trades=trades, equity=equity, metrics=metrics, bars=len(data),
+    return BacktestResult(trades=trades, equity=equity, metrics=metrics, bars=len(equity),
                           strategy_text=spec.describe())
 
 

@@ -192,10 +192,10 @@ def test_a_failed_run_is_listed_and_does_not_fail_the_batch(alice, monkeypatch):
     real = run_services.run_backtest
     victim = batch.runs.get(batch_params__params__contains={PERIOD: 14}).id
 
-    def flaky(data, spec, on_progress=None):
+    def flaky(data, spec, on_progress=None, **kwargs):
         if BacktestRun.objects.filter(id=victim, status=RunStatus.RUNNING).exists():
             raise ZeroDivisionError("boom")
-        return real(data, spec, on_progress=on_progress)
+        return real(data, spec, on_progress=on_progress, **kwargs)
 
     monkeypatch.setattr(run_services, "run_backtest", flaky)
     assert run_all(batch) == BatchStatus.SUCCEEDED

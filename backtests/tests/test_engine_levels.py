@@ -102,3 +102,27 @@ def test_a_module_that_cannot_run_on_the_data_is_a_clear_engine_error():
     with pytest.raises(EngineError) as err:
         run_backtest(load_sample(), strategy)  # hourly data cannot feed a 5-minute filter
     assert err.value.code == "MODULE_DATA_ERROR" and "5m" in err.value.message
+
+
+def test_warm_up_bars_warm_indicators_but_are_neither_traded_nor_measured():
+    from backtests.engine import run_backtest
+    from modules.tests.conftest import load_sample
+
+    data = load_sample()
+    strategy = build_strategy({"decisionBlocks": [{"subConfirmations": [
+        {"moduleId": "ema", "config": {"period": 50, "operator": "crosses_below", "value": {"column": "close"}}}]}],
+        "exit": {"stopLoss": 1.0, "takeProfit": 2.0}})
+    trade_from = data.index[900]
+    warm = run_backtest(data.iloc[300:], strategy, trade_from=trade_from)       # 600 bars of warm-up
+    history = run_backtest(data, strategy, trade_from=trade_from)               # all history before it
+    cold = run_backtest(data.iloc[900:], strategy)                              # no warm-up at all
+    assert len(warm.trades) > 3
+    assert (warm.trades.entry_time > trade_from).all()
+    assert warm.equity.index[0] == trade_from and warm.bars == len(data) - 900
+    # Warmed up, the window trades as if the whole history had been there.
+    cols = ["entry_time", "exit_time", "entry_price", "exit_price", "exit_reason"]
+    pd_equal = warm.trades[cols].reset_index(drop=True).equals(history.trades[cols].reset_index(drop=True))
+    assert pd_equal
+    assert warm.metrics["net_return_pct"] == pytest.approx(history.metrics["net_return_pct"])
+    # A cold start cannot see the EMA for its first 49 bars.
+    assert cold.trades.entry_time.min() >= data.index[900 + 50]
