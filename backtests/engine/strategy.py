@@ -158,6 +158,8 @@ class StrategySpec:
             tail.append(f"break-even at {ex.break_even_at_r:g}R")
         if ex.max_bars_in_trade:
             tail.append(f"max {ex.max_bars_in_trade} bars")
+        if ex.max_trades_per_session:
+            tail.append(f"max {ex.max_trades_per_session} trades per session")
         if ex.close_at_session_end:
             tail.append(f"flat at {ex.session_end} {ex.session_timezone}")
         if ex.exit_on_opposite_signal:
