@@ -1,5 +1,6 @@
 """Shared fixtures: users alice (owner) and bob (another user), API clients, and a real
 Celery worker process on the Redis broker and the PostgreSQL test database."""
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,14 @@ ROOT = Path(__file__).resolve().parent
 @pytest.fixture
 def alice(db):
     from django.contrib.auth import get_user_model
+
     return get_user_model().objects.create_user("alice", password="alice-password")
 
 
 @pytest.fixture
 def bob(db):
     from django.contrib.auth import get_user_model
+
     return get_user_model().objects.create_user("bob", password="bob-password")
 
 
@@ -49,6 +52,7 @@ def bob_api(bob):
 @pytest.fixture
 def anon_api():
     from rest_framework.test import APIClient
+
     return APIClient()
 
 
@@ -58,13 +62,15 @@ def worker_env(**extra) -> dict:
 
     db = settings.DATABASES["default"]
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "qm_platform.settings_test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "QM_VAR_DIR": str(settings.VAR_DIR),
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "qm_platform.settings_test",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "QM_VAR_DIR": str(settings.VAR_DIR),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -76,11 +82,27 @@ class WorkerProcess:
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "qm_platform", "worker", "--loglevel=INFO",
-             f"--concurrency={concurrency}", f"--pool={pool}", "--without-gossip", "--without-mingle",
-             "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=ROOT, env=worker_env(**env), stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "qm_platform",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                f"--pool={pool}",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+            ],
+            cwd=ROOT,
+            env=worker_env(**env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:

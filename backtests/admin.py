@@ -25,8 +25,19 @@ class TradeInline(admin.TabularInline):
     model = Trade
     extra = 0
     can_delete = False
-    fields = ("seq", "direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl",
-              "pnl_pct", "exit_reason", "bars_held")
+    fields = (
+        "seq",
+        "direction",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "size",
+        "pnl",
+        "pnl_pct",
+        "exit_reason",
+        "bars_held",
+    )
     readonly_fields = fields
     max_num = 0
     show_change_link = False
@@ -65,8 +76,22 @@ class HealthFilter(admin.SimpleListFilter):
 
 @admin.register(BacktestRun)
 class BacktestRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "market", "timeframe", "direction", "status", "progress", "duration",
-                    "trade_count", "error_code", "attempts", "cached", "created_at", "pdf_link")
+    list_display = (
+        "id",
+        "owner",
+        "market",
+        "timeframe",
+        "direction",
+        "status",
+        "progress",
+        "duration",
+        "trade_count",
+        "error_code",
+        "attempts",
+        "cached",
+        "created_at",
+        "pdf_link",
+    )
     list_filter = (HealthFilter, "status", "market", "timeframe", "error_code", "cached")
     search_fields = ("id", "market", "owner__username")
     readonly_fields = [f.name for f in BacktestRun._meta.fields] + ["pdf_link", "page_link"]

@@ -1,4 +1,5 @@
 """Strategies, runs, trades and artifacts. Only services change a run's status."""
+
 from __future__ import annotations
 
 import uuid
@@ -71,49 +72,62 @@ class BacktestRun(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     report_error = models.TextField(blank=True)
-    data_quality = models.JSONField(null=True, blank=True,
-                                    help_text="Quality report of the data window the run used.")
-    warnings = models.JSONField(default=list, blank=True,
-                                help_text="Plain-language notes about the run, e.g. stale data served.")
+    data_quality = models.JSONField(null=True, blank=True, help_text="Quality report of the data window the run used.")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Plain-language notes about the run, e.g. stale data served."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    lease_token = models.CharField(max_length=32, blank=True,
-                                   help_text="Changes at every claim; only its holder may write results.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True,
-                                        help_text="Last sign of life from the worker running it.")
+    lease_token = models.CharField(
+        max_length=32, blank=True, help_text="Changes at every claim; only its holder may write results."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the worker running it."
+    )
     idempotency_key = models.CharField(max_length=128, blank=True)
-    request_fingerprint = models.CharField(max_length=64, blank=True, db_index=True,
-                                           help_text="sha256 of the canonical request and engine version.")
+    request_fingerprint = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="sha256 of the canonical request and engine version."
+    )
     cached = models.BooleanField(default=False, help_text="Answered from the result cache.")
-    cache_source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="cache_hits",
-                                     help_text="The succeeded run whose trades and report this one shares.")
+    cache_source = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cache_hits",
+        help_text="The succeeded run whose trades and report this one shares.",
+    )
     metrics = models.JSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)
     equity_curve = models.JSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
     engine_version = models.CharField(max_length=32, blank=True)
     data_checksum = models.CharField(max_length=64, blank=True)
     data_source = models.CharField(max_length=64, blank=True)
-    warmup_start = models.DateTimeField(null=True, blank=True,
-                                        help_text="Data from here only warms indicators up; trading starts at data_start.")
+    warmup_start = models.DateTimeField(
+        null=True, blank=True, help_text="Data from here only warms indicators up; trading starts at data_start."
+    )
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     bars = models.PositiveIntegerField(null=True, blank=True)
     batch = models.ForeignKey("backtests.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
-    batch_params = models.JSONField(null=True, blank=True,
-                                    help_text="In a batch: the combination's index and parameters (and window, phase).")
+    batch_params = models.JSONField(
+        null=True, blank=True, help_text="In a batch: the combination's index and parameters (and window, phase)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"]),
-                   models.Index(fields=["status", "heartbeat_at"])]
-        constraints = [models.UniqueConstraint(fields=["owner", "idempotency_key"],
-                                               condition=~models.Q(idempotency_key=""),
-                                               name="unique_idempotency_key_per_owner")]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="unique_idempotency_key_per_owner",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.market} {self.timeframe} {self.direction} ({self.status})"

@@ -2,6 +2,7 @@
 
 Pure functions over the body (no ORM writes); raise ApplicationError with the API's codes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ class DataWindow:
     timeframe: str
     start: datetime
     end: datetime
-    source: str          # "synthetic", "yahoo" or "dataset"
+    source: str  # "synthetic", "yahoo" or "dataset"
     dataset_id: int | None = None
     warmup_start: datetime | None = None  # data from here warms indicators up; trading starts at start
 
@@ -39,13 +40,15 @@ def _parse_time(raw, field: str) -> datetime:
     try:
         ts = pd.Timestamp(raw)
     except (ValueError, TypeError):
-        raise ApplicationError("INVALID_REQUEST", f"{field} is not a valid ISO 8601 time: {raw!r}",
-                               details={"field": field}) from None
+        raise ApplicationError(
+            "INVALID_REQUEST", f"{field} is not a valid ISO 8601 time: {raw!r}", details={"field": field}
+        ) from None
     if ts is pd.NaT:
         raise ApplicationError("INVALID_REQUEST", f"{field} is required", details={"field": field})
     if ts.tzinfo is None:
-        raise ApplicationError("INVALID_REQUEST", f"{field} needs a timezone (e.g. 2024-01-01T00:00:00Z)",
-                               details={"field": field})
+        raise ApplicationError(
+            "INVALID_REQUEST", f"{field} needs a timezone (e.g. 2024-01-01T00:00:00Z)", details={"field": field}
+        )
     return ts.tz_convert("UTC").to_pydatetime()
 
 
@@ -69,9 +72,11 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
     elif raw_source in ("synthetic", "yahoo"):
         source = raw_source
     else:
-        raise ApplicationError("INVALID_REQUEST",
-                               "marketContext.dataSource must be 'synthetic', 'yahoo' or a dataset id",
-                               details={"field": "marketContext.dataSource"})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            "marketContext.dataSource must be 'synthetic', 'yahoo' or a dataset id",
+            details={"field": "marketContext.dataSource"},
+        )
     dataset = _dataset_for_window(dataset_id, ctx["market"], timeframe) if dataset_id is not None else None
     if ctx.get("startDate") or ctx.get("endDate"):
         start = _parse_time(ctx.get("startDate"), "marketContext.startDate")
@@ -85,28 +90,38 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
         if dataset is not None:
             # A dataset's period ends at its last bar, not now: an upload from 2023 stays usable.
             end = pd.Timestamp(dataset.end).tz_convert("UTC").to_pydatetime() + timedelta(
-                seconds=timeframe_seconds(dataset.timeframe))
+                seconds=timeframe_seconds(dataset.timeframe)
+            )
             end = floor_time(end + timedelta(seconds=timeframe_seconds(timeframe) - 1), timeframe)
         else:
             end = floor_time(now or utcnow(), timeframe)
         start = end - span
     if end <= start:
-        raise ApplicationError("INVALID_REQUEST", "marketContext.endDate must be after startDate",
-                               details={"field": "marketContext.endDate"})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            "marketContext.endDate must be after startDate",
+            details={"field": "marketContext.endDate"},
+        )
     warmup_start = None
     if ctx.get("warmup") not in (None, "", "0"):
         try:
             warmup_start = start - period_to_timedelta(ctx["warmup"])
         except (TypeError, ValueError):
-            raise ApplicationError("INVALID_REQUEST", "marketContext.warmup must be a period such as 5d, 2wk or "
-                                   f"1mo (data before the window that only warms indicators up), got "
-                                   f"{ctx['warmup']!r}", details={"field": "marketContext.warmup"}) from None
+            raise ApplicationError(
+                "INVALID_REQUEST",
+                "marketContext.warmup must be a period such as 5d, 2wk or "
+                f"1mo (data before the window that only warms indicators up), got "
+                f"{ctx['warmup']!r}",
+                details={"field": "marketContext.warmup"},
+            ) from None
     bars = ((end - (warmup_start or start)).total_seconds()) / timeframe_seconds(timeframe)
     if bars > settings.QM_MAX_BARS:
-        raise ApplicationError("INVALID_REQUEST",
-                               f"the period holds about {int(bars):,} {timeframe} bars; the limit is "
-                               f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
-                               details={"field": "marketContext.testPeriod", "max_bars": settings.QM_MAX_BARS})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            f"the period holds about {int(bars):,} {timeframe} bars; the limit is "
+            f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
+            details={"field": "marketContext.testPeriod", "max_bars": settings.QM_MAX_BARS},
+        )
     if source == "yahoo":
         _check_yahoo_range(timeframe, warmup_start or start, end, now)
     return DataWindow(ctx["market"].upper(), timeframe, start, end, source, dataset_id, warmup_start)
@@ -119,8 +134,9 @@ def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: date
     try:
         check_range(timeframe, start, end, now=now or utcnow())
     except DataRangeUnavailable as exc:
-        raise ApplicationError("DATA_RANGE_UNAVAILABLE", exc.message,
-                               details={"field": "marketContext.testPeriod", **exc.details}) from None
+        raise ApplicationError(
+            "DATA_RANGE_UNAVAILABLE", exc.message, details={"field": "marketContext.testPeriod", **exc.details}
+        ) from None
 
 
 def _dataset_for_window(dataset_id: int, market: str, timeframe: str):
@@ -133,11 +149,16 @@ def _dataset_for_window(dataset_id: int, market: str, timeframe: str):
     if dataset is None:
         return None
     if dataset.symbol != market.upper():
-        raise ApplicationError("INVALID_REQUEST", f"dataset {dataset_id} holds {dataset.symbol}, not "
-                               f"{market.upper()}", details={"field": "marketContext.market",
-                                                             "dataset_symbol": dataset.symbol})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            f"dataset {dataset_id} holds {dataset.symbol}, not {market.upper()}",
+            details={"field": "marketContext.market", "dataset_symbol": dataset.symbol},
+        )
     if not can_resample(dataset.timeframe, timeframe):
-        raise ApplicationError("INVALID_REQUEST", f"dataset {dataset_id} holds {dataset.timeframe} bars; it can "
-                               f"serve {dataset.timeframe} or a larger multiple, not {timeframe}",
-                               details={"field": "marketContext.timeframe", "dataset_timeframe": dataset.timeframe})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            f"dataset {dataset_id} holds {dataset.timeframe} bars; it can "
+            f"serve {dataset.timeframe} or a larger multiple, not {timeframe}",
+            details={"field": "marketContext.timeframe", "dataset_timeframe": dataset.timeframe},
+        )
     return dataset

@@ -1,4 +1,5 @@
 """Reads. Every run belongs to its owner: other users see nothing (404, not 403)."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
@@ -19,8 +20,11 @@ def backtest_list_filtered(*, user, status: str = "", market: str = "", strategy
     if market:
         runs = runs.filter(market=market.upper())
     if strategy:
-        runs = runs.filter(Q(strategy__name__icontains=strategy) | Q(metrics__strategy_text__icontains=strategy)
-                           | Q(request__strategyName__icontains=strategy))
+        runs = runs.filter(
+            Q(strategy__name__icontains=strategy)
+            | Q(metrics__strategy_text__icontains=strategy)
+            | Q(request__strategyName__icontains=strategy)
+        )
     return runs
 
 

@@ -10,6 +10,7 @@ A worker claims a run by a conditional update and gets a lease token; only the h
 current lease may write progress or results, so a redelivered task, a second worker or a
 zombie never stores a run twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -71,6 +73,7 @@ class IllegalTransition(Exception):
 
 # ---- state machine ------------------------------------------------------------------------
 
+
 def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = None, **fields) -> bool:
     """Move a run from one of ``frm`` to ``to`` if it is still there (and, with ``lease``,
     still held by that lease). Returns whether it moved. Raises IllegalTransition for a move
@@ -106,19 +109,27 @@ def _db_retry(fn: Callable[[], T], attempts: int = 4) -> T:
 
 # ---- submit & dispatch --------------------------------------------------------------------
 
+
 def request_fingerprint(body: dict, window) -> str:
     """sha256 of the canonical request (keys sorted, non-result keys dropped), the resolved
     data window and the engine version. Equal fingerprints on equal data give equal results."""
     canonical = {k: v for k, v in body.items() if k not in NON_RESULT_KEYS}
-    canonical["_window"] = [window.symbol, window.timeframe, window.start.isoformat(), window.end.isoformat(),
-                            window.source, window.dataset_id]
+    canonical["_window"] = [
+        window.symbol,
+        window.timeframe,
+        window.start.isoformat(),
+        window.end.isoformat(),
+        window.source,
+        window.dataset_id,
+    ]
     canonical["_engine"] = ENGINE_VERSION
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
-                    idempotency_key: str = "", dispatch: bool = True) -> BacktestRun:
+def backtest_submit(
+    *, user, body: dict, strategy: Strategy | None = None, idempotency_key: str = "", dispatch: bool = True
+) -> BacktestRun:
     """Validate the whole request and save the run.
 
     - The same ``idempotency_key`` from the same user returns the original run.
@@ -137,25 +148,57 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
     window = data_window_from_request(body)
     if window.source == "dataset":
         from marketdata.selectors import dataset_get
+
         if dataset_get(dataset_id=window.dataset_id, user=user) is None:
-            raise ApplicationError("DATASET_NOT_FOUND", f"no dataset with id {window.dataset_id}",
-                                   details={"field": "marketContext.dataSource"})
+            raise ApplicationError(
+                "DATASET_NOT_FOUND",
+                f"no dataset with id {window.dataset_id}",
+                details={"field": "marketContext.dataSource"},
+            )
     fingerprint = request_fingerprint(body, window)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window)
     ctx = body["marketContext"]
-    fields = dict(owner=user, strategy=strategy, request=body, market=window.symbol, timeframe=window.timeframe,
-                  direction=ctx.get("direction", "Long"), data_start=window.start, data_end=window.end,
-                  warmup_start=window.warmup_start,
-                  data_source=window.source if window.dataset_id is None else f"dataset:{window.dataset_id}",
-                  engine_version=ENGINE_VERSION, idempotency_key=idempotency_key,
-                  request_fingerprint=fingerprint)
+    fields = dict(
+        owner=user,
+        strategy=strategy,
+        request=body,
+        market=window.symbol,
+        timeframe=window.timeframe,
+        direction=ctx.get("direction", "Long"),
+        data_start=window.start,
+        data_end=window.end,
+        warmup_start=window.warmup_start,
+        data_source=window.source if window.dataset_id is None else f"dataset:{window.dataset_id}",
+        engine_version=ENGINE_VERSION,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
     if source_run is not None:
         now = timezone.now()
-        fields.update(status=RunStatus.SUCCEEDED, progress=100, stage="done", cached=True,
-                      cache_source=source_run, started_at=now, finished_at=now,
-                      **{name: getattr(source_run, name) for name in (
-                          "metrics", "trade_count", "equity_curve", "data_checksum", "bars", "warnings", "data_quality",
-                          "data_start", "data_end", "report_error")})
+        fields.update(
+            status=RunStatus.SUCCEEDED,
+            progress=100,
+            stage="done",
+            cached=True,
+            cache_source=source_run,
+            started_at=now,
+            finished_at=now,
+            **{
+                name: getattr(source_run, name)
+                for name in (
+                    "metrics",
+                    "trade_count",
+                    "equity_curve",
+                    "data_checksum",
+                    "bars",
+                    "warnings",
+                    "data_quality",
+                    "data_start",
+                    "data_end",
+                    "report_error",
+                )
+            },
+        )
     try:
         with transaction.atomic():
             run = BacktestRun.objects.create(**fields)
@@ -174,15 +217,22 @@ def backtest_submit(*, user, body: dict, strategy: Strategy | None = None,
 
 def _cached_result(fingerprint: str, window) -> BacktestRun | None:
     """The newest original SUCCEEDED run with this fingerprint whose data is unchanged."""
-    candidate = (BacktestRun.objects.filter(request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED,
-                                            cached=False).order_by("-finished_at").first())
+    candidate = (
+        BacktestRun.objects.filter(request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED, cached=False)
+        .order_by("-finished_at")
+        .first()
+    )
     if candidate is None or not candidate.data_checksum:
         return None
     from marketdata.services import market_data_cached_frame
 
-    frame = market_data_cached_frame(symbol=window.symbol, timeframe=window.timeframe,
-                                     start=window.warmup_start or window.start,
-                                     end=window.end, source=candidate.data_source)
+    frame = market_data_cached_frame(
+        symbol=window.symbol,
+        timeframe=window.timeframe,
+        start=window.warmup_start or window.start,
+        end=window.end,
+        source=candidate.data_source,
+    )
     if frame is None or data_checksum(frame) != candidate.data_checksum:
         return None
     return candidate
@@ -193,14 +243,17 @@ def backtest_dispatch(*, run_id) -> bool:
     from backtests.tasks import run_backtest_task
 
     try:
-        result = run_backtest_task.apply_async(args=[str(run_id)], retry=True,
-                                               retry_policy={"max_retries": 1, "interval_start": 0,
-                                                             "interval_step": 0.5, "interval_max": 0.5})
+        result = run_backtest_task.apply_async(
+            args=[str(run_id)],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+        )
     except Exception:  # kombu raises OperationalError and friends when the broker is down
         logger.warning("broker unavailable, run left QUEUED for the dispatcher", extra={"run_id": str(run_id)})
         return False
     BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
-        celery_task_id=result.id, dispatched_at=timezone.now())
+        celery_task_id=result.id, dispatched_at=timezone.now()
+    )
     return True
 
 
@@ -208,8 +261,9 @@ def backtest_dispatch_pending(*, older_than_seconds: float = 5) -> int:
     """The outbox sweep: dispatch QUEUED runs that never reached the broker."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     sent = 0
-    for run_id in BacktestRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__isnull=True,
-                                             created_at__lte=cutoff).values_list("id", flat=True):
+    for run_id in BacktestRun.objects.filter(
+        status=RunStatus.QUEUED, dispatched_at__isnull=True, created_at__lte=cutoff
+    ).values_list("id", flat=True):
         if not backtest_dispatch(run_id=run_id):
             break  # the broker is still down; try again on the next sweep
         sent += 1
@@ -224,15 +278,26 @@ def backtest_rerun(*, run: BacktestRun, user) -> BacktestRun:
 
 # ---- cancel & reap ------------------------------------------------------------------------
 
+
 def backtest_cancel(*, run: BacktestRun) -> BacktestRun:
     """Cancel a QUEUED or RUNNING run. A running worker stops at its next progress write."""
-    moved = transition(run.id, to=RunStatus.CANCELLED, frm=(RunStatus.QUEUED, RunStatus.RUNNING),
-                       finished_at=timezone.now(), stage="cancelled", error_code="CANCELLED",
-                       error_message="Cancelled by the user.")
+    moved = transition(
+        run.id,
+        to=RunStatus.CANCELLED,
+        frm=(RunStatus.QUEUED, RunStatus.RUNNING),
+        finished_at=timezone.now(),
+        stage="cancelled",
+        error_code="CANCELLED",
+        error_message="Cancelled by the user.",
+    )
     run.refresh_from_db()
     if not moved:
-        raise ApplicationError("INVALID_STATE", f"the run is {run.status}; only QUEUED or RUNNING runs "
-                               "can be cancelled", details={"status": run.status}, status_code=409)
+        raise ApplicationError(
+            "INVALID_STATE",
+            f"the run is {run.status}; only QUEUED or RUNNING runs can be cancelled",
+            details={"status": run.status},
+            status_code=409,
+        )
     logger.info("run cancelled", extra={"run_id": str(run.id)})
     return run
 
@@ -251,13 +316,27 @@ def backtest_reap_stale(*, now=None) -> dict[str, int]:
                 report_dispatch(run_id=run.id)
                 counts["reports"] += 1
         elif run.attempts >= settings.QM_MAX_ATTEMPTS:
-            if transition(run.id, to=RunStatus.FAILED, frm=(RunStatus.RUNNING,), lease=run.lease_token,
-                          error_code="WORKER_LOST", finished_at=now, stage="failed",
-                          error_message=f"The worker running this backtest stopped responding "
-                                        f"{run.attempts} times; giving up."):
+            if transition(
+                run.id,
+                to=RunStatus.FAILED,
+                frm=(RunStatus.RUNNING,),
+                lease=run.lease_token,
+                error_code="WORKER_LOST",
+                finished_at=now,
+                stage="failed",
+                error_message=f"The worker running this backtest stopped responding {run.attempts} times; giving up.",
+            ):
                 counts["failed"] += 1
-        elif transition(run.id, to=RunStatus.QUEUED, frm=(RunStatus.RUNNING,), lease=run.lease_token,
-                        stage="queued", progress=0, lease_token="", dispatched_at=None):
+        elif transition(
+            run.id,
+            to=RunStatus.QUEUED,
+            frm=(RunStatus.RUNNING,),
+            lease=run.lease_token,
+            stage="queued",
+            progress=0,
+            lease_token="",
+            dispatched_at=None,
+        ):
             logger.warning("requeued a run whose worker went silent", extra={"run_id": str(run.id)})
             backtest_dispatch(run_id=run.id)
             counts["requeued"] += 1
@@ -265,6 +344,7 @@ def backtest_reap_stale(*, now=None) -> dict[str, int]:
 
 
 # ---- execute ------------------------------------------------------------------------------
+
 
 @dataclass
 class ProgressWriter:
@@ -291,9 +371,11 @@ class ProgressWriter:
 
     def write(self, stage: str, pct: int) -> None:
         pct = max(pct, self.last_pct)
-        changed = _db_retry(lambda: BacktestRun.objects.filter(
-            id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease).update(
-            stage=stage, progress=pct, heartbeat_at=timezone.now()))
+        changed = _db_retry(
+            lambda: BacktestRun.objects.filter(id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease).update(
+                stage=stage, progress=pct, heartbeat_at=timezone.now()
+            )
+        )
         if not changed:
             raise RunCancelled()
         self.last_pct, self.last_stage, self.last_write = pct, stage, time.monotonic()
@@ -306,10 +388,18 @@ def _claim(run_id, task_id: str) -> str | None:
     stale = now - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT)
     lease = uuid.uuid4().hex
     claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
-    claimed = _db_retry(lambda: BacktestRun.objects.filter(claimable, id=run_id,
-                                                           attempts__lt=settings.QM_MAX_ATTEMPTS).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, stage="loading_data", progress=0,
-        celery_task_id=task_id or "", lease_token=lease, attempts=F("attempts") + 1))
+    claimed = _db_retry(
+        lambda: BacktestRun.objects.filter(claimable, id=run_id, attempts__lt=settings.QM_MAX_ATTEMPTS).update(
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            stage="loading_data",
+            progress=0,
+            celery_task_id=task_id or "",
+            lease_token=lease,
+            attempts=F("attempts") + 1,
+        )
+    )
     return lease if claimed else None
 
 
@@ -347,8 +437,12 @@ def _execute_claimed(run_id, lease: str) -> str:
         observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
         progress.write("loading_data", 10)
         started = time.monotonic()
-        result = run_backtest(loaded.frame, spec, on_progress=progress,
-                              trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None)
+        result = run_backtest(
+            loaded.frame,
+            spec,
+            on_progress=progress,
+            trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
+        )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         _store_results(run, lease, result, loaded)
     except RunCancelled:
@@ -358,8 +452,12 @@ def _execute_claimed(run_id, lease: str) -> str:
         raise  # the database is gone for good: let the task retry; the lease protects the run
     except Exception as exc:  # the run fails, the worker keeps serving
         if _caused_by(exc, SoftTimeLimitExceeded):  # also when a layer below wrapped it
-            return _fail(run_id, lease, "TIMEOUT", "The run exceeded the time limit of "
-                         f"{settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.")
+            return _fail(
+                run_id,
+                lease,
+                "TIMEOUT",
+                f"The run exceeded the time limit of {settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.",
+            )
         if isinstance(exc, (ApplicationError, EngineError)):
             return _fail(run_id, lease, exc.code, exc.message)
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
@@ -385,8 +483,15 @@ def _caused_by(exc: BaseException, kind: type) -> bool:
 def _succeed(run_id, lease: str) -> str:
     run = BacktestRun.objects.only("started_at").get(id=run_id)
     now = timezone.now()
-    if transition(run_id, to=RunStatus.SUCCEEDED, frm=(RunStatus.RUNNING,), lease=lease, progress=100,
-                  stage="done", finished_at=now):
+    if transition(
+        run_id,
+        to=RunStatus.SUCCEEDED,
+        frm=(RunStatus.RUNNING,),
+        lease=lease,
+        progress=100,
+        stage="done",
+        finished_at=now,
+    ):
         if run.started_at:
             observability.STAGE_SECONDS.labels(stage="total").observe((now - run.started_at).total_seconds())
         return RunStatus.SUCCEEDED
@@ -394,8 +499,16 @@ def _succeed(run_id, lease: str) -> str:
 
 
 def _fail(run_id, lease: str, code: str, message: str) -> str:
-    transition(run_id, to=RunStatus.FAILED, frm=(RunStatus.RUNNING,), lease=lease, error_code=code,
-               error_message=message, finished_at=timezone.now(), stage="failed")
+    transition(
+        run_id,
+        to=RunStatus.FAILED,
+        frm=(RunStatus.RUNNING,),
+        lease=lease,
+        error_code=code,
+        error_message=message,
+        finished_at=timezone.now(),
+        stage="failed",
+    )
     logger.warning("run failed: %s %s", code, message, extra={"run_id": str(run_id)})
     return BacktestRun.objects.get(id=run_id).status
 
@@ -409,8 +522,20 @@ def _downsample_equity(equity) -> list[list]:
     return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
 
 
-TRADE_FLOATS = ("entry_price", "exit_price", "size", "pnl", "pnl_pct", "fees", "gross_pnl", "commission",
-                "spread_cost", "slippage_cost", "mae", "mfe")
+TRADE_FLOATS = (
+    "entry_price",
+    "exit_price",
+    "size",
+    "pnl",
+    "pnl_pct",
+    "fees",
+    "gross_pnl",
+    "commission",
+    "spread_cost",
+    "slippage_cost",
+    "mae",
+    "mfe",
+)
 TRADE_OPTIONAL = ("r_multiple", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk")
 
 
@@ -421,8 +546,13 @@ def _trade_fields(row: dict) -> dict:
         if name in row:
             value = float(row[name])
             fields[name] = None if np.isnan(value) else value
-    fields.update(direction=row["direction"], exit_reason=row["exit_reason"], bars_held=int(row["bars_held"]),
-                  entry_time=row["entry_time"].to_pydatetime(), exit_time=row["exit_time"].to_pydatetime())
+    fields.update(
+        direction=row["direction"],
+        exit_reason=row["exit_reason"],
+        bars_held=int(row["bars_held"]),
+        entry_time=row["entry_time"].to_pydatetime(),
+        exit_time=row["exit_time"].to_pydatetime(),
+    )
     return fields
 
 
@@ -437,34 +567,46 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
 
     def write():
         with transaction.atomic():
-            locked = (BacktestRun.objects.select_for_update()
-                      .filter(id=run.id, status=RunStatus.RUNNING, lease_token=lease).first())
+            locked = (
+                BacktestRun.objects.select_for_update()
+                .filter(id=run.id, status=RunStatus.RUNNING, lease_token=lease)
+                .first()
+            )
             if locked is None:
                 raise RunCancelled()
             Trade.objects.filter(run_id=run.id).delete()
             Trade.objects.bulk_create(rows, batch_size=2000)
             BacktestRun.objects.filter(id=run.id).update(
-                metrics=metrics, trade_count=len(rows), equity_curve=_downsample_equity(result.equity),
-                engine_version=result.engine_version, data_checksum=result.data_checksum, bars=result.bars,
-                data_start=measured[0].to_pydatetime(), data_end=measured[-1].to_pydatetime(),
-                warnings=list(loaded.warnings), data_quality=getattr(loaded, "quality", None),
+                metrics=metrics,
+                trade_count=len(rows),
+                equity_curve=_downsample_equity(result.equity),
+                engine_version=result.engine_version,
+                data_checksum=result.data_checksum,
+                bars=result.bars,
+                data_start=measured[0].to_pydatetime(),
+                data_end=measured[-1].to_pydatetime(),
+                warnings=list(loaded.warnings),
+                data_quality=getattr(loaded, "quality", None),
                 heartbeat_at=timezone.now(),
-                stage="rendering_report" if render else "analysing", progress=85)
+                stage="rendering_report" if render else "analysing",
+                progress=85,
+            )
 
     _db_retry(write)
 
 
 # ---- report -------------------------------------------------------------------------------
 
+
 def report_dispatch(*, run_id) -> bool:
     from reports.tasks import render_report_task
 
     try:
-        render_report_task.apply_async(args=[str(run_id)], retry=True,
-                                       retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5})
+        render_report_task.apply_async(
+            args=[str(run_id)], retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+        )
     except Exception:
-        logger.warning("broker unavailable for the report; the reaper will resend it",
-                       extra={"run_id": str(run_id)})
+        logger.warning("broker unavailable for the report; the reaper will resend it", extra={"run_id": str(run_id)})
         return False
     return True
 
@@ -486,13 +628,18 @@ def backtest_finish_report(*, run_id) -> str:
 def report_regenerate(*, run: BacktestRun) -> Artifact:
     """Render the PDF again for a SUCCEEDED run (e.g. after Chromium was missing)."""
     if run.status != RunStatus.SUCCEEDED:
-        raise ApplicationError("INVALID_STATE", f"the run is {run.status}; a report needs a SUCCEEDED run",
-                               details={"status": run.status}, status_code=409)
+        raise ApplicationError(
+            "INVALID_STATE",
+            f"the run is {run.status}; a report needs a SUCCEEDED run",
+            details={"status": run.status},
+            status_code=409,
+        )
     artifact = report_render_pdf(run_id=run.cache_source_id or run.id)
     if artifact is None:
         source = BacktestRun.objects.get(id=run.cache_source_id or run.id)
-        raise ApplicationError("REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}",
-                               status_code=503)
+        raise ApplicationError(
+            "REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}", status_code=503
+        )
     BacktestRun.objects.filter(id=run.id).update(report_error="")
     return artifact
 
@@ -517,7 +664,9 @@ def report_render_pdf(*, run_id) -> Artifact | None:
         default_storage.delete(key)
     default_storage.save(key, ContentFile(pdf))
     artifact, _ = Artifact.objects.update_or_create(
-        run=run, kind=Artifact.Kind.REPORT_PDF,
-        defaults={"storage_key": key, "bytes": len(pdf), "sha256": hashlib.sha256(pdf).hexdigest()})
+        run=run,
+        kind=Artifact.Kind.REPORT_PDF,
+        defaults={"storage_key": key, "bytes": len(pdf), "sha256": hashlib.sha256(pdf).hexdigest()},
+    )
     BacktestRun.objects.filter(id=run_id).update(report_error="")
     return artifact

@@ -1,4 +1,5 @@
 """Celery tasks: thin wrappers that take plain ids and call a service."""
+
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -6,17 +7,24 @@ from django.db import InterfaceError, OperationalError
 from backtests import services
 
 
-@shared_task(name="backtests.tasks.run_backtest_task", bind=True, acks_late=True,
-             reject_on_worker_lost=True, soft_time_limit=settings.QM_TASK_SOFT_TIME_LIMIT,
-             time_limit=settings.QM_TASK_TIME_LIMIT, autoretry_for=(OperationalError, InterfaceError),
-             retry_backoff=2, retry_backoff_max=60, max_retries=5)
+@shared_task(
+    name="backtests.tasks.run_backtest_task",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.QM_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.QM_TASK_TIME_LIMIT,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
 def run_backtest_task(self, run_id: str) -> str:
     try:
         return services.backtest_execute(run_id=run_id, task_id=self.request.id or "")
     except services.RunBusy as exc:
         # Another delivery of this run is RUNNING; look again once its heartbeat could be stale.
-        raise self.retry(exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1,
-                         max_retries=settings.QM_MAX_ATTEMPTS + 2)
+        raise self.retry(exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2)
 
 
 @shared_task(name="backtests.tasks.dispatch_queued_runs", ignore_result=True)

@@ -1,4 +1,5 @@
 """Lookup of strategy templates for other features (batches): id → request body."""
+
 from backtests.strategies.templates import template_apply
 
 

@@ -1,6 +1,7 @@
 """Browser pages: the new-backtest builder (/run-backtest-v4), the live run page with the
 results, the runs list with filters and the compare view. Server-rendered; the builder and the
 progress bar use a little plain JavaScript against the public API."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from backtests import selectors, services
 from backtests.api.serializers import BacktestRequestSerializer
-from backtests.strategies import expand_request
 from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
 from backtests.engine.conditions import OPERATORS
 from backtests.models import Artifact, RunStatus
+from backtests.strategies import expand_request
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from qm_platform.errors import ApplicationError
@@ -28,14 +29,14 @@ COMPARE_MIN, COMPARE_MAX = 2, 4
 # What an error code means, in plain words; the page shows it with the code and the details.
 ERROR_HELP = {
     "INSUFFICIENT_DATA": "There was not enough market data in the chosen period to run the test. "
-                         "Pick a longer period, or one when the market was open.",
+    "Pick a longer period, or one when the market was open.",
     "DATA_UNAVAILABLE": "The market data could not be loaded, and no stored copy was available.",
     "DATA_RANGE_UNAVAILABLE": "The data source does not offer this timeframe that far back. Shorten the "
-                              "period, use a larger timeframe, or upload a CSV dataset.",
+    "period, use a larger timeframe, or upload a CSV dataset.",
     "DATA_SOURCE_UNAVAILABLE": "That data source cannot be reached from this server.",
     "DATASET_NOT_FOUND": "The dataset named in the request does not exist.",
     "TIMEOUT": "The backtest took longer than the time limit and was stopped. Try a shorter period or a "
-               "larger timeframe.",
+    "larger timeframe.",
     "ENGINE_ERROR": "The backtest engine hit an unexpected error. The details below help us fix it.",
     "WORKER_LOST": "The worker running this backtest stopped unexpectedly and the run could not be finished.",
     "CANCELLED": "This run was cancelled before it finished.",
@@ -86,12 +87,18 @@ def _builder_context(payload: str, error: ApplicationError | None = None) -> dic
     from backtests.models import StrategyTemplate
 
     templates = list(StrategyTemplate.objects.only("id", "name", "kind", "body"))
-    return {"payload": payload, "error": error, "error_help": error_help(error.code) if error else "",
-            "templates": [t for t in templates if t.kind == "v4"],
-            "ict_templates": [t for t in templates if t.kind == "ict"],
-            "template_bodies": {t.id: t.body for t in templates if t.kind == "v4"},
-            "markets": sorted(BASE_PRICES), "timeframes": list(TIMEFRAME_SECONDS), "periods": TEST_PERIODS,
-            "operators": list(OPERATORS)}
+    return {
+        "payload": payload,
+        "error": error,
+        "error_help": error_help(error.code) if error else "",
+        "templates": [t for t in templates if t.kind == "v4"],
+        "ict_templates": [t for t in templates if t.kind == "ict"],
+        "template_bodies": {t.id: t.body for t in templates if t.kind == "v4"},
+        "markets": sorted(BASE_PRICES),
+        "timeframes": list(TIMEFRAME_SECONDS),
+        "periods": TEST_PERIODS,
+        "operators": list(OPERATORS),
+    }
 
 
 @login_required
@@ -102,8 +109,9 @@ def run_backtest_v4(request):
         try:
             run = _submit(request)
         except ApplicationError as exc:
-            return render(request, "backtests/new.html", _builder_context(_raw_payload(request), exc),
-                          status=exc.status_code)
+            return render(
+                request, "backtests/new.html", _builder_context(_raw_payload(request), exc), status=exc.status_code
+            )
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     return render(request, "backtests/new.html", _builder_context(json.dumps(EXAMPLE_V4, indent=2)))
 
@@ -117,9 +125,12 @@ def run_backtest_v5(request):
         try:
             run = _submit(request, kind="ict")
         except ApplicationError as exc:
-            return render(request, "backtests/new_v5.html", {"payload": _raw_payload(request), "error": exc,
-                                                             "error_help": error_help(exc.code)},
-                          status=exc.status_code)
+            return render(
+                request,
+                "backtests/new_v5.html",
+                {"payload": _raw_payload(request), "error": exc, "error_help": error_help(exc.code)},
+                status=exc.status_code,
+            )
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     from backtests.models import StrategyTemplate
 
@@ -137,15 +148,21 @@ def run_page(request, pk):
     if run is None:
         raise Http404("No such run")
     succeeded = run.status == RunStatus.SUCCEEDED
-    return render(request, "backtests/run.html", {
-        "run": run,
-        "report_html": render_report_html(run, for_pdf=False, request=request) if succeeded else "",
-        "has_pdf": succeeded and Artifact.objects.filter(run_id=getattr(run, "cache_source_id", None) or run.id,
-                                                         kind=Artifact.Kind.REPORT_PDF).exists(),
-        "stage_label": STAGE_LABELS.get(run.stage, run.stage),
-        "stage_labels": STAGE_LABELS,
-        "error_help": error_help(run.error_code) if run.error_code else "",
-    })
+    return render(
+        request,
+        "backtests/run.html",
+        {
+            "run": run,
+            "report_html": render_report_html(run, for_pdf=False, request=request) if succeeded else "",
+            "has_pdf": succeeded
+            and Artifact.objects.filter(
+                run_id=getattr(run, "cache_source_id", None) or run.id, kind=Artifact.Kind.REPORT_PDF
+            ).exists(),
+            "stage_label": STAGE_LABELS.get(run.stage, run.stage),
+            "stage_labels": STAGE_LABELS,
+            "error_help": error_help(run.error_code) if run.error_code else "",
+        },
+    )
 
 
 @login_required
@@ -153,11 +170,24 @@ def run_page(request, pk):
 def runs_page(request):
     filters = {key: request.GET.get(key, "").strip() for key in ("status", "market", "strategy")}
     runs = list(selectors.backtest_list_filtered(user=request.user, **filters)[:200])
-    markets = (selectors.backtest_list_for_user(user=request.user).order_by("market")
-               .values_list("market", flat=True).distinct())
-    return render(request, "backtests/runs.html", {
-        "runs": runs, "filters": filters, "statuses": list(RunStatus.values), "markets": list(markets),
-        "compare_min": COMPARE_MIN, "compare_max": COMPARE_MAX})
+    markets = (
+        selectors.backtest_list_for_user(user=request.user)
+        .order_by("market")
+        .values_list("market", flat=True)
+        .distinct()
+    )
+    return render(
+        request,
+        "backtests/runs.html",
+        {
+            "runs": runs,
+            "filters": filters,
+            "statuses": list(RunStatus.values),
+            "markets": list(markets),
+            "compare_min": COMPARE_MIN,
+            "compare_max": COMPARE_MAX,
+        },
+    )
 
 
 @login_required
@@ -166,9 +196,12 @@ def compare_page(request):
     """2–4 of the user's runs side by side: KPIs and overlaid equity curves (percent return)."""
     ids = [i for raw in request.GET.getlist("ids") for i in raw.split(",") if i.strip()]
     if not COMPARE_MIN <= len(set(ids)) <= COMPARE_MAX:
-        return render(request, "backtests/compare.html", {
-            "problem": f"Pick {COMPARE_MIN} to {COMPARE_MAX} runs to compare (you picked {len(set(ids))})."},
-            status=400)
+        return render(
+            request,
+            "backtests/compare.html",
+            {"problem": f"Pick {COMPARE_MIN} to {COMPARE_MAX} runs to compare (you picked {len(set(ids))})."},
+            status=400,
+        )
     runs = []
     for run_id in dict.fromkeys(ids):
         try:
@@ -193,8 +226,13 @@ def compare_page(request):
         best = None
         if kpi.higher_is_better is not None and len(numeric) > 1:
             best = (max if kpi.higher_is_better else min)(numeric)
-        rows.append({"label": kpi.label, "key": kpi.key,
-                     "cells": [{"text": c["text"], "best": best is not None and v == best}
-                               for c, v in zip(cells, values)]})
-    return render(request, "backtests/compare.html", {
-        "runs": runs, "rows": rows, "chart": charts.compare_equity_chart(curves)})
+        rows.append(
+            {
+                "label": kpi.label,
+                "key": kpi.key,
+                "cells": [{"text": c["text"], "best": best is not None and v == best} for c, v in zip(cells, values)],
+            }
+        )
+    return render(
+        request, "backtests/compare.html", {"runs": runs, "rows": rows, "chart": charts.compare_equity_chart(curves)}
+    )

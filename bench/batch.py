@@ -13,6 +13,7 @@ PDF per run (one batch report, rendered on the reports queue), and prints:
 
 It creates (and drops) the PostgreSQL database ``qm_bench_batch`` and uses Redis database 11.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ import time
 
 import psycopg
 import requests
-
 from harness import PG, BenchPlatform
 
-PLATFORM = BenchPlatform("batch", db="qm_bench_batch", redis_db=11, port=8766,
-                         env={"QM_RENDER_PDF": 0, "QM_BATCH_RENDER_PDF": 1})
+PLATFORM = BenchPlatform(
+    "batch", db="qm_bench_batch", redis_db=11, port=8766, env={"QM_RENDER_PDF": 0, "QM_BATCH_RENDER_PDF": 1}
+)
 DB = PLATFORM.db
 BASE = PLATFORM.base
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -36,12 +37,23 @@ TP = "exit.takeProfit"
 
 def strategy(period: int = 14, level: float = 30, take_profit: float = 1.5) -> dict:
     return {
-        "marketContext": {"market": "EURUSD", "timeframe": "15m", "direction": "Long",
-                          "startDate": "2024-01-01T00:00:00Z", "endDate": "2025-01-01T00:00:00Z",
-                          "dataSource": "synthetic"},
-        "decisionBlocks": [{"label": "Setup", "subConfirmations": [
-            {"moduleId": "rsi", "config": {"period": period, "operator": "<", "value": level}},
-            {"moduleId": "ema", "config": {"period": 100, "operator": "<", "value": {"column": "close"}}}]}],
+        "marketContext": {
+            "market": "EURUSD",
+            "timeframe": "15m",
+            "direction": "Long",
+            "startDate": "2024-01-01T00:00:00Z",
+            "endDate": "2025-01-01T00:00:00Z",
+            "dataSource": "synthetic",
+        },
+        "decisionBlocks": [
+            {
+                "label": "Setup",
+                "subConfirmations": [
+                    {"moduleId": "rsi", "config": {"period": period, "operator": "<", "value": level}},
+                    {"moduleId": "ema", "config": {"period": 100, "operator": "<", "value": {"column": "close"}}},
+                ],
+            }
+        ],
         "exit": {"stopLoss": 0.5, "takeProfit": take_profit},
     }
 
@@ -50,8 +62,11 @@ def grid(combinations: int) -> dict:
     """Three parameters, as close to a cube of ``combinations`` as integers allow (1000: 10³)."""
     side = round(combinations ** (1 / 3))
     third = max(1, combinations // (side * side))
-    return {PERIOD: [5 + 2 * i for i in range(side)], LEVEL: [20 + 2 * i for i in range(side)],
-            TP: [round(1.0 + 0.2 * i, 1) for i in range(third)]}
+    return {
+        PERIOD: [5 + 2 * i for i in range(side)],
+        LEVEL: [20 + 2 * i for i in range(side)],
+        TP: [round(1.0 + 0.2 * i, 1) for i in range(third)],
+    }
 
 
 def single_runs(headers: dict, n: int) -> tuple[list[float], list[float]]:
@@ -59,8 +74,9 @@ def single_runs(headers: dict, n: int) -> tuple[list[float], list[float]]:
     latencies, durations = [], []
     for i in range(n):
         started = time.monotonic()
-        run_id = requests.post(f"{BASE}/api/v1/backtests", json=strategy(60 + i, 31, 1.55), headers=headers,
-                               timeout=30).json()["id"]
+        run_id = requests.post(
+            f"{BASE}/api/v1/backtests", json=strategy(60 + i, 31, 1.55), headers=headers, timeout=30
+        ).json()["id"]
         while True:
             run = requests.get(f"{BASE}/api/v1/backtests/{run_id}", headers=headers, timeout=30).json()
             if run["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
@@ -78,7 +94,8 @@ def wait_batch(batch_id: str, timeout: float = 1800) -> tuple[float, float | Non
     with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:
         while time.monotonic() - started < timeout:
             status, report_key, report_error = conn.execute(
-                "SELECT status, report_key, report_error FROM backtests_batch WHERE id = %s", (batch_id,)).fetchone()
+                "SELECT status, report_key, report_error FROM backtests_batch WHERE id = %s", (batch_id,)
+            ).fetchone()
             if done is None and status in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 done = time.monotonic() - started
             if done is not None and (report_key or report_error):
@@ -89,14 +106,22 @@ def wait_batch(batch_id: str, timeout: float = 1800) -> tuple[float, float | Non
 
 def batch_stats(batch_id: str) -> dict:
     with psycopg.connect(**PG, dbname=DB) as conn:
-        rows = conn.execute("SELECT status, cached, EXTRACT(EPOCH FROM finished_at - started_at), started_at, "
-                            "finished_at FROM backtests_backtestrun WHERE batch_id = %s", (batch_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT status, cached, EXTRACT(EPOCH FROM finished_at - started_at), started_at, "
+            "finished_at FROM backtests_backtestrun WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchall()
     ran = [r for r in rows if not r[1] and r[2] is not None]
     durations = sorted(float(r[2]) for r in ran)
     span = (max(r[4] for r in ran) - min(r[3] for r in ran)).total_seconds() if ran else 0.0
-    return {"runs": len(rows), "failed": sum(1 for r in rows if r[0] != "SUCCEEDED"),
-            "cached": sum(1 for r in rows if r[1]), "p50": statistics.median(durations) if durations else 0.0,
-            "busy": sum(durations), "span": span}
+    return {
+        "runs": len(rows),
+        "failed": sum(1 for r in rows if r[0] != "SUCCEEDED"),
+        "cached": sum(1 for r in rows if r[1]),
+        "p50": statistics.median(durations) if durations else 0.0,
+        "busy": sum(durations),
+        "span": span,
+    }
 
 
 def run_batch(headers: dict, definition: dict) -> dict:
@@ -105,8 +130,13 @@ def run_batch(headers: dict, definition: dict) -> dict:
     response.raise_for_status()
     posted = time.monotonic() - started
     done, pdf = wait_batch(response.json()["id"])
-    return {"id": response.json()["id"], "post": posted, "done": posted + done,
-            "pdf": posted + pdf if pdf is not None else None, **batch_stats(response.json()["id"])}
+    return {
+        "id": response.json()["id"],
+        "post": posted,
+        "done": posted + done,
+        "pdf": posted + pdf if pdf is not None else None,
+        **batch_stats(response.json()["id"]),
+    }
 
 
 def main() -> None:
@@ -120,8 +150,13 @@ def main() -> None:
     try:
         single_runs(headers, 2)  # warm: data into storage, modules compiled, connections open
         latencies, durations = single_runs(headers, 10)
-        definition = {"name": "bench sweep", "strategy": strategy(), "grid": grid(args.combinations),
-                      "objective": "sharpe", "constraints": {"min_trades": 20}}
+        definition = {
+            "name": "bench sweep",
+            "strategy": strategy(),
+            "grid": grid(args.combinations),
+            "objective": "sharpe",
+            "constraints": {"min_trades": 20},
+        }
         first = run_batch(headers, definition)
         again = run_batch(headers, definition)
     finally:
@@ -130,9 +165,11 @@ def main() -> None:
     single_worker = statistics.median(durations)
     n = first["runs"]
     per_combination = first["done"] / n
-    print(f"\nBatch sweep on {os.cpu_count()} cores, {args.workers} worker processes, PostgreSQL + Redis "
-          f"(one year of 15m EURUSD bars, {n} combinations of RSI period × RSI level × take profit, "
-          f"no PDF per run, one batch PDF)\n")
+    print(
+        f"\nBatch sweep on {os.cpu_count()} cores, {args.workers} worker processes, PostgreSQL + Redis "
+        f"(one year of 15m EURUSD bars, {n} combinations of RSI period × RSI level × take profit, "
+        f"no PDF per run, one batch PDF)\n"
+    )
     print("| measure | value |")
     print("|---|---|")
     print(f"| POST /api/v1/batches ({n} combinations validated and saved) | {first['post']:.1f} s |")
@@ -142,10 +179,16 @@ def main() -> None:
     print(f"| single run on an idle system, POST → SUCCEEDED (p50 of 10) | {single * 1000:.0f} ms |")
     print(f"| single run, time in the worker (p50) | {single_worker * 1000:.0f} ms |")
     print(f"| batch run, time in the worker (p50) | {first['p50'] * 1000:.0f} ms |")
-    print(f"| per combination × {args.workers} workers vs a single run's worker time | "
-          f"{per_combination * args.workers / single_worker:.2f}× |")
-    print(f"| worker busy time / ({args.workers} × first-start-to-last-finish) | "
-          f"{first['busy'] / (args.workers * first['span']) * 100:.0f}% |" if first["span"] else "")
+    print(
+        f"| per combination × {args.workers} workers vs a single run's worker time | "
+        f"{per_combination * args.workers / single_worker:.2f}× |"
+    )
+    print(
+        f"| worker busy time / ({args.workers} × first-start-to-last-finish) | "
+        f"{first['busy'] / (args.workers * first['span']) * 100:.0f}% |"
+        if first["span"]
+        else ""
+    )
     print(f"| failed runs | {first['failed']} |")
     print(f"| same batch again (all {again['cached']} answered from the result cache) | {again['done']:.1f} s |")
     PLATFORM.drop_database()

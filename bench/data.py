@@ -19,6 +19,7 @@ Each row is the median of ``--repeat`` timed runs after one untimed run, with th
 Targets (issue 6): cold column-pruned read under 50 ms, warm hit under 1 ms; the ratio is
 CSV time / our time (how many times faster than CSV).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,9 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         frame = SyntheticProvider().download(SYMBOL, TIMEFRAME, START, END)
         storage = LocalStorage(tmp / "market_cache")
-        storage.save_data(f"{SYMBOL}@synthetic", TIMEFRAME, frame, covered_start=START, covered_end=END,
-                          source="synthetic")
+        storage.save_data(
+            f"{SYMBOL}@synthetic", TIMEFRAME, frame, covered_start=START, covered_end=END, source="synthetic"
+        )
         csv_path = tmp / "eurusd_1m_2024.csv"
         frame.rename_axis("timestamp").to_csv(csv_path)
         csv_bytes = csv_path.stat().st_size
@@ -81,12 +83,14 @@ def main(argv=None) -> int:
                 df = pd.read_csv(csv_path, usecols=usecols, engine="c")
                 df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("timestamp"), utc=True, format="ISO8601"))
                 return df
+
             return run
 
         def cold(columns=None):
             def run():
                 manager = DataManager(storage, {"synthetic": SyntheticProvider()})
                 return manager.get_data(SYMBOL, TIMEFRAME, START, END, "synthetic", columns=columns).frame
+
             return run
 
         warm_manager = DataManager(storage, {"synthetic": SyntheticProvider()}, l1_revalidate_seconds=3600)
@@ -120,16 +124,21 @@ def main(argv=None) -> int:
         for label, _ in cases:
             ms = results[(kind, label)][0]
             ratio = results[("csv", label)][0] / ms
-            lines.append(f"| {names[kind]} | {label} | {ms:.3f} | {ratio:,.0f}x faster |" if kind != "csv"
-                         else f"| {names[kind]} | {label} | {ms:.1f} | 1x |")
+            lines.append(
+                f"| {names[kind]} | {label} | {ms:.3f} | {ratio:,.0f}x faster |"
+                if kind != "csv"
+                else f"| {names[kind]} | {label} | {ms:.1f} | 1x |"
+            )
     cold_pruned = results[("cold", "close only")][0]
     warm_all = max(results[("warm", label)][0] for label, _ in cases)
-    lines += ["",
-              f"Targets: cold column-pruned read {cold_pruned:.1f} ms (< 50 ms: "
-              f"{'met' if cold_pruned < 50 else 'MISSED'}); warm L1 hit {warm_all:.3f} ms (< 1 ms: "
-              f"{'met' if warm_all < 1 else 'MISSED'}); cold column-pruned is "
-              f"{results[('csv', 'close only')][0] / cold_pruned:,.0f}x faster than pandas read_csv of the same "
-              "column."]
+    lines += [
+        "",
+        f"Targets: cold column-pruned read {cold_pruned:.1f} ms (< 50 ms: "
+        f"{'met' if cold_pruned < 50 else 'MISSED'}); warm L1 hit {warm_all:.3f} ms (< 1 ms: "
+        f"{'met' if warm_all < 1 else 'MISSED'}); cold column-pruned is "
+        f"{results[('csv', 'close only')][0] / cold_pruned:,.0f}x faster than pandas read_csv of the same "
+        "column.",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

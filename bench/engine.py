@@ -35,6 +35,7 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
 Targets (issue 5): at least 2x faster than warm vectorbt; under 1 s in a fresh process;
 at least 50x faster than backtesting.py; peak memory under 1 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,14 @@ if str(ROOT) not in sys.path:
 
 REQUEST = {
     "marketContext": {"direction": "Long"},
-    "decisionBlocks": [{"subConfirmations": [
-        {"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 30}},
-        {"moduleId": "ema", "config": {"period": 200, "operator": "<", "value": {"column": "close"}}},
-    ]}],
+    "decisionBlocks": [
+        {
+            "subConfirmations": [
+                {"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 30}},
+                {"moduleId": "ema", "config": {"period": 200, "operator": "<", "value": {"column": "close"}}},
+            ]
+        }
+    ],
     "exit": {"stopLoss": 1, "takeProfit": 2},
     "sizing": {"moduleId": "percent_of_equity", "config": {"percent": 100}},
 }
@@ -73,13 +78,14 @@ TARGET_MEMORY_MB = 1024.0
 
 # ---- data ----------------------------------------------------------------------------------------
 
+
 def load_bars(count: int):
     import pandas as pd
 
     from marketdata.providers.synthetic import SyntheticProvider
 
     start = pd.Timestamp("2020-01-01", tz="UTC")
-    years = max(1.0, count / 370_000)          # ~376k one-minute bars a year, weekends closed
+    years = max(1.0, count / 370_000)  # ~376k one-minute bars a year, weekends closed
     while True:
         end = start + pd.Timedelta(days=int(365.25 * years) + 7)
         frame = SyntheticProvider().download("XAUUSD", "1m", start, end)
@@ -91,8 +97,11 @@ def load_bars(count: int):
 def save_npz(frame, path: Path) -> None:
     import numpy as np
 
-    np.savez(path, index=frame.index.as_unit("ns").asi8,
-             **{c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")})
+    np.savez(
+        path,
+        index=frame.index.as_unit("ns").asi8,
+        **{c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")},
+    )
 
 
 def read_npz(path: str):
@@ -105,6 +114,7 @@ def read_npz(path: str):
 
 
 # ---- the three engines ---------------------------------------------------------------------------
+
 
 def run_ours(frame):
     from backtests.engine import build_strategy, run_backtest
@@ -122,9 +132,20 @@ def run_vectorbt(frame):
     close = frame["close"].to_numpy()
     signal = (talib.RSI(close, 14) < 30) & (close > talib.EMA(close, 200))
     entries = pd.Series(np.concatenate(([False], signal[:-1])), index=frame.index)
-    pf = vbt.Portfolio.from_signals(frame["close"], entries=entries, exits=False, open=frame["open"],
-                                    high=frame["high"], low=frame["low"], price=frame["open"], sl_stop=SL,
-                                    tp_stop=TP, init_cash=10_000, freq="1min", stop_entry_price="fillprice")
+    pf = vbt.Portfolio.from_signals(
+        frame["close"],
+        entries=entries,
+        exits=False,
+        open=frame["open"],
+        high=frame["high"],
+        low=frame["low"],
+        price=frame["open"],
+        sl_stop=SL,
+        tp_stop=TP,
+        init_cash=10_000,
+        freq="1min",
+        stop_entry_price="fillprice",
+    )
     stats = pf.stats()
     return int(stats["Total Trades"]), float(stats["End Value"])
 
@@ -145,8 +166,9 @@ def run_backtesting(frame):
                 self.buy(sl=price * (1 - SL), tp=price * (1 + TP))
 
     data = frame.rename(columns=str.title)[["Open", "High", "Low", "Close", "Volume"]]
-    bt = Backtest(data, RsiEma, cash=1_000_000, commission=0, trade_on_close=False, exclusive_orders=True,
-                  finalize_trades=True)
+    bt = Backtest(
+        data, RsiEma, cash=1_000_000, commission=0, trade_on_close=False, exclusive_orders=True, finalize_trades=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = bt.run()
@@ -173,6 +195,7 @@ def best_of(fn, frame, repeat: int) -> tuple[float, tuple]:
 
 # ---- fresh process -------------------------------------------------------------------------------
 
+
 def child(engine: str, data_path: str) -> None:
     """Runs in the fresh process: import, load, run once, report JSON on stdout."""
     t0 = time.perf_counter()
@@ -188,15 +211,30 @@ def child(engine: str, data_path: str) -> None:
     t2 = time.perf_counter()
     trades, final = RUNNERS[engine](frame)
     t3 = time.perf_counter()
-    print(json.dumps({"interpreter_s": t0 - _PROCESS_START, "import_s": t1 - t0, "load_s": t2 - t1,
-                      "run_s": t3 - t2, "trades": trades, "final_equity": final,
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "interpreter_s": t0 - _PROCESS_START,
+                "import_s": t1 - t0,
+                "load_s": t2 - t1,
+                "run_s": t3 - t2,
+                "trades": trades,
+                "final_equity": final,
+                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def fresh(engine: str, data_path: Path) -> dict:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--child", engine, "--data", str(data_path)],
-                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", engine, "--data", str(data_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"fresh {engine} process failed:\n{done.stderr[-3000:]}")
@@ -206,6 +244,7 @@ def fresh(engine: str, data_path: Path) -> dict:
 
 
 # ---- main ----------------------------------------------------------------------------------------
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -235,46 +274,112 @@ def main() -> int:
         ours_fresh = fresh("ours", data_path)
         ours_s, (ours_trades, ours_final) = best_of(run_ours, frame, args.repeat)
         rows.append(("QuantMetrics (warm)", n, ours_s, None, str(ours_trades), f"final equity {ours_final:,.2f}"))
-        rows.append(("QuantMetrics, fresh process: first run", n, ours_fresh["run_s"], None, str(ours_fresh["trades"]),
-                     f"imports {ours_fresh['import_s']:.2f} s, data load {ours_fresh['load_s']:.2f} s"))
-        rows.append(("QuantMetrics, fresh process: whole process", n, ours_fresh["wall_s"], None, "",
-                     f"peak RSS {ours_fresh['maxrss_mb']:.0f} MB"))
-        checks.append((f"fresh-process run < {TARGET_FRESH_S:g} s", ours_fresh["run_s"] < TARGET_FRESH_S,
-                       f"{ours_fresh['run_s']:.3f} s"))
-        checks.append((f"peak memory < {TARGET_MEMORY_MB:.0f} MB", ours_fresh["maxrss_mb"] < TARGET_MEMORY_MB,
-                       f"{ours_fresh['maxrss_mb']:.0f} MB"))
+        rows.append(
+            (
+                "QuantMetrics, fresh process: first run",
+                n,
+                ours_fresh["run_s"],
+                None,
+                str(ours_fresh["trades"]),
+                f"imports {ours_fresh['import_s']:.2f} s, data load {ours_fresh['load_s']:.2f} s",
+            )
+        )
+        rows.append(
+            (
+                "QuantMetrics, fresh process: whole process",
+                n,
+                ours_fresh["wall_s"],
+                None,
+                "",
+                f"peak RSS {ours_fresh['maxrss_mb']:.0f} MB",
+            )
+        )
+        checks.append(
+            (
+                f"fresh-process run < {TARGET_FRESH_S:g} s",
+                ours_fresh["run_s"] < TARGET_FRESH_S,
+                f"{ours_fresh['run_s']:.3f} s",
+            )
+        )
+        checks.append(
+            (
+                f"peak memory < {TARGET_MEMORY_MB:.0f} MB",
+                ours_fresh["maxrss_mb"] < TARGET_MEMORY_MB,
+                f"{ours_fresh['maxrss_mb']:.0f} MB",
+            )
+        )
 
         if not args.no_vectorbt:
             naive = frame.copy()
             naive.index = naive.index.tz_localize(None)
             vbt_s, (vbt_trades, vbt_final) = best_of(run_vectorbt, naive, args.repeat)
-            rows.append(("vectorbt from_signals + stats (warm)", n, vbt_s, ours_s, str(vbt_trades),
-                         f"final equity {vbt_final:,.2f}"))
-            checks.append(("same trade count and final equity as vectorbt (1e-9)",
-                           vbt_trades == ours_trades and abs(vbt_final / ours_final - 1) < 1e-9,
-                           f"{ours_trades} vs {vbt_trades} trades, rel. diff {abs(vbt_final / ours_final - 1):.1e}"))
+            rows.append(
+                (
+                    "vectorbt from_signals + stats (warm)",
+                    n,
+                    vbt_s,
+                    ours_s,
+                    str(vbt_trades),
+                    f"final equity {vbt_final:,.2f}",
+                )
+            )
+            checks.append(
+                (
+                    "same trade count and final equity as vectorbt (1e-9)",
+                    vbt_trades == ours_trades and abs(vbt_final / ours_final - 1) < 1e-9,
+                    f"{ours_trades} vs {vbt_trades} trades, rel. diff {abs(vbt_final / ours_final - 1):.1e}",
+                )
+            )
             vbt_fresh = fresh("vectorbt", data_path)
-            rows.append(("vectorbt, fresh process: first run", n, vbt_fresh["run_s"], ours_fresh["run_s"],
-                         str(vbt_fresh["trades"]),
-                         f"imports {vbt_fresh['import_s']:.2f} s (JIT not cached)"))
-            checks.append((f">= {TARGET_VS_VECTORBT:g}x faster than warm vectorbt",
-                           vbt_s / ours_s >= TARGET_VS_VECTORBT, f"{vbt_s / ours_s:.1f}x"))
+            rows.append(
+                (
+                    "vectorbt, fresh process: first run",
+                    n,
+                    vbt_fresh["run_s"],
+                    ours_fresh["run_s"],
+                    str(vbt_fresh["trades"]),
+                    f"imports {vbt_fresh['import_s']:.2f} s (JIT not cached)",
+                )
+            )
+            checks.append(
+                (
+                    f">= {TARGET_VS_VECTORBT:g}x faster than warm vectorbt",
+                    vbt_s / ours_s >= TARGET_VS_VECTORBT,
+                    f"{vbt_s / ours_s:.1f}x",
+                )
+            )
 
         if not args.no_backtesting:
             part = frame.iloc[: args.bt_bars]
             start = time.perf_counter()
             bt_trades, _ = run_backtesting(part)
             bt_s = (time.perf_counter() - start) * n / len(part)
-            rows.append((f"backtesting.py ({len(part):,} bars, scaled)", n, bt_s, ours_s, f"{bt_trades} on {len(part):,}",
-                         f"measured {bt_s * len(part) / n:.2f} s"))
-            checks.append((f">= {TARGET_VS_BACKTESTING:g}x faster than backtesting.py",
-                           bt_s / ours_s >= TARGET_VS_BACKTESTING, f"{bt_s / ours_s:.0f}x"))
+            rows.append(
+                (
+                    f"backtesting.py ({len(part):,} bars, scaled)",
+                    n,
+                    bt_s,
+                    ours_s,
+                    f"{bt_trades} on {len(part):,}",
+                    f"measured {bt_s * len(part) / n:.2f} s",
+                )
+            )
+            checks.append(
+                (
+                    f">= {TARGET_VS_BACKTESTING:g}x faster than backtesting.py",
+                    bt_s / ours_s >= TARGET_VS_BACKTESTING,
+                    f"{bt_s / ours_s:.0f}x",
+                )
+            )
 
-    lines = [f"Engine benchmark: {n:,} one-minute bars, RSI(14) < 30 AND close > EMA(200), stop 1 %, target 2 %, "
-             f"all-in sizing.",
-             f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs.", "",
-             "| engine | time per 1M bars (s) | bars/s | ours is x faster | trades | note |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = [
+        f"Engine benchmark: {n:,} one-minute bars, RSI(14) < 30 AND close > EMA(200), stop 1 %, target 2 %, "
+        f"all-in sizing.",
+        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs.",
+        "",
+        "| engine | time per 1M bars (s) | bars/s | ours is x faster | trades | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for name, bars, seconds, baseline, trades, note in rows:
         per_million = seconds * 1_000_000 / bars
         ratio = f"{seconds / baseline:.1f}" if baseline else "-"

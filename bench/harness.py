@@ -1,5 +1,6 @@
 """The platform under benchmark: a throwaway PostgreSQL database, gunicorn and N Celery worker
 processes on Redis, started as separate processes exactly as in production."""
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,14 @@ class BenchPlatform:
 
     def env(self, **overrides) -> dict:
         e = dict(os.environ)
-        e.update(DJANGO_SETTINGS_MODULE="qm_platform.settings",
-                 DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.db}",
-                 CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}", QM_VAR_DIR=str(self.var),
-                 QM_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+        e.update(
+            DJANGO_SETTINGS_MODULE="qm_platform.settings",
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.db}",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
+            QM_VAR_DIR=str(self.var),
+            QM_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
         e.update({k: str(v) for k, v in {**self.extra, **overrides}.items()})
         return e
 
@@ -45,26 +50,73 @@ class BenchPlatform:
         shutil.rmtree(self.var, ignore_errors=True)
         self.var.mkdir(parents=True)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env(), check=True)
-        out = subprocess.run([sys.executable, "manage.py", "qm_demo"], cwd=ROOT, env=self.env(), check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "manage.py", "qm_demo"],
+            cwd=ROOT,
+            env=self.env(),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         with psycopg.connect(**PG, dbname=self.db, autocommit=True) as conn:  # the demo schedule must not fire
-            conn.execute("UPDATE django_celery_beat_periodictask SET enabled = false "
-                         "WHERE name LIKE 'qm-batch-schedule-%'")
+            conn.execute(
+                "UPDATE django_celery_beat_periodictask SET enabled = false WHERE name LIKE 'qm-batch-schedule-%'"
+            )
         subprocess.run(["redis-cli", "-n", str(self.redis_db), "flushdb"], check=True, capture_output=True)
         return out.stdout.strip()
 
     def start(self, workers: int, **env) -> None:
         e = self.env(**env)
         log = open(self.var / "bench.log", "ab")
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "qm_platform.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--threads", "4", "--timeout", "300", "--log-level", "warning"], cwd=ROOT, env=e,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "qm_platform.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "300",
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=e,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         for n in range(workers):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "qm_platform", "worker", "--concurrency=1",
-                 "--without-gossip", "--without-mingle", "-n", f"{self.name}{n}@%h", "--loglevel=WARNING"],
-                cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "qm_platform",
+                        "worker",
+                        "--concurrency=1",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "-n",
+                        f"{self.name}{n}@%h",
+                        "--loglevel=WARNING",
+                    ],
+                    cwd=ROOT,
+                    env=e,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -31,6 +31,7 @@ Targets (issue 3): TA-Lib-backed within 1.5x of TA-Lib direct; every other modul
 per million bars except volume_profile and sr_zones (500 ms) and the ICT modules (200 ms);
 the 57 indicator modules (8 categories) together under 2 s; none slower than ``ta``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -54,8 +56,16 @@ import talib  # noqa: E402
 from modules.registry import get_registry  # noqa: E402
 
 #: categories of the 57 indicator modules (the "all together < 2 s" target)
-INDICATOR_CATEGORIES = ("indicator", "trend", "momentum", "moving_averages", "volatility",
-                        "volume", "support_resistance", "custom")
+INDICATOR_CATEGORIES = (
+    "indicator",
+    "trend",
+    "momentum",
+    "moving_averages",
+    "volatility",
+    "volume",
+    "support_resistance",
+    "custom",
+)
 SLOW_ALLOWED = {"volume_profile": 500.0, "sr_zones": 500.0}
 #: TA-Lib computes the same values, but the module does not call it (TA-Lib's KAMA has no
 #: fast/slow parameters, so the module is a Numba kernel): ratio shown, 50 ms target applies.
@@ -73,11 +83,11 @@ def tune_malloc() -> bool:
     environment). Returns False where glibc's mallopt is unavailable."""
     import ctypes
     import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_trim_threshold, 2**31 - 1)
-                    and libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024))
+        return bool(libc.mallopt(m_trim_threshold, 2**31 - 1) and libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024))
     except (OSError, AttributeError):
         return False
 
@@ -94,13 +104,21 @@ def make_bars(n: int = 1_000_000, seed: int = 7) -> pd.DataFrame:
     low = np.minimum(open_, close) - wicks[1]
     volume = np.round(rng.lognormal(7.0, 0.4, n))
     index = pd.date_range("2020-01-01", periods=n, freq="1min", tz="UTC", name="timestamp")
-    return pd.DataFrame({"open": np.round(open_, 2), "high": np.round(high, 2),
-                         "low": np.round(low, 2), "close": np.round(close, 2),
-                         "volume": volume}, index=index)
+    return pd.DataFrame(
+        {
+            "open": np.round(open_, 2),
+            "high": np.round(high, 2),
+            "low": np.round(low, 2),
+            "close": np.round(close, 2),
+            "volume": volume,
+        },
+        index=index,
+    )
 
 
 # ---- references -----------------------------------------------------------------------------
 # Each TA-Lib reference: (calls, fn(arrays, config) -> {output name: expected array}).
+
 
 def _bb(a, c):
     upper, middle, lower = talib.BBANDS(a["close"], c["period"], c["std_dev"], c["std_dev"], 0)
@@ -113,8 +131,7 @@ def _macd(a, c):
 
 
 def _stoch(a, c):
-    k, d = talib.STOCH(a["high"], a["low"], a["close"], c["k_period"], c["k_smoothing"], 0,
-                       c["d_period"], 0)
+    k, d = talib.STOCH(a["high"], a["low"], a["close"], c["k_period"], c["k_smoothing"], 0, c["d_period"], 0)
     return {"k": k, "d": d}
 
 
@@ -132,6 +149,7 @@ def _with_sma(fn, avg_key, avg_output):
     def ref(a, c):
         value = fn(a, c)
         return {"value": value, avg_output: talib.SMA(value, c[avg_key])}
+
     return ref
 
 
@@ -146,39 +164,50 @@ TALIB: dict[str, tuple[str, Callable[[dict, dict], dict]]] = {
     "macd": ("MACD", _macd),
     "bollinger": ("BBANDS", _bb),
     "stochastic": ("STOCH", _stoch),
-    "adx": ("ADX+PLUS_DI+MINUS_DI", lambda a, c: {
-        "adx": talib.ADX(a["high"], a["low"], a["close"], c["period"]),
-        "plus_di": talib.PLUS_DI(a["high"], a["low"], a["close"], c["period"]),
-        "minus_di": talib.MINUS_DI(a["high"], a["low"], a["close"], c["period"])}),
+    "adx": (
+        "ADX+PLUS_DI+MINUS_DI",
+        lambda a, c: {
+            "adx": talib.ADX(a["high"], a["low"], a["close"], c["period"]),
+            "plus_di": talib.PLUS_DI(a["high"], a["low"], a["close"], c["period"]),
+            "minus_di": talib.MINUS_DI(a["high"], a["low"], a["close"], c["period"]),
+        },
+    ),
     "aroon": ("AROON+AROONOSC", _aroon),
-    "parabolic_sar": ("SAR", lambda a, c: {
-        "value": talib.SAR(a["high"], a["low"], c["acceleration"], c["maximum"])}),
-    "linear_regression_slope": ("LINEARREG_SLOPE", lambda a, c: {
-        "slope": talib.LINEARREG_SLOPE(a["close"], c["period"])}),
+    "parabolic_sar": ("SAR", lambda a, c: {"value": talib.SAR(a["high"], a["low"], c["acceleration"], c["maximum"])}),
+    "linear_regression_slope": (
+        "LINEARREG_SLOPE",
+        lambda a, c: {"slope": talib.LINEARREG_SLOPE(a["close"], c["period"])},
+    ),
     "trix": ("TRIX+EMA", _trix),
     "momentum_indicator": ("MOM", lambda a, c: {"value": talib.MOM(a["close"], c["period"])}),
     "roc": ("ROC", lambda a, c: {"value": talib.ROC(a["close"], c["period"])}),
     "cci": ("CCI", lambda a, c: {"value": talib.CCI(a["high"], a["low"], a["close"], c["period"])}),
-    "mfi": ("MFI", lambda a, c: {"value": talib.MFI(a["high"], a["low"], a["close"], a["volume"],
-                                                    c["period"])}),
-    "williams_r": ("WILLR", lambda a, c: {
-        "value": talib.WILLR(a["high"], a["low"], a["close"], c["period"])}),
-    "ultimate_oscillator": ("ULTOSC", lambda a, c: {
-        "value": talib.ULTOSC(a["high"], a["low"], a["close"], c["short"], c["medium"], c["long"])}),
+    "mfi": ("MFI", lambda a, c: {"value": talib.MFI(a["high"], a["low"], a["close"], a["volume"], c["period"])}),
+    "williams_r": ("WILLR", lambda a, c: {"value": talib.WILLR(a["high"], a["low"], a["close"], c["period"])}),
+    "ultimate_oscillator": (
+        "ULTOSC",
+        lambda a, c: {"value": talib.ULTOSC(a["high"], a["low"], a["close"], c["short"], c["medium"], c["long"])},
+    ),
     "atr": ("ATR", lambda a, c: {"value": talib.ATR(a["high"], a["low"], a["close"], c["period"])}),
-    "natr": ("NATR+SMA", _with_sma(lambda a, c: talib.NATR(a["high"], a["low"], a["close"],
-                                                           c["period"]), "regime_period", "average")),
-    "obv": ("OBV+SMA", _with_sma(lambda a, c: talib.OBV(a["close"], a["volume"]),
-                                 "signal_period", "signal")),
-    "ad_line": ("AD+SMA", _with_sma(lambda a, c: talib.AD(a["high"], a["low"], a["close"],
-                                                          a["volume"]), "signal_period", "signal")),
+    "natr": (
+        "NATR+SMA",
+        _with_sma(lambda a, c: talib.NATR(a["high"], a["low"], a["close"], c["period"]), "regime_period", "average"),
+    ),
+    "obv": ("OBV+SMA", _with_sma(lambda a, c: talib.OBV(a["close"], a["volume"]), "signal_period", "signal")),
+    "ad_line": (
+        "AD+SMA",
+        _with_sma(lambda a, c: talib.AD(a["high"], a["low"], a["close"], a["volume"]), "signal_period", "signal"),
+    ),
 }
 
 
 def _ta_refs() -> dict[str, tuple[str, Callable[[pd.DataFrame, dict], Any]]]:
     """``ta`` package counterparts (same indicator, module defaults). Empty if ta is missing."""
     try:
-        from ta import momentum as m, trend as t, volatility as v, volume as vo
+        from ta import momentum as m
+        from ta import trend as t
+        from ta import volatility as v
+        from ta import volume as vo
     except ImportError:
         return {}
     return {
@@ -186,71 +215,155 @@ def _ta_refs() -> dict[str, tuple[str, Callable[[pd.DataFrame, dict], Any]]]:
         "sma": ("SMAIndicator", lambda d, c: t.SMAIndicator(d.close, c["period"]).sma_indicator()),
         "ema": ("EMAIndicator", lambda d, c: t.EMAIndicator(d.close, c["period"]).ema_indicator()),
         "wma": ("WMAIndicator", lambda d, c: t.WMAIndicator(d.close, c["period"]).wma()),
-        "kaufman_adaptive_ma": ("KAMAIndicator", lambda d, c: m.KAMAIndicator(
-            d.close, c["period"], c["fast"], c["slow"]).kama()),
-        "macd": ("MACD", lambda d, c: (lambda x: (x.macd(), x.macd_signal(), x.macd_diff()))(
-            t.MACD(d.close, c["slow"], c["fast"], c["signal"]))),
-        "bollinger": ("BollingerBands", lambda d, c: (lambda x: (
-            x.bollinger_hband(), x.bollinger_lband(), x.bollinger_mavg(), x.bollinger_pband(),
-            x.bollinger_wband()))(v.BollingerBands(d.close, c["period"], c["std_dev"]))),
-        "bollinger_width": ("BollingerBands.wband", lambda d, c: v.BollingerBands(
-            d.close, c["period"], c["std_dev"]).bollinger_wband()),
-        "stochastic": ("StochasticOscillator", lambda d, c: (lambda x: (x.stoch(), x.stoch_signal()))(
-            m.StochasticOscillator(d.high, d.low, d.close, c["k_period"], c["d_period"]))),
-        "adx": ("ADXIndicator", lambda d, c: (lambda x: (x.adx(), x.adx_pos(), x.adx_neg()))(
-            t.ADXIndicator(d.high, d.low, d.close, c["period"]))),
-        "aroon": ("AroonIndicator", lambda d, c: (lambda x: (
-            x.aroon_up(), x.aroon_down(), x.aroon_indicator()))(t.AroonIndicator(d.high, d.low, c["period"]))),
-        "ichimoku": ("IchimokuIndicator", lambda d, c: (lambda x: (
-            x.ichimoku_conversion_line(), x.ichimoku_base_line(), x.ichimoku_a(), x.ichimoku_b()))(
-            t.IchimokuIndicator(d.high, d.low, c["tenkan"], c["kijun"], c["senkou_b"]))),
-        "parabolic_sar": ("PSARIndicator", lambda d, c: t.PSARIndicator(
-            d.high, d.low, d.close, c["acceleration"], c["maximum"]).psar()),
+        "kaufman_adaptive_ma": (
+            "KAMAIndicator",
+            lambda d, c: m.KAMAIndicator(d.close, c["period"], c["fast"], c["slow"]).kama(),
+        ),
+        "macd": (
+            "MACD",
+            lambda d, c: (lambda x: (x.macd(), x.macd_signal(), x.macd_diff()))(
+                t.MACD(d.close, c["slow"], c["fast"], c["signal"])
+            ),
+        ),
+        "bollinger": (
+            "BollingerBands",
+            lambda d, c: (
+                lambda x: (
+                    x.bollinger_hband(),
+                    x.bollinger_lband(),
+                    x.bollinger_mavg(),
+                    x.bollinger_pband(),
+                    x.bollinger_wband(),
+                )
+            )(v.BollingerBands(d.close, c["period"], c["std_dev"])),
+        ),
+        "bollinger_width": (
+            "BollingerBands.wband",
+            lambda d, c: v.BollingerBands(d.close, c["period"], c["std_dev"]).bollinger_wband(),
+        ),
+        "stochastic": (
+            "StochasticOscillator",
+            lambda d, c: (lambda x: (x.stoch(), x.stoch_signal()))(
+                m.StochasticOscillator(d.high, d.low, d.close, c["k_period"], c["d_period"])
+            ),
+        ),
+        "adx": (
+            "ADXIndicator",
+            lambda d, c: (lambda x: (x.adx(), x.adx_pos(), x.adx_neg()))(
+                t.ADXIndicator(d.high, d.low, d.close, c["period"])
+            ),
+        ),
+        "aroon": (
+            "AroonIndicator",
+            lambda d, c: (lambda x: (x.aroon_up(), x.aroon_down(), x.aroon_indicator()))(
+                t.AroonIndicator(d.high, d.low, c["period"])
+            ),
+        ),
+        "ichimoku": (
+            "IchimokuIndicator",
+            lambda d, c: (
+                lambda x: (x.ichimoku_conversion_line(), x.ichimoku_base_line(), x.ichimoku_a(), x.ichimoku_b())
+            )(t.IchimokuIndicator(d.high, d.low, c["tenkan"], c["kijun"], c["senkou_b"])),
+        ),
+        "parabolic_sar": (
+            "PSARIndicator",
+            lambda d, c: t.PSARIndicator(d.high, d.low, d.close, c["acceleration"], c["maximum"]).psar(),
+        ),
         "trix": ("TRIXIndicator", lambda d, c: t.TRIXIndicator(d.close, c["period"]).trix()),
         "cci": ("CCIIndicator", lambda d, c: t.CCIIndicator(d.high, d.low, d.close, c["period"]).cci()),
-        "mfi": ("MFIIndicator", lambda d, c: vo.MFIIndicator(
-            d.high, d.low, d.close, d.volume, c["period"]).money_flow_index()),
+        "mfi": (
+            "MFIIndicator",
+            lambda d, c: vo.MFIIndicator(d.high, d.low, d.close, d.volume, c["period"]).money_flow_index(),
+        ),
         "roc": ("ROCIndicator", lambda d, c: m.ROCIndicator(d.close, c["period"]).roc()),
-        "williams_r": ("WilliamsRIndicator", lambda d, c: m.WilliamsRIndicator(
-            d.high, d.low, d.close, c["period"]).williams_r()),
-        "ultimate_oscillator": ("UltimateOscillator", lambda d, c: m.UltimateOscillator(
-            d.high, d.low, d.close, c["short"], c["medium"], c["long"]).ultimate_oscillator()),
+        "williams_r": (
+            "WilliamsRIndicator",
+            lambda d, c: m.WilliamsRIndicator(d.high, d.low, d.close, c["period"]).williams_r(),
+        ),
+        "ultimate_oscillator": (
+            "UltimateOscillator",
+            lambda d, c: m.UltimateOscillator(
+                d.high, d.low, d.close, c["short"], c["medium"], c["long"]
+            ).ultimate_oscillator(),
+        ),
         "tsi": ("TSIIndicator", lambda d, c: m.TSIIndicator(d.close, c["long"], c["short"]).tsi()),
-        "awesome_oscillator": ("AwesomeOscillatorIndicator", lambda d, c: m.AwesomeOscillatorIndicator(
-            d.high, d.low, c["fast"], c["slow"]).awesome_oscillator()),
-        "atr": ("AverageTrueRange", lambda d, c: v.AverageTrueRange(
-            d.high, d.low, d.close, c["period"]).average_true_range()),
-        "keltner_channels": ("KeltnerChannel", lambda d, c: (lambda x: (
-            x.keltner_channel_hband(), x.keltner_channel_lband(), x.keltner_channel_mband(),
-            x.keltner_channel_pband()))(v.KeltnerChannel(
-                d.high, d.low, d.close, c["period"], c["atr_period"], original_version=False,
-                multiplier=c["multiplier"]))),
-        "donchian_channels": ("DonchianChannel", lambda d, c: (lambda x: (
-            x.donchian_channel_hband(), x.donchian_channel_lband(), x.donchian_channel_mband(),
-            x.donchian_channel_pband(), x.donchian_channel_wband()))(
-            v.DonchianChannel(d.high, d.low, d.close, c["period"]))),
-        "obv": ("OnBalanceVolumeIndicator", lambda d, c: vo.OnBalanceVolumeIndicator(
-            d.close, d.volume).on_balance_volume()),
-        "cmf": ("ChaikinMoneyFlowIndicator", lambda d, c: vo.ChaikinMoneyFlowIndicator(
-            d.high, d.low, d.close, d.volume, c["period"]).chaikin_money_flow()),
-        "ad_line": ("AccDistIndexIndicator", lambda d, c: vo.AccDistIndexIndicator(
-            d.high, d.low, d.close, d.volume).acc_dist_index()),
-        "force_index": ("ForceIndexIndicator", lambda d, c: vo.ForceIndexIndicator(
-            d.close, d.volume, c["period"]).force_index()),
-        "vortex_indicator": ("VortexIndicator", lambda d, c: (lambda x: (
-            x.vortex_indicator_pos(), x.vortex_indicator_neg()))(
-            t.VortexIndicator(d.high, d.low, d.close, c["period"]))),
-        "detrended_price_oscillator": ("DPOIndicator", lambda d, c: t.DPOIndicator(
-            d.close, c["period"]).dpo()),
-        "schaff_trend_cycle": ("STCIndicator", lambda d, c: t.STCIndicator(
-            d.close, c["slow"], c["fast"], c["cycle"]).stc()),
+        "awesome_oscillator": (
+            "AwesomeOscillatorIndicator",
+            lambda d, c: m.AwesomeOscillatorIndicator(d.high, d.low, c["fast"], c["slow"]).awesome_oscillator(),
+        ),
+        "atr": (
+            "AverageTrueRange",
+            lambda d, c: v.AverageTrueRange(d.high, d.low, d.close, c["period"]).average_true_range(),
+        ),
+        "keltner_channels": (
+            "KeltnerChannel",
+            lambda d, c: (
+                lambda x: (
+                    x.keltner_channel_hband(),
+                    x.keltner_channel_lband(),
+                    x.keltner_channel_mband(),
+                    x.keltner_channel_pband(),
+                )
+            )(
+                v.KeltnerChannel(
+                    d.high,
+                    d.low,
+                    d.close,
+                    c["period"],
+                    c["atr_period"],
+                    original_version=False,
+                    multiplier=c["multiplier"],
+                )
+            ),
+        ),
+        "donchian_channels": (
+            "DonchianChannel",
+            lambda d, c: (
+                lambda x: (
+                    x.donchian_channel_hband(),
+                    x.donchian_channel_lband(),
+                    x.donchian_channel_mband(),
+                    x.donchian_channel_pband(),
+                    x.donchian_channel_wband(),
+                )
+            )(v.DonchianChannel(d.high, d.low, d.close, c["period"])),
+        ),
+        "obv": (
+            "OnBalanceVolumeIndicator",
+            lambda d, c: vo.OnBalanceVolumeIndicator(d.close, d.volume).on_balance_volume(),
+        ),
+        "cmf": (
+            "ChaikinMoneyFlowIndicator",
+            lambda d, c: vo.ChaikinMoneyFlowIndicator(
+                d.high, d.low, d.close, d.volume, c["period"]
+            ).chaikin_money_flow(),
+        ),
+        "ad_line": (
+            "AccDistIndexIndicator",
+            lambda d, c: vo.AccDistIndexIndicator(d.high, d.low, d.close, d.volume).acc_dist_index(),
+        ),
+        "force_index": (
+            "ForceIndexIndicator",
+            lambda d, c: vo.ForceIndexIndicator(d.close, d.volume, c["period"]).force_index(),
+        ),
+        "vortex_indicator": (
+            "VortexIndicator",
+            lambda d, c: (lambda x: (x.vortex_indicator_pos(), x.vortex_indicator_neg()))(
+                t.VortexIndicator(d.high, d.low, d.close, c["period"])
+            ),
+        ),
+        "detrended_price_oscillator": ("DPOIndicator", lambda d, c: t.DPOIndicator(d.close, c["period"]).dpo()),
+        "schaff_trend_cycle": (
+            "STCIndicator",
+            lambda d, c: t.STCIndicator(d.close, c["slow"], c["fast"], c["cycle"]).stc(),
+        ),
     }
 
 
 # ---- timing -----------------------------------------------------------------------------------
 
-def best_ms(fn: Callable[[], Any], repeat: int = 1, warm: bool = False,
-            budget_s: float = 0.05) -> float:
+
+def best_ms(fn: Callable[[], Any], repeat: int = 1, warm: bool = False, budget_s: float = 0.05) -> float:
     """Best wall time of ``fn`` in ms: a warm-up run if ``warm``, then at least ``repeat``
     runs, continuing (up to 50) while they took less than ``budget_s`` in total, so that
     sub-millisecond functions get enough samples. The GC is paused while timing."""
@@ -303,8 +416,9 @@ def target_for(cls) -> tuple[str, float | None]:
 
 
 def _same(actual, expected) -> bool:
-    return np.allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
-                       rtol=1e-9, atol=1e-9, equal_nan=True)
+    return np.allclose(
+        np.asarray(actual, dtype=float), np.asarray(expected, dtype=float), rtol=1e-9, atol=1e-9, equal_nan=True
+    )
 
 
 def run(args) -> tuple[list[dict], dict]:
@@ -322,9 +436,12 @@ def run(args) -> tuple[list[dict], dict]:
             continue
         module = cls()
         config = cls.validate_config({})
-        job = {"cls": cls, "config": config,
-               "arrays": (lambda m=module: m.calculate_arrays(data, {})),
-               "frame": (lambda m=module: m.calculate(data, {}))}
+        job = {
+            "cls": cls,
+            "config": config,
+            "arrays": (lambda m=module: m.calculate_arrays(data, {})),
+            "frame": (lambda m=module: m.calculate(data, {})),
+        }
         if cls.module_id in TALIB:
             ref = TALIB[cls.module_id][1]
             job["talib"] = lambda ref=ref, config=config: ref(arrays, config)
@@ -349,9 +466,12 @@ def run(args) -> tuple[list[dict], dict]:
     jobs.sort(key=lambda job: (order.get(job["cls"].category, len(order)), job["cls"].module_id))
     for job in jobs:
         cls, config = job["cls"], job["config"]
-        row: dict[str, Any] = {"category": cls.category, "module": cls.module_id,
-                               "ms": best[(cls.module_id, "arrays")],
-                               "df_ms": best[(cls.module_id, "frame")]}
+        row: dict[str, Any] = {
+            "category": cls.category,
+            "module": cls.module_id,
+            "ms": best[(cls.module_id, "arrays")],
+            "df_ms": best[(cls.module_id, "frame")],
+        }
         row["target"], limit = target_for(cls)
         ok = True
         if "talib" in job:
@@ -361,8 +481,9 @@ def run(args) -> tuple[list[dict], dict]:
             row["talib_x"] = row["ms"] / row["talib_ms"]
             ok = row["talib_x"] <= TALIB_RATIO or cls.module_id in TALIB_INFO_ONLY
             out = job["arrays"]()
-            row["matches_talib"] = all(_same(out[cls.column_name(config, name)], expected)
-                                       for name, expected in ref(arrays, config).items())
+            row["matches_talib"] = all(
+                _same(out[cls.column_name(config, name)], expected) for name, expected in ref(arrays, config).items()
+            )
         if limit is not None:
             ok = row["ms"] < limit
         if cls.module_id in ta_refs:
@@ -377,8 +498,9 @@ def run(args) -> tuple[list[dict], dict]:
         rows.append(row)
     totals = {}
     by_group = {
-        f"indicator modules ({len(INDICATOR_CATEGORIES)} categories)":
-            [r for r in rows if r["category"] in INDICATOR_CATEGORIES],
+        f"indicator modules ({len(INDICATOR_CATEGORIES)} categories)": [
+            r for r in rows if r["category"] in INDICATOR_CATEGORIES
+        ],
         "ICT modules": [r for r in rows if r["category"] == "ict"],
         "all registry modules": rows,
     }
@@ -389,8 +511,20 @@ def run(args) -> tuple[list[dict], dict]:
 
 # ---- output -----------------------------------------------------------------------------------
 
-HEADER = ("category", "module", "ms", "DataFrame ms", "TA-Lib direct", "ms", "x TA-Lib",
-          "ta", "ms", "x ta", "target", "ok")
+HEADER = (
+    "category",
+    "module",
+    "ms",
+    "DataFrame ms",
+    "TA-Lib direct",
+    "ms",
+    "x TA-Lib",
+    "ta",
+    "ms",
+    "x ta",
+    "target",
+    "ok",
+)
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:
@@ -403,19 +537,28 @@ def table_rows(rows: list[dict]) -> list[tuple[str, ...]]:
         talib_x = _fmt(r.get("talib_x"), 2)
         if r.get("matches_talib") is False:
             talib_x += " (values differ!)"
-        out.append((r["category"], r["module"], _fmt(r["ms"]), _fmt(r["df_ms"]),
-                    r.get("talib_calls", ""), _fmt(r.get("talib_ms")), talib_x,
-                    r.get("ta_name", ""),
-                    ("~" if r.get("ta_projected") else "") + _fmt(r.get("ta_ms")),
-                    _fmt(r.get("ta_x"), 3),
-                    r["target"], "yes" if r["ok"] else "NO"))
+        out.append(
+            (
+                r["category"],
+                r["module"],
+                _fmt(r["ms"]),
+                _fmt(r["df_ms"]),
+                r.get("talib_calls", ""),
+                _fmt(r.get("talib_ms")),
+                talib_x,
+                r.get("ta_name", ""),
+                ("~" if r.get("ta_projected") else "") + _fmt(r.get("ta_ms")),
+                _fmt(r.get("ta_x"), 3),
+                r["target"],
+                "yes" if r["ok"] else "NO",
+            )
+        )
     return out
 
 
 def render_text(rows, totals, args) -> str:
     body = table_rows(rows)
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(HEADER)]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(HEADER)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
@@ -425,17 +568,25 @@ def render_text(rows, totals, args) -> str:
 
 
 def render_markdown(rows, totals, args) -> str:
-    lines = [f"# Module benchmark: {args.bars:,} one-minute bars", "",
-             f"`python3 bench/modules.py --markdown {args.markdown}` -- {_machine()}.", "",
-             "ms = `calculate_arrays` (engine path), DataFrame ms = `calculate`; best of "
-             f"{args.repeat} rounds over all modules after a warm-up. x TA-Lib = ours / the same "
-             "TA-Lib calls made directly (kaufman_adaptive_ma: for information, the module is a "
-             "Numba kernel as TA-Lib's KAMA lacks fast/slow); "
-             "x ta = ours / the `ta` package (< 1: ours is faster); ~ = projected linearly from "
-             "1/20 of the bars (ta loops row by row in Python there).", "",
-             "| " + " | ".join(HEADER) + " |",
-             "|" + "|".join("---" if i < 2 or h in ("TA-Lib direct", "ta", "target", "ok")
-                            else "---:" for i, h in enumerate(HEADER)) + "|"]
+    lines = [
+        f"# Module benchmark: {args.bars:,} one-minute bars",
+        "",
+        f"`python3 bench/modules.py --markdown {args.markdown}` -- {_machine()}.",
+        "",
+        "ms = `calculate_arrays` (engine path), DataFrame ms = `calculate`; best of "
+        f"{args.repeat} rounds over all modules after a warm-up. x TA-Lib = ours / the same "
+        "TA-Lib calls made directly (kaufman_adaptive_ma: for information, the module is a "
+        "Numba kernel as TA-Lib's KAMA lacks fast/slow); "
+        "x ta = ours / the `ta` package (< 1: ours is faster); ~ = projected linearly from "
+        "1/20 of the bars (ta loops row by row in Python there).",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|"
+        + "|".join(
+            "---" if i < 2 or h in ("TA-Lib direct", "ta", "target", "ok") else "---:" for i, h in enumerate(HEADER)
+        )
+        + "|",
+    ]
     lines += ["| " + " | ".join(b) + " |" for b in table_rows(rows)]
     lines.append("")
     lines += [f"- {line}" for line in _summary(rows, totals, args)]
@@ -448,8 +599,7 @@ def _summary(rows, totals, args) -> list[str]:
         extra = ""
         if label.startswith("indicator") and count:
             extra = f" (target < {GROUP_TARGET:g} ms: {'yes' if ms < GROUP_TARGET else 'NO'})"
-        out.append(f"{label}: {count} modules, {ms:,.0f} ms together "
-                   f"({df_ms:,.0f} ms as DataFrames){extra}")
+        out.append(f"{label}: {count} modules, {ms:,.0f} ms together ({df_ms:,.0f} ms as DataFrames){extra}")
     out.append(f"allocator: {args.malloc}")
     misses = [r["module"] for r in rows if not r["ok"]]
     out.append("all module targets met" if not misses else f"targets missed: {', '.join(misses)}")
@@ -460,28 +610,38 @@ def _summary(rows, totals, args) -> list[str]:
 
 def _machine() -> str:
     import numba
-    return (f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-            f"TA-Lib {talib.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs "
-            f"({platform.machine()})")
+
+    return (
+        f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"TA-Lib {talib.__version__}, numba {numba.__version__}, {os.cpu_count()} CPUs "
+        f"({platform.machine()})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=7,
-                        help="rounds over all modules; the best per module is kept (default 7)")
+    parser.add_argument(
+        "--repeat", type=int, default=7, help="rounds over all modules; the best per module is kept (default 7)"
+    )
     parser.add_argument("--ta-repeat", type=int, default=1, help="runs of each ta indicator")
     parser.add_argument("--no-ta", action="store_true", help="skip the ta package comparison")
-    parser.add_argument("--ta-max-seconds", type=float, default=20.0,
-                        help="project (linearly, from 1/20 of the bars) ta indicators that would "
-                             "take longer than this (default 20 s)")
+    parser.add_argument(
+        "--ta-max-seconds",
+        type=float,
+        default=20.0,
+        help="project (linearly, from 1/20 of the bars) ta indicators that would take longer than this (default 20 s)",
+    )
     parser.add_argument("--only", nargs="*", help="module ids to run")
     parser.add_argument("--markdown", help="also write the table as markdown to this path")
     parser.add_argument("--progress", action="store_true", help="print progress to stderr")
-    parser.add_argument("--tune-malloc", action="store_true",
-                        help="keep freed memory in the process (glibc mallopt), as a tuned "
-                             "worker would: modules with many outputs no longer pay page "
-                             "faults for fresh arrays")
+    parser.add_argument(
+        "--tune-malloc",
+        action="store_true",
+        help="keep freed memory in the process (glibc mallopt), as a tuned "
+        "worker would: modules with many outputs no longer pay page "
+        "faults for fresh arrays",
+    )
     args = parser.parse_args(argv)
     args.malloc = "glibc default"
     if args.tune_malloc:

@@ -16,6 +16,7 @@ Every timing includes building the HTML (charts + template) from the stored resu
 drawing counts. Prints a Markdown table; targets: warm median < 600 ms and >= 4x faster than
 a fresh browser per PDF.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,20 @@ from reports.pdf import html_to_pdf, launch_options, print_page, shutdown_browse
 from reports.render import ReportInputs, render_report_html  # noqa: E402
 
 BODY = {
-    "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long",
-                      "startDate": "2023-01-01T00:00:00Z", "endDate": "2024-06-01T00:00:00Z",
-                      "dataSource": "synthetic"},
-    "decisionBlocks": [{"label": "Dip", "subConfirmations": [
-        {"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 40}}]}],
+    "marketContext": {
+        "market": "XAUUSD",
+        "timeframe": "15m",
+        "direction": "Long",
+        "startDate": "2023-01-01T00:00:00Z",
+        "endDate": "2024-06-01T00:00:00Z",
+        "dataSource": "synthetic",
+    },
+    "decisionBlocks": [
+        {
+            "label": "Dip",
+            "subConfirmations": [{"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 40}}],
+        }
+    ],
     "exit": {"stopLoss": 0.3, "takeProfit": 0.6},
     "strategyName": "RSI dip (benchmark)",
 }
@@ -63,8 +73,9 @@ EQUITY_POINTS = 600
 def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     """An unsaved run with exactly ``trades_wanted`` trades and its report inputs."""
     ctx = BODY["marketContext"]
-    frame = SyntheticProvider().download(ctx["market"], ctx["timeframe"], pd.Timestamp(ctx["startDate"]),
-                                         pd.Timestamp(ctx["endDate"]))
+    frame = SyntheticProvider().download(
+        ctx["market"], ctx["timeframe"], pd.Timestamp(ctx["startDate"]), pd.Timestamp(ctx["endDate"])
+    )
     spec = strategy_from_request(BODY)
     result = run_backtest(frame, spec)
     if len(result.trades) < trades_wanted:
@@ -77,19 +88,43 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     step = max(1, len(equity) // EQUITY_POINTS)
     picked = equity.iloc[list(range(0, len(equity), step)) + [len(equity) - 1]]
     metrics = dict(result.metrics, strategy_text=result.strategy_text)
-    run = BacktestRun(id=uuid.uuid4(), request=BODY, market=ctx["market"], timeframe=ctx["timeframe"],
-                      direction=ctx["direction"], status="SUCCEEDED", metrics=metrics,
-                      trade_count=len(result.trades), engine_version=result.engine_version,
-                      equity_curve=[[t.isoformat(), round(float(v), 6)] for t, v in picked.items()],
-                      data_source="synthetic", data_checksum=result.data_checksum, bars=len(frame),
-                      data_start=frame.index[0].to_pydatetime(), data_end=frame.index[-1].to_pydatetime(),
-                      warnings=[])
-    trades = [Trade(run=run, seq=i + 1, direction=t.direction, entry_time=t.entry_time.to_pydatetime(),
-                    entry_price=float(t.entry_price), exit_time=t.exit_time.to_pydatetime(),
-                    exit_price=float(t.exit_price), size=float(t.size), pnl=float(t.pnl), pnl_pct=float(t.pnl_pct),
-                    exit_reason=t.exit_reason, bars_held=int(t.bars_held), fees=float(getattr(t, "fees", 0.0)),
-                    r_multiple=None if np.isnan(t.r_multiple) else float(t.r_multiple))
-              for i, t in enumerate(result.trades.itertuples(index=False))]
+    run = BacktestRun(
+        id=uuid.uuid4(),
+        request=BODY,
+        market=ctx["market"],
+        timeframe=ctx["timeframe"],
+        direction=ctx["direction"],
+        status="SUCCEEDED",
+        metrics=metrics,
+        trade_count=len(result.trades),
+        engine_version=result.engine_version,
+        equity_curve=[[t.isoformat(), round(float(v), 6)] for t, v in picked.items()],
+        data_source="synthetic",
+        data_checksum=result.data_checksum,
+        bars=len(frame),
+        data_start=frame.index[0].to_pydatetime(),
+        data_end=frame.index[-1].to_pydatetime(),
+        warnings=[],
+    )
+    trades = [
+        Trade(
+            run=run,
+            seq=i + 1,
+            direction=t.direction,
+            entry_time=t.entry_time.to_pydatetime(),
+            entry_price=float(t.entry_price),
+            exit_time=t.exit_time.to_pydatetime(),
+            exit_price=float(t.exit_price),
+            size=float(t.size),
+            pnl=float(t.pnl),
+            pnl_pct=float(t.pnl_pct),
+            exit_reason=t.exit_reason,
+            bars_held=int(t.bars_held),
+            fees=float(getattr(t, "fees", 0.0)),
+            r_multiple=None if np.isnan(t.r_multiple) else float(t.r_multiple),
+        )
+        for i, t in enumerate(result.trades.itertuples(index=False))
+    ]
     return run, ReportInputs(trades=trades, prices=frame)
 
 
@@ -131,9 +166,11 @@ def main() -> None:
 
     started = time.perf_counter()
     run, inputs = build_run(args.trades)
-    print(f"setup: {len(inputs.trades)} trades, {run.bars:,} bars of {run.market} {run.timeframe} "
-          f"({time.perf_counter() - started:.1f} s, not timed below); "
-          f"Chromium: {settings.QM_CHROMIUM_PATH or 'Playwright'}")
+    print(
+        f"setup: {len(inputs.trades)} trades, {run.bars:,} bars of {run.market} {run.timeframe} "
+        f"({time.perf_counter() - started:.1f} s, not timed below); "
+        f"Chromium: {settings.QM_CHROMIUM_PATH or 'Playwright'}"
+    )
 
     def html() -> tuple[str, float]:
         t0 = time.perf_counter()
@@ -183,21 +220,31 @@ def main() -> None:
     os.unlink(handle.name)
 
     w_med, f_med = statistics.median(warm), statistics.median(fresh)
-    print(f"\n{len(inputs.trades)}-trade report, {args.page_size}, {pages} pages, {len(pdf) / 1024:.0f} KiB; "
-          f"{os.cpu_count()} CPUs\n")
+    print(
+        f"\n{len(inputs.trades)}-trade report, {args.page_size}, {pages} pages, {len(pdf) / 1024:.0f} KiB; "
+        f"{os.cpu_count()} CPUs\n"
+    )
     print("| step | runs | median ms | p95 ms |")
     print("|---|---:|---:|---:|")
     print(f"| cold start: first PDF (driver + Chromium launch + render) | 1 | {cold:.0f} | |")
     print(f"| warm browser and page: HTML + PDF | {len(warm)} | {w_med:.0f} | {percentile(warm, 95):.0f} |")
-    print(f"| of which HTML (charts + template) | {len(html_ms)} | {statistics.median(html_ms):.0f} | "
-          f"{percentile(html_ms, 95):.0f} |")
-    print(f"| warm browser, a new page per PDF: HTML + page + PDF | {len(new_page_warm)} | "
-          f"{statistics.median(new_page_warm):.0f} | {percentile(new_page_warm, 95):.0f} |")
-    print(f"| fresh browser per PDF: HTML + launch + PDF + close | {len(fresh)} | {f_med:.0f} | "
-          f"{percentile(fresh, 95):.0f} |")
-    print(f"\nwarm is {f_med / w_med:.1f}x faster than a fresh browser per PDF "
-          f"(target >= 4x: {'met' if f_med / w_med >= 4 else 'NOT met'}); "
-          f"warm median {w_med:.0f} ms (target < 600 ms: {'met' if w_med < 600 else 'NOT met'})")
+    print(
+        f"| of which HTML (charts + template) | {len(html_ms)} | {statistics.median(html_ms):.0f} | "
+        f"{percentile(html_ms, 95):.0f} |"
+    )
+    print(
+        f"| warm browser, a new page per PDF: HTML + page + PDF | {len(new_page_warm)} | "
+        f"{statistics.median(new_page_warm):.0f} | {percentile(new_page_warm, 95):.0f} |"
+    )
+    print(
+        f"| fresh browser per PDF: HTML + launch + PDF + close | {len(fresh)} | {f_med:.0f} | "
+        f"{percentile(fresh, 95):.0f} |"
+    )
+    print(
+        f"\nwarm is {f_med / w_med:.1f}x faster than a fresh browser per PDF "
+        f"(target >= 4x: {'met' if f_med / w_med >= 4 else 'NOT met'}); "
+        f"warm median {w_med:.0f} ms (target < 600 ms: {'met' if w_med < 600 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

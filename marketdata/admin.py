@@ -17,21 +17,35 @@ from qm_platform.errors import ApplicationError
 class CsvUploadForm(forms.Form):
     file = forms.FileField(help_text="A time column and Open/High/Low/Close[/Volume]; any case and separator.")
     symbol = forms.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$", help_text="e.g. XAUUSD")
-    timeframe = forms.ChoiceField(choices=[("", "infer from the bar spacing")] + [(t, t) for t in TIMEFRAME_SECONDS],
-                                  required=False)
-    tz = forms.CharField(required=False, help_text="Timezone of times without an offset, e.g. UTC or "
-                         "America/New_York.")
+    timeframe = forms.ChoiceField(
+        choices=[("", "infer from the bar spacing")] + [(t, t) for t in TIMEFRAME_SECONDS], required=False
+    )
+    tz = forms.CharField(required=False, help_text="Timezone of times without an offset, e.g. UTC or America/New_York.")
     policy = forms.ChoiceField(choices=[(p, p) for p in POLICIES], initial="reject")
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "timeframe", "source", "owner", "start", "end", "rows", "bytes", "score",
-                    "last_updated")
+    list_display = ("symbol", "timeframe", "source", "owner", "start", "end", "rows", "bytes", "score", "last_updated")
     list_filter = ("source", "timeframe")
     search_fields = ("symbol", "name")
-    readonly_fields = ("symbol", "timeframe", "source", "owner", "name", "start", "end", "rows", "bytes",
-                       "storage_key", "checksum", "quality", "quality_report_json", "created_at", "last_updated")
+    readonly_fields = (
+        "symbol",
+        "timeframe",
+        "source",
+        "owner",
+        "name",
+        "start",
+        "end",
+        "rows",
+        "bytes",
+        "storage_key",
+        "checksum",
+        "quality",
+        "quality_report_json",
+        "created_at",
+        "last_updated",
+    )
     exclude = ("quality_report",)
     change_list_template = "admin/marketdata/dataset/change_list.html"
 
@@ -48,15 +62,17 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="quality report")
     def quality_report_json(self, obj):
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>",
-                           json.dumps(obj.quality_report or {}, indent=2))
+        return format_html(
+            "<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.quality_report or {}, indent=2)
+        )
 
     def has_add_permission(self, request):
         return False  # datasets come from providers or from the upload form
 
     def get_urls(self):
-        return [path("upload-csv/", self.admin_site.admin_view(self.upload_csv), name="marketdata_dataset_upload")] \
-            + super().get_urls()
+        return [
+            path("upload-csv/", self.admin_site.admin_view(self.upload_csv), name="marketdata_dataset_upload")
+        ] + super().get_urls()
 
     def upload_csv(self, request):
         form = CsvUploadForm(request.POST or None, request.FILES or None)
@@ -65,15 +81,25 @@ class DatasetAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 result = services.dataset_import_csv(
-                    user=request.user, data=data["file"].read(), symbol=data["symbol"],
-                    timeframe=data["timeframe"] or None, tz=data["tz"] or None, policy=data["policy"],
-                    name=data["file"].name)
+                    user=request.user,
+                    data=data["file"].read(),
+                    symbol=data["symbol"],
+                    timeframe=data["timeframe"] or None,
+                    tz=data["tz"] or None,
+                    policy=data["policy"],
+                    name=data["file"].name,
+                )
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
                 problems = exc.details.get("problems", [])
             else:
                 self.message_user(request, f"Imported {result.dataset}: {result.dataset.rows} bars.", messages.SUCCESS)
                 return redirect(reverse("admin:marketdata_dataset_change", args=[result.dataset.id]))
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-                   "problems": problems, "title": "Upload a CSV dataset"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "problems": problems,
+            "title": "Upload a CSV dataset",
+        }
         return TemplateResponse(request, "admin/marketdata/dataset/upload_csv.html", context)

@@ -6,6 +6,7 @@ holds the requested columns; the answer is a slice of it, returned as a new fram
 memory under pandas' copy-on-write (a caller that modifies it gets its own copy, the cached
 frame never changes).
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,12 +20,12 @@ import pandas as pd
 @dataclass
 class _Entry:
     frame: pd.DataFrame
-    start: pd.Timestamp          # the range the frame is complete for, [start, end)
+    start: pd.Timestamp  # the range the frame is complete for, [start, end)
     end: pd.Timestamp
-    version: str                 # storage checksum when read
+    version: str  # storage checksum when read
     nbytes: int
-    checked_at: float            # monotonic time of the last version check
-    extra: object = None         # the caller's note (the manager keeps the series metadata)
+    checked_at: float  # monotonic time of the last version check
+    extra: object = None  # the caller's note (the manager keeps the series metadata)
 
 
 class FrameCache:
@@ -44,8 +45,17 @@ class FrameCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, series: tuple, start: pd.Timestamp, end: pd.Timestamp, columns: list[str],
-            *, revalidate_after: float | None = None, current_version=None, with_extra: bool = False):
+    def get(
+        self,
+        series: tuple,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        columns: list[str],
+        *,
+        revalidate_after: float | None = None,
+        current_version=None,
+        with_extra: bool = False,
+    ):
         """A slice [start, end) with ``columns`` (with ``with_extra``: ``(slice, extra)``), or None.
 
         When the entry was last checked more than ``revalidate_after`` seconds ago,
@@ -53,13 +63,15 @@ class FrameCache:
         """
         with self._lock:
             entry = self._entries.get(series)
-            if entry is None or entry.start > start or entry.end < end \
-                    or not set(columns) <= set(entry.frame.columns):
+            if entry is None or entry.start > start or entry.end < end or not set(columns) <= set(entry.frame.columns):
                 self.misses += 1
                 return None
             self._entries.move_to_end(series)
-        if revalidate_after is not None and current_version is not None \
-                and time.monotonic() - entry.checked_at > revalidate_after:
+        if (
+            revalidate_after is not None
+            and current_version is not None
+            and time.monotonic() - entry.checked_at > revalidate_after
+        ):
             if current_version() != entry.version:
                 self.discard(series)
                 self.misses += 1
@@ -73,8 +85,16 @@ class FrameCache:
             frame = frame[columns]
         return (frame, entry.extra) if with_extra else frame
 
-    def put(self, series: tuple, frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
-            version: str, *, extra: object = None) -> None:
+    def put(
+        self,
+        series: tuple,
+        frame: pd.DataFrame,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        version: str,
+        *,
+        extra: object = None,
+    ) -> None:
         nbytes = int(frame.memory_usage(index=True, deep=False).sum())
         if self.max_bytes <= 0 or nbytes > self.max_bytes:
             return
@@ -82,8 +102,12 @@ class FrameCache:
             old = self._entries.pop(series, None)
             if old is not None:
                 self._bytes -= old.nbytes
-                if old.version == version and old.start <= start and old.end >= end \
-                        and set(frame.columns) <= set(old.frame.columns):
+                if (
+                    old.version == version
+                    and old.start <= start
+                    and old.end >= end
+                    and set(frame.columns) <= set(old.frame.columns)
+                ):
                     frame, start, end, nbytes = old.frame, old.start, old.end, old.nbytes
             self._entries[series] = _Entry(frame, start, end, version, nbytes, time.monotonic(), extra)
             self._bytes += nbytes

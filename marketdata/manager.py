@@ -21,13 +21,14 @@ When the provider is unavailable (down, or its circuit open), whatever storage h
 the window is served with a plain-language warning; with nothing cached the call fails with
 ``DataUnavailable`` (code ``DATA_UNAVAILABLE``).
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -36,8 +37,7 @@ from .providers import DataRangeUnavailable, ProviderError, ProviderUnavailable,
 from .providers.synthetic import SyntheticProvider
 from .reliability import CircuitBreaker, CircuitOpen, Throttle, call_with_retries
 from .resample import can_resample, day_session_for, resample_ohlcv
-from .storage.base import (OHLCV, DataStorage, covered_ranges, empty_frame, missing_ranges, series_name,
-                           utc)
+from .storage.base import OHLCV, DataStorage, covered_ranges, empty_frame, missing_ranges, series_name, utc
 from .timeframes import timeframe_seconds, utcnow
 from .validation import validate_ohlcv
 
@@ -62,15 +62,17 @@ class LoadedData:
     source: str
     from_cache: bool
     warnings: list[str] = field(default_factory=list)
-    quality: dict | None = None       # the window's quality report (set by services)
-    saved: bool = False               # storage changed during this call (Dataset row to update)
+    quality: dict | None = None  # the window's quality report (set by services)
+    saved: bool = False  # storage changed during this call (Dataset row to update)
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
     """UTC DatetimeIndex named timestamp, float64 OHLCV, sorted, duplicates dropped (last wins)."""
     out = df[OHLCV].astype("float64")
     index = pd.DatetimeIndex(out.index)
-    out.index = (index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")).as_unit("ns").rename("timestamp")
+    out.index = (
+        (index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")).as_unit("ns").rename("timestamp")
+    )
     out = out[~out.index.duplicated(keep="last")].sort_index()
     return out
 
@@ -81,11 +83,22 @@ def series_key(symbol: str, source: str) -> str:
 
 
 class DataManager:
-    def __init__(self, storage: DataStorage, providers: dict | None = None, *,
-                 l1_bytes: int = 256 * 1024 * 1024, l1_revalidate_seconds: float = 1.0,
-                 ttl_seconds: float = 24 * 3600, breaker_failures: int = 3, breaker_cooldown_seconds: float = 300,
-                 retries: int = 2, backoff_seconds: float = 0.5, throttle_seconds: dict[str, float] | None = None,
-                 clock: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        storage: DataStorage,
+        providers: dict | None = None,
+        *,
+        l1_bytes: int = 256 * 1024 * 1024,
+        l1_revalidate_seconds: float = 1.0,
+        ttl_seconds: float = 24 * 3600,
+        breaker_failures: int = 3,
+        breaker_cooldown_seconds: float = 300,
+        retries: int = 2,
+        backoff_seconds: float = 0.5,
+        throttle_seconds: dict[str, float] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.storage = storage
         self.providers = providers if providers is not None else {"synthetic": SyntheticProvider()}
         self.l1 = FrameCache(l1_bytes)
@@ -93,16 +106,25 @@ class DataManager:
         self.ttl = timedelta(seconds=ttl_seconds)
         self.retries, self.backoff = retries, backoff_seconds
         self.clock, self.sleep = clock, sleep
-        self.breakers = {name: CircuitBreaker(PROVIDER_NAMES.get(name, name), breaker_failures,
-                                              breaker_cooldown_seconds)
-                         for name in self.providers}
+        self.breakers = {
+            name: CircuitBreaker(PROVIDER_NAMES.get(name, name), breaker_failures, breaker_cooldown_seconds)
+            for name in self.providers
+        }
         throttle_seconds = throttle_seconds or {}
-        self.throttles = {name: Throttle(throttle_seconds[name], sleep=sleep)
-                          for name in self.providers if throttle_seconds.get(name)}
+        self.throttles = {
+            name: Throttle(throttle_seconds[name], sleep=sleep) for name in self.providers if throttle_seconds.get(name)
+        }
 
     # ---- reading -------------------------------------------------------------------------
-    def get_data(self, symbol: str, timeframe: str, start: datetime, end: datetime,
-                 source: str = "synthetic", columns: Sequence[str] | None = None) -> LoadedData:
+    def get_data(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+        source: str = "synthetic",
+        columns: Sequence[str] | None = None,
+    ) -> LoadedData:
         """Bars with start <= timestamp < end from ``source``; see the module docstring."""
         symbol = symbol.upper()
         provider = self.providers.get(source)
@@ -141,8 +163,16 @@ class DataManager:
             frame = frame.copy(deep=False)  # the caller's own object; copy-on-write keeps L1 intact
         return LoadedData(frame, source, from_cache=not saved, warnings=warnings, saved=saved)
 
-    def get_stored(self, storage_key: str, timeframe: str, start: datetime | None, end: datetime | None, *,
-                   target_timeframe: str | None = None, symbol: str | None = None) -> pd.DataFrame | None:
+    def get_stored(
+        self,
+        storage_key: str,
+        timeframe: str,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        target_timeframe: str | None = None,
+        symbol: str | None = None,
+    ) -> pd.DataFrame | None:
         """A stored series (e.g. an uploaded dataset) for a window, through L1; aggregated to
         ``target_timeframe`` when that is a multiple of the stored one. None if not stored."""
         start_ts, end_ts = utc(start), utc(end)
@@ -158,12 +188,16 @@ class DataManager:
             if frame is None:
                 return None
             if start_ts is not None and end_ts is not None:
-                self.l1.put((storage_key.upper(), timeframe), frame, start_ts, end_ts, meta.get("checksum", ""), extra=meta)
+                self.l1.put(
+                    (storage_key.upper(), timeframe), frame, start_ts, end_ts, meta.get("checksum", ""), extra=meta
+                )
                 frame = frame.copy(deep=False)
         if target_timeframe and target_timeframe != timeframe:
             if not can_resample(timeframe, target_timeframe):
-                raise DataUnavailable(f"{timeframe} data cannot be turned into {target_timeframe} bars; only "
-                                      "larger multiples can", code="INVALID_REQUEST")
+                raise DataUnavailable(
+                    f"{timeframe} data cannot be turned into {target_timeframe} bars; only larger multiples can",
+                    code="INVALID_REQUEST",
+                )
             frame = resample_ohlcv(frame, target_timeframe, day_session=day_session_for(symbol or storage_key))
         return frame
 
@@ -171,11 +205,20 @@ class DataManager:
         def current_version():
             meta = self.storage.metadata(key, timeframe)
             return meta.get("checksum", "") if meta else None
-        return self.l1.get((key.upper(), timeframe), start, end, cols, revalidate_after=self.l1_revalidate_seconds,
-                           current_version=current_version, with_extra=True)
 
-    def _plan(self, meta: dict | None, start: pd.Timestamp, end: pd.Timestamp, live: bool,
-              now: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        return self.l1.get(
+            (key.upper(), timeframe),
+            start,
+            end,
+            cols,
+            revalidate_after=self.l1_revalidate_seconds,
+            current_version=current_version,
+            with_extra=True,
+        )
+
+    def _plan(
+        self, meta: dict | None, start: pd.Timestamp, end: pd.Timestamp, live: bool, now: pd.Timestamp
+    ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The ranges to download for [start, end): the missing ones, plus, for a live provider
         whose series is older than the TTL, the recent part of the window."""
         covered = covered_ranges(meta)
@@ -202,9 +245,14 @@ class DataManager:
     # ---- downloading ---------------------------------------------------------------------
     def _download_and_save(self, provider, source, symbol, timeframe, a, b, now, warnings) -> bool:
         name = PROVIDER_NAMES.get(source, source)
-        raw = call_with_retries(lambda: provider.download(symbol, timeframe, a.to_pydatetime(), b.to_pydatetime()),
-                                breaker=self.breakers[source], throttle=self.throttles.get(source),
-                                retries=self.retries, backoff=self.backoff, sleep=self.sleep)
+        raw = call_with_retries(
+            lambda: provider.download(symbol, timeframe, a.to_pydatetime(), b.to_pydatetime()),
+            breaker=self.breakers[source],
+            throttle=self.throttles.get(source),
+            retries=self.retries,
+            backoff=self.backoff,
+            sleep=self.sleep,
+        )
         covered_start = utc(raw.attrs.get("covered_start")) or a
         if raw.attrs.get("note"):
             warnings.append(raw.attrs["note"])
@@ -217,12 +265,21 @@ class DataManager:
             covered_end = min(b, open_bar)
         result = validate_ohlcv(frame, policy="repair")
         if result.dropped_rows:
-            warnings.append(f"{name} sent {result.dropped_rows} bad {symbol} {timeframe} bar(s) that were left "
-                            f"out: {result.repaired[0]}")
+            warnings.append(
+                f"{name} sent {result.dropped_rows} bad {symbol} {timeframe} bar(s) that were left "
+                f"out: {result.repaired[0]}"
+            )
         if covered_end <= covered_start and not len(result.frame):
             return False
-        self.storage.save_data(series_key(symbol, source), timeframe, result.frame, covered_start=covered_start,
-                               covered_end=max(covered_end, covered_start), source=source, updated_at=now)
+        self.storage.save_data(
+            series_key(symbol, source),
+            timeframe,
+            result.frame,
+            covered_start=covered_start,
+            covered_end=max(covered_end, covered_start),
+            source=source,
+            updated_at=now,
+        )
         logger.info("downloaded %s %s %s..%s from %s: %d rows", symbol, timeframe, a, b, source, len(result.frame))
         return True
 
@@ -237,17 +294,19 @@ class DataManager:
                 f"{name} is unavailable ({reason}) and no cached {symbol} {timeframe} data covers "
                 f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC. Try again later, use dataSource "
                 f"'synthetic', or upload the data as a CSV dataset.",
-                details={"provider": source, "symbol": symbol, "timeframe": timeframe, **getattr(exc, "details", {})}
+                details={"provider": source, "symbol": symbol, "timeframe": timeframe, **getattr(exc, "details", {})},
             ) from exc
         updated = utc(meta["last_updated"]) if meta and meta.get("last_updated") else None
         when = f" from {updated:%Y-%m-%d %H:%M} UTC" if updated is not None else ""
         missing = ", ".join(f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}" for a, b in plan[:3])
-        warnings.append(f"Served cached data{when} because {name} was unavailable ({reason}); "
-                        f"not refreshed: {missing} UTC.")
+        warnings.append(
+            f"Served cached data{when} because {name} was unavailable ({reason}); not refreshed: {missing} UTC."
+        )
         logger.warning("serving stale %s %s from %s: %s", symbol, timeframe, source, reason)
 
-    def refresh(self, symbol: str, timeframe: str, source: str, *, start: datetime | None = None,
-                end: datetime | None = None) -> LoadedData:
+    def refresh(
+        self, symbol: str, timeframe: str, source: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> LoadedData:
         """Download the recent part of a provider series again (from its covered end minus the
         TTL, or ``start``) up to now, whatever its age."""
         key = series_key(symbol, source)
@@ -263,26 +322,36 @@ class DataManager:
             raise DataUnavailable(f"unknown data source {source!r}; available: {sorted(self.providers)}")
         warnings: list[str] = []
         try:
-            saved = self._download_and_save(provider, source, symbol.upper(), timeframe, utc(start), utc(end),
-                                            now, warnings)
+            saved = self._download_and_save(
+                provider, source, symbol.upper(), timeframe, utc(start), utc(end), now, warnings
+            )
         except (ProviderUnavailable, CircuitOpen) as exc:
-            raise DataUnavailable(f"{PROVIDER_NAMES.get(source, source)} is unavailable: {_short(exc)}",
-                                  details=getattr(exc, "details", {})) from exc
+            raise DataUnavailable(
+                f"{PROVIDER_NAMES.get(source, source)} is unavailable: {_short(exc)}",
+                details=getattr(exc, "details", {}),
+            ) from exc
         except DataRangeUnavailable as exc:
             raise DataUnavailable(exc.message, code="DATA_RANGE_UNAVAILABLE", details=exc.details) from exc
         except ProviderError as exc:
             raise DataUnavailable(exc.message, details=exc.details) from exc
         frame = self.storage.get_data(key, timeframe, utc(start), utc(end))
-        return LoadedData(frame if frame is not None else empty_frame(), source, from_cache=False,
-                          warnings=warnings, saved=saved)
+        return LoadedData(
+            frame if frame is not None else empty_frame(), source, from_cache=False, warnings=warnings, saved=saved
+        )
 
     # ---- writing uploads -----------------------------------------------------------------
     def save_frame(self, storage_key: str, timeframe: str, frame: pd.DataFrame, *, source: str) -> dict:
         """Store an already validated frame (an upload) under its own key."""
         series_name(storage_key, timeframe)
-        meta = self.storage.save_data(storage_key, timeframe, normalise(frame), covered_start=frame.index[0],
-                                      covered_end=frame.index[-1] + pd.Timedelta(seconds=timeframe_seconds(timeframe)),
-                                      source=source, updated_at=self.clock())
+        meta = self.storage.save_data(
+            storage_key,
+            timeframe,
+            normalise(frame),
+            covered_start=frame.index[0],
+            covered_end=frame.index[-1] + pd.Timedelta(seconds=timeframe_seconds(timeframe)),
+            source=source,
+            updated_at=self.clock(),
+        )
         self.l1.discard((storage_key.upper(), timeframe))
         return meta
 
@@ -297,8 +366,10 @@ class DataManager:
         Returns the metadata of what was removed."""
         metas = self.storage.list()
         total = sum(m.get("size_bytes", 0) for m in metas)
-        candidates = sorted((m for m in metas if m.get("source", "") not in protected_sources),
-                            key=lambda m: m.get("last_updated") or "")
+        candidates = sorted(
+            (m for m in metas if m.get("source", "") not in protected_sources),
+            key=lambda m: m.get("last_updated") or "",
+        )
         removed = []
         while total > max_bytes and candidates:
             meta = candidates.pop(0)
@@ -329,4 +400,4 @@ class DataManager:
 def _short(text: str, limit: int = 200) -> str:
     """One line of at most ``limit`` characters (HTTP libraries put whole URLs in messages)."""
     line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"

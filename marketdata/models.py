@@ -14,8 +14,14 @@ class Dataset(models.Model):
     symbol = models.CharField(max_length=32)
     timeframe = models.CharField(max_length=8)
     source = models.CharField(max_length=32)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="datasets", help_text="Set for uploads; empty for shared caches.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="datasets",
+        help_text="Set for uploads; empty for shared caches.",
+    )
     name = models.CharField(max_length=200, blank=True, help_text="The uploaded file's name.")
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -30,8 +36,11 @@ class Dataset(models.Model):
     class Meta:
         ordering = ["symbol", "timeframe"]
         constraints = [
-            models.UniqueConstraint(fields=["symbol", "timeframe", "source"], condition=Q(owner__isnull=True),
-                                    name="unique_shared_dataset_symbol_timeframe_source"),
+            models.UniqueConstraint(
+                fields=["symbol", "timeframe", "source"],
+                condition=Q(owner__isnull=True),
+                name="unique_shared_dataset_symbol_timeframe_source",
+            ),
             models.UniqueConstraint(fields=["storage_key", "timeframe"], name="unique_dataset_storage_key"),
         ]
 

@@ -1,14 +1,16 @@
 """Calling flaky providers politely: a circuit breaker, a throttle and retries with backoff
 for transient errors only. No Django; per process (each worker learns on its own).
 """
+
 from __future__ import annotations
 
 import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from marketdata.providers import ProviderUnavailable
 
@@ -55,7 +57,8 @@ class CircuitBreaker:
                 raise CircuitOpen(
                     f"{self.name} is not called for {self.seconds_until_retry():.0f} s more after "
                     f"{self.failures} failed attempts (last: {self.last_error})",
-                    details={"provider": self.name, "retry_after_seconds": round(self.seconds_until_retry())})
+                    details={"provider": self.name, "retry_after_seconds": round(self.seconds_until_retry())},
+                )
             if state == "half-open":
                 self._trial_running = True
 
@@ -95,9 +98,16 @@ class Throttle:
             self._sleep(wait)
 
 
-def call_with_retries(fn: Callable[[], T], *, breaker: CircuitBreaker, throttle: Throttle | None = None,
-                      retries: int = 2, backoff: float = 0.5, max_backoff: float = 8.0,
-                      sleep=time.sleep) -> T:
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    breaker: CircuitBreaker,
+    throttle: Throttle | None = None,
+    retries: int = 2,
+    backoff: float = 0.5,
+    max_backoff: float = 8.0,
+    sleep=time.sleep,
+) -> T:
     """Call ``fn`` through the breaker; retry only ``ProviderUnavailable`` (transient), up to
     ``retries`` more times with exponential backoff and jitter. Anything else propagates at once
     and does not count against the provider (a bad request is not an outage)."""
@@ -114,7 +124,7 @@ def call_with_retries(fn: Callable[[], T], *, breaker: CircuitBreaker, throttle:
             breaker.record_failure(exc)
             if attempt >= retries or breaker.state == "open":
                 raise
-            delay = min(max_backoff, backoff * (2 ** attempt)) * (0.5 + random.random() / 2)
+            delay = min(max_backoff, backoff * (2**attempt)) * (0.5 + random.random() / 2)
             logger.info("%s: transient error (%s), retry %d in %.2f s", breaker.name, exc, attempt + 1, delay)
             sleep(delay)
             attempt += 1

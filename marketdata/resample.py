@@ -17,6 +17,7 @@ to depends on where its market's trading day ends (see ``DAY_SESSIONS``):
 Daily bars are labelled with the trading day's date at 00:00 UTC, the label daily data
 from providers carries.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,11 +31,26 @@ _AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume":
 
 # Where each market's trading day ends, for daily bars.
 DAY_SESSIONS = {
-    "XAUUSD": "fx", "XAGUSD": "fx", "EURUSD": "fx", "GBPUSD": "fx", "USDJPY": "fx", "AUDUSD": "fx",
-    "USDCHF": "fx", "USDCAD": "fx", "NZDUSD": "fx", "EURJPY": "fx", "GBPJPY": "fx", "EURGBP": "fx",
-    "BTCUSD": "utc", "ETHUSD": "utc",
-    "US30": "America/New_York", "NAS100": "America/New_York", "SPX500": "America/New_York",
-    "GER40": "Europe/Berlin", "UK100": "Europe/London", "JPN225": "Asia/Tokyo",
+    "XAUUSD": "fx",
+    "XAGUSD": "fx",
+    "EURUSD": "fx",
+    "GBPUSD": "fx",
+    "USDJPY": "fx",
+    "AUDUSD": "fx",
+    "USDCHF": "fx",
+    "USDCAD": "fx",
+    "NZDUSD": "fx",
+    "EURJPY": "fx",
+    "GBPJPY": "fx",
+    "EURGBP": "fx",
+    "BTCUSD": "utc",
+    "ETHUSD": "utc",
+    "US30": "America/New_York",
+    "NAS100": "America/New_York",
+    "SPX500": "America/New_York",
+    "GER40": "Europe/Berlin",
+    "UK100": "Europe/London",
+    "JPN225": "Asia/Tokyo",
 }
 FX_DAY_END = pd.Timedelta(hours=17)  # 17:00 America/New_York
 

@@ -1,4 +1,5 @@
 """Market data reads."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
@@ -19,8 +20,9 @@ def dataset_get(*, dataset_id: int, user=None) -> Dataset | None:
     return qs.first()
 
 
-def dataset_list(*, user, symbol: str | None = None, timeframe: str | None = None,
-                 source: str | None = None) -> QuerySet[Dataset]:
+def dataset_list(
+    *, user, symbol: str | None = None, timeframe: str | None = None, source: str | None = None
+) -> QuerySet[Dataset]:
     qs = Dataset.objects.filter(_visible_to(user))
     if symbol:
         qs = qs.filter(symbol=symbol.upper())

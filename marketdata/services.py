@@ -1,5 +1,6 @@
 """Market data writes: loading a run's data, importing CSV uploads, refreshing and cleaning the
 cache, and keeping the Dataset rows in step with storage."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,8 @@ from qm_platform.errors import ApplicationError
 
 logger = logging.getLogger("qm.data")
 
-QUALITY_WARNING_BELOW = 95     # a run's warnings mention data quality below this score
-QUALITY_MAX_ROWS = 1_000_000   # a dataset's report covers at most its latest this many bars
+QUALITY_WARNING_BELOW = 95  # a run's warnings mention data quality below this score
+QUALITY_MAX_ROWS = 1_000_000  # a dataset's report covers at most its latest this many bars
 SHARED_SOURCES = ("synthetic", "yahoo")
 
 _manager: DataManager | None = None
@@ -34,29 +35,47 @@ _manager_lock = threading.Lock()
 
 # ---- the process's manager ------------------------------------------------------------------
 
+
 def _config() -> tuple:
-    return (settings.QM_STORAGE_BACKEND, str(settings.QM_DATA_DIR), settings.QM_S3_BUCKET, settings.QM_S3_PREFIX,
-            settings.QM_S3_ENDPOINT_URL, settings.QM_DATA_L1_MAX_MB, settings.QM_DATA_TTL_HOURS)
+    return (
+        settings.QM_STORAGE_BACKEND,
+        str(settings.QM_DATA_DIR),
+        settings.QM_S3_BUCKET,
+        settings.QM_S3_PREFIX,
+        settings.QM_S3_ENDPOINT_URL,
+        settings.QM_DATA_L1_MAX_MB,
+        settings.QM_DATA_TTL_HOURS,
+    )
 
 
 def build_storage():
     if settings.QM_STORAGE_BACKEND == "s3":
         from marketdata.storage.s3 import S3Storage
-        return S3Storage(bucket=settings.QM_S3_BUCKET, prefix=settings.QM_S3_PREFIX,
-                         endpoint_url=settings.QM_S3_ENDPOINT_URL, region=settings.QM_S3_REGION,
-                         access_key_id=settings.QM_S3_ACCESS_KEY_ID,
-                         secret_access_key=settings.QM_S3_SECRET_ACCESS_KEY, sse=settings.QM_S3_SSE,
-                         sse_kms_key_id=settings.QM_S3_SSE_KMS_KEY_ID, create_bucket=settings.QM_S3_CREATE_BUCKET)
+
+        return S3Storage(
+            bucket=settings.QM_S3_BUCKET,
+            prefix=settings.QM_S3_PREFIX,
+            endpoint_url=settings.QM_S3_ENDPOINT_URL,
+            region=settings.QM_S3_REGION,
+            access_key_id=settings.QM_S3_ACCESS_KEY_ID,
+            secret_access_key=settings.QM_S3_SECRET_ACCESS_KEY,
+            sse=settings.QM_S3_SSE,
+            sse_kms_key_id=settings.QM_S3_SSE_KMS_KEY_ID,
+            create_bucket=settings.QM_S3_CREATE_BUCKET,
+        )
     from marketdata.storage import LocalStorage
+
     return LocalStorage(settings.QM_DATA_DIR)
 
 
 def build_providers() -> dict:
     from marketdata.providers.synthetic import SyntheticProvider
     from marketdata.providers.yahoo import YahooProvider
-    return {"synthetic": SyntheticProvider(),
-            "yahoo": YahooProvider(timeout=settings.QM_YAHOO_TIMEOUT_SECONDS,
-                                   cache_dir=str(settings.VAR_DIR / "yfinance"))}
+
+    return {
+        "synthetic": SyntheticProvider(),
+        "yahoo": YahooProvider(timeout=settings.QM_YAHOO_TIMEOUT_SECONDS, cache_dir=str(settings.VAR_DIR / "yfinance")),
+    }
 
 
 def get_data_manager() -> DataManager:
@@ -67,14 +86,17 @@ def get_data_manager() -> DataManager:
     with _manager_lock:
         if _manager is None or _manager_config != config:
             _manager = DataManager(
-                build_storage(), build_providers(),
+                build_storage(),
+                build_providers(),
                 l1_bytes=settings.QM_DATA_L1_MAX_MB * 1024 * 1024,
                 l1_revalidate_seconds=settings.QM_DATA_L1_REVALIDATE_SECONDS,
                 ttl_seconds=settings.QM_DATA_TTL_HOURS * 3600,
                 breaker_failures=settings.QM_DATA_BREAKER_FAILURES,
                 breaker_cooldown_seconds=settings.QM_DATA_BREAKER_COOLDOWN_SECONDS,
-                retries=settings.QM_DATA_RETRIES, backoff_seconds=settings.QM_DATA_RETRY_BACKOFF_MS / 1000,
-                throttle_seconds={"yahoo": settings.QM_YAHOO_MIN_INTERVAL_MS / 1000})
+                retries=settings.QM_DATA_RETRIES,
+                backoff_seconds=settings.QM_DATA_RETRY_BACKOFF_MS / 1000,
+                throttle_seconds={"yahoo": settings.QM_YAHOO_MIN_INTERVAL_MS / 1000},
+            )
             _manager_config = config
         return _manager
 
@@ -94,6 +116,7 @@ def _app_error(exc: DataUnavailable, status_code: int = 503) -> ApplicationError
 
 # ---- runs -----------------------------------------------------------------------------------
 
+
 def market_data_load(*, run) -> LoadedData:
     """The data a run asked for, with its quality report and plain-language warnings.
 
@@ -105,8 +128,9 @@ def market_data_load(*, run) -> LoadedData:
         if run.data_source.startswith("dataset:"):
             loaded = _load_dataset(manager, run)
         else:
-            loaded = manager.get_data(run.market, run.timeframe, run.warmup_start or run.data_start, run.data_end,
-                                      run.data_source)
+            loaded = manager.get_data(
+                run.market, run.timeframe, run.warmup_start or run.data_start, run.data_end, run.data_source
+            )
             if loaded.saved:
                 dataset_record(symbol=run.market, timeframe=run.timeframe, source=run.data_source)
     except DataUnavailable as exc:
@@ -114,11 +138,18 @@ def market_data_load(*, run) -> LoadedData:
     except StorageError as exc:
         raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
     if len(loaded.frame) < 2:
-        raise ApplicationError("INSUFFICIENT_DATA",
-                               f"no {run.market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
-                               f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)")
-    loaded.quality = quality_report(loaded.frame, symbol=run.market, timeframe=run.timeframe,
-                                    start=run.data_start, end=_window_end(run, loaded.frame))
+        raise ApplicationError(
+            "INSUFFICIENT_DATA",
+            f"no {run.market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
+            f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)",
+        )
+    loaded.quality = quality_report(
+        loaded.frame,
+        symbol=run.market,
+        timeframe=run.timeframe,
+        start=run.data_start,
+        end=_window_end(run, loaded.frame),
+    )
     if loaded.quality["completeness_score"] < QUALITY_WARNING_BELOW or loaded.quality["anomalies"]["spike_count"]:
         loaded.warnings.append(quality_summary(loaded.quality))
     return loaded
@@ -135,12 +166,19 @@ def _load_dataset(manager: DataManager, run) -> LoadedData:
     dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
     if dataset is None:
         raise ApplicationError("DATA_UNAVAILABLE", "the dataset this run used was deleted", status_code=503)
-    frame = manager.get_stored(dataset.storage_key, dataset.timeframe, run.warmup_start or run.data_start, run.data_end,
-                               target_timeframe=run.timeframe, symbol=dataset.symbol)
+    frame = manager.get_stored(
+        dataset.storage_key,
+        dataset.timeframe,
+        run.warmup_start or run.data_start,
+        run.data_end,
+        target_timeframe=run.timeframe,
+        symbol=dataset.symbol,
+    )
     warnings = []
     if frame is None:
-        raise ApplicationError("DATA_UNAVAILABLE", f"the stored data of dataset {dataset.id} is missing",
-                               status_code=503)
+        raise ApplicationError(
+            "DATA_UNAVAILABLE", f"the stored data of dataset {dataset.id} is missing", status_code=503
+        )
     if run.timeframe != dataset.timeframe:
         warnings.append(f"Built {run.timeframe} bars from the {dataset.timeframe} bars of dataset {dataset.id}.")
     return LoadedData(frame, f"dataset:{dataset.id}", True, warnings)
@@ -155,8 +193,9 @@ def market_data_cached_frame(*, symbol: str, timeframe: str, start, end, source:
             dataset = Dataset.objects.filter(id=int(source.split(":", 1)[1])).first()
             if dataset is None:
                 return None
-            return manager.get_stored(dataset.storage_key, dataset.timeframe, start, end,
-                                      target_timeframe=timeframe, symbol=dataset.symbol)
+            return manager.get_stored(
+                dataset.storage_key, dataset.timeframe, start, end, target_timeframe=timeframe, symbol=dataset.symbol
+            )
         key = series_key(symbol, source)
         if not manager.storage.has_cached_data(key, timeframe, start, end):
             return None
@@ -167,6 +206,7 @@ def market_data_cached_frame(*, symbol: str, timeframe: str, start, end, source:
 
 # ---- Dataset rows ---------------------------------------------------------------------------
 
+
 def _dataset_fields(manager: DataManager, storage_key: str, timeframe: str, symbol: str, meta: dict) -> dict:
     frame = manager.storage.get_data(storage_key, timeframe)
     if frame is None:
@@ -176,12 +216,23 @@ def _dataset_fields(manager: DataManager, storage_key: str, timeframe: str, symb
     start = utc(meta["covered_start"]) if meta.get("covered_start") else None
     if start is not None and len(frame):
         start = max(start, frame.index[0])
-    report = quality_report(frame, symbol=symbol, timeframe=timeframe, start=start,
-                            end=utc(meta["covered_end"]) if meta.get("covered_end") else None)
-    return {"start": utc(meta["start"]).to_pydatetime(), "end": utc(meta["end"]).to_pydatetime(),
-            "rows": meta["rows"], "bytes": meta["size_bytes"],
-            "storage_key": storage_key.upper(), "checksum": meta.get("checksum", ""), "quality_report": report,
-            "last_updated": timezone.now()}
+    report = quality_report(
+        frame,
+        symbol=symbol,
+        timeframe=timeframe,
+        start=start,
+        end=utc(meta["covered_end"]) if meta.get("covered_end") else None,
+    )
+    return {
+        "start": utc(meta["start"]).to_pydatetime(),
+        "end": utc(meta["end"]).to_pydatetime(),
+        "rows": meta["rows"],
+        "bytes": meta["size_bytes"],
+        "storage_key": storage_key.upper(),
+        "checksum": meta.get("checksum", ""),
+        "quality_report": report,
+        "last_updated": timezone.now(),
+    }
 
 
 def dataset_record(*, symbol: str, timeframe: str, source: str) -> Dataset | None:
@@ -196,7 +247,8 @@ def dataset_record(*, symbol: str, timeframe: str, source: str) -> Dataset | Non
     for _ in range(2):  # two workers may create the same row at once
         try:
             dataset, _ = Dataset.objects.update_or_create(
-                symbol=symbol.upper(), timeframe=timeframe, source=source, owner=None, defaults=fields)
+                symbol=symbol.upper(), timeframe=timeframe, source=source, owner=None, defaults=fields
+            )
             return dataset
         except IntegrityError:
             continue
@@ -209,8 +261,16 @@ class ImportResult:
     notes: list[str]
 
 
-def dataset_import_csv(*, user, data: bytes, symbol: str, timeframe: str | None = None, tz: str | None = None,
-                       policy: str = "reject", name: str = "") -> ImportResult:
+def dataset_import_csv(
+    *,
+    user,
+    data: bytes,
+    symbol: str,
+    timeframe: str | None = None,
+    tz: str | None = None,
+    policy: str = "reject",
+    name: str = "",
+) -> ImportResult:
     """Validate a CSV of bars and store it as a new dataset owned by ``user``.
 
     Raises ApplicationError INVALID_DATA (400) listing the first problems by line; then
@@ -219,14 +279,18 @@ def dataset_import_csv(*, user, data: bytes, symbol: str, timeframe: str | None 
     """
     limit = settings.QM_CSV_MAX_UPLOAD_MB * 1024 * 1024
     if len(data) > limit:
-        raise ApplicationError("FILE_TOO_LARGE", f"the file is {len(data) / 1e6:.1f} MB; the limit is "
-                               f"{settings.QM_CSV_MAX_UPLOAD_MB} MB", details={"max_mb": settings.QM_CSV_MAX_UPLOAD_MB},
-                               status_code=413)
+        raise ApplicationError(
+            "FILE_TOO_LARGE",
+            f"the file is {len(data) / 1e6:.1f} MB; the limit is {settings.QM_CSV_MAX_UPLOAD_MB} MB",
+            details={"max_mb": settings.QM_CSV_MAX_UPLOAD_MB},
+            status_code=413,
+        )
     try:
         parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
     except CsvFormatError as exc:
-        raise ApplicationError("INVALID_DATA", exc.message,
-                               details={"problems": exc.problems[:20], "problem_count": len(exc.problems)}) from None
+        raise ApplicationError(
+            "INVALID_DATA", exc.message, details={"problems": exc.problems[:20], "problem_count": len(exc.problems)}
+        ) from None
     symbol = symbol.upper()
     storage_key = f"{symbol}@csv-{uuid.uuid4().hex[:12]}"
     manager = get_data_manager()
@@ -240,8 +304,9 @@ def dataset_import_csv(*, user, data: bytes, symbol: str, timeframe: str | None 
     fields["quality_report"]["anomalies"]["repaired"] = parsed.repaired
     try:
         with transaction.atomic():
-            dataset = Dataset.objects.create(symbol=symbol, timeframe=parsed.timeframe, source="csv", owner=user,
-                                             name=name[:200], **fields)
+            dataset = Dataset.objects.create(
+                symbol=symbol, timeframe=parsed.timeframe, source="csv", owner=user, name=name[:200], **fields
+            )
     except Exception:
         manager.delete(storage_key, parsed.timeframe)  # no row, no orphan data
         raise
@@ -264,8 +329,12 @@ def dataset_fetch(*, symbol: str, timeframe: str, source: str, start, end) -> tu
 def dataset_refresh(*, dataset: Dataset) -> tuple[Dataset, list[str]]:
     """Download a provider dataset's recent bars again, up to now. Uploads cannot be refreshed."""
     if dataset.source not in SHARED_SOURCES:
-        raise ApplicationError("INVALID_STATE", f"dataset {dataset.id} was uploaded ({dataset.source}); upload a "
-                               "new file to change it", details={"source": dataset.source}, status_code=409)
+        raise ApplicationError(
+            "INVALID_STATE",
+            f"dataset {dataset.id} was uploaded ({dataset.source}); upload a new file to change it",
+            details={"source": dataset.source},
+            status_code=409,
+        )
     try:
         loaded = get_data_manager().refresh(dataset.symbol, dataset.timeframe, dataset.source)
     except DataUnavailable as exc:
@@ -285,7 +354,7 @@ def dataset_cache_cleanup(*, max_bytes: int | None = None, older_than_days: floa
     if older_than_days is not None:
         removed += manager.clear_old_cache(older_than_days)
     if max_bytes is None:
-        max_bytes = int(settings.QM_MAX_CACHE_SIZE_GB * 1024 ** 3)
+        max_bytes = int(settings.QM_MAX_CACHE_SIZE_GB * 1024**3)
     removed += manager.cache_cleanup(max_bytes=max_bytes)
     for meta in removed:
         Dataset.objects.filter(storage_key=meta["symbol"], timeframe=meta["timeframe"], owner=None).delete()

@@ -1,14 +1,20 @@
 """Timeframes and test periods: parsing shared by providers, storage and the engine. No Django."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
 TIMEFRAME_SECONDS = {
-    "1m": 60, "5m": 300, "15m": 900, "30m": 1800,
-    "1h": 3600, "4h": 14400, "1d": 86400,
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "4h": 14400,
+    "1d": 86400,
 }
 PERIOD_RE = re.compile(r"^(\d+)(d|wk|mo|y)$")
 PERIOD_CHOICES = ("1d", "5d", "1wk", "1mo", "2mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "max")
@@ -19,8 +25,7 @@ def timeframe_seconds(timeframe: str) -> int:
     try:
         return TIMEFRAME_SECONDS[timeframe]
     except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of "
-                         f"{list(TIMEFRAME_SECONDS)}") from None
+        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_SECONDS)}") from None
 
 
 def pandas_freq(timeframe: str) -> str:
@@ -48,4 +53,4 @@ def floor_time(moment: datetime, timeframe: str) -> datetime:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

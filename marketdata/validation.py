@@ -17,6 +17,7 @@ Spikes (robust z-score of a bar's log return against the median absolute return 
 bars around it) and gaps (against the market's expected calendar) are never repaired:
 they are reported in the quality report.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ from marketdata.timeframes import timeframe_seconds
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 POLICIES = ("reject", "repair")
-MAX_LISTED = 20          # problems, gaps and spikes listed in full in a report
-SPIKE_Z = 12.0           # robust z-score above which a return is a spike
-SPIKE_WINDOW = 500       # bars around a return that set its normal size
+MAX_LISTED = 20  # problems, gaps and spikes listed in full in a report
+SPIKE_Z = 12.0  # robust z-score above which a return is a spike
+SPIKE_WINDOW = 500  # bars around a return that set its normal size
 REPAIRABLE = {"unsorted", "duplicate"}
 
 # Markets by calendar. Anything not listed is treated as FX-like (24/5).
@@ -62,9 +63,9 @@ class DataValidationError(Exception):
 
 @dataclass
 class ValidationResult:
-    frame: pd.DataFrame                               # sorted, de-duplicated, valid rows only
+    frame: pd.DataFrame  # sorted, de-duplicated, valid rows only
     problems: list[dict] = field(default_factory=list)  # what was wrong, by input row
-    repaired: list[str] = field(default_factory=list)   # plain-language notes of repairs
+    repaired: list[str] = field(default_factory=list)  # plain-language notes of repairs
     dropped_rows: int = 0
 
 
@@ -83,6 +84,7 @@ CALENDAR_NAMES = {"crypto": "24/7 crypto", "fx": "24/5 FX and metals", "index": 
 
 # ---- row checks -------------------------------------------------------------------------
 
+
 def find_problems(df: pd.DataFrame) -> list[dict]:
     """Every rule a row breaks, in input order: ``{"row", "timestamp", "check", "message"}``.
 
@@ -96,8 +98,14 @@ def find_problems(df: pd.DataFrame) -> list[dict]:
 
     def add(mask: np.ndarray, check: str, message) -> None:
         for i in np.flatnonzero(mask):
-            problems.append({"row": int(i), "timestamp": _iso(index[i]), "check": check,
-                             "message": message(i) if callable(message) else message})
+            problems.append(
+                {
+                    "row": int(i),
+                    "timestamp": _iso(index[i]),
+                    "check": check,
+                    "message": message(i) if callable(message) else message,
+                }
+            )
 
     nan = np.zeros(len(df), dtype=bool)
     for c in cols:
@@ -114,10 +122,16 @@ def find_problems(df: pd.DataFrame) -> list[dict]:
         if {"open", "high", "low", "close"} <= set(cols):
             o, h, lo, c = values["open"], values["high"], values["low"], values["close"]
             tol = 1e-9 * np.abs(np.maximum(o, c))
-            add((h < np.maximum(o, c) - tol) & ~nan, "high_below_open_close",
-                lambda i: f"high {h[i]:g} is below max(open {o[i]:g}, close {c[i]:g})")
-            add((lo > np.minimum(o, c) + tol) & ~nan, "low_above_open_close",
-                lambda i: f"low {lo[i]:g} is above min(open {o[i]:g}, close {c[i]:g})")
+            add(
+                (h < np.maximum(o, c) - tol) & ~nan,
+                "high_below_open_close",
+                lambda i: f"high {h[i]:g} is below max(open {o[i]:g}, close {c[i]:g})",
+            )
+            add(
+                (lo > np.minimum(o, c) + tol) & ~nan,
+                "low_above_open_close",
+                lambda i: f"low {lo[i]:g} is above min(open {o[i]:g}, close {c[i]:g})",
+            )
     ts = index.as_unit("ns").asi8
     if len(ts) > 1:
         add(np.concatenate(([False], ts[1:] < ts[:-1])), "unsorted", "earlier than the row before it")
@@ -133,8 +147,7 @@ def validate_ohlcv(df: pd.DataFrame, *, policy: str = "repair") -> ValidationRes
         raise ValueError(f"unknown validation policy {policy!r}; expected one of {POLICIES}")
     problems = find_problems(df)
     if policy == "reject" and problems:
-        raise DataValidationError(f"{len(problems)} problem(s) in the data; first: "
-                                  f"{_describe(problems[0])}", problems)
+        raise DataValidationError(f"{len(problems)} problem(s) in the data; first: {_describe(problems[0])}", problems)
     frame = df
     repaired: list[str] = []
     unrepairable = sorted({p["row"] for p in problems if p["check"] not in REPAIRABLE})
@@ -143,8 +156,7 @@ def validate_ohlcv(df: pd.DataFrame, *, policy: str = "repair") -> ValidationRes
         keep[unrepairable] = False
         frame = frame[keep]
         first = next(p for p in problems if p["row"] == unrepairable[0])
-        repaired.append(f"left out {len(unrepairable)} bar(s) that could not be repaired "
-                        f"(first: {_describe(first)})")
+        repaired.append(f"left out {len(unrepairable)} bar(s) that could not be repaired (first: {_describe(first)})")
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index(kind="stable")
         repaired.append("sorted the bars by time")
@@ -160,6 +172,7 @@ def _describe(problem: dict) -> str:
 
 
 # ---- gaps against the calendar ----------------------------------------------------------
+
 
 def expected_slots(symbol: str, timeframe: str, start, end) -> pd.DatetimeIndex:
     """Start times of the bars the market should have in [start, end), UTC."""
@@ -194,8 +207,11 @@ def _holiday(grid: pd.DatetimeIndex) -> np.ndarray:
 def _index_slots(symbol: str, bar: pd.Timedelta, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     zone, open_s, close_s = INDEX_SESSIONS[symbol.upper().split("@", 1)[0]]
     open_t, close_t = pd.Timedelta(open_s + ":00"), pd.Timedelta(close_s + ":00")
-    days = pd.date_range(start.tz_convert(zone).normalize() - pd.Timedelta(days=1),
-                         end.tz_convert(zone).normalize() + pd.Timedelta(days=1), freq="D")
+    days = pd.date_range(
+        start.tz_convert(zone).normalize() - pd.Timedelta(days=1),
+        end.tz_convert(zone).normalize() + pd.Timedelta(days=1),
+        freq="D",
+    )
     days = days[(days.day_of_week < 5) & ~_holiday(days)]
     if bar >= pd.Timedelta(days=1):
         slots = pd.DatetimeIndex([pd.Timestamp(d.date(), tz="UTC") for d in days])
@@ -233,6 +249,7 @@ def find_gaps(index: pd.DatetimeIndex, symbol: str, timeframe: str, start, end) 
 
 # ---- spikes -----------------------------------------------------------------------------
 
+
 def find_spikes(df: pd.DataFrame, timeframe: str, *, threshold: float = SPIKE_Z) -> list[dict]:
     """Bars whose close-to-close log return is ``threshold`` times the robust size of the
     returns around it (1.4826 × rolling median absolute return, which is one standard
@@ -252,15 +269,26 @@ def find_spikes(df: pd.DataFrame, timeframe: str, *, threshold: float = SPIKE_Z)
         z = np.abs(r) / scale
     hits = np.flatnonzero((scale > 0) & (z > threshold))
     index = pd.DatetimeIndex(df.index)
-    return [{"timestamp": _iso(index[i + 1]), "return_pct": round(float(r[i]) * 100, 4),
-             "z": round(float(z[i]), 1)} for i in hits]
+    return [
+        {"timestamp": _iso(index[i + 1]), "return_pct": round(float(r[i]) * 100, 4), "z": round(float(z[i]), 1)}
+        for i in hits
+    ]
 
 
 # ---- the report -------------------------------------------------------------------------
 
-def quality_report(df: pd.DataFrame, *, symbol: str, timeframe: str, start=None, end=None,
-                   now: datetime | None = None, problems: list[dict] | None = None,
-                   repaired: list[str] | None = None) -> dict:
+
+def quality_report(
+    df: pd.DataFrame,
+    *,
+    symbol: str,
+    timeframe: str,
+    start=None,
+    end=None,
+    now: datetime | None = None,
+    problems: list[dict] | None = None,
+    repaired: list[str] | None = None,
+) -> dict:
     """The quality of ``df`` (sorted, de-duplicated) over [start, end).
 
     ``completeness_score`` (0–100) = 100 × share of expected bars present, minus 2 points per
@@ -294,12 +322,17 @@ def quality_report(df: pd.DataFrame, *, symbol: str, timeframe: str, start=None,
         "missing_bars": int(missing),
         "missing_bar_pct": round(missing_pct, 3),
         "gaps": {"count": len(gaps), "largest": largest, "items": gaps[:MAX_LISTED]},
-        "freshness": {"last_bar": _iso(last_bar) if last_bar is not None else None,
-                      "age_hours": round((now_ts - last_bar).total_seconds() / 3600, 2)
-                      if last_bar is not None else None},
-        "anomalies": {"spike_count": len(spikes), "spikes": spikes[:MAX_LISTED],
-                      "problem_count": len(problems), "problems": problems[:MAX_LISTED],
-                      "repaired": list(repaired or [])},
+        "freshness": {
+            "last_bar": _iso(last_bar) if last_bar is not None else None,
+            "age_hours": round((now_ts - last_bar).total_seconds() / 3600, 2) if last_bar is not None else None,
+        },
+        "anomalies": {
+            "spike_count": len(spikes),
+            "spikes": spikes[:MAX_LISTED],
+            "problem_count": len(problems),
+            "problems": problems[:MAX_LISTED],
+            "repaired": list(repaired or []),
+        },
         "completeness_score": int(round(max(0.0, min(100.0, score)))),
     }
 
@@ -309,11 +342,15 @@ def quality_summary(report: dict) -> str:
     parts = [f"Data quality {report['completeness_score']}/100"]
     if report["missing_bars"]:
         largest = report["gaps"]["largest"]
-        parts.append(f"{report['missing_bar_pct']:.1f}% of expected bars missing in "
-                     f"{report['gaps']['count']} gap(s), the largest {largest['start']} to {largest['end']}")
+        parts.append(
+            f"{report['missing_bar_pct']:.1f}% of expected bars missing in "
+            f"{report['gaps']['count']} gap(s), the largest {largest['start']} to {largest['end']}"
+        )
     if report["anomalies"]["spike_count"]:
-        parts.append(f"{report['anomalies']['spike_count']} price spike(s) flagged, the first at "
-                     f"{report['anomalies']['spikes'][0]['timestamp']}")
+        parts.append(
+            f"{report['anomalies']['spike_count']} price spike(s) flagged, the first at "
+            f"{report['anomalies']['spikes'][0]['timestamp']}"
+        )
     if report["anomalies"]["problem_count"]:
         parts.append(f"{report['anomalies']['problem_count']} bad row(s) left out")
     return "; ".join(parts) + "."

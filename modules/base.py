@@ -27,13 +27,15 @@ Output representation (what :meth:`BaseModule.calculate_arrays` returns, and the
 :func:`categorical` or :func:`labels_from_codes`, in any category order: it is remapped to the
 declared order) or, slower, as an array of label strings.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -86,8 +88,12 @@ class Param:
             raise ValueError(f"param {self.name}: schema_of is for json params")
 
     def to_schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.type, "default": self.default,
-                               "title": self.title or self.name.replace("_", " ").title()}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "default": self.default,
+            "title": self.title or self.name.replace("_", " ").title(),
+        }
         for attr in ("min", "max", "step"):
             value = getattr(self, attr)
             if value is not None:
@@ -104,8 +110,7 @@ class Param:
         """Return ``value`` checked against this param; raise ModuleConfigError otherwise."""
         if self.type == "json":
             if not isinstance(value, Mapping):
-                raise ModuleConfigError(module_id, self.name,
-                                        f"must be a JSON object, got {value!r}")
+                raise ModuleConfigError(module_id, self.name, f"must be a JSON object, got {value!r}")
             try:
                 return freeze_json(value)
             except (TypeError, ValueError) as exc:
@@ -117,8 +122,7 @@ class Param:
         if self.type == "select":
             if isinstance(value, str) and value in (self.options or ()):
                 return value
-            raise ModuleConfigError(module_id, self.name,
-                                    f"must be one of {list(self.options or ())}, got {value!r}")
+            raise ModuleConfigError(module_id, self.name, f"must be one of {list(self.options or ())}, got {value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ModuleConfigError(module_id, self.name, f"must be a number, got {value!r}")
         if not math.isfinite(value):
@@ -158,8 +162,12 @@ class Output:
             raise ValueError(f"output {self.name}: categorical needs values")
 
     def to_schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "primary": self.primary,
-                               "description": self.description}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "primary": self.primary,
+            "description": self.description,
+        }
         if self.values:
             out["values"] = list(self.values)
         return out
@@ -198,13 +206,11 @@ class BaseModule(ABC):
     @classmethod
     def get_config_schema(cls) -> dict[str, Any]:
         """The seed's schema format: ``{"fields": [...]}``, plus the outputs."""
-        return {"fields": [p.to_schema() for p in cls.params],
-                "outputs": [o.to_schema() for o in cls.outputs]}
+        return {"fields": [p.to_schema() for p in cls.params], "outputs": [o.to_schema() for o in cls.outputs]}
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {"module_id": cls.module_id, "name": cls.name, "category": cls.category,
-                "description": cls.description}
+        return {"module_id": cls.module_id, "name": cls.name, "category": cls.category, "description": cls.description}
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -220,8 +226,7 @@ class BaseModule(ABC):
         known = {p.name: p for p in cls.params}
         for key in config:
             if key not in known:
-                raise ModuleConfigError(cls.module_id, key,
-                                        f"unknown parameter; expected one of {sorted(known)}")
+                raise ModuleConfigError(cls.module_id, key, f"unknown parameter; expected one of {sorted(known)}")
         full = {}
         for name, param in known.items():
             full[name] = param.coerce(cls.module_id, config.get(name, param.default))
@@ -259,8 +264,9 @@ class BaseModule(ABC):
         :class:`pandas.Categorical` (see :func:`categorical`) or an array of label strings.
         """
 
-    def calculate_arrays(self, data: pd.DataFrame, config: Mapping[str, Any] | None = None, *,
-                         objects: bool = False) -> dict[str, Any]:
+    def calculate_arrays(
+        self, data: pd.DataFrame, config: Mapping[str, Any] | None = None, *, objects: bool = False
+    ) -> dict[str, Any]:
         """Validate ``config``, compute, and return ``{column name: array}`` (no DataFrame).
 
         Column names are those of :meth:`calculate` (``rsi_14``, ``rsi_14_zone``). Numeric
@@ -292,8 +298,7 @@ class BaseModule(ABC):
             try:
                 raw = arrays[out.name]
             except KeyError:
-                raise ModuleDataError(
-                    f"{self.module_id}: compute returned no {out.name!r} output") from None
+                raise ModuleDataError(f"{self.module_id}: compute returned no {out.name!r} output") from None
             if out.kind == "categorical":
                 values = _as_categorical(self.module_id, out, raw, n)
                 if objects:
@@ -301,8 +306,7 @@ class BaseModule(ABC):
             else:
                 values = np.asarray(raw)
                 if values.shape != (n,):
-                    raise ModuleDataError(
-                        f"{self.module_id}.{out.name}: expected {n} values, got {values.shape}")
+                    raise ModuleDataError(f"{self.module_id}.{out.name}: expected {n} values, got {values.shape}")
                 if values.base is not None:  # a view: make sure it is not one of data's columns
                     if inputs is None:
                         inputs = [data[c].to_numpy() for c in data.columns]
@@ -327,7 +331,8 @@ def as_float(data: pd.DataFrame, column: str) -> np.ndarray:
 
 # ---- categorical outputs ------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def category_dtype(values: tuple[str, ...]) -> pd.CategoricalDtype:
     """The (cached) dtype of a categorical output: ``values`` as object-dtype categories.
 
@@ -353,8 +358,9 @@ def labels_from_codes(codes: np.ndarray, values: Iterable[str]) -> pd.Categorica
     return pd.Categorical.from_codes(codes, dtype=category_dtype(values), validate=False)
 
 
-def categorical(mask_values: list[tuple[np.ndarray, str]], length: int, default: str,
-                values: Iterable[str] | None = None) -> pd.Categorical:
+def categorical(
+    mask_values: list[tuple[np.ndarray, str]], length: int, default: str, values: Iterable[str] | None = None
+) -> pd.Categorical:
     """Labels from boolean masks: the first matching mask wins, else ``default``.
 
     Returns a :class:`pandas.Categorical` (int8 codes; ``== "label"`` gives a bool ndarray,
@@ -376,9 +382,9 @@ def categorical(mask_values: list[tuple[np.ndarray, str]], length: int, default:
             mask = mask.astype(np.bool_)
         if mask.shape != (length,):
             mask = np.broadcast_to(mask, (length,))
-        codes *= ~mask                       # zero where the mask holds ...
+        codes *= ~mask  # zero where the mask holds ...
         code = index[label]
-        if code:                             # ... then add the label's code there
+        if code:  # ... then add the label's code there
             codes += mask.view(np.int8).astype(dtype, copy=False) * dtype(code)
     return pd.Categorical.from_codes(codes, dtype=category_dtype(tuple(names)), validate=False)
 
@@ -392,14 +398,16 @@ def _as_categorical(module_id: str, out: Output, raw: Any, n: int) -> pd.Categor
         categories = tuple(raw.categories)
         codes = raw.codes
         if n and codes.min() < 0:
-            raise ModuleDataError(f"{module_id}.{out.name}: missing labels (NaN); use a declared "
-                                  f"value such as the warm-up label")
+            raise ModuleDataError(
+                f"{module_id}.{out.name}: missing labels (NaN); use a declared value such as the warm-up label"
+            )
         if categories == declared and raw.categories.dtype == object and not raw.ordered:
             return raw
         unknown = [c for c in categories if c not in declared]
         if unknown:
-            raise ModuleDataError(f"{module_id}.{out.name}: labels {unknown} are not among the "
-                                  f"declared values {list(declared)}")
+            raise ModuleDataError(
+                f"{module_id}.{out.name}: labels {unknown} are not among the declared values {list(declared)}"
+            )
         if categories != declared:
             lut = np.array([declared.index(c) for c in categories], dtype=_code_dtype(len(declared)))
             codes = lut.take(codes.astype(np.intp))
@@ -412,6 +420,7 @@ def _as_categorical(module_id: str, out: Output, raw: Any, n: int) -> pd.Categor
 
 
 # ---- json params --------------------------------------------------------------------------
+
 
 class FrozenJSON(dict):
     """An immutable, hashable JSON object (a ``dict``: ``json.dumps`` and ``==`` work as usual)."""

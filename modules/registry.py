@@ -3,6 +3,7 @@
 The interface follows the original report: ``get_registry()`` returns a process-wide
 singleton with ``get_module``, ``get_modules_by_category`` and ``list_available_modules``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -33,16 +34,21 @@ class ModuleRegistry:
                 if info.name.startswith("_"):
                     continue
                 py_module = importlib.import_module(f"{__package__}.{category}.{info.name}")
-                classes = [obj for _, obj in inspect.getmembers(py_module, inspect.isclass)
-                           if issubclass(obj, BaseModule) and obj is not BaseModule
-                           and obj.__module__ == py_module.__name__ and not inspect.isabstract(obj)]
+                classes = [
+                    obj
+                    for _, obj in inspect.getmembers(py_module, inspect.isclass)
+                    if issubclass(obj, BaseModule)
+                    and obj is not BaseModule
+                    and obj.__module__ == py_module.__name__
+                    and not inspect.isabstract(obj)
+                ]
                 if len(classes) != 1:
-                    raise RuntimeError(f"{py_module.__name__} must define exactly one module, "
-                                       f"found {len(classes)}")
+                    raise RuntimeError(f"{py_module.__name__} must define exactly one module, found {len(classes)}")
                 cls = classes[0]
                 if cls.module_id != info.name or cls.category != category:
-                    raise RuntimeError(f"{cls.__name__}: module_id/category must be "
-                                       f"{info.name!r}/{category!r} (file location)")
+                    raise RuntimeError(
+                        f"{cls.__name__}: module_id/category must be {info.name!r}/{category!r} (file location)"
+                    )
                 if info.name in self._modules:
                     raise RuntimeError(f"duplicate module id {info.name!r}")
                 self._modules[info.name] = cls

@@ -3,6 +3,7 @@
 A bad value raises ImproperlyConfigured at start-up, naming the variable, rather than a
 strange error later.
 """
+
 from __future__ import annotations
 
 import os

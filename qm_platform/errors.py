@@ -1,6 +1,7 @@
 """One error type and one handler: every API error is
 ``{"success": false, "error": "...", "code": "UPPER_SNAKE", "details": {...}}``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,14 @@ logger = logging.getLogger("qm.api")
 class ApplicationError(Exception):
     """An error with a stable code, a message for people, and machine-readable details."""
 
-    def __init__(self, code: str, message: str, *, details: dict[str, Any] | None = None,
-                 status_code: int = status.HTTP_400_BAD_REQUEST):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -76,8 +83,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     view = context.get("view")
     logger.exception("unhandled error in %s", type(view).__name__ if view else "API")
     set_rollback()
-    return Response(error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."),
-                    status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return Response(
+        error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 def _first_problem(detail: Any, path: str = "") -> str:
@@ -92,10 +101,10 @@ def _first_problem(detail: Any, path: str = "") -> str:
 def json_404(request, exception=None):
     if not request.path.startswith("/api/"):
         from django.views.defaults import page_not_found
+
         return page_not_found(request, exception)
     return JsonResponse(error_body("NOT_FOUND", f"No such resource: {request.path}"), status=404)
 
 
 def json_500(request):
-    return JsonResponse(error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."),
-                        status=500)
+    return JsonResponse(error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."), status=500)

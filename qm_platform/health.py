@@ -1,4 +1,5 @@
 """Liveness (/healthz) and readiness (/readyz: database, broker, storage) probes."""
+
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
@@ -15,8 +16,9 @@ def _check_database():
 
 
 def _check_broker():
-    with Connection(settings.CELERY_BROKER_URL,
-                    transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})) as conn:
+    with Connection(
+        settings.CELERY_BROKER_URL, transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -4,6 +4,7 @@ Metrics use prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``,
 settings) so counters and histograms from gunicorn workers and Celery pool processes add
 up. Gauges that describe the system (runs by status, queue depth) are read at scrape time.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -14,14 +15,20 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-STAGE_SECONDS = Histogram("qm_backtest_stage_seconds", "Time spent per backtest stage",
-                          ["stage"], buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
+STAGE_SECONDS = Histogram(
+    "qm_backtest_stage_seconds",
+    "Time spent per backtest stage",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
 RUNS_FINISHED = Counter("qm_runs_finished_total", "Runs that reached a final status", ["status"])
 CACHE_LOOKUPS = Counter("qm_result_cache_lookups_total", "Result cache lookups at submit", ["result"])
-MODULE_SECONDS = Histogram("qm_module_seconds", "Module calculation time", ["module"],
-                           buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
-DOWNLOAD_SECONDS = Histogram("qm_data_download_seconds", "Market data download time", ["provider"],
-                             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60))
+MODULE_SECONDS = Histogram(
+    "qm_module_seconds", "Module calculation time", ["module"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+)
+DOWNLOAD_SECONDS = Histogram(
+    "qm_data_download_seconds", "Market data download time", ["provider"], buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60)
+)
 
 _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("qm_run_id", default="")
 

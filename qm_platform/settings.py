@@ -3,6 +3,7 @@
 Defaults are the embedded ones: SQLite and a filesystem Celery broker under var/, local
 Parquet storage, synthetic data. Production sets DATABASE_URL, CELERY_BROKER_URL etc.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,16 +61,20 @@ MIDDLEWARE = [
 ROOT_URLCONF = "qm_platform.urls"
 WSGI_APPLICATION = "qm_platform.wsgi.application"
 
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "DIRS": [],
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": [
-        "django.template.context_processors.request",
-        "django.contrib.auth.context_processors.auth",
-        "django.contrib.messages.context_processors.messages",
-    ]},
-}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 
 # --- database ---------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'quantmetrics.sqlite3'}")
@@ -79,8 +84,11 @@ except Exception as exc:  # dj_database_url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file: wait for locks instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE",
-                                       "init_command": "PRAGMA journal_mode=WAL;"}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -107,8 +115,13 @@ LOGIN_URL = "/accounts/login/"
 QM_CACHE_URL = env_str("QM_CACHE_URL", "")
 if QM_CACHE_URL and not QM_CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"QM_CACHE_URL must be a redis:// URL, got {QM_CACHE_URL!r}")
-CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": QM_CACHE_URL}
-                      if QM_CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": QM_CACHE_URL}
+        if QM_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -190,8 +203,10 @@ QM_HEARTBEAT_TIMEOUT = env_int("QM_HEARTBEAT_TIMEOUT", 120, min_value=1)
 QM_MAX_ATTEMPTS = env_int("QM_MAX_ATTEMPTS", 3, min_value=1, max_value=20)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-queued-runs": {"task": "backtests.tasks.dispatch_queued_runs", "schedule": 15.0},
-    "reap-stale-runs": {"task": "backtests.tasks.reap_stale_runs",
-                        "schedule": float(max(5, QM_HEARTBEAT_TIMEOUT // 2))},
+    "reap-stale-runs": {
+        "task": "backtests.tasks.reap_stale_runs",
+        "schedule": float(max(5, QM_HEARTBEAT_TIMEOUT // 2)),
+    },
 }
 
 # --- QuantMetrics -----------------------------------------------------------------------
@@ -214,12 +229,13 @@ LOGGING = {
     "filters": {"run_id": {"()": "qm_platform.observability.RunIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [run %(run_id)s]: %(message)s"},
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(run_id)s",
-                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(run_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": QM_LOG_FORMAT,
-                             "filters": ["run_id"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": QM_LOG_FORMAT, "filters": ["run_id"]}},
     "root": {"handlers": ["console"], "level": env_str("QM_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
@@ -241,24 +257,24 @@ def _env_float(name: str, default: float, *, min_value: float = 0.0) -> float:
     return value
 
 
-QM_DATA_L1_MAX_MB = env_int("QM_DATA_L1_MAX_MB", 512, min_value=0)            # in-process LRU, per process
+QM_DATA_L1_MAX_MB = env_int("QM_DATA_L1_MAX_MB", 512, min_value=0)  # in-process LRU, per process
 QM_DATA_L1_REVALIDATE_SECONDS = _env_float("QM_DATA_L1_REVALIDATE_SECONDS", 1.0)
-QM_DATA_TTL_HOURS = _env_float("QM_DATA_TTL_HOURS", 24.0)                      # freshness of live (Yahoo) series
-QM_MAX_CACHE_SIZE_GB = _env_float("QM_MAX_CACHE_SIZE_GB", 10.0)                # cache_cleanup's size cap
+QM_DATA_TTL_HOURS = _env_float("QM_DATA_TTL_HOURS", 24.0)  # freshness of live (Yahoo) series
+QM_MAX_CACHE_SIZE_GB = _env_float("QM_MAX_CACHE_SIZE_GB", 10.0)  # cache_cleanup's size cap
 QM_DATA_BREAKER_FAILURES = env_int("QM_DATA_BREAKER_FAILURES", 3, min_value=1)
 QM_DATA_BREAKER_COOLDOWN_SECONDS = env_int("QM_DATA_BREAKER_COOLDOWN_SECONDS", 300, min_value=1)
-QM_DATA_RETRIES = env_int("QM_DATA_RETRIES", 2, min_value=0, max_value=10)     # transient errors only
+QM_DATA_RETRIES = env_int("QM_DATA_RETRIES", 2, min_value=0, max_value=10)  # transient errors only
 QM_DATA_RETRY_BACKOFF_MS = env_int("QM_DATA_RETRY_BACKOFF_MS", 500, min_value=0)
 QM_YAHOO_MIN_INTERVAL_MS = env_int("QM_YAHOO_MIN_INTERVAL_MS", 500, min_value=0)  # throttle per process
 QM_YAHOO_TIMEOUT_SECONDS = env_int("QM_YAHOO_TIMEOUT_SECONDS", 20, min_value=1)
 QM_CSV_MAX_UPLOAD_MB = env_int("QM_CSV_MAX_UPLOAD_MB", 50, min_value=1)
-QM_S3_ENDPOINT_URL = env_str("QM_S3_ENDPOINT_URL", "")                         # empty: AWS
+QM_S3_ENDPOINT_URL = env_str("QM_S3_ENDPOINT_URL", "")  # empty: AWS
 QM_S3_BUCKET = env_str("QM_S3_BUCKET", "")
 QM_S3_PREFIX = env_str("QM_S3_PREFIX", "market_cache")
 QM_S3_REGION = env_str("QM_S3_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
 QM_S3_ACCESS_KEY_ID = env_str("QM_S3_ACCESS_KEY_ID", env_str("AWS_ACCESS_KEY_ID", ""))
 QM_S3_SECRET_ACCESS_KEY = env_str("QM_S3_SECRET_ACCESS_KEY", env_str("AWS_SECRET_ACCESS_KEY", ""))
-QM_S3_SSE = env_choice("QM_S3_SSE", "", ("", "AES256", "aws:kms"))             # encryption at rest
+QM_S3_SSE = env_choice("QM_S3_SSE", "", ("", "AES256", "aws:kms"))  # encryption at rest
 QM_S3_SSE_KMS_KEY_ID = env_str("QM_S3_SSE_KMS_KEY_ID", "")
 QM_S3_CREATE_BUCKET = env_bool("QM_S3_CREATE_BUCKET", False)
 if QM_STORAGE_BACKEND == "s3" and not QM_S3_BUCKET:
@@ -289,12 +305,11 @@ CELERY_RESULT_EXPIRES = env_int("QM_RESULT_EXPIRES_SECONDS", 86400, min_value=60
 QM_BATCH_MAX_RUNS = env_int("QM_BATCH_MAX_RUNS", 10_000, min_value=1)
 QM_BATCH_SWEEP_SECONDS = env_int("QM_BATCH_SWEEP_SECONDS", 30, min_value=1)
 QM_BATCH_RECHECK_SECONDS = env_int("QM_BATCH_RECHECK_SECONDS", 2, min_value=1)
-QM_BATCH_RENDER_PDF = env_bool("QM_BATCH_RENDER_PDF", True)      # one PDF per batch, when it is final
+QM_BATCH_RENDER_PDF = env_bool("QM_BATCH_RENDER_PDF", True)  # one PDF per batch, when it is final
 # A scheduled batch raises a drift alert when a metric of its best run drops by more than
 # this against the previous batch of the same schedule (units of the metric: percentage
 # points for win_rate, pvs and net_return_pct).
-QM_BATCH_DRIFT_THRESHOLDS = {"win_rate": 10.0, "pvs": 15.0, "sharpe": 0.5, "profit_factor": 0.3,
-                             "net_return_pct": 5.0}
+QM_BATCH_DRIFT_THRESHOLDS = {"win_rate": 10.0, "pvs": 15.0, "sharpe": 0.5, "profit_factor": 0.3, "net_return_pct": 5.0}
 try:
     QM_BATCH_DRIFT_THRESHOLDS.update(_json.loads(env_str("QM_BATCH_DRIFT_THRESHOLDS", "{}")))
 except ValueError as _exc:
@@ -302,6 +317,8 @@ except ValueError as _exc:
 if not all(isinstance(v, (int, float)) and v >= 0 for v in QM_BATCH_DRIFT_THRESHOLDS.values()):
     raise ImproperlyConfigured("QM_BATCH_DRIFT_THRESHOLDS values must be non-negative numbers")
 CELERY_TASK_ROUTES["backtests.batches.tasks.render_batch_report"] = {"queue": "reports"}  # exact names win over globs
-CELERY_BEAT_SCHEDULE["advance-batches"] = {"task": "backtests.batches.tasks.sweep_batches",
-                                           "schedule": float(QM_BATCH_SWEEP_SECONDS)}
+CELERY_BEAT_SCHEDULE["advance-batches"] = {
+    "task": "backtests.batches.tasks.sweep_batches",
+    "schedule": float(QM_BATCH_SWEEP_SECONDS),
+}
 # --- end batches ---

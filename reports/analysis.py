@@ -3,10 +3,11 @@
 Pure functions of pandas/numpy data (no Django): the equity curve (money, UTC-indexed), the
 trade list and the run's price data. Percentages are percent (5.0 means 5 %).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,8 +72,18 @@ def monthly_returns(equity: pd.Series, initial_capital: float) -> pd.DataFrame:
 def trade_frame(trades: Iterable) -> pd.DataFrame:
     """Trades (model instances or anything with the same attributes) as a DataFrame with UTC
     timestamps: entry_time, exit_time, entry_price, exit_price, pnl, r_multiple, direction."""
-    rows = [(t.entry_time, t.exit_time, t.entry_price, t.exit_price, t.pnl,
-             np.nan if t.r_multiple is None else t.r_multiple, t.direction) for t in trades]
+    rows = [
+        (
+            t.entry_time,
+            t.exit_time,
+            t.entry_price,
+            t.exit_price,
+            t.pnl,
+            np.nan if t.r_multiple is None else t.r_multiple,
+            t.direction,
+        )
+        for t in trades
+    ]
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -126,15 +137,28 @@ def trade_windows(prices: pd.DataFrame | None, trades: pd.DataFrame, *, bars: in
         held = max(0, last - first)
         pad = max(10, (bars - held) // 2)
         lo, hi = max(0, first - pad), min(len(index) - 1, last + pad)
-        window = prices.iloc[lo:hi + 1]
+        window = prices.iloc[lo : hi + 1]
         in_window = (entry_ns <= index_ns[hi]) & (exit_ns >= index_ns[lo])
-        marks = [{"entry_time": row.entry_time, "exit_time": row.exit_time, "entry_price": row.entry_price,
-                  "exit_price": row.exit_price, "pnl": row.pnl, "direction": row.direction}
-                 for row in trades[in_window].itertuples(index=False)]
+        marks = [
+            {
+                "entry_time": row.entry_time,
+                "exit_time": row.exit_time,
+                "entry_price": row.entry_price,
+                "exit_price": row.exit_price,
+                "pnl": row.pnl,
+                "direction": row.direction,
+            }
+            for row in trades[in_window].itertuples(index=False)
+        ]
         trade = trades.iloc[i]
-        windows.append(TradeWindow(
-            f"{title}: {trade['direction']} {trade['entry_time']:%Y-%m-%d %H:%M} → "
-            f"{trade['exit_time']:%Y-%m-%d %H:%M} UTC, P&L {trade['pnl']:+,.2f}", window, marks))
+        windows.append(
+            TradeWindow(
+                f"{title}: {trade['direction']} {trade['entry_time']:%Y-%m-%d %H:%M} → "
+                f"{trade['exit_time']:%Y-%m-%d %H:%M} UTC, P&L {trade['pnl']:+,.2f}",
+                window,
+                marks,
+            )
+        )
     return windows
 
 

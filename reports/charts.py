@@ -11,12 +11,13 @@ chart, never an exception.
 
 Coordinates are user units in a ``viewBox`` (720 wide); the SVG scales to its column.
 """
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from html import escape
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ NS_PER_S = 1_000_000_000
 
 
 # ---- scales and ticks -------------------------------------------------------------------------
+
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values (steps of 1, 2, 2.5 or 5 × 10^k) from at or below ``low`` to at or
@@ -47,8 +49,14 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 _TIME_STEPS = [  # (seconds, strftime format)
-    (3600, "%H:%M"), (2 * 3600, "%H:%M"), (6 * 3600, "%d %b %H:%M"), (12 * 3600, "%d %b %H:%M"),
-    (86400, "%d %b"), (2 * 86400, "%d %b"), (7 * 86400, "%d %b"), (14 * 86400, "%d %b"),
+    (3600, "%H:%M"),
+    (2 * 3600, "%H:%M"),
+    (6 * 3600, "%d %b %H:%M"),
+    (12 * 3600, "%d %b %H:%M"),
+    (86400, "%d %b"),
+    (2 * 86400, "%d %b"),
+    (7 * 86400, "%d %b"),
+    (14 * 86400, "%d %b"),
 ]
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60)
 
@@ -72,7 +80,7 @@ def time_ticks(start_ns: int, end_ns: int, count: int = 6) -> list[tuple[int, st
         year, month = divmod(index, 12)
         month += 1
         on_step = (month - 1) % step == 0 if step < 12 else month == 1 and year % (step // 12) == 0
-        ts = int(datetime(year, month, 1, tzinfo=timezone.utc).timestamp()) * NS_PER_S
+        ts = int(datetime(year, month, 1, tzinfo=UTC).timestamp()) * NS_PER_S
         if on_step and start_ns <= ts <= end_ns:
             if step >= 12:
                 label = str(year)
@@ -83,7 +91,7 @@ def time_ticks(start_ns: int, end_ns: int, count: int = 6) -> list[tuple[int, st
 
 
 def _utc(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / NS_PER_S, tz=timezone.utc)
+    return datetime.fromtimestamp(ns / NS_PER_S, tz=UTC)
 
 
 def _fmt_number(value: float, step: float) -> str:
@@ -96,8 +104,7 @@ def _fmt_number(value: float, step: float) -> str:
 class _Axes:
     """Maps data to user units inside a plotting box (x0, y0)–(x1, y1), y growing upwards."""
 
-    def __init__(self, box: tuple[float, float, float, float], xlim: tuple[float, float],
-                 ylim: tuple[float, float]):
+    def __init__(self, box: tuple[float, float, float, float], xlim: tuple[float, float], ylim: tuple[float, float]):
         self.x0, self.y0, self.x1, self.y1 = box
         self.xlo, self.xhi = xlim if xlim[1] > xlim[0] else (xlim[0] - 1, xlim[0] + 1)
         self.ylo, self.yhi = ylim if ylim[1] > ylim[0] else (ylim[0] - 1, ylim[0] + 1)
@@ -118,32 +125,48 @@ def _line(xs, ys, color: str, width: float = 1.4, dash: str = "") -> str:
     if keep.sum() < 1:
         return ""
     dashed = f' stroke-dasharray="{dash}"' if dash else ""
-    return (f'<path d="M{_points(xs[keep], ys[keep])}" fill="none" stroke="{color}" stroke-width="{width}"'
-            f' stroke-linejoin="round"{dashed}/>')
+    return (
+        f'<path d="M{_points(xs[keep], ys[keep])}" fill="none" stroke="{color}" stroke-width="{width}"'
+        f' stroke-linejoin="round"{dashed}/>'
+    )
 
 
 def _area(xs, ys, base_y: float, color: str, opacity: float) -> str:
     if len(xs) < 2:
         return ""
-    return (f'<path d="M{xs[0]:.1f},{base_y:.1f} L{_points(xs, ys)} L{xs[-1]:.1f},{base_y:.1f} Z" '
-            f'fill="{color}" fill-opacity="{opacity}" stroke="none"/>')
+    return (
+        f'<path d="M{xs[0]:.1f},{base_y:.1f} L{_points(xs, ys)} L{xs[-1]:.1f},{base_y:.1f} Z" '
+        f'fill="{color}" fill-opacity="{opacity}" stroke="none"/>'
+    )
 
 
-def _text(x: float, y: float, text: str, *, anchor: str = "middle", size: float = 10, color: str = MUTED,
-          weight: str = "") -> str:
+def _text(
+    x: float, y: float, text: str, *, anchor: str = "middle", size: float = 10, color: str = MUTED, weight: str = ""
+) -> str:
     bold = f' font-weight="{weight}"' if weight else ""
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{color}"{bold}>'
-            f'{escape(text)}</text>')
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{color}"{bold}>'
+        f"{escape(text)}</text>"
+    )
 
 
 def _svg(height: float, body: list[str], label: str, width: float = WIDTH) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" class="qm-chart" '
-            f'role="img" aria-label="{escape(label)}" {FONT}>' + "".join(body) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} {height:g}" class="qm-chart" '
+        f'role="img" aria-label="{escape(label)}" {FONT}>' + "".join(body) + "</svg>"
+    )
 
 
 def _empty(height: float, label: str, message: str, width: float = WIDTH) -> str:
-    return _svg(height, [f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#fafafa" '
-                         f'stroke="{GRID}"/>', _text(width / 2, height / 2 + 4, message, size=12)], label, width)
+    return _svg(
+        height,
+        [
+            f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#fafafa" stroke="{GRID}"/>',
+            _text(width / 2, height / 2 + 4, message, size=12),
+        ],
+        label,
+        width,
+    )
 
 
 def _y_grid(ax: _Axes, ticks: Sequence[float], fmt) -> list[str]:
@@ -151,8 +174,10 @@ def _y_grid(ax: _Axes, ticks: Sequence[float], fmt) -> list[str]:
     for tick in ticks:
         if ax.ylo - 1e-9 <= tick <= ax.yhi + 1e-9:
             y = float(ax.y(tick))
-            out.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}" '
-                       f'stroke-width="0.8"/>')
+            out.append(
+                f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}" '
+                f'stroke-width="0.8"/>'
+            )
             out.append(_text(ax.x0 - 6, y + 3.5, fmt(tick), anchor="end"))
     return out
 
@@ -171,8 +196,10 @@ def _legend(x: float, y: float, items: Sequence[tuple[str, str, str]]) -> list[s
     out = []
     for label, color, dash in items:
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3.5:.1f}" y2="{y - 3.5:.1f}" stroke="{color}" '
-                   f'stroke-width="2"{dashed}/>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{y - 3.5:.1f}" y2="{y - 3.5:.1f}" stroke="{color}" '
+            f'stroke-width="2"{dashed}/>'
+        )
         out.append(_text(x + 23, y, label, anchor="start", color=INK))
         x += 30 + 6.2 * len(label)
     return out
@@ -193,23 +220,28 @@ def _y_limits(*arrays: np.ndarray, pad: float = 0.06) -> tuple[float, float]:
 
 # ---- charts -----------------------------------------------------------------------------------
 
-def equity_chart(equity: pd.Series, benchmark: pd.Series | None, initial_capital: float,
-                 height: float = 250) -> str:
+
+def equity_chart(equity: pd.Series, benchmark: pd.Series | None, initial_capital: float, height: float = 250) -> str:
     """Strategy equity (money) against buy-and-hold of the same capital, both on one time axis."""
     label = "Equity curve against buy-and-hold"
     if len(equity) < 2:
         return _empty(height, label, "No equity curve for this run")
     t = _ns(equity.index)
     bench = benchmark if benchmark is not None and len(benchmark) > 1 else None
-    ylo, yhi = _y_limits(equity.to_numpy(float), bench.to_numpy(float) if bench is not None else np.zeros(0),
-                         np.array([initial_capital], float))
+    ylo, yhi = _y_limits(
+        equity.to_numpy(float),
+        bench.to_numpy(float) if bench is not None else np.zeros(0),
+        np.array([initial_capital], float),
+    )
     ticks = nice_ticks(ylo, yhi)
     ax = _Axes((62, 26, WIDTH - 12, height - 24), (t[0], t[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
     body = _y_grid(ax, ticks, lambda v: _fmt_number(v, step)) + _x_time_axis(ax)
     base = float(ax.y(initial_capital))
-    body.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{base:.1f}" y2="{base:.1f}" stroke="{AXIS}" '
-                f'stroke-dasharray="2 3"/>')
+    body.append(
+        f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{base:.1f}" y2="{base:.1f}" stroke="{AXIS}" '
+        f'stroke-dasharray="2 3"/>'
+    )
     xs, ys = ax.x(t), ax.y(equity.to_numpy(float))
     body.append(_area(xs, ys, base, ACCENT, 0.07))
     items = [("Strategy", ACCENT, "")]
@@ -239,8 +271,15 @@ def drawdown_chart(drawdown_pct: pd.Series, height: float = 170) -> str:
     if low < 0:
         i = int(np.nanargmin(values))
         anchor = "end" if xs[i] > WIDTH * 0.7 else "start"
-        body.append(_text(float(xs[i]) + (-6 if anchor == "end" else 6), float(ys[i]) - 2,
-                          f"max {low:.1f}%", anchor=anchor, color=LOSS))
+        body.append(
+            _text(
+                float(xs[i]) + (-6 if anchor == "end" else 6),
+                float(ys[i]) - 2,
+                f"max {low:.1f}%",
+                anchor=anchor,
+                color=LOSS,
+            )
+        )
     return _svg(height, body, label)
 
 
@@ -270,8 +309,9 @@ def price_chart(prices: pd.DataFrame, marks: Sequence[dict], title: str, height:
         return float(np.clip(np.searchsorted(index_ns, ts.value, side="right") - 1, 0, n - 1))
 
     marked = [m for m in marks if index_ns[0] <= m["exit_time"].value and m["entry_time"].value <= index_ns[-1]]
-    ylo, yhi = _y_limits(lows, highs, np.array([m["entry_price"] for m in marked] +
-                                               [m["exit_price"] for m in marked], float), pad=0.08)
+    ylo, yhi = _y_limits(
+        lows, highs, np.array([m["entry_price"] for m in marked] + [m["exit_price"] for m in marked], float), pad=0.08
+    )
     ticks = nice_ticks(ylo, yhi, 4)
     ax = _Axes((62, 40, WIDTH - 12, height - 24), (-0.5, n - 0.5), (ylo, yhi))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
@@ -291,8 +331,10 @@ def price_chart(prices: pd.DataFrame, marks: Sequence[dict], title: str, height:
         wicks = " ".join(f"M{x:.1f},{h:.1f}V{lo:.1f}" for x, h, lo in zip(xs.tolist(), yh.tolist(), yl.tolist()))
         body.append(f'<path d="{wicks}" stroke="{AXIS}" stroke-width="0.8"/>')
         for mask, fill in ((up, "#86c79a"), (~up, "#ee9a9a")):
-            bars = " ".join(f"M{x - width / 2:.1f},{min(o, c):.1f}h{width:.1f}v{max(0.6, abs(o - c)):.1f}h{-width:.1f}Z"
-                            for x, o, c in zip(xs[mask].tolist(), yo[mask].tolist(), yc[mask].tolist()))
+            bars = " ".join(
+                f"M{x - width / 2:.1f},{min(o, c):.1f}h{width:.1f}v{max(0.6, abs(o - c)):.1f}h{-width:.1f}Z"
+                for x, o, c in zip(xs[mask].tolist(), yo[mask].tolist(), yc[mask].tolist())
+            )
             if bars:
                 body.append(f'<path d="{bars}" fill="{fill}" stroke="none"/>')
     else:
@@ -308,7 +350,9 @@ def price_chart(prices: pd.DataFrame, marks: Sequence[dict], title: str, height:
             ups.append(f"M{ex - 5:.1f},{ey + 8:.1f}h10l-5,-7Z")
         (wins if m["pnl"] > 0 else losses).append(f"M{xx - 3.5:.1f},{xy:.1f}a3.5,3.5 0 1,0 7,0a3.5,3.5 0 1,0 -7,0")
     if links:
-        body.append(f'<path d="{" ".join(links)}" stroke="{INK}" stroke-width="0.9" stroke-dasharray="3 2" fill="none"/>')
+        body.append(
+            f'<path d="{" ".join(links)}" stroke="{INK}" stroke-width="0.9" stroke-dasharray="3 2" fill="none"/>'
+        )
     for paths, fill in ((ups, ACCENT), (downs, "#7c3aed")):
         if paths:
             body.append(f'<path d="{"".join(paths)}" fill="{fill}"/>')
@@ -365,17 +409,26 @@ def monthly_returns_heatmap(table: pd.DataFrame) -> str:
         for c, value in enumerate(cells):
             x = left + c * cell_w + (8 if c == 12 else 0)
             color = _diverging_color(value, scale * (2 if c == 12 else 1))
-            body.append(f'<rect x="{x + 1:.1f}" y="{y + 1:.1f}" width="{cell_w - 2:.1f}" height="{cell_h - 2:.1f}" '
-                        f'rx="2" fill="{color}"/>')
+            body.append(
+                f'<rect x="{x + 1:.1f}" y="{y + 1:.1f}" width="{cell_w - 2:.1f}" height="{cell_h - 2:.1f}" '
+                f'rx="2" fill="{color}"/>'
+            )
             if math.isfinite(value):
                 strong = min(1.0, abs(value) / (scale * (2 if c == 12 else 1) or 1)) > 0.65
-                body.append(_text(x + cell_w / 2, y + cell_h / 2 + 3.5, f"{value:+.1f}", size=9.5,
-                                  color="#fff" if strong else INK, weight="bold" if c == 12 else ""))
+                body.append(
+                    _text(
+                        x + cell_w / 2,
+                        y + cell_h / 2 + 3.5,
+                        f"{value:+.1f}",
+                        size=9.5,
+                        color="#fff" if strong else INK,
+                        weight="bold" if c == 12 else "",
+                    )
+                )
     return _svg(height, body, label, width=left + cell_w * 13 + 12)
 
 
-def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: float = 350,
-                    height: float = 210) -> str:
+def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: float = 350, height: float = 210) -> str:
     """Distribution of trade results (e.g. R multiples): bars left of 0 red, right of it green,
     the mean marked. The axis spans the 1st–99th percentile; rarer outliers are counted in the
     edge bins (and said so), so one freak trade does not squash the rest into a single bar."""
@@ -383,8 +436,11 @@ def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: f
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return _empty(height, title, f"No trades with a defined {unit}", width)
-    low, high = (float(v) for v in np.percentile(values, [1, 99])) if len(values) >= 50 else \
-        (float(values.min()), float(values.max()))
+    low, high = (
+        (float(v) for v in np.percentile(values, [1, 99]))
+        if len(values) >= 50
+        else (float(values.min()), float(values.max()))
+    )
     outside = int(((values < low) | (values > high)).sum())
     shown = np.clip(values, low, high)
     span = max(high - low, 1e-9)
@@ -399,14 +455,24 @@ def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: f
     ax = _Axes((40, 40, width - 10, height - 24), (edges[0], edges[-1]), (0, max(ticks[-1], counts.max())))
     body = [_text(4, 14, title, anchor="start", color=INK, size=11, weight="bold")]
     if outside:
-        body.append(_text(4, 30, f"{outside} outlier{'s' if outside > 1 else ''} beyond "
-                          f"{low:+.1f}{unit}…{high:+.1f}{unit} counted in the edge bars", anchor="start", size=9))
+        body.append(
+            _text(
+                4,
+                30,
+                f"{outside} outlier{'s' if outside > 1 else ''} beyond "
+                f"{low:+.1f}{unit}…{high:+.1f}{unit} counted in the edge bars",
+                anchor="start",
+                size=9,
+            )
+        )
     body += _y_grid(ax, ticks, lambda v: f"{v:.0f}")
     neg, pos = [], []
     for count, lo, hi in zip(counts.tolist(), edges[:-1].tolist(), edges[1:].tolist()):
         if count:
             x0, x1, y = float(ax.x(lo)), float(ax.x(hi)), float(ax.y(count))
-            (neg if (lo + hi) / 2 < 0 else pos).append(f"M{x0 + 0.5:.1f},{ax.y1:.1f}V{y:.1f}H{x1 - 0.5:.1f}V{ax.y1:.1f}Z")
+            (neg if (lo + hi) / 2 < 0 else pos).append(
+                f"M{x0 + 0.5:.1f},{ax.y1:.1f}V{y:.1f}H{x1 - 0.5:.1f}V{ax.y1:.1f}Z"
+            )
     for paths, color in ((neg, LOSS), (pos, WIN)):
         if paths:
             body.append(f'<path d="{"".join(paths)}" fill="{color}" fill-opacity="0.75"/>')
@@ -414,19 +480,37 @@ def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: f
     xticks = [t for t in nice_ticks(edges[0], edges[-1], 6) if edges[0] - 1e-9 <= t <= edges[-1] + 1e-9]
     xstep = xticks[1] - xticks[0] if len(xticks) > 1 else 1
     for tick in xticks:
-        body.append(_text(float(ax.x(tick)), ax.y1 + 14, _fmt_number(tick, xstep) + (unit if tick == xticks[-1] else "")))
+        body.append(
+            _text(float(ax.x(tick)), ax.y1 + 14, _fmt_number(tick, xstep) + (unit if tick == xticks[-1] else ""))
+        )
     mean = float(values.mean())
     mx = float(ax.x(min(max(mean, edges[0]), edges[-1])))
     right = mx < ax.x0 + (ax.x1 - ax.x0) * 0.6
-    body.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{ax.y0:.1f}" y2="{ax.y1:.1f}" stroke="{INK}" '
-                f'stroke-dasharray="3 2"/>')
-    body.append(_text(mx + (4 if right else -4), ax.y0 + 8, f"mean {mean:+.2f}{unit}",
-                      anchor="start" if right else "end", color=INK, size=9.5))
+    body.append(
+        f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{ax.y0:.1f}" y2="{ax.y1:.1f}" stroke="{INK}" stroke-dasharray="3 2"/>'
+    )
+    body.append(
+        _text(
+            mx + (4 if right else -4),
+            ax.y0 + 8,
+            f"mean {mean:+.2f}{unit}",
+            anchor="start" if right else "end",
+            color=INK,
+            size=9.5,
+        )
+    )
     return _svg(height, body, title, width)
 
 
-def win_loss_bars(labels: Sequence[str], wins: np.ndarray, losses: np.ndarray, *, title: str,
-                  width: float = WIDTH, height: float = 200) -> str:
+def win_loss_bars(
+    labels: Sequence[str],
+    wins: np.ndarray,
+    losses: np.ndarray,
+    *,
+    title: str,
+    width: float = WIDTH,
+    height: float = 200,
+) -> str:
     """Stacked counts per bucket (hour of day, weekday): wins green on top of losses red, with
     the win rate above each bar that has trades."""
     wins, losses = np.asarray(wins, dtype=np.int64), np.asarray(losses, dtype=np.int64)
@@ -466,8 +550,7 @@ def compare_equity_chart(curves: Sequence[tuple[str, pd.Series]], height: float 
     t_all = np.concatenate([_ns(s.index) for _, s in curves])
     ylo, yhi = _y_limits(*[s.to_numpy(float) for _, s in curves], np.zeros(1))
     ticks = nice_ticks(ylo, yhi)
-    ax = _Axes((56, 30, WIDTH - 12, height - 24), (t_all.min(), t_all.max()),
-               (min(ylo, ticks[0]), max(yhi, ticks[-1])))
+    ax = _Axes((56, 30, WIDTH - 12, height - 24), (t_all.min(), t_all.max()), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
     body = _y_grid(ax, ticks, lambda v: _fmt_number(v, step) + "%") + _x_time_axis(ax)
     zero = float(ax.y(0))

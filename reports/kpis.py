@@ -2,11 +2,13 @@
 the definitions of the appendix. The numbers themselves come from ``reports.metrics`` via the
 run's stored ``metrics``; a missing or null metric shows as "n/a", never as an invented number.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 NA = "n/a"
 
@@ -21,7 +23,7 @@ def _num(value: Any) -> float | None:
 class Kpi:
     key: str
     label: str
-    fmt: str                           # str.format pattern for the value
+    fmt: str  # str.format pattern for the value
     definition: str
     reading: Callable[[float, dict], str] | None = None
     missing: str = "Not defined for this run."
@@ -31,8 +33,13 @@ class Kpi:
 def _read_net_return(v: float, m: dict) -> str:
     capital, final = _num(m.get("initial_capital")), _num(m.get("final_equity"))
     money = f" ({capital:,.0f} → {final:,.0f})" if capital and final is not None else ""
-    text = (f"The account grew {v:.1f}%{money}." if v > 0 else
-            f"The account lost {-v:.1f}%{money}." if v < 0 else "The account ended where it started.")
+    text = (
+        f"The account grew {v:.1f}%{money}."
+        if v > 0
+        else f"The account lost {-v:.1f}%{money}."
+        if v < 0
+        else "The account ended where it started."
+    )
     bh = _num(m.get("buy_and_hold_return_pct"))
     if bh is not None:
         text += f" {'Beat' if v > bh else 'Trailed'} simply holding the market ({bh:+.1f}%)."
@@ -69,8 +76,13 @@ def _read_expectancy_r(v: float, m: dict) -> str:
 
 
 def _read_drawdown(v: float, m: dict) -> str:
-    mood = ("a mild dip" if v < 10 else "a painful but survivable slide" if v < 25 else
-            "a deep hole; many traders abandon a system here")
+    mood = (
+        "a mild dip"
+        if v < 10
+        else "a painful but survivable slide"
+        if v < 25
+        else "a deep hole; many traders abandon a system here"
+    )
     return f"The deepest fall from a peak was {v:.1f}%: {mood}."
 
 
@@ -83,12 +95,18 @@ def _read_ratio(name: str, risk: str) -> Callable[[float, dict], str]:
         if v < 2:
             return f"Good return for the {risk} taken."
         return f"Excellent return for the {risk} taken; make sure it is not overfitted."
+
     return read
 
 
 def _read_esi(v: float, m: dict) -> str:
-    mood = ("the edge held throughout the test" if v >= 80 else "the edge came and went" if v >= 50 else
-            "most of the test had no edge")
+    mood = (
+        "the edge held throughout the test"
+        if v >= 80
+        else "the edge came and went"
+        if v >= 50
+        else "most of the test had no edge"
+    )
     return f"{v:.0f}% of the chronological slices of trades were profitable: {mood}."
 
 
@@ -119,35 +137,100 @@ def _read_buy_hold(v: float, m: dict) -> str:
 
 
 SUMMARY = (
-    Kpi("net_return_pct", "Net return", "{:+.2f}%", "Final equity over initial capital, minus 1, in percent, "
-        "after costs.", _read_net_return),
-    Kpi("cagr_pct", "CAGR", "{:+.2f}%", "Compound annual growth rate: (final / initial)^(1 / years) − 1, in "
-        "percent, with years measured from the first to the last bar.", _read_cagr),
-    Kpi("win_rate", "Win rate", "{:.1f}%", "Percent of trades with a positive net P&L (a zero P&L is not a win).",
-        _read_win_rate, "No trades."),
-    Kpi("profit_factor", "Profit factor", "{:.2f}", "Gross profit divided by gross loss. Undefined without "
-        "losing trades (infinite) or without trades.", _read_profit_factor, "Undefined: no losing trades, or no trades."),
-    Kpi("expectancy_r", "Expectancy", "{:+.2f} R", "Average result per trade in R, where 1 R is the amount "
-        "risked on the trade (entry to stop).", _read_expectancy_r,
-        "Needs trades with a stop (R is undefined without one)."),
-    Kpi("max_drawdown_pct", "Max drawdown", "{:.2f}%", "Largest fall of the equity curve from a running peak "
-        "to a later trough, in percent of the peak.", _read_drawdown, higher_is_better=False),
-    Kpi("sharpe", "Sharpe", "{:.2f}", "Annualised Sharpe ratio: mean over standard deviation of the per-bar "
-        "equity returns (risk-free rate 0), scaled by √(bars per year).", _read_ratio("Sharpe", "volatility"),
-        "Undefined: too few returns or no variation."),
-    Kpi("sortino", "Sortino", "{:.2f}", "Like Sharpe, but dividing by the downside deviation only (returns "
-        "below 0), so upside swings are not penalised.", _read_ratio("Sortino", "downside risk"),
-        "Undefined: too few returns or no losing bars."),
-    Kpi("esi", "ESI", "{:.0f}", "Edge Stability Index, 0–100: the trades in time order are split into "
+    Kpi(
+        "net_return_pct",
+        "Net return",
+        "{:+.2f}%",
+        "Final equity over initial capital, minus 1, in percent, after costs.",
+        _read_net_return,
+    ),
+    Kpi(
+        "cagr_pct",
+        "CAGR",
+        "{:+.2f}%",
+        "Compound annual growth rate: (final / initial)^(1 / years) − 1, in "
+        "percent, with years measured from the first to the last bar.",
+        _read_cagr,
+    ),
+    Kpi(
+        "win_rate",
+        "Win rate",
+        "{:.1f}%",
+        "Percent of trades with a positive net P&L (a zero P&L is not a win).",
+        _read_win_rate,
+        "No trades.",
+    ),
+    Kpi(
+        "profit_factor",
+        "Profit factor",
+        "{:.2f}",
+        "Gross profit divided by gross loss. Undefined without losing trades (infinite) or without trades.",
+        _read_profit_factor,
+        "Undefined: no losing trades, or no trades.",
+    ),
+    Kpi(
+        "expectancy_r",
+        "Expectancy",
+        "{:+.2f} R",
+        "Average result per trade in R, where 1 R is the amount risked on the trade (entry to stop).",
+        _read_expectancy_r,
+        "Needs trades with a stop (R is undefined without one).",
+    ),
+    Kpi(
+        "max_drawdown_pct",
+        "Max drawdown",
+        "{:.2f}%",
+        "Largest fall of the equity curve from a running peak to a later trough, in percent of the peak.",
+        _read_drawdown,
+        higher_is_better=False,
+    ),
+    Kpi(
+        "sharpe",
+        "Sharpe",
+        "{:.2f}",
+        "Annualised Sharpe ratio: mean over standard deviation of the per-bar "
+        "equity returns (risk-free rate 0), scaled by √(bars per year).",
+        _read_ratio("Sharpe", "volatility"),
+        "Undefined: too few returns or no variation.",
+    ),
+    Kpi(
+        "sortino",
+        "Sortino",
+        "{:.2f}",
+        "Like Sharpe, but dividing by the downside deviation only (returns "
+        "below 0), so upside swings are not penalised.",
+        _read_ratio("Sortino", "downside risk"),
+        "Undefined: too few returns or no losing bars.",
+    ),
+    Kpi(
+        "esi",
+        "ESI",
+        "{:.0f}",
+        "Edge Stability Index, 0–100: the trades in time order are split into "
         "k = min(10, trades ÷ 5) equal folds; ESI is the percent of folds with a positive average P&L.",
-        _read_esi, "Needs at least 10 trades."),
-    Kpi("pvs", "PVS", "{:.0f}", "Probabilistic Validation Score, 0–100: 100 × the Probabilistic Sharpe Ratio "
+        _read_esi,
+        "Needs at least 10 trades.",
+    ),
+    Kpi(
+        "pvs",
+        "PVS",
+        "{:.0f}",
+        "Probabilistic Validation Score, 0–100: 100 × the Probabilistic Sharpe Ratio "
         "of the per-trade returns against a Sharpe of 0, corrected for skewness and kurtosis "
-        "(Bailey & López de Prado, 2012).", _read_pvs, "Needs at least 10 trades."),
+        "(Bailey & López de Prado, 2012).",
+        _read_pvs,
+        "Needs at least 10 trades.",
+    ),
     Kpi("trade_count", "Trades", "{:,.0f}", "Number of closed trades.", _read_trades, higher_is_better=None),
-    Kpi("buy_and_hold_return_pct", "Buy & hold", "{:+.2f}%", "Return of buying at the first bar's close and "
-        "selling at the last bar's close of the same period, without costs.", _read_buy_hold,
-        higher_is_better=None),
+    Kpi(
+        "buy_and_hold_return_pct",
+        "Buy & hold",
+        "{:+.2f}%",
+        "Return of buying at the first bar's close and "
+        "selling at the last bar's close of the same period, without costs.",
+        _read_buy_hold,
+        higher_is_better=None,
+    ),
 )
 SUMMARY_KEYS = {k.key for k in SUMMARY}
 
@@ -222,8 +305,15 @@ def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
             tone = "good" if value > 1 else "bad"
         elif kpi.key in ("esi", "pvs"):
             tone = "good" if value >= 75 else "bad" if value < 50 else "neutral"
-        cards.append({"key": kpi.key, "label": kpi.label, "text": kpi.fmt.format(value),
-                      "reading": kpi.reading(value, metrics) if kpi.reading else "", "tone": tone})
+        cards.append(
+            {
+                "key": kpi.key,
+                "label": kpi.label,
+                "text": kpi.fmt.format(value),
+                "reading": kpi.reading(value, metrics) if kpi.reading else "",
+                "tone": tone,
+            }
+        )
     return cards
 
 
@@ -231,7 +321,8 @@ def other_metrics(metrics: dict | None) -> list[dict]:
     """Every other stored metric with a scalar value, in a stable order: known ones first."""
     metrics = metrics or {}
     keys = [k for k in OTHER if k in metrics] + sorted(
-        k for k in metrics if k not in OTHER and k not in SUMMARY_KEYS and k not in HIDDEN)
+        k for k in metrics if k not in OTHER and k not in SUMMARY_KEYS and k not in HIDDEN
+    )
     rows = []
     for key in keys:
         value = metrics[key]

@@ -11,6 +11,7 @@ General edge cases:
 - fewer than two returns, or zero variance: Sharpe, Sortino, SQN are ``None``.
 - fewer than 10 trades: ESI and PVS are ``None``.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,6 +44,7 @@ def _constant(values: np.ndarray) -> bool:
 
 
 # ---- per-trade statistics ------------------------------------------------------------------------
+
 
 def win_rate(pnl: np.ndarray) -> float | None:
     """Percent of trades with positive net pnl (a zero-pnl trade is not a win). None without trades."""
@@ -118,10 +120,10 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.
         return None
     sr = r.mean() / r.std(ddof=1)
     centered = r - r.mean()
-    m2 = float(np.mean(centered ** 2))
-    skew = float(np.mean(centered ** 3)) / m2 ** 1.5
-    kurt = float(np.mean(centered ** 4)) / m2 ** 2
-    radicand = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2
+    m2 = float(np.mean(centered**2))
+    skew = float(np.mean(centered**3)) / m2**1.5
+    kurt = float(np.mean(centered**4)) / m2**2
+    radicand = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2
     if not radicand > 0:
         return None
     z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(radicand)
@@ -138,6 +140,7 @@ def probabilistic_validation_score(trade_returns: np.ndarray) -> float | None:
 
 
 # ---- equity-curve statistics ---------------------------------------------------------------------
+
 
 def max_drawdown_pct(equity: np.ndarray, peaks: np.ndarray | None = None) -> float:
     """Largest peak-to-trough fall of the equity curve, in percent of the peak (>= 0). 0 when empty.
@@ -157,8 +160,7 @@ def max_drawdown_money(equity: np.ndarray, peaks: np.ndarray | None = None) -> f
     return float((peaks - equity).max())
 
 
-def drawdown_durations(equity: np.ndarray, times_ns: np.ndarray,
-                       peaks: np.ndarray | None = None) -> tuple[int, float]:
+def drawdown_durations(equity: np.ndarray, times_ns: np.ndarray, peaks: np.ndarray | None = None) -> tuple[int, float]:
     """(longest drawdown in bars, longest in days). A drawdown runs from a peak bar to the first
     later bar back at or above the peak, or to the last bar if it never recovers. The two
     longest may be different drawdowns (weekends count in days, not in bars). (0, 0.0) when the
@@ -256,12 +258,15 @@ def exposure_pct(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> floa
 
 # ---- all together ------------------------------------------------------------------------------
 
-def compute_all(trades: pd.DataFrame, equity: pd.Series, initial_capital: float,
-                close: np.ndarray | None = None) -> dict[str, Any]:
+
+def compute_all(
+    trades: pd.DataFrame, equity: pd.Series, initial_capital: float, close: np.ndarray | None = None
+) -> dict[str, Any]:
     """Every metric, as a JSON-safe dict (floats, ints, None). ``trades`` needs ``pnl``;
     ``r_multiple``, ``pnl_pct``, ``bars_held``, ``fees``, ``gross_pnl``, ``direction``,
     ``entry_bar``/``exit_bar`` are used when present. ``equity`` is per bar on a UTC
     DatetimeIndex; ``close`` gives buy-and-hold over the same bars."""
+
     def column(name: str) -> np.ndarray | None:
         return trades[name].to_numpy(dtype=np.float64) if name in trades.columns else None
 
@@ -286,11 +291,13 @@ def compute_all(trades: pd.DataFrame, equity: pd.Series, initial_capital: float,
     gross = column("gross_pnl") if n_trades and "gross_pnl" in trades.columns else pnl + fees
     r_all = np.isfinite(r).all() and n_trades > 0
     directions = trades["direction"].to_numpy() if n_trades and "direction" in trades.columns else np.zeros(0)
-    returns_per_trade = (column("pnl_pct") / 100.0 if n_trades and "pnl_pct" in trades.columns
-                         else np.zeros(n_trades))
+    returns_per_trade = column("pnl_pct") / 100.0 if n_trades and "pnl_pct" in trades.columns else np.zeros(n_trades)
     span_days = years * 365.25
-    exposure = (exposure_pct(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))
-                if n_trades and "entry_bar" in trades.columns else 0.0)
+    exposure = (
+        exposure_pct(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))
+        if n_trades and "entry_bar" in trades.columns
+        else 0.0
+    )
     result: dict[str, Any] = {
         "trade_count": int(n_trades),
         "long_trades": int((directions == "long").sum()),
@@ -306,8 +313,9 @@ def compute_all(trades: pd.DataFrame, equity: pd.Series, initial_capital: float,
         "total_fees": float(fees.sum()),
         "net_return_pct": (final / initial_capital - 1) * 100,
         "cagr_pct": cagr,
-        "buy_and_hold_return_pct": (float((close[-1] / close[0] - 1) * 100)
-                                    if close is not None and len(close) else None),
+        "buy_and_hold_return_pct": (
+            float((close[-1] / close[0] - 1) * 100) if close is not None and len(close) else None
+        ),
         "expectancy": expectancy(pnl),
         "expectancy_r": expectancy(r),
         "average_win": float(wins.mean()) if len(wins) else None,

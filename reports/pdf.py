@@ -9,6 +9,7 @@ Page size, margins and the page footer come from the document's ``@page`` rules 
 template sets them from ``QM_REPORT_PAGE_SIZE``); ``page_format`` and ``DEFAULT_MARGIN`` serve
 documents without them.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -22,9 +23,19 @@ from django.conf import settings
 
 logger = logging.getLogger("qm.reports")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
+]
 PAGE_TIMEOUT_MS = 60_000
 PDFS_PER_PAGE = 100
 DEFAULT_MARGIN = {"top": "12mm", "bottom": "12mm", "left": "12mm", "right": "12mm"}
@@ -90,8 +101,12 @@ class _Browser:
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(**launch_options())
         self.launches += 1
-        logger.info("Chromium %s started in %.0f ms (pid %s)", self._browser.version,
-                    (time.perf_counter() - started) * 1000, os.getpid())
+        logger.info(
+            "Chromium %s started in %.0f ms (pid %s)",
+            self._browser.version,
+            (time.perf_counter() - started) * 1000,
+            os.getpid(),
+        )
         return self._browser
 
     def page(self):
@@ -112,8 +127,10 @@ class _Browser:
 
     def close(self) -> None:
         self.drop_page()
-        for closer in (lambda: self._browser and self._browser.close(),
-                       lambda: self._playwright and self._playwright.stop()):
+        for closer in (
+            lambda: self._browser and self._browser.close(),
+            lambda: self._playwright and self._playwright.stop(),
+        ):
             try:
                 closer()
             except Exception:  # a dead browser cannot be closed politely

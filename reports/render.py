@@ -5,6 +5,7 @@ quality report); ``report_context`` turns it into the template's context: cover,
 charts (inline SVG from ``reports.charts``), the trade list, strategy, data notes and the
 metric definitions. The report only renders a computed result: no metric is recomputed here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,12 +25,17 @@ from reports import analysis, charts, kpis
 
 logger = logging.getLogger("qm.reports")
 
-WEB_TRADE_ROWS = 2000        # the page shows this many trades; the PDF and the API have them all
+WEB_TRADE_ROWS = 2000  # the page shows this many trades; the PDF and the API have them all
 STAGE_LABELS = {
-    "queued": "Waiting for a worker", "loading_data": "Loading market data",
-    "computing_modules": "Computing indicators", "simulating": "Simulating trades",
-    "analysing": "Measuring the results", "rendering_report": "Rendering the report",
-    "done": "Done", "failed": "Failed", "cancelled": "Cancelled",
+    "queued": "Waiting for a worker",
+    "loading_data": "Loading market data",
+    "computing_modules": "Computing indicators",
+    "simulating": "Simulating trades",
+    "analysing": "Measuring the results",
+    "rendering_report": "Rendering the report",
+    "done": "Done",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
 }
 # Printable width of the trade ledger in characters of the monospaced font at its size; the
 # ledger font shrinks when a run's numbers make the rows wider (so nothing is clipped).
@@ -42,8 +48,8 @@ class ReportInputs:
 
     trades: list
     prices: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)        # problems met while loading
-    quality: dict | None = None                           # marketdata.validation.quality_report
+    notes: list[str] = field(default_factory=list)  # problems met while loading
+    quality: dict | None = None  # marketdata.validation.quality_report
 
 
 def load_inputs(run) -> ReportInputs:
@@ -66,12 +72,17 @@ def load_inputs(run) -> ReportInputs:
     return inputs
 
 
-def render_report_html(run, *, for_pdf: bool, request=None, inputs: ReportInputs | None = None,
-                       page_size: str | None = None) -> str:
+def render_report_html(
+    run, *, for_pdf: bool, request=None, inputs: ReportInputs | None = None, page_size: str | None = None
+) -> str:
     """The report: a whole HTML document for the PDF, or a fragment for the results page."""
     started = time.perf_counter()
-    context = report_context(run, inputs if inputs is not None else load_inputs(run), for_pdf=for_pdf,
-                             page_size=page_size or settings.QM_REPORT_PAGE_SIZE)
+    context = report_context(
+        run,
+        inputs if inputs is not None else load_inputs(run),
+        for_pdf=for_pdf,
+        page_size=page_size or settings.QM_REPORT_PAGE_SIZE,
+    )
     template = "reports/report.html" if for_pdf else "reports/_report.html"
     html = render_to_string(template, context, request=request)
     logger.debug("report for run %s rendered in %.0f ms", run.id, (time.perf_counter() - started) * 1000)
@@ -79,6 +90,7 @@ def render_report_html(run, *, for_pdf: bool, request=None, inputs: ReportInputs
 
 
 # ---- context ----------------------------------------------------------------------------------
+
 
 def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str = "A4") -> dict[str, Any]:
     metrics = run.metrics or {}
@@ -97,12 +109,15 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "drawdown": charts.drawdown_chart(analysis.drawdown_pct(equity)),
         "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
         "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
-        "r_distribution": charts.histogram_chart(trades["r_multiple"].to_numpy(np.float64),
-                                                 title="Trade results in R", unit="R"),
-        "weekday": charts.win_loss_bars(day_labels, day_wins, day_losses, width=350, height=200,
-                                        title="Wins and losses by weekday (UTC)"),
-        "hour": charts.win_loss_bars(hour_labels, hour_wins, hour_losses, height=180,
-                                     title="Wins and losses by hour of entry (UTC)"),
+        "r_distribution": charts.histogram_chart(
+            trades["r_multiple"].to_numpy(np.float64), title="Trade results in R", unit="R"
+        ),
+        "weekday": charts.win_loss_bars(
+            day_labels, day_wins, day_losses, width=350, height=200, title="Wins and losses by weekday (UTC)"
+        ),
+        "hour": charts.win_loss_bars(
+            hour_labels, hour_wins, hour_losses, height=180, title="Wins and losses by hour of entry (UTC)"
+        ),
     }
     ledger = ledger_rows(inputs.trades) if for_pdf else None
     notes = list(inputs.notes) + list(quality.pop("notes"))
@@ -146,14 +161,19 @@ def _period_text(run) -> str:
 
 def _cover_rows(run, quality: dict) -> list[tuple[str, str]]:
     source = {"synthetic": "Synthetic (deterministic demo data)", "yahoo": "Yahoo Finance"}.get(
-        run.data_source, run.data_source.replace("dataset:", "Uploaded dataset #") or "n/a")
+        run.data_source, run.data_source.replace("dataset:", "Uploaded dataset #") or "n/a"
+    )
     score = quality.get("score")
     return [
-        ("Market", run.market), ("Timeframe", run.timeframe), ("Direction", run.direction),
-        ("Period", _period_text(run)), ("Bars", f"{run.bars:,}" if run.bars else "n/a"),
+        ("Market", run.market),
+        ("Timeframe", run.timeframe),
+        ("Direction", run.direction),
+        ("Period", _period_text(run)),
+        ("Bars", f"{run.bars:,}" if run.bars else "n/a"),
         ("Data source", source),
         ("Data quality", f"{score:.0f} / 100 ({quality['basis']})" if score is not None else "n/a"),
-        ("Engine version", run.engine_version or "n/a"), ("Run id", str(run.id)),
+        ("Engine version", run.engine_version or "n/a"),
+        ("Run id", str(run.id)),
         ("Generated", f"{timezone.now():%Y-%m-%d %H:%M} UTC"),
     ]
 
@@ -173,10 +193,12 @@ def _quality(run, prices: pd.DataFrame | None, report: dict | None) -> dict:
     calendar = report.get("calendar") or "market"
     out["basis"] = f"bars present against the {calendar} calendar"
     anomalies = report.get("anomalies") or {}
-    rows = [("Bars in the test", f"{report.get('rows', 0):,}"),
-            ("Expected by the calendar", f"{report.get('expected_bars', 0):,} ({calendar})"),
-            ("Missing bars", f"{report.get('missing_bars', 0):,} ({report.get('missing_bar_pct', 0):.2f}%)"),
-            ("Price spikes flagged", f"{anomalies.get('spike_count', 0):,}")]
+    rows = [
+        ("Bars in the test", f"{report.get('rows', 0):,}"),
+        ("Expected by the calendar", f"{report.get('expected_bars', 0):,} ({calendar})"),
+        ("Missing bars", f"{report.get('missing_bars', 0):,} ({report.get('missing_bar_pct', 0):.2f}%)"),
+        ("Price spikes flagged", f"{anomalies.get('spike_count', 0):,}"),
+    ]
     if anomalies.get("problem_count"):
         rows.append(("Bad rows left out", f"{anomalies['problem_count']:,}"))
     last_bar = (report.get("freshness") or {}).get("last_bar")
@@ -185,8 +207,11 @@ def _quality(run, prices: pd.DataFrame | None, report: dict | None) -> dict:
     out["rows"] = rows
     gaps = sorted((report.get("gaps") or {}).get("items") or [], key=lambda g: -g.get("bars", 0))[:5]
     out["gaps"] = [(_short_time(g.get("start")), _short_time(g.get("end")), f"{g.get('bars', 0):,}") for g in gaps]
-    out["notes"] = [f"Price spike at {_short_time(s.get('timestamp'))}: a {s.get('return_pct', 0):+.2f}% move "
-                    f"(robust z {s.get('z', 0):.0f})." for s in (anomalies.get("spikes") or [])[:5]]
+    out["notes"] = [
+        f"Price spike at {_short_time(s.get('timestamp'))}: a {s.get('return_pct', 0):+.2f}% move "
+        f"(robust z {s.get('z', 0):.0f})."
+        for s in (anomalies.get("spikes") or [])[:5]
+    ]
     out["notes"] += [f"Repaired: {r}" for r in anomalies.get("repaired") or []]
     return out
 
@@ -211,8 +236,12 @@ def _rules(body: dict) -> list[tuple[str, str]]:
     for i, block in enumerate(body.get("decisionBlocks") or []):
         conditions = [_describe_sub(s) for s in block.get("subConfirmations") or [] if s.get("selected", True)]
         joiner = " OR " if block.get("logic") == "any" else " AND "
-        rows.append((f"Block {i + 1}" + (f": {block['label']}" if block.get("label") else ""),
-                     joiner.join(conditions) or "no selected conditions"))
+        rows.append(
+            (
+                f"Block {i + 1}" + (f": {block['label']}" if block.get("label") else ""),
+                joiner.join(conditions) or "no selected conditions",
+            )
+        )
     for section, title in (("exit", "Exit"), ("sizing", "Sizing"), ("costs", "Costs")):
         if isinstance(body.get(section), dict) and body[section]:
             rows.append((title, ", ".join(f"{k} {_plain(v)}" for k, v in body[section].items())))
@@ -248,6 +277,7 @@ def _plain(value: Any) -> str:
 
 # ---- the trade list ---------------------------------------------------------------------------
 
+
 def _price_decimals(prices: list[float]) -> int:
     if not prices:
         return 2
@@ -266,10 +296,20 @@ def _trade_cells(trades: list) -> tuple[list[list[str]], list[bool | None], bool
     with_fees = any(t.fees for t in trades)
     cells, outcomes = [], []
     for t in trades:
-        row = [str(t.seq), t.direction, f"{t.entry_time:%Y-%m-%d %H:%M}", f"{t.entry_price:,.{decimals}f}",
-               f"{t.exit_time:%Y-%m-%d %H:%M}", f"{t.exit_price:,.{decimals}f}", _size_text(t.size),
-               f"{t.pnl:+,.2f}", f"{t.pnl_pct:+.2f}", "–" if t.r_multiple is None else f"{t.r_multiple:+.2f}",
-               str(t.bars_held), t.exit_reason]
+        row = [
+            str(t.seq),
+            t.direction,
+            f"{t.entry_time:%Y-%m-%d %H:%M}",
+            f"{t.entry_price:,.{decimals}f}",
+            f"{t.exit_time:%Y-%m-%d %H:%M}",
+            f"{t.exit_price:,.{decimals}f}",
+            _size_text(t.size),
+            f"{t.pnl:+,.2f}",
+            f"{t.pnl_pct:+.2f}",
+            "–" if t.r_multiple is None else f"{t.r_multiple:+.2f}",
+            str(t.bars_held),
+            t.exit_reason,
+        ]
         if with_fees:
             row.insert(9, f"{t.fees:,.2f}")
         cells.append(row)
@@ -277,8 +317,20 @@ def _trade_cells(trades: list) -> tuple[list[list[str]], list[bool | None], bool
     return cells, outcomes, with_fees
 
 
-HEADERS = ["#", "Side", "Entry time (UTC)", "Entry", "Exit time (UTC)", "Exit", "Size", "P&L", "P&L %", "R",
-           "Bars", "Exit reason"]
+HEADERS = [
+    "#",
+    "Side",
+    "Entry time (UTC)",
+    "Entry",
+    "Exit time (UTC)",
+    "Exit",
+    "Size",
+    "P&L",
+    "P&L %",
+    "R",
+    "Bars",
+    "Exit reason",
+]
 LEFT_ALIGNED = {1, 2, 4, 11}
 
 
@@ -301,14 +353,16 @@ def ledger_rows(trades: list) -> dict:
     def line(values: list[str]) -> list[str]:
         return [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))]
 
-    pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)   # P&L, P&L %, (Fees,) R share the outcome colour
+    pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)  # P&L, P&L %, (Fees,) R share the outcome colour
     head = "  ".join(line(headers))
     rows = []
     for row, outcome in zip(cells, outcomes):
         parts = line(row)
         tone = "win" if outcome else "loss" if outcome is False else "flat"
-        rows.append(f'<tr><td>{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
-                    f'{escape("  ".join(parts[pnl_from:pnl_to]))}</span>  {escape("  ".join(parts[pnl_to:]))}</td></tr>')
+        rows.append(
+            f'<tr><td>{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
+            f"{escape('  '.join(parts[pnl_from:pnl_to]))}</span>  {escape('  '.join(parts[pnl_to:]))}</td></tr>"
+        )
     chars = len(head)
     font_px = min(8.0, 8.0 * LEDGER_CHARS_AT_8PX / chars) if chars else 8.0
     return {"header": head, "rows": mark_safe("".join(rows)), "font_px": f"{font_px:.2f}"}
@@ -326,7 +380,12 @@ def web_trade_rows(trades: list) -> dict:
     rows = []
     for row, outcome in zip(cells, outcomes):
         tone = "win" if outcome else "loss" if outcome is False else ""
-        rows.append("<tr>" + "".join(
-            f'<td class="{"" if i in left else "num"}{" " + tone if i in pnl_cols and tone else ""}">{escape(c)}</td>'
-            for i, c in enumerate(row)) + "</tr>")
+        rows.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"" if i in left else "num"}{" " + tone if i in pnl_cols and tone else ""}">{escape(c)}</td>'
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
+        )
     return {"head": mark_safe(head), "rows": mark_safe("".join(rows))}

@@ -8,6 +8,7 @@ Every module with its parameters, outputs (and the column each lands in with the
 config) and its formula (the module file's docstring). modules/tests/test_docs.py fails when
 the file is out of date with the registry.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,17 @@ OUTPUT = ROOT / "docs" / "modules.md"
 MAX_OPTIONS = 16  # longer option lists are summarised (the API schema has them all)
 
 CATEGORY_TITLES = {
-    "indicator": "Indicators", "trend": "Trend", "momentum": "Momentum",
-    "moving_averages": "Moving averages", "volatility": "Volatility", "volume": "Volume",
-    "support_resistance": "Support / resistance", "custom": "Custom", "ict": "ICT",
-    "mtf": "Multi-timeframe", "position_sizing": "Position sizing",
+    "indicator": "Indicators",
+    "trend": "Trend",
+    "momentum": "Momentum",
+    "moving_averages": "Moving averages",
+    "volatility": "Volatility",
+    "volume": "Volume",
+    "support_resistance": "Support / resistance",
+    "custom": "Custom",
+    "ict": "ICT",
+    "mtf": "Multi-timeframe",
+    "position_sizing": "Position sizing",
 }
 
 INTRO = """\
@@ -76,12 +84,10 @@ def _value(value: object) -> str:
 def _range(param) -> str:
     if param.options:
         if len(param.options) > MAX_OPTIONS:
-            return (f"{len(param.options)} options, e.g. "
-                    + ", ".join(f"`{o}`" for o in param.options[:6]) + ", ...")
+            return f"{len(param.options)} options, e.g. " + ", ".join(f"`{o}`" for o in param.options[:6]) + ", ..."
         return ", ".join(f"`{o}`" for o in param.options)
     if param.type == "json":
-        return f"object: the config of the `{param.schema_of}` module" if param.schema_of \
-            else "JSON object"
+        return f"object: the config of the `{param.schema_of}` module" if param.schema_of else "JSON object"
     lo = "" if param.min is None else _value(param.min)
     hi = "" if param.max is None else _value(param.max)
     if not lo and not hi:
@@ -98,31 +104,34 @@ def _formula(cls: type[BaseModule]) -> str:
 def render_module(cls: type[BaseModule]) -> list[str]:
     config = cls.validate_config({})
     lines = [f"### `{cls.module_id}` — {cls.name}", "", cls.description, ""]
-    lines.append(f"Source: `{cls.__module__.replace('.', '/')}.py` · primary column (defaults): "
-                 f"`{cls.column_name(config)}`"
-                 + (f" · requires: {', '.join(f'`{c}`' for c in cls.requires)}" if cls.requires
-                    else " · requires: the timestamps only"))
+    lines.append(
+        f"Source: `{cls.__module__.replace('.', '/')}.py` · primary column (defaults): "
+        f"`{cls.column_name(config)}`"
+        + (
+            f" · requires: {', '.join(f'`{c}`' for c in cls.requires)}"
+            if cls.requires
+            else " · requires: the timestamps only"
+        )
+    )
     lines.append("")
     if cls.params:
-        lines += ["| Parameter | Type | Default | Range / options | Title | Help |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| Parameter | Type | Default | Range / options | Title | Help |", "|---|---|---|---|---|---|"]
         for p in cls.params:
             name = f"`{p.name}`" + (" *(key)*" if p.key else "")
-            lines.append(f"| {name} | {p.type} | `{_cell(_value(p.default))}` | "
-                         f"{_cell(_range(p))} | {_cell(p.title or p.name)} | {_cell(p.help)} |")
+            lines.append(
+                f"| {name} | {p.type} | `{_cell(_value(p.default))}` | "
+                f"{_cell(_range(p))} | {_cell(p.title or p.name)} | {_cell(p.help)} |"
+            )
     else:
         lines.append("No parameters.")
-    lines += ["", "| Output | Column (defaults) | Kind | Values | Description |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| Output | Column (defaults) | Kind | Values | Description |", "|---|---|---|---|---|"]
     for o in cls.outputs:
         name = f"`{o.name}`" + (" **(primary)**" if o.primary else "")
         values = ", ".join(f"`{v}`" for v in o.values) if o.values else ""
-        lines.append(f"| {name} | `{cls.column_name(config, o.name)}` | {o.kind} | {values} | "
-                     f"{_cell(o.description)} |")
+        lines.append(f"| {name} | `{cls.column_name(config, o.name)}` | {o.kind} | {values} | {_cell(o.description)} |")
     formula = _formula(cls)
     if formula:
-        lines += ["", "<details><summary>Formula and source</summary>", "", formula, "",
-                  "</details>"]
+        lines += ["", "<details><summary>Formula and source</summary>", "", formula, "", "</details>"]
     lines.append("")
     return lines
 
@@ -130,8 +139,9 @@ def render_module(cls: type[BaseModule]) -> list[str]:
 def render() -> str:
     registry = get_registry()
     by_category = registry.list_available_modules()
-    order = [c for c in CATEGORY_TITLES if c in by_category] + \
-        sorted(c for c in by_category if c not in CATEGORY_TITLES)
+    order = [c for c in CATEGORY_TITLES if c in by_category] + sorted(
+        c for c in by_category if c not in CATEGORY_TITLES
+    )
     lines = [INTRO, "## Contents", ""]
     total = sum(len(ids) for ids in by_category.values())
     lines.append(f"{total} modules in {len(by_category)} categories.")

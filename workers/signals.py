@@ -1,5 +1,6 @@
 """Worker process hooks: warm the engine when a pool process starts, dispatch runs that never
 reached the broker when the worker is ready, close the warm Chromium when a process exits."""
+
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 

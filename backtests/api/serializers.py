@@ -1,5 +1,6 @@
 """Request shape and response shape. Meaning (modules, configs, conditions) is checked by the
 service through the engine's strategy builder."""
+
 from __future__ import annotations
 
 from django.urls import reverse
@@ -10,16 +11,20 @@ from marketdata.timeframes import TIMEFRAME_SECONDS
 
 
 class MarketContextSerializer(serializers.Serializer):
-    market = serializers.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$",
-                                    help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
+    market = serializers.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$", help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
     direction = serializers.ChoiceField(choices=["Long", "Short", "Both"], default="Long")
     testPeriod = serializers.CharField(required=False, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
     startDate = serializers.DateTimeField(required=False)
     endDate = serializers.DateTimeField(required=False)
     session = serializers.CharField(required=False, allow_blank=True)
-    warmup = serializers.CharField(required=False, allow_blank=True, help_text=(
-        "Data loaded before the window only to warm indicators up (5d, 2wk, 1mo): not traded, not measured."))
+    warmup = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text=(
+            "Data loaded before the window only to warm indicators up (5d, 2wk, 1mo): not traded, not measured."
+        ),
+    )
     dataSource = serializers.JSONField(required=False, help_text="'synthetic', 'yahoo' or a dataset id.")
 
 
@@ -41,24 +46,33 @@ class BacktestRequestSerializer(serializers.Serializer):
 
     marketContext = MarketContextSerializer()
     decisionBlocks = DecisionBlockSerializer(many=True, allow_empty=False)
-    shortDecisionBlocks = DecisionBlockSerializer(many=True, required=False,
-                                                  help_text="Short entries when direction is Both.")
-    exitBlocks = DecisionBlockSerializer(many=True, required=False,
-                                         help_text="Close the position when these hold (next bar's open).")
+    shortDecisionBlocks = DecisionBlockSerializer(
+        many=True, required=False, help_text="Short entries when direction is Both."
+    )
+    exitBlocks = DecisionBlockSerializer(
+        many=True, required=False, help_text="Close the position when these hold (next bar's open)."
+    )
     shortExitBlocks = DecisionBlockSerializer(many=True, required=False)
-    exit = serializers.DictField(required=False, help_text=(
-        "stopLoss / takeProfit (a number in percent, or {value, unit} with unit percent, atr, points, r "
-        "or level), trailingStop, breakEvenAtR, maxBarsInTrade, closeAtSessionEnd, sessionEnd, "
-        "sessionTimezone, exitOnOppositeSignal, sameBarPolicy, maxTradesPerSession. See docs/engine.md."))
-    costs = serializers.DictField(required=False, help_text="commissionPct, commissionFixed, spread, "
-                                                            "spreadUnit, slippage, slippageUnit.")
-    sizing = serializers.DictField(required=False, help_text='e.g. {"moduleId": "fixed_fraction", '
-                                                             '"config": {"risk_pct": 1}, "pyramiding": 1}.')
+    exit = serializers.DictField(
+        required=False,
+        help_text=(
+            "stopLoss / takeProfit (a number in percent, or {value, unit} with unit percent, atr, points, r "
+            "or level), trailingStop, breakEvenAtR, maxBarsInTrade, closeAtSessionEnd, sessionEnd, "
+            "sessionTimezone, exitOnOppositeSignal, sameBarPolicy, maxTradesPerSession. See docs/engine.md."
+        ),
+    )
+    costs = serializers.DictField(
+        required=False, help_text="commissionPct, commissionFixed, spread, spreadUnit, slippage, slippageUnit."
+    )
+    sizing = serializers.DictField(
+        required=False, help_text='e.g. {"moduleId": "fixed_fraction", "config": {"risk_pct": 1}, "pyramiding": 1}.'
+    )
     quickTest = serializers.BooleanField(default=False)
     initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
     strategyName = serializers.CharField(required=False, max_length=200)
-    cache = serializers.BooleanField(required=False, default=True,
-                                     help_text="false: always run, even if an identical run succeeded.")
+    cache = serializers.BooleanField(
+        required=False, default=True, help_text="false: always run, even if an identical run succeeded."
+    )
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -68,8 +82,20 @@ class BacktestRequestSerializer(serializers.Serializer):
     def body(self) -> dict:
         """The request as submitted (validated shape), JSON-ready, unknown keys dropped."""
         raw = self.initial_data
-        keep = ("marketContext", "decisionBlocks", "shortDecisionBlocks", "exitBlocks", "shortExitBlocks", "exit",
-                "costs", "quickTest", "initialCapital", "strategyName", "sizing", "cache")
+        keep = (
+            "marketContext",
+            "decisionBlocks",
+            "shortDecisionBlocks",
+            "exitBlocks",
+            "shortExitBlocks",
+            "exit",
+            "costs",
+            "quickTest",
+            "initialCapital",
+            "strategyName",
+            "sizing",
+            "cache",
+        )
         return {k: raw[k] for k in keep if k in raw}
 
 
@@ -86,11 +112,36 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BacktestRun
-        fields = ["id", "status", "progress", "stage", "market", "timeframe", "direction", "created_at",
-                  "started_at", "finished_at", "duration_seconds", "metrics", "trade_count", "engine_version",
-                  "data_source", "data_start", "data_end", "bars", "data_checksum", "error", "report_error", "warnings",
-                  "cached", "cache_source", "attempts", "data_quality",
-                  "links", "request"]
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "stage",
+            "market",
+            "timeframe",
+            "direction",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "metrics",
+            "trade_count",
+            "engine_version",
+            "data_source",
+            "data_start",
+            "data_end",
+            "bars",
+            "data_checksum",
+            "error",
+            "report_error",
+            "warnings",
+            "cached",
+            "cache_source",
+            "attempts",
+            "data_quality",
+            "links",
+            "request",
+        ]
 
     def get_error(self, run) -> dict | None:
         if not run.error_code:
@@ -114,6 +165,29 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 class TradeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trade
-        fields = ["seq", "direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "gross_pnl",
-                  "pnl", "pnl_pct", "r_multiple", "fees", "commission", "spread_cost", "slippage_cost", "mae", "mfe",
-                  "mae_r", "mfe_r", "initial_stop", "initial_target", "risk", "exit_reason", "bars_held"]
+        fields = [
+            "seq",
+            "direction",
+            "entry_time",
+            "entry_price",
+            "exit_time",
+            "exit_price",
+            "size",
+            "gross_pnl",
+            "pnl",
+            "pnl_pct",
+            "r_multiple",
+            "fees",
+            "commission",
+            "spread_cost",
+            "slippage_cost",
+            "mae",
+            "mfe",
+            "mae_r",
+            "mfe_r",
+            "initial_stop",
+            "initial_target",
+            "risk",
+            "exit_reason",
+            "bars_held",
+        ]

@@ -1,19 +1,29 @@
 """Backtest API: validate → service → serialize."""
+
 from __future__ import annotations
 
 import json
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse
-from drf_spectacular.utils import (OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer,
-                                   extend_schema)
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backtests import selectors, services
-from backtests.api.serializers import (BacktestRequestSerializer, BacktestRunSerializer,
-                                       SubmitResponseSerializer, TradeSerializer)
+from backtests.api.serializers import (
+    BacktestRequestSerializer,
+    BacktestRunSerializer,
+    SubmitResponseSerializer,
+    TradeSerializer,
+)
 from backtests.models import Artifact, StrategyTemplate
 from backtests.strategies import expand_request
 from backtests.strategies.v5 import V5RequestSerializer
@@ -21,9 +31,19 @@ from qm_platform.errors import ApplicationError
 
 EXAMPLE_V4 = {
     "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "2mo"},
-    "decisionBlocks": [{"label": "Momentum", "subConfirmations": [
-        {"label": "RSI", "moduleId": "rsi", "selected": True,
-         "config": {"period": 14, "operator": "<", "value": 30}}]}],
+    "decisionBlocks": [
+        {
+            "label": "Momentum",
+            "subConfirmations": [
+                {
+                    "label": "RSI",
+                    "moduleId": "rsi",
+                    "selected": True,
+                    "config": {"period": 14, "operator": "<", "value": 30},
+                }
+            ],
+        }
+    ],
     "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
     "quickTest": False,
 }
@@ -31,14 +51,28 @@ EXAMPLE_V4 = {
 
 EXAMPLE_V5 = {
     "kind": "ict",
-    "marketContext": {"market": "EURUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "3mo",
-                      "session": "london_open"},
-    "ict": {"entryModel": "fvg", "htfBias": {"timeframe": "4h"}, "requireMss": True, "premiumDiscount": True,
-            "stop": {"placement": "zone", "bufferPct": 0.03}, "target": {"type": "r", "value": 2.0},
-            "maxTradesPerSession": 1},
+    "marketContext": {
+        "market": "EURUSD",
+        "timeframe": "15m",
+        "direction": "Long",
+        "testPeriod": "3mo",
+        "session": "london_open",
+    },
+    "ict": {
+        "entryModel": "fvg",
+        "htfBias": {"timeframe": "4h"},
+        "requireMss": True,
+        "premiumDiscount": True,
+        "stop": {"placement": "zone", "bufferPct": 0.03},
+        "target": {"type": "r", "value": 2.0},
+        "maxTradesPerSession": 1,
+    },
 }
-EXAMPLE_TEMPLATE = {"template": "rsi_mean_reversion", "marketContext": {"market": "GBPUSD", "testPeriod": "1y"},
-                    "exit": {"takeProfit": 3.0}}
+EXAMPLE_TEMPLATE = {
+    "template": "rsi_mean_reversion",
+    "marketContext": {"market": "GBPUSD", "testPeriod": "1y"},
+    "exit": {"takeProfit": 3.0},
+}
 
 
 class TemplateRequestSerializer(serializers.Serializer):
@@ -71,35 +105,57 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ApplicationError("NOT_FOUND", "No backtest with this id.", status_code=404)
         return run
 
-    @extend_schema(request=PolymorphicProxySerializer(
-                       component_name="BacktestSubmission", resource_type_field_name=None,
-                       serializers=[BacktestRequestSerializer, V5RequestSerializer, TemplateRequestSerializer]),
-                   examples=[OpenApiExample("V4: RSI dip", value=EXAMPLE_V4),
-                             OpenApiExample("V5: London open FVG (ICT)", value=EXAMPLE_V5),
-                             OpenApiExample("Template with overrides", value=EXAMPLE_TEMPLATE)],
-                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                                                description="Same key, same user: the original run is returned (200).")],
-                   responses={202: SubmitResponseSerializer,
-                              200: OpenApiResponse(SubmitResponseSerializer,
-                                                   description="Idempotent replay or result-cache hit")})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="BacktestSubmission",
+            resource_type_field_name=None,
+            serializers=[BacktestRequestSerializer, V5RequestSerializer, TemplateRequestSerializer],
+        ),
+        examples=[
+            OpenApiExample("V4: RSI dip", value=EXAMPLE_V4),
+            OpenApiExample("V5: London open FVG (ICT)", value=EXAMPLE_V5),
+            OpenApiExample("Template with overrides", value=EXAMPLE_TEMPLATE),
+        ],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Same key, same user: the original run is returned (200).",
+            )
+        ],
+        responses={
+            202: SubmitResponseSerializer,
+            200: OpenApiResponse(SubmitResponseSerializer, description="Idempotent replay or result-cache hit"),
+        },
+    )
     def create(self, request):
         serializer = BacktestRequestSerializer(data=expand_request(request.data))
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 128:
-            raise ApplicationError("INVALID_REQUEST", "Idempotency-Key must be at most 128 characters",
-                                   details={"field": "Idempotency-Key"})
+            raise ApplicationError(
+                "INVALID_REQUEST",
+                "Idempotency-Key must be at most 128 characters",
+                details={"field": "Idempotency-Key"},
+            )
         replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
         run = replay or services.backtest_submit(user=request.user, body=serializer.body(), idempotency_key=key)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
         code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED
-        return Response({"id": str(run.id), "status": run.status, "status_url": status_url, "cached": run.cached},
-                        status=code, headers={"Location": status_url})
+        return Response(
+            {"id": str(run.id), "status": run.status, "status_url": status_url, "cached": run.cached},
+            status=code,
+            headers={"Location": status_url},
+        )
 
     def retrieve(self, request, pk=None):
         return Response(self.get_serializer(self.get_object()).data)
 
-    @extend_schema(request=None, responses={200: BacktestRunSerializer, 409: OpenApiResponse(description="INVALID_STATE")})
+    @extend_schema(
+        request=None, responses={200: BacktestRunSerializer, 409: OpenApiResponse(description="INVALID_STATE")}
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = services.backtest_cancel(run=self.get_object())
@@ -122,20 +178,31 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(self.get_serializer(run).data)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="The PDF report")})
-    @action(detail=True, methods=["get"], url_path=r"report\.pdf", url_name="report-pdf",
-            renderer_classes=[renderers.JSONRenderer, PdfRenderer])
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"report\.pdf",
+        url_name="report-pdf",
+        renderer_classes=[renderers.JSONRenderer, PdfRenderer],
+    )
     def report_pdf(self, request, pk=None):
         run = self.get_object()
         artifact = Artifact.objects.filter(run_id=run.cache_source_id or run.id, kind=Artifact.Kind.REPORT_PDF).first()
         if artifact is None:
             if run.status != "SUCCEEDED":
-                raise ApplicationError("REPORT_NOT_READY", f"the run is {run.status}; the report exists once it "
-                                       "has SUCCEEDED", details={"status": run.status}, status_code=404)
-            raise ApplicationError("REPORT_NOT_AVAILABLE", "the PDF could not be rendered: "
-                                   f"{run.report_error or 'unknown error'}", status_code=404)
+                raise ApplicationError(
+                    "REPORT_NOT_READY",
+                    f"the run is {run.status}; the report exists once it has SUCCEEDED",
+                    details={"status": run.status},
+                    status_code=404,
+                )
+            raise ApplicationError(
+                "REPORT_NOT_AVAILABLE",
+                f"the PDF could not be rendered: {run.report_error or 'unknown error'}",
+                status_code=404,
+            )
         handle = default_storage.open(artifact.storage_key, "rb")
-        return FileResponse(handle, content_type="application/pdf",
-                            filename=f"quantmetrics-{run.market}-{run.id}.pdf")
+        return FileResponse(handle, content_type="application/pdf", filename=f"quantmetrics-{run.market}-{run.id}.pdf")
 
 
 class TemplateSerializer(serializers.ModelSerializer):

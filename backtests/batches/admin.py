@@ -1,5 +1,6 @@
 """Admin for batches (drift shown in the list), schedules (edited here, kept in step with
 their celery-beat PeriodicTask by the services) and per-user batch limits."""
+
 from __future__ import annotations
 
 from django import forms
@@ -14,8 +15,20 @@ from qm_platform.errors import ApplicationError
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "owner", "mode", "status", "combination_count", "planned_runs", "schedule",
-                    "drift_flag", "created_at", "finished_at", "report_link")
+    list_display = (
+        "id",
+        "name",
+        "owner",
+        "mode",
+        "status",
+        "combination_count",
+        "planned_runs",
+        "schedule",
+        "drift_flag",
+        "created_at",
+        "finished_at",
+        "report_link",
+    )
     list_filter = ("status", "mode", "drift_alert", "schedule")
     search_fields = ("id", "name", "owner__username")
     readonly_fields = [f.name for f in Batch._meta.fields] + ["drift_table", "report_link"]
@@ -36,12 +49,20 @@ class BatchAdmin(admin.ModelAdmin):
         if not batch.drift or not batch.drift.get("metrics"):
             return "–"
         rows = "".join(
-            format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", name,
-                        _fmt(d.get("previous")), _fmt(d.get("current")), _fmt(d.get("change")),
-                        "ALERT" if d.get("alert") else "")
-            for name, d in batch.drift["metrics"].items())
-        return format_html("<table><tr><th>metric</th><th>previous</th><th>current</th><th>change</th><th></th></tr>"
-                           "{}</table>", format_html(rows))
+            format_html(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                name,
+                _fmt(d.get("previous")),
+                _fmt(d.get("current")),
+                _fmt(d.get("change")),
+                "ALERT" if d.get("alert") else "",
+            )
+            for name, d in batch.drift["metrics"].items()
+        )
+        return format_html(
+            "<table><tr><th>metric</th><th>previous</th><th>current</th><th>change</th><th></th></tr>{}</table>",
+            format_html(rows),
+        )
 
     @admin.display(description="Report")
     def report_link(self, batch):
@@ -68,8 +89,11 @@ class ScheduleForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         try:
-            services._check_when(cron=data.get("cron") or "", interval_seconds=data.get("interval_seconds"),
-                                 tz=data.get("timezone") or "UTC")
+            services._check_when(
+                cron=data.get("cron") or "",
+                interval_seconds=data.get("interval_seconds"),
+                tz=data.get("timezone") or "UTC",
+            )
             if data.get("owner") and data.get("definition") is not None:
                 services.batch_plan(user=data["owner"], definition=data["definition"])
         except ApplicationError as exc:

@@ -1,4 +1,5 @@
 """Batch and schedule API: validate → service → serialize."""
+
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
@@ -12,8 +13,13 @@ from rest_framework.response import Response
 from backtests.api.views import EXAMPLE_V4, PdfRenderer
 from backtests.batches import selectors, services
 from backtests.batches.models import Batch
-from backtests.batches.serializers import (BatchDetailSerializer, BatchListSerializer, BatchRequestSerializer,
-                                           BatchSubmitResponseSerializer, ScheduleSerializer)
+from backtests.batches.serializers import (
+    BatchDetailSerializer,
+    BatchListSerializer,
+    BatchRequestSerializer,
+    BatchSubmitResponseSerializer,
+    ScheduleSerializer,
+)
 from qm_platform.errors import ApplicationError
 
 EXAMPLE_BATCH = {
@@ -59,28 +65,47 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ApplicationError("NOT_FOUND", "No batch with this id.", status_code=404)
         return batch
 
-    @extend_schema(request=BatchRequestSerializer, responses={202: BatchSubmitResponseSerializer},
-                   examples=[OpenApiExample("Grid over two markets", value=EXAMPLE_BATCH),
-                             OpenApiExample("Walk-forward", value=EXAMPLE_WALK_FORWARD)])
+    @extend_schema(
+        request=BatchRequestSerializer,
+        responses={202: BatchSubmitResponseSerializer},
+        examples=[
+            OpenApiExample("Grid over two markets", value=EXAMPLE_BATCH),
+            OpenApiExample("Walk-forward", value=EXAMPLE_WALK_FORWARD),
+        ],
+    )
     def create(self, request):
         serializer = BatchRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         batch = services.batch_create(user=request.user, definition=serializer.definition())
         counts = selectors.batch_run_counts(batch=batch)
         status_url = request.build_absolute_uri(f"/api/v1/batches/{batch.id}")
-        return Response({"id": str(batch.id), "status": batch.status, "status_url": status_url,
-                         "runs": sum(counts[s] for s in counts if s != "cached"), "cached": counts["cached"]},
-                        status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})
+        return Response(
+            {
+                "id": str(batch.id),
+                "status": batch.status,
+                "status_url": status_url,
+                "runs": sum(counts[s] for s in counts if s != "cached"),
+                "cached": counts["cached"],
+            },
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": status_url},
+        )
 
-    @extend_schema(parameters=[
-        OpenApiParameter("sort", str, description="score (default), a swept parameter or any metric; "
-                                                  "prefix '-' is ignored, use order"),
-        OpenApiParameter("order", str, enum=["desc", "asc"]),
-        OpenApiParameter("limit", int, description="rows of the results table (default 100)"),
-        OpenApiParameter("offset", int),
-        OpenApiParameter("phase", str, enum=["in_sample", "out_of_sample"], description="walk-forward rows"),
-        OpenApiParameter("window", int, description="walk-forward window index")],
-        responses=BatchDetailSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "sort",
+                str,
+                description="score (default), a swept parameter or any metric; prefix '-' is ignored, use order",
+            ),
+            OpenApiParameter("order", str, enum=["desc", "asc"]),
+            OpenApiParameter("limit", int, description="rows of the results table (default 100)"),
+            OpenApiParameter("offset", int),
+            OpenApiParameter("phase", str, enum=["in_sample", "out_of_sample"], description="walk-forward rows"),
+            OpenApiParameter("window", int, description="walk-forward window index"),
+        ],
+        responses=BatchDetailSerializer,
+    )
     def retrieve(self, request, pk=None):
         batch = self.get_object()
         counts = selectors.batch_run_counts(batch=batch)
@@ -89,7 +114,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if order not in ("asc", "desc"):
             raise ApplicationError("INVALID_REQUEST", "order must be 'asc' or 'desc'", details={"field": "order"})
         limit = _int_param(request, "limit", 100, 0, MAX_RESULTS_PAGE)
-        offset = _int_param(request, "offset", 0, 0, 10 ** 9)
+        offset = _int_param(request, "offset", 0, 0, 10**9)
         rows = selectors.batch_scored_rows(batch=batch)
         if request.query_params.get("phase"):
             rows = [r for r in rows if r["phase"] == request.query_params["phase"]]
@@ -97,53 +122,86 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             window = _int_param(request, "window", 0, 0, 10_000)
             rows = [r for r in rows if r["window"] == window]
         rows = selectors.sort_rows(rows, sort, descending=order == "desc")
-        results = {"sort": sort, "order": order, "total": len(rows), "offset": offset, "complete": batch.is_final,
-                   "rows": [selectors.table_row(r, sort) for r in rows[offset:offset + limit]]}
+        results = {
+            "sort": sort,
+            "order": order,
+            "total": len(rows),
+            "offset": offset,
+            "complete": batch.is_final,
+            "rows": [selectors.table_row(r, sort) for r in rows[offset : offset + limit]],
+        }
 
         def url(name):
             return request.build_absolute_uri(reverse(name, kwargs={"pk": batch.id}))
 
-        links = {"self": url("batch-detail"), "report": url("batch-report"), "report_pdf": url("batch-report-pdf"),
-                 "cancel": url("batch-cancel")}
-        context = {"request": request, "counts": counts, "results": results, "links": links,
-                   "progress": selectors.batch_progress(batch=batch, counts=counts)}
+        links = {
+            "self": url("batch-detail"),
+            "report": url("batch-report"),
+            "report_pdf": url("batch-report-pdf"),
+            "cancel": url("batch-cancel"),
+        }
+        context = {
+            "request": request,
+            "counts": counts,
+            "results": results,
+            "links": links,
+            "progress": selectors.batch_progress(batch=batch, counts=counts),
+        }
         return Response(BatchDetailSerializer(batch, context=context).data)
 
-    @extend_schema(request=None, responses={200: BatchListSerializer, 409: OpenApiResponse(description="INVALID_STATE")})
+    @extend_schema(
+        request=None, responses={200: BatchListSerializer, 409: OpenApiResponse(description="INVALID_STATE")}
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         batch = services.batch_cancel(batch=self.get_object())
         return Response(BatchListSerializer(batch).data)
 
-    @extend_schema(parameters=[OpenApiParameter("x", str), OpenApiParameter("y", str)],
-                   responses={(200, "text/html"): OpenApiResponse(description="The batch report page")})
+    @extend_schema(
+        parameters=[OpenApiParameter("x", str), OpenApiParameter("y", str)],
+        responses={(200, "text/html"): OpenApiResponse(description="The batch report page")},
+    )
     @action(detail=True, methods=["get"], url_path="report", url_name="report")
     def report(self, request, pk=None):
         """The batch report as an HTML page; ``x`` and ``y`` pick the heatmap's parameters."""
         from backtests.batches.report import render_batch_report_html
 
         batch = self.get_object()
-        html = render_batch_report_html(batch, for_pdf=False, x=request.query_params.get("x"),
-                                        y=request.query_params.get("y"))
+        html = render_batch_report_html(
+            batch, for_pdf=False, x=request.query_params.get("x"), y=request.query_params.get("y")
+        )
         return HttpResponse(html, content_type="text/html; charset=utf-8")
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(description="The batch report PDF")})
-    @action(detail=True, methods=["get"], url_path=r"report\.pdf", url_name="report-pdf",
-            renderer_classes=[renderers.JSONRenderer, PdfRenderer])
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"report\.pdf",
+        url_name="report-pdf",
+        renderer_classes=[renderers.JSONRenderer, PdfRenderer],
+    )
     def report_pdf(self, request, pk=None):
         """The stored PDF; a final batch without one (rendering off or failed) is rendered now."""
         batch = self.get_object()
         if not batch.report_key or not default_storage.exists(batch.report_key):
             if not batch.is_final:
-                raise ApplicationError("REPORT_NOT_READY", f"the batch is {batch.status}; the report exists once "
-                                       "it is final", details={"status": batch.status}, status_code=404)
+                raise ApplicationError(
+                    "REPORT_NOT_READY",
+                    f"the batch is {batch.status}; the report exists once it is final",
+                    details={"status": batch.status},
+                    status_code=404,
+                )
             if services.batch_render_report(batch_id=batch.id) is None:
                 batch.refresh_from_db()
-                raise ApplicationError("REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}",
-                                       status_code=503)
+                raise ApplicationError(
+                    "REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}", status_code=503
+                )
             batch.refresh_from_db()
-        return FileResponse(default_storage.open(batch.report_key, "rb"), content_type="application/pdf",
-                            filename=f"quantmetrics-batch-{batch.id}.pdf")
+        return FileResponse(
+            default_storage.open(batch.report_key, "rb"),
+            content_type="application/pdf",
+            filename=f"quantmetrics-batch-{batch.id}.pdf",
+        )
 
 
 class ScheduleViewSet(viewsets.ViewSet):
@@ -162,18 +220,34 @@ class ScheduleViewSet(viewsets.ViewSet):
     def list(self, request):
         return Response(ScheduleSerializer(selectors.schedule_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=ScheduleSerializer, responses={201: ScheduleSerializer},
-                   examples=[OpenApiExample("Weekday mornings", value={
-                       "name": "RSI sweep, weekday mornings", "cron": "0 6 * * 1-5", "timezone": "Europe/London",
-                       "definition": EXAMPLE_BATCH})])
+    @extend_schema(
+        request=ScheduleSerializer,
+        responses={201: ScheduleSerializer},
+        examples=[
+            OpenApiExample(
+                "Weekday mornings",
+                value={
+                    "name": "RSI sweep, weekday mornings",
+                    "cron": "0 6 * * 1-5",
+                    "timezone": "Europe/London",
+                    "definition": EXAMPLE_BATCH,
+                },
+            )
+        ],
+    )
     def create(self, request):
         serializer = ScheduleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        schedule = services.schedule_create(user=request.user, name=data["name"], definition=data["definition"],
-                                            cron=data.get("cron", ""), interval_seconds=data.get("interval_seconds"),
-                                            timezone_name=data.get("timezone", "UTC"),
-                                            enabled=data.get("enabled", True))
+        schedule = services.schedule_create(
+            user=request.user,
+            name=data["name"],
+            definition=data["definition"],
+            cron=data.get("cron", ""),
+            interval_seconds=data.get("interval_seconds"),
+            timezone_name=data.get("timezone", "UTC"),
+            enabled=data.get("enabled", True),
+        )
         return Response(ScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ScheduleSerializer)

@@ -4,10 +4,11 @@ One report per batch, so matplotlib's 20–50 ms per chart is affordable here. E
 takes already-computed numbers and returns an ``<svg>`` string; empty input gives a
 labelled empty chart, never an exception.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -18,16 +19,24 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 INK, MUTED, ACCENT, OOS, GRID = "#1d2433", "#667085", "#2563eb", "#d97706", "#e5e7eb"
-RC = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 8, "axes.edgecolor": GRID,
-      "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK, "axes.spines.top": False,
-      "axes.spines.right": False}
+RC = {
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.edgecolor": GRID,
+    "axes.labelcolor": INK,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _figure(width: float, height: float):
@@ -54,8 +63,14 @@ def _label(value) -> str:
     return str(value)
 
 
-def heatmap(x_name: str, y_name: str, cells: dict[tuple, float | None], x_values: Sequence, y_values: Sequence,
-            metric_label: str) -> str:
+def heatmap(
+    x_name: str,
+    y_name: str,
+    cells: dict[tuple, float | None],
+    x_values: Sequence,
+    y_values: Sequence,
+    metric_label: str,
+) -> str:
     """A grid of the objective over two swept parameters (each cell: the best over the
     other parameters); empty cells are grey."""
     with matplotlib.rc_context(RC):
@@ -98,8 +113,9 @@ def distribution(values: Sequence[float], best: float | None, label: str) -> str
         return _svg(fig)
 
 
-def equity(points: Sequence[Sequence], label: str, color: str = ACCENT,
-           segments: Sequence[tuple[str, str]] = ()) -> str:
+def equity(
+    points: Sequence[Sequence], label: str, color: str = ACCENT, segments: Sequence[tuple[str, str]] = ()
+) -> str:
     """An equity curve from ``[iso time, equity]`` pairs; ``segments`` shade spans (e.g. the
     out-of-sample windows)."""
     with matplotlib.rc_context(RC):
@@ -127,7 +143,10 @@ def windows_timeline(windows: Sequence[dict]) -> str:
         if not windows:
             return _empty(fig, ax, "no windows")
         for row, window in enumerate(windows):
-            is_start, is_end = mdates.date2num(pd.Timestamp(window["is_start"])), mdates.date2num(pd.Timestamp(window["is_end"]))
+            is_start, is_end = (
+                mdates.date2num(pd.Timestamp(window["is_start"])),
+                mdates.date2num(pd.Timestamp(window["is_end"])),
+            )
             oos_end = mdates.date2num(pd.Timestamp(window["oos_end"]))
             ax.broken_barh([(is_start, is_end - is_start)], (row - 0.35, 0.7), color=ACCENT, alpha=0.8)
             ax.broken_barh([(is_end, oos_end - is_end)], (row - 0.35, 0.7), color=OOS, alpha=0.9)
@@ -137,7 +156,13 @@ def windows_timeline(windows: Sequence[dict]) -> str:
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
         ax.grid(color=GRID, linewidth=0.5, axis="x")
         from matplotlib.patches import Patch
-        ax.legend(handles=[Patch(color=ACCENT, label="in sample (grid)"), Patch(color=OOS, label="out of sample")],
-                  frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.18), ncol=2)
+
+        ax.legend(
+            handles=[Patch(color=ACCENT, label="in sample (grid)"), Patch(color=OOS, label="out of sample")],
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 1.18),
+            ncol=2,
+        )
         fig.autofmt_xdate()
         return _svg(fig)

@@ -8,6 +8,7 @@ A grid maps paths into the request to lists of values::
 ``marketContext.timeframe``). Combinations are numbered in mixed radix (the last dimension
 varies fastest), so a seeded sample of N combinations never materialises the full product.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,8 +16,9 @@ import difflib
 import math
 import random
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 MARKET_PATH = "marketContext.market"
 TIMEFRAME_PATH = "marketContext.timeframe"
@@ -39,8 +41,11 @@ def parse_path(path: str) -> list[str | int]:
     for token in path.split("."):
         match = _TOKEN.match(token)
         if not match:
-            raise GridError("INVALID_GRID_PATH", f"grid path {path!r}: {token!r} is not a key with optional "
-                            "[index] suffixes", {"path": path})
+            raise GridError(
+                "INVALID_GRID_PATH",
+                f"grid path {path!r}: {token!r} is not a key with optional [index] suffixes",
+                {"path": path},
+            )
         keys.append(match.group(1))
         keys.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
     return keys
@@ -64,16 +69,21 @@ def check_path(body: dict, path: str, *, known_leaf_keys=None) -> list[str | int
         last = depth == len(keys) - 1
         if isinstance(key, int):
             if not isinstance(node, list):
-                raise GridError("INVALID_GRID_PATH", f"grid path {path!r}: {here} is not a list",
-                                {"path": path, "at": here})
+                raise GridError(
+                    "INVALID_GRID_PATH", f"grid path {path!r}: {here} is not a list", {"path": path, "at": here}
+                )
             if key >= len(node):
-                raise GridError("INVALID_GRID_PATH", f"grid path {path!r}: {here} has {len(node)} item(s), "
-                                f"no index {key}", {"path": path, "at": here, "length": len(node)})
+                raise GridError(
+                    "INVALID_GRID_PATH",
+                    f"grid path {path!r}: {here} has {len(node)} item(s), no index {key}",
+                    {"path": path, "at": here, "length": len(node)},
+                )
             node = node[key]
             continue
         if not isinstance(node, dict):
-            raise GridError("INVALID_GRID_PATH", f"grid path {path!r}: {here} is not an object",
-                            {"path": path, "at": here})
+            raise GridError(
+                "INVALID_GRID_PATH", f"grid path {path!r}: {here} is not an object", {"path": path, "at": here}
+            )
         if key not in node:
             extra = set(known_leaf_keys(body, keys[:depth], node)) if (last and known_leaf_keys) else set()
             if key in extra:
@@ -81,13 +91,19 @@ def check_path(body: dict, path: str, *, known_leaf_keys=None) -> list[str | int
             options = sorted(set(node) | extra)
             close = difflib.get_close_matches(key, options, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise GridError("INVALID_GRID_PATH", f"grid path {path!r}: no {key!r} in {here}{hint}",
-                            {"path": path, "at": here, "available": options, "suggestions": close})
+            raise GridError(
+                "INVALID_GRID_PATH",
+                f"grid path {path!r}: no {key!r} in {here}{hint}",
+                {"path": path, "at": here, "available": options, "suggestions": close},
+            )
         node = node[key]
     if isinstance(node, (dict, list)) and node:
-        raise GridError("INVALID_GRID_PATH", f"grid path {path!r} points at a whole "
-                        f"{'object' if isinstance(node, dict) else 'list'}; sweep a single value",
-                        {"path": path})
+        raise GridError(
+            "INVALID_GRID_PATH",
+            f"grid path {path!r} points at a whole "
+            f"{'object' if isinstance(node, dict) else 'list'}; sweep a single value",
+            {"path": path},
+        )
     return keys
 
 
@@ -150,9 +166,15 @@ class Grid:
             yield index, params, self.apply(body, params)
 
 
-def build_grid(body: dict, grid: dict | None, markets: Sequence[str] | None = None,
-               timeframes: Sequence[str] | None = None, *, known_leaf_keys=None,
-               max_values: int = 10_000) -> Grid:
+def build_grid(
+    body: dict,
+    grid: dict | None,
+    markets: Sequence[str] | None = None,
+    timeframes: Sequence[str] | None = None,
+    *,
+    known_leaf_keys=None,
+    max_values: int = 10_000,
+) -> Grid:
     """Validate every path against ``body`` up front and return the Grid. Raises GridError."""
     grid = grid or {}
     if not isinstance(grid, dict):
@@ -165,11 +187,13 @@ def build_grid(body: dict, grid: dict | None, markets: Sequence[str] | None = No
         if not isinstance(raw, list) or not raw:
             raise GridError("INVALID_GRID", f"grid[{path!r}] must be a non-empty list of values", {"path": path})
         if len(raw) > max_values:
-            raise GridError("INVALID_GRID", f"grid[{path!r}] has {len(raw):,} values; at most {max_values:,}",
-                            {"path": path})
+            raise GridError(
+                "INVALID_GRID", f"grid[{path!r}] has {len(raw):,} values; at most {max_values:,}", {"path": path}
+            )
         if any(isinstance(v, (dict, list)) for v in raw):
-            raise GridError("INVALID_GRID", f"grid[{path!r}] values must be numbers, strings, booleans or null",
-                            {"path": path})
+            raise GridError(
+                "INVALID_GRID", f"grid[{path!r}] values must be numbers, strings, booleans or null", {"path": path}
+            )
         names.append(path)
         keys.append(tuple(parsed))
         values.append(tuple(dedupe(raw)))

@@ -5,6 +5,7 @@ Every combination of a batch is an ordinary BacktestRun with ``batch`` set; the 
 its definition, progress-independent state and, once final, its summary. Only
 ``backtests.batches.services`` changes a batch's status.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -15,8 +16,8 @@ from django.db import models
 
 class BatchStatus(models.TextChoices):
     RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"   # every run is final and at least one succeeded (failed runs are listed)
-    FAILED = "FAILED"         # every run is final and none succeeded
+    SUCCEEDED = "SUCCEEDED"  # every run is final and at least one succeeded (failed runs are listed)
+    FAILED = "FAILED"  # every run is final and none succeeded
     CANCELLED = "CANCELLED"
 
 
@@ -31,23 +32,29 @@ class BatchMode(models.TextChoices):
 class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
-    schedule = models.ForeignKey("backtests.Schedule", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="batches")
+    schedule = models.ForeignKey(
+        "backtests.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
     name = models.CharField(max_length=200, blank=True)
     mode = models.CharField(max_length=16, choices=BatchMode.choices, default=BatchMode.GRID)
-    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING,
-                              db_index=True)
-    definition = models.JSONField(help_text="The batch request: strategy, grid, markets, timeframes, sample, "
-                                            "objective, constraints, walkForward.")
-    combination_count = models.PositiveIntegerField(default=0,
-                                                    help_text="Parameter combinations (per window for walk-forward).")
+    status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING, db_index=True)
+    definition = models.JSONField(
+        help_text="The batch request: strategy, grid, markets, timeframes, sample, objective, constraints, walkForward."
+    )
+    combination_count = models.PositiveIntegerField(
+        default=0, help_text="Parameter combinations (per window for walk-forward)."
+    )
     planned_runs = models.PositiveIntegerField(default=0, help_text="Runs the batch will create in all.")
-    windows = models.JSONField(null=True, blank=True,
-                               help_text="Walk-forward windows: in-sample and out-of-sample spans, the "
-                                         "chosen parameters and the out-of-sample run.")
+    windows = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Walk-forward windows: in-sample and out-of-sample spans, the "
+        "chosen parameters and the out-of-sample run.",
+    )
     summary = models.JSONField(null=True, blank=True, help_text="Built once, when the batch is final.")
-    drift = models.JSONField(null=True, blank=True,
-                             help_text="Metric changes against the previous batch of the same schedule.")
+    drift = models.JSONField(
+        null=True, blank=True, help_text="Metric changes against the previous batch of the same schedule."
+    )
     drift_alert = models.BooleanField(default=False, db_index=True)
     warnings = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
@@ -60,8 +67,7 @@ class Batch(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"
-        indexes = [models.Index(fields=["owner", "-created_at"]),
-                   models.Index(fields=["schedule", "-created_at"])]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["schedule", "-created_at"])]
 
     def __str__(self) -> str:
         return f"{self.name or self.mode} ({self.status})"
@@ -78,14 +84,22 @@ class Schedule(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batch_schedules")
     name = models.CharField(max_length=200)
     definition = models.JSONField(help_text="A batch request, as POST /api/v1/batches takes it.")
-    cron = models.CharField(max_length=120, blank=True,
-                            help_text="minute hour day-of-month month day-of-week, e.g. '0 6 * * 1-5'.")
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True,
-                                                   help_text="Fire every N seconds (instead of cron).")
+    cron = models.CharField(
+        max_length=120, blank=True, help_text="minute hour day-of-month month day-of-week, e.g. '0 6 * * 1-5'."
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fire every N seconds (instead of cron)."
+    )
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/London.")
     enabled = models.BooleanField(default=True)
-    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True,
-                                         on_delete=models.SET_NULL, related_name="qm_schedule", editable=False)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="qm_schedule",
+        editable=False,
+    )
     last_fired_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,20 +6,41 @@ better (``{"weights": {"sharpe": 1, "max_drawdown_pct": -0.05}}``). A run whose 
 needs a metric it does not have (None: too few trades, no losses for a profit factor, ...)
 has no score and cannot be best.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 # Named objectives → the metric they read.
-NAMED_OBJECTIVES = {"sharpe": "sharpe", "profit_factor": "profit_factor", "pvs": "pvs",
-                    "net_return": "net_return_pct", "sortino": "sortino", "cagr": "cagr_pct",
-                    "win_rate": "win_rate", "esi": "esi", "expectancy_r": "expectancy_r"}
+NAMED_OBJECTIVES = {
+    "sharpe": "sharpe",
+    "profit_factor": "profit_factor",
+    "pvs": "pvs",
+    "net_return": "net_return_pct",
+    "sortino": "sortino",
+    "cagr": "cagr_pct",
+    "win_rate": "win_rate",
+    "esi": "esi",
+    "expectancy_r": "expectancy_r",
+}
 # Shown in the results table (a missing key is None).
-KEY_METRICS = ("trade_count", "win_rate", "profit_factor", "net_return_pct", "cagr_pct", "max_drawdown_pct",
-               "sharpe", "sortino", "expectancy_r", "esi", "pvs")
+KEY_METRICS = (
+    "trade_count",
+    "win_rate",
+    "profit_factor",
+    "net_return_pct",
+    "cagr_pct",
+    "max_drawdown_pct",
+    "sharpe",
+    "sortino",
+    "expectancy_r",
+    "esi",
+    "pvs",
+)
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -71,26 +92,37 @@ def parse_objective(raw: Any) -> Objective:
         raw = "sharpe"
     if isinstance(raw, str):
         if raw not in NAMED_OBJECTIVES:
-            raise ObjectiveError("INVALID_OBJECTIVE", f"unknown objective {raw!r}; use one of "
-                                 f"{sorted(NAMED_OBJECTIVES)} or {{\"weights\": {{metric: weight}}}}",
-                                 {"field": "objective", "options": sorted(NAMED_OBJECTIVES)})
+            raise ObjectiveError(
+                "INVALID_OBJECTIVE",
+                f"unknown objective {raw!r}; use one of "
+                f'{sorted(NAMED_OBJECTIVES)} or {{"weights": {{metric: weight}}}}',
+                {"field": "objective", "options": sorted(NAMED_OBJECTIVES)},
+            )
         return Objective(raw, {NAMED_OBJECTIVES[raw]: 1.0})
     if not isinstance(raw, dict) or not isinstance(raw.get("weights"), dict) or not raw["weights"]:
-        raise ObjectiveError("INVALID_OBJECTIVE", "a custom objective is {\"weights\": {metric: weight, ...}}",
-                             {"field": "objective"})
+        raise ObjectiveError(
+            "INVALID_OBJECTIVE", 'a custom objective is {"weights": {metric: weight, ...}}', {"field": "objective"}
+        )
     weights = {}
     for metric, weight in raw["weights"].items():
         if not isinstance(metric, str) or not METRIC_NAME.match(metric):
-            raise ObjectiveError("INVALID_OBJECTIVE", f"objective weight key {metric!r} is not a metric name",
-                                 {"field": "objective.weights"})
+            raise ObjectiveError(
+                "INVALID_OBJECTIVE",
+                f"objective weight key {metric!r} is not a metric name",
+                {"field": "objective.weights"},
+            )
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise ObjectiveError("INVALID_OBJECTIVE", f"objective weight for {metric} must be a number",
-                                 {"field": f"objective.weights.{metric}"})
+            raise ObjectiveError(
+                "INVALID_OBJECTIVE",
+                f"objective weight for {metric} must be a number",
+                {"field": f"objective.weights.{metric}"},
+            )
         weights[metric] = float(weight)
     normalize = raw.get("normalize", "none")
     if normalize not in ("none", "zscore"):
-        raise ObjectiveError("INVALID_OBJECTIVE", "objective.normalize must be 'none' or 'zscore'",
-                             {"field": "objective.normalize"})
+        raise ObjectiveError(
+            "INVALID_OBJECTIVE", "objective.normalize must be 'none' or 'zscore'", {"field": "objective.normalize"}
+        )
     return Objective("custom", weights, normalize)
 
 
@@ -100,15 +132,24 @@ def parse_constraints(raw: Any) -> Constraints:
         raise ObjectiveError("INVALID_CONSTRAINTS", "constraints must be an object", {"field": "constraints"})
     unknown = set(raw) - {"min_trades", "max_drawdown_pct"}
     if unknown:
-        raise ObjectiveError("INVALID_CONSTRAINTS", f"unknown constraint(s) {sorted(unknown)}; use min_trades "
-                             "and max_drawdown_pct", {"field": "constraints"})
+        raise ObjectiveError(
+            "INVALID_CONSTRAINTS",
+            f"unknown constraint(s) {sorted(unknown)}; use min_trades and max_drawdown_pct",
+            {"field": "constraints"},
+        )
     min_trades, max_dd = raw.get("min_trades"), raw.get("max_drawdown_pct")
     if min_trades is not None and (isinstance(min_trades, bool) or not isinstance(min_trades, int) or min_trades < 0):
-        raise ObjectiveError("INVALID_CONSTRAINTS", "constraints.min_trades must be a non-negative integer",
-                             {"field": "constraints.min_trades"})
+        raise ObjectiveError(
+            "INVALID_CONSTRAINTS",
+            "constraints.min_trades must be a non-negative integer",
+            {"field": "constraints.min_trades"},
+        )
     if max_dd is not None and (isinstance(max_dd, bool) or not isinstance(max_dd, (int, float)) or not max_dd > 0):
-        raise ObjectiveError("INVALID_CONSTRAINTS", "constraints.max_drawdown_pct must be a positive number "
-                             "(percent)", {"field": "constraints.max_drawdown_pct"})
+        raise ObjectiveError(
+            "INVALID_CONSTRAINTS",
+            "constraints.max_drawdown_pct must be a positive number (percent)",
+            {"field": "constraints.max_drawdown_pct"},
+        )
     return Constraints(min_trades, None if max_dd is None else float(max_dd))
 
 
@@ -130,8 +171,9 @@ def scores(objective: Objective, metrics_list: Sequence[dict | None]) -> list[fl
     out = []
     for i in range(len(metrics_list)):
         parts = [columns[m][i] for m in objective.weights]
-        out.append(None if any(p is None for p in parts)
-                   else sum(w * p for w, p in zip(objective.weights.values(), parts)))
+        out.append(
+            None if any(p is None for p in parts) else sum(w * p for w, p in zip(objective.weights.values(), parts))
+        )
     return out
 
 

@@ -1,6 +1,7 @@
 """The batch report: one self-contained HTML document (inline CSS and SVG) for the page and
 the PDF. It renders the stored summary and the runs' stored results; it computes nothing
 that changes them."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -12,9 +13,19 @@ from backtests.batches.objective import KEY_METRICS
 from backtests.models import BacktestRun
 
 TABLE_ROWS_PDF = 200
-METRIC_LABELS = {"trade_count": "Trades", "win_rate": "Win %", "profit_factor": "PF", "net_return_pct": "Return %",
-                 "cagr_pct": "CAGR %", "max_drawdown_pct": "Max DD %", "sharpe": "Sharpe", "sortino": "Sortino",
-                 "expectancy_r": "Exp. R", "esi": "ESI", "pvs": "PVS"}
+METRIC_LABELS = {
+    "trade_count": "Trades",
+    "win_rate": "Win %",
+    "profit_factor": "PF",
+    "net_return_pct": "Return %",
+    "cagr_pct": "CAGR %",
+    "max_drawdown_pct": "Max DD %",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "expectancy_r": "Exp. R",
+    "esi": "ESI",
+    "pvs": "PVS",
+}
 
 
 def swept_parameters(batch) -> list[str]:
@@ -66,23 +77,39 @@ def report_context(batch, *, x: str | None = None, y: str | None = None, for_pdf
     objective = summary.get("objective") or batch.definition.get("objective_resolved") or {}
     objective_label = objective.get("name", "score")
     swept = swept_parameters(batch)
-    context = {"batch": batch, "summary": summary, "objective_label": objective_label,
-               "metric_keys": KEY_METRICS, "metric_labels": [METRIC_LABELS.get(k, k) for k in KEY_METRICS],
-               "param_names": swept or list((rows[0]["params"] if rows else {}).keys()),
-               "counts": selectors.batch_run_counts(batch=batch), "for_pdf": for_pdf,
-               "page_size": settings.QM_REPORT_PAGE_SIZE, "swept": swept,
-               "drift": batch.drift}
+    context = {
+        "batch": batch,
+        "summary": summary,
+        "objective_label": objective_label,
+        "metric_keys": KEY_METRICS,
+        "metric_labels": [METRIC_LABELS.get(k, k) for k in KEY_METRICS],
+        "param_names": swept or list((rows[0]["params"] if rows else {}).keys()),
+        "counts": selectors.batch_run_counts(batch=batch),
+        "for_pdf": for_pdf,
+        "page_size": settings.QM_REPORT_PAGE_SIZE,
+        "swept": swept,
+        "drift": batch.drift,
+    }
     table = rows[:TABLE_ROWS_PDF] if for_pdf else rows
-    context["table"] = [dict(r, metric_values=[r["metrics"].get(k) for k in KEY_METRICS],
-                             param_values=[r["params"].get(p) for p in context["param_names"]]) for r in table]
+    context["table"] = [
+        dict(
+            r,
+            metric_values=[r["metrics"].get(k) for k in KEY_METRICS],
+            param_values=[r["params"].get(p) for p in context["param_names"]],
+        )
+        for r in table
+    ]
     context["table_truncated"] = len(rows) - len(table)
     if batch.mode == BatchMode.WALK_FORWARD:
         wf = summary.get("walk_forward") or {}
         context["wf"] = wf
         context["timeline_svg"] = charts.windows_timeline(wf.get("windows") or [])
         context["oos_equity_svg"] = charts.equity(
-            wf.get("oos_equity_curve") or [], "stitched out-of-sample equity", charts.OOS,
-            segments=[(w["oos_start"], w["oos_end"]) for w in wf.get("windows") or []])
+            wf.get("oos_equity_curve") or [],
+            "stitched out-of-sample equity",
+            charts.OOS,
+            segments=[(w["oos_start"], w["oos_end"]) for w in wf.get("windows") or []],
+        )
         return context
     best = summary.get("best")
     if len(swept) >= 2:
@@ -91,8 +118,9 @@ def report_context(batch, *, x: str | None = None, y: str | None = None, for_pdf
         cells, xs, ys = heatmap_cells(rows, x, y)
         context["heatmap_svg"] = charts.heatmap(_short(x), _short(y), cells, xs, ys, objective_label)
         context["heatmap_axes"] = (x, y)
-    context["distribution_svg"] = charts.distribution([r["score"] for r in rows], best["score"] if best else None,
-                                                      objective_label)
+    context["distribution_svg"] = charts.distribution(
+        [r["score"] for r in rows], best["score"] if best else None, objective_label
+    )
     if best:
         run = BacktestRun.objects.only("id", "equity_curve").filter(id=best["run_id"]).first()
         context["best_equity_svg"] = charts.equity(run.equity_curve if run else [], "best run equity")

@@ -1,6 +1,7 @@
 """Reads for batches and schedules. A batch belongs to its owner: other users see nothing
 (404, not 403). The results table is read from the runs themselves, so it is live while the
 batch runs and the same afterwards."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ def batch_get_for_user(*, user, batch_id) -> Batch | None:
 
 def batch_run_counts(*, batch: Batch) -> dict[str, int]:
     """Runs by status (every status present, zeros included) and how many came from the cache."""
-    counts = {status: 0 for status in RunStatus.values}
+    counts = dict.fromkeys(RunStatus.values, 0)
     for status, n in batch.runs.values_list("status").annotate(n=Count("id")).order_by():
         counts[status] = n
     counts["cached"] = batch.runs.filter(cached=True).count()
@@ -34,8 +35,14 @@ def batch_progress(*, batch: Batch, counts: dict[str, int]) -> dict:
     """Aggregate progress in percent over the planned runs (a final run counts 100) and an
     ETA in seconds from the pace of the runs that actually ran (cached ones took no time)."""
     planned = max(batch.planned_runs, 1)
-    total = batch.runs.aggregate(total=Sum(Case(When(status__in=FINAL_STATUSES, then=100), default=F("progress"),
-                                                output_field=IntegerField())))["total"] or 0
+    total = (
+        batch.runs.aggregate(
+            total=Sum(
+                Case(When(status__in=FINAL_STATUSES, then=100), default=F("progress"), output_field=IntegerField())
+            )
+        )["total"]
+        or 0
+    )
     progress = 100.0 if batch.is_final else min(99.9, total / planned)
     final = sum(counts.get(s, 0) for s in FINAL_STATUSES)
     ran = final - counts.get("cached", 0)
@@ -52,22 +59,47 @@ def batch_progress(*, batch: Batch, counts: dict[str, int]) -> dict:
 def batch_result_rows(*, batch: Batch) -> list[dict]:
     """One row per run: parameters, status, every metric (``metrics``), error; unscored."""
     rows = []
-    query = (BacktestRun.objects.filter(batch=batch)
-             .values("id", "status", "cached", "batch_params", "metrics", "error_code", "error_message",
-                     "started_at", "finished_at", "market", "timeframe"))
+    query = BacktestRun.objects.filter(batch=batch).values(
+        "id",
+        "status",
+        "cached",
+        "batch_params",
+        "metrics",
+        "error_code",
+        "error_message",
+        "started_at",
+        "finished_at",
+        "market",
+        "timeframe",
+    )
     for run in query.iterator(chunk_size=2000):
         info = run["batch_params"] or {}
-        duration = ((run["finished_at"] - run["started_at"]).total_seconds()
-                    if run["finished_at"] and run["started_at"] else None)
+        duration = (
+            (run["finished_at"] - run["started_at"]).total_seconds()
+            if run["finished_at"] and run["started_at"]
+            else None
+        )
         metrics = dict(run["metrics"] or {})
         metrics.pop("strategy_text", None)
-        rows.append({"run_id": str(run["id"]), "status": run["status"], "cached": run["cached"],
-                     "combination": info.get("combination", 0), "params": info.get("params", {}),
-                     "window": info.get("window"), "phase": info.get("phase"),
-                     "market": run["market"], "timeframe": run["timeframe"], "metrics": metrics,
-                     "duration_seconds": duration, "score": None, "eligible": False, "violations": [],
-                     "error": ({"code": run["error_code"], "message": run["error_message"]}
-                               if run["error_code"] else None)})
+        rows.append(
+            {
+                "run_id": str(run["id"]),
+                "status": run["status"],
+                "cached": run["cached"],
+                "combination": info.get("combination", 0),
+                "params": info.get("params", {}),
+                "window": info.get("window"),
+                "phase": info.get("phase"),
+                "market": run["market"],
+                "timeframe": run["timeframe"],
+                "metrics": metrics,
+                "duration_seconds": duration,
+                "score": None,
+                "eligible": False,
+                "violations": [],
+                "error": ({"code": run["error_code"], "message": run["error_message"]} if run["error_code"] else None),
+            }
+        )
     rows.sort(key=lambda r: (r["window"] if r["window"] is not None else -1, r["phase"] or "", r["combination"]))
     return rows
 
@@ -126,8 +158,23 @@ def sort_rows(rows: list[dict], key: str = "score", descending: bool = True) -> 
 def table_row(row: dict, extra_metric: str | None = None) -> dict:
     """The shape of a results-table row: the key metrics (and the sort metric if another)."""
     wanted = KEY_METRICS + ((extra_metric,) if extra_metric and extra_metric not in KEY_METRICS else ())
-    out = {k: row[k] for k in ("run_id", "status", "cached", "combination", "params", "window", "phase", "score",
-                               "eligible", "violations", "error", "duration_seconds")}
+    out = {
+        k: row[k]
+        for k in (
+            "run_id",
+            "status",
+            "cached",
+            "combination",
+            "params",
+            "window",
+            "phase",
+            "score",
+            "eligible",
+            "violations",
+            "error",
+            "duration_seconds",
+        )
+    }
     out["metrics"] = {k: row["metrics"].get(k) for k in wanted} if row["metrics"] else None
     return out
 

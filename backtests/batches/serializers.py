@@ -1,5 +1,6 @@
 """Request and response shapes for batches and schedules. The meaning (grid paths, windows,
 limits, strategies) is checked by the services."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -17,8 +18,9 @@ class WalkForwardSerializer(serializers.Serializer):
     inSample = serializers.CharField(help_text="In-sample span, e.g. 6mo, 1y, 90d.")
     outOfSample = serializers.CharField(help_text="Out-of-sample span, e.g. 2mo.")
     step = serializers.CharField(required=False, help_text="Shift between windows (default: outOfSample).")
-    anchored = serializers.BooleanField(required=False, default=False,
-                                        help_text="true: every in-sample span starts at the data's start.")
+    anchored = serializers.BooleanField(
+        required=False, default=False, help_text="true: every in-sample span starts at the data's start."
+    )
 
 
 class BatchRequestSerializer(serializers.Serializer):
@@ -27,14 +29,20 @@ class BatchRequestSerializer(serializers.Serializer):
     strategy = serializers.JSONField(required=False, help_text="A backtest request body (V4/V5).")
     template = serializers.CharField(required=False, max_length=64, help_text="A strategy template id.")
     overrides = serializers.DictField(required=False, help_text="Top-level keys replacing the template's.")
-    grid = serializers.DictField(child=serializers.ListField(allow_empty=False), required=False,
-                                 help_text='Path → values, e.g. {"exit.takeProfit": [1.5, 2, 3]}.')
+    grid = serializers.DictField(
+        child=serializers.ListField(allow_empty=False),
+        required=False,
+        help_text='Path → values, e.g. {"exit.takeProfit": [1.5, 2, 3]}.',
+    )
     markets = serializers.ListField(child=serializers.CharField(max_length=32), required=False, allow_empty=False)
-    timeframes = serializers.ListField(child=serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS)),
-                                       required=False, allow_empty=False)
+    timeframes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS)), required=False, allow_empty=False
+    )
     sample = SampleSerializer(required=False)
-    objective = serializers.JSONField(required=False, help_text='sharpe, profit_factor, pvs, net_return, … or '
-                                                                '{"weights": {"sharpe": 1, "max_drawdown_pct": -0.05}}')
+    objective = serializers.JSONField(
+        required=False,
+        help_text='sharpe, profit_factor, pvs, net_return, … or {"weights": {"sharpe": 1, "max_drawdown_pct": -0.05}}',
+    )
     constraints = serializers.DictField(required=False, help_text='{"min_trades": 30, "max_drawdown_pct": 20}')
     walkForward = WalkForwardSerializer(required=False)
 
@@ -45,8 +53,20 @@ class BatchRequestSerializer(serializers.Serializer):
 
     def definition(self) -> dict:
         """The request as submitted (unknown keys dropped), for the service."""
-        keep = ("name", "mode", "strategy", "template", "overrides", "grid", "markets", "timeframes", "sample",
-                "objective", "constraints", "walkForward")
+        keep = (
+            "name",
+            "mode",
+            "strategy",
+            "template",
+            "overrides",
+            "grid",
+            "markets",
+            "timeframes",
+            "sample",
+            "objective",
+            "constraints",
+            "walkForward",
+        )
         return {k: self.initial_data[k] for k in keep if k in self.initial_data}
 
 
@@ -61,8 +81,18 @@ class BatchSubmitResponseSerializer(serializers.Serializer):
 class BatchListSerializer(serializers.ModelSerializer):
     class Meta:
         model = Batch
-        fields = ["id", "name", "mode", "status", "schedule", "combination_count", "planned_runs", "drift_alert",
-                  "created_at", "finished_at"]
+        fields = [
+            "id",
+            "name",
+            "mode",
+            "status",
+            "schedule",
+            "combination_count",
+            "planned_runs",
+            "drift_alert",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class BatchDetailSerializer(serializers.ModelSerializer):
@@ -78,9 +108,30 @@ class BatchDetailSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Batch
-        fields = ["id", "name", "mode", "status", "schedule", "combination_count", "planned_runs", "counts",
-                  "progress", "eta_seconds", "created_at", "finished_at", "definition", "windows", "summary",
-                  "drift", "drift_alert", "warnings", "error", "report_error", "results", "links"]
+        fields = [
+            "id",
+            "name",
+            "mode",
+            "status",
+            "schedule",
+            "combination_count",
+            "planned_runs",
+            "counts",
+            "progress",
+            "eta_seconds",
+            "created_at",
+            "finished_at",
+            "definition",
+            "windows",
+            "summary",
+            "drift",
+            "drift_alert",
+            "warnings",
+            "error",
+            "report_error",
+            "results",
+            "links",
+        ]
 
     def get_counts(self, batch) -> dict:
         return self.context["counts"]
@@ -108,8 +159,20 @@ class ScheduleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Schedule
-        fields = ["id", "name", "definition", "cron", "interval_seconds", "timezone", "enabled", "last_fired_at",
-                  "last_error", "created_at", "updated_at", "recent_batches"]
+        fields = [
+            "id",
+            "name",
+            "definition",
+            "cron",
+            "interval_seconds",
+            "timezone",
+            "enabled",
+            "last_fired_at",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "recent_batches",
+        ]
         read_only_fields = ["id", "last_fired_at", "last_error", "created_at", "updated_at", "recent_batches"]
         extra_kwargs = {"cron": {"required": False}, "interval_seconds": {"required": False}}
 
@@ -119,5 +182,13 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return value
 
     def get_recent_batches(self, schedule) -> list[dict]:
-        return [{"id": str(b.id), "status": b.status, "created_at": b.created_at, "drift_alert": b.drift_alert,
-                 "drift": b.drift} for b in schedule.batches.order_by("-created_at")[:5]]
+        return [
+            {
+                "id": str(b.id),
+                "status": b.status,
+                "created_at": b.created_at,
+                "drift_alert": b.drift_alert,
+                "drift": b.drift,
+            }
+            for b in schedule.batches.order_by("-created_at")[:5]
+        ]

@@ -11,6 +11,7 @@ sweep (a callback that never came: a run task that gave up, a broker restart) an
 after creation when every run was answered from the result cache. So a failed run never
 fails the batch, a callback delivered twice changes nothing, and every batch ends.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,11 +34,25 @@ from backtests import services as run_services
 from backtests.batches import selectors
 from backtests.batches.grid import Grid, GridError, build_grid
 from backtests.batches.models import Batch, BatchLimit, BatchMode, BatchStatus, Schedule
-from backtests.batches.objective import (KEY_METRICS, Constraints, Objective, ObjectiveError,
-                                         parse_constraints, parse_objective, pick_best)
+from backtests.batches.objective import (
+    KEY_METRICS,
+    Constraints,
+    Objective,
+    ObjectiveError,
+    parse_constraints,
+    parse_objective,
+    pick_best,
+)
 from backtests.batches.stats import deflated_sharpe_ratio, sharpe_per_observation
-from backtests.batches.walk_forward import (Window, WalkForwardError, annualised_return_pct, build_windows,
-                                            efficiency, finite_or_none, stitch)
+from backtests.batches.walk_forward import (
+    WalkForwardError,
+    Window,
+    annualised_return_pct,
+    build_windows,
+    efficiency,
+    finite_or_none,
+    stitch,
+)
 from backtests.models import BacktestRun, RunStatus, Trade
 from backtests.requests import data_window_from_request, strategy_from_request
 from qm_platform.errors import ApplicationError
@@ -45,13 +60,14 @@ from qm_platform.errors import ApplicationError
 logger = logging.getLogger("qm.batches")
 
 SYMBOL = re.compile(r"^[A-Za-z0-9._\-=^]{1,32}$")
-MAX_GRID_SIZE = 10 ** 15          # beyond this even a sample cannot index the grid
+MAX_GRID_SIZE = 10**15  # beyond this even a sample cannot index the grid
 PENDING = (RunStatus.QUEUED, RunStatus.RUNNING)
 IN_SAMPLE, OUT_OF_SAMPLE = "in_sample", "out_of_sample"
-WAITING = "WAITING"               # batch_advance: runs still in flight, nothing was dispatched
+WAITING = "WAITING"  # batch_advance: runs still in flight, nothing was dispatched
 
 
 # ---- planning ---------------------------------------------------------------------------------
+
 
 @dataclass
 class BatchPlan:
@@ -80,8 +96,9 @@ class BatchPlan:
         try:
             body = _strategy_body(self.grid.apply(self.base_body, params), "strategy")
         except ApplicationError as exc:
-            raise ApplicationError(exc.code, f"combination {params}: {exc.message}",
-                                   details={**exc.details, "combination": params}) from None
+            raise ApplicationError(
+                exc.code, f"combination {params}: {exc.message}", details={**exc.details, "combination": params}
+            ) from None
         return params, body
 
     @property
@@ -110,8 +127,11 @@ def _template_body(template_id, overrides: dict | None) -> dict:
     lookup = getattr(registry, "get_template_body", None)
     body = lookup(str(template_id), overrides or {}) if lookup else None
     if not isinstance(body, dict):
-        raise ApplicationError("TEMPLATE_NOT_FOUND", f"no strategy template with id {template_id!r}",
-                               details={"field": "template", "template": template_id})
+        raise ApplicationError(
+            "TEMPLATE_NOT_FOUND",
+            f"no strategy template with id {template_id!r}",
+            details={"field": "template", "template": template_id},
+        )
     return body
 
 
@@ -133,8 +153,12 @@ def _strategy_body(raw: dict, field_name: str) -> dict:
     serializer = BacktestRequestSerializer(data=_expand(raw))
     if not serializer.is_valid():
         from qm_platform.errors import _first_problem
-        raise ApplicationError("INVALID_REQUEST", f"The request is invalid: {field_name}." +
-                               _first_problem(serializer.errors), details={"fields": {field_name: serializer.errors}})
+
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            f"The request is invalid: {field_name}." + _first_problem(serializer.errors),
+            details={"fields": {field_name: serializer.errors}},
+        )
     return serializer.body()
 
 
@@ -150,6 +174,7 @@ def _known_leaf_keys(body: dict, parent_keys, parent) -> set[str]:
         module_id = node.get("moduleId") if isinstance(node, dict) else None
         try:
             from modules.registry import get_registry
+
             cls = get_registry().get_module(module_id)
         except Exception:
             return {"operator", "value"}
@@ -165,12 +190,14 @@ def _list_of(raw, field_name: str, check, what: str) -> list:
     if raw is None:
         return []
     if not isinstance(raw, list) or not raw or len(raw) > 200:
-        raise ApplicationError("INVALID_REQUEST", f"{field_name} must be a list of 1 to 200 {what}",
-                               details={"field": field_name})
+        raise ApplicationError(
+            "INVALID_REQUEST", f"{field_name} must be a list of 1 to 200 {what}", details={"field": field_name}
+        )
     for item in raw:
         if not check(item):
-            raise ApplicationError("INVALID_REQUEST", f"{field_name}: {item!r} is not a valid {what[:-1]}",
-                                   details={"field": field_name})
+            raise ApplicationError(
+                "INVALID_REQUEST", f"{field_name}: {item!r} is not a valid {what[:-1]}", details={"field": field_name}
+            )
     return raw
 
 
@@ -185,13 +212,17 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
         raise ApplicationError("INVALID_REQUEST", "the batch request must be a JSON object")
     has_strategy, has_template = definition.get("strategy") is not None, definition.get("template") is not None
     if has_strategy == has_template:
-        raise ApplicationError("INVALID_REQUEST", "give exactly one of 'strategy' (a request body) or 'template' "
-                               "(a template id)", details={"field": "strategy"})
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            "give exactly one of 'strategy' (a request body) or 'template' (a template id)",
+            details={"field": "strategy"},
+        )
     if has_template:
         raw = _template_body(definition["template"], definition.get("overrides"))
     elif not isinstance(definition["strategy"], dict):
-        raise ApplicationError("INVALID_REQUEST", "strategy must be a request body (object)",
-                               details={"field": "strategy"})
+        raise ApplicationError(
+            "INVALID_REQUEST", "strategy must be a request body (object)", details={"field": "strategy"}
+        )
     else:
         raw = definition["strategy"]
     # Grid paths point into the request as written (V4 or V5); each combination is expanded.
@@ -200,45 +231,75 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     mode = definition.get("mode", BatchMode.GRID)
     if mode not in BatchMode.values:
         raise ApplicationError("INVALID_REQUEST", f"mode must be one of {BatchMode.values}", details={"field": "mode"})
-    markets = _list_of(definition.get("markets"), "markets", lambda m: isinstance(m, str) and SYMBOL.match(m),
-                       "symbols")
-    timeframes = _list_of(definition.get("timeframes"), "timeframes", lambda t: t in TIMEFRAME_SECONDS,
-                          "timeframes")
+    markets = _list_of(
+        definition.get("markets"), "markets", lambda m: isinstance(m, str) and SYMBOL.match(m), "symbols"
+    )
+    timeframes = _list_of(definition.get("timeframes"), "timeframes", lambda t: t in TIMEFRAME_SECONDS, "timeframes")
     try:
-        grid = build_grid(raw, definition.get("grid"), [m.upper() for m in markets], timeframes,
-                          known_leaf_keys=_known_leaf_keys)
+        grid = build_grid(
+            raw, definition.get("grid"), [m.upper() for m in markets], timeframes, known_leaf_keys=_known_leaf_keys
+        )
         objective = parse_objective(definition.get("objective"))
         constraints = parse_constraints(definition.get("constraints"))
     except (GridError, ObjectiveError) as exc:
         raise ApplicationError(exc.code, exc.message, details=exc.details) from None
     if grid.size > MAX_GRID_SIZE:
-        raise ApplicationError("GRID_TOO_LARGE", f"the grid has {grid.size:.3g} combinations; sample from a "
-                               "smaller one", details={"combinations": grid.size})
+        raise ApplicationError(
+            "GRID_TOO_LARGE",
+            f"the grid has {grid.size:.3g} combinations; sample from a smaller one",
+            details={"combinations": grid.size},
+        )
     sample = definition.get("sample")
     if sample is not None:
-        if (not isinstance(sample, dict) or isinstance(sample.get("n"), bool) or not isinstance(sample.get("n"), int)
-                or sample["n"] < 1 or isinstance(sample.get("seed", 0), bool)
-                or not isinstance(sample.get("seed", 0), int) or set(sample) - {"n", "seed"}):
-            raise ApplicationError("INVALID_REQUEST", 'sample must be {"n": <positive integer>, "seed": <integer>}',
-                                   details={"field": "sample"})
+        if (
+            not isinstance(sample, dict)
+            or isinstance(sample.get("n"), bool)
+            or not isinstance(sample.get("n"), int)
+            or sample["n"] < 1
+            or isinstance(sample.get("seed", 0), bool)
+            or not isinstance(sample.get("seed", 0), int)
+            or set(sample) - {"n", "seed"}
+        ):
+            raise ApplicationError(
+                "INVALID_REQUEST",
+                'sample must be {"n": <positive integer>, "seed": <integer>}',
+                details={"field": "sample"},
+            )
     windows: list[Window] = []
     if mode == BatchMode.WALK_FORWARD:
         raw_wf = definition.get("walkForward")
         if not isinstance(raw_wf, dict) or set(raw_wf) - {"inSample", "outOfSample", "step", "anchored"}:
-            raise ApplicationError("INVALID_WALK_FORWARD", 'walkForward must be {"inSample": "6mo", "outOfSample": '
-                                   '"2mo", "step": "2mo", "anchored": false}', details={"field": "walkForward"})
+            raise ApplicationError(
+                "INVALID_WALK_FORWARD",
+                'walkForward must be {"inSample": "6mo", "outOfSample": "2mo", "step": "2mo", "anchored": false}',
+                details={"field": "walkForward"},
+            )
         window = data_window_from_request(body)
         try:
-            windows = build_windows(window.start, window.end, in_sample=raw_wf.get("inSample"),
-                                    out_of_sample=raw_wf.get("outOfSample"), step=raw_wf.get("step"),
-                                    anchored=bool(raw_wf.get("anchored", False)))
+            windows = build_windows(
+                window.start,
+                window.end,
+                in_sample=raw_wf.get("inSample"),
+                out_of_sample=raw_wf.get("outOfSample"),
+                step=raw_wf.get("step"),
+                anchored=bool(raw_wf.get("anchored", False)),
+            )
         except WalkForwardError as exc:
             raise ApplicationError(exc.code, exc.message, details=exc.details) from None
     elif definition.get("walkForward") is not None:
-        raise ApplicationError("INVALID_REQUEST", 'walkForward needs "mode": "walk_forward"',
-                               details={"field": "walkForward"})
-    plan = BatchPlan(mode=mode, name=str(definition.get("name") or "")[:200], base_body=raw, grid=grid,
-                     indices=[], objective=objective, constraints=constraints, windows=windows)
+        raise ApplicationError(
+            "INVALID_REQUEST", 'walkForward needs "mode": "walk_forward"', details={"field": "walkForward"}
+        )
+    plan = BatchPlan(
+        mode=mode,
+        name=str(definition.get("name") or "")[:200],
+        base_body=raw,
+        grid=grid,
+        indices=[],
+        objective=objective,
+        constraints=constraints,
+        windows=windows,
+    )
     per_combination = len(windows) or 1
     requested = min(sample["n"], grid.size) if sample else grid.size
     planned = requested * per_combination + len(windows)
@@ -250,10 +311,14 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
             f"{f', {requested:,} sampled' if sample else ''}{f' × {len(windows)} windows' if windows else ''}); "
             f"your limit is {limit:,} runs per batch. Narrow the grid or sample it with "
             f'"sample": {{"n": N, "seed": 1}}.',
-            details={"combinations": grid.size, "runs": planned, "limit": limit})
+            details={"combinations": grid.size, "runs": planned, "limit": limit},
+        )
     plan.indices = grid.indices(sample)
-    if (_expand(raw) == {k: v for k, v in raw.items() if k != "kind"}
-            and body == {k: v for k, v in raw.items() if k in body} and all(k[0] in body for k in grid.keys)):
+    if (
+        _expand(raw) == {k: v for k, v in raw.items() if k != "kind"}
+        and body == {k: v for k, v in raw.items() if k in body}
+        and all(k[0] in body for k in grid.keys)
+    ):
         plan.plain_body = body
     strategy_from_request(plan.combination_body(plan.indices[0])[1])
     plan.definition = {k: v for k, v in definition.items() if k not in ("strategy", "overrides")}
@@ -264,12 +329,17 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
 
 # ---- create & dispatch ------------------------------------------------------------------------
 
+
 def _submit_one(*, user, body: dict, params: dict) -> BacktestRun:
     try:
         return run_services.backtest_submit(user=user, body=body, dispatch=False)
     except ApplicationError as exc:
-        raise ApplicationError(exc.code, f"combination {params}: {exc.message}",
-                               details={**exc.details, "combination": params}, status_code=exc.status_code) from None
+        raise ApplicationError(
+            exc.code,
+            f"combination {params}: {exc.message}",
+            details={**exc.details, "combination": params},
+            status_code=exc.status_code,
+        ) from None
 
 
 def _window_body(body: dict, start, end) -> dict:
@@ -294,8 +364,9 @@ def _attach(runs: list[BacktestRun], batch: Batch) -> list:
     return to_send
 
 
-def batch_create(*, user, definition: dict, schedule: Schedule | None = None,
-                 warnings: list[str] | None = None) -> Batch:
+def batch_create(
+    *, user, definition: dict, schedule: Schedule | None = None, warnings: list[str] | None = None
+) -> Batch:
     """Validate the request (see :func:`batch_plan`), then create the batch and all its runs
     in one transaction (an invalid combination creates nothing) and send the runs when it
     commits. Runs answered from the result cache are SUCCEEDED already and are not sent; if
@@ -303,9 +374,16 @@ def batch_create(*, user, definition: dict, schedule: Schedule | None = None,
     plan = batch_plan(user=user, definition=definition)
     with transaction.atomic():
         batch = Batch.objects.create(
-            owner=user, schedule=schedule, name=plan.name, mode=plan.mode, definition=plan.definition,
-            combination_count=len(plan.indices), planned_runs=plan.planned_runs, warnings=list(warnings or []),
-            windows=[dict(w.as_dict(), state=IN_SAMPLE) for w in plan.windows] or None)
+            owner=user,
+            schedule=schedule,
+            name=plan.name,
+            mode=plan.mode,
+            definition=plan.definition,
+            combination_count=len(plan.indices),
+            planned_runs=plan.planned_runs,
+            warnings=list(warnings or []),
+            windows=[dict(w.as_dict(), state=IN_SAMPLE) for w in plan.windows] or None,
+        )
         runs = []
         if plan.mode == BatchMode.GRID:
             for index in plan.indices:
@@ -319,14 +397,23 @@ def batch_create(*, user, definition: dict, schedule: Schedule | None = None,
                 for window in plan.windows:
                     body = _window_body(combination, window.is_start, window.is_end)
                     run = _submit_one(user=user, body=body, params=params)
-                    run.batch_params = {"combination": index, "params": params, "window": window.index,
-                                        "phase": IN_SAMPLE}
+                    run.batch_params = {
+                        "combination": index,
+                        "params": params,
+                        "window": window.index,
+                        "phase": IN_SAMPLE,
+                    }
                     runs.append(run)
         to_send = _attach(runs, batch)
         batch_id = batch.id
         transaction.on_commit(lambda: batch_dispatch(batch_id=batch_id, run_ids=to_send))
-    logger.info("batch created: %d runs (%d to run, %d cached)", len(runs), len(to_send), len(runs) - len(to_send),
-                extra={"run_id": f"batch:{batch.id}"})
+    logger.info(
+        "batch created: %d runs (%d to run, %d cached)",
+        len(runs),
+        len(to_send),
+        len(runs) - len(to_send),
+        extra={"run_id": f"batch:{batch.id}"},
+    )
     return batch
 
 
@@ -346,14 +433,16 @@ def batch_dispatch(*, batch_id, run_ids: list) -> bool:
         else:
             callback.apply_async()
     except Exception:  # kombu raises OperationalError and friends when the broker is down
-        logger.warning("broker unavailable: %d batch runs left to the outbox", len(run_ids),
-                       extra={"run_id": f"batch:{batch_id}"})
+        logger.warning(
+            "broker unavailable: %d batch runs left to the outbox", len(run_ids), extra={"run_id": f"batch:{batch_id}"}
+        )
         BacktestRun.objects.filter(id__in=run_ids, status=RunStatus.QUEUED).update(dispatched_at=None)
         return False
     return True
 
 
 # ---- advance & finalise -----------------------------------------------------------------------
+
 
 def batch_advance(*, batch_id) -> str:
     """Move a batch on according to its runs; safe to call any number of times, concurrently.
@@ -375,7 +464,8 @@ def batch_advance(*, batch_id) -> str:
         counts = dict(batch.runs.values_list("status").annotate(n=Count("id")).order_by())
         in_flight = sum(counts.get(s, 0) for s in PENDING)
         windows_open = batch.mode == BatchMode.WALK_FORWARD and any(
-            w["state"] in (IN_SAMPLE, OUT_OF_SAMPLE) for w in batch.windows or [])
+            w["state"] in (IN_SAMPLE, OUT_OF_SAMPLE) for w in batch.windows or []
+        )
         if in_flight == 0 and not windows_open:
             status = BatchStatus.SUCCEEDED if counts.get(RunStatus.SUCCEEDED) else BatchStatus.FAILED
             _finalise(batch, status)
@@ -413,18 +503,35 @@ def _walk_forward_step(batch: Batch) -> list:
             in_sample = selectors.score_rows(by_window.get(k, []), objective, constraints)
             best = pick_best(in_sample)
             if best is None:
-                window.update(state="no_result", best=None,
-                              note="no in-sample combination met the constraints with a defined objective")
+                window.update(
+                    state="no_result",
+                    best=None,
+                    note="no in-sample combination met the constraints with a defined objective",
+                )
                 continue
-            body = _window_body(BacktestRun.objects.only("request").get(id=best["run_id"]).request,
-                                window["oos_start"], window["oos_end"])
+            body = _window_body(
+                BacktestRun.objects.only("request").get(id=best["run_id"]).request,
+                window["oos_start"],
+                window["oos_end"],
+            )
             run = _submit_one(user=batch.owner, body=body, params=best["params"])
-            run.batch_params = {"combination": best["combination"], "params": best["params"], "window": k,
-                                "phase": OUT_OF_SAMPLE}
+            run.batch_params = {
+                "combination": best["combination"],
+                "params": best["params"],
+                "window": k,
+                "phase": OUT_OF_SAMPLE,
+            }
             new_runs.append(run)
-            window.update(state=OUT_OF_SAMPLE if run.status in PENDING else "done", oos_run_id=str(run.id),
-                          best={"run_id": best["run_id"], "params": best["params"], "score": best["score"],
-                                "combination": best["combination"]})
+            window.update(
+                state=OUT_OF_SAMPLE if run.status in PENDING else "done",
+                oos_run_id=str(run.id),
+                best={
+                    "run_id": best["run_id"],
+                    "params": best["params"],
+                    "score": best["score"],
+                    "combination": best["combination"],
+                },
+            )
         elif window["state"] == OUT_OF_SAMPLE and oos_final.get(k):
             window["state"] = "done"
     to_send = _attach(new_runs, batch) if new_runs else []
@@ -438,7 +545,8 @@ def _finalise(batch: Batch, status: str) -> None:
     summary = batch_build_summary(batch=batch)
     drift, alert = _drift(batch, summary) if batch.schedule_id else (None, False)
     changed = Batch.objects.filter(id=batch.id, status=BatchStatus.RUNNING).update(
-        status=status, summary=summary, drift=drift, drift_alert=alert, finished_at=timezone.now())
+        status=status, summary=summary, drift=drift, drift_alert=alert, finished_at=timezone.now()
+    )
     if changed:
         logger.info("batch finished: %s", status, extra={"run_id": f"batch:{batch.id}"})
         if settings.QM_BATCH_RENDER_PDF:
@@ -457,10 +565,16 @@ def batch_build_summary(*, batch: Batch) -> dict:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    summary = {"objective": objective.as_dict(), "constraints": constraints.as_dict(),
-               "runs": {"total": len(rows), "cached": sum(1 for r in rows if r["cached"]), **counts},
-               "failed_runs": [{"run_id": r["run_id"], "params": r["params"], "window": r.get("window"),
-                                "error": r["error"]} for r in rows if r["status"] == RunStatus.FAILED][:200]}
+    summary = {
+        "objective": objective.as_dict(),
+        "constraints": constraints.as_dict(),
+        "runs": {"total": len(rows), "cached": sum(1 for r in rows if r["cached"]), **counts},
+        "failed_runs": [
+            {"run_id": r["run_id"], "params": r["params"], "window": r.get("window"), "error": r["error"]}
+            for r in rows
+            if r["status"] == RunStatus.FAILED
+        ][:200],
+    }
     if batch.mode == BatchMode.WALK_FORWARD:
         summary["walk_forward"] = _walk_forward_summary(batch, rows)
         return summary
@@ -469,8 +583,9 @@ def batch_build_summary(*, batch: Batch) -> dict:
     scored = [r["score"] for r in rows if r["score"] is not None]
     summary["objective_distribution"] = _distribution(scored)
     summary["eligible_runs"] = sum(1 for r in rows if r["eligible"] and r["score"] is not None)
-    summary["best"] = None if best is None else {k: best[k] for k in ("run_id", "params", "score", "metrics",
-                                                                        "combination")}
+    summary["best"] = (
+        None if best is None else {k: best[k] for k in ("run_id", "params", "score", "metrics", "combination")}
+    )
     summary["dsr"] = _dsr(rows, best) if best else None
     return summary
 
@@ -479,9 +594,15 @@ def _distribution(values: list[float]) -> dict | None:
     if not values:
         return None
     arr = np.asarray(values, dtype=np.float64)
-    return {"count": int(len(arr)), "min": float(arr.min()), "p25": float(np.percentile(arr, 25)),
-            "median": float(np.median(arr)), "p75": float(np.percentile(arr, 75)), "max": float(arr.max()),
-            "mean": float(arr.mean())}
+    return {
+        "count": int(len(arr)),
+        "min": float(arr.min()),
+        "p25": float(np.percentile(arr, 25)),
+        "median": float(np.median(arr)),
+        "p75": float(np.percentile(arr, 75)),
+        "max": float(arr.max()),
+        "mean": float(arr.mean()),
+    }
 
 
 def _trade_returns(run_ids: list[str]) -> dict[str, np.ndarray]:
@@ -492,8 +613,12 @@ def _trade_returns(run_ids: list[str]) -> dict[str, np.ndarray]:
     for rid, src in source.items():
         owner_of[str(src or rid)].append(str(rid))
     returns: dict[str, list] = {str(rid): [] for rid in source}
-    for run_id, pnl_pct in (Trade.objects.filter(run_id__in=list(owner_of)).order_by("run_id", "seq")
-                            .values_list("run_id", "pnl_pct").iterator(chunk_size=20_000)):
+    for run_id, pnl_pct in (
+        Trade.objects.filter(run_id__in=list(owner_of))
+        .order_by("run_id", "seq")
+        .values_list("run_id", "pnl_pct")
+        .iterator(chunk_size=20_000)
+    ):
         for rid in owner_of[str(run_id)]:
             returns[rid].append(pnl_pct / 100.0)
     return {rid: np.asarray(values, dtype=np.float64) for rid, values in returns.items()}
@@ -506,8 +631,12 @@ def _dsr(rows: list[dict], best: dict) -> dict | None:
     trial_sharpes = [sharpe_per_observation(r) for r in returns.values()]
     result = deflated_sharpe_ratio(returns.get(best["run_id"], np.zeros(0)), trial_sharpes)
     if result is None:
-        return {"dsr": None, "note": "the best run has fewer than two trades or constant returns",
-                "trials": len(succeeded), "best_sharpe_annualised": best["metrics"].get("sharpe")}
+        return {
+            "dsr": None,
+            "note": "the best run has fewer than two trades or constant returns",
+            "trials": len(succeeded),
+            "best_sharpe_annualised": best["metrics"].get("sharpe"),
+        }
     result["best_sharpe_annualised"] = best["metrics"].get("sharpe")
     result["basis"] = "per-trade returns (net pnl_pct / 100)"
     return result
@@ -528,14 +657,27 @@ def _walk_forward_summary(batch: Batch, rows: list[dict]) -> dict:
         is_ann = annualised_return_pct(is_row["metrics"].get("net_return_pct"), is_days) if is_row else None
         oos_ok = oos_row is not None and oos_row["status"] == RunStatus.SUCCEEDED
         oos_ann = annualised_return_pct(oos_row["metrics"].get("net_return_pct"), oos_days) if oos_ok else None
-        windows_out.append({
-            "index": window["index"], "is_start": window["is_start"], "is_end": window["is_end"],
-            "oos_start": window["oos_start"], "oos_end": window["oos_end"], "state": window["state"],
-            "params": best.get("params"), "is_run_id": best.get("run_id"), "is_score": best.get("score"),
-            "is_metrics": _key_metrics(is_row["metrics"]) if is_row else None, "is_annualised_return_pct": is_ann,
-            "oos_run_id": window.get("oos_run_id"), "oos_status": oos_row["status"] if oos_row else None,
-            "oos_metrics": _key_metrics(oos_row["metrics"]) if oos_ok else None, "oos_annualised_return_pct": oos_ann,
-            "efficiency": efficiency(oos_ann, is_ann), "note": window.get("note", "")})
+        windows_out.append(
+            {
+                "index": window["index"],
+                "is_start": window["is_start"],
+                "is_end": window["is_end"],
+                "oos_start": window["oos_start"],
+                "oos_end": window["oos_end"],
+                "state": window["state"],
+                "params": best.get("params"),
+                "is_run_id": best.get("run_id"),
+                "is_score": best.get("score"),
+                "is_metrics": _key_metrics(is_row["metrics"]) if is_row else None,
+                "is_annualised_return_pct": is_ann,
+                "oos_run_id": window.get("oos_run_id"),
+                "oos_status": oos_row["status"] if oos_row else None,
+                "oos_metrics": _key_metrics(oos_row["metrics"]) if oos_ok else None,
+                "oos_annualised_return_pct": oos_ann,
+                "efficiency": efficiency(oos_ann, is_ann),
+                "note": window.get("note", ""),
+            }
+        )
         if is_ann is not None:
             is_annual.append(is_ann)
         if oos_ok:
@@ -545,16 +687,25 @@ def _walk_forward_summary(batch: Batch, rows: list[dict]) -> dict:
         capital = segments[0]["initial_capital"] if segments else 10_000.0
     trades, equity = stitch(segments, capital)
     oos_metrics = _metrics_of(trades, equity, capital) if len(equity) else None
-    span_days = ((pd.Timestamp(windows_out[-1]["oos_end"]) - pd.Timestamp(windows_out[0]["oos_start"]))
-                 .total_seconds() / 86400) if windows_out else 0
+    span_days = (
+        ((pd.Timestamp(windows_out[-1]["oos_end"]) - pd.Timestamp(windows_out[0]["oos_start"])).total_seconds() / 86400)
+        if windows_out
+        else 0
+    )
     oos_total = (float(equity.iloc[-1]) / capital - 1) * 100 if len(equity) else None
     oos_annualised = annualised_return_pct(oos_total, span_days) if oos_runs else None
     mean_is = float(np.mean(is_annual)) if is_annual else None
-    return {"windows": windows_out, "anchored": bool(batch.definition["walkForward"].get("anchored", False)),
-            "oos_net_return_pct": oos_total, "oos_annualised_return_pct": oos_annualised,
-            "is_annualised_return_pct_mean": mean_is, "efficiency": efficiency(oos_annualised, mean_is),
-            "oos_metrics": oos_metrics, "oos_trade_count": int(len(trades)),
-            "oos_equity_curve": _downsample(equity)}
+    return {
+        "windows": windows_out,
+        "anchored": bool(batch.definition["walkForward"].get("anchored", False)),
+        "oos_net_return_pct": oos_total,
+        "oos_annualised_return_pct": oos_annualised,
+        "is_annualised_return_pct_mean": mean_is,
+        "efficiency": efficiency(oos_annualised, mean_is),
+        "oos_metrics": oos_metrics,
+        "oos_trade_count": int(len(trades)),
+        "oos_equity_curve": _downsample(equity),
+    }
 
 
 def _downsample(equity: pd.Series, points: int = 600) -> list[list]:
@@ -573,11 +724,15 @@ def _oos_segments(oos_runs: list[tuple[dict, str]]) -> list[dict]:
     segments = []
     for window, run_id in oos_runs:
         run = BacktestRun.objects.only("id", "cache_source_id", "metrics").get(id=run_id)
-        trades = list(Trade.objects.filter(run_id=run.cache_source_id or run.id).order_by("seq").values(
-            "entry_time", "exit_time", "pnl", "pnl_pct", "r_multiple", "direction", "bars_held", "fees"))
+        trades = list(
+            Trade.objects.filter(run_id=run.cache_source_id or run.id)
+            .order_by("seq")
+            .values("entry_time", "exit_time", "pnl", "pnl_pct", "r_multiple", "direction", "bars_held", "fees")
+        )
         initial = (run.metrics or {}).get("initial_capital") or 10_000.0
-        segments.append({"start": window["oos_start"], "end": window["oos_end"], "initial_capital": initial,
-                         "trades": trades})
+        segments.append(
+            {"start": window["oos_start"], "end": window["oos_end"], "initial_capital": initial, "trades": trades}
+        )
     return segments
 
 
@@ -591,16 +746,25 @@ def _metrics_of(trades: pd.DataFrame, equity: pd.Series, capital: float) -> dict
     except Exception:  # the metrics module is shared; a change there must not lose the batch
         logger.exception("out-of-sample metrics failed; reporting the basics")
         pnl = trades["pnl"].to_numpy() if len(trades) else np.zeros(0)
-        return {"trade_count": int(len(pnl)), "net_return_pct": (float(equity.iloc[-1]) / capital - 1) * 100,
-                "win_rate": float((pnl > 0).mean() * 100) if len(pnl) else None}
+        return {
+            "trade_count": int(len(pnl)),
+            "net_return_pct": (float(equity.iloc[-1]) / capital - 1) * 100,
+            "win_rate": float((pnl > 0).mean() * 100) if len(pnl) else None,
+        }
 
 
 def _drift(batch: Batch, summary: dict) -> tuple[dict | None, bool]:
     """Compare the best run's metrics with those of the previous finished batch of the same
     schedule; a drop beyond ``QM_BATCH_DRIFT_THRESHOLDS`` raises the alert."""
-    previous = (Batch.objects.filter(schedule_id=batch.schedule_id, status=BatchStatus.SUCCEEDED,
-                                     created_at__lt=batch.created_at).exclude(id=batch.id)
-                .order_by("-created_at").only("id", "summary", "mode").first())
+    previous = (
+        Batch.objects.filter(
+            schedule_id=batch.schedule_id, status=BatchStatus.SUCCEEDED, created_at__lt=batch.created_at
+        )
+        .exclude(id=batch.id)
+        .order_by("-created_at")
+        .only("id", "summary", "mode")
+        .first()
+    )
     if previous is None:
         return None, False
     current, before = _headline_metrics(summary), _headline_metrics(previous.summary or {})
@@ -612,8 +776,13 @@ def _drift(batch: Batch, summary: dict) -> tuple[dict | None, bool]:
         change = None if now_value is None or old_value is None else now_value - old_value
         dropped = change is not None and change < -threshold
         alert |= dropped
-        metrics[name] = {"previous": old_value, "current": now_value, "change": change, "threshold": threshold,
-                         "alert": dropped}
+        metrics[name] = {
+            "previous": old_value,
+            "current": now_value,
+            "change": change,
+            "threshold": threshold,
+            "alert": dropped,
+        }
     return {"previous_batch": str(previous.id), "metrics": metrics}, alert
 
 
@@ -639,17 +808,23 @@ def batch_sweep() -> int:
 
 # ---- cancel -----------------------------------------------------------------------------------
 
+
 def batch_cancel(*, batch: Batch) -> Batch:
     """Cancel a running batch: its QUEUED and RUNNING runs are cancelled (a running worker
     stops at its next progress write); runs already final keep their results, which the
     summary lists. 409 INVALID_STATE for a final batch."""
     with transaction.atomic():
         moved = Batch.objects.filter(id=batch.id, status=BatchStatus.RUNNING).update(
-            status=BatchStatus.CANCELLED, finished_at=timezone.now())
+            status=BatchStatus.CANCELLED, finished_at=timezone.now()
+        )
     if not moved:
         batch.refresh_from_db()
-        raise ApplicationError("INVALID_STATE", f"the batch is {batch.status}; only a RUNNING batch can be cancelled",
-                               details={"status": batch.status}, status_code=409)
+        raise ApplicationError(
+            "INVALID_STATE",
+            f"the batch is {batch.status}; only a RUNNING batch can be cancelled",
+            details={"status": batch.status},
+            status_code=409,
+        )
     for run in BacktestRun.objects.filter(batch=batch, status__in=PENDING).only("id", "status"):
         try:
             run_services.backtest_cancel(run=run)
@@ -663,16 +838,18 @@ def batch_cancel(*, batch: Batch) -> Batch:
 
 # ---- report -----------------------------------------------------------------------------------
 
+
 def batch_report_dispatch(*, batch_id) -> bool:
     from backtests.batches.tasks import render_batch_report_task
 
     try:
-        render_batch_report_task.apply_async(args=[str(batch_id)], retry=True,
-                                             retry_policy={"max_retries": 1, "interval_start": 0,
-                                                           "interval_step": 0.5})
+        render_batch_report_task.apply_async(
+            args=[str(batch_id)], retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+        )
     except Exception:
-        logger.warning("broker unavailable for the batch report; render it on request",
-                       extra={"run_id": f"batch:{batch_id}"})
+        logger.warning(
+            "broker unavailable for the batch report; render it on request", extra={"run_id": f"batch:{batch_id}"}
+        )
         return False
     return True
 
@@ -680,9 +857,8 @@ def batch_report_dispatch(*, batch_id) -> bool:
 def batch_render_report(*, batch_id) -> bytes | None:
     """Render the batch report to PDF and store it (``reports/batch-<id>.pdf``). A rendering
     failure is recorded on the batch (``report_error``) and returns None."""
-    from reports.pdf import PdfRenderError, html_to_pdf
-
     from backtests.batches.report import render_batch_report_html
+    from reports.pdf import PdfRenderError, html_to_pdf
 
     batch = Batch.objects.get(id=batch_id)
     try:
@@ -696,8 +872,12 @@ def batch_render_report(*, batch_id) -> bytes | None:
         default_storage.delete(key)
     default_storage.save(key, ContentFile(pdf))
     Batch.objects.filter(id=batch_id).update(report_key=key, report_error="")
-    logger.info("batch report stored (%d bytes, sha256 %s)", len(pdf), hashlib.sha256(pdf).hexdigest()[:12],
-                extra={"run_id": f"batch:{batch_id}"})
+    logger.info(
+        "batch report stored (%d bytes, sha256 %s)",
+        len(pdf),
+        hashlib.sha256(pdf).hexdigest()[:12],
+        extra={"run_id": f"batch:{batch_id}"},
+    )
     return pdf
 
 
@@ -710,40 +890,65 @@ def _check_when(*, cron: str, interval_seconds: int | None, tz: str) -> None:
     from celery.schedules import crontab
 
     if bool(cron) == bool(interval_seconds):
-        raise ApplicationError("INVALID_SCHEDULE", "give exactly one of 'cron' (e.g. '0 6 * * 1-5') or "
-                               "'interval_seconds'", details={"field": "cron"})
+        raise ApplicationError(
+            "INVALID_SCHEDULE",
+            "give exactly one of 'cron' (e.g. '0 6 * * 1-5') or 'interval_seconds'",
+            details={"field": "cron"},
+        )
     if cron:
         fields = cron.split()
         if len(fields) != 5:
-            raise ApplicationError("INVALID_SCHEDULE", f"cron needs five fields (minute hour day-of-month month "
-                                   f"day-of-week), got {cron!r}", details={"field": "cron"})
+            raise ApplicationError(
+                "INVALID_SCHEDULE",
+                f"cron needs five fields (minute hour day-of-month month day-of-week), got {cron!r}",
+                details={"field": "cron"},
+            )
         try:
             crontab(*fields)
         except (ValueError, TypeError) as exc:
             raise ApplicationError("INVALID_SCHEDULE", f"cron {cron!r}: {exc}", details={"field": "cron"}) from None
     elif interval_seconds < 60:
-        raise ApplicationError("INVALID_SCHEDULE", "interval_seconds must be at least 60",
-                               details={"field": "interval_seconds"})
+        raise ApplicationError(
+            "INVALID_SCHEDULE", "interval_seconds must be at least 60", details={"field": "interval_seconds"}
+        )
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ApplicationError("INVALID_SCHEDULE", f"unknown timezone {tz!r}; use an IANA name such as "
-                               "'Europe/London'", details={"field": "timezone"}) from None
+        raise ApplicationError(
+            "INVALID_SCHEDULE",
+            f"unknown timezone {tz!r}; use an IANA name such as 'Europe/London'",
+            details={"field": "timezone"},
+        ) from None
 
 
-def schedule_create(*, user, name: str, definition: dict, cron: str = "", interval_seconds: int | None = None,
-                    timezone_name: str = "UTC", enabled: bool = True) -> Schedule:
+def schedule_create(
+    *,
+    user,
+    name: str,
+    definition: dict,
+    cron: str = "",
+    interval_seconds: int | None = None,
+    timezone_name: str = "UTC",
+    enabled: bool = True,
+) -> Schedule:
     """Validate the batch definition (as a batch request) and the timing, save the schedule
     and its celery-beat PeriodicTask."""
     _check_when(cron=cron, interval_seconds=interval_seconds, tz=timezone_name)
     batch_plan(user=user, definition=definition)
     if Schedule.objects.filter(owner=user, name=name).exists():
-        raise ApplicationError("DUPLICATE_NAME", f"you already have a schedule named {name!r}",
-                               details={"field": "name"}, status_code=409)
+        raise ApplicationError(
+            "DUPLICATE_NAME", f"you already have a schedule named {name!r}", details={"field": "name"}, status_code=409
+        )
     with transaction.atomic():
-        schedule = Schedule.objects.create(owner=user, name=name, definition=definition, cron=cron,
-                                           interval_seconds=interval_seconds, timezone=timezone_name,
-                                           enabled=enabled)
+        schedule = Schedule.objects.create(
+            owner=user,
+            name=name,
+            definition=definition,
+            cron=cron,
+            interval_seconds=interval_seconds,
+            timezone=timezone_name,
+            enabled=enabled,
+        )
         schedule_sync(schedule=schedule)
     return schedule
 
@@ -763,8 +968,12 @@ def schedule_update(*, schedule: Schedule, **changes) -> Schedule:
     if "definition" in changes:
         batch_plan(user=schedule.owner, definition=schedule.definition)
     if Schedule.objects.filter(owner=schedule.owner, name=schedule.name).exclude(id=schedule.id).exists():
-        raise ApplicationError("DUPLICATE_NAME", f"you already have a schedule named {schedule.name!r}",
-                               details={"field": "name"}, status_code=409)
+        raise ApplicationError(
+            "DUPLICATE_NAME",
+            f"you already have a schedule named {schedule.name!r}",
+            details={"field": "name"},
+            status_code=409,
+        )
     with transaction.atomic():
         schedule.save()
         schedule_sync(schedule=schedule)
@@ -790,14 +999,26 @@ def schedule_sync(*, schedule: Schedule):
     if schedule.cron:
         minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
         crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-            day_of_week=day_of_week, timezone=zoneinfo.ZoneInfo(schedule.timezone))
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone=zoneinfo.ZoneInfo(schedule.timezone),
+        )
     else:
-        interval, _ = IntervalSchedule.objects.get_or_create(every=schedule.interval_seconds,
-                                                             period=IntervalSchedule.SECONDS)
-    fields = dict(name=f"qm-batch-schedule-{schedule.id}", task=SCHEDULE_TASK, args=json.dumps([schedule.id]),
-                  crontab=crontab, interval=interval, enabled=schedule.enabled,
-                  description=f"QuantMetrics batch schedule {schedule.name!r} of {schedule.owner}")
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=schedule.interval_seconds, period=IntervalSchedule.SECONDS
+        )
+    fields = dict(
+        name=f"qm-batch-schedule-{schedule.id}",
+        task=SCHEDULE_TASK,
+        args=json.dumps([schedule.id]),
+        crontab=crontab,
+        interval=interval,
+        enabled=schedule.enabled,
+        description=f"QuantMetrics batch schedule {schedule.name!r} of {schedule.owner}",
+    )
     task = schedule.periodic_task
     if task is None:
         task = PeriodicTask.objects.filter(name=fields["name"]).first()

@@ -15,6 +15,7 @@ Edge cases: one trial (or zero variance across trials) → SR0 = 0, i.e. the DSR
 against 0; fewer than two returns, zero variance of the returns or a non-positive radicand →
 None.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,10 +41,10 @@ def moments(returns) -> tuple[float, float]:
     r = np.asarray(returns, dtype=np.float64)
     r = r[np.isfinite(r)]
     centered = r - r.mean()
-    m2 = float(np.mean(centered ** 2))
+    m2 = float(np.mean(centered**2))
     if m2 == 0:
         return 0.0, 3.0
-    return float(np.mean(centered ** 3)) / m2 ** 1.5, float(np.mean(centered ** 4)) / m2 ** 2
+    return float(np.mean(centered**3)) / m2**1.5, float(np.mean(centered**4)) / m2**2
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -56,12 +57,13 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     return math.sqrt(sharpe_variance) * ((1.0 - EULER_GAMMA) * a + EULER_GAMMA * b)
 
 
-def deflated_sharpe(sharpe: float, observations: int, skew: float, kurtosis: float, n_trials: int,
-                    sharpe_variance: float) -> float | None:
+def deflated_sharpe(
+    sharpe: float, observations: int, skew: float, kurtosis: float, n_trials: int, sharpe_variance: float
+) -> float | None:
     """The DSR, a probability in [0, 1], from summary numbers (per-observation Sharpe ratios)."""
     if observations < 2:
         return None
-    radicand = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe ** 2
+    radicand = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     if not radicand > 0:
         return None
     sr0 = expected_max_sharpe(n_trials, sharpe_variance)
@@ -83,7 +85,13 @@ def deflated_sharpe_ratio(returns, trial_sharpes) -> dict | None:
     n_trials = max(1, len(trials))
     variance = float(trials.var(ddof=1)) if len(trials) > 1 else 0.0
     skew, kurt = moments(r)
-    return {"dsr": deflated_sharpe(sharpe, len(r), skew, kurt, n_trials, variance),
-            "sharpe": sharpe, "expected_max_sharpe": expected_max_sharpe(n_trials, variance),
-            "trials": n_trials, "observations": int(len(r)), "skew": skew, "kurtosis": kurt,
-            "sharpe_variance": variance}
+    return {
+        "dsr": deflated_sharpe(sharpe, len(r), skew, kurt, n_trials, variance),
+        "sharpe": sharpe,
+        "expected_max_sharpe": expected_max_sharpe(n_trials, variance),
+        "trials": n_trials,
+        "observations": int(len(r)),
+        "skew": skew,
+        "kurtosis": kurt,
+        "sharpe_variance": variance,
+    }

@@ -1,6 +1,7 @@
 """Celery tasks for batches: thin wrappers that take plain ids and call a service.
 
 Imported from ``backtests.tasks`` (the module Celery autodiscovers)."""
+
 from celery import shared_task
 from django.conf import settings
 
@@ -22,8 +23,13 @@ def sweep_batches() -> int:
     return services.batch_sweep()
 
 
-@shared_task(name="backtests.batches.tasks.render_batch_report", ignore_result=True, acks_late=True,
-             soft_time_limit=300, time_limit=330)
+@shared_task(
+    name="backtests.batches.tasks.render_batch_report",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=330,
+)
 def render_batch_report_task(batch_id: str) -> None:
     services.batch_render_report(batch_id=batch_id)
 

@@ -11,12 +11,13 @@ start <= t < end, so the out-of-sample run of window k only sees bars at or afte
 never a bar its parameters were chosen on. Spans are calendar spans: ``6mo``, ``2mo``,
 ``1y``, ``30d``, ``2wk``, ``12h``.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,11 +35,19 @@ class WalkForwardError(ValueError):
 def parse_span(text: str, field: str) -> pd.DateOffset:
     match = _SPAN.match(str(text or ""))
     if not match or int(match.group(1)) <= 0:
-        raise WalkForwardError("INVALID_WALK_FORWARD", f"walkForward.{field} must be a span such as '6mo', '2mo', "
-                               f"'1y', '30d', '2wk' or '12h', got {text!r}", {"field": f"walkForward.{field}"})
+        raise WalkForwardError(
+            "INVALID_WALK_FORWARD",
+            f"walkForward.{field} must be a span such as '6mo', '2mo', '1y', '30d', '2wk' or '12h', got {text!r}",
+            {"field": f"walkForward.{field}"},
+        )
     n, unit = int(match.group(1)), match.group(2)
-    return {"h": pd.DateOffset(hours=n), "d": pd.DateOffset(days=n), "wk": pd.DateOffset(weeks=n),
-            "mo": pd.DateOffset(months=n), "y": pd.DateOffset(years=n)}[unit]
+    return {
+        "h": pd.DateOffset(hours=n),
+        "d": pd.DateOffset(days=n),
+        "wk": pd.DateOffset(weeks=n),
+        "mo": pd.DateOffset(months=n),
+        "y": pd.DateOffset(years=n),
+    }[unit]
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,9 @@ class Window:
         return {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in asdict(self).items()}
 
 
-def build_windows(start, end, *, in_sample: str, out_of_sample: str, step: str | None = None,
-                  anchored: bool = False) -> list[Window]:
+def build_windows(
+    start, end, *, in_sample: str, out_of_sample: str, step: str | None = None, anchored: bool = False
+) -> list[Window]:
     """The walk-forward windows inside [start, end). Raises WalkForwardError if none fits."""
     start, end = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
     is_span = parse_span(in_sample, "inSample")
@@ -69,13 +79,20 @@ def build_windows(start, end, *, in_sample: str, out_of_sample: str, step: str |
         if oos_end > end:
             break
         if k == MAX_WINDOWS:
-            raise WalkForwardError("INVALID_WALK_FORWARD", f"more than {MAX_WINDOWS} windows; use a longer step",
-                                   {"field": "walkForward.step", "max_windows": MAX_WINDOWS})
+            raise WalkForwardError(
+                "INVALID_WALK_FORWARD",
+                f"more than {MAX_WINDOWS} windows; use a longer step",
+                {"field": "walkForward.step", "max_windows": MAX_WINDOWS},
+            )
         windows.append(Window(k, is_start, is_end, is_end, oos_end))
     if not windows:
-        raise WalkForwardError("INVALID_WALK_FORWARD", f"the data window {start:%Y-%m-%d} to {end:%Y-%m-%d} is "
-                               f"shorter than one in-sample span ({in_sample}) plus one out-of-sample span "
-                               f"({out_of_sample})", {"field": "walkForward"})
+        raise WalkForwardError(
+            "INVALID_WALK_FORWARD",
+            f"the data window {start:%Y-%m-%d} to {end:%Y-%m-%d} is "
+            f"shorter than one in-sample span ({in_sample}) plus one out-of-sample span "
+            f"({out_of_sample})",
+            {"field": "walkForward"},
+        )
     return windows
 
 

@@ -1,9 +1,21 @@
 """The backtest engine: a pure library (no Django). See docs/engine.md."""
+
 from .errors import EngineError, InsufficientData, StrategyError
 from .run import ENGINE_VERSION, BacktestResult, data_checksum, run_backtest, simulate_signals, warm_up
 from .simulate import Signals
 from .strategy import StrategySpec, build_strategy
 
-__all__ = ["ENGINE_VERSION", "BacktestResult", "EngineError", "InsufficientData", "StrategyError",
-           "Signals", "StrategySpec", "build_strategy", "data_checksum", "run_backtest",
-           "simulate_signals", "warm_up"]
+__all__ = [
+    "ENGINE_VERSION",
+    "BacktestResult",
+    "EngineError",
+    "InsufficientData",
+    "StrategyError",
+    "Signals",
+    "StrategySpec",
+    "build_strategy",
+    "data_checksum",
+    "run_backtest",
+    "simulate_signals",
+    "warm_up",
+]

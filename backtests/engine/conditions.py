@@ -9,13 +9,15 @@ for ``between``, or a reference: ``{"column": "close"}`` or
 All conditions of a block must hold (AND); a block with ``"logic": "any"`` ORs its own.
 Blocks are ANDed together.
 """
+
 from __future__ import annotations
 
 import json
 import operator
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +32,26 @@ OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "crosses_above", "crosses_below",
 CONDITION_KEYS = ("operator", "value", "value2", "output")
 # Fallback when a sub-confirmation names no moduleId: the seed UI's labels.
 LABEL_TO_MODULE = {
-    "rsi": "rsi", "relative strength index": "rsi", "sma": "sma", "simple moving average": "sma",
-    "atr": "atr", "average true range": "atr", "ema": "ema", "exponential moving average": "ema",
-    "macd": "macd", "bollinger bands": "bollinger", "stochastic": "stochastic",
-    "market structure shift": "market_structure_shift", "mss": "market_structure_shift",
-    "fair value gap": "fair_value_gaps", "fvg": "fair_value_gaps", "order block": "order_blocks",
-    "liquidity sweep": "liquidity_sweep", "premium/discount": "premium_discount_zones",
-    "kill zone": "kill_zones", "killzone": "kill_zones",
+    "rsi": "rsi",
+    "relative strength index": "rsi",
+    "sma": "sma",
+    "simple moving average": "sma",
+    "atr": "atr",
+    "average true range": "atr",
+    "ema": "ema",
+    "exponential moving average": "ema",
+    "macd": "macd",
+    "bollinger bands": "bollinger",
+    "stochastic": "stochastic",
+    "market structure shift": "market_structure_shift",
+    "mss": "market_structure_shift",
+    "fair value gap": "fair_value_gaps",
+    "fvg": "fair_value_gaps",
+    "order block": "order_blocks",
+    "liquidity sweep": "liquidity_sweep",
+    "premium/discount": "premium_discount_zones",
+    "kill zone": "kill_zones",
+    "killzone": "kill_zones",
 }
 
 
@@ -76,9 +91,9 @@ class Operand:
 class Condition:
     left: Operand
     operator: str
-    value: Any = None           # number, category string, or Operand
-    value2: Any = None          # upper bound for between
-    where: str = ""             # "decisionBlocks[0].subConfirmations[1]" for error messages
+    value: Any = None  # number, category string, or Operand
+    value2: Any = None  # upper bound for between
+    where: str = ""  # "decisionBlocks[0].subConfirmations[1]" for error messages
 
     def operands(self) -> list[Operand]:
         return [o for o in (self.left, self.value, self.value2) if isinstance(o, Operand)]
@@ -86,6 +101,7 @@ class Condition:
     def describe(self) -> str:
         def show(v):
             return v.label() if isinstance(v, Operand) else repr(v) if isinstance(v, str) else f"{v:g}"
+
         op = self.operator.replace("_", " ")
         if self.operator == "between":
             return f"{self.left.label()} between {show(self.value)} and {show(self.value2)}"
@@ -104,28 +120,36 @@ def resolve_module_id(sub: Mapping[str, Any], where: str) -> str:
     module_id = sub.get("moduleId")
     if module_id:
         if not isinstance(module_id, str):
-            raise StrategyError(f"{where}.moduleId must be a string", code="INVALID_REQUEST",
-                                details={"field": f"{where}.moduleId"})
+            raise StrategyError(
+                f"{where}.moduleId must be a string", code="INVALID_REQUEST", details={"field": f"{where}.moduleId"}
+            )
         _get_module(module_id, where)
         return module_id
     label = str(sub.get("label", "")).strip()
     candidate = LABEL_TO_MODULE.get(label.lower()) or re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
     if candidate and registry.has_module(candidate):
         return candidate
-    raise StrategyError(f"{where} names no moduleId and its label {label!r} matches no module",
-                        code="MODULE_NOT_FOUND",
-                        details={"field": f"{where}.moduleId", "label": label,
-                                 "available_modules": registry.list_available_modules()})
+    raise StrategyError(
+        f"{where} names no moduleId and its label {label!r} matches no module",
+        code="MODULE_NOT_FOUND",
+        details={"field": f"{where}.moduleId", "label": label, "available_modules": registry.list_available_modules()},
+    )
 
 
 def _get_module(module_id: str, where: str) -> type[BaseModule]:
     try:
         return get_registry().get_module(module_id)
     except ModuleNotFound as exc:
-        raise StrategyError(str(exc), code="MODULE_NOT_FOUND",
-                            details={"field": f"{where}.moduleId", "module_id": module_id,
-                                     "close_matches": exc.close_matches,
-                                     "available_modules": get_registry().list_available_modules()}) from None
+        raise StrategyError(
+            str(exc),
+            code="MODULE_NOT_FOUND",
+            details={
+                "field": f"{where}.moduleId",
+                "module_id": module_id,
+                "close_matches": exc.close_matches,
+                "available_modules": get_registry().list_available_modules(),
+            },
+        ) from None
 
 
 def _module_operand(module_id: str, raw_config: Mapping[str, Any], output: Any, where: str) -> Operand:
@@ -133,15 +157,23 @@ def _module_operand(module_id: str, raw_config: Mapping[str, Any], output: Any, 
     try:
         config = cls.validate_config(raw_config)
     except ModuleConfigError as exc:
-        raise StrategyError(f"{where}: {module_id}.{exc.field} {exc.message}", code="INVALID_CONFIG",
-                            details={"field": f"{where}.config.{exc.field}", "module_id": module_id,
-                                     "param": exc.field, "reason": exc.message,
-                                     "schema": cls.get_config_schema()["fields"]}) from None
+        raise StrategyError(
+            f"{where}: {module_id}.{exc.field} {exc.message}",
+            code="INVALID_CONFIG",
+            details={
+                "field": f"{where}.config.{exc.field}",
+                "module_id": module_id,
+                "param": exc.field,
+                "reason": exc.message,
+                "schema": cls.get_config_schema()["fields"],
+            },
+        ) from None
     if output is not None and (not isinstance(output, str) or cls.output(output) is None):
-        raise StrategyError(f"{where}: module {module_id} has no output {output!r}",
-                            code="INVALID_CONDITION",
-                            details={"field": f"{where}.config.output",
-                                     "outputs": [o.name for o in cls.outputs]})
+        raise StrategyError(
+            f"{where}: module {module_id} has no output {output!r}",
+            code="INVALID_CONDITION",
+            details={"field": f"{where}.config.output", "outputs": [o.name for o in cls.outputs]},
+        )
     return Operand(module_id=module_id, config=config, output=output or cls.primary_output().name)
 
 
@@ -149,22 +181,33 @@ def _parse_value(raw: Any, where: str, key: str) -> Any:
     if isinstance(raw, Mapping):
         if "column" in raw:
             if raw["column"] not in PRICE_COLUMNS:
-                raise StrategyError(f"{where}.{key}: unknown column {raw['column']!r}",
-                                    code="INVALID_CONDITION",
-                                    details={"field": f"{where}.config.{key}", "columns": list(PRICE_COLUMNS)})
+                raise StrategyError(
+                    f"{where}.{key}: unknown column {raw['column']!r}",
+                    code="INVALID_CONDITION",
+                    details={"field": f"{where}.config.{key}", "columns": list(PRICE_COLUMNS)},
+                )
             return Operand(column=raw["column"])
         if "module" in raw:
             cfg = raw.get("config") or {}
             if not isinstance(cfg, Mapping):
-                raise StrategyError(f"{where}.{key}.config must be an object", code="INVALID_CONDITION",
-                                    details={"field": f"{where}.config.{key}.config"})
+                raise StrategyError(
+                    f"{where}.{key}.config must be an object",
+                    code="INVALID_CONDITION",
+                    details={"field": f"{where}.config.{key}.config"},
+                )
             return _module_operand(str(raw["module"]), cfg, raw.get("output"), f"{where}.{key}")
-        raise StrategyError(f"{where}.{key}: a reference needs 'column' or 'module'",
-                            code="INVALID_CONDITION", details={"field": f"{where}.config.{key}"})
+        raise StrategyError(
+            f"{where}.{key}: a reference needs 'column' or 'module'",
+            code="INVALID_CONDITION",
+            details={"field": f"{where}.config.{key}"},
+        )
     if isinstance(raw, bool) or raw is None or isinstance(raw, (int, float, str)):
         return raw
-    raise StrategyError(f"{where}.{key}: unsupported value {raw!r}", code="INVALID_CONDITION",
-                        details={"field": f"{where}.config.{key}"})
+    raise StrategyError(
+        f"{where}.{key}: unsupported value {raw!r}",
+        code="INVALID_CONDITION",
+        details={"field": f"{where}.config.{key}"},
+    )
 
 
 parse_value = _parse_value  # public: exits reference levels the same way conditions do
@@ -174,29 +217,39 @@ def parse_condition(sub: Mapping[str, Any], where: str) -> Condition:
     module_id = resolve_module_id(sub, where)
     config = sub.get("config") or {}
     if not isinstance(config, Mapping):
-        raise StrategyError(f"{where}.config must be an object", code="INVALID_REQUEST",
-                            details={"field": f"{where}.config"})
+        raise StrategyError(
+            f"{where}.config must be an object", code="INVALID_REQUEST", details={"field": f"{where}.config"}
+        )
     params = {k: v for k, v in config.items() if k not in CONDITION_KEYS}
     left = _module_operand(module_id, params, config.get("output"), where)
     operator = config.get("operator", "==" if _left_output(left).kind != "numeric" else None)
     if operator not in OPERATORS:
-        raise StrategyError(f"{where}: operator must be one of {list(OPERATORS)}, got {operator!r}",
-                            code="INVALID_CONDITION",
-                            details={"field": f"{where}.config.operator", "operators": list(OPERATORS)})
+        raise StrategyError(
+            f"{where}: operator must be one of {list(OPERATORS)}, got {operator!r}",
+            code="INVALID_CONDITION",
+            details={"field": f"{where}.config.operator", "operators": list(OPERATORS)},
+        )
     if "value" not in config:
-        raise StrategyError(f"{where}: a condition needs a value", code="INVALID_CONDITION",
-                            details={"field": f"{where}.config.value"})
+        raise StrategyError(
+            f"{where}: a condition needs a value", code="INVALID_CONDITION", details={"field": f"{where}.config.value"}
+        )
     value, value2 = config.get("value"), config.get("value2")
     if operator == "between" and isinstance(value, list):
         if len(value) != 2:
-            raise StrategyError(f"{where}: between needs [low, high]", code="INVALID_CONDITION",
-                                details={"field": f"{where}.config.value"})
+            raise StrategyError(
+                f"{where}: between needs [low, high]",
+                code="INVALID_CONDITION",
+                details={"field": f"{where}.config.value"},
+            )
         value, value2 = value
     value = _parse_value(value, where, "value")
     if operator == "between":
         if value2 is None:
-            raise StrategyError(f"{where}: between needs value2 (the upper bound)", code="INVALID_CONDITION",
-                                details={"field": f"{where}.config.value2"})
+            raise StrategyError(
+                f"{where}: between needs value2 (the upper bound)",
+                code="INVALID_CONDITION",
+                details={"field": f"{where}.config.value2"},
+            )
         value2 = _parse_value(value2, where, "value2")
     condition = Condition(left=left, operator=operator, value=value, value2=value2, where=where)
     _check_types(condition)
@@ -224,21 +277,31 @@ def _check_types(c: Condition) -> None:
     for v in (c.value, c.value2) if c.operator == "between" else (c.value,):
         kind = _kind(v)
         if out.kind == "numeric" and kind != "numeric":
-            raise StrategyError(f"{c.where}: {c.left.label()} is numeric; compare it with a number or "
-                                f"a numeric reference, not {v!r}", code="INVALID_CONDITION",
-                                details={"field": field_name})
+            raise StrategyError(
+                f"{c.where}: {c.left.label()} is numeric; compare it with a number or a numeric reference, not {v!r}",
+                code="INVALID_CONDITION",
+                details={"field": field_name},
+            )
         if out.kind == "categorical":
             if c.operator not in ("==", "!="):
-                raise StrategyError(f"{c.where}: {c.left.label()} is categorical; use == or !=",
-                                    code="INVALID_CONDITION", details={"field": f"{c.where}.config.operator"})
+                raise StrategyError(
+                    f"{c.where}: {c.left.label()} is categorical; use == or !=",
+                    code="INVALID_CONDITION",
+                    details={"field": f"{c.where}.config.operator"},
+                )
             if not isinstance(v, str) or v not in out.values:
-                raise StrategyError(f"{c.where}: {v!r} is not a value of {c.left.label()}; expected one of "
-                                    f"{list(out.values)}", code="INVALID_CONDITION",
-                                    details={"field": field_name, "allowed": list(out.values)})
+                raise StrategyError(
+                    f"{c.where}: {v!r} is not a value of {c.left.label()}; expected one of {list(out.values)}",
+                    code="INVALID_CONDITION",
+                    details={"field": field_name, "allowed": list(out.values)},
+                )
         if out.kind == "boolean":
             if c.operator not in ("==", "!=") or not isinstance(v, bool):
-                raise StrategyError(f"{c.where}: {c.left.label()} is true/false; use == or != with "
-                                    f"true or false", code="INVALID_CONDITION", details={"field": field_name})
+                raise StrategyError(
+                    f"{c.where}: {c.left.label()} is true/false; use == or != with true or false",
+                    code="INVALID_CONDITION",
+                    details={"field": field_name},
+                )
 
 
 def parse_blocks(blocks: Any, field_name: str) -> tuple[Block, ...]:
@@ -251,12 +314,16 @@ def parse_blocks(blocks: Any, field_name: str) -> tuple[Block, ...]:
             raise StrategyError(f"{where_b} must be an object", code="INVALID_REQUEST", details={"field": where_b})
         logic = block.get("logic", "all")
         if logic not in ("all", "any"):
-            raise StrategyError(f"{where_b}.logic must be 'all' or 'any'", code="INVALID_REQUEST",
-                                details={"field": f"{where_b}.logic"})
+            raise StrategyError(
+                f"{where_b}.logic must be 'all' or 'any'", code="INVALID_REQUEST", details={"field": f"{where_b}.logic"}
+            )
         subs = block.get("subConfirmations", [])
         if not isinstance(subs, list):
-            raise StrategyError(f"{where_b}.subConfirmations must be a list", code="INVALID_REQUEST",
-                                details={"field": f"{where_b}.subConfirmations"})
+            raise StrategyError(
+                f"{where_b}.subConfirmations must be a list",
+                code="INVALID_REQUEST",
+                details={"field": f"{where_b}.subConfirmations"},
+            )
         conditions = []
         for s, sub in enumerate(subs):
             where = f"{where_b}.subConfirmations[{s}]"
@@ -272,6 +339,7 @@ def parse_blocks(blocks: Any, field_name: str) -> tuple[Block, ...]:
 
 # ---- evaluation -----------------------------------------------------------------------------
 
+
 def config_key(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -286,8 +354,7 @@ def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=No
                 if operand.module_id:
                     key = (operand.module_id, tuple(sorted(operand.config.items())))
                     wanted.setdefault(key, operand)
-    columns: dict[str, np.ndarray] = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS
-                                      if c in data.columns}
+    columns: dict[str, np.ndarray] = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS if c in data.columns}
     for i, operand in enumerate(wanted.values()):
         module = registry.get_module(operand.module_id)()
         suffix = "#" + config_key(operand.config)
@@ -295,8 +362,11 @@ def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=No
             # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code
             arrays = module.calculate_arrays(data, operand.config)
         except ModuleDataError as exc:
-            raise EngineError(f"{module.name} cannot be computed on this data: {exc}",
-                              code="MODULE_DATA_ERROR", details={"module_id": operand.module_id}) from None
+            raise EngineError(
+                f"{module.name} cannot be computed on this data: {exc}",
+                code="MODULE_DATA_ERROR",
+                details={"module_id": operand.module_id},
+            ) from None
         columns.update({name + suffix: values for name, values in arrays.items()})
         if on_module:
             on_module(i + 1, len(wanted))
@@ -333,7 +403,13 @@ def evaluate_condition(c: Condition, columns: Mapping[str, np.ndarray]) -> np.nd
             upper = _values(c.value2, columns)
             return (left >= right) & (left <= upper)
         # Python operators, not ufuncs, so a pandas.Categorical compares by its codes
-        ops = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
-               "<": operator.lt, "<=": operator.le}
+        ops = {
+            "==": operator.eq,
+            "!=": operator.ne,
+            ">": operator.gt,
+            ">=": operator.ge,
+            "<": operator.lt,
+            "<=": operator.le,
+        }
         result = ops[c.operator](left, right)
         return np.asarray(result, dtype=bool)

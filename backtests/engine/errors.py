@@ -1,4 +1,5 @@
 """Engine errors. Plain Python: the Django layer maps them to API errors and run failures."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -7,15 +7,36 @@ it implements are in docs/engine.md ("Semantics"); simulate.py prepares its inpu
 Inputs are plain arrays and one float64 parameter vector (indices ``P_*`` below) so the
 compiled signature never changes and the on-disk cache is always hit.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
 # ---- parameter vector ---------------------------------------------------------------------------
-(P_STOP_VAL, P_STOP_UNIT, P_TP_VAL, P_TP_UNIT, P_TRAIL_VAL, P_TRAIL_UNIT, P_BE_R, P_MAX_BARS, P_OPPOSITE,
- P_TARGET_FIRST, P_COMM_PCT, P_COMM_FIXED, P_SPREAD, P_SPREAD_PCT, P_SLIP, P_SLIP_PCT, P_PYRAMIDING,
- P_CAPITAL, P_SIZE_BASIS, P_CLOSE_SESSION, P_MAX_PER_SESSION) = range(21)
+(
+    P_STOP_VAL,
+    P_STOP_UNIT,
+    P_TP_VAL,
+    P_TP_UNIT,
+    P_TRAIL_VAL,
+    P_TRAIL_UNIT,
+    P_BE_R,
+    P_MAX_BARS,
+    P_OPPOSITE,
+    P_TARGET_FIRST,
+    P_COMM_PCT,
+    P_COMM_FIXED,
+    P_SPREAD,
+    P_SPREAD_PCT,
+    P_SLIP,
+    P_SLIP_PCT,
+    P_PYRAMIDING,
+    P_CAPITAL,
+    P_SIZE_BASIS,
+    P_CLOSE_SESSION,
+    P_MAX_PER_SESSION,
+) = range(21)
 N_PARAMS = 21
 
 UNIT_NONE, UNIT_PERCENT, UNIT_ATR, UNIT_POINTS, UNIT_R, UNIT_LEVEL = range(6)
@@ -28,13 +49,45 @@ R_STOP, R_TARGET, R_TRAILING, R_SIGNAL, R_TIME, R_SESSION_END, R_END_OF_DATA = r
 # ---- trade record columns -----------------------------------------------------------------------
 I_ENTRY_BAR, I_EXIT_BAR, I_DIRECTION, I_REASON = range(4)
 N_INT = 4
-(F_ENTRY_PRICE, F_EXIT_PRICE, F_SIZE, F_GROSS_PNL, F_COMMISSION, F_SPREAD_COST, F_SLIPPAGE_COST, F_PNL,
- F_RISK_PER_UNIT, F_MAE, F_MFE, F_STOP_PRICE, F_TARGET_PRICE, F_ENTRY_EQUITY) = range(14)
+(
+    F_ENTRY_PRICE,
+    F_EXIT_PRICE,
+    F_SIZE,
+    F_GROSS_PNL,
+    F_COMMISSION,
+    F_SPREAD_COST,
+    F_SLIPPAGE_COST,
+    F_PNL,
+    F_RISK_PER_UNIT,
+    F_MAE,
+    F_MFE,
+    F_STOP_PRICE,
+    F_TARGET_PRICE,
+    F_ENTRY_EQUITY,
+) = range(14)
 N_FLOAT = 14
 
 # ---- open-trade slot columns (one row per open entry, kept in entry order) ----------------------
-(S_DIR, S_ENTRY_BAR, S_FILL, S_RAW, S_SIZE, S_BASE_STOP, S_INIT_STOP, S_TARGET, S_TRAIL_DIST, S_RISK,
- S_FAV, S_ADV, S_COMM, S_HALF_SPREAD, S_SLIP, S_BE_DONE, S_TIME_EXIT, S_EQUITY) = range(18)
+(
+    S_DIR,
+    S_ENTRY_BAR,
+    S_FILL,
+    S_RAW,
+    S_SIZE,
+    S_BASE_STOP,
+    S_INIT_STOP,
+    S_TARGET,
+    S_TRAIL_DIST,
+    S_RISK,
+    S_FAV,
+    S_ADV,
+    S_COMM,
+    S_HALF_SPREAD,
+    S_SLIP,
+    S_BE_DONE,
+    S_TIME_EXIT,
+    S_EQUITY,
+) = range(18)
 N_SLOT = 18
 
 
@@ -103,8 +156,25 @@ def _remove_slot(slots, k, count):
 
 
 @njit(cache=True, nogil=True)
-def run_kernel(open_, high, low, close, long_entry, short_entry, long_exit, short_exit, session_end, atr,
-               size_value, stop_level, target_level, p, ti, tf, equity):
+def run_kernel(
+    open_,
+    high,
+    low,
+    close,
+    long_entry,
+    short_entry,
+    long_exit,
+    short_exit,
+    session_end,
+    atr,
+    size_value,
+    stop_level,
+    target_level,
+    p,
+    ti,
+    tf,
+    equity,
+):
     """Simulate; fill ``ti``/``tf`` (one row per trade, in exit order) and ``equity`` (per bar,
     marked to market at the close). ``stop_level``/``target_level`` are price levels per bar for
     the ``level`` unit (read on the signal bar). Returns (number of trades, entries skipped)."""

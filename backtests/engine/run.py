@@ -1,10 +1,12 @@
 """``run_backtest``: data + strategy → trades, equity and metrics. Pure and deterministic."""
+
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +23,33 @@ from .strategy import StrategySpec
 ENGINE_VERSION = "0.2.0"
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
-TRADE_COLUMNS = ("direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl", "pnl_pct",
-                 "exit_reason", "bars_held", "fees", "r_multiple", "gross_pnl", "commission", "spread_cost",
-                 "slippage_cost", "mae", "mfe", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk",
-                 "entry_bar", "exit_bar")
+TRADE_COLUMNS = (
+    "direction",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "size",
+    "pnl",
+    "pnl_pct",
+    "exit_reason",
+    "bars_held",
+    "fees",
+    "r_multiple",
+    "gross_pnl",
+    "commission",
+    "spread_cost",
+    "slippage_cost",
+    "mae",
+    "mfe",
+    "mae_r",
+    "mfe_r",
+    "initial_stop",
+    "initial_target",
+    "risk",
+    "entry_bar",
+    "exit_bar",
+)
 
 
 @dataclass
@@ -69,8 +94,13 @@ class _Checksum(threading.Thread):
         return self.value
 
 
-def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn | None = None, *,
-                 trade_from: pd.Timestamp | None = None) -> BacktestResult:
+def run_backtest(
+    data: pd.DataFrame,
+    spec: StrategySpec,
+    on_progress: ProgressFn | None = None,
+    *,
+    trade_from: pd.Timestamp | None = None,
+) -> BacktestResult:
     """Compute the modules, the signals, simulate and measure.
 
     ``on_progress(stage, done, total)`` is called with stages ``computing_modules`` (once per
@@ -88,13 +118,15 @@ def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn
     checksum.start()
     try:
         progress("computing_modules", 0, 1)
-        columns = compute_operands(data, spec.all_blocks(),
-                                   on_module=lambda done, total: progress("computing_modules", done, total))
+        columns = compute_operands(
+            data, spec.all_blocks(), on_module=lambda done, total: progress("computing_modules", done, total)
+        )
         signals = _signals(spec, columns, len(data))
         if trade_from is not None:
             warming = np.asarray(data.index < trade_from)
-            signals = Signals(signals.long_entry & ~warming, signals.short_entry & ~warming,
-                              signals.long_exit, signals.short_exit)
+            signals = Signals(
+                signals.long_entry & ~warming, signals.short_entry & ~warming, signals.long_exit, signals.short_exit
+            )
         result = _simulate_and_measure(data, spec, signals, progress, trade_from=trade_from)
     except BaseException:
         checksum.join()  # no thread outlives a failed or cancelled run
@@ -103,8 +135,9 @@ def run_backtest(data: pd.DataFrame, spec: StrategySpec, on_progress: ProgressFn
     return result
 
 
-def simulate_signals(data: pd.DataFrame, spec: StrategySpec, signals: Signals,
-                     on_progress: ProgressFn | None = None) -> BacktestResult:
+def simulate_signals(
+    data: pd.DataFrame, spec: StrategySpec, signals: Signals, on_progress: ProgressFn | None = None
+) -> BacktestResult:
     """Like :func:`run_backtest`, with the entry/exit signals given instead of computed from
     the spec's blocks (which are then ignored). For tests and research."""
     _check_data(data)
@@ -122,22 +155,39 @@ def _check_data(data: pd.DataFrame) -> None:
         raise InsufficientData(f"the data has {len(data)} bars; a backtest needs at least {MIN_BARS}")
 
 
-def _simulate_and_measure(data: pd.DataFrame, spec: StrategySpec, signals: Signals,
-                          progress: ProgressFn, trade_from: pd.Timestamp | None = None) -> BacktestResult:
+def _simulate_and_measure(
+    data: pd.DataFrame,
+    spec: StrategySpec,
+    signals: Signals,
+    progress: ProgressFn,
+    trade_from: pd.Timestamp | None = None,
+) -> BacktestResult:
     atr = None
     if spec.exit.uses_atr():
         atr_cls = get_registry().get_module("atr")
         atr = atr_cls().calculate(data, {"period": spec.exit.atr_period}).iloc[:, 0].to_numpy(dtype=np.float64)
     basis, size_value = sizing_inputs(spec, data)
-    sessions = (session_ends(data.index, spec.exit.session_end, spec.exit.session_timezone)
-                if spec.exit.close_at_session_end or spec.exit.max_trades_per_session else None)
+    sessions = (
+        session_ends(data.index, spec.exit.session_end, spec.exit.session_timezone)
+        if spec.exit.close_at_session_end or spec.exit.max_trades_per_session
+        else None
+    )
     prices = [data[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
     levels = {}
     for name, level in (("stop_level", spec.exit.stop_loss), ("target_level", spec.exit.take_profit)):
         if level is not None and level.unit == "level":
             levels[name] = _operand_values(data, level.source)
-    sim = simulate(spec, signals, *prices, atr=atr, size_basis=basis, size_value=size_value,
-                   session_end=sessions, on_progress=progress, **levels)
+    sim = simulate(
+        spec,
+        signals,
+        *prices,
+        atr=atr,
+        size_basis=basis,
+        size_value=size_value,
+        session_end=sessions,
+        on_progress=progress,
+        **levels,
+    )
     progress("analysing", 0, 1)
     trades = trade_frame(sim, data.index)
     equity = pd.Series(sim.equity, index=data.index, name="equity")
@@ -151,8 +201,9 @@ def _simulate_and_measure(data: pd.DataFrame, spec: StrategySpec, signals: Signa
     metrics = metric_fns.compute_all(measured, equity, spec.initial_capital, close=close)
     metrics["skipped_entries"] = sim.skipped_entries
     progress("analysing", 1, 1)
-    return BacktestResult(trades=trades, equity=equity, metrics=metrics, bars=len(equity),
-                          strategy_text=spec.describe())
+    return BacktestResult(
+        trades=trades, equity=equity, metrics=metrics, bars=len(equity), strategy_text=spec.describe()
+    )
 
 
 def _operand_values(data: pd.DataFrame, operand) -> np.ndarray:
@@ -183,24 +234,42 @@ def trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
     size = col(K.F_SIZE)
     entry_price = col(K.F_ENTRY_PRICE)
     pnl = col(K.F_PNL)
-    risk = size * col(K.F_RISK_PER_UNIT)   # money lost at the initial stop, before costs; NaN without a stop
+    risk = size * col(K.F_RISK_PER_UNIT)  # money lost at the initial stop, before costs; NaN without a stop
     commission, spread_cost, slippage_cost = col(K.F_COMMISSION), col(K.F_SPREAD_COST), col(K.F_SLIPPAGE_COST)
     with np.errstate(divide="ignore", invalid="ignore"):
         pnl_pct = pnl / (size * entry_price) * 100.0
         r_multiple, mae_r, mfe_r = pnl / risk, col(K.F_MAE) / risk, col(K.F_MFE) / risk
     reasons = np.asarray(K.EXIT_REASONS, dtype=object)
-    return pd.DataFrame({
-        "direction": np.where(sim.direction > 0, "long", "short").astype(object),
-        "entry_time": index[sim.entry_bar], "entry_price": entry_price,
-        "exit_time": index[sim.exit_bar], "exit_price": col(K.F_EXIT_PRICE),
-        "size": size, "pnl": pnl, "pnl_pct": pnl_pct, "exit_reason": reasons[sim.reason],
-        "bars_held": sim.exit_bar - sim.entry_bar, "fees": commission + spread_cost + slippage_cost,
-        "r_multiple": r_multiple, "gross_pnl": col(K.F_GROSS_PNL), "commission": commission,
-        "spread_cost": spread_cost, "slippage_cost": slippage_cost, "mae": col(K.F_MAE), "mfe": col(K.F_MFE),
-        "mae_r": mae_r, "mfe_r": mfe_r, "initial_stop": col(K.F_STOP_PRICE),
-        "initial_target": np.where(np.isfinite(col(K.F_TARGET_PRICE)), col(K.F_TARGET_PRICE), np.nan),
-        "risk": risk, "entry_bar": sim.entry_bar, "exit_bar": sim.exit_bar,
-    }, columns=list(TRADE_COLUMNS))
+    return pd.DataFrame(
+        {
+            "direction": np.where(sim.direction > 0, "long", "short").astype(object),
+            "entry_time": index[sim.entry_bar],
+            "entry_price": entry_price,
+            "exit_time": index[sim.exit_bar],
+            "exit_price": col(K.F_EXIT_PRICE),
+            "size": size,
+            "pnl": pnl,
+            "pnl_pct": pnl_pct,
+            "exit_reason": reasons[sim.reason],
+            "bars_held": sim.exit_bar - sim.entry_bar,
+            "fees": commission + spread_cost + slippage_cost,
+            "r_multiple": r_multiple,
+            "gross_pnl": col(K.F_GROSS_PNL),
+            "commission": commission,
+            "spread_cost": spread_cost,
+            "slippage_cost": slippage_cost,
+            "mae": col(K.F_MAE),
+            "mfe": col(K.F_MFE),
+            "mae_r": mae_r,
+            "mfe_r": mfe_r,
+            "initial_stop": col(K.F_STOP_PRICE),
+            "initial_target": np.where(np.isfinite(col(K.F_TARGET_PRICE)), col(K.F_TARGET_PRICE), np.nan),
+            "risk": risk,
+            "entry_bar": sim.entry_bar,
+            "exit_bar": sim.exit_bar,
+        },
+        columns=list(TRADE_COLUMNS),
+    )
 
 
 def warm_up() -> None:
@@ -213,10 +282,25 @@ def warm_up() -> None:
     steps = np.sin(np.arange(n) / 7.0)
     close = 100.0 + np.cumsum(steps)
     index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="timestamp")
-    data = pd.DataFrame({"open": np.concatenate(([100.0], close[:-1])), "high": close + 0.5, "low": close - 0.5,
-                         "close": close, "volume": np.full(n, 1000.0)}, index=index)
-    body = {"decisionBlocks": [{"subConfirmations": [
-        {"moduleId": "rsi", "config": {"operator": "<", "value": 50}},
-        {"moduleId": "ema", "config": {"period": 20, "operator": "<", "value": {"column": "close"}}}]}],
-        "exit": {"stopLoss": 1, "stopLossUnit": "atr", "takeProfit": 2, "takeProfitUnit": "r"}}
+    data = pd.DataFrame(
+        {
+            "open": np.concatenate(([100.0], close[:-1])),
+            "high": close + 0.5,
+            "low": close - 0.5,
+            "close": close,
+            "volume": np.full(n, 1000.0),
+        },
+        index=index,
+    )
+    body = {
+        "decisionBlocks": [
+            {
+                "subConfirmations": [
+                    {"moduleId": "rsi", "config": {"operator": "<", "value": 50}},
+                    {"moduleId": "ema", "config": {"period": 20, "operator": "<", "value": {"column": "close"}}},
+                ]
+            }
+        ],
+        "exit": {"stopLoss": 1, "stopLossUnit": "atr", "takeProfit": 2, "takeProfitUnit": "r"},
+    }
     run_backtest(data, build_strategy(body))

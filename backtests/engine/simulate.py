@@ -4,10 +4,11 @@ This module turns a :class:`StrategySpec` into the compiled kernel's inputs and 
 back into named columns. The rules themselves (fills, exits, costs, sizing) live in
 kernel.py and are written down, with worked examples, in docs/engine.md.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,10 +39,10 @@ class SimulatedTrades:
 
     entry_bar: np.ndarray
     exit_bar: np.ndarray
-    direction: np.ndarray        # +1 long, -1 short
-    reason: np.ndarray           # index into kernel.EXIT_REASONS
-    values: np.ndarray           # float columns, kernel.F_*
-    equity: np.ndarray           # mark-to-market equity at each bar's close
+    direction: np.ndarray  # +1 long, -1 short
+    reason: np.ndarray  # index into kernel.EXIT_REASONS
+    values: np.ndarray  # float columns, kernel.F_*
+    equity: np.ndarray  # mark-to-market equity at each bar's close
     skipped_entries: int = 0
 
     def __len__(self) -> int:
@@ -80,9 +81,11 @@ def sizing_inputs(spec: StrategySpec, data: pd.DataFrame) -> tuple[int, np.ndarr
 def _params(spec: StrategySpec, basis: int) -> np.ndarray:
     p = np.zeros(K.N_PARAMS, dtype=np.float64)
     ex, costs = spec.exit, spec.costs
-    for level, value_i, unit_i in ((ex.stop_loss, K.P_STOP_VAL, K.P_STOP_UNIT),
-                                   (ex.take_profit, K.P_TP_VAL, K.P_TP_UNIT),
-                                   (ex.trailing_stop, K.P_TRAIL_VAL, K.P_TRAIL_UNIT)):
+    for level, value_i, unit_i in (
+        (ex.stop_loss, K.P_STOP_VAL, K.P_STOP_UNIT),
+        (ex.take_profit, K.P_TP_VAL, K.P_TP_UNIT),
+        (ex.trailing_stop, K.P_TRAIL_VAL, K.P_TRAIL_UNIT),
+    ):
         if level is not None:
             p[value_i], p[unit_i] = level.value, K.UNIT_CODES[level.unit]
     p[K.P_BE_R] = ex.break_even_at_r or 0.0
@@ -111,11 +114,22 @@ def _floats(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def simulate(spec: StrategySpec, signals: Signals, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
-             close: np.ndarray, *, atr: np.ndarray | None = None, size_basis: int = 0,
-             size_value: np.ndarray | None = None, session_end: np.ndarray | None = None,
-             stop_level: np.ndarray | None = None, target_level: np.ndarray | None = None,
-             on_progress: ProgressFn | None = None) -> SimulatedTrades:
+def simulate(
+    spec: StrategySpec,
+    signals: Signals,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    *,
+    atr: np.ndarray | None = None,
+    size_basis: int = 0,
+    size_value: np.ndarray | None = None,
+    session_end: np.ndarray | None = None,
+    stop_level: np.ndarray | None = None,
+    target_level: np.ndarray | None = None,
+    on_progress: ProgressFn | None = None,
+) -> SimulatedTrades:
     """Run the compiled kernel. ``atr`` is needed for ATR units, ``size_value`` is the sizing
     module's output per bar, ``session_end`` marks each session's last bar."""
     n = len(close)
@@ -128,18 +142,35 @@ def simulate(spec: StrategySpec, signals: Signals, open_: np.ndarray, high: np.n
     equity = np.empty(n, dtype=np.float64)
     nan = np.full(n, np.nan)
     count, skipped = K.run_kernel(
-        _floats(open_), _floats(high), _floats(low), _floats(close),
-        _bools(signals.long_entry), _bools(signals.short_entry), _bools(signals.long_exit),
-        _bools(signals.short_exit), _bools(session_end if session_end is not None else np.zeros(n, bool)),
-        _floats(atr if atr is not None else nan), _floats(size_value if size_value is not None else nan),
+        _floats(open_),
+        _floats(high),
+        _floats(low),
+        _floats(close),
+        _bools(signals.long_entry),
+        _bools(signals.short_entry),
+        _bools(signals.long_exit),
+        _bools(signals.short_exit),
+        _bools(session_end if session_end is not None else np.zeros(n, bool)),
+        _floats(atr if atr is not None else nan),
+        _floats(size_value if size_value is not None else nan),
         _floats(stop_level if stop_level is not None else nan),
         _floats(target_level if target_level is not None else nan),
-        _params(spec, size_basis), ti, tf, equity)
+        _params(spec, size_basis),
+        ti,
+        tf,
+        equity,
+    )
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]
     if on_progress:
         on_progress("simulating", n, n)
-    return SimulatedTrades(entry_bar=ti[:, K.I_ENTRY_BAR].copy(), exit_bar=ti[:, K.I_EXIT_BAR].copy(),
-                           direction=ti[:, K.I_DIRECTION].copy(), reason=ti[:, K.I_REASON].copy(),
-                           values=tf, equity=equity, skipped_entries=int(skipped))
+    return SimulatedTrades(
+        entry_bar=ti[:, K.I_ENTRY_BAR].copy(),
+        exit_bar=ti[:, K.I_EXIT_BAR].copy(),
+        direction=ti[:, K.I_DIRECTION].copy(),
+        reason=ti[:, K.I_REASON].copy(),
+        values=tf,
+        equity=equity,
+        skipped_entries=int(skipped),
+    )

@@ -6,13 +6,15 @@ configs are in range, conditions compare like with like, exits, costs and sizing
 Every problem raises :class:`StrategyError` with a code and the offending ``field``.
 The request fields are documented in docs/engine.md.
 """
+
 from __future__ import annotations
 
 import difflib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from modules.errors import ModuleConfigError, ModuleNotFound
@@ -31,9 +33,23 @@ TARGET_UNITS = ("percent", "atr", "points", "r", "level")
 TRAIL_UNITS = ("percent", "atr", "points", "r")
 PRICE_COST_UNITS = ("points", "percent")
 SAME_BAR_POLICIES = ("stop_first", "target_first")
-EXIT_KEYS = ("stopLoss", "stopLossUnit", "takeProfit", "takeProfitUnit", "trailingStop", "trailingStopUnit",
-             "atrPeriod", "breakEvenAtR", "maxBarsInTrade", "closeAtSessionEnd", "sessionEnd",
-             "sessionTimezone", "exitOnOppositeSignal", "sameBarPolicy", "maxTradesPerSession")
+EXIT_KEYS = (
+    "stopLoss",
+    "stopLossUnit",
+    "takeProfit",
+    "takeProfitUnit",
+    "trailingStop",
+    "trailingStopUnit",
+    "atrPeriod",
+    "breakEvenAtR",
+    "maxBarsInTrade",
+    "closeAtSessionEnd",
+    "sessionEnd",
+    "sessionTimezone",
+    "exitOnOppositeSignal",
+    "sameBarPolicy",
+    "maxTradesPerSession",
+)
 COST_KEYS = ("commissionPct", "commissionFixed", "spread", "spreadUnit", "slippage", "slippageUnit")
 SIZING_KEYS = ("moduleId", "config", "pyramiding", "method", "riskPct")
 MAX_PYRAMIDING = 100
@@ -66,7 +82,7 @@ class ExitRules:
     break_even_at_r: float | None = None
     max_bars_in_trade: int | None = None
     close_at_session_end: bool = False
-    session_end: str = "00:00"          # HH:MM, in session_timezone
+    session_end: str = "00:00"  # HH:MM, in session_timezone
     session_timezone: str = "UTC"
     exit_on_opposite_signal: bool = False
     same_bar_policy: str = "stop_first"
@@ -82,12 +98,14 @@ class ExitRules:
         return self.take_profit.value if self.take_profit and self.take_profit.unit == "percent" else None
 
     def level_sources(self) -> tuple[Operand, ...]:
-        return tuple(lv.source for lv in (self.stop_loss, self.take_profit)
-                     if lv is not None and lv.unit == "level" and lv.source is not None)
+        return tuple(
+            lv.source
+            for lv in (self.stop_loss, self.take_profit)
+            if lv is not None and lv.unit == "level" and lv.source is not None
+        )
 
     def uses_atr(self) -> bool:
-        return any(lv is not None and lv.unit == "atr"
-                   for lv in (self.stop_loss, self.take_profit, self.trailing_stop))
+        return any(lv is not None and lv.unit == "atr" for lv in (self.stop_loss, self.take_profit, self.trailing_stop))
 
 
 @dataclass(frozen=True)
@@ -193,6 +211,7 @@ def _rules(blocks: tuple[Block, ...]) -> str:
 
 # ---- field checks -----------------------------------------------------------------------------
 
+
 def _fail(message: str, field_name: str, **details: Any) -> StrategyError:
     return StrategyError(message, code="INVALID_REQUEST", details={"field": field_name, **details})
 
@@ -206,13 +225,11 @@ def _object(raw: Any, field_name: str, known: tuple[str, ...]) -> Mapping[str, A
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; expected one of {list(known)}"
-            raise _fail(f"{field_name}.{key} is not a known field{hint}", f"{field_name}.{key}",
-                        close_matches=close)
+            raise _fail(f"{field_name}.{key} is not a known field{hint}", f"{field_name}.{key}", close_matches=close)
     return raw
 
 
-def _number(raw: Any, field_name: str, low: float, high: float, *, low_open: bool = True,
-            what: str = "") -> float:
+def _number(raw: Any, field_name: str, low: float, high: float, *, low_open: bool = True, what: str = "") -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
         raise _fail(f"{field_name} must be a number{what}, got {raw!r}", field_name)
     ok = (low < raw if low_open else low <= raw) and raw <= high
@@ -238,8 +255,7 @@ def _boolean(raw: Any, field_name: str) -> bool:
 
 def _choice(raw: Any, field_name: str, options: tuple[str, ...]) -> str:
     if raw not in options:
-        raise _fail(f"{field_name} must be one of {list(options)}, got {raw!r}", field_name,
-                    options=list(options))
+        raise _fail(f"{field_name} must be one of {list(options)}, got {raw!r}", field_name, options=list(options))
     return raw
 
 
@@ -262,21 +278,26 @@ def _level(exit_cfg: Mapping[str, Any], key: str, units: tuple[str, ...], direct
             raise _fail(f"{field_name}: unit 'level' is for stopLoss and takeProfit", f"{field_name}.unit")
         _object(raw, field_name, ("value", "unit", "level"))
         if "level" not in raw:
-            raise _fail(f"{field_name}.level is required with unit 'level': a module output such as "
-                        '{"module": "fair_value_gaps", "output": "bottom"} or {"column": "low"}',
-                        f"{field_name}.level")
+            raise _fail(
+                f"{field_name}.level is required with unit 'level': a module output such as "
+                '{"module": "fair_value_gaps", "output": "bottom"} or {"column": "low"}',
+                f"{field_name}.level",
+            )
         source = parse_value(raw["level"], f"exit.{key}", "level")
         if not isinstance(source, Operand):
-            raise _fail(f"{field_name}.level must reference a module output or a price column",
-                        f"{field_name}.level")
-        buffer = 0.0 if raw.get("value") is None else _number(raw["value"], f"{field_name}.value", 0.0, 50.0,
-                                                                low_open=False, what=" (buffer, percent)")
+            raise _fail(f"{field_name}.level must reference a module output or a price column", f"{field_name}.level")
+        buffer = (
+            0.0
+            if raw.get("value") is None
+            else _number(raw["value"], f"{field_name}.value", 0.0, 50.0, low_open=False, what=" (buffer, percent)")
+        )
         return Level(buffer, "level", source)
     if isinstance(raw, Mapping):
         _object(raw, field_name, ("value", "unit"))
         if unit is not None:
-            raise _fail(f"give the unit either in {field_name}.unit or in exit.{unit_key}, not both",
-                        f"exit.{unit_key}")
+            raise _fail(
+                f"give the unit either in {field_name}.unit or in exit.{unit_key}, not both", f"exit.{unit_key}"
+            )
         unit, value_field, unit_field = raw.get("unit"), f"{field_name}.value", f"{field_name}.unit"
         raw = raw.get("value")
         if raw is None:
@@ -326,18 +347,35 @@ def _exit_rules(raw: Any, direction: str) -> ExitRules:
             raise ValueError
         ZoneInfo(tz)
     except (ValueError, ZoneInfoNotFoundError):
-        raise _fail(f"exit.sessionTimezone must be an IANA time zone such as 'UTC' or 'America/New_York', "
-                    f"got {tz!r}", "exit.sessionTimezone") from None
+        raise _fail(
+            f"exit.sessionTimezone must be an IANA time zone such as 'UTC' or 'America/New_York', got {tz!r}",
+            "exit.sessionTimezone",
+        ) from None
     opposite = _boolean(cfg.get("exitOnOppositeSignal", False), "exit.exitOnOppositeSignal")
     if opposite and direction != "Both":
-        raise _fail("exit.exitOnOppositeSignal needs marketContext.direction 'Both' (the opposite signal is "
-                    "the other side's entry); to close on a condition use exitBlocks", "exit.exitOnOppositeSignal")
+        raise _fail(
+            "exit.exitOnOppositeSignal needs marketContext.direction 'Both' (the opposite signal is "
+            "the other side's entry); to close on a condition use exitBlocks",
+            "exit.exitOnOppositeSignal",
+        )
     policy = _choice(cfg.get("sameBarPolicy", "stop_first"), "exit.sameBarPolicy", SAME_BAR_POLICIES)
     per_session = None
     if cfg.get("maxTradesPerSession") is not None:
         per_session = _integer(cfg["maxTradesPerSession"], "exit.maxTradesPerSession", 1, 1000)
-    return ExitRules(stop, target, trailing, atr_period, break_even, max_bars, close_session, session_end, tz,
-                     opposite, policy, per_session)
+    return ExitRules(
+        stop,
+        target,
+        trailing,
+        atr_period,
+        break_even,
+        max_bars,
+        close_session,
+        session_end,
+        tz,
+        opposite,
+        policy,
+        per_session,
+    )
 
 
 def _costs(raw: Any) -> Costs:
@@ -348,20 +386,24 @@ def _costs(raw: Any) -> Costs:
 
     spread_unit = _choice(cfg.get("spreadUnit", "points"), "costs.spreadUnit", PRICE_COST_UNITS)
     slippage_unit = _choice(cfg.get("slippageUnit", "points"), "costs.slippageUnit", PRICE_COST_UNITS)
-    return Costs(commission_pct=amount("commissionPct", 10.0), commission_fixed=amount("commissionFixed", 1e9),
-                 spread=amount("spread", 10.0 if spread_unit == "percent" else 1e9), spread_unit=spread_unit,
-                 slippage=amount("slippage", 10.0 if slippage_unit == "percent" else 1e9),
-                 slippage_unit=slippage_unit)
+    return Costs(
+        commission_pct=amount("commissionPct", 10.0),
+        commission_fixed=amount("commissionFixed", 1e9),
+        spread=amount("spread", 10.0 if spread_unit == "percent" else 1e9),
+        spread_unit=spread_unit,
+        slippage=amount("slippage", 10.0 if slippage_unit == "percent" else 1e9),
+        slippage_unit=slippage_unit,
+    )
 
 
 def _sizing(raw: Any) -> Sizing:
     cfg = _object(raw, "sizing", SIZING_KEYS)
-    pyramiding = 1 if cfg.get("pyramiding") is None else _integer(cfg["pyramiding"], "sizing.pyramiding", 1,
-                                                                  MAX_PYRAMIDING)
+    pyramiding = (
+        1 if cfg.get("pyramiding") is None else _integer(cfg["pyramiding"], "sizing.pyramiding", 1, MAX_PYRAMIDING)
+    )
     legacy = "method" in cfg or "riskPct" in cfg
     if legacy and ("moduleId" in cfg or "config" in cfg):
-        raise _fail("sizing takes either moduleId + config or the older method + riskPct, not both",
-                    "sizing.method")
+        raise _fail("sizing takes either moduleId + config or the older method + riskPct, not both", "sizing.method")
     if legacy:
         method = _choice(cfg.get("method", "fixed_fraction"), "sizing.method", ("fixed_fraction", "all_in"))
         if method == "all_in":
@@ -375,10 +417,12 @@ def _sizing(raw: Any) -> Sizing:
     available = [cls.module_id for cls in registry.get_modules_by_category(SIZING_CATEGORY)]
     if not isinstance(module_id, str) or module_id not in available:
         close = difflib.get_close_matches(str(module_id), available, n=3, cutoff=0.5)
-        raise StrategyError(f"sizing.moduleId must be a position_sizing module, one of {available}, got "
-                            f"{module_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
-                            code="MODULE_NOT_FOUND",
-                            details={"field": "sizing.moduleId", "close_matches": close, "available": available})
+        raise StrategyError(
+            f"sizing.moduleId must be a position_sizing module, one of {available}, got "
+            f"{module_id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""),
+            code="MODULE_NOT_FOUND",
+            details={"field": "sizing.moduleId", "close_matches": close, "available": available},
+        )
     config = cfg.get("config") or {}
     if not isinstance(config, Mapping):
         raise _fail("sizing.config must be an object", "sizing.config")
@@ -387,9 +431,16 @@ def _sizing(raw: Any) -> Sizing:
         full = cls.validate_config(config)
     except (ModuleConfigError, ModuleNotFound) as exc:
         param = getattr(exc, "field", "")
-        raise StrategyError(f"sizing: {exc}", code="INVALID_CONFIG",
-                            details={"field": f"sizing.config.{param}", "module_id": module_id, "param": param,
-                                     "schema": cls.get_config_schema()["fields"]}) from None
+        raise StrategyError(
+            f"sizing: {exc}",
+            code="INVALID_CONFIG",
+            details={
+                "field": f"sizing.config.{param}",
+                "module_id": module_id,
+                "param": param,
+                "schema": cls.get_config_schema()["fields"],
+            },
+        ) from None
     return Sizing(module_id, full, pyramiding)
 
 
@@ -414,19 +465,26 @@ def build_strategy(request: Mapping[str, Any]) -> StrategySpec:
         raise _fail("marketContext must be an object", "marketContext")
     direction = context.get("direction", "Long")
     if direction not in DIRECTIONS:
-        raise _fail(f"marketContext.direction must be one of {list(DIRECTIONS)}, got {direction!r}",
-                    "marketContext.direction")
+        raise _fail(
+            f"marketContext.direction must be one of {list(DIRECTIONS)}, got {direction!r}", "marketContext.direction"
+        )
     entry = _blocks(request, "decisionBlocks", required=True)
     if direction == "Both":
         if not request.get("shortDecisionBlocks"):
-            raise _fail("direction 'Both' takes long entries from decisionBlocks and short entries from "
-                        "shortDecisionBlocks, which is missing or empty", "shortDecisionBlocks")
+            raise _fail(
+                "direction 'Both' takes long entries from decisionBlocks and short entries from "
+                "shortDecisionBlocks, which is missing or empty",
+                "shortDecisionBlocks",
+            )
         short_entry = _blocks(request, "shortDecisionBlocks", required=True)
     else:
         for key in ("shortDecisionBlocks", "shortExitBlocks"):
             if request.get(key):
-                raise _fail(f"{key} is used only with marketContext.direction 'Both' (got {direction!r}); "
-                            f"decisionBlocks and exitBlocks hold the {direction.lower()} rules", key)
+                raise _fail(
+                    f"{key} is used only with marketContext.direction 'Both' (got {direction!r}); "
+                    f"decisionBlocks and exitBlocks hold the {direction.lower()} rules",
+                    key,
+                )
         short_entry = ()
     exit_blocks = _blocks(request, "exitBlocks", required=False)
     short_exit_blocks = _blocks(request, "shortExitBlocks", required=False) if direction == "Both" else ()
@@ -436,6 +494,14 @@ def build_strategy(request: Mapping[str, Any]) -> StrategySpec:
     capital = request.get("initialCapital", DEFAULT_CAPITAL)
     if isinstance(capital, bool) or not isinstance(capital, (int, float)) or not 0 < capital <= 1e12:
         raise _fail("initialCapital must be a positive number (at most 1e12)", "initialCapital")
-    return StrategySpec(direction=direction, entry_blocks=entry, exit=exit_rules, sizing=sizing,
-                        initial_capital=float(capital), short_entry_blocks=short_entry, exit_blocks=exit_blocks,
-                        short_exit_blocks=short_exit_blocks, costs=costs)
+    return StrategySpec(
+        direction=direction,
+        entry_blocks=entry,
+        exit=exit_rules,
+        sizing=sizing,
+        initial_capital=float(capital),
+        short_entry_blocks=short_entry,
+        exit_blocks=exit_blocks,
+        short_exit_blocks=short_exit_blocks,
+        costs=costs,
+    )

@@ -5,6 +5,7 @@ then a V5 ICT configuration (``"kind": "ict"``) is compiled to decision blocks, 
 ``marketContext.session`` becomes an entry filter block. The result is idempotent: expanding
 an expanded body changes nothing (generated blocks are marked and replaced).
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,8 +31,9 @@ def expand_request(data: Any) -> Any:
     elif "kind" in body and body["kind"] not in ("v4", None):
         from qm_platform.errors import ApplicationError
 
-        raise ApplicationError("INVALID_REQUEST", f"kind must be 'v4' or 'ict', got {body['kind']!r}",
-                               details={"field": "kind"})
+        raise ApplicationError(
+            "INVALID_REQUEST", f"kind must be 'v4' or 'ict', got {body['kind']!r}", details={"field": "kind"}
+        )
     body.pop("kind", None)
     ctx = body.get("marketContext")
     if isinstance(ctx, dict):

@@ -18,6 +18,7 @@ any_kill_zone  any of the four       any ICT kill zone
 silver_bullet  10:00 – 11:00         ICT Silver Bullet (New York AM)
 =============  ====================  ==========================================
 """
+
 from __future__ import annotations
 
 from qm_platform.errors import ApplicationError
@@ -47,10 +48,20 @@ def session_block(session) -> dict | None:
     key = _key(session) if isinstance(session, str) else None
     key = {"newyork": "new_york", "ny": "new_york", "tokyo": "asia"}.get(key, key)
     if key not in SESSIONS:
-        raise ApplicationError("INVALID_REQUEST", f"unknown session {session!r}; expected one of "
-                               f"Asia, London, New York, {', '.join(k for k in SESSIONS if k not in ('asia', 'london', 'new_york'))}",
-                               details={"field": "marketContext.session",
-                                        "sessions": ["Asia", "London", "New York", *list(SESSIONS)[3:]]})
-    return {"label": f"Session: {session}", "subConfirmations": [
-        {"label": f"In {session}", "moduleId": "kill_zones", "selected": True,
-         "config": {**SESSIONS[key], "operator": "==", "value": True}}]}
+        raise ApplicationError(
+            "INVALID_REQUEST",
+            f"unknown session {session!r}; expected one of "
+            f"Asia, London, New York, {', '.join(k for k in SESSIONS if k not in ('asia', 'london', 'new_york'))}",
+            details={"field": "marketContext.session", "sessions": ["Asia", "London", "New York", *list(SESSIONS)[3:]]},
+        )
+    return {
+        "label": f"Session: {session}",
+        "subConfirmations": [
+            {
+                "label": f"In {session}",
+                "moduleId": "kill_zones",
+                "selected": True,
+                "config": {**SESSIONS[key], "operator": "==", "value": True},
+            }
+        ],
+    }

@@ -1,5 +1,6 @@
 """Strategy templates: ready bodies stored as data (``backtests/strategy_templates/*.json``),
 loaded into the StrategyTemplate model, and applied with deep-merged overrides."""
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,14 @@ def templates_load(*, apps=None) -> int:
         StrategyTemplate = apps.get_model("backtests", "StrategyTemplate")
     for item in template_files():
         StrategyTemplate.objects.update_or_create(
-            id=item["id"], defaults={"name": item["name"], "kind": item["kind"],
-                                     "description": item["description"], "body": item["body"]})
+            id=item["id"],
+            defaults={
+                "name": item["name"],
+                "kind": item["kind"],
+                "description": item["description"],
+                "body": item["body"],
+            },
+        )
     return len(template_files())
 
 
@@ -46,8 +53,12 @@ def template_apply(template_id: Any, overrides: dict) -> dict:
     template = StrategyTemplate.objects.filter(id=str(template_id)).first() if isinstance(template_id, str) else None
     if template is None:
         available = list(StrategyTemplate.objects.values_list("id", flat=True))
-        raise ApplicationError("TEMPLATE_NOT_FOUND", f"no template {template_id!r}",
-                               details={"field": "template", "available": available}, status_code=400)
+        raise ApplicationError(
+            "TEMPLATE_NOT_FOUND",
+            f"no template {template_id!r}",
+            details={"field": "template", "available": available},
+            status_code=400,
+        )
     body = deep_merge(template.body, overrides)
     if template.kind == "ict":
         body.setdefault("kind", "ict")

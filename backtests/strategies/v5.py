@@ -17,6 +17,7 @@ A long setup (a short one mirrors it) reads, in order:
    swing high); at most N trades per New York trading day (17:00 to 17:00 New York time);
 7. ``marketContext.session`` (e.g. ``london_open``) restricts entries to a session or kill zone.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,15 +42,22 @@ class HtfBiasSerializer(serializers.Serializer):
 
 
 class StopSerializer(serializers.Serializer):
-    placement = serializers.ChoiceField(choices=["zone", "swing"], default="zone",
-                                        help_text="zone: beyond the entry zone; swing: beyond the last swing.")
-    bufferPct = serializers.FloatField(min_value=0, max_value=10, default=0.05,
-                                       help_text="Extra distance beyond the level, percent of price.")
+    placement = serializers.ChoiceField(
+        choices=["zone", "swing"],
+        default="zone",
+        help_text="zone: beyond the entry zone; swing: beyond the last swing.",
+    )
+    bufferPct = serializers.FloatField(
+        min_value=0, max_value=10, default=0.05, help_text="Extra distance beyond the level, percent of price."
+    )
 
 
 class TargetSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["r", "liquidity"], default="r",
-                                   help_text="r: a multiple of the stop distance; liquidity: the opposing swing.")
+    type = serializers.ChoiceField(
+        choices=["r", "liquidity"],
+        default="r",
+        help_text="r: a multiple of the stop distance; liquidity: the opposing swing.",
+    )
     value = serializers.FloatField(min_value=0.1, max_value=50, default=2.0, help_text="R multiple (type r).")
 
 
@@ -103,8 +111,7 @@ def compile_ict(body: dict) -> dict:
     """A V5 body → the equivalent V4 body. Raises ApplicationError INVALID_REQUEST."""
     serializer = V5RequestSerializer(data=body)
     if not serializer.is_valid():
-        raise ApplicationError("INVALID_REQUEST", "The ICT request is invalid.",
-                               details={"fields": serializer.errors})
+        raise ApplicationError("INVALID_REQUEST", "The ICT request is invalid.", details={"fields": serializer.errors})
     ict = serializer.validated_data.get("ict") or IctSerializer(data={}).run_validation({})
     ctx = dict(body["marketContext"])
     long = ctx.get("direction", "Long") == "Long"
@@ -115,41 +122,71 @@ def compile_ict(body: dict) -> dict:
     htf = ict.get("htfBias")
     if htf:
         htf_swing = dict(htf.get("swing") or {"left": 3, "right": 3})
-        subs.append(_condition(f"{htf['timeframe']} market structure {side}", "htf_filter",
-                               {"module": "market_structure_shift", "timeframe": htf["timeframe"],
-                                "module_config": htf_swing}, None, side))
+        subs.append(
+            _condition(
+                f"{htf['timeframe']} market structure {side}",
+                "htf_filter",
+                {"module": "market_structure_shift", "timeframe": htf["timeframe"], "module_config": htf_swing},
+                None,
+                side,
+            )
+        )
     if ict["requireMss"]:
         subs.append(_condition(f"Market structure {side}", "market_structure_shift", swing, None, side))
     if ict.get("requireSweep", ict["entryModel"] == "breaker"):
         # The last sweep took the liquidity on the other side: sell-side lows for a long.
         subs.append(_condition("Liquidity swept first", "liquidity_sweep", swing, "last", side))
     if ict["premiumDiscount"]:
-        subs.append(_condition("In discount" if long else "In premium", "premium_discount_zones", swing, None,
-                               "discount" if long else "premium"))
+        subs.append(
+            _condition(
+                "In discount" if long else "In premium",
+                "premium_discount_zones",
+                swing,
+                None,
+                "discount" if long else "premium",
+            )
+        )
     entry_config = {} if entry_module == "fair_value_gaps" else swing
-    subs.append(_condition(f"Inside a {side} {ict['entryModel'].replace('_', ' ')}", entry_module,
-                           entry_config, None, side))
+    subs.append(
+        _condition(f"Inside a {side} {ict['entryModel'].replace('_', ' ')}", entry_module, entry_config, None, side)
+    )
 
     stop = ict.get("stop") or {"placement": "zone", "bufferPct": 0.05}
     if stop["placement"] == "zone":
         stop_level = {"module": entry_module, "config": entry_config, "output": "bottom" if long else "top"}
     else:
-        stop_level = {"module": "market_structure_shift", "config": swing,
-                      "output": "swing_low" if long else "swing_high"}
+        stop_level = {
+            "module": "market_structure_shift",
+            "config": swing,
+            "output": "swing_low" if long else "swing_high",
+        }
     target = ict.get("target") or {"type": "r", "value": 2.0}
     exit_ = {"stopLoss": {"unit": "level", "value": stop["bufferPct"], "level": stop_level}}
     if target["type"] == "r":
         exit_["takeProfit"] = {"unit": "r", "value": target["value"]}
     else:
-        exit_["takeProfit"] = {"unit": "level", "level": {
-            "module": "market_structure_shift", "config": swing, "output": "swing_high" if long else "swing_low"}}
+        exit_["takeProfit"] = {
+            "unit": "level",
+            "level": {
+                "module": "market_structure_shift",
+                "config": swing,
+                "output": "swing_high" if long else "swing_low",
+            },
+        }
     if ict.get("maxTradesPerSession"):
-        exit_.update(maxTradesPerSession=ict["maxTradesPerSession"], sessionEnd="17:00",
-                     sessionTimezone="America/New_York")
-    v4 = {"marketContext": ctx,
-          "decisionBlocks": [{"label": f"ICT {ict['entryModel'].replace('_', ' ')} setup ({opposite} invalidates)",
-                              "subConfirmations": subs}],
-          "exit": exit_}
+        exit_.update(
+            maxTradesPerSession=ict["maxTradesPerSession"], sessionEnd="17:00", sessionTimezone="America/New_York"
+        )
+    v4 = {
+        "marketContext": ctx,
+        "decisionBlocks": [
+            {
+                "label": f"ICT {ict['entryModel'].replace('_', ' ')} setup ({opposite} invalidates)",
+                "subConfirmations": subs,
+            }
+        ],
+        "exit": exit_,
+    }
     for key in ("costs", "sizing", "initialCapital", "strategyName", "cache"):
         if key in body:
             v4[key] = body[key]

@@ -1,15 +1,31 @@
 """Request bodies for tests: a valid V4 body and ways to break it."""
+
 from __future__ import annotations
 
 import copy
 
 VALID_V4 = {
-    "marketContext": {"market": "XAUUSD", "timeframe": "1h", "direction": "Long",
-                      "startDate": "2024-01-01T00:00:00Z", "endDate": "2024-07-01T00:00:00Z",
-                      "dataSource": "synthetic"},
-    "decisionBlocks": [{"label": "Momentum", "subConfirmations": [
-        {"label": "RSI", "moduleId": "rsi", "selected": True,
-         "config": {"period": 14, "operator": "<", "value": 35}}]}],
+    "marketContext": {
+        "market": "XAUUSD",
+        "timeframe": "1h",
+        "direction": "Long",
+        "startDate": "2024-01-01T00:00:00Z",
+        "endDate": "2024-07-01T00:00:00Z",
+        "dataSource": "synthetic",
+    },
+    "decisionBlocks": [
+        {
+            "label": "Momentum",
+            "subConfirmations": [
+                {
+                    "label": "RSI",
+                    "moduleId": "rsi",
+                    "selected": True,
+                    "config": {"period": 14, "operator": "<", "value": 35},
+                }
+            ],
+        }
+    ],
     "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
     "quickTest": False,
 }

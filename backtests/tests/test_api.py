@@ -1,4 +1,5 @@
 """The REST API: submit, read, list, cancel, modules, and the one error contract."""
+
 import pytest
 from django.test import override_settings
 
@@ -34,17 +35,23 @@ def test_submit_answers_202_queued_and_enqueues_on_commit(alice_api, django_capt
     assert len(callbacks) == 1
 
 
-@pytest.mark.parametrize("body, code, field", [
-    ({}, "INVALID_REQUEST", "marketContext"),
-    (v4_body(marketContext__timeframe="7m"), "INVALID_REQUEST", "timeframe"),
-    (v4_body(marketContext__direction="Sideways"), "INVALID_REQUEST", "direction"),
-    (v4_body(decisionBlocks="rsi"), "INVALID_REQUEST", "decisionBlocks"),
-    (v4_body(decisionBlocks=[]), "INVALID_REQUEST", "decisionBlocks"),
-    (v4_body(exit__stopLoss="one"), "INVALID_REQUEST", "stopLoss"),
-    (v4_body(exit__stopLoss=-1), "INVALID_REQUEST", "stopLoss"),
-    (v4_body(marketContext__testPeriod="3 weeks", marketContext__startDate=None,
-             marketContext__endDate=None), "INVALID_REQUEST", "testPeriod"),
-])
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        ({}, "INVALID_REQUEST", "marketContext"),
+        (v4_body(marketContext__timeframe="7m"), "INVALID_REQUEST", "timeframe"),
+        (v4_body(marketContext__direction="Sideways"), "INVALID_REQUEST", "direction"),
+        (v4_body(decisionBlocks="rsi"), "INVALID_REQUEST", "decisionBlocks"),
+        (v4_body(decisionBlocks=[]), "INVALID_REQUEST", "decisionBlocks"),
+        (v4_body(exit__stopLoss="one"), "INVALID_REQUEST", "stopLoss"),
+        (v4_body(exit__stopLoss=-1), "INVALID_REQUEST", "stopLoss"),
+        (
+            v4_body(marketContext__testPeriod="3 weeks", marketContext__startDate=None, marketContext__endDate=None),
+            "INVALID_REQUEST",
+            "testPeriod",
+        ),
+    ],
+)
 def test_bad_shapes_are_400_and_create_nothing(alice_api, body, code, field, django_capture_on_commit_callbacks):
     for key in ("startDate", "endDate"):
         if isinstance(body.get("marketContext"), dict) and body["marketContext"].get(key) is None:
@@ -83,8 +90,11 @@ def test_unknown_param_is_rejected_not_ignored(alice_api):
 
 def test_condition_on_a_categorical_value_outside_the_set(alice_api):
     body = v4_body()
-    body["decisionBlocks"][0]["subConfirmations"][0]["config"] = {"output": "zone", "operator": "==",
-                                                                  "value": "sideways"}
+    body["decisionBlocks"][0]["subConfirmations"][0]["config"] = {
+        "output": "zone",
+        "operator": "==",
+        "value": "sideways",
+    }
     err = assert_error(alice_api.post(URL, body, format="json"), 400, "INVALID_CONDITION")
     assert "overbought" in err["details"]["allowed"]
 
@@ -96,8 +106,9 @@ def test_non_json_body_is_invalid_json(alice_api):
 
 def test_yahoo_range_beyond_its_interval_limits_is_refused_up_front(alice_api):
     # 1h bars from 2024-01-01: further back than Yahoo's ~730 days (marketdata/tests cover the rest).
-    err = assert_error(alice_api.post(URL, v4_body(marketContext__dataSource="yahoo"), format="json"),
-                       400, "DATA_RANGE_UNAVAILABLE")
+    err = assert_error(
+        alice_api.post(URL, v4_body(marketContext__dataSource="yahoo"), format="json"), 400, "DATA_RANGE_UNAVAILABLE"
+    )
     assert "CSV" in err["error"]
 
 
@@ -147,8 +158,18 @@ def test_executed_run_exposes_metrics_and_paginated_trades(alice_api):
     trades = alice_api.get(run["links"]["trades"]).json()
     assert trades["count"] == run["trade_count"]
     first = trades["results"][0]
-    for key in ("direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl",
-                "pnl_pct", "exit_reason", "bars_held"):
+    for key in (
+        "direction",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "size",
+        "pnl",
+        "pnl_pct",
+        "exit_reason",
+        "bars_held",
+    ):
         assert key in first
     assert first["entry_time"].endswith("Z") or first["entry_time"].endswith("+00:00")
     assert_error(alice_api.get(f"{URL}/{run_id}/report.pdf"), 404, "REPORT_NOT_AVAILABLE")

@@ -2,6 +2,7 @@
 (best run, constraints, objectives, DSR), failures, cache hits, exactly-once finalisation,
 cancel, walk-forward windows and schedules' drift. Runs are executed in-process with
 ``backtest_execute``; the chord callback is stood in for by ``batch_advance``."""
+
 import math
 
 import pandas as pd
@@ -57,6 +58,7 @@ def code_of(excinfo) -> str:
 
 # ---- grid (pure) ------------------------------------------------------------------------------
 
+
 def test_paths_parse_into_keys_and_indices():
     assert parse_path(PERIOD) == ["decisionBlocks", 0, "subConfirmations", 0, "config", "period"]
     with pytest.raises(GridError):
@@ -83,6 +85,7 @@ def test_duplicate_values_are_dropped_so_identical_combinations_run_once():
 
 
 # ---- validation -------------------------------------------------------------------------------
+
 
 def test_every_grid_path_is_checked_up_front_with_suggestions(alice):
     with pytest.raises(ApplicationError) as excinfo:
@@ -115,8 +118,9 @@ def test_a_grid_over_the_limit_is_refused_unless_sampled_or_the_users_limit_allo
         services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid})
     assert code_of(excinfo) == "GRID_TOO_LARGE"
     assert excinfo.value.details == {"combinations": 12_000, "runs": 12_000, "limit": 10_000}
-    plan = services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid,
-                                                       "sample": {"n": 50, "seed": 1}})
+    plan = services.batch_plan(
+        user=alice, definition={"strategy": v4_body(), "grid": grid, "sample": {"n": 50, "seed": 1}}
+    )
     assert plan.planned_runs == 50
     BatchLimit.objects.create(user=alice, max_runs=20_000)
     assert services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid}).planned_runs == 12_000
@@ -125,11 +129,17 @@ def test_a_grid_over_the_limit_is_refused_unless_sampled_or_the_users_limit_allo
 def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
     from backtests.models import StrategyTemplate
 
-    StrategyTemplate.objects.update_or_create(id="batch_test_rsi", defaults={
-        "name": "RSI (batch test)", "kind": "v4", "description": "-", "body": v4_body()})
-    batch = services.batch_create(user=alice, definition={
-        "template": "batch_test_rsi", "overrides": {"marketContext": {"endDate": "2024-04-01T00:00:00Z"}},
-        "grid": {PERIOD: [7, 21]}})
+    StrategyTemplate.objects.update_or_create(
+        id="batch_test_rsi", defaults={"name": "RSI (batch test)", "kind": "v4", "description": "-", "body": v4_body()}
+    )
+    batch = services.batch_create(
+        user=alice,
+        definition={
+            "template": "batch_test_rsi",
+            "overrides": {"marketContext": {"endDate": "2024-04-01T00:00:00Z"}},
+            "grid": {PERIOD: [7, 21]},
+        },
+    )
     runs = list(batch.runs.all())
     assert len(runs) == 2 and {r.data_end.month for r in runs} == {4}
     assert {r.request["decisionBlocks"][0]["subConfirmations"][0]["config"]["period"] for r in runs} == {7, 21}
@@ -139,6 +149,7 @@ def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
 
 
 # ---- running, summary, objectives ---------------------------------------------------------------
+
 
 def test_batch_runs_are_linked_and_not_dispatched_one_by_one(alice, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
@@ -159,6 +170,7 @@ def test_finished_batch_has_the_best_run_by_objective_dsr_and_sortable_results(a
     assert run_all(batch) == BatchStatus.SUCCEEDED
     summary = batch.summary
     from backtests.batches import selectors
+
     rows = selectors.batch_scored_rows(batch=batch)
     best_sharpe = max(r["metrics"]["sharpe"] for r in rows if r["metrics"].get("sharpe") is not None)
     assert summary["best"]["metrics"]["sharpe"] == best_sharpe
@@ -174,13 +186,17 @@ def test_finished_batch_has_the_best_run_by_objective_dsr_and_sortable_results(a
 
 def test_constraints_and_a_custom_weighted_objective_pick_the_best(alice):
     weights = {"win_rate": 1.0, "max_drawdown_pct": -2.0}
-    batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]}, objective={"weights": weights},
-                   constraints={"min_trades": 5})
+    batch = create(
+        alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]}, objective={"weights": weights}, constraints={"min_trades": 5}
+    )
     run_all(batch)
     from backtests.batches import selectors
+
     rows = selectors.batch_scored_rows(batch=batch)
-    expected = max((r for r in rows if r["metrics"]["trade_count"] >= 5),
-                   key=lambda r: r["metrics"]["win_rate"] - 2 * r["metrics"]["max_drawdown_pct"])
+    expected = max(
+        (r for r in rows if r["metrics"]["trade_count"] >= 5),
+        key=lambda r: r["metrics"]["win_rate"] - 2 * r["metrics"]["max_drawdown_pct"],
+    )
     assert batch.summary["best"]["run_id"] == expected["run_id"]
     impossible = create(alice, grid={PERIOD: [7, 14]}, constraints={"min_trades": 100_000})
     assert run_all(impossible) == BatchStatus.SUCCEEDED
@@ -245,8 +261,9 @@ def test_a_broker_outage_hands_the_batch_runs_back_to_the_outbox(alice, monkeypa
     assert batch.status == BatchStatus.SUCCEEDED
 
 
-def test_identical_batches_reuse_the_result_cache_and_still_finish(alice, django_capture_on_commit_callbacks,
-                                                                   monkeypatch):
+def test_identical_batches_reuse_the_result_cache_and_still_finish(
+    alice, django_capture_on_commit_callbacks, monkeypatch
+):
     sent = []
     monkeypatch.setattr(services, "batch_dispatch", lambda *, batch_id, run_ids: sent.append(list(run_ids)))
     first = create(alice, grid={PERIOD: [7, 14]})
@@ -286,6 +303,7 @@ def test_the_report_page_has_table_heatmap_distribution_and_best_equity(alice):
 
 # ---- statistics (pure) ---------------------------------------------------------------------------
 
+
 def test_deflated_sharpe_matches_the_papers_worked_example():
     # Bailey & López de Prado (2014), section 4: 100 trials, annualised SR 2.5 over 1,250 daily
     # observations, annualised variance of the trials' SRs 0.5, skew -3, kurtosis 10 → DSR ≈ 0.90.
@@ -305,39 +323,59 @@ def test_objective_scores_are_none_when_a_metric_is_missing():
 
 # ---- walk-forward -----------------------------------------------------------------------------
 
+
 def test_rolling_and_anchored_windows():
     rolling = build_windows("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", in_sample="6mo", out_of_sample="2mo")
-    assert [(w.is_start.month, w.is_end.month, w.oos_end.month) for w in rolling] == [(1, 7, 9), (3, 9, 11),
-                                                                                         (5, 11, 1)]
-    anchored = build_windows("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", in_sample="6mo", out_of_sample="2mo",
-                             anchored=True)
+    assert [(w.is_start.month, w.is_end.month, w.oos_end.month) for w in rolling] == [(1, 7, 9), (3, 9, 11), (5, 11, 1)]
+    anchored = build_windows(
+        "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z", in_sample="6mo", out_of_sample="2mo", anchored=True
+    )
     assert {w.is_start for w in anchored} == {pd.Timestamp("2024-01-01", tz="UTC")}
     assert all(w.oos_start == w.is_end for w in rolling + anchored)
 
 
 def test_stitched_equity_compounds_window_after_window():
-    trades, equity = stitch([
-        {"start": "2024-01-01T00:00:00Z", "initial_capital": 1000, "trades": [
-            {"exit_time": pd.Timestamp("2024-01-05", tz="UTC"), "pnl": 100.0}]},
-        {"start": "2024-02-01T00:00:00Z", "initial_capital": 1000, "trades": [
-            {"exit_time": pd.Timestamp("2024-02-05", tz="UTC"), "pnl": 100.0}]}], 1000)
+    trades, equity = stitch(
+        [
+            {
+                "start": "2024-01-01T00:00:00Z",
+                "initial_capital": 1000,
+                "trades": [{"exit_time": pd.Timestamp("2024-01-05", tz="UTC"), "pnl": 100.0}],
+            },
+            {
+                "start": "2024-02-01T00:00:00Z",
+                "initial_capital": 1000,
+                "trades": [{"exit_time": pd.Timestamp("2024-02-05", tz="UTC"), "pnl": 100.0}],
+            },
+        ],
+        1000,
+    )
     assert list(trades["pnl"]) == pytest.approx([100.0, 110.0])
     assert equity.iloc[-1] == pytest.approx(1210.0)
 
 
 def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chosen_on(alice):
     body = v4_body(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-09-01T00:00:00Z")
-    batch = create(alice, mode="walk_forward", strategy=body, grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
-                   walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"})
+    batch = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
+    )
     assert len(batch.windows) == 5 and batch.planned_runs == 5 * 4 + 5
     assert run_all(batch) == BatchStatus.SUCCEEDED
     runs = list(batch.runs.all())
     checked = 0
     for window in batch.windows:
-        in_sample = [r for r in runs if r.batch_params["window"] == window["index"]
-                     and r.batch_params["phase"] == "in_sample"]
-        oos = [r for r in runs if r.batch_params["window"] == window["index"]
-               and r.batch_params["phase"] == "out_of_sample"]
+        in_sample = [
+            r for r in runs if r.batch_params["window"] == window["index"] and r.batch_params["phase"] == "in_sample"
+        ]
+        oos = [
+            r
+            for r in runs
+            if r.batch_params["window"] == window["index"] and r.batch_params["phase"] == "out_of_sample"
+        ]
         assert len(in_sample) == 4 and len(oos) == 1
         # data_start / data_end are the first and last bars the run actually read.
         last_seen = max(r.data_end for r in in_sample)
@@ -355,11 +393,17 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
     assert wf["oos_metrics"]["trade_count"] == wf["oos_trade_count"]
     assert "efficiency" in wf and wf["is_annualised_return_pct_mean"] is not None
     from backtests.batches.report import render_batch_report_html
+
     html = render_batch_report_html(batch, for_pdf=True)
     assert "Walk-forward (rolling windows)" in html and "in sample (grid)" in html and "window 5" in html
     # The same analysis again is answered from the cache, out-of-sample runs included, in one step.
-    again = create(alice, mode="walk_forward", strategy=body, grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
-                   walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"})
+    again = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
+    )
     assert services.batch_advance(batch_id=again.id) == BatchStatus.SUCCEEDED
     again.refresh_from_db()
     assert [w["params"] for w in again.summary["walk_forward"]["windows"]] == [w["params"] for w in wf["windows"]]
@@ -367,14 +411,19 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
 
 # ---- schedules and drift -------------------------------------------------------------------------
 
+
 def test_schedule_is_backed_by_a_periodic_task_and_each_firing_creates_a_batch(alice, monkeypatch):
     from django_celery_beat.models import PeriodicTask
 
     refreshed = []
     monkeypatch.setattr(services, "_refresh_data", lambda definition, body: refreshed.append(1) or [])
-    schedule = services.schedule_create(user=alice, name="daily", definition={"strategy": v4_body(**SHORT),
-                                                                             "grid": {PERIOD: [7, 14]}},
-                                        cron="30 6 * * 1-5", timezone_name="Europe/London")
+    schedule = services.schedule_create(
+        user=alice,
+        name="daily",
+        definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}},
+        cron="30 6 * * 1-5",
+        timezone_name="Europe/London",
+    )
     task = PeriodicTask.objects.get(id=schedule.periodic_task_id)
     assert task.task == "backtests.batches.tasks.fire_schedule" and task.enabled
     assert (task.crontab.minute, task.crontab.hour, str(task.crontab.timezone)) == ("30", "6", "Europe/London")
@@ -391,8 +440,9 @@ def test_schedule_is_backed_by_a_periodic_task_and_each_firing_creates_a_batch(a
 
 def test_scheduled_batch_records_drift_against_the_previous_one(alice, monkeypatch):
     monkeypatch.setattr(services, "_refresh_data", lambda definition, body: [])
-    schedule = services.schedule_create(user=alice, name="weekly", definition={"strategy": v4_body(**SHORT)},
-                                        interval_seconds=3600)
+    schedule = services.schedule_create(
+        user=alice, name="weekly", definition={"strategy": v4_body(**SHORT)}, interval_seconds=3600
+    )
     first = services.schedule_fire(schedule_id=schedule.id)
     run_all(first)
     assert first.drift is None and not first.drift_alert
@@ -411,10 +461,13 @@ def test_scheduled_batch_records_drift_against_the_previous_one(alice, monkeypat
 
 def test_invalid_schedules_are_refused(alice):
     definition = {"strategy": v4_body()}
-    for kwargs, field in (({"cron": "61 * * * *"}, "cron"), ({"cron": "* * *"}, "cron"),
-                          ({"cron": "0 6 * * *", "interval_seconds": 60}, "cron"),
-                          ({"interval_seconds": 5}, "interval_seconds"),
-                          ({"cron": "0 6 * * *", "timezone_name": "Mars/Olympus"}, "timezone")):
+    for kwargs, field in (
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "* * *"}, "cron"),
+        ({"cron": "0 6 * * *", "interval_seconds": 60}, "cron"),
+        ({"interval_seconds": 5}, "interval_seconds"),
+        ({"cron": "0 6 * * *", "timezone_name": "Mars/Olympus"}, "timezone"),
+    ):
         with pytest.raises(ApplicationError) as excinfo:
             services.schedule_create(user=alice, name="x", definition=definition, **kwargs)
         assert excinfo.value.details["field"] == field

@@ -1,5 +1,6 @@
 """The batch and schedule API: the error contract, isolation between users, the detail view
 (counts, progress, ETA, sortable results) and schedule CRUD."""
+
 import pytest
 from django.test import override_settings
 
@@ -90,9 +91,11 @@ def test_schedule_crud(alice_api, bob_api):
     from django_celery_beat.models import PeriodicTask
 
     definition = {"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}}
-    response = alice_api.post("/api/v1/schedules", {"name": "mornings", "definition": definition,
-                                                    "cron": "0 6 * * 1-5", "timezone": "America/New_York"},
-                              format="json")
+    response = alice_api.post(
+        "/api/v1/schedules",
+        {"name": "mornings", "definition": definition, "cron": "0 6 * * 1-5", "timezone": "America/New_York"},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     schedule = response.json()
     assert PeriodicTask.objects.filter(name=f"qm-batch-schedule-{schedule['id']}", enabled=True).exists()
@@ -105,18 +108,26 @@ def test_schedule_crud(alice_api, bob_api):
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_SCHEDULE"
     assert bob_api.get(url).status_code == 404 and bob_api.get("/api/v1/schedules").json() == []
     assert [s["name"] for s in alice_api.get("/api/v1/schedules").json()] == ["mornings"]
-    broken = alice_api.post("/api/v1/schedules", {"name": "broken", "interval_seconds": 3600,
-                                                  "definition": {"strategy": v4_body(), "grid": {"nope": [1]}}},
-                            format="json")
+    broken = alice_api.post(
+        "/api/v1/schedules",
+        {"name": "broken", "interval_seconds": 3600, "definition": {"strategy": v4_body(), "grid": {"nope": [1]}}},
+        format="json",
+    )
     assert broken.status_code == 400 and broken.json()["code"] == "INVALID_GRID_PATH"
     assert alice_api.delete(url).status_code == 204
     assert not PeriodicTask.objects.filter(name=f"qm-batch-schedule-{schedule['id']}").exists()
 
 
 def test_admin_pages_for_batches_and_schedules(admin_client, alice):
-    services.schedule_create(user=alice, name="admin view", definition={"strategy": v4_body(**SHORT)},
-                             interval_seconds=600)
+    services.schedule_create(
+        user=alice, name="admin view", definition={"strategy": v4_body(**SHORT)}, interval_seconds=600
+    )
     batch = services.batch_create(user=alice, definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}})
-    for url in ("/admin/backtests/batch/", "/admin/backtests/schedule/", "/admin/backtests/batchlimit/",
-                "/admin/backtests/schedule/add/", f"/admin/backtests/batch/{batch.id}/change/"):
+    for url in (
+        "/admin/backtests/batch/",
+        "/admin/backtests/schedule/",
+        "/admin/backtests/batchlimit/",
+        "/admin/backtests/schedule/add/",
+        f"/admin/backtests/batch/{batch.id}/change/",
+    ):
         assert admin_client.get(url).status_code == 200, url

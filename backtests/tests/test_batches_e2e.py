@@ -1,6 +1,7 @@
 """End to end with a real Celery worker process on Redis and PostgreSQL: a batch posted over
 the API fans out as a chord, the callback builds the summary, the batch PDF is rendered on
 the reports queue, and an identical batch is answered from the result cache and still ends."""
+
 import time
 
 import pytest
@@ -27,17 +28,22 @@ def wait_for(predicate, timeout=90, what="condition"):
 
 
 def final_batch(batch_id):
-    return Batch.objects.filter(id=batch_id, status__in=[BatchStatus.SUCCEEDED, BatchStatus.FAILED,
-                                                         BatchStatus.CANCELLED]).first()
+    return Batch.objects.filter(
+        id=batch_id, status__in=[BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED]
+    ).first()
 
 
 def test_a_batch_fans_out_over_a_real_worker_and_ends_with_summary_and_pdf(tmp_path, alice_api):
     flush_broker()
     worker = WorkerProcess(tmp_path / "worker.log", concurrency=2, QM_RENDER_PDF=0)
     try:
-        definition = {"strategy": v4_body(marketContext__startDate="2024-01-01T00:00:00Z",
-                                          marketContext__endDate="2024-04-01T00:00:00Z"),
-                      "grid": {PERIOD: [7, 14, 21], TP: [1.5, 3.0]}, "objective": "net_return"}
+        definition = {
+            "strategy": v4_body(
+                marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-04-01T00:00:00Z"
+            ),
+            "grid": {PERIOD: [7, 14, 21], TP: [1.5, 3.0]},
+            "objective": "net_return",
+        }
         response = alice_api.post("/api/v1/batches", definition, format="json")
         assert response.status_code == 202, response.json()
         batch_id = response.json()["id"]
@@ -45,7 +51,8 @@ def test_a_batch_fans_out_over_a_real_worker_and_ends_with_summary_and_pdf(tmp_p
         assert batch.status == BatchStatus.SUCCEEDED, (batch.status, batch.summary)
         assert list(BacktestRun.objects.filter(batch=batch).values_list("status", flat=True)) == ["SUCCEEDED"] * 6
         assert batch.summary["best"]["metrics"]["net_return_pct"] == max(
-            r.metrics["net_return_pct"] for r in BacktestRun.objects.filter(batch=batch))
+            r.metrics["net_return_pct"] for r in BacktestRun.objects.filter(batch=batch)
+        )
         wait_for(lambda: Batch.objects.get(id=batch_id).report_key, timeout=60, what="the batch PDF")
         pdf = alice_api.get(f"/api/v1/batches/{batch_id}/report.pdf")
         assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")

@@ -1,4 +1,5 @@
 """End to end: HTTP → PostgreSQL → Redis → a real Celery worker process → Chromium PDF."""
+
 import subprocess
 import time
 
@@ -15,6 +16,7 @@ FINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 def token_headers(user):
     from rest_framework.authtoken.models import Token
+
     token, _ = Token.objects.get_or_create(user=user)
     return {"Authorization": f"Token {token.key}"}
 
@@ -55,8 +57,7 @@ def test_submit_poll_trades_pdf_and_isolation(live_server, celery_worker_process
     info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
     pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
     assert pages >= 1
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert f"{run['metrics']['win_rate']:.1f}%" in text
     assert "XAUUSD" in text
 
@@ -65,8 +66,7 @@ def test_submit_poll_trades_pdf_and_isolation(live_server, celery_worker_process
         assert denied.status_code == 404 and denied.json()["code"] == "NOT_FOUND"
 
 
-def test_failed_run_keeps_the_worker_serving_and_cancel_stops_a_running_run(
-        live_server, celery_worker_process, alice):
+def test_failed_run_keeps_the_worker_serving_and_cancel_stops_a_running_run(live_server, celery_worker_process, alice):
     h = token_headers(alice)
     api = f"{live_server.url}/api/v1/backtests"
     weekend = v4_body(marketContext__startDate="2024-06-01T00:00:00Z", marketContext__endDate="2024-06-02T00:00:00Z")
@@ -75,9 +75,12 @@ def test_failed_run_keeps_the_worker_serving_and_cancel_stops_a_running_run(
     assert failed["error"]["code"] == "INSUFFICIENT_DATA" and failed["error"]["message"]
 
     # A long run: two years of 1-minute bars on a 24/7 market.
-    long_body = v4_body(marketContext__market="BTCUSD", marketContext__timeframe="1m",
-                        marketContext__startDate="2022-01-01T00:00:00Z",
-                        marketContext__endDate="2024-01-01T00:00:00Z")
+    long_body = v4_body(
+        marketContext__market="BTCUSD",
+        marketContext__timeframe="1m",
+        marketContext__startDate="2022-01-01T00:00:00Z",
+        marketContext__endDate="2024-01-01T00:00:00Z",
+    )
     run_url = requests.post(api, json=long_body, headers=h, timeout=10).json()["status_url"]
     running, _ = poll(run_url, h, until={"RUNNING"} | FINAL)
     assert running["status"] == "RUNNING"

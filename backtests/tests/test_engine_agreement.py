@@ -24,6 +24,7 @@ How the comparison is made fair, and where our semantics differ on purpose:
   stop first; we fill the target at the open, since the open is the bar's first price. The
   test asserts whether that case occurred, so a difference would be explained.
 """
+
 import warnings
 
 import numpy as np
@@ -35,7 +36,7 @@ from modules.tests.conftest import load_sample
 from reports.metrics import exposure_pct
 
 backtesting = pytest.importorskip("backtesting")
-SCALE = 2.0 ** -40
+SCALE = 2.0**-40
 
 
 def _sma(values, period):
@@ -68,8 +69,9 @@ class SmaCross(backtesting.Strategy):
 def _peer(data, sl_pct, tp_pct):
     frame = data.rename(columns=str.title)[["Open", "High", "Low", "Close", "Volume"]].copy()
     frame[["Open", "High", "Low", "Close"]] *= SCALE
-    bt = backtesting.Backtest(frame, SmaCross, cash=10_000, commission=0, trade_on_close=False,
-                              exclusive_orders=True, finalize_trades=False)
+    bt = backtesting.Backtest(
+        frame, SmaCross, cash=10_000, commission=0, trade_on_close=False, exclusive_orders=True, finalize_trades=False
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bt.run(sl_pct=sl_pct, tp_pct=tp_pct)
@@ -79,17 +81,23 @@ def _ours(data, sl_pct, tp_pct):
     cross = {"moduleId": "sma", "config": {"period": 10, "value": {"module": "sma", "config": {"period": 30}}}}
     up = {**cross, "config": {**cross["config"], "operator": "crosses_above"}}
     down = {**cross, "config": {**cross["config"], "operator": "crosses_below"}}
-    request = {"marketContext": {"direction": "Long"},
-               "decisionBlocks": [{"subConfirmations": [up]}], "exitBlocks": [{"subConfirmations": [down]}],
-               "exit": {"stopLoss": sl_pct, "takeProfit": tp_pct},
-               "sizing": {"moduleId": "percent_of_equity", "config": {"percent": 100}}}
+    request = {
+        "marketContext": {"direction": "Long"},
+        "decisionBlocks": [{"subConfirmations": [up]}],
+        "exitBlocks": [{"subConfirmations": [down]}],
+        "exit": {"stopLoss": sl_pct, "takeProfit": tp_pct},
+        "sizing": {"moduleId": "percent_of_equity", "config": {"percent": 100}},
+    }
     return run_backtest(data, build_strategy(request))
 
 
 def _target_gap_with_stop_touched(data, trades) -> int:
     o, lo = data["open"].to_numpy(), data["low"].to_numpy()
-    hits = (trades.exit_reason == "target") & (o[trades.exit_bar] >= trades.initial_target) & \
-        (lo[trades.exit_bar] <= trades.initial_stop)
+    hits = (
+        (trades.exit_reason == "target")
+        & (o[trades.exit_bar] >= trades.initial_target)
+        & (lo[trades.exit_bar] <= trades.initial_stop)
+    )
     return int(hits.sum())
 
 
@@ -102,7 +110,7 @@ def test_trades_and_final_equity_agree_with_backtesting_py(sl_pct, tp_pct):
     assert len(theirs) >= 20, "the sample should give a meaningful number of trades"
     mine = ours.trades
     if mine.exit_reason.iloc[-1] == "end_of_data":
-        mine = mine.iloc[:-1]        # backtesting.py keeps it open (see the module docstring)
+        mine = mine.iloc[:-1]  # backtesting.py keeps it open (see the module docstring)
     assert _target_gap_with_stop_touched(data, ours.trades) == 0
     assert len(mine) == len(theirs)
     np.testing.assert_array_equal(mine.entry_bar.to_numpy(), theirs.EntryBar.to_numpy())
@@ -120,6 +128,6 @@ def test_our_exposure_and_trade_count_match_the_peers_statistics():
     peer = _peer(data, None, None)
     ours = _ours(data, None, None)
     closed = ours.trades[ours.trades.exit_reason != "end_of_data"]
-    assert ours.metrics["trade_count"] == peer["# Trades"] + 1   # ours includes the end_of_data trade
+    assert ours.metrics["trade_count"] == peer["# Trades"] + 1  # ours includes the end_of_data trade
     exposure = exposure_pct(closed.entry_bar.to_numpy(), closed.exit_bar.to_numpy(), len(data))
     assert exposure == pytest.approx(peer["Exposure Time [%]"], abs=1e-9)

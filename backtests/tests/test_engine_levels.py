@@ -1,5 +1,6 @@
 """Exits at price levels read from the data (stops beyond a swing or zone, targets at
 liquidity) and the per-session trade cap: the engine features the V5 ICT strategy uses."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,14 @@ ENTRY = [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "
 
 
 def spec(exit_, direction="Long"):
-    return build_strategy({"marketContext": {"direction": direction}, "decisionBlocks": ENTRY, "exit": exit_,
-                           "sizing": {"method": "all_in"}})
+    return build_strategy(
+        {
+            "marketContext": {"direction": direction},
+            "decisionBlocks": ENTRY,
+            "exit": exit_,
+            "sizing": {"method": "all_in"},
+        }
+    )
 
 
 def long_at(n, *bars_on):
@@ -23,8 +30,12 @@ def long_at(n, *bars_on):
 def test_stop_beyond_the_signal_bars_low_and_target_at_its_high_plus_buffer():
     rows = flat(3) + [(100, 103, 97, 100)] + [(100, 100.5, 99.5, 100)] + [(100, 101, 96.5, 97)] + flat(2)
     data = bars(rows)
-    strategy = spec({"stopLoss": {"unit": "level", "value": 1.0, "level": {"column": "low"}},
-                     "takeProfit": {"unit": "level", "level": {"column": "high"}}})
+    strategy = spec(
+        {
+            "stopLoss": {"unit": "level", "value": 1.0, "level": {"column": "low"}},
+            "takeProfit": {"unit": "level", "level": {"column": "high"}},
+        }
+    )
     trades = simulate_signals(data, strategy, long_at(len(rows), 3)).trades
     assert len(trades) == 1
     trade = trades.iloc[0]
@@ -37,15 +48,17 @@ def test_stop_beyond_the_signal_bars_low_and_target_at_its_high_plus_buffer():
 
 def test_level_stop_is_hit_at_the_level():
     rows = flat(3) + [(100, 101, 98, 100)] + [(100, 100.5, 99.5, 100)] + [(99, 99.5, 97, 97.5)] + flat(2, 97.5)
-    trades = simulate_signals(bars(rows), spec({"stopLoss": {"unit": "level", "level": {"column": "low"}}}),
-                              long_at(len(rows), 3)).trades
+    trades = simulate_signals(
+        bars(rows), spec({"stopLoss": {"unit": "level", "level": {"column": "low"}}}), long_at(len(rows), 3)
+    ).trades
     assert list(trades.exit_reason) == ["stop"] and trades.exit_price.iloc[0] == pytest.approx(98.0)
 
 
 def test_a_level_on_the_wrong_side_of_the_fill_skips_the_entry():
     rows = flat(3) + [(100, 101, 99, 100)] + [(95, 95.5, 94.5, 95)] + flat(3, 95)
-    result = simulate_signals(bars(rows), spec({"stopLoss": {"unit": "level", "level": {"column": "low"}}}),
-                              long_at(len(rows), 3))
+    result = simulate_signals(
+        bars(rows), spec({"stopLoss": {"unit": "level", "level": {"column": "low"}}}), long_at(len(rows), 3)
+    )
     assert len(result.trades) == 0 and result.metrics["skipped_entries"] == 1
 
 
@@ -56,8 +69,7 @@ def test_module_output_levels_are_validated():
     with pytest.raises(StrategyError) as err:
         spec({"stopLoss": {"unit": "level"}})
     assert err.value.details["field"] == "exit.stopLoss.level"
-    ok = spec({"stopLoss": {"unit": "level", "value": 0.1,
-                            "level": {"module": "fair_value_gaps", "output": "bottom"}}})
+    ok = spec({"stopLoss": {"unit": "level", "value": 0.1, "level": {"module": "fair_value_gaps", "output": "bottom"}}})
     assert "Fair" in ok.describe() or "fair" in ok.describe().lower()
 
 
@@ -81,10 +93,20 @@ def test_same_module_with_different_non_key_params_keeps_separate_columns():
 
     data = load_sample()
     zone = {"moduleId": "rsi", "config": {"output": "zone", "operator": "==", "value": "overbought"}}
-    strategy = build_strategy({"decisionBlocks": [{"subConfirmations": [
-        {**zone, "config": {**zone["config"], "overbought": 60}},
-        {**zone, "config": {**zone["config"], "overbought": 80, "operator": "!="}}]}],
-        "exit": {"maxBarsInTrade": 1}, "sizing": {"method": "all_in"}})
+    strategy = build_strategy(
+        {
+            "decisionBlocks": [
+                {
+                    "subConfirmations": [
+                        {**zone, "config": {**zone["config"], "overbought": 60}},
+                        {**zone, "config": {**zone["config"], "overbought": 80, "operator": "!="}},
+                    ]
+                }
+            ],
+            "exit": {"maxBarsInTrade": 1},
+            "sizing": {"method": "all_in"},
+        }
+    )
     trades = run_backtest(data, strategy).trades
     rsi = talib.RSI(data["close"].to_numpy(), 14)
     band = np.flatnonzero((rsi >= 60) & (rsi < 80))
@@ -96,9 +118,20 @@ def test_a_module_that_cannot_run_on_the_data_is_a_clear_engine_error():
     from backtests.engine import EngineError, run_backtest
     from modules.tests.conftest import load_sample
 
-    strategy = build_strategy({"decisionBlocks": [{"subConfirmations": [
-        {"moduleId": "htf_filter", "config": {"module": "ema", "timeframe": "5m", "operator": "==",
-                                              "value": "bullish"}}]}]})
+    strategy = build_strategy(
+        {
+            "decisionBlocks": [
+                {
+                    "subConfirmations": [
+                        {
+                            "moduleId": "htf_filter",
+                            "config": {"module": "ema", "timeframe": "5m", "operator": "==", "value": "bullish"},
+                        }
+                    ]
+                }
+            ]
+        }
+    )
     with pytest.raises(EngineError) as err:
         run_backtest(load_sample(), strategy)  # hourly data cannot feed a 5-minute filter
     assert err.value.code == "MODULE_DATA_ERROR" and "5m" in err.value.message
@@ -109,13 +142,25 @@ def test_warm_up_bars_warm_indicators_but_are_neither_traded_nor_measured():
     from modules.tests.conftest import load_sample
 
     data = load_sample()
-    strategy = build_strategy({"decisionBlocks": [{"subConfirmations": [
-        {"moduleId": "ema", "config": {"period": 50, "operator": "crosses_below", "value": {"column": "close"}}}]}],
-        "exit": {"stopLoss": 1.0, "takeProfit": 2.0}})
+    strategy = build_strategy(
+        {
+            "decisionBlocks": [
+                {
+                    "subConfirmations": [
+                        {
+                            "moduleId": "ema",
+                            "config": {"period": 50, "operator": "crosses_below", "value": {"column": "close"}},
+                        }
+                    ]
+                }
+            ],
+            "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
+        }
+    )
     trade_from = data.index[900]
-    warm = run_backtest(data.iloc[300:], strategy, trade_from=trade_from)       # 600 bars of warm-up
-    history = run_backtest(data, strategy, trade_from=trade_from)               # all history before it
-    cold = run_backtest(data.iloc[900:], strategy)                              # no warm-up at all
+    warm = run_backtest(data.iloc[300:], strategy, trade_from=trade_from)  # 600 bars of warm-up
+    history = run_backtest(data, strategy, trade_from=trade_from)  # all history before it
+    cold = run_backtest(data.iloc[900:], strategy)  # no warm-up at all
     assert len(warm.trades) > 3
     assert (warm.trades.entry_time > trade_from).all()
     assert warm.equity.index[0] == trade_from and warm.bars == len(data) - 900

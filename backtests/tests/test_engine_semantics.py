@@ -3,6 +3,7 @@
 Signals are given directly (``simulate_signals``) so each test reads: given these bars and
 these signals, when simulated, then these trades. Pure: no Django, no database.
 """
+
 import json
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def run(data, *, long=(), short=(), long_exit=(), short_exit=(), direction="Long
 
 # ---- fills -------------------------------------------------------------------------------------
 
+
 def test_signal_on_a_close_enters_at_the_next_open_and_open_trades_close_at_the_end():
     data = bars(flat(2) + [(101, 102, 100, 101.5), (102, 103, 101, 102.5)])
     result = run(data, long=[1])
@@ -86,8 +88,13 @@ def test_a_gap_through_the_target_fills_at_the_open():
 @pytest.mark.parametrize("policy, price, reason", [("stop_first", 98.0, "stop"), ("target_first", 104.0, "target")])
 def test_stop_and_target_in_one_bar_follow_the_same_bar_policy(policy, price, reason):
     data = bars(flat(2) + [(100, 100.5, 99.5, 100), (100, 105, 97, 101)])
-    exit_rules = {"stopLoss": 2, "stopLossUnit": "points", "takeProfit": 4, "takeProfitUnit": "points",
-                  "sameBarPolicy": policy}
+    exit_rules = {
+        "stopLoss": 2,
+        "stopLossUnit": "points",
+        "takeProfit": 4,
+        "takeProfitUnit": "points",
+        "sameBarPolicy": policy,
+    }
     [trade] = run(data, long=[1], exit=exit_rules).trades.itertuples()
     assert (trade.exit_price, trade.exit_reason) == (price, reason)
 
@@ -114,6 +121,7 @@ def test_short_stop_is_above_and_target_below_the_entry():
 
 
 # ---- exit units ---------------------------------------------------------------------------------
+
 
 def test_atr_units_use_the_atr_at_the_signal_bar():
     # every bar's true range is 2, so ATR(3) is 2 from bar 3 on
@@ -220,6 +228,7 @@ def test_pyramiding_adds_entries_up_to_the_limit():
 
 # ---- direction Both ------------------------------------------------------------------------------
 
+
 def test_both_reverses_on_the_opposite_signal_when_asked():
     data = bars(flat(2) + [(100, 101, 99, 100), (102, 103, 101, 102), (104, 105, 103, 104), (103, 104, 102, 103)])
     result = run(data, direction="Both", long=[1], short=[3], exit={"exitOnOppositeSignal": True})
@@ -243,6 +252,7 @@ def test_short_exit_blocks_close_shorts_only():
 
 
 # ---- costs ---------------------------------------------------------------------------------------
+
 
 def test_costs_are_paid_on_both_fills_and_reported_per_trade():
     data = bars(flat(2) + [(100, 101, 99, 100), (110, 111, 109, 110), (110, 111, 109, 110)])
@@ -279,26 +289,29 @@ def test_short_pays_the_spread_on_the_sell_and_the_buy_back():
 STOP2 = {"stopLoss": 2, "stopLossUnit": "points"}
 
 
-@pytest.mark.parametrize("sizing, size", [
-    ({}, 10_000 * 0.01 / 2),                                                          # default: 1 % risk
-    ({"moduleId": "fixed_fraction", "config": {"risk_pct": 2}}, 10_000 * 0.02 / 2),
-    ({"method": "fixed_fraction", "riskPct": 0.5}, 10_000 * 0.005 / 2),               # the older shape
-    ({"method": "all_in"}, 100.0),
-    ({"moduleId": "percent_of_equity", "config": {"percent": 50}}, 50.0),
-    ({"moduleId": "fixed_units", "config": {"units": 3}}, 3.0),
-    ({"moduleId": "kelly_fraction", "config": {"win_rate_pct": 55, "payoff_ratio": 1.5}}, 10_000 * 0.02 / 2),
-    ({"moduleId": "kelly_fraction", "config": {"cap_pct": 20}}, 10_000 * 0.125 / 2),
-])
+@pytest.mark.parametrize(
+    "sizing, size",
+    [
+        ({}, 10_000 * 0.01 / 2),  # default: 1 % risk
+        ({"moduleId": "fixed_fraction", "config": {"risk_pct": 2}}, 10_000 * 0.02 / 2),
+        ({"method": "fixed_fraction", "riskPct": 0.5}, 10_000 * 0.005 / 2),  # the older shape
+        ({"method": "all_in"}, 100.0),
+        ({"moduleId": "percent_of_equity", "config": {"percent": 50}}, 50.0),
+        ({"moduleId": "fixed_units", "config": {"units": 3}}, 3.0),
+        ({"moduleId": "kelly_fraction", "config": {"win_rate_pct": 55, "payoff_ratio": 1.5}}, 10_000 * 0.02 / 2),
+        ({"moduleId": "kelly_fraction", "config": {"cap_pct": 20}}, 10_000 * 0.125 / 2),
+    ],
+)
 def test_sizing_modules(sizing, size):
     result = run(bars(flat(4)), long=[1], exit=STOP2, sizing=sizing)
     assert result.trades["size"].tolist() == [pytest.approx(size)]
 
 
 def test_volatility_target_sizes_from_atr():
-    rows = [(100, 101, 99, 100)] * 8   # ATR = 2
+    rows = [(100, 101, 99, 100)] * 8  # ATR = 2
     sizing = {"moduleId": "volatility_target", "config": {"risk_pct": 1, "atr_period": 3, "atr_multiple": 2}}
     result = run(bars(rows), long=[1, 5], long_exit=[6], sizing=sizing)
-    assert result.metrics["skipped_entries"] == 1            # bar 1: ATR still warming up
+    assert result.metrics["skipped_entries"] == 1  # bar 1: ATR still warming up
     assert result.trades["size"].tolist() == [pytest.approx(10_000 * 0.01 / (2 * 2))]
 
 
@@ -321,6 +334,7 @@ def test_sizing_compounds_with_equity():
 
 # ---- equity, results ---------------------------------------------------------------------------
 
+
 def test_equity_is_marked_to_market_at_each_close():
     data = bars(flat(2) + [(100, 101, 99, 101), (101, 103, 100, 102), (102, 103, 101, 102)])
     result = run(data, long=[1], long_exit=[3])
@@ -329,12 +343,13 @@ def test_equity_is_marked_to_market_at_each_close():
 
 def test_the_same_request_on_the_same_data_gives_byte_identical_results():
     data = load_sample()
-    body = {"marketContext": {"direction": "Both"},
-            "decisionBlocks": [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "value": 35}}]}],
-            "shortDecisionBlocks": [{"subConfirmations": [{"moduleId": "rsi",
-                                                           "config": {"operator": ">", "value": 65}}]}],
-            "exit": {"stopLoss": 1, "takeProfit": 2, "trailingStop": 1.5, "exitOnOppositeSignal": True},
-            "costs": {"commissionPct": 0.01, "spread": 0.3}}
+    body = {
+        "marketContext": {"direction": "Both"},
+        "decisionBlocks": [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "value": 35}}]}],
+        "shortDecisionBlocks": [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": ">", "value": 65}}]}],
+        "exit": {"stopLoss": 1, "takeProfit": 2, "trailingStop": 1.5, "exitOnOppositeSignal": True},
+        "costs": {"commissionPct": 0.01, "spread": 0.3},
+    }
     first, second = (run_backtest(data, build_strategy(body)) for _ in range(2))
     assert first.trades.to_csv() == second.trades.to_csv()
     assert first.equity.to_numpy().tobytes() == second.equity.to_numpy().tobytes()
@@ -346,15 +361,40 @@ def test_the_same_request_on_the_same_data_gives_byte_identical_results():
 def test_metrics_are_json_safe_and_keep_the_keys_the_api_reads():
     result = run(bars(flat(4)), long=[1])
     json.dumps(result.metrics, allow_nan=False)
-    for key in ("trade_count", "win_rate", "profit_factor", "net_return_pct", "max_drawdown_pct", "expectancy_r",
-                "sharpe", "buy_and_hold_return_pct", "initial_capital", "final_equity"):
+    for key in (
+        "trade_count",
+        "win_rate",
+        "profit_factor",
+        "net_return_pct",
+        "max_drawdown_pct",
+        "expectancy_r",
+        "sharpe",
+        "buy_and_hold_return_pct",
+        "initial_capital",
+        "final_equity",
+    ):
         assert key in result.metrics
 
 
 def test_trade_columns_the_platform_maps_are_present():
     trades = run(bars(flat(4)), long=[1]).trades
-    for column in ("direction", "entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl", "pnl_pct",
-                   "exit_reason", "bars_held", "fees", "r_multiple", "gross_pnl", "mae", "mfe"):
+    for column in (
+        "direction",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "size",
+        "pnl",
+        "pnl_pct",
+        "exit_reason",
+        "bars_held",
+        "fees",
+        "r_multiple",
+        "gross_pnl",
+        "mae",
+        "mfe",
+    ):
         assert column in trades.columns
 
 
@@ -363,8 +403,11 @@ def test_progress_reports_each_stage_and_a_raise_cancels():
     body = {"decisionBlocks": BLOCK, "exit": {"stopLoss": 1}}
     stages = []
     run_backtest(data, build_strategy(body), on_progress=lambda stage, done, total: stages.append(stage))
-    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == \
-        ["computing_modules", "simulating", "analysing"]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == [
+        "computing_modules",
+        "simulating",
+        "analysing",
+    ]
 
     class Cancelled(Exception):
         pass
@@ -378,10 +421,12 @@ def test_progress_reports_each_stage_and_a_raise_cancels():
 
 
 def test_the_engine_and_the_metrics_import_no_django():
-    code = ("import sys, backtests.engine, reports.metrics, modules.registry; "
-            "modules.registry.get_registry(); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, backtests.engine, reports.metrics, modules.registry; "
+        "modules.registry.get_registry(); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))
 
 
@@ -393,6 +438,7 @@ def test_categorical_and_boolean_conditions_run_end_to_end(operator_, value):
     body = {"decisionBlocks": [{"subConfirmations": [trend, squeeze]}], "exit": {"maxBarsInTrade": 5}}
     result = run_backtest(data, build_strategy(body))
     from modules.registry import get_registry
+
     adx = get_registry().get_module("adx")().calculate(data, {})
     width = get_registry().get_module("bollinger_width")().calculate(data, {})
     trend_col = np.asarray(adx[[c for c in adx.columns if c.endswith("_trend")][0]]).astype(str)
@@ -404,4 +450,5 @@ def test_categorical_and_boolean_conditions_run_end_to_end(operator_, value):
 
 def test_warm_up_runs():
     from backtests.engine import warm_up
+
     warm_up()

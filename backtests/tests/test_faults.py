@@ -1,5 +1,6 @@
 """Faults with real processes: a broker that is down at submit time, workers killed with
 SIGKILL mid-run, and the soft time limit. Nothing submitted is lost; nothing runs twice."""
+
 import os
 import shutil
 import signal
@@ -23,12 +24,22 @@ FINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 HEARTBEAT = 3
 
 # A heavy run (1.5M one-minute bars, slow modules) that is still busy when we strike.
-HEAVY = v4_body(marketContext__market="BTCUSD", marketContext__timeframe="1m",
-                marketContext__startDate="2021-01-01T00:00:00Z", marketContext__endDate="2023-11-01T00:00:00Z",
-                decisionBlocks=[{"label": "Heavy", "subConfirmations": [
-                    {"moduleId": "rsi", "config": {"operator": "<", "value": 30}},
-                    {"moduleId": "sr_zones", "config": {"operator": "!=", "value": "neutral"}},
-                    {"moduleId": "volume_profile", "config": {"operator": ">", "value": 0}}]}])
+HEAVY = v4_body(
+    marketContext__market="BTCUSD",
+    marketContext__timeframe="1m",
+    marketContext__startDate="2021-01-01T00:00:00Z",
+    marketContext__endDate="2023-11-01T00:00:00Z",
+    decisionBlocks=[
+        {
+            "label": "Heavy",
+            "subConfirmations": [
+                {"moduleId": "rsi", "config": {"operator": "<", "value": 30}},
+                {"moduleId": "sr_zones", "config": {"operator": "!=", "value": "neutral"}},
+                {"moduleId": "volume_profile", "config": {"operator": ">", "value": 0}},
+            ],
+        }
+    ],
+)
 
 
 def free_port() -> int:
@@ -61,10 +72,30 @@ class RedisServer:
 
     def start(self):
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True)
-                 .stdout.strip() == b"PONG", timeout=10, what="redis")
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(
+            lambda: (
+                subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip()
+                == b"PONG"
+            ),
+            timeout=10,
+            what="redis",
+        )
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -83,8 +114,13 @@ def test_runs_submitted_while_the_broker_is_down_all_succeed_once_it_is_back(tmp
     redis.start()
     port = free_port()
     env = worker_env(CELERY_BROKER_URL=redis.url, QM_RENDER_PDF=0)
-    web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
         base = f"http://127.0.0.1:{port}"
@@ -93,8 +129,9 @@ def test_runs_submitted_while_the_broker_is_down_all_succeed_once_it_is_back(tmp
         headers = {"Authorization": f"Token {Token.objects.create(user=alice).key}"}
         ids = []
         for i in range(5):
-            response = requests.post(f"{base}/api/v1/backtests", json=v4_body(exit__takeProfit=2.0 + i / 10),
-                                     headers=headers, timeout=30)
+            response = requests.post(
+                f"{base}/api/v1/backtests", json=v4_body(exit__takeProfit=2.0 + i / 10), headers=headers, timeout=30
+            )
             assert response.status_code == 202, response.text
             ids.append(response.json()["id"])
         assert set(BacktestRun.objects.filter(id__in=ids).values_list("status", flat=True)) == {"QUEUED"}
@@ -103,8 +140,11 @@ def test_runs_submitted_while_the_broker_is_down_all_succeed_once_it_is_back(tmp
 
         redis.start()
         worker = WorkerProcess(tmp_path / "worker.log", CELERY_BROKER_URL=redis.url, QM_RENDER_PDF=0)
-        wait_for(lambda: not BacktestRun.objects.filter(id__in=ids).exclude(status__in=FINAL).exists(),
-                 timeout=120, what="all runs to finish")
+        wait_for(
+            lambda: not BacktestRun.objects.filter(id__in=ids).exclude(status__in=FINAL).exists(),
+            timeout=120,
+            what="all runs to finish",
+        )
         assert list(BacktestRun.objects.filter(id__in=ids).values_list("status", flat=True)) == ["SUCCEEDED"] * 5
     finally:
         if worker:
@@ -124,8 +164,11 @@ def _ok(url):
 def _start_heavy_run(user):
     flush_broker()
     run = services.backtest_submit(user=user, body=HEAVY)
-    wait_for(lambda: status_of(run.id)[1] in ("computing_modules", "simulating"), timeout=90,
-             what="the run to start computing")
+    wait_for(
+        lambda: status_of(run.id)[1] in ("computing_modules", "simulating"),
+        timeout=90,
+        what="the run to start computing",
+    )
     return run
 
 

@@ -1,5 +1,6 @@
 """Operations without a worker process: idempotency, result cache, state machine, reaper,
 claim takeover, database hiccups, health, metrics and structured logs."""
+
 import json
 import logging
 
@@ -68,9 +69,8 @@ def test_cache_is_not_used_when_the_stored_data_changed(alice_api):
 
 def test_illegal_transitions_raise_and_are_logged(alice, caplog):
     run = services.backtest_submit(user=alice, body=v4_body())
-    with caplog.at_level(logging.ERROR, logger="qm.backtests"):
-        with pytest.raises(services.IllegalTransition):
-            services.transition(run.id, to=RunStatus.RUNNING, frm=(RunStatus.SUCCEEDED,))
+    with caplog.at_level(logging.ERROR, logger="qm.backtests"), pytest.raises(services.IllegalTransition):
+        services.transition(run.id, to=RunStatus.RUNNING, frm=(RunStatus.SUCCEEDED,))
     assert "illegal transition" in caplog.text
     # A legal move from a state the run is not in changes nothing.
     assert services.transition(run.id, to=RunStatus.SUCCEEDED, frm=(RunStatus.RUNNING,)) is False
@@ -86,8 +86,12 @@ def test_finished_run_cannot_be_cancelled(alice_api):
 
 def _make_stale(run_id, attempts):
     BacktestRun.objects.filter(id=run_id).update(
-        status=RunStatus.RUNNING, attempts=attempts, lease_token="dead-worker", stage="simulating",
-        heartbeat_at=timezone.now() - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT + 5))
+        status=RunStatus.RUNNING,
+        attempts=attempts,
+        lease_token="dead-worker",
+        stage="simulating",
+        heartbeat_at=timezone.now() - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT + 5),
+    )
 
 
 def test_reaper_requeues_a_silent_run_then_gives_up_with_worker_lost(alice, django_capture_on_commit_callbacks):
@@ -108,8 +112,9 @@ def test_reaper_requeues_a_silent_run_then_gives_up_with_worker_lost(alice, djan
 
 def test_redelivery_waits_for_a_live_worker_and_takes_over_a_dead_one(alice):
     run = services.backtest_submit(user=alice, body=v4_body())
-    BacktestRun.objects.filter(id=run.id).update(status=RunStatus.RUNNING, lease_token="other",
-                                                 attempts=1, heartbeat_at=timezone.now())
+    BacktestRun.objects.filter(id=run.id).update(
+        status=RunStatus.RUNNING, lease_token="other", attempts=1, heartbeat_at=timezone.now()
+    )
     with pytest.raises(services.RunBusy):
         services.backtest_execute(run_id=run.id)
     _make_stale(run.id, attempts=1)
@@ -128,8 +133,9 @@ def test_a_dropped_database_connection_mid_run_is_retried(alice, monkeypatch):
         if not killed:
             pid = connection.connection.info.backend_pid
             db = settings.DATABASES["default"]
-            with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"],
-                                 autocommit=True) as admin:
+            with psycopg.connect(
+                host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+            ) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             killed.append(pid)
         return real_write(self, stage, pct)

@@ -1,5 +1,6 @@
 """The browser pages: builder, live run page, results, runs list with filters, compare view;
 and once end to end in real headless Chromium against a live server and a real worker."""
+
 import json
 import re
 import subprocess
@@ -23,6 +24,7 @@ def alice_client(client, alice):
 
 # ---- without a browser ------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/run-backtest-v4", "/runs/", "/runs/compare/?ids=a,b"])
 def test_pages_need_a_login(client, path):
@@ -35,8 +37,13 @@ def test_the_builder_page_offers_markets_timeframes_and_the_example_strategy(ali
     html = alice_client.get("/run-backtest-v4").content.decode()
     assert 'id="builder"' in html and 'id="blocks"' in html and "/api/v1/modules/" in html
     assert '<option value="XAUUSD">' in html and "<option>15m</option>" in html
-    payload = json.loads(re.search(r'<textarea name="payload"[^>]*>(.*?)</textarea>', html, re.S).group(1)
-                         .replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">"))
+    payload = json.loads(
+        re.search(r'<textarea name="payload"[^>]*>(.*?)</textarea>', html, re.S)
+        .group(1)
+        .replace("&quot;", '"')
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )
     assert payload["decisionBlocks"][0]["subConfirmations"][0]["moduleId"] == "rsi"
 
 
@@ -69,8 +76,12 @@ def test_a_running_run_shows_progress_stage_and_cancel(alice_client, alice):
 
 @pytest.mark.django_db
 def test_a_failed_run_explains_the_error_in_plain_words_with_the_code(alice_client, alice):
-    run = stored_run(alice, status="FAILED", error_code="INSUFFICIENT_DATA",
-                     error_message="no XAUUSD 1h data between 2024-06-01 and 2024-06-02 (0 bars)")
+    run = stored_run(
+        alice,
+        status="FAILED",
+        error_code="INSUFFICIENT_DATA",
+        error_message="no XAUUSD 1h data between 2024-06-01 and 2024-06-02 (0 bars)",
+    )
     html = alice_client.get(f"/runs/{run.id}/").content.decode()
     assert "There was not enough market data in the chosen period" in html
     assert '<span class="code" id="error-code">INSUFFICIENT_DATA</span>' in html and "(0 bars)" in html
@@ -97,8 +108,13 @@ def test_another_users_run_and_compare_are_404(client, alice, bob):
 @pytest.mark.django_db
 def test_the_runs_list_filters_by_status_market_and_strategy(alice_client, alice, bob):
     gold = stored_run(alice, trades=2, strategy_name="Gold dip")
-    euro = stored_run(alice, trades=2, market="EURUSD", strategy_name="Euro trend",
-                      metrics={"strategy_text": "Long: MACD(12, 26, 9) > 0"})
+    euro = stored_run(
+        alice,
+        trades=2,
+        market="EURUSD",
+        strategy_name="Euro trend",
+        metrics={"strategy_text": "Long: MACD(12, 26, 9) > 0"},
+    )
     failed = stored_run(alice, status="FAILED", market="EURUSD")
     stored_run(bob, trades=2)
 
@@ -116,11 +132,13 @@ def test_the_runs_list_filters_by_status_market_and_strategy(alice_client, alice
 
 @pytest.mark.django_db
 def test_compare_shows_2_to_4_runs_side_by_side_with_overlaid_equity(alice_client, alice):
-    runs = [stored_run(alice, trades=10 + i, metrics={"net_return_pct": r, "max_drawdown_pct": d, "pvs": None})
-            for i, (r, d) in enumerate([(5.0, 9.0), (12.0, 4.0), (-3.0, 15.0)])]
+    runs = [
+        stored_run(alice, trades=10 + i, metrics={"net_return_pct": r, "max_drawdown_pct": d, "pvs": None})
+        for i, (r, d) in enumerate([(5.0, 9.0), (12.0, 4.0), (-3.0, 15.0)])
+    ]
     html = alice_client.get("/runs/compare/?" + "&".join(f"ids={r.id}" for r in runs)).content.decode()
     net = re.search(r'data-kpi="net_return_pct">(.*?)</tr>', html, re.S).group(1)
-    assert ["+5.00%", "+12.00%", "-3.00%"] == re.findall(r"[+-]\d+\.\d+%", net)
+    assert re.findall(r"[+-]\d+\.\d+%", net) == ["+5.00%", "+12.00%", "-3.00%"]
     assert 'best">+12.00%' in net
     assert 'best">4.00%' in re.search(r'data-kpi="max_drawdown_pct">(.*?)</tr>', html, re.S).group(1), "lower is better"
     chart = re.search(r'<div id="compare-chart">(.*?)</div>', html, re.S).group(1)
@@ -178,13 +196,15 @@ def browse_submit_watch_and_download(base_url: str, tmp_path: Path, seen: dict) 
             page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
             seen["run_id"] = page.url.rstrip("/").rsplit("/", 1)[1]
             seen["first_status"] = page.text_content("#status")
-            seen["worker"] = WorkerProcess(tmp_path / "worker.log")   # the run waited, queued, until now
+            seen["worker"] = WorkerProcess(tmp_path / "worker.log")  # the run waited, queued, until now
             page.wait_for_function("window.qmProgress && window.qmProgress.includes(100)", timeout=90_000)
             page.wait_for_selector("[data-kpi=net_return_pct]")
             seen["progress"] = page.evaluate("window.qmProgress")
             seen["eta"] = page.evaluate("window.qmEta")
-            seen["kpis"] = {key: page.text_content(f"[data-kpi={key}] .value")
-                            for key in ("net_return_pct", "win_rate", "trade_count", "pvs")}
+            seen["kpis"] = {
+                key: page.text_content(f"[data-kpi={key}] .value")
+                for key in ("net_return_pct", "win_rate", "trade_count", "pvs")
+            }
             seen["layout"] = page.evaluate("""() => ({
                 overflow: document.documentElement.scrollWidth - window.innerWidth,
                 charts: Array.from(document.querySelectorAll('.qm-chart')).map(c => c.getBoundingClientRect().width),
@@ -216,7 +236,8 @@ def browse_submit_watch_and_download(base_url: str, tmp_path: Path, seen: dict) 
 
 @pytest.mark.e2e
 def test_in_a_real_browser_build_submit_watch_progress_see_kpis_and_download_the_pdf(
-        live_server, transactional_db, alice, tmp_path):
+    live_server, transactional_db, alice, tmp_path
+):
     from conftest import flush_broker
 
     flush_broker()
@@ -233,7 +254,9 @@ def test_in_a_real_browser_build_submit_watch_progress_see_kpis_and_download_the
     assert seen["payload"]["marketContext"]["market"] == "EURUSD"
     assert block["config"] == {"period": 10, "overbought": 70, "oversold": 30, "operator": "<", "value": 35}
     run = BacktestRun.objects.get(id=seen["run_id"])
-    assert run.owner == alice and run.status == RunStatus.SUCCEEDED and run.request["strategyName"] == "Browser RSI test"
+    assert (
+        run.owner == alice and run.status == RunStatus.SUCCEEDED and run.request["strategyName"] == "Browser RSI test"
+    )
 
     assert seen["first_status"] == "QUEUED"
     progress = seen["progress"]
@@ -255,9 +278,18 @@ def test_in_a_real_browser_build_submit_watch_progress_see_kpis_and_download_the
 
     info = subprocess.run(["pdfinfo", str(seen["pdf"])], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
-    text = subprocess.run(["pdftotext", "-layout", str(seen["pdf"]), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(seen["pdf"]), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert pages == text.count("\f") >= 6
-    for expected in ("Browser RSI test", "EURUSD · 15m · Long", str(run.id), seen["kpis"]["win_rate"],
-                     "Trade list", "Entry time (UTC)", "Appendix: metric definitions", f"Page 1 of {pages}"):
+    for expected in (
+        "Browser RSI test",
+        "EURUSD · 15m · Long",
+        str(run.id),
+        seen["kpis"]["win_rate"],
+        "Trade list",
+        "Entry time (UTC)",
+        "Appendix: metric definitions",
+        f"Page 1 of {pages}",
+    ):
         assert expected in text, expected

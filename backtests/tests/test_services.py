@@ -1,4 +1,5 @@
 """Service behaviour without a worker: claim, progress, failure, idempotent re-delivery."""
+
 import pytest
 from django.test import override_settings
 
@@ -45,8 +46,7 @@ def test_engine_crash_fails_the_run_with_a_code(alice, monkeypatch):
 
 def test_no_data_in_window_fails_with_insufficient_data(alice):
     # A weekend: metals do not trade, so the window holds no bars.
-    run = submit(alice, marketContext__startDate="2024-06-01T00:00:00Z",
-                 marketContext__endDate="2024-06-02T12:00:00Z")
+    run = submit(alice, marketContext__startDate="2024-06-01T00:00:00Z", marketContext__endDate="2024-06-02T12:00:00Z")
     assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
     run.refresh_from_db()
     assert run.error_code == "INSUFFICIENT_DATA"
@@ -80,13 +80,17 @@ def test_same_request_same_data_gives_identical_results(alice):
     assert first.metrics == second.metrics
     assert first.data_checksum == second.data_checksum != ""
     fields = ("entry_time", "entry_price", "exit_time", "exit_price", "size", "pnl")
-    assert list(Trade.objects.filter(run=first).values_list(*fields)) == \
-        list(Trade.objects.filter(run=second).values_list(*fields))
+    assert list(Trade.objects.filter(run=first).values_list(*fields)) == list(
+        Trade.objects.filter(run=second).values_list(*fields)
+    )
 
 
 def test_invalid_stored_request_fails_cleanly(alice):
     run = submit(alice)
-    BacktestRun.objects.filter(id=run.id).update(request=v4_body(decisionBlocks=[{"subConfirmations": [
-        {"moduleId": "nope", "config": {"operator": ">", "value": 1}}]}]))
+    BacktestRun.objects.filter(id=run.id).update(
+        request=v4_body(
+            decisionBlocks=[{"subConfirmations": [{"moduleId": "nope", "config": {"operator": ">", "value": 1}}]}]
+        )
+    )
     assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
     assert BacktestRun.objects.get(id=run.id).error_code == "MODULE_NOT_FOUND"

@@ -1,4 +1,5 @@
 """Templates, sessions and the request expansion that feeds one engine."""
+
 import pandas as pd
 import pytest
 from django.test import override_settings
@@ -31,15 +32,23 @@ def test_every_template_runs_on_synthetic_data(template_id, alice_api):
         response = alice_api.post(URL, {"template": template_id, "marketContext": WINDOW}, format="json")
         assert response.status_code == 202, response.json()
         run_id = response.json()["id"]
-        assert services.backtest_execute(run_id=run_id) == RunStatus.SUCCEEDED, \
-            BacktestRun.objects.get(id=run_id).error_message
+        assert services.backtest_execute(run_id=run_id) == RunStatus.SUCCEEDED, BacktestRun.objects.get(
+            id=run_id
+        ).error_message
     run = BacktestRun.objects.get(id=run_id)
     assert run.metrics["trade_count"] == Trade.objects.filter(run=run).count()
 
 
 def test_template_overrides_are_deep_merged_and_unknown_template_is_400(alice_api):
-    response = alice_api.post(URL, {"template": "rsi_mean_reversion", "exit": {"takeProfit": 3.5},
-                                    "marketContext": {**WINDOW, "market": "GBPUSD"}}, format="json")
+    response = alice_api.post(
+        URL,
+        {
+            "template": "rsi_mean_reversion",
+            "exit": {"takeProfit": 3.5},
+            "marketContext": {**WINDOW, "market": "GBPUSD"},
+        },
+        format="json",
+    )
     assert response.status_code == 202
     run = BacktestRun.objects.get(id=response.json()["id"])
     assert run.market == "GBPUSD" and run.request["exit"] == {"stopLoss": 1.0, "takeProfit": 3.5}
@@ -86,8 +95,13 @@ def test_v5_ict_request_compiles_to_decision_blocks_and_runs(alice_api):
     assert response.status_code == 202, response.json()
     run = BacktestRun.objects.get(id=response.json()["id"])
     modules = [s["moduleId"] for b in run.request["decisionBlocks"] for s in b["subConfirmations"]]
-    assert modules == ["htf_filter", "market_structure_shift", "premium_discount_zones", "fair_value_gaps",
-                       "kill_zones"]
+    assert modules == [
+        "htf_filter",
+        "market_structure_shift",
+        "premium_discount_zones",
+        "fair_value_gaps",
+        "kill_zones",
+    ]
     assert run.request["exit"]["stopLoss"]["level"]["output"] == "bottom"
     with override_settings(QM_RENDER_PDF=False):
         assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
@@ -98,12 +112,18 @@ def test_v5_ict_request_compiles_to_decision_blocks_and_runs(alice_api):
         assert trade.initial_stop < trade.entry_price < trade.initial_target
 
 
-@pytest.mark.parametrize("ict, field", [({"entryModel": "turtle_soup"}, "entryModel"),
-                                        ({"target": {"type": "r", "value": 0}}, "target"),
-                                        ({"htfBias": {"timeframe": "2h"}}, "htfBias")])
+@pytest.mark.parametrize(
+    "ict, field",
+    [
+        ({"entryModel": "turtle_soup"}, "entryModel"),
+        ({"target": {"type": "r", "value": 0}}, "target"),
+        ({"htfBias": {"timeframe": "2h"}}, "htfBias"),
+    ],
+)
 def test_v5_bad_config_is_400_naming_the_field(alice_api, ict, field):
-    response = alice_api.post(URL, {"kind": "ict", "marketContext": {"market": "EURUSD", "timeframe": "15m"},
-                                    "ict": ict}, format="json")
+    response = alice_api.post(
+        URL, {"kind": "ict", "marketContext": {"market": "EURUSD", "timeframe": "15m"}, "ict": ict}, format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "INVALID_REQUEST"
     assert field in str(response.json()["details"])
     assert BacktestRun.objects.count() == 0
@@ -136,8 +156,9 @@ def test_new_backtest_page_offers_templates_and_admin_flags_stuck_runs(client, a
     from django.utils import timezone
 
     run = services.backtest_submit(user=alice, body=v4_body())
-    BacktestRun.objects.filter(id=run.id).update(status="RUNNING", attempts=2,
-                                                 heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    BacktestRun.objects.filter(id=run.id).update(
+        status="RUNNING", attempts=2, heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
+    )
     for flag in ("stuck", "retried"):
         listing = admin_client.get(f"/admin/backtests/backtestrun/?attention={flag}").content.decode()
         assert str(run.id) in listing

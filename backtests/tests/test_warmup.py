@@ -1,5 +1,6 @@
 """marketContext.warmup: data before the window warms indicators up; it is never traded or
 measured. Walk-forward windows use it through the strategy's market context."""
+
 import pandas as pd
 import pytest
 from django.test import override_settings
@@ -22,8 +23,16 @@ def no_pdf():
 
 def ema_cross(**changes):
     body = v4_body(**changes)
-    body["decisionBlocks"] = [{"subConfirmations": [
-        {"moduleId": "ema", "config": {"period": 100, "operator": "crosses_below", "value": {"column": "close"}}}]}]
+    body["decisionBlocks"] = [
+        {
+            "subConfirmations": [
+                {
+                    "moduleId": "ema",
+                    "config": {"period": 100, "operator": "crosses_below", "value": {"column": "close"}},
+                }
+            ]
+        }
+    ]
     return body
 
 
@@ -48,10 +57,18 @@ def test_a_warm_run_trades_from_the_first_bar_and_measures_only_its_window(alice
 
 
 def test_walk_forward_windows_warm_up_before_their_window_but_trade_only_inside_it(alice):
-    body = v4_body(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-07-01T00:00:00Z",
-                   marketContext__warmup="2wk")
-    batch = create(alice, mode="walk_forward", strategy=body, grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
-                   walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"})
+    body = v4_body(
+        marketContext__startDate="2024-01-01T00:00:00Z",
+        marketContext__endDate="2024-07-01T00:00:00Z",
+        marketContext__warmup="2wk",
+    )
+    batch = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
+    )
     assert run_all(batch) == BatchStatus.SUCCEEDED
     for window in batch.windows:
         oos = BacktestRun.objects.get(id=window["oos_run_id"])

@@ -1,4 +1,5 @@
 """Dataset API: validate → service → serialize."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -8,8 +9,12 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from marketdata import selectors, services
-from marketdata.api.serializers import (DatasetDetailSerializer, DatasetListQuerySerializer, DatasetSerializer,
-                                        DatasetUploadSerializer)
+from marketdata.api.serializers import (
+    DatasetDetailSerializer,
+    DatasetListQuerySerializer,
+    DatasetSerializer,
+    DatasetUploadSerializer,
+)
 from qm_platform.errors import ApplicationError
 
 
@@ -29,8 +34,13 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ApplicationError("NOT_FOUND", "No dataset with this id.", status_code=404)
         return dataset
 
-    @extend_schema(parameters=[OpenApiParameter("symbol", str), OpenApiParameter("timeframe", str),
-                               OpenApiParameter("source", str, enum=["synthetic", "yahoo", "csv"])])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("symbol", str),
+            OpenApiParameter("timeframe", str),
+            OpenApiParameter("source", str, enum=["synthetic", "yahoo", "csv"]),
+        ]
+    )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -38,18 +48,27 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(DatasetDetailSerializer(self.get_object(), context={"request": request}).data)
 
-    @extend_schema(request={"multipart/form-data": DatasetUploadSerializer},
-                   responses={201: DatasetDetailSerializer,
-                              400: OpenApiResponse(description="INVALID_DATA with the first problems by line"),
-                              413: OpenApiResponse(description="FILE_TOO_LARGE")})
+    @extend_schema(
+        request={"multipart/form-data": DatasetUploadSerializer},
+        responses={
+            201: DatasetDetailSerializer,
+            400: OpenApiResponse(description="INVALID_DATA with the first problems by line"),
+            413: OpenApiResponse(description="FILE_TOO_LARGE"),
+        },
+    )
     def create(self, request):
         form = DatasetUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         result = services.dataset_import_csv(
-            user=request.user, data=upload.read(), symbol=form.validated_data["symbol"],
-            timeframe=form.validated_data.get("timeframe"), tz=form.validated_data.get("tz") or None,
-            policy=form.validated_data["policy"], name=upload.name or "")
+            user=request.user,
+            data=upload.read(),
+            symbol=form.validated_data["symbol"],
+            timeframe=form.validated_data.get("timeframe"),
+            tz=form.validated_data.get("tz") or None,
+            policy=form.validated_data["policy"],
+            name=upload.name or "",
+        )
         body = DatasetDetailSerializer(result.dataset, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -57,14 +76,22 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def destroy(self, request, pk=None):
         dataset = self.get_object()
         if dataset.owner_id != request.user.id:
-            raise ApplicationError("INVALID_STATE", "shared provider caches are removed by cache clean-up, not "
-                                   "deleted over the API", status_code=409)
+            raise ApplicationError(
+                "INVALID_STATE",
+                "shared provider caches are removed by cache clean-up, not deleted over the API",
+                status_code=409,
+            )
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: DatasetDetailSerializer,
-                                            409: OpenApiResponse(description="INVALID_STATE (an upload)"),
-                                            503: OpenApiResponse(description="DATA_UNAVAILABLE")})
+    @extend_schema(
+        request=None,
+        responses={
+            200: DatasetDetailSerializer,
+            409: OpenApiResponse(description="INVALID_STATE (an upload)"),
+            503: OpenApiResponse(description="DATA_UNAVAILABLE"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         """Download the dataset's recent bars again from its provider, up to now."""

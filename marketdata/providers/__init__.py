@@ -4,6 +4,7 @@ unsorted or with duplicates — normalising, validating and saving happen once, 
 
 Failures are one of the exceptions below, so the manager knows what to retry.
 """
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ offset need an explicit ``tz``; there is no guessing. A missing volume column be
 
 Every problem is reported with its line number in the file (the header is line 1).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,21 @@ import pandas as pd
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import DataValidationError, find_problems, validate_ohlcv
 
-TIME_NAMES = ("timestamp", "datetime", "date time", "date_time", "time", "date", "gmt time", "local time",
-              "time (utc)", "datetime (utc)", "open time", "opentime", "ts")
+TIME_NAMES = (
+    "timestamp",
+    "datetime",
+    "date time",
+    "date_time",
+    "time",
+    "date",
+    "gmt time",
+    "local time",
+    "time (utc)",
+    "datetime (utc)",
+    "open time",
+    "opentime",
+    "ts",
+)
 ALIASES = {
     "open": ("open", "o", "open price", "opening price", "bid open"),
     "high": ("high", "h", "high price", "bid high"),
@@ -42,7 +56,7 @@ class CsvFormatError(DataValidationError):
 
 @dataclass
 class ParsedCsv:
-    frame: pd.DataFrame                 # sorted, de-duplicated, valid bars, UTC index
+    frame: pd.DataFrame  # sorted, de-duplicated, valid bars, UTC index
     timeframe: str
     problems: list[dict] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
@@ -81,13 +95,16 @@ def _zone(tz: str | None):
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise CsvFormatError(f"unknown timezone {tz!r}; use an IANA name such as UTC or America/New_York",
-                             [{"line": None, "message": f"unknown timezone {tz!r}"}]) from None
+        raise CsvFormatError(
+            f"unknown timezone {tz!r}; use an IANA name such as UTC or America/New_York",
+            [{"line": None, "message": f"unknown timezone {tz!r}"}],
+        ) from None
     return tz
 
 
-def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None = None,
-              policy: str = "reject") -> ParsedCsv:
+def parse_csv(
+    data: bytes | str, *, tz: str | None = None, timeframe: str | None = None, policy: str = "reject"
+) -> ParsedCsv:
     """Parse and validate a CSV of bars. Raises ``CsvFormatError`` listing the first problems
     by line (under ``policy="reject"`` any problem; under ``"repair"`` only unreadable files:
     bad rows are then left out and reported, duplicates and order are repaired)."""
@@ -97,13 +114,22 @@ def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None
         raise CsvFormatError("the file is empty", [{"line": 1, "message": "the file is empty"}])
     sep = _sniff_separator(text)
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                          skip_blank_lines=False, skipinitialspace=True, engine="c")
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            skipinitialspace=True,
+            engine="c",
+        )
     except (pd.errors.ParserError, ValueError) as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise CsvFormatError(f"the file is not a readable CSV: {exc}",
-                             [{"line": int(line.group(1)) if line else None, "message": str(exc)}]) from None
-    lines = np.arange(len(raw)) + 2        # row i of the frame is line i + 2 of the file
+        raise CsvFormatError(
+            f"the file is not a readable CSV: {exc}",
+            [{"line": int(line.group(1)) if line else None, "message": str(exc)}],
+        ) from None
+    lines = np.arange(len(raw)) + 2  # row i of the frame is line i + 2 of the file
     blank = (raw.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy() if len(raw) else np.array([], bool)
     raw, lines = raw[~blank].reset_index(drop=True), lines[~blank]
     columns = {_norm(c): c for c in raw.columns}
@@ -118,7 +144,8 @@ def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None
         need = (["a time column (Date/Time/Datetime/timestamp)"] if not time_cols else []) + absent
         raise CsvFormatError(
             f"the header lacks {', '.join(need)}; found columns {list(raw.columns)}",
-            [{"line": 1, "message": f"missing column(s): {', '.join(need)}; found {list(raw.columns)}"}])
+            [{"line": 1, "message": f"missing column(s): {', '.join(need)}; found {list(raw.columns)}"}],
+        )
     if not len(raw):
         raise CsvFormatError("the file has a header but no rows", [{"line": 2, "message": "no data rows"}])
 
@@ -137,9 +164,14 @@ def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None
             col = col.str.replace(",", "", regex=False)  # thousands separators
         numbers = pd.to_numeric(col, errors="coerce")
         bad = numbers.isna() & (col != "")
-        for i in np.flatnonzero(bad.to_numpy())[:MAX_LISTED * 2]:
-            problems.append({"line": int(lines[i]), "column": mapping[target],
-                             "message": f"{mapping[target]} {raw[mapping[target]].iloc[i]!r} is not a number"})
+        for i in np.flatnonzero(bad.to_numpy())[: MAX_LISTED * 2]:
+            problems.append(
+                {
+                    "line": int(lines[i]),
+                    "column": mapping[target],
+                    "message": f"{mapping[target]} {raw[mapping[target]].iloc[i]!r} is not a number",
+                }
+            )
         values[target] = numbers.to_numpy(dtype="float64", na_value=np.nan)
     frame = pd.DataFrame(values, index=pd.DatetimeIndex(stamps, name="timestamp"))
 
@@ -150,13 +182,20 @@ def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None
     for p in find_problems(checked):
         if p["check"] == "nan" and any(q["line"] == int(checked_lines[p["row"]]) for q in problems):
             continue  # already reported as 'not a number'
-        problems.append({"line": int(checked_lines[p["row"]]), "timestamp": p["timestamp"],
-                         "check": p["check"], "message": p["message"]})
-    problems.sort(key=lambda p: (p["line"] or 0))
+        problems.append(
+            {
+                "line": int(checked_lines[p["row"]]),
+                "timestamp": p["timestamp"],
+                "check": p["check"],
+                "message": p["message"],
+            }
+        )
+    problems.sort(key=lambda p: p["line"] or 0)
     if problems and policy == "reject":
         first = problems[0]
-        raise CsvFormatError(f"{len(problems)} problem(s) in the file; the first on line {first['line']}: "
-                             f"{first['message']}", problems)
+        raise CsvFormatError(
+            f"{len(problems)} problem(s) in the file; the first on line {first['line']}: {first['message']}", problems
+        )
     result = validate_ohlcv(checked, policy="repair")
     if result.frame.empty:
         raise CsvFormatError("no valid bars in the file", problems or [{"line": None, "message": "no valid bars"}])
@@ -164,11 +203,14 @@ def parse_csv(data: bytes | str, *, tz: str | None = None, timeframe: str | None
     if timeframe and inferred and inferred != timeframe:
         raise CsvFormatError(
             f"the bars are {inferred} apart but the timeframe given is {timeframe}",
-            [{"line": None, "message": f"most bars are {inferred} apart, not {timeframe}"}])
+            [{"line": None, "message": f"most bars are {inferred} apart, not {timeframe}"}],
+        )
     tf = timeframe or inferred
     if tf is None:
-        raise CsvFormatError("cannot tell the timeframe from the bar spacing; pass timeframe",
-                             [{"line": None, "message": "bar spacing is not one of " + ", ".join(TIMEFRAME_SECONDS)}])
+        raise CsvFormatError(
+            "cannot tell the timeframe from the bar spacing; pass timeframe",
+            [{"line": None, "message": "bar spacing is not one of " + ", ".join(TIMEFRAME_SECONDS)}],
+        )
     unreadable = int((~readable).sum())
     repaired = list(dict.fromkeys(notes)) + result.repaired
     if unreadable:
@@ -188,8 +230,9 @@ def _time_columns(columns: dict[str, str]) -> list[str]:
 _DOTTED_DATE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})")
 
 
-def _parse_times(raw: pd.DataFrame, cols: list[str], zone: str | None, lines: np.ndarray,
-                 problems: list[dict]) -> pd.DatetimeIndex:
+def _parse_times(
+    raw: pd.DataFrame, cols: list[str], zone: str | None, lines: np.ndarray, problems: list[dict]
+) -> pd.DatetimeIndex:
     text = raw[cols[0]].str.strip()
     if len(cols) == 2:
         text = text + " " + raw[cols[1]].str.strip()
@@ -209,8 +252,13 @@ def _parse_times(raw: pd.DataFrame, cols: list[str], zone: str | None, lines: np
             first = int(np.flatnonzero(naive_rows.to_numpy())[0])
             raise CsvFormatError(
                 "the times have no timezone; pass tz (e.g. tz=UTC or tz=America/New_York)",
-                [{"line": int(lines[first]), "message": f"time {text.iloc[first]!r} has no timezone and no tz "
-                  "was given"}])
+                [
+                    {
+                        "line": int(lines[first]),
+                        "message": f"time {text.iloc[first]!r} has no timezone and no tz was given",
+                    }
+                ],
+            )
         naive = pd.to_datetime(text[naive_rows], errors="coerce", format="ISO8601")
         retry = naive.isna() & (text[naive_rows] != "")
         if retry.any():
@@ -222,10 +270,15 @@ def _parse_times(raw: pd.DataFrame, cols: list[str], zone: str | None, lines: np
             raise CsvFormatError(str(exc), [{"line": None, "message": str(exc)}]) from None
         for i in np.flatnonzero(local.notna() & located.isna()):
             row = int(np.flatnonzero(naive_rows.to_numpy())[i])
-            problems.append({"line": int(lines[row]), "message": f"time {text.iloc[row]!r} does not exist or is "
-                             f"ambiguous in {zone} (a daylight saving change)"})
+            problems.append(
+                {
+                    "line": int(lines[row]),
+                    "message": f"time {text.iloc[row]!r} does not exist or is "
+                    f"ambiguous in {zone} (a daylight saving change)",
+                }
+            )
         parsed[naive_rows] = located.as_unit("ns")
-    for i in np.flatnonzero(parsed.isna().to_numpy())[:MAX_LISTED * 2]:
+    for i in np.flatnonzero(parsed.isna().to_numpy())[: MAX_LISTED * 2]:
         if not any(p["line"] == int(lines[i]) for p in problems):
             problems.append({"line": int(lines[i]), "message": f"time {text.iloc[i]!r} is not a date and time"})
     return pd.DatetimeIndex(parsed)
@@ -251,8 +304,9 @@ class CsvFileProvider:
     name = "csv"
     live = False
 
-    def __init__(self, data: bytes | str, *, tz: str | None = None, timeframe: str | None = None,
-                 policy: str = "reject"):
+    def __init__(
+        self, data: bytes | str, *, tz: str | None = None, timeframe: str | None = None, policy: str = "reject"
+    ):
         self.parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
 
     def download(self, symbol: str, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:

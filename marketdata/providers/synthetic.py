@@ -7,6 +7,7 @@ day's intraday bars are a Brownian bridge from that day's open to its close, see
 volatility and volume follow the Asia/London/New York sessions, and FX, metals and indices
 are closed on weekends (crypto trades 24/7). No Django import.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,15 +21,49 @@ from marketdata.timeframes import timeframe_seconds
 ANCHOR = pd.Timestamp("2015-01-01", tz="UTC")
 HORIZON = pd.Timestamp("2045-01-01", tz="UTC")  # the daily path is always drawn to here
 BASE_PRICES = {
-    "XAUUSD": 1900.0, "XAGUSD": 23.0, "EURUSD": 1.08, "GBPUSD": 1.26, "USDJPY": 148.0,
-    "BTCUSD": 30000.0, "ETHUSD": 2000.0, "US30": 35000.0, "NAS100": 15000.0,
-    "SPX500": 4500.0, "GER40": 16000.0,
+    "XAUUSD": 1900.0,
+    "XAGUSD": 23.0,
+    "EURUSD": 1.08,
+    "GBPUSD": 1.26,
+    "USDJPY": 148.0,
+    "BTCUSD": 30000.0,
+    "ETHUSD": 2000.0,
+    "US30": 35000.0,
+    "NAS100": 15000.0,
+    "SPX500": 4500.0,
+    "GER40": 16000.0,
 }
 DAILY_VOL = {"calm": 0.006, "volatile": 0.016}
 CRYPTO = {"BTCUSD", "ETHUSD"}
 # Relative intraday activity by UTC hour: quiet Asia, busy London and New York.
-HOUR_ACTIVITY = np.array([0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.7, 0.9, 1.4, 1.5, 1.3, 1.1,
-                          1.2, 1.6, 1.8, 1.6, 1.3, 1.0, 0.8, 0.7, 0.6, 0.6, 0.6, 0.6])
+HOUR_ACTIVITY = np.array(
+    [
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+        0.7,
+        0.9,
+        1.4,
+        1.5,
+        1.3,
+        1.1,
+        1.2,
+        1.6,
+        1.8,
+        1.6,
+        1.3,
+        1.0,
+        0.8,
+        0.7,
+        0.6,
+        0.6,
+        0.6,
+        0.6,
+    ]
+)
 
 
 def _seed(*parts: object) -> int:
@@ -64,8 +99,9 @@ class SyntheticProvider:
             if is_weekend_closed(symbol) and day.day_of_week >= 5:
                 continue
             i = (day - ANCHOR).days
-            frames.append(self._intraday(symbol, timeframe, day, day_open[i], day_close[i],
-                                         day_vol[i], offsets, activity))
+            frames.append(
+                self._intraday(symbol, timeframe, day, day_open[i], day_close[i], day_vol[i], offsets, activity)
+            )
         if not frames:
             return _empty()
         df = pd.concat(frames)
@@ -93,7 +129,7 @@ class SyntheticProvider:
             opens = np.array([log_open])
         else:
             steps = rng.standard_normal(n) * activity
-            steps *= vol / np.sqrt(np.sum(activity ** 2))
+            steps *= vol / np.sqrt(np.sum(activity**2))
             walk = np.cumsum(steps)
             t = np.arange(1, n + 1) / n
             closes = log_open + (log_close - log_open) * t + walk - t * walk[-1]
@@ -107,12 +143,20 @@ class SyntheticProvider:
         volume = np.round(1000 * activity * rng.lognormal(0.0, 0.4, n) * (1 + 40 * vol))
         index = day + pd.to_timedelta(offsets, unit="s")
         digits = 5 if o[0] < 50 else 2
-        return pd.DataFrame({"open": np.round(o, digits), "high": np.round(high, digits),
-                             "low": np.round(low, digits), "close": np.round(c, digits),
-                             "volume": volume.astype(np.float64)},
-                            index=pd.DatetimeIndex(index, name="timestamp"))
+        return pd.DataFrame(
+            {
+                "open": np.round(o, digits),
+                "high": np.round(high, digits),
+                "low": np.round(low, digits),
+                "close": np.round(c, digits),
+                "volume": volume.astype(np.float64),
+            },
+            index=pd.DatetimeIndex(index, name="timestamp"),
+        )
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in ("open", "high", "low", "close", "volume")},
-                        index=pd.DatetimeIndex([], tz="UTC", name="timestamp"))
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in ("open", "high", "low", "close", "volume")},
+        index=pd.DatetimeIndex([], tz="UTC", name="timestamp"),
+    )

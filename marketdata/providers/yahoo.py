@@ -9,14 +9,15 @@ Errors are classified for the manager: network failures, time-outs, 5xx pages an
 limits are ``ProviderUnavailable`` (retried, counted by the circuit breaker); an unknown
 ticker is ``SymbolNotFound``; a range Yahoo refuses is ``DataRangeUnavailable``.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 import pandas as pd
 
@@ -28,25 +29,41 @@ logger = logging.getLogger("qm.data")
 
 SYMBOL_MAP = {
     # metals (COMEX front-month futures: Yahoo no longer quotes spot metals)
-    "XAUUSD": "GC=F", "XAGUSD": "SI=F",
+    "XAUUSD": "GC=F",
+    "XAGUSD": "SI=F",
     # FX
-    "EURUSD": "EURUSD=X", "GBPUSD": "GBPUSD=X", "USDJPY": "USDJPY=X", "AUDUSD": "AUDUSD=X",
-    "USDCHF": "USDCHF=X", "USDCAD": "USDCAD=X", "NZDUSD": "NZDUSD=X", "EURJPY": "EURJPY=X",
-    "GBPJPY": "GBPJPY=X", "EURGBP": "EURGBP=X",
+    "EURUSD": "EURUSD=X",
+    "GBPUSD": "GBPUSD=X",
+    "USDJPY": "USDJPY=X",
+    "AUDUSD": "AUDUSD=X",
+    "USDCHF": "USDCHF=X",
+    "USDCAD": "USDCAD=X",
+    "NZDUSD": "NZDUSD=X",
+    "EURJPY": "EURJPY=X",
+    "GBPJPY": "GBPJPY=X",
+    "EURGBP": "EURGBP=X",
     # crypto
-    "BTCUSD": "BTC-USD", "ETHUSD": "ETH-USD", "SOLUSD": "SOL-USD", "XRPUSD": "XRP-USD",
+    "BTCUSD": "BTC-USD",
+    "ETHUSD": "ETH-USD",
+    "SOLUSD": "SOL-USD",
+    "XRPUSD": "XRP-USD",
     # cash indices
-    "US30": "^DJI", "NAS100": "^NDX", "SPX500": "^GSPC", "GER40": "^GDAXI", "UK100": "^FTSE",
+    "US30": "^DJI",
+    "NAS100": "^NDX",
+    "SPX500": "^GSPC",
+    "GER40": "^GDAXI",
+    "UK100": "^FTSE",
     "JPN225": "^N225",
     # energy
-    "USOIL": "CL=F", "UKOIL": "BZ=F",
+    "USOIL": "CL=F",
+    "UKOIL": "BZ=F",
 }
 
 
 @dataclass(frozen=True)
 class IntervalLimit:
-    interval: str                 # Yahoo's interval name
-    max_days_back: int | None     # how far back from now Yahoo serves it (None: no limit)
+    interval: str  # Yahoo's interval name
+    max_days_back: int | None  # how far back from now Yahoo serves it (None: no limit)
     max_days_per_request: int | None
 
 
@@ -79,8 +96,10 @@ def check_range(timeframe: str, start: datetime, end: datetime, *, now: datetime
     [start, end); the message says what is possible and suggests CSV upload."""
     limit = LIMITS.get(timeframe)
     if limit is None:
-        raise DataRangeUnavailable(f"Yahoo Finance has no {timeframe} bars; use one of {list(LIMITS)} or {CSV_HINT}.",
-                                   details={"timeframe": timeframe, "suggestion": CSV_HINT})
+        raise DataRangeUnavailable(
+            f"Yahoo Finance has no {timeframe} bars; use one of {list(LIMITS)} or {CSV_HINT}.",
+            details={"timeframe": timeframe, "suggestion": CSV_HINT},
+        )
     if limit.max_days_back is None:
         return
     now_ts = pd.Timestamp(now or utcnow())
@@ -88,17 +107,26 @@ def check_range(timeframe: str, start: datetime, end: datetime, *, now: datetime
     start_ts = pd.Timestamp(start)
     if start_ts >= earliest - GRACE:
         return
-    larger = [tf for tf, lim in LIMITS.items()
-              if timeframe_seconds(tf) > timeframe_seconds(timeframe)
-              and (lim.max_days_back is None or now_ts - pd.Timedelta(days=lim.max_days_back) <= start_ts)]
+    larger = [
+        tf
+        for tf, lim in LIMITS.items()
+        if timeframe_seconds(tf) > timeframe_seconds(timeframe)
+        and (lim.max_days_back is None or now_ts - pd.Timedelta(days=lim.max_days_back) <= start_ts)
+    ]
     alternative = f", use a larger timeframe ({larger[0]} reaches back to {start_ts:%Y-%m-%d})" if larger else ""
     raise DataRangeUnavailable(
         f"Yahoo Finance serves {timeframe} bars for the last {limit.max_days_back} days only (from "
         f"{earliest:%Y-%m-%d %H:%M} UTC); the requested period starts {start_ts:%Y-%m-%d}. Shorten the "
         f"period to at most {limit.max_days_back} days{alternative}, or {CSV_HINT}.",
-        details={"timeframe": timeframe, "max_days_back": limit.max_days_back,
-                 "earliest_start": earliest.isoformat(), "requested_start": start_ts.isoformat(),
-                 "larger_timeframes": larger, "suggestion": CSV_HINT})
+        details={
+            "timeframe": timeframe,
+            "max_days_back": limit.max_days_back,
+            "earliest_start": earliest.isoformat(),
+            "requested_start": start_ts.isoformat(),
+            "larger_timeframes": larger,
+            "suggestion": CSV_HINT,
+        },
+    )
 
 
 class YahooProvider:
@@ -110,8 +138,9 @@ class YahooProvider:
 
     _config_lock = threading.Lock()
 
-    def __init__(self, *, session=None, timeout: float = 20, cache_dir: str | None = None,
-                 now: Callable[[], datetime] = utcnow):
+    def __init__(
+        self, *, session=None, timeout: float = 20, cache_dir: str | None = None, now: Callable[[], datetime] = utcnow
+    ):
         import yfinance as yf
 
         self._yf = yf
@@ -119,8 +148,8 @@ class YahooProvider:
         self.timeout = timeout
         self.now = now
         with self._config_lock:
-            yf.config.debug.hide_exceptions = False   # errors as exceptions, not log lines
-            yf.config.network.retries = 0              # the manager retries, with backoff
+            yf.config.debug.hide_exceptions = False  # errors as exceptions, not log lines
+            yf.config.network.retries = 0  # the manager retries, with backoff
             if cache_dir:
                 yf.set_tz_cache_location(str(cache_dir))  # all of its caches
 
@@ -147,15 +176,22 @@ class YahooProvider:
             frame = resample_ohlcv(frame.sort_index(), "4h", day_session=day_session_for(symbol))
         if clamped is not None:
             frame.attrs["covered_start"] = clamped.isoformat()
-            frame.attrs["note"] = (f"Yahoo Finance serves {timeframe} bars from {clamped:%Y-%m-%d %H:%M} UTC "
-                                   f"only; the window starts {pd.Timestamp(start):%Y-%m-%d %H:%M} UTC.")
+            frame.attrs["note"] = (
+                f"Yahoo Finance serves {timeframe} bars from {clamped:%Y-%m-%d %H:%M} UTC "
+                f"only; the window starts {pd.Timestamp(start):%Y-%m-%d %H:%M} UTC."
+            )
         return frame
 
     def _history(self, ticker: str, interval: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         yf = self._yf
         from yfinance.data import YfData
-        from yfinance.exceptions import (YFDataException, YFException, YFPricesMissingError,
-                                         YFRateLimitError, YFTzMissingError)
+        from yfinance.exceptions import (
+            YFDataException,
+            YFException,
+            YFPricesMissingError,
+            YFRateLimitError,
+            YFTzMissingError,
+        )
 
         # yfinance memoises past-range responses, failures included; a retry must ask again.
         YfData.cache_get.cache_clear()
@@ -164,42 +200,62 @@ class YahooProvider:
                 # yfinance 1.7 still calls sort_index(inplace=True), deprecated in pandas 3.1.
                 warnings.filterwarnings("ignore", message="The inplace keyword")
                 raw = yf.Ticker(ticker, session=self.session).history(
-                    start=start.to_pydatetime(), end=end.to_pydatetime(), interval=interval, auto_adjust=False,
-                    actions=False, prepost=False, repair=False, timeout=self.timeout)
+                    start=start.to_pydatetime(),
+                    end=end.to_pydatetime(),
+                    interval=interval,
+                    auto_adjust=False,
+                    actions=False,
+                    prepost=False,
+                    repair=False,
+                    timeout=self.timeout,
+                )
         except YFRateLimitError as exc:
-            raise ProviderUnavailable(f"Yahoo Finance rate-limited the request for {ticker}: {exc}",
-                                      details={"ticker": ticker, "reason": "rate_limited"}) from exc
+            raise ProviderUnavailable(
+                f"Yahoo Finance rate-limited the request for {ticker}: {exc}",
+                details={"ticker": ticker, "reason": "rate_limited"},
+            ) from exc
         except YFTzMissingError as exc:
-            raise SymbolNotFound(f"Yahoo Finance does not know {ticker!r} (no timezone; delisted or "
-                                 f"misspelt)", details={"ticker": ticker}) from exc
+            raise SymbolNotFound(
+                f"Yahoo Finance does not know {ticker!r} (no timezone; delisted or misspelt)",
+                details={"ticker": ticker},
+            ) from exc
         except YFPricesMissingError as exc:
             text = str(exc)
             if "not available for startTime" in text or "must be within" in text or "worth of" in text:
-                raise DataRangeUnavailable(f"Yahoo Finance refused the range: {text}",
-                                           details={"ticker": ticker, "interval": interval,
-                                                    "suggestion": CSV_HINT}) from exc
+                raise DataRangeUnavailable(
+                    f"Yahoo Finance refused the range: {text}",
+                    details={"ticker": ticker, "interval": interval, "suggestion": CSV_HINT},
+                ) from exc
             return _empty()  # no bars in the range (a weekend, a holiday)
         except YFDataException as exc:
             if "DOWN" in str(exc).upper():
                 raise ProviderUnavailable(f"Yahoo Finance is down: {exc}", details={"ticker": ticker}) from exc
-            raise ProviderError(f"Yahoo Finance answered unexpectedly for {ticker}: {exc}",
-                                details={"ticker": ticker}) from exc
+            raise ProviderError(
+                f"Yahoo Finance answered unexpectedly for {ticker}: {exc}", details={"ticker": ticker}
+            ) from exc
         except YFException as exc:
             raise ProviderError(f"yfinance failed for {ticker}: {exc}", details={"ticker": ticker}) from exc
         except ValueError as exc:  # a 5xx or captive-portal page is not JSON
-            raise ProviderUnavailable(f"Yahoo Finance sent an unreadable answer for {ticker} ({exc})",
-                                      details={"ticker": ticker, "reason": "bad_response"}) from exc
+            raise ProviderUnavailable(
+                f"Yahoo Finance sent an unreadable answer for {ticker} ({exc})",
+                details={"ticker": ticker, "reason": "bad_response"},
+            ) from exc
         except Exception as exc:  # curl_cffi / requests HTTP errors, connection errors and time-outs
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status == 404:
-                raise SymbolNotFound(f"Yahoo Finance does not know {ticker!r} (HTTP 404)",
-                                     details={"ticker": ticker}) from exc
+                raise SymbolNotFound(
+                    f"Yahoo Finance does not know {ticker!r} (HTTP 404)", details={"ticker": ticker}
+                ) from exc
             if status is not None and status != 429 and status < 500:
-                raise ProviderError(f"Yahoo Finance refused the request for {ticker} (HTTP {status})",
-                                    details={"ticker": ticker, "status": status}) from exc
+                raise ProviderError(
+                    f"Yahoo Finance refused the request for {ticker} (HTTP {status})",
+                    details={"ticker": ticker, "status": status},
+                ) from exc
             if _is_network_error(exc):
-                raise ProviderUnavailable(f"Yahoo Finance is unreachable: {type(exc).__name__}: {exc}",
-                                          details={"ticker": ticker, "reason": "network"}) from exc
+                raise ProviderUnavailable(
+                    f"Yahoo Finance is unreachable: {type(exc).__name__}: {exc}",
+                    details={"ticker": ticker, "reason": "network"},
+                ) from exc
             raise
         return _normalise_yahoo(raw, interval)
 
@@ -207,11 +263,15 @@ class YahooProvider:
 def _normalise_yahoo(raw: pd.DataFrame, interval: str) -> pd.DataFrame:
     if raw is None or raw.empty:
         return _empty()
-    out = pd.DataFrame({
-        "open": raw["Open"].astype("float64"), "high": raw["High"].astype("float64"),
-        "low": raw["Low"].astype("float64"), "close": raw["Close"].astype("float64"),
-        "volume": raw["Volume"].astype("float64") if "Volume" in raw else 0.0,
-    })
+    out = pd.DataFrame(
+        {
+            "open": raw["Open"].astype("float64"),
+            "high": raw["High"].astype("float64"),
+            "low": raw["Low"].astype("float64"),
+            "close": raw["Close"].astype("float64"),
+            "volume": raw["Volume"].astype("float64") if "Volume" in raw else 0.0,
+        }
+    )
     index = pd.DatetimeIndex(raw.index)
     if interval == "1d":
         # Daily bars are labelled with the exchange's trading date; store that date at 00:00 UTC.
@@ -226,10 +286,24 @@ def _is_network_error(exc: Exception) -> bool:
     if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
         return True
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "RequestException",
-                         "CurlError", "DNSError", "ProxyError", "SSLError", "HTTPError"})
+    return bool(
+        names
+        & {
+            "ConnectionError",
+            "Timeout",
+            "ReadTimeout",
+            "ConnectTimeout",
+            "RequestException",
+            "CurlError",
+            "DNSError",
+            "ProxyError",
+            "SSLError",
+            "HTTPError",
+        }
+    )
 
 
 def _empty() -> pd.DataFrame:
     from marketdata.storage.base import empty_frame
+
     return empty_frame()

@@ -9,12 +9,13 @@ complete (``covered``: a closed market has no bars there, yet nothing is missing
 bytes, a checksum and the time of the last update, so freshness can be checked without
 reading Parquet.
 """
+
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 import pandas as pd
 
@@ -50,8 +51,10 @@ def utc(moment) -> pd.Timestamp | None:
 
 
 def empty_frame(columns: Sequence[str] = OHLCV) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns},
-                        index=pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns"))
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in columns},
+        index=pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns"),
+    )
 
 
 def merge_ranges(ranges: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -65,8 +68,9 @@ def merge_ranges(ranges: list[tuple[pd.Timestamp, pd.Timestamp]]) -> list[tuple[
     return [(s, e) for s, e in out]
 
 
-def missing_ranges(covered: list[tuple[pd.Timestamp, pd.Timestamp]], start: pd.Timestamp,
-                   end: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def missing_ranges(
+    covered: list[tuple[pd.Timestamp, pd.Timestamp]], start: pd.Timestamp, end: pd.Timestamp
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """The parts of [start, end) that no covered range contains."""
     gaps, cursor = [], start
     for s, e in merge_ranges(covered):
@@ -96,13 +100,28 @@ def covered_ranges(meta: dict | None) -> list[tuple[pd.Timestamp, pd.Timestamp]]
 
 class DataStorage(ABC):
     @abstractmethod
-    def get_data(self, symbol: str, timeframe: str, start: datetime | None = None,
-                 end: datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+    def get_data(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame | None:
         """Rows with start <= timestamp < end, or None when nothing is stored."""
 
     @abstractmethod
-    def save_data(self, symbol: str, timeframe: str, df: pd.DataFrame, *, covered_start=None,
-                  covered_end=None, source: str = "", updated_at=None) -> dict:
+    def save_data(
+        self,
+        symbol: str,
+        timeframe: str,
+        df: pd.DataFrame,
+        *,
+        covered_start=None,
+        covered_end=None,
+        source: str = "",
+        updated_at=None,
+    ) -> dict:
         """Merge ``df`` into what is stored (new rows win on equal timestamps); return metadata.
 
         ``covered_start``/``covered_end`` record the range that was asked of the provider, so

@@ -9,6 +9,7 @@ previous file whole; a leftover temporary file is ignored by readers and removed
 by a file lock kept in ``<root>/.locks/`` (outside the series folder, so deleting a series
 never pulls a lock file out from under a process waiting on it).
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,7 @@ class LocalStorage(PartitionedParquetStorage):
 
     def _read_parquet(self, key: str, columns: list[str]) -> pa.Table | None:
         try:
-            return pq.read_table(self._path(key), columns=columns, page_checksum_verification=True,
-                                 use_threads=False)
+            return pq.read_table(self._path(key), columns=columns, page_checksum_verification=True, use_threads=False)
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowException) as exc:
@@ -103,8 +103,7 @@ class LocalStorage(PartitionedParquetStorage):
                 pass  # not empty (a temporary file of a concurrent crash, or a new write)
 
     def _lock(self, series: str):
-        lock = FileLock(str(self.root / ".locks" / (series.replace("/", "__") + ".lock")),
-                        timeout=self.lock_timeout)
+        lock = FileLock(str(self.root / ".locks" / (series.replace("/", "__") + ".lock")), timeout=self.lock_timeout)
         return _TimeoutAsStorageError(lock, series)
 
     # ---- maintenance ---------------------------------------------------------------------
@@ -130,8 +129,9 @@ class _TimeoutAsStorageError:
         try:
             self.lock.acquire()
         except Timeout:
-            raise StorageError(f"{self.series} is locked by another writer (waited "
-                               f"{self.lock.timeout:.0f} s)") from None
+            raise StorageError(
+                f"{self.series} is locked by another writer (waited {self.lock.timeout:.0f} s)"
+            ) from None
         return self
 
     def __exit__(self, *exc):

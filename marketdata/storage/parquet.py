@@ -12,6 +12,7 @@ by the backend's lock; a write merges into the parts it touches and then rewrite
 ``metadata.json``, whose per-part entries are reconciled with the parts actually present, so a
 crash between the two loses nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,18 +21,27 @@ import io
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from abc import abstractmethod
-from datetime import datetime, timezone
-from typing import Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .base import (OHLCV, DataStorage, StorageError, covered_ranges, empty_frame, merge_ranges,
-                   missing_ranges, series_name, utc)
+from .base import (
+    OHLCV,
+    DataStorage,
+    StorageError,
+    covered_ranges,
+    empty_frame,
+    merge_ranges,
+    missing_ranges,
+    series_name,
+    utc,
+)
 
 METADATA_VERSION = 2
 SCHEMA = pa.schema([("timestamp", pa.timestamp("ns", tz="UTC"))] + [(c, pa.float64()) for c in OHLCV])
@@ -81,9 +91,11 @@ class PartitionedParquetStorage(DataStorage):
         if meta is None:
             return None
         start_ts, end_ts = utc(start), utc(end)
-        wanted = [key for key, part in sorted(meta.get("parts", {}).items())
-                  if (start_ts is None or utc(part["last"]) >= start_ts)
-                  and (end_ts is None or utc(part["first"]) < end_ts)]
+        wanted = [
+            key
+            for key, part in sorted(meta.get("parts", {}).items())
+            if (start_ts is None or utc(part["last"]) >= start_ts) and (end_ts is None or utc(part["first"]) < end_ts)
+        ]
         if not wanted:
             return empty_frame(cols)
         keys = [f"{series}/{part}.parquet" for part in wanted]
@@ -96,8 +108,17 @@ class PartitionedParquetStorage(DataStorage):
             return None
         return _to_frame(pa.concat_tables(tables) if len(tables) > 1 else tables[0], cols, start_ts, end_ts)
 
-    def save_data(self, symbol: str, timeframe: str, df: pd.DataFrame, *, covered_start=None,
-                  covered_end=None, source: str = "", updated_at=None) -> dict:
+    def save_data(
+        self,
+        symbol: str,
+        timeframe: str,
+        df: pd.DataFrame,
+        *,
+        covered_start=None,
+        covered_end=None,
+        source: str = "",
+        updated_at=None,
+    ) -> dict:
         if not isinstance(df.index, pd.DatetimeIndex) or df.index.tz is None:
             raise StorageError("save_data needs a timezone-aware DatetimeIndex")
         missing = [c for c in OHLCV if c not in df.columns]
@@ -129,8 +150,14 @@ class PartitionedParquetStorage(DataStorage):
                     ce = new.index[-1] + pd.Timedelta(seconds=1)
                 if cs is not None and ce is not None:
                     ranges.append((cs, ce))
-                meta = self._build_meta(name, tf, parts, merge_ranges(ranges), source or meta.get("source", ""),
-                                        utc(updated_at) if updated_at is not None else None)
+                meta = self._build_meta(
+                    name,
+                    tf,
+                    parts,
+                    merge_ranges(ranges),
+                    source or meta.get("source", ""),
+                    utc(updated_at) if updated_at is not None else None,
+                )
                 self._write_bytes(f"{series}/metadata.json", json.dumps(meta, indent=1).encode())
         except StorageError:
             raise
@@ -181,25 +208,39 @@ class PartitionedParquetStorage(DataStorage):
     def _write_part(self, key: str, chunk: pd.DataFrame) -> dict:
         table = pa.Table.from_arrays(
             [pa.array(chunk.index.as_unit("ns"), type=SCHEMA.field("timestamp").type)]
-            + [pa.array(chunk[c].to_numpy(dtype="float64")) for c in OHLCV], schema=SCHEMA)
+            + [pa.array(chunk[c].to_numpy(dtype="float64")) for c in OHLCV],
+            schema=SCHEMA,
+        )
         sink = io.BytesIO()
         # Timestamps are evenly spaced: delta encoding stores them in a few bits and decodes fast.
-        pq.write_table(table, sink, compression="zstd", write_page_checksum=True, write_statistics=True,
-                       use_dictionary=False, column_encoding={"timestamp": "DELTA_BINARY_PACKED"})
+        pq.write_table(
+            table,
+            sink,
+            compression="zstd",
+            write_page_checksum=True,
+            write_statistics=True,
+            use_dictionary=False,
+            column_encoding={"timestamp": "DELTA_BINARY_PACKED"},
+        )
         data = sink.getvalue()
         self._write_bytes(key, data)
-        return {"rows": len(chunk), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                "first": chunk.index[0].isoformat(), "last": chunk.index[-1].isoformat()}
+        return {
+            "rows": len(chunk),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "first": chunk.index[0].isoformat(),
+            "last": chunk.index[-1].isoformat(),
+        }
 
     def _reconcile_parts(self, series: str, parts: dict) -> dict:
         """Parts on storage that the metadata does not know (a crash after a part was written
         and before metadata.json was) are added back from their Parquet footers."""
         present = {}
         for key in self._list_keys(f"{series}/"):
-            rel = key[len(series) + 1:]
+            rel = key[len(series) + 1 :]
             pieces = rel.split("/")
             if len(pieces) == 2 and pieces[1].endswith(".parquet") and pieces[0].isdigit():
-                present[rel[:-len(".parquet")]] = key
+                present[rel[: -len(".parquet")]] = key
         out = {p: info for p, info in parts.items() if p in present}
         for part, key in present.items():
             if part in out:
@@ -213,8 +254,13 @@ class PartitionedParquetStorage(DataStorage):
                 continue  # unreadable: it will be overwritten if this write touches its month
             if table.num_rows:
                 ts = table.column("timestamp").to_pandas()
-                out[part] = {"rows": table.num_rows, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
-                             "first": utc(ts.iloc[0]).isoformat(), "last": utc(ts.iloc[-1]).isoformat()}
+                out[part] = {
+                    "rows": table.num_rows,
+                    "bytes": len(raw),
+                    "sha256": hashlib.sha256(raw).hexdigest(),
+                    "first": utc(ts.iloc[0]).isoformat(),
+                    "last": utc(ts.iloc[-1]).isoformat(),
+                }
         return out
 
     @staticmethod
@@ -222,15 +268,20 @@ class PartitionedParquetStorage(DataStorage):
         ordered = sorted(parts.items())
         digest = hashlib.sha256("".join(f"{p}:{i['sha256']}\n" for p, i in ordered).encode()).hexdigest()
         return {
-            "version": METADATA_VERSION, "symbol": name, "timeframe": tf, "source": source,
-            "rows": sum(i["rows"] for _, i in ordered), "size_bytes": sum(i["bytes"] for _, i in ordered),
+            "version": METADATA_VERSION,
+            "symbol": name,
+            "timeframe": tf,
+            "source": source,
+            "rows": sum(i["rows"] for _, i in ordered),
+            "size_bytes": sum(i["bytes"] for _, i in ordered),
             "start": ordered[0][1]["first"] if ordered else None,
             "end": ordered[-1][1]["last"] if ordered else None,
             "covered": [[s.isoformat(), e.isoformat()] for s, e in ranges],
             "covered_start": ranges[0][0].isoformat() if ranges else None,
             "covered_end": ranges[-1][1].isoformat() if ranges else None,
-            "checksum": digest, "parts": dict(ordered),
-            "last_updated": (updated_at or datetime.now(timezone.utc)).isoformat(),
+            "checksum": digest,
+            "parts": dict(ordered),
+            "last_updated": (updated_at or datetime.now(UTC)).isoformat(),
         }
 
 
@@ -260,7 +311,9 @@ def _upgrade_v1(meta: dict) -> dict:
     """Metadata written by the first local storage (no per-part entries): readable, and the
     next save rebuilds it from the parts."""
     meta = dict(meta)
-    meta.setdefault("covered", [[meta["covered_start"], meta["covered_end"]]]
-                    if meta.get("covered_start") and meta.get("covered_end") else [])
+    meta.setdefault(
+        "covered",
+        [[meta["covered_start"], meta["covered_end"]]] if meta.get("covered_start") and meta.get("covered_end") else [],
+    )
     meta.setdefault("checksum", "")
     return meta

@@ -11,6 +11,7 @@ Writers of one series on different machines are serialised by a lease object
 (its writer crashed) is broken with a conditional DELETE on its ETag, so two writers cannot
 both break the same lease.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,11 +37,24 @@ SSE_CHOICES = ("", "AES256", "aws:kms")
 class S3Storage(PartitionedParquetStorage):
     backend = "s3"
 
-    def __init__(self, *, bucket: str, prefix: str = "", endpoint_url: str = "", region: str = "us-east-1",
-                 access_key_id: str = "", secret_access_key: str = "", session_token: str = "",
-                 sse: str = "", sse_kms_key_id: str = "", create_bucket: bool = False,
-                 lease_seconds: float = LEASE_SECONDS, lock_timeout: float = LOCK_TIMEOUT_SECONDS,
-                 connect_timeout: float = 5, read_timeout: float = 30):
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str = "",
+        region: str = "us-east-1",
+        access_key_id: str = "",
+        secret_access_key: str = "",
+        session_token: str = "",
+        sse: str = "",
+        sse_kms_key_id: str = "",
+        create_bucket: bool = False,
+        lease_seconds: float = LEASE_SECONDS,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+        connect_timeout: float = 5,
+        read_timeout: float = 30,
+    ):
         import boto3
         from botocore.config import Config
 
@@ -59,11 +73,18 @@ class S3Storage(PartitionedParquetStorage):
             if session_token:
                 creds["aws_session_token"] = session_token
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or None,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=connect_timeout,
-                          read_timeout=read_timeout, s3={"addressing_style": "path"}), **creds)
-        fs_args = {"region": region or "us-east-1", "connect_timeout": connect_timeout,
-                   "request_timeout": read_timeout}
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                s3={"addressing_style": "path"},
+            ),
+            **creds,
+        )
+        fs_args = {"region": region or "us-east-1", "connect_timeout": connect_timeout, "request_timeout": read_timeout}
         if endpoint_url:
             parsed = urlparse(endpoint_url)
             fs_args.update(endpoint_override=parsed.netloc + parsed.path.rstrip("/"), scheme=parsed.scheme or "https")
@@ -92,8 +113,10 @@ class S3Storage(PartitionedParquetStorage):
 
     def _put_args(self) -> dict:
         if self.sse == "aws:kms":
-            return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": self.sse_kms_key_id}
-                                                          if self.sse_kms_key_id else {})}
+            return {
+                "ServerSideEncryption": "aws:kms",
+                **({"SSEKMSKeyId": self.sse_kms_key_id} if self.sse_kms_key_id else {}),
+            }
         if self.sse:
             return {"ServerSideEncryption": self.sse}
         return {}
@@ -133,10 +156,11 @@ class S3Storage(PartitionedParquetStorage):
     def _delete_keys(self, keys: list[str]) -> None:
         try:
             for i in range(0, len(keys), 1000):
-                batch = keys[i:i + 1000]
+                batch = keys[i : i + 1000]
                 # One request per batch; metadata.json is first in the list, so it goes first.
-                self.client.delete_objects(Bucket=self.bucket, Delete={
-                    "Objects": [{"Key": self._key(k)} for k in batch], "Quiet": True})
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in batch], "Quiet": True}
+                )
         except Exception as exc:
             raise StorageError(f"cannot delete from s3://{self.bucket}: {exc}") from exc
 

@@ -1,6 +1,7 @@
 """Market data fixtures: a real S3 server (SeaweedFS ``weed mini`` on loopback, one per test
 session), recorded Yahoo exchanges replayed at the network edge, and a DataManager on a
 temporary folder installed as the process's manager."""
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ S3_SECRET_KEY = "qmtest-secret-key"
 
 
 # ---- SeaweedFS ------------------------------------------------------------------------------
+
 
 def _free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -72,10 +74,27 @@ def seaweedfs(tmp_path_factory):
     env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY)
     log = open(root / "weed.log", "wb")
     proc = subprocess.Popen(
-        [weed, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={master}",
-         f"-volume.port={volume}", f"-filer.port={filer}", f"-s3.port={s3}", f"-admin.port={admin}",
-         "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            weed,
+            "mini",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            f"-s3.port={s3}",
+            f"-admin.port={admin}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{s3}"
     deadline = time.monotonic() + 60
     while True:
@@ -93,8 +112,13 @@ def seaweedfs(tmp_path_factory):
             time.sleep(0.2)
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+    )
     for _ in range(50):
         try:
             client.create_bucket(Bucket="qm-test")
@@ -103,8 +127,13 @@ def seaweedfs(tmp_path_factory):
             if "BucketAlreadyOwnedByYou" in str(exc):
                 break
             time.sleep(0.2)
-    yield {"endpoint_url": endpoint, "bucket": "qm-test", "access_key_id": S3_ACCESS_KEY,
-           "secret_access_key": S3_SECRET_KEY, "client": client}
+    yield {
+        "endpoint_url": endpoint,
+        "bucket": "qm-test",
+        "access_key_id": S3_ACCESS_KEY,
+        "secret_access_key": S3_SECRET_KEY,
+        "client": client,
+    }
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=20)
@@ -119,9 +148,14 @@ def s3_storage(seaweedfs):
     """An S3Storage on its own prefix of the shared bucket."""
     from marketdata.storage.s3 import S3Storage
 
-    return S3Storage(bucket=seaweedfs["bucket"], prefix=f"t-{uuid.uuid4().hex[:10]}",
-                     endpoint_url=seaweedfs["endpoint_url"], access_key_id=seaweedfs["access_key_id"],
-                     secret_access_key=seaweedfs["secret_access_key"], lock_timeout=10)
+    return S3Storage(
+        bucket=seaweedfs["bucket"],
+        prefix=f"t-{uuid.uuid4().hex[:10]}",
+        endpoint_url=seaweedfs["endpoint_url"],
+        access_key_id=seaweedfs["access_key_id"],
+        secret_access_key=seaweedfs["secret_access_key"],
+        lock_timeout=10,
+    )
 
 
 @pytest.fixture
@@ -139,13 +173,15 @@ def storage(request, tmp_path):
 
 # ---- Yahoo ----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def yahoo(tmp_path):
     """The Yahoo replay (switch ``down``/``status``/``rate_limited``) and a provider using it."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         replay = YahooReplay(mock)
-        replay.provider = YahooProvider(session=replay.session(), cache_dir=str(tmp_path / "yfinance"),
-                                        now=lambda: NOW.to_pydatetime())
+        replay.provider = YahooProvider(
+            session=replay.session(), cache_dir=str(tmp_path / "yfinance"), now=lambda: NOW.to_pydatetime()
+        )
         yield replay
 
 
@@ -176,8 +212,11 @@ def make_manager(tmp_path, clock):
         kwargs.setdefault("sleep", lambda seconds: None)
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("backoff_seconds", 0.0)
-        manager = DataManager(storage or LocalStorage(tmp_path / "market_cache"),
-                              providers if providers is not None else {"synthetic": SyntheticProvider()}, **kwargs)
+        manager = DataManager(
+            storage or LocalStorage(tmp_path / "market_cache"),
+            providers if providers is not None else {"synthetic": SyntheticProvider()},
+            **kwargs,
+        )
         services.set_data_manager(manager)
         made.append(manager)
         return manager

@@ -1,4 +1,5 @@
 """The datasets API and the data part of backtest requests."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -54,8 +55,9 @@ def test_upload_creates_a_dataset_with_a_quality_report(alice_api, make_manager)
 def test_malformed_file_is_400_invalid_data_by_line_and_stores_nothing(alice_api, make_manager):
     manager = make_manager()
     bad = b"Date,Open,High,Low,Close\n2024-01-08 00:00,1,2,0.5,1.5\n2024-01-08 01:00,1,0.8,0.5,1.5\nnope,1,2,0.5,1\n"
-    response = alice_api.post(URL, {"file": SimpleUploadedFile("bad.csv", bad), "symbol": "EURUSD", "tz": "UTC"},
-                              format="multipart")
+    response = alice_api.post(
+        URL, {"file": SimpleUploadedFile("bad.csv", bad), "symbol": "EURUSD", "tz": "UTC"}, format="multipart"
+    )
     body = assert_error(response, 400, "INVALID_DATA")
     assert [p["line"] for p in body["details"]["problems"]] == [3, 4]
     assert body["details"]["problem_count"] == 2 and "line 3" in body["error"]
@@ -100,8 +102,9 @@ def test_list_filters_and_isolation(alice_api, bob_api, anon_api, make_manager):
 
 def test_detail_shows_the_quality_report(alice_api, make_manager):
     make_manager()
-    dataset, _ = dataset_fetch(symbol="BTCUSD", timeframe="1h", source="synthetic", start=ts("2024-01-01"),
-                               end=ts("2024-01-10"))
+    dataset, _ = dataset_fetch(
+        symbol="BTCUSD", timeframe="1h", source="synthetic", start=ts("2024-01-01"), end=ts("2024-01-10")
+    )
     body = alice_api.get(f"{URL}/{dataset.id}").json()
     report = body["quality_report"]
     assert report["calendar"] == "24/7 crypto" and report["expected_bars"] == 216 and report["missing_bars"] == 0
@@ -112,8 +115,9 @@ def test_detail_shows_the_quality_report(alice_api, make_manager):
 def test_refresh_downloads_recent_bars_from_yahoo(alice_api, yahoo_manager, yahoo, clock):
     clock.now = ts("2026-11-18 00:00")
     yahoo.provider.now = clock
-    dataset, _ = dataset_fetch(symbol="EURUSD", timeframe="1h", source="yahoo", start=ts("2026-11-10"),
-                               end=ts("2026-11-18"))
+    dataset, _ = dataset_fetch(
+        symbol="EURUSD", timeframe="1h", source="yahoo", start=ts("2026-11-10"), end=ts("2026-11-18")
+    )
     clock.now = ts("2026-11-21 00:00")
     response = alice_api.post(f"{URL}/{dataset.id}/refresh")
     assert response.status_code == 200, response.content
@@ -131,17 +135,20 @@ def test_uploads_cannot_be_refreshed_but_can_be_deleted(alice_api, make_manager)
     assert_error(alice_api.post(f"{URL}/{mine['id']}/refresh"), 409, "INVALID_STATE")
     assert alice_api.delete(f"{URL}/{mine['id']}").status_code == 204
     assert manager.storage.list() == [] and Dataset.objects.count() == 0
-    shared, _ = dataset_fetch(symbol="XAUUSD", timeframe="1d", source="synthetic", start=ts("2024-01-01"),
-                              end=ts("2024-02-01"))
+    shared, _ = dataset_fetch(
+        symbol="XAUUSD", timeframe="1d", source="synthetic", start=ts("2024-01-01"), end=ts("2024-02-01")
+    )
     assert_error(alice_api.delete(f"{URL}/{shared.id}"), 409, "INVALID_STATE")
 
 
 # ---- the data part of backtest requests ----------------------------------------------------
 
+
 def test_backtest_on_a_dataset_uses_its_last_bars_for_test_period(alice_api, make_manager):
     dataset_id = upload(alice_api).json()["id"]
-    body = v4_body(marketContext__dataSource=dataset_id, marketContext__market="EURUSD",
-                   marketContext__testPeriod="1wk")
+    body = v4_body(
+        marketContext__dataSource=dataset_id, marketContext__market="EURUSD", marketContext__testPeriod="1wk"
+    )
     for key in ("startDate", "endDate"):
         body["marketContext"].pop(key)
     response = alice_api.post("/api/v1/backtests", body, format="json")
@@ -153,18 +160,33 @@ def test_backtest_on_a_dataset_uses_its_last_bars_for_test_period(alice_api, mak
 
 def test_backtest_on_a_dataset_checks_market_and_timeframe(alice_api, make_manager):
     dataset_id = upload(alice_api).json()["id"]
-    err = assert_error(alice_api.post("/api/v1/backtests", v4_body(marketContext__dataSource=dataset_id),
-                                      format="json"), 400, "INVALID_REQUEST")
+    err = assert_error(
+        alice_api.post("/api/v1/backtests", v4_body(marketContext__dataSource=dataset_id), format="json"),
+        400,
+        "INVALID_REQUEST",
+    )
     assert "holds EURUSD, not XAUUSD" in err["error"]
-    err = assert_error(alice_api.post("/api/v1/backtests", v4_body(
-        marketContext__dataSource=dataset_id, marketContext__market="EURUSD", marketContext__timeframe="15m"),
-        format="json"), 400, "INVALID_REQUEST")
+    err = assert_error(
+        alice_api.post(
+            "/api/v1/backtests",
+            v4_body(
+                marketContext__dataSource=dataset_id, marketContext__market="EURUSD", marketContext__timeframe="15m"
+            ),
+            format="json",
+        ),
+        400,
+        "INVALID_REQUEST",
+    )
     assert "holds 1h bars" in err["error"]
 
 
 def test_yahoo_request_beyond_its_limits_is_refused_up_front(alice_api):
-    body = v4_body(marketContext__dataSource="yahoo", marketContext__timeframe="15m",
-                   marketContext__startDate="2025-01-01T00:00:00Z", marketContext__endDate="2025-03-01T00:00:00Z")
+    body = v4_body(
+        marketContext__dataSource="yahoo",
+        marketContext__timeframe="15m",
+        marketContext__startDate="2025-01-01T00:00:00Z",
+        marketContext__endDate="2025-03-01T00:00:00Z",
+    )
     err = assert_error(alice_api.post("/api/v1/backtests", body, format="json"), 400, "DATA_RANGE_UNAVAILABLE")
     assert "last 60 days" in err["error"] and "CSV" in err["error"]
     assert err["details"]["max_days_back"] == 60 and err["details"]["field"] == "marketContext.testPeriod"

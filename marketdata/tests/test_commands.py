@@ -1,4 +1,5 @@
 """manage.py fetch_data, import_csv and cache_cleanup."""
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,9 @@ def test_fetch_data_explains_yahoo_limits():
 
 
 def test_import_csv_good_and_bad(tmp_path, alice, make_manager):
-    df = SyntheticProvider().download("EURUSD", "1h", pd.Timestamp("2024-01-08", tz="UTC"),
-                                      pd.Timestamp("2024-01-10", tz="UTC"))
+    df = SyntheticProvider().download(
+        "EURUSD", "1h", pd.Timestamp("2024-01-08", tz="UTC"), pd.Timestamp("2024-01-10", tz="UTC")
+    )
     good = tmp_path / "good.csv"
     df.rename_axis("Time").to_csv(good)
     out, _ = run("import_csv", str(good), "--symbol", "EURUSD", "--owner", "alice")

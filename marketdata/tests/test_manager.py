@@ -1,5 +1,6 @@
 """DataManager: L1 and L2 caching, downloading only what is missing, freshness, the circuit
 breaker with stale data, retries, throttling and clean-up."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -62,10 +63,10 @@ def test_l1_answer_can_be_modified_without_changing_the_cache(make_manager):
 
 def test_l1_is_bounded_in_bytes(make_manager):
     manager = make_manager(l1_bytes=100_000)  # about 2,000 hourly bars
-    manager.get_data("EURUSD", "1h", ts("2024-01-01"), ts("2024-02-01"))   # ~530 bars
+    manager.get_data("EURUSD", "1h", ts("2024-01-01"), ts("2024-02-01"))  # ~530 bars
     manager.get_data("GBPUSD", "1h", ts("2024-01-01"), ts("2024-02-01"))
     assert len(manager.l1) == 2 and manager.l1.nbytes <= 100_000
-    manager.get_data("USDJPY", "1h", ts("2024-01-01"), ts("2024-06-01"))   # ~2,600 bars: too big to keep
+    manager.get_data("USDJPY", "1h", ts("2024-01-01"), ts("2024-06-01"))  # ~2,600 bars: too big to keep
     manager.get_data("AUDUSD", "1h", ts("2024-01-01"), ts("2024-03-01"))
     assert manager.l1.nbytes <= 100_000
     assert ("EURUSD@SYNTHETIC", "1h") not in manager.l1._entries  # least recently used went first
@@ -169,8 +170,10 @@ def test_breaker_opens_then_serves_stale_cache_with_a_warning(make_manager, cloc
     loaded = manager.get_data("EURUSD", "1h", ts("2024-03-01"), ts("2024-03-08"), source="yahoo")
     assert len(provider.calls) == calls  # open: Yahoo is not called at all
     assert len(loaded.warnings) == 1
-    assert loaded.warnings[0].startswith("Served cached data from 2024-03-06 00:00 UTC because Yahoo Finance was "
-                                         "unavailable (Yahoo Finance is not called for")
+    assert loaded.warnings[0].startswith(
+        "Served cached data from 2024-03-06 00:00 UTC because Yahoo Finance was "
+        "unavailable (Yahoo Finance is not called for"
+    )
     assert "not refreshed: 2024-03-05 00:00 to 2024-03-08 00:00 UTC" in loaded.warnings[0]
 
 

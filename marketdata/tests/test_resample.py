@@ -1,4 +1,5 @@
 """Higher timeframes from lower ones: OHLCV aggregation and session-aware days."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ UTC = "UTC"
 
 @pytest.fixture(scope="module")
 def minutes():
-    return SyntheticProvider().download("EURUSD", "1m", pd.Timestamp("2024-03-04", tz=UTC),
-                                        pd.Timestamp("2024-03-16", tz=UTC))
+    return SyntheticProvider().download(
+        "EURUSD", "1m", pd.Timestamp("2024-03-04", tz=UTC), pd.Timestamp("2024-03-16", tz=UTC)
+    )
 
 
 @pytest.mark.parametrize("tf, minutes_per_bar", [("5m", 5), ("15m", 15), ("1h", 60), ("4h", 240)])
@@ -38,8 +40,17 @@ def test_closed_market_produces_no_bars(minutes):
 def test_fx_day_ends_at_17_new_york_across_daylight_saving():
     # 2024-03-10: the US moves to daylight time, so the FX day ends 22:00 UTC before, 21:00 UTC after.
     idx = pd.DatetimeIndex(["2024-03-07 21:30", "2024-03-07 22:30", "2024-03-11 20:30", "2024-03-11 21:30"], tz=UTC)
-    df = pd.DataFrame({"open": [1, 2, 3, 4], "high": [1, 2, 3, 4], "low": [1, 2, 3, 4], "close": [1, 2, 3, 4],
-                       "volume": [1, 1, 1, 1]}, index=idx, dtype=float)
+    df = pd.DataFrame(
+        {
+            "open": [1, 2, 3, 4],
+            "high": [1, 2, 3, 4],
+            "low": [1, 2, 3, 4],
+            "close": [1, 2, 3, 4],
+            "volume": [1, 1, 1, 1],
+        },
+        index=idx,
+        dtype=float,
+    )
     days = resample_ohlcv(df, "1d", day_session="fx")
     assert [d.strftime("%Y-%m-%d") for d in days.index] == ["2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"]
     utc_days = resample_ohlcv(df, "1d", day_session="utc")
@@ -48,8 +59,16 @@ def test_fx_day_ends_at_17_new_york_across_daylight_saving():
 
 def test_index_day_follows_the_exchange_zone():
     idx = pd.DatetimeIndex(["2024-01-08 14:30", "2024-01-08 20:30", "2024-01-09 01:00"], tz=UTC)
-    df = pd.DataFrame({"open": [1., 2., 3.], "high": [1., 2., 3.], "low": [1., 2., 3.], "close": [1., 2., 3.],
-                       "volume": [1., 1., 1.]}, index=idx)
+    df = pd.DataFrame(
+        {
+            "open": [1.0, 2.0, 3.0],
+            "high": [1.0, 2.0, 3.0],
+            "low": [1.0, 2.0, 3.0],
+            "close": [1.0, 2.0, 3.0],
+            "volume": [1.0, 1.0, 1.0],
+        },
+        index=idx,
+    )
     days = resample_ohlcv(df, "1d", day_session=day_session_for("SPX500"))
     assert list(days["close"]) == [3.0]  # 01:00 UTC is still the 8th in New York
     assert day_session_for("XAUUSD@yahoo") == "fx" and day_session_for("BTCUSD") == "utc"
@@ -65,6 +84,12 @@ def test_input_is_not_modified_and_partial_columns_work(minutes):
 def test_only_whole_multiples_can_be_built():
     assert can_resample("1m", "1h") and can_resample("1h", "4h") and can_resample("1h", "1d")
     assert not can_resample("1h", "15m") and not can_resample("4h", "1h")
-    assert np.isnan(resample_ohlcv(pd.DataFrame(
-        {"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [np.nan]},
-        index=pd.DatetimeIndex(["2024-01-01"], tz=UTC)), "1h")["volume"].iloc[0])
+    assert np.isnan(
+        resample_ohlcv(
+            pd.DataFrame(
+                {"open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [np.nan]},
+                index=pd.DatetimeIndex(["2024-01-01"], tz=UTC),
+            ),
+            "1h",
+        )["volume"].iloc[0]
+    )

@@ -1,4 +1,5 @@
 """Loading a run's data (what the worker calls), Dataset rows and their quality reports."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -8,8 +9,7 @@ from backtests.engine import data_checksum
 from backtests.models import BacktestRun
 from marketdata.models import Dataset
 from marketdata.providers.synthetic import SyntheticProvider
-from marketdata.services import (dataset_cache_cleanup, dataset_import_csv, market_data_cached_frame,
-                                 market_data_load)
+from marketdata.services import dataset_cache_cleanup, dataset_import_csv, market_data_cached_frame, market_data_load
 from qm_platform.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +21,16 @@ def ts(text):
 
 
 def run_for(user, market="XAUUSD", timeframe="1h", start="2024-01-01", end="2024-03-01", source="synthetic"):
-    return BacktestRun(owner=user, request={}, market=market, timeframe=timeframe, direction="Long",
-                       data_start=ts(start).to_pydatetime(), data_end=ts(end).to_pydatetime(), data_source=source)
+    return BacktestRun(
+        owner=user,
+        request={},
+        market=market,
+        timeframe=timeframe,
+        direction="Long",
+        data_start=ts(start).to_pydatetime(),
+        data_end=ts(end).to_pydatetime(),
+        data_source=source,
+    )
 
 
 def csv_of(df: pd.DataFrame) -> bytes:
@@ -47,11 +55,16 @@ def test_synthetic_run_gets_clean_data_a_quality_report_and_a_dataset_row(alice,
 def test_the_result_cache_sees_the_same_frame_as_the_run(alice, make_manager):
     make_manager()
     run = run_for(alice, start="2024-02-01", end="2024-02-20")
-    assert market_data_cached_frame(symbol="XAUUSD", timeframe="1h", start=run.data_start, end=run.data_end,
-                                    source="synthetic") is None  # nothing stored yet: never downloads
+    assert (
+        market_data_cached_frame(
+            symbol="XAUUSD", timeframe="1h", start=run.data_start, end=run.data_end, source="synthetic"
+        )
+        is None
+    )  # nothing stored yet: never downloads
     loaded = market_data_load(run=run)
-    cached = market_data_cached_frame(symbol="XAUUSD", timeframe="1h", start=run.data_start, end=run.data_end,
-                                      source="synthetic")
+    cached = market_data_cached_frame(
+        symbol="XAUUSD", timeframe="1h", start=run.data_start, end=run.data_end, source="synthetic"
+    )
     assert data_checksum(cached) == data_checksum(loaded.frame)
 
 
@@ -74,11 +87,14 @@ def test_a_window_with_holes_says_so_in_the_run_warnings(alice, make_manager):
     df = SyntheticProvider().download("EURUSD", "1h", ts("2024-01-08"), ts("2024-01-13"))
     holed = df.drop(df.index[20:40])
     result = dataset_import_csv(user=alice, data=csv_of(holed), symbol="EURUSD")
-    loaded = market_data_load(run=run_for(alice, "EURUSD", "1h", "2024-01-08", "2024-01-13",
-                                          f"dataset:{result.dataset.id}"))
+    loaded = market_data_load(
+        run=run_for(alice, "EURUSD", "1h", "2024-01-08", "2024-01-13", f"dataset:{result.dataset.id}")
+    )
     assert loaded.quality["missing_bars"] == 20
-    assert loaded.warnings == ["Data quality 83/100; 17.2% of expected bars missing in 1 gap(s), the largest "
-                               "2024-01-08T20:00:00+00:00 to 2024-01-09T16:00:00+00:00."]
+    assert loaded.warnings == [
+        "Data quality 83/100; 17.2% of expected bars missing in 1 gap(s), the largest "
+        "2024-01-08T20:00:00+00:00 to 2024-01-09T16:00:00+00:00."
+    ]
     assert manager.storage.metadata(result.dataset.storage_key, "1h")["source"] == "csv"
 
 

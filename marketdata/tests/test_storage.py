@@ -1,5 +1,6 @@
 """The storage contract on both backends (local Parquet and real S3), and the local backend's
 crash safety and cross-process locking."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -43,8 +44,12 @@ def test_round_trip_is_exact_and_metadata_describes_the_series(storage):
 def test_missing_series_is_none_not_an_error(storage):
     assert storage.get_data("NOPE@synthetic", "1h") is None
     assert storage.metadata("NOPE@synthetic", "1h") is None
-    assert storage.has_cached_data("NOPE@synthetic", "1h", pd.Timestamp("2024-01-01", tz=UTC),
-                                   pd.Timestamp("2024-01-02", tz=UTC)) is False
+    assert (
+        storage.has_cached_data(
+            "NOPE@synthetic", "1h", pd.Timestamp("2024-01-01", tz=UTC), pd.Timestamp("2024-01-02", tz=UTC)
+        )
+        is False
+    )
     assert storage.delete("NOPE@synthetic", "1h") is False
 
 
@@ -69,39 +74,64 @@ def test_column_pruning_returns_only_the_requested_columns(storage):
 
 def test_save_merges_new_rows_win_and_covered_ranges_join(storage):
     df = bars(end="2024-02-01")
-    storage.save_data("EURUSD@synthetic", "1h", df, covered_start=pd.Timestamp("2024-01-01", tz=UTC),
-                      covered_end=pd.Timestamp("2024-02-01", tz=UTC))
+    storage.save_data(
+        "EURUSD@synthetic",
+        "1h",
+        df,
+        covered_start=pd.Timestamp("2024-01-01", tz=UTC),
+        covered_end=pd.Timestamp("2024-02-01", tz=UTC),
+    )
     changed = df.iloc[-10:].copy() * 2
     later = bars(start="2024-02-01", end="2024-02-10")
-    meta = storage.save_data("EURUSD@synthetic", "1h", pd.concat([changed, later]),
-                             covered_start=df.index[-10], covered_end=pd.Timestamp("2024-02-10", tz=UTC))
+    meta = storage.save_data(
+        "EURUSD@synthetic",
+        "1h",
+        pd.concat([changed, later]),
+        covered_start=df.index[-10],
+        covered_end=pd.Timestamp("2024-02-10", tz=UTC),
+    )
     back = storage.get_data("EURUSD@synthetic", "1h")
     assert len(back) == len(df) + len(later)
     assert back.loc[df.index[-1], "close"] == pytest.approx(df["close"].iloc[-1] * 2)
     assert back.index.is_monotonic_increasing and not back.index.duplicated().any()
     assert meta["covered"] == [["2024-01-01T00:00:00+00:00", "2024-02-10T00:00:00+00:00"]]
-    assert storage.has_cached_data("EURUSD@synthetic", "1h", pd.Timestamp("2024-01-15", tz=UTC),
-                                   pd.Timestamp("2024-02-10", tz=UTC))
-    assert not storage.has_cached_data("EURUSD@synthetic", "1h", pd.Timestamp("2024-01-15", tz=UTC),
-                                       pd.Timestamp("2024-02-11", tz=UTC))
+    assert storage.has_cached_data(
+        "EURUSD@synthetic", "1h", pd.Timestamp("2024-01-15", tz=UTC), pd.Timestamp("2024-02-10", tz=UTC)
+    )
+    assert not storage.has_cached_data(
+        "EURUSD@synthetic", "1h", pd.Timestamp("2024-01-15", tz=UTC), pd.Timestamp("2024-02-11", tz=UTC)
+    )
 
 
 def test_disjoint_covered_ranges_are_kept_apart(storage):
-    storage.save_data("X@synthetic", "1d", bars("X", "1d", "2024-01-01", "2024-02-01"),
-                      covered_start=pd.Timestamp("2024-01-01", tz=UTC), covered_end=pd.Timestamp("2024-02-01", tz=UTC))
-    storage.save_data("X@synthetic", "1d", bars("X", "1d", "2024-05-01", "2024-06-01"),
-                      covered_start=pd.Timestamp("2024-05-01", tz=UTC), covered_end=pd.Timestamp("2024-06-01", tz=UTC))
+    storage.save_data(
+        "X@synthetic",
+        "1d",
+        bars("X", "1d", "2024-01-01", "2024-02-01"),
+        covered_start=pd.Timestamp("2024-01-01", tz=UTC),
+        covered_end=pd.Timestamp("2024-02-01", tz=UTC),
+    )
+    storage.save_data(
+        "X@synthetic",
+        "1d",
+        bars("X", "1d", "2024-05-01", "2024-06-01"),
+        covered_start=pd.Timestamp("2024-05-01", tz=UTC),
+        covered_end=pd.Timestamp("2024-06-01", tz=UTC),
+    )
     meta = storage.metadata("X@synthetic", "1d")
     assert len(meta["covered"]) == 2
-    assert not storage.has_cached_data("X@synthetic", "1d", pd.Timestamp("2024-01-10", tz=UTC),
-                                       pd.Timestamp("2024-05-10", tz=UTC))
+    assert not storage.has_cached_data(
+        "X@synthetic", "1d", pd.Timestamp("2024-01-10", tz=UTC), pd.Timestamp("2024-05-10", tz=UTC)
+    )
 
 
 def test_delete_and_list(storage):
     storage.save_data("EURUSD@synthetic", "1h", bars(end="2024-01-05"), source="synthetic")
     storage.save_data("BTCUSD@synthetic", "1d", bars("BTCUSD", "1d", end="2024-01-05"), source="synthetic")
-    assert [(m["symbol"], m["timeframe"]) for m in storage.list()] == [("BTCUSD@SYNTHETIC", "1d"),
-                                                                        ("EURUSD@SYNTHETIC", "1h")]
+    assert [(m["symbol"], m["timeframe"]) for m in storage.list()] == [
+        ("BTCUSD@SYNTHETIC", "1d"),
+        ("EURUSD@SYNTHETIC", "1h"),
+    ]
     assert storage.delete("EURUSD@synthetic", "1h") is True
     assert storage.get_data("EURUSD@synthetic", "1h") is None
     assert [m["symbol"] for m in storage.list()] == ["BTCUSD@SYNTHETIC"]
@@ -126,7 +156,7 @@ def test_a_corrupt_part_is_a_storage_error_never_data(local_storage):
     local_storage.save_data("EURUSD@synthetic", "1h", bars(end="2024-02-01"))
     part = local_storage.root / "EURUSD@SYNTHETIC" / "1h" / "2024" / "01.parquet"
     raw = bytearray(part.read_bytes())
-    raw[len(raw) // 3: len(raw) // 3 + 64] = os.urandom(64)  # flip bytes inside a data page
+    raw[len(raw) // 3 : len(raw) // 3 + 64] = os.urandom(64)  # flip bytes inside a data page
     part.write_bytes(bytes(raw))
     with pytest.raises(StorageError):
         local_storage.get_data("EURUSD@synthetic", "1h")
@@ -182,11 +212,13 @@ def test_stale_temporary_files_are_cleaned_up(local_storage):
 
 def _writer(root: str, month: int, barrier) -> None:
     storage = LocalStorage(root)
-    df = SyntheticProvider().download("EURUSD", "1h", pd.Timestamp(f"2024-{month:02d}-01", tz=UTC),
-                                      pd.Timestamp(f"2024-{month + 1:02d}-01", tz=UTC))
+    df = SyntheticProvider().download(
+        "EURUSD", "1h", pd.Timestamp(f"2024-{month:02d}-01", tz=UTC), pd.Timestamp(f"2024-{month + 1:02d}-01", tz=UTC)
+    )
     # Every writer also rewrites the shared first week of January: the lock must serialise them.
-    shared = SyntheticProvider().download("EURUSD", "1h", pd.Timestamp("2024-01-01", tz=UTC),
-                                          pd.Timestamp("2024-01-08", tz=UTC))
+    shared = SyntheticProvider().download(
+        "EURUSD", "1h", pd.Timestamp("2024-01-01", tz=UTC), pd.Timestamp("2024-01-08", tz=UTC)
+    )
     barrier.wait()
     for _ in range(3):
         storage.save_data("EURUSD@synthetic", "1h", pd.concat([shared, df]) if month != 1 else df)
@@ -205,8 +237,9 @@ def test_writers_in_separate_processes_lose_nothing(tmp_path):
         assert p.exitcode == 0
     storage = LocalStorage(root)
     df = storage.get_data("EURUSD@synthetic", "1h")
-    expected = SyntheticProvider().download("EURUSD", "1h", pd.Timestamp("2024-01-01", tz=UTC),
-                                            pd.Timestamp("2024-05-01", tz=UTC))
+    expected = SyntheticProvider().download(
+        "EURUSD", "1h", pd.Timestamp("2024-01-01", tz=UTC), pd.Timestamp("2024-05-01", tz=UTC)
+    )
     assert_same(df, expected)
     meta = storage.metadata("EURUSD@synthetic", "1h")
     assert meta["rows"] == len(expected) and sorted(meta["parts"]) == ["2024/01", "2024/02", "2024/03", "2024/04"]
@@ -214,20 +247,29 @@ def test_writers_in_separate_processes_lose_nothing(tmp_path):
 
 # ---- S3 only --------------------------------------------------------------------------------
 
+
 def test_s3_objects_use_the_local_layout_under_the_prefix(s3_storage, seaweedfs):
     s3_storage.save_data("EURUSD@synthetic", "1h", bars(end="2024-02-03"))
     listed = seaweedfs["client"].list_objects_v2(Bucket=seaweedfs["bucket"], Prefix=s3_storage.prefix + "/")
-    keys = sorted(o["Key"][len(s3_storage.prefix) + 1:] for o in listed["Contents"])
-    assert keys == ["EURUSD@SYNTHETIC/1h/2024/01.parquet", "EURUSD@SYNTHETIC/1h/2024/02.parquet",
-                    "EURUSD@SYNTHETIC/1h/metadata.json"]
+    keys = sorted(o["Key"][len(s3_storage.prefix) + 1 :] for o in listed["Contents"])
+    assert keys == [
+        "EURUSD@SYNTHETIC/1h/2024/01.parquet",
+        "EURUSD@SYNTHETIC/1h/2024/02.parquet",
+        "EURUSD@SYNTHETIC/1h/metadata.json",
+    ]
 
 
 def test_s3_server_side_encryption_is_requested_on_every_object(seaweedfs):
     from marketdata.storage.s3 import S3Storage
 
-    storage = S3Storage(bucket=seaweedfs["bucket"], prefix="sse-test", endpoint_url=seaweedfs["endpoint_url"],
-                        access_key_id=seaweedfs["access_key_id"], secret_access_key=seaweedfs["secret_access_key"],
-                        sse="AES256")
+    storage = S3Storage(
+        bucket=seaweedfs["bucket"],
+        prefix="sse-test",
+        endpoint_url=seaweedfs["endpoint_url"],
+        access_key_id=seaweedfs["access_key_id"],
+        secret_access_key=seaweedfs["secret_access_key"],
+        sse="AES256",
+    )
     storage.save_data("EURUSD@synthetic", "1h", bars(end="2024-01-03"))
     client = seaweedfs["client"]
     for key in ("sse-test/EURUSD@SYNTHETIC/1h/2024/01.parquet", "sse-test/EURUSD@SYNTHETIC/1h/metadata.json"):
@@ -238,8 +280,12 @@ def test_s3_server_side_encryption_is_requested_on_every_object(seaweedfs):
 def test_s3_bad_credentials_are_a_storage_error(seaweedfs):
     from marketdata.storage.s3 import S3Storage
 
-    storage = S3Storage(bucket=seaweedfs["bucket"], endpoint_url=seaweedfs["endpoint_url"],
-                        access_key_id="nobody", secret_access_key="wrong")
+    storage = S3Storage(
+        bucket=seaweedfs["bucket"],
+        endpoint_url=seaweedfs["endpoint_url"],
+        access_key_id="nobody",
+        secret_access_key="wrong",
+    )
     with pytest.raises(StorageError, match="cannot read"):
         storage.metadata("EURUSD@synthetic", "1h")
 
@@ -247,8 +293,14 @@ def test_s3_bad_credentials_are_a_storage_error(seaweedfs):
 def test_s3_unreachable_endpoint_is_a_storage_error():
     from marketdata.storage.s3 import S3Storage
 
-    storage = S3Storage(bucket="qm", endpoint_url="http://127.0.0.1:9", access_key_id="a", secret_access_key="b",
-                        connect_timeout=0.5, read_timeout=0.5)
+    storage = S3Storage(
+        bucket="qm",
+        endpoint_url="http://127.0.0.1:9",
+        access_key_id="a",
+        secret_access_key="b",
+        connect_timeout=0.5,
+        read_timeout=0.5,
+    )
     with pytest.raises(StorageError):
         storage.metadata("EURUSD@synthetic", "1h")
 
@@ -281,11 +333,14 @@ def test_s3_lease_serialises_writers_and_an_expired_lease_is_broken(s3_storage):
 def test_float_values_survive_exactly(storage):
     rng = np.random.default_rng(1)
     idx = pd.date_range("2024-01-01", periods=1000, freq="1min", tz=UTC)
-    df = pd.DataFrame({"open": rng.random(1000), "close": rng.random(1000), "volume": rng.random(1000) * 1e6},
-                      index=idx)
+    df = pd.DataFrame(
+        {"open": rng.random(1000), "close": rng.random(1000), "volume": rng.random(1000) * 1e6}, index=idx
+    )
     df["high"] = df[["open", "close"]].max(axis=1) + 0.1
     df["low"] = df[["open", "close"]].min(axis=1) - 0.1
     storage.save_data("RAND@synthetic", "1m", df)
     back = storage.get_data("RAND@synthetic", "1m")
-    assert (back[["open", "high", "low", "close", "volume"]].to_numpy()
-            == df[["open", "high", "low", "close", "volume"]].to_numpy()).all()
+    assert (
+        back[["open", "high", "low", "close", "volume"]].to_numpy()
+        == df[["open", "high", "low", "close", "volume"]].to_numpy()
+    ).all()

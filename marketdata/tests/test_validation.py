@@ -1,4 +1,5 @@
 """Row checks, repair policy, gaps against market calendars, spikes and the quality report."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,17 @@ import pandas as pd
 import pytest
 
 from marketdata.providers.synthetic import SyntheticProvider
-from marketdata.validation import (DataValidationError, expected_slots, find_gaps, find_problems, find_spikes,
-                                   market_calendar, quality_report, quality_summary, validate_ohlcv)
+from marketdata.validation import (
+    DataValidationError,
+    expected_slots,
+    find_gaps,
+    find_problems,
+    find_spikes,
+    market_calendar,
+    quality_report,
+    quality_summary,
+    validate_ohlcv,
+)
 
 UTC = "UTC"
 
@@ -20,13 +30,16 @@ def frame(rows, start="2024-01-02 00:00", freq="1h"):
 GOOD = [1.0, 1.2, 0.9, 1.1, 10.0]
 
 
-@pytest.mark.parametrize("row, check", [
-    ([1.0, 1.2, 0.9, np.nan, 10.0], "nan"),
-    ([1.0, 1.05, 0.9, 1.1, 10.0], "high_below_open_close"),
-    ([1.0, 1.2, 1.05, 1.1, 10.0], "low_above_open_close"),
-    ([0.0, 1.2, 0.0, 1.1, 10.0], "non_positive_price"),
-    ([1.0, 1.2, 0.9, 1.1, -1.0], "negative_volume"),
-])
+@pytest.mark.parametrize(
+    "row, check",
+    [
+        ([1.0, 1.2, 0.9, np.nan, 10.0], "nan"),
+        ([1.0, 1.05, 0.9, 1.1, 10.0], "high_below_open_close"),
+        ([1.0, 1.2, 1.05, 1.1, 10.0], "low_above_open_close"),
+        ([0.0, 1.2, 0.0, 1.1, 10.0], "non_positive_price"),
+        ([1.0, 1.2, 0.9, 1.1, -1.0], "negative_volume"),
+    ],
+)
 def test_each_rule_names_the_row(row, check):
     problems = find_problems(frame([GOOD, row, GOOD]))
     assert [(p["row"], p["check"]) for p in problems] == [(1, check)]
@@ -89,13 +102,15 @@ def test_index_expects_exchange_hours_across_daylight_saving():
     # Yahoo's 09:30-aligned bars and on-the-hour bars both count as present.
     on_the_hour = pd.date_range("2024-01-08 14:00", "2024-01-08 21:00", freq="1h", tz=UTC)
     assert find_gaps(on_the_hour, "SPX500", "1h", "2024-01-08", "2024-01-09")[1] == []
-    assert expected_slots("GER40", "1d", pd.Timestamp("2024-01-08", tz=UTC),
-                          pd.Timestamp("2024-01-15", tz=UTC)).size == 5
+    assert (
+        expected_slots("GER40", "1d", pd.Timestamp("2024-01-08", tz=UTC), pd.Timestamp("2024-01-15", tz=UTC)).size == 5
+    )
 
 
 def test_spikes_are_flagged_but_weekend_jumps_are_not():
-    df = SyntheticProvider().download("EURUSD", "15m", pd.Timestamp("2024-01-01", tz=UTC),
-                                      pd.Timestamp("2024-03-01", tz=UTC))
+    df = SyntheticProvider().download(
+        "EURUSD", "15m", pd.Timestamp("2024-01-01", tz=UTC), pd.Timestamp("2024-03-01", tz=UTC)
+    )
     assert find_spikes(df, "15m") == []  # Monday opens jump after the weekend: not spikes
     bad = df.copy()
     i = 1000
@@ -119,13 +134,17 @@ def test_report_counts_missing_bars_and_says_so_in_words():
     start, end = pd.Timestamp("2024-01-08", tz=UTC), pd.Timestamp("2024-01-13", tz=UTC)
     df = SyntheticProvider().download("EURUSD", "1h", start, end)
     holed = df.drop(df.index[10:22])
-    report = quality_report(holed, symbol="EURUSD", timeframe="1h", start=start, end=end,
-                            now=pd.Timestamp("2024-01-13 02:00", tz=UTC))
+    report = quality_report(
+        holed, symbol="EURUSD", timeframe="1h", start=start, end=end, now=pd.Timestamp("2024-01-13 02:00", tz=UTC)
+    )
     assert report["expected_bars"] == 116 and report["missing_bars"] == 12
     assert report["missing_bar_pct"] == pytest.approx(100 * 12 / 116, abs=0.01)
     assert report["completeness_score"] == 90
-    assert report["gaps"]["largest"] == {"start": "2024-01-08T10:00:00+00:00", "end": "2024-01-08T22:00:00+00:00",
-                                         "bars": 12}
+    assert report["gaps"]["largest"] == {
+        "start": "2024-01-08T10:00:00+00:00",
+        "end": "2024-01-08T22:00:00+00:00",
+        "bars": 12,
+    }
     assert report["freshness"]["age_hours"] == pytest.approx(3.0)
     text = quality_summary(report)
     assert text.startswith("Data quality 90/100; 10.3% of expected bars missing in 1 gap(s)")

@@ -1,5 +1,6 @@
 """The yfinance provider against recorded Yahoo HTTP exchanges (yfinance itself runs; only
 the network answers from recordings)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -22,15 +23,35 @@ def test_product_markets_map_to_yahoo_tickers():
     assert yahoo_ticker("xauusd") == "GC=F" and yahoo_ticker("EURUSD") == "EURUSD=X"
     assert yahoo_ticker("BTCUSD") == "BTC-USD" and yahoo_ticker("NAS100") == "^NDX"
     assert yahoo_ticker("GER40") == "^GDAXI" and yahoo_ticker("AAPL") == "AAPL"
-    for market in ("XAUUSD", "XAGUSD", "EURUSD", "GBPUSD", "USDJPY", "BTCUSD", "ETHUSD", "US30", "NAS100",
-                   "SPX500", "GER40"):
+    for market in (
+        "XAUUSD",
+        "XAGUSD",
+        "EURUSD",
+        "GBPUSD",
+        "USDJPY",
+        "BTCUSD",
+        "ETHUSD",
+        "US30",
+        "NAS100",
+        "SPX500",
+        "GER40",
+    ):
         assert market in SYMBOL_MAP
 
 
-@pytest.mark.parametrize("timeframe, days_back, ok", [
-    ("1m", 29, True), ("1m", 32, False), ("5m", 59, True), ("15m", 61, True), ("15m", 62, False),
-    ("1h", 729, True), ("4h", 800, False), ("1d", 20000, True),
-])
+@pytest.mark.parametrize(
+    "timeframe, days_back, ok",
+    [
+        ("1m", 29, True),
+        ("1m", 32, False),
+        ("5m", 59, True),
+        ("15m", 61, True),
+        ("15m", 62, False),
+        ("1h", 729, True),
+        ("4h", 800, False),
+        ("1d", 20000, True),
+    ],
+)
 def test_interval_limits_are_checked_before_any_call(timeframe, days_back, ok):
     start = NOW - pd.Timedelta(days=days_back)
     if ok:
@@ -47,7 +68,8 @@ def test_range_error_says_what_is_possible():
     assert err.value.message == (
         "Yahoo Finance serves 15m bars for the last 60 days only (from 2026-09-22 00:00 UTC); the requested "
         "period starts 2026-01-01. Shorten the period to at most 60 days, use a larger timeframe (1h reaches back "
-        "to 2026-01-01), or upload the data as a CSV dataset (POST /api/v1/datasets).")
+        "to 2026-01-01), or upload the data as a CSV dataset (POST /api/v1/datasets)."
+    )
     assert err.value.details["larger_timeframes"] == ["1h", "4h", "1d"]
 
 
@@ -59,8 +81,10 @@ def test_hourly_fx_bars_are_parsed_in_utc(yahoo):
     assert df["close"].iloc[0] == pytest.approx(1.04408, abs=0.02) and (df["volume"] == 0).all()
     [call] = yahoo.chart_calls
     assert call["ticker"] == "EURUSD=X" and call["interval"] == "1h"
-    assert (int(call["period1"]), int(call["period2"])) == (int(ts("2026-11-09").timestamp()),
-                                                            int(ts("2026-11-14").timestamp()))
+    assert (int(call["period1"]), int(call["period2"])) == (
+        int(ts("2026-11-09").timestamp()),
+        int(ts("2026-11-14").timestamp()),
+    )
 
 
 def test_one_minute_requests_are_split_into_seven_day_chunks(yahoo):
@@ -96,8 +120,9 @@ def test_unknown_ticker_is_symbol_not_found(yahoo):
         yahoo.provider.download("NOPE", "1h", ts("2026-11-09"), ts("2026-11-14"))
 
 
-@pytest.mark.parametrize("switch, reason", [("down", "unreachable"), ("status", "down"),
-                                            ("rate_limited", "rate-limited")])
+@pytest.mark.parametrize(
+    "switch, reason", [("down", "unreachable"), ("status", "down"), ("rate_limited", "rate-limited")]
+)
 def test_outages_are_transient_errors(yahoo, switch, reason):
     setattr(yahoo, switch, 503 if switch == "status" else True)
     with pytest.raises(ProviderUnavailable, match=reason):
@@ -110,6 +135,7 @@ def test_empty_period_is_an_empty_frame(yahoo):
 
 # ---- through the manager --------------------------------------------------------------------
 
+
 def test_manager_caches_yahoo_and_downloads_only_new_bars(yahoo_manager, yahoo, clock):
     clock.now = ts("2026-11-18 12:00")
     yahoo.provider.now = clock
@@ -119,7 +145,9 @@ def test_manager_caches_yahoo_and_downloads_only_new_bars(yahoo_manager, yahoo, 
     second = yahoo_manager.get_data("EURUSD", "1h", ts("2026-11-10"), ts("2026-11-19 06:30"), source="yahoo")
     assert second.frame.index[-1] == ts("2026-11-19 05:00")
     assert (int(yahoo.chart_calls[-1]["period1"]), int(yahoo.chart_calls[-1]["period2"])) == (
-        int(ts("2026-11-18 12:00").timestamp()), int(ts("2026-11-19 06:30").timestamp()))
+        int(ts("2026-11-18 12:00").timestamp()),
+        int(ts("2026-11-19 06:30").timestamp()),
+    )
     assert yahoo_manager.storage.metadata("EURUSD@yahoo", "1h")["source"] == "yahoo"
 
 
@@ -132,8 +160,10 @@ def test_yahoo_down_serves_stale_cache_with_a_warning(yahoo_manager, yahoo, cloc
     yahoo_manager.l1.clear()
     loaded = yahoo_manager.get_data("XAUUSD", "15m", ts("2026-11-16"), ts("2026-11-21"), source="yahoo")
     assert loaded.from_cache and loaded.frame.index[-1] < ts("2026-11-19")
-    assert loaded.warnings[0].startswith("Served cached data from 2026-11-19 00:00 UTC because Yahoo Finance was "
-                                         "unavailable (Yahoo Finance is unreachable: ConnectionError")
+    assert loaded.warnings[0].startswith(
+        "Served cached data from 2026-11-19 00:00 UTC because Yahoo Finance was "
+        "unavailable (Yahoo Finance is unreachable: ConnectionError"
+    )
 
 
 def test_yahoo_down_with_nothing_cached_is_data_unavailable(yahoo_manager, yahoo):

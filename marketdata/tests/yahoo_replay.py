@@ -8,6 +8,7 @@ a recording (``data/yahoo/<ticker>_<interval>.json.gz``) that fall in the reques
 404 answer for an unknown ticker. Switches simulate an outage: ``down`` (connection refused),
 ``status`` (e.g. 503 with Yahoo's HTML error page) or ``rate_limited`` (429).
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,10 +24,13 @@ import responses
 DATA = Path(__file__).resolve().parent / "data" / "yahoo"
 CHART = re.compile(r"https://query[12]\.finance\.yahoo\.com/v8/finance/chart/.+")
 QUOTE_SUMMARY = re.compile(r"https://query[12]\.finance\.yahoo\.com/v10/finance/quoteSummary/.+")
-NOT_FOUND = {"chart": {"result": None, "error": {"code": "Not Found",
-                                                  "description": "No data found, symbol may be delisted"}}}
-ERROR_PAGE = ("<!DOCTYPE html><html><head><title>Yahoo</title></head><body><h1>Will be right back...</h1>"
-              "<p>Thank you for your patience.</p></body></html>")
+NOT_FOUND = {
+    "chart": {"result": None, "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}
+}
+ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>Yahoo</title></head><body><h1>Will be right back...</h1>"
+    "<p>Thank you for your patience.</p></body></html>"
+)
 
 
 class YahooReplay:
@@ -38,13 +42,16 @@ class YahooReplay:
         self.rate_limited = False
         self.chart_calls: list[dict] = []  # the data requests (period1/period2), in order
         for path in DATA.glob("*.json.gz"):
-            ticker, interval = path.name[:-len(".json.gz")].rsplit("_", 1)
+            ticker, interval = path.name[: -len(".json.gz")].rsplit("_", 1)
             with gzip.open(path, "rt") as fh:
                 self.recordings[(ticker, interval)] = json.load(fh)
         mock.add_callback(responses.GET, "https://fc.yahoo.com/", callback=self._cookie)
         mock.add_callback(responses.GET, "https://fc.yahoo.com", callback=self._cookie)
-        mock.add_callback(responses.GET, re.compile(r"https://query[12]\.finance\.yahoo\.com/v1/test/getcrumb.*"),
-                          callback=self._crumb)
+        mock.add_callback(
+            responses.GET,
+            re.compile(r"https://query[12]\.finance\.yahoo\.com/v1/test/getcrumb.*"),
+            callback=self._crumb,
+        )
         mock.add_callback(responses.GET, CHART, callback=self._chart)
         mock.add_callback(responses.GET, QUOTE_SUMMARY, callback=self._quote_summary)
 
@@ -54,8 +61,9 @@ class YahooReplay:
     # ---- endpoints -------------------------------------------------------------------------
     def _outage(self):
         if self.down:
-            return requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] "
-                                                       "Connection refused")
+            return requests.exceptions.ConnectionError(
+                "Failed to establish a new connection: [Errno 111] Connection refused"
+            )
         if self.rate_limited:
             return (429, {"Content-Type": "text/plain"}, "Too Many Requests")
         if self.status:
@@ -66,8 +74,14 @@ class YahooReplay:
         outage = self._outage()
         if isinstance(outage, Exception):
             raise outage
-        return (404, {"Set-Cookie": "A3=d=AQABBKy1; Expires=Sat, 20 Nov 2027 00:00:00 GMT; Max-Age=31557600; "
-                      "Domain=.yahoo.com; Path=/; SameSite=None; Secure; HttpOnly"}, "")
+        return (
+            404,
+            {
+                "Set-Cookie": "A3=d=AQABBKy1; Expires=Sat, 20 Nov 2027 00:00:00 GMT; Max-Age=31557600; "
+                "Domain=.yahoo.com; Path=/; SameSite=None; Secure; HttpOnly"
+            },
+            "",
+        )
 
     def _crumb(self, request):
         outage = self._outage()
@@ -95,16 +109,27 @@ class YahooReplay:
         self.chart_calls.append({"ticker": ticker, **params})
         key = (ticker, interval)
         if key not in self.recordings:
-            body = {"chart": {"result": None, "error": {
-                "code": "Bad Request", "description": f"Invalid input - interval={interval} is not supported."}}}
+            body = {
+                "chart": {
+                    "result": None,
+                    "error": {
+                        "code": "Bad Request",
+                        "description": f"Invalid input - interval={interval} is not supported.",
+                    },
+                }
+            }
             return (422, {"Content-Type": "application/json"}, json.dumps(body))
         body = self._slice(key, int(params["period1"]), int(params["period2"]))
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
     def _quote_summary(self, request):
         ticker = unquote(urlparse(request.url).path.rsplit("/", 1)[1])
-        body = {"quoteSummary": {"result": None, "error": {"code": "Not Found",
-                                                           "description": f"Quote not found for symbol: {ticker}"}}}
+        body = {
+            "quoteSummary": {
+                "result": None,
+                "error": {"code": "Not Found", "description": f"Quote not found for symbol: {ticker}"},
+            }
+        }
         return (404, {"Content-Type": "application/json"}, json.dumps(body))
 
     def _slice(self, key, period1, period2, last_n=None):

@@ -14,6 +14,7 @@ the last HTF bar whose close time is at or before the base bar's close time.
 
 Shared by :mod:`modules.mtf.htf_filter` and the market-data layer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,7 @@ import pandas as pd
 from modules.errors import ModuleDataError
 
 #: supported timeframes, seconds per bar (the market-data layer's set).
-TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800,
-                     "1h": 3600, "4h": 14400, "1d": 86400}
+TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 OHLCV = ("open", "high", "low", "close", "volume")
 _NS = 1_000_000_000
 
@@ -32,8 +32,7 @@ def timeframe_seconds(timeframe: str) -> int:
     try:
         return TIMEFRAME_SECONDS[timeframe]
     except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of "
-                         f"{list(TIMEFRAME_SECONDS)}") from None
+        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_SECONDS)}") from None
 
 
 def timeframe_label(seconds: int) -> str:
@@ -124,8 +123,9 @@ def resample_ohlcv(data: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def completed_index(base_open_ns: np.ndarray, base_seconds: int, htf_open_ns: np.ndarray,
-                    htf_seconds: int) -> np.ndarray:
+def completed_index(
+    base_open_ns: np.ndarray, base_seconds: int, htf_open_ns: np.ndarray, htf_seconds: int
+) -> np.ndarray:
     """For each base bar, the position of the last HTF bar complete at its close, else -1.
 
     HTF bar ``j`` (open ``T_j``) is complete at ``T_j + htf``; base bar ``i`` (open ``t_i``)

@@ -1,4 +1,5 @@
 """Price sources and fast label arrays shared by the indicator/trend/momentum/MA modules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,8 +86,9 @@ def compare(a: np.ndarray, b, names: tuple[str, str, str], ties: str = "neutral"
 
 def zones(value: np.ndarray, overbought: float, oversold: float) -> pd.Categorical:
     """``overbought`` at/above ``overbought``, ``oversold`` at/below ``oversold``, else neutral."""
-    return labels_from_codes(_zone_codes(_floats(value), float(overbought), float(oversold)),
-                             ("overbought", "oversold", "neutral"))
+    return labels_from_codes(
+        _zone_codes(_floats(value), float(overbought), float(oversold)), ("overbought", "oversold", "neutral")
+    )
 
 
 def position(price: np.ndarray, level) -> pd.Categorical:
@@ -97,21 +99,26 @@ def position(price: np.ndarray, level) -> pd.Categorical:
 #: the outputs every moving-average module declares.
 MA_OUTPUTS = (
     Output("value", "numeric", "moving average, price units", primary=True),
-    Output("position", "categorical",
-           "close above / below the average (neutral if equal or warming up)",
-           values=("above", "below", "neutral")),
+    Output(
+        "position",
+        "categorical",
+        "close above / below the average (neutral if equal or warming up)",
+        values=("above", "below", "neutral"),
+    ),
 )
 
 
 def ma_params(default_period: int = 20, min_period: int = 2) -> tuple[Param, ...]:
     """``period`` (key) and ``source`` params shared by the moving-average modules."""
-    return (Param("period", "integer", default_period, title="Period", min=min_period, max=1000,
-                  step=1, key=True),
-            Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP))
+    return (
+        Param("period", "integer", default_period, title="Period", min=min_period, max=1000, step=1, key=True),
+        Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP),
+    )
 
 
-ZONE_OUTPUT = Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-                     values=("overbought", "oversold", "neutral"))
+ZONE_OUTPUT = Output(
+    "zone", "categorical", "overbought / oversold / neutral by the levels", values=("overbought", "oversold", "neutral")
+)
 
 
 class LevelsCheck:

@@ -1,4 +1,5 @@
 """Recursive smoothing kernels (Numba) that TA-Lib does not offer."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,6 +16,7 @@ swing at its own bar ``i`` is the classic look-ahead bug of ICT code (e.g. the
 :func:`pivot_highs` / :func:`pivot_lows` mark swings at the pivot bar itself; they are for
 drawing and tests only and must not feed a signal.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ def _shift(values: np.ndarray, bars: int) -> np.ndarray:
     """``values`` delayed by ``bars`` bars (NaN-filled at the start)."""
     out = np.full(len(values), np.nan)
     if bars < len(values):
-        out[bars:] = values[:len(values) - bars]
+        out[bars:] = values[: len(values) - bars]
     return out
 
 
@@ -50,11 +51,11 @@ def confirmed_highs(high: np.ndarray, left: int, right: int) -> np.ndarray:
     if n < left + right + 1:
         return out
     candidate = _shift(high, right)
-    before = _shift(_rolling_max(high, left), right + 1)   # max high[t-right-left .. t-right-1]
-    after = _rolling_max(high, right)                       # max high[t-right+1 .. t]
+    before = _shift(_rolling_max(high, left), right + 1)  # max high[t-right-left .. t-right-1]
+    after = _rolling_max(high, right)  # max high[t-right+1 .. t]
     with np.errstate(invalid="ignore"):
         out = (candidate > before) & (candidate > after)
-    out[:left + right] = False
+    out[: left + right] = False
     return out
 
 
@@ -67,7 +68,7 @@ def pivot_highs(high: np.ndarray, left: int, right: int) -> np.ndarray:
     """Boolean per bar ``i``: bar ``i`` is a swing high. Reads future bars: for drawing only."""
     confirmed = confirmed_highs(high, left, right)
     out = np.zeros(len(confirmed), dtype=bool)
-    out[:len(out) - right] = confirmed[right:]
+    out[: len(out) - right] = confirmed[right:]
     return out
 
 

@@ -7,6 +7,7 @@ high when its high is strictly above the ``left`` highs before it and at least a
 at bar ``i`` is only *known* at bar ``i + right``, so every array here is indexed by the bar at
 which the swing is confirmed, never by the swing bar itself: no look-ahead.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def lag(values: np.ndarray, bars: int = 1, fill=np.nan) -> np.ndarray:
     out = np.empty_like(values)
     head = min(bars, len(values))
     out[:head] = fill
-    out[head:] = values[:len(values) - head]
+    out[head:] = values[: len(values) - head]
     return out
 
 
@@ -36,8 +37,7 @@ def rolling_min(values: np.ndarray, period: int) -> np.ndarray:
     return values.astype(np.float64) if period == 1 else talib.MIN(values, period)
 
 
-def confirmed_swings(high: np.ndarray, low: np.ndarray, left: int, right: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def confirmed_swings(high: np.ndarray, low: np.ndarray, left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
     """Swing highs and lows at their confirmation bar.
 
     Returns ``(swing_high, swing_low)``: at bar ``t`` the price of the swing high (low) at bar
@@ -117,9 +117,9 @@ def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") ->
     raise ValueError(f"unknown anchor {anchor!r}")
 
 
-def previous_session_hlc(data: pd.DataFrame, high: np.ndarray, low: np.ndarray,
-                         close: np.ndarray, start_hour: int = 0
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def previous_session_hlc(
+    data: pd.DataFrame, high: np.ndarray, low: np.ndarray, close: np.ndarray, start_hour: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """High, low and close of the previous completed day session, per bar.
 
     The "previous" day is the last earlier session that has bars (Friday for a Monday when the

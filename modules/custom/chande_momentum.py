@@ -5,6 +5,7 @@ and Sd = sum of |negative d| over the last ``period`` bars (plain sums, as Chand
 TradingView; TA-Lib ``CMO`` uses Wilder smoothing instead and equals 2 * RSI - 100, so it is
 not used). -100..100; 0 when prices did not move. NaN for the first ``period`` bars.
 """
+
 import numpy as np
 import talib
 
@@ -27,8 +28,12 @@ class ChandeMomentum(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "CMO, -100..100", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "overbought / oversold / neutral by the levels",
+            values=("overbought", "oversold", "neutral"),
+        ),
     )
 
     @classmethod

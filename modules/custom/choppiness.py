@@ -7,6 +7,7 @@ as TradingView's ``atr(1)``). Sums, highs and lows with TA-Lib ``SUM``/``MAX``/`
 for the first ``period - 1`` bars and on a zero-range window. Dreiss's Fibonacci thresholds:
 above 61.8 choppy, below 38.2 trending.
 """
+
 import numpy as np
 import talib
 
@@ -27,15 +28,18 @@ class Choppiness(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "Choppiness Index, 0-100", primary=True),
-        Output("regime", "categorical", "choppy above choppy_level, trending below trending_level",
-               values=("choppy", "trending", "neutral")),
+        Output(
+            "regime",
+            "categorical",
+            "choppy above choppy_level, trending below trending_level",
+            values=("choppy", "trending", "neutral"),
+        ),
     )
 
     @classmethod
     def check_config(cls, config):
         if config["trending_level"] >= config["choppy_level"]:
-            raise ModuleConfigError(cls.module_id, "trending_level",
-                                    "must be below choppy_level")
+            raise ModuleConfigError(cls.module_id, "trending_level", "must be below choppy_level")
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
@@ -45,8 +49,10 @@ class Choppiness(BaseModule):
             true_range[0] = high[0] - low[0]
         span = talib.MAX(high, n) - talib.MIN(low, n)
         with np.errstate(invalid="ignore", divide="ignore"):
-            chop = np.where(span > 0, 100.0 * np.log10(talib.SUM(true_range, n) / span)
-                            / np.log10(n), np.nan)
-            regime = labels([(chop > config["choppy_level"], "choppy"),
-                             (chop < config["trending_level"], "trending")], len(chop), "neutral")
+            chop = np.where(span > 0, 100.0 * np.log10(talib.SUM(true_range, n) / span) / np.log10(n), np.nan)
+            regime = labels(
+                [(chop > config["choppy_level"], "choppy"), (chop < config["trending_level"], "trending")],
+                len(chop),
+                "neutral",
+            )
         return {"value": chop, "regime": regime}

@@ -7,6 +7,7 @@ percent rank is the share (0-100) of the previous ``rank_period`` ROC1 values st
 the current one (Connors' definition; TradingView counts <=). 0-100; NaN until rank_period + 1
 bars. Streak and percent rank: Numba kernels.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -41,10 +42,10 @@ def _percent_rank(values, period):
     count = np.empty(block, dtype=np.int64)
     for start in range(period + 1, n, block):  # values[0] is NaN (no previous close)
         m = min(block, n - start)
-        current = values[start:start + m]
+        current = values[start : start + m]
         count[:m] = 0
         for k in range(1, period + 1):
-            previous = values[start - k:start - k + m]
+            previous = values[start - k : start - k + m]
             for i in range(m):
                 count[i] += previous[i] < current[i]
         for i in range(m):
@@ -60,10 +61,8 @@ class ConnorsRSI(BaseModule):
     requires = ("close",)
     params = (
         Param("rsi_period", "integer", 3, title="RSI Period", min=2, max=100, step=1, key=True),
-        Param("streak_period", "integer", 2, title="Streak RSI Period", min=2, max=100, step=1,
-              key=True),
-        Param("rank_period", "integer", 100, title="Percent Rank Period", min=2, max=1000,
-              step=1, key=True),
+        Param("streak_period", "integer", 2, title="Streak RSI Period", min=2, max=100, step=1, key=True),
+        Param("rank_period", "integer", 100, title="Percent Rank Period", min=2, max=1000, step=1, key=True),
         Param("overbought", "number", 90, title="Overbought Level", min=50, max=100, step=1),
         Param("oversold", "number", 10, title="Oversold Level", min=0, max=50, step=1),
     )
@@ -71,8 +70,12 @@ class ConnorsRSI(BaseModule):
         Output("value", "numeric", "Connors RSI, 0-100", primary=True),
         Output("streak", "numeric", "consecutive up (+) / down (-) closes, bars"),
         Output("percent_rank", "numeric", "percent rank of the one-bar change, 0-100"),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "overbought / oversold / neutral by the levels",
+            values=("overbought", "oversold", "neutral"),
+        ),
     )
 
     @classmethod
@@ -86,8 +89,7 @@ class ConnorsRSI(BaseModule):
         with np.errstate(invalid="ignore", divide="ignore"):
             roc = 100.0 * (close / lag(close) - 1.0)
         rank = _percent_rank(roc, config["rank_period"])
-        crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"])
-                + rank) / 3.0
+        crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"]) + rank) / 3.0
         with np.errstate(invalid="ignore"):
             zone = zones(crsi, config["overbought"], config["oversold"])
         return {"value": crsi, "streak": streak, "percent_rank": rank, "zone": zone}

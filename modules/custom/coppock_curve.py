@@ -5,6 +5,7 @@ Coppock = WMA( ROC(close, long_roc) + ROC(close, short_roc), wma_period ), ROC i
 signal is the curve turning up while below zero. NaN for the first long_roc + wma_period - 1
 bars. ``direction`` rising/falling versus the bar before; ``zone`` above/below zero.
 """
+
 import numpy as np
 import talib
 
@@ -21,18 +22,19 @@ class CoppockCurve(BaseModule):
     description = "Weighted average of two rates of change: long-term momentum turns."
     requires = ("close",)
     params = (
-        Param("long_roc", "integer", 14, title="Long ROC Period", min=2, max=500, step=1,
-              key=True),
-        Param("short_roc", "integer", 11, title="Short ROC Period", min=1, max=500, step=1,
-              key=True),
+        Param("long_roc", "integer", 14, title="Long ROC Period", min=2, max=500, step=1, key=True),
+        Param("short_roc", "integer", 11, title="Short ROC Period", min=1, max=500, step=1, key=True),
         Param("wma_period", "integer", 10, title="WMA Period", min=1, max=500, step=1, key=True),
     )
     outputs = (
         Output("value", "numeric", "Coppock Curve, percent", primary=True),
-        Output("direction", "categorical", "curve rising or falling versus the bar before",
-               values=("rising", "falling", "neutral")),
-        Output("zone", "categorical", "curve above or below zero",
-               values=("above", "below", "neutral")),
+        Output(
+            "direction",
+            "categorical",
+            "curve rising or falling versus the bar before",
+            values=("rising", "falling", "neutral"),
+        ),
+        Output("zone", "categorical", "curve above or below zero", values=("above", "below", "neutral")),
     )
 
     @classmethod

@@ -7,6 +7,7 @@ non-centred variant instead: DPO_t = close_t - SMA(close, period)_{t - k}, the S
 ``k`` bars, which needs only bars up to t. Price units; NaN for the first period - 1 + k bars.
 It shows cycles shorter than ``period`` with the longer trend removed.
 """
+
 import numpy as np
 import talib
 
@@ -24,8 +25,7 @@ class DetrendedPriceOscillator(BaseModule):
     params = (Param("period", "integer", 21, title="Period", min=2, max=1000, step=1, key=True),)
     outputs = (
         Output("value", "numeric", "DPO, price units", primary=True),
-        Output("zone", "categorical", "DPO above or below zero",
-               values=("above", "below", "neutral")),
+        Output("zone", "categorical", "DPO above or below zero", values=("above", "below", "neutral")),
     )
 
     def compute(self, data, config):

@@ -5,6 +5,7 @@ low - EMA, in price units. NaN for the first ``period - 1`` bars. Elder's signal
 "buy" when the EMA is rising and Bear Power is negative but rising, "sell" when the EMA is
 falling and Bull Power is positive but falling; otherwise "neutral".
 """
+
 import numpy as np
 import talib
 
@@ -18,14 +19,12 @@ class ElderRay(BaseModule):
     name = "Elder-Ray Index"
     category = "custom"
     description = "Bull and Bear Power: how far highs and lows reach beyond the EMA."
-    params = (Param("period", "integer", 13, title="EMA Period", min=1, max=500, step=1,
-                    key=True),)
+    params = (Param("period", "integer", 13, title="EMA Period", min=1, max=500, step=1, key=True),)
     outputs = (
         Output("bull_power", "numeric", "high - EMA, price units", primary=True),
         Output("bear_power", "numeric", "low - EMA, price units"),
         Output("ema", "numeric", "EMA of close, price units"),
-        Output("signal", "categorical", "Elder's buy / sell setups",
-               values=("buy", "sell", "neutral")),
+        Output("signal", "categorical", "Elder's buy / sell setups", values=("buy", "sell", "neutral")),
     )
 
     def compute(self, data, config):

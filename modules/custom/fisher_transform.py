@@ -7,6 +7,7 @@ is the previous bar's Fisher. Recursion starts at bar ``period - 1`` from v = Fi
 (earlier bars NaN); a zero-range window counts as mid-range (TradingView would emit NaN and
 restart). Unbounded but typically -3..3. Numba kernel.
 """
+
 import numpy as np
 from numba import njit
 
@@ -44,8 +45,12 @@ class FisherTransform(BaseModule):
     outputs = (
         Output("value", "numeric", "Fisher Transform, unitless (typically -3..3)", primary=True),
         Output("trigger", "numeric", "previous bar's Fisher value"),
-        Output("trend", "categorical", "bullish when Fisher > trigger, bearish below",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "bullish when Fisher > trigger, bearish below",
+            values=("bullish", "bearish", "neutral"),
+        ),
     )
 
     def compute(self, data, config):

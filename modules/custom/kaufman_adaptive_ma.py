@@ -7,6 +7,7 @@ KAMA_{t-1}), seeded with close_{period-1}, first value at bar ``period`` (as TA-
 which it equals for fast = 2, slow = 30; TA-Lib has no fast/slow parameters, hence Numba).
 Price units. The noise sum is a running sum, as in TA-Lib.
 """
+
 import numpy as np
 from numba import njit
 
@@ -66,18 +67,20 @@ class KaufmanAdaptiveMA(BaseModule):
     description = "Moving average that speeds up in trends and slows down in noise."
     requires = ("close",)
     params = (
-        Param("period", "integer", 10, title="Efficiency Period", min=1, max=500, step=1,
-              key=True),
+        Param("period", "integer", 10, title="Efficiency Period", min=1, max=500, step=1, key=True),
         Param("fast", "integer", 2, title="Fast EMA Period", min=1, max=200, step=1),
         Param("slow", "integer", 30, title="Slow EMA Period", min=2, max=1000, step=1),
     )
     outputs = (
         Output("value", "numeric", "KAMA, price units", primary=True),
         Output("efficiency_ratio", "numeric", "Kaufman efficiency ratio, 0 (noise) to 1 (trend)"),
-        Output("position", "categorical", "close above or below KAMA",
-               values=("above", "below", "neutral")),
-        Output("slope", "categorical", "KAMA rising or falling versus the bar before",
-               values=("rising", "falling", "flat", "neutral")),
+        Output("position", "categorical", "close above or below KAMA", values=("above", "below", "neutral")),
+        Output(
+            "slope",
+            "categorical",
+            "KAMA rising or falling versus the bar before",
+            values=("rising", "falling", "flat", "neutral"),
+        ),
     )
 
     @classmethod
@@ -88,6 +91,9 @@ class KaufmanAdaptiveMA(BaseModule):
     def compute(self, data, config):
         close = as_float(data, "close")
         kama, er = _kama(close, config["period"], config["fast"], config["slow"])
-        return {"value": kama, "efficiency_ratio": er, "position": position(close, kama),
-                "slope": labels_from_codes(_slope_codes(kama), ("rising", "falling", "flat",
-                                                                "neutral"))}
+        return {
+            "value": kama,
+            "efficiency_ratio": er,
+            "position": position(close, kama),
+            "slope": labels_from_codes(_slope_codes(kama), ("rising", "falling", "flat", "neutral")),
+        }

@@ -5,6 +5,7 @@ RVI = sum(swma(close - open), period) / sum(swma(high - low), period) (TA-Lib ``
 signal line is swma(RVI). Unitless, usually -1..1: closes near the highs in up moves give a
 positive RVI. NaN for the first period + 2 bars (signal: 3 more) or on zero-range windows.
 """
+
 import numpy as np
 import talib
 
@@ -28,8 +29,9 @@ class RelativeVigorIndex(BaseModule):
     outputs = (
         Output("value", "numeric", "RVI, unitless (usually -1..1)", primary=True),
         Output("signal", "numeric", "signal line: swma of RVI"),
-        Output("trend", "categorical", "bullish when RVI > signal, bearish below",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "trend", "categorical", "bullish when RVI > signal, bearish below", values=("bullish", "bearish", "neutral")
+        ),
     )
 
     def compute(self, data, config):

@@ -7,6 +7,7 @@ d: kd = stochastic of d, STC_t = STC_{t-1} + factor (kd_t - STC_{t-1}). 0..100. 
 is seeded with its first defined input (TradingView starts them from zeros during warm-up,
 so its first few dozen values differ); earlier bars are NaN. Numba kernel for the recursion.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -68,10 +69,18 @@ class SchaffTrendCycle(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "STC, 0-100", primary=True),
-        Output("zone", "categorical", "overbought / oversold / neutral by the levels",
-               values=("overbought", "oversold", "neutral")),
-        Output("direction", "categorical", "STC rising or falling versus the bar before",
-               values=("rising", "falling", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "overbought / oversold / neutral by the levels",
+            values=("overbought", "oversold", "neutral"),
+        ),
+        Output(
+            "direction",
+            "categorical",
+            "STC rising or falling versus the bar before",
+            values=("rising", "falling", "neutral"),
+        ),
     )
 
     @classmethod
@@ -85,8 +94,7 @@ class SchaffTrendCycle(BaseModule):
         close = as_float(data, "close")
         macd = talib.EMA(close, config["fast"]) - talib.EMA(close, config["slow"])
         cycle = config["cycle"]
-        stc = _stc(macd, rolling_max(macd, cycle), rolling_min(macd, cycle), cycle,
-                   config["factor"])
+        stc = _stc(macd, rolling_max(macd, cycle), rolling_min(macd, cycle), cycle, config["factor"])
         prev = lag(stc)
         with np.errstate(invalid="ignore"):
             zone = zones(stc, config["overbought"], config["oversold"])

@@ -13,6 +13,7 @@ MIN. The histogram colours map to ``momentum_state``: above zero rising / fallin
 falling / rising (compared with the previous bar, 0 before the first value). The band
 comparisons and labels run in one Numba pass over TA-Lib's averages.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -78,16 +79,19 @@ class SqueezeMomentum(BaseModule):
         Param("bb_mult", "number", 2.0, title="BB Std Dev Multiplier", min=0.1, max=10, step=0.1),
         Param("kc_length", "integer", 20, title="KC Length", min=2, max=500, step=1, key=True),
         Param("kc_mult", "number", 1.5, title="KC Range Multiplier", min=0.1, max=10, step=0.1),
-        Param("use_true_range", "boolean", True, title="Use True Range",
-              help="Keltner width from the true range; off = high - low."),
+        Param(
+            "use_true_range",
+            "boolean",
+            True,
+            title="Use True Range",
+            help="Keltner width from the true range; off = high - low.",
+        ),
     )
     outputs = (
         Output("momentum", "numeric", "momentum histogram, price units", primary=True),
-        Output("squeeze", "categorical", "on: BB inside KC; off: BB outside KC; else no_squeeze",
-               values=SQUEEZES),
+        Output("squeeze", "categorical", "on: BB inside KC; off: BB outside KC; else no_squeeze", values=SQUEEZES),
         Output("fired", "boolean", "the squeeze was on the bar before and is not now"),
-        Output("momentum_state", "categorical", "sign of momentum and its change",
-               values=MOMENTUM_STATES),
+        Output("momentum_state", "categorical", "sign of momentum and its change", values=MOMENTUM_STATES),
     )
 
     def compute(self, data, config):
@@ -98,9 +102,11 @@ class SqueezeMomentum(BaseModule):
         ma = basis if kc_len == bb_len else talib.SMA(close, kc_len)
         span = talib.TRANGE(high, low, close) if config["use_true_range"] else high - low
         range_ma = talib.SMA(span, kc_len)
-        momentum = talib.LINEARREG(
-            _detrended(close, talib.MAX(high, kc_len), talib.MIN(low, kc_len), ma), kc_len)
-        squeeze, fired, state = _labels(basis, std, config["bb_mult"], ma, range_ma,
-                                        config["kc_mult"], momentum)
-        return {"momentum": momentum, "squeeze": labels_from_codes(squeeze, SQUEEZES),
-                "fired": fired, "momentum_state": labels_from_codes(state, MOMENTUM_STATES)}
+        momentum = talib.LINEARREG(_detrended(close, talib.MAX(high, kc_len), talib.MIN(low, kc_len), ma), kc_len)
+        squeeze, fired, state = _labels(basis, std, config["bb_mult"], ma, range_ma, config["kc_mult"], momentum)
+        return {
+            "momentum": momentum,
+            "squeeze": labels_from_codes(squeeze, SQUEEZES),
+            "fired": fired,
+            "momentum_state": labels_from_codes(state, MOMENTUM_STATES),
+        }

@@ -7,11 +7,12 @@ Dimensionless, around 1. NaN for the first ``period`` bars. ``trend`` is "bullis
 VI+ > VI-; ``cross`` marks the bar where VI+ crosses above ("bull_cross") or below
 ("bear_cross") VI-, the authors' entry signal.
 """
+
 import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels, compare
+from modules.common.series import compare, labels
 from modules.common.swings_sr import lag
 
 
@@ -24,10 +25,18 @@ class VortexIndicator(BaseModule):
     outputs = (
         Output("plus", "numeric", "VI+, around 1", primary=True),
         Output("minus", "numeric", "VI-, around 1"),
-        Output("trend", "categorical", "bullish when VI+ > VI-, bearish when VI- > VI+",
-               values=("bullish", "bearish", "neutral")),
-        Output("cross", "categorical", "VI+ crossed above (bull) / below (bear) VI- on this bar",
-               values=("bull_cross", "bear_cross", "none")),
+        Output(
+            "trend",
+            "categorical",
+            "bullish when VI+ > VI-, bearish when VI- > VI+",
+            values=("bullish", "bearish", "neutral"),
+        ),
+        Output(
+            "cross",
+            "categorical",
+            "VI+ crossed above (bull) / below (bear) VI- on this bar",
+            values=("bull_cross", "bear_cross", "none"),
+        ),
     )
 
     def compute(self, data, config):
@@ -42,6 +51,9 @@ class VortexIndicator(BaseModule):
             spread = plus - minus
             prev = lag(spread)
             trend = compare(spread, 0, ("bullish", "bearish", "neutral"))
-            cross = labels([((spread > 0) & (prev <= 0), "bull_cross"),
-                            ((spread < 0) & (prev >= 0), "bear_cross")], len(spread), "none")
+            cross = labels(
+                [((spread > 0) & (prev <= 0), "bull_cross"), ((spread < 0) & (prev >= 0), "bear_cross")],
+                len(spread),
+                "none",
+            )
         return {"plus": plus, "minus": minus, "trend": trend, "cross": cross}

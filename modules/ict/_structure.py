@@ -3,6 +3,7 @@
 Everything here is causal: the value at bar ``t`` reads bars up to ``t`` only, and swings are
 used from their confirmation bar (see :mod:`modules.common.swings`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,10 +20,28 @@ BOS_UP, CHOCH_UP, BOS_DOWN, CHOCH_DOWN = 1, 2, -1, -2
 def swing_params(left: int = 5, right: int = 5) -> tuple[Param, Param]:
     """The two swing parameters (they name the columns: ``<module>_<left>_<right>``)."""
     return (
-        Param("left", "integer", left, title="Swing Bars Left", min=1, max=100, step=1, key=True,
-              help="A swing high must be above this many highs before it."),
-        Param("right", "integer", right, title="Swing Bars Right", min=1, max=100, step=1,
-              key=True, help="...and above this many highs after it; it is known only then."),
+        Param(
+            "left",
+            "integer",
+            left,
+            title="Swing Bars Left",
+            min=1,
+            max=100,
+            step=1,
+            key=True,
+            help="A swing high must be above this many highs before it.",
+        ),
+        Param(
+            "right",
+            "integer",
+            right,
+            title="Swing Bars Right",
+            min=1,
+            max=100,
+            step=1,
+            key=True,
+            help="...and above this many highs after it; it is known only then.",
+        ),
     )
 
 
@@ -32,8 +51,7 @@ def ohlc(data):
 
 
 def swings_of(data, config) -> Swings:
-    return find_swings(as_float(data, "high"), as_float(data, "low"),
-                       config["left"], config["right"])
+    return find_swings(as_float(data, "high"), as_float(data, "low"), config["left"], config["right"])
 
 
 @njit(cache=True)
@@ -85,15 +103,14 @@ def structure_breaks(open_, high, low, close, swings: Swings, break_on: str = "c
     """
     up_price = close if break_on == "close" else high
     down_price = close if break_on == "close" else low
-    return _breaks(up_price, down_price, open_, close, swings.new_high, swings.new_low,
-                   high, low, swings.right)
+    return _breaks(up_price, down_price, open_, close, swings.new_high, swings.new_low, high, low, swings.right)
 
 
 def shift(values: np.ndarray, bars: int = 1) -> np.ndarray:
     """``values`` delayed by ``bars`` (NaN at the start)."""
     out = np.full(len(values), np.nan)
     if bars < len(values):
-        out[bars:] = values[:len(values) - bars]
+        out[bars:] = values[: len(values) - bars]
     return out
 
 
@@ -115,8 +132,7 @@ def streak(mask: np.ndarray) -> np.ndarray:
     return idx - last_index(~mask)
 
 
-def displacement(open_, high, low, close, atr_period: int, multiplier: float,
-                 min_body_ratio: float, max_run: int):
+def displacement(open_, high, low, close, atr_period: int, multiplier: float, min_body_ratio: float, max_run: int):
     """Displacement candles (or runs) per bar, known at the bar's close.
 
     A run of ``m <= max_run`` consecutive candles of one colour, each with body / range >=
@@ -150,14 +166,46 @@ def displacement(open_, high, low, close, atr_period: int, multiplier: float,
 
 
 DISPLACEMENT_PARAMS = (
-    Param("atr_period", "integer", 14, title="ATR Period", min=1, max=500, step=1,
-          help="ATR that measures a displacement (of the bar before the move)."),
-    Param("multiplier", "number", 1.5, title="Displacement Size (x ATR)", min=0.1, max=10,
-          step=0.1, help="A displacement moves at least this many ATRs."),
-    Param("min_body_ratio", "number", 0.6, title="Minimum Body / Range", min=0.0, max=1.0,
-          step=0.05, help="Each displacement candle's body is at least this share of its range."),
-    Param("max_run", "integer", 1, title="Candles In A Run", min=1, max=10, step=1,
-          help="A displacement may be a run of up to this many same-colour candles."),
+    Param(
+        "atr_period",
+        "integer",
+        14,
+        title="ATR Period",
+        min=1,
+        max=500,
+        step=1,
+        help="ATR that measures a displacement (of the bar before the move).",
+    ),
+    Param(
+        "multiplier",
+        "number",
+        1.5,
+        title="Displacement Size (x ATR)",
+        min=0.1,
+        max=10,
+        step=0.1,
+        help="A displacement moves at least this many ATRs.",
+    ),
+    Param(
+        "min_body_ratio",
+        "number",
+        0.6,
+        title="Minimum Body / Range",
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        help="Each displacement candle's body is at least this share of its range.",
+    ),
+    Param(
+        "max_run",
+        "integer",
+        1,
+        title="Candles In A Run",
+        min=1,
+        max=10,
+        step=1,
+        help="A displacement may be a run of up to this many same-colour candles.",
+    ),
 )
 
 
@@ -184,7 +232,7 @@ def order_block_zones(open_, high, low, close, event, disp_direction, zone_type:
             keep = last_disp[breaks] > j
             breaks, j = breaks[keep], j[keep]
         first = np.ones(len(j), dtype=bool)
-        first[1:] = j[1:] != j[:-1]          # one block per candle
+        first[1:] = j[1:] != j[:-1]  # one block per candle
         breaks, j = breaks[first], j[first]
         if zone_type == "wick":
             top, bottom = high[j], low[j]

@@ -19,6 +19,7 @@ The active-until-mitigated bookkeeping is sequential, so it runs in Numba: untou
 zones sit in a max-heap keyed on their top, zones price is trading in sit in a short list, so
 each bar costs O(zones touched + log zones) rather than O(all active zones).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -29,9 +30,11 @@ from numba import njit
 from modules.base import labels_from_codes
 
 MITIGATION_MODES = ("close", "wick", "touch")
-MITIGATION_HELP = ("When a zone stops being active: 'close' = a close beyond its far edge, "
-                   "'wick' = price trades to its far edge (filled), "
-                   "'touch' = price trades into it.")
+MITIGATION_HELP = (
+    "When a zone stops being active: 'close' = a close beyond its far edge, "
+    "'wick' = price trades to its far edge (filled), "
+    "'touch' = price trades into it."
+)
 STATES = ("bullish", "bearish", "none")
 EVENTS = ("bullish", "bearish", "none")
 
@@ -39,17 +42,19 @@ EVENTS = ("bullish", "bearish", "none")
 class Zones(NamedTuple):
     """Zones of one direction, sorted by ``created`` (the bar at whose close each is drawn)."""
 
-    created: np.ndarray   # int64 bar index
-    top: np.ndarray       # float64, price units
-    bottom: np.ndarray    # float64, price units
+    created: np.ndarray  # int64 bar index
+    top: np.ndarray  # float64, price units
+    bottom: np.ndarray  # float64, price units
 
 
 def make_zones(created, top, bottom) -> Zones:
     created = np.asarray(created, dtype=np.int64)
     order = np.argsort(created, kind="stable")
-    return Zones(np.ascontiguousarray(created[order]),
-                 np.ascontiguousarray(np.asarray(top, dtype=np.float64)[order]),
-                 np.ascontiguousarray(np.asarray(bottom, dtype=np.float64)[order]))
+    return Zones(
+        np.ascontiguousarray(created[order]),
+        np.ascontiguousarray(np.asarray(top, dtype=np.float64)[order]),
+        np.ascontiguousarray(np.asarray(bottom, dtype=np.float64)[order]),
+    )
 
 
 @njit(cache=True)
@@ -149,7 +154,7 @@ def _first_above(created, level, series):
     size = 0
     k = 0
     for t in range(n):
-        while size > 0 and keys[0] < series[t]:   # min-heap: lowest level first
+        while size > 0 and keys[0] < series[t]:  # min-heap: lowest level first
             out[vals[0]] = t
             size = _heap_pop(keys, vals, size, -1.0)
         while k < nq and created[k] <= t:
@@ -167,8 +172,11 @@ def first_close_through(zones: Zones, close: np.ndarray, bullish: bool) -> np.nd
 
 def first_above(created: np.ndarray, level: np.ndarray, series: np.ndarray) -> np.ndarray:
     """Per query, the first bar after ``created`` where ``series`` exceeds ``level`` (-1: none)."""
-    return _first_above(np.asarray(created, dtype=np.int64), np.asarray(level, dtype=np.float64),
-                        np.ascontiguousarray(series, dtype=np.float64))
+    return _first_above(
+        np.asarray(created, dtype=np.int64),
+        np.asarray(level, dtype=np.float64),
+        np.ascontiguousarray(series, dtype=np.float64),
+    )
 
 
 def track(zones: Zones, high, low, close, bullish: bool, mitigation: str):
@@ -186,8 +194,7 @@ def codes_to_labels(codes: np.ndarray, values: tuple[str, ...]):
 
 
 @njit(cache=True)
-def _assemble(bull_at, bull_created, bull_top, bull_bottom,
-              bear_at, bear_created, bear_top, bear_bottom):
+def _assemble(bull_at, bull_created, bull_top, bull_bottom, bear_at, bear_created, bear_top, bear_bottom):
     """Per bar: state code (0 bullish, 1 bearish, 2 none), top and bottom of the reported zone.
 
     The newer of the two sides' zones wins (bullish on a tie); the other side's entry in
@@ -221,13 +228,19 @@ def zone_outputs(data_arrays, bull: Zones, bear: Zones, mitigation: str, picks: 
     n = len(close)
     bull_at, _ = track(bull, high, low, close, True, mitigation)
     bear_at, _ = track(bear, high, low, close, False, mitigation)
-    state, top, bottom = _assemble(bull_at, bull.created, bull.top, bull.bottom,
-                                   bear_at, bear.created, bear.top, bear.bottom)
+    state, top, bottom = _assemble(
+        bull_at, bull.created, bull.top, bull.bottom, bear_at, bear.created, bear.top, bear.bottom
+    )
     formed = np.full(n, 2, dtype=np.int8)
     formed[bear.created] = 1
     formed[bull.created] = 0
-    out = {"state": codes_to_labels(state, STATES), "in_zone": state != 2,
-           "top": top, "bottom": bottom, "formed": codes_to_labels(formed, EVENTS)}
+    out = {
+        "state": codes_to_labels(state, STATES),
+        "in_zone": state != 2,
+        "top": top,
+        "bottom": bottom,
+        "formed": codes_to_labels(formed, EVENTS),
+    }
     if picks:
         return out, bull_at, bear_at
     return out

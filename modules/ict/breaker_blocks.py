@@ -18,10 +18,10 @@ liquidity beyond it before failing; a failed block whose leg did not is a mitiga
 if several); ``top`` / ``bottom`` its edges (price), NaN otherwise; ``formed`` flags the bar a
 block is closed through and becomes a breaker.
 """
+
 from modules.base import BaseModule, Output, Param
 
-from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, first_close_through, \
-    make_zones, zone_outputs
+from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, first_close_through, make_zones, zone_outputs
 from .order_blocks import ORDER_BLOCK_PARAMS, find_order_blocks
 
 
@@ -37,25 +37,30 @@ class BreakerBlocks(BaseModule):
     module_id = "breaker_blocks"
     name = "Breaker Blocks"
     category = "ict"
-    description = ("Order blocks that price closed through, now acting the other way "
-                   "(failed demand becomes supply); is price trading inside one?")
+    description = (
+        "Order blocks that price closed through, now acting the other way "
+        "(failed demand becomes supply); is price trading inside one?"
+    )
     params = ORDER_BLOCK_PARAMS + (
-        Param("mitigation", "select", "close", title="Breaker Mitigated By",
-              options=MITIGATION_MODES, help=MITIGATION_HELP),
+        Param(
+            "mitigation",
+            "select",
+            "close",
+            title="Breaker Mitigated By",
+            options=MITIGATION_MODES,
+            help=MITIGATION_HELP,
+        ),
     )
     outputs = (
-        Output("state", "categorical", "inside an active bullish / bearish breaker", primary=True,
-               values=STATES),
+        Output("state", "categorical", "inside an active bullish / bearish breaker", primary=True, values=STATES),
         Output("in_zone", "boolean", "inside any active breaker"),
         Output("top", "numeric", "top of the breaker price is in (price), NaN otherwise"),
         Output("bottom", "numeric", "bottom of the breaker price is in (price), NaN otherwise"),
-        Output("formed", "categorical", "an order block became a breaker at this bar",
-               values=EVENTS),
+        Output("formed", "categorical", "an order block became a breaker at this bar", values=EVENTS),
     )
 
     def compute(self, data, config):
         (_, high, low, close), bull, bear = find_order_blocks(data, config)
         bullish_breakers = flipped(bear, close, bullish=False)
         bearish_breakers = flipped(bull, close, bullish=True)
-        return zone_outputs((high, low, close), bullish_breakers, bearish_breakers,
-                            config["mitigation"])
+        return zone_outputs((high, low, close), bullish_breakers, bearish_breakers, config["mitigation"])

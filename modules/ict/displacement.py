@@ -15,6 +15,7 @@ Outputs: ``state`` (``bullish`` / ``bearish`` / ``none`` at this bar), ``candles
 the shortest qualifying run, 0 if none) and ``body_atr`` (this bar's signed body in ATRs of the
 previous bar, NaN during the ATR warm-up).
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output
@@ -30,8 +31,13 @@ class Displacement(BaseModule):
     description = "A large-bodied, small-wicked candle (or run) of at least k x ATR."
     params = DISPLACEMENT_PARAMS
     outputs = (
-        Output("state", "categorical", "displacement ending at this bar", primary=True,
-               values=("bullish", "bearish", "none")),
+        Output(
+            "state",
+            "categorical",
+            "displacement ending at this bar",
+            primary=True,
+            values=("bullish", "bearish", "none"),
+        ),
         Output("candles", "numeric", "candles in the displacement run (0 if none)"),
         Output("body_atr", "numeric", "signed body of this bar in ATRs of the previous bar"),
     )
@@ -39,10 +45,20 @@ class Displacement(BaseModule):
     def compute(self, data, config):
         open_, high, low, close = ohlc(data)
         direction, candles, atr_before = displacement(
-            open_, high, low, close, config["atr_period"], config["multiplier"],
-            config["min_body_ratio"], config["max_run"])
+            open_,
+            high,
+            low,
+            close,
+            config["atr_period"],
+            config["multiplier"],
+            config["min_body_ratio"],
+            config["max_run"],
+        )
         state = np.where(direction == 1, 0, np.where(direction == -1, 1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             body_atr = np.where(atr_before > 0, (close - open_) / atr_before, np.nan)
-        return {"state": codes_to_labels(state, ("bullish", "bearish", "none")),
-                "candles": candles.astype(np.float64), "body_atr": body_atr}
+        return {
+            "state": codes_to_labels(state, ("bullish", "bearish", "none")),
+            "candles": candles.astype(np.float64),
+            "body_atr": body_atr,
+        }

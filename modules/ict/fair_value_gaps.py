@@ -19,13 +19,14 @@ candle's colour to match. Shifted to the third candle, its gaps are the same as 
 without opening gaps (where the colour test is implied); its ``MitigatedIndex`` is this
 module's ``touch`` mitigation (tested).
 """
+
 import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param
 
 from ._structure import ohlc
-from ._zones import MITIGATION_HELP, MITIGATION_MODES, STATES, EVENTS, make_zones, zone_outputs
+from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, make_zones, zone_outputs
 
 
 def fvg_zones(high, low, close, min_size=0.0, size_unit="points"):
@@ -47,27 +48,41 @@ def fvg_zones(high, low, close, min_size=0.0, size_unit="points"):
     with np.errstate(invalid="ignore"):
         bull = np.flatnonzero((bull_gap > 0) & (bull_gap >= threshold))
         bear = np.flatnonzero((bear_gap > 0) & (bear_gap >= threshold))
-    return (make_zones(bull, low[bull], high[bull - 2]),
-            make_zones(bear, low[bear - 2], high[bear]))
+    return (make_zones(bull, low[bull], high[bull - 2]), make_zones(bear, low[bear - 2], high[bear]))
 
 
 class FairValueGaps(BaseModule):
     module_id = "fair_value_gaps"
     name = "Fair Value Gaps"
     category = "ict"
-    description = ("Three-candle gaps (low above the high two bars back, or high below the low), "
-                   "active until mitigated; is price trading inside one?")
+    description = (
+        "Three-candle gaps (low above the high two bars back, or high below the low), "
+        "active until mitigated; is price trading inside one?"
+    )
     params = (
-        Param("min_size", "number", 0.0, title="Minimum Gap Size", min=0, max=1e6, step=0.1,
-              key=True, help="Ignore gaps smaller than this (unit below); 0 keeps every gap."),
-        Param("size_unit", "select", "atr", title="Size Unit", options=("points", "percent", "atr"),
-              help="points = price units, percent = % of close, atr = multiples of ATR(14)."),
-        Param("mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES,
-              help=MITIGATION_HELP),
+        Param(
+            "min_size",
+            "number",
+            0.0,
+            title="Minimum Gap Size",
+            min=0,
+            max=1e6,
+            step=0.1,
+            key=True,
+            help="Ignore gaps smaller than this (unit below); 0 keeps every gap.",
+        ),
+        Param(
+            "size_unit",
+            "select",
+            "atr",
+            title="Size Unit",
+            options=("points", "percent", "atr"),
+            help="points = price units, percent = % of close, atr = multiples of ATR(14).",
+        ),
+        Param("mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES, help=MITIGATION_HELP),
     )
     outputs = (
-        Output("state", "categorical", "inside an active bullish / bearish gap", primary=True,
-               values=STATES),
+        Output("state", "categorical", "inside an active bullish / bearish gap", primary=True, values=STATES),
         Output("in_zone", "boolean", "inside any active gap"),
         Output("top", "numeric", "top of the gap price is in (price), NaN otherwise"),
         Output("bottom", "numeric", "bottom of the gap price is in (price), NaN otherwise"),

@@ -21,13 +21,13 @@ only at session and weekend gaps. Outputs as for the other zone modules: ``state
 ``in_zone`` (the bar trades inside an active zone, the newest if several), its ``top`` /
 ``bottom`` (price, NaN otherwise), its ``kind``, and ``formed`` (a zone is born).
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param
 
 from ._structure import ohlc
-from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, codes_to_labels, \
-    make_zones, zone_outputs
+from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, codes_to_labels, make_zones, zone_outputs
 
 KINDS = ("volume_imbalance", "liquidity_void", "none")
 
@@ -57,19 +57,24 @@ class ImbalanceZones(BaseModule):
     module_id = "imbalance_zones"
     name = "Imbalance Zones"
     category = "ict"
-    description = ("Gaps between the bodies of consecutive candles (volume imbalances, liquidity "
-                   "voids), active until filled; is price trading inside one?")
+    description = (
+        "Gaps between the bodies of consecutive candles (volume imbalances, liquidity "
+        "voids), active until filled; is price trading inside one?"
+    )
     params = (
-        Param("kinds", "select", "both", title="Kinds",
-              options=("both", "volume_imbalance", "liquidity_void"),
-              help="volume_imbalance = bodies apart, wicks overlap; liquidity_void = no overlap."),
+        Param(
+            "kinds",
+            "select",
+            "both",
+            title="Kinds",
+            options=("both", "volume_imbalance", "liquidity_void"),
+            help="volume_imbalance = bodies apart, wicks overlap; liquidity_void = no overlap.",
+        ),
         Param("min_size", "number", 0.0, title="Minimum Size (price)", min=0, max=1e6, step=0.01),
-        Param("mitigation", "select", "wick", title="Filled By", options=MITIGATION_MODES,
-              help=MITIGATION_HELP),
+        Param("mitigation", "select", "wick", title="Filled By", options=MITIGATION_MODES, help=MITIGATION_HELP),
     )
     outputs = (
-        Output("state", "categorical", "inside an active bullish / bearish imbalance",
-               primary=True, values=STATES),
+        Output("state", "categorical", "inside an active bullish / bearish imbalance", primary=True, values=STATES),
         Output("in_zone", "boolean", "inside any active imbalance"),
         Output("top", "numeric", "top of the imbalance price is in (price), NaN otherwise"),
         Output("bottom", "numeric", "bottom of the imbalance price is in (price), NaN otherwise"),
@@ -80,9 +85,9 @@ class ImbalanceZones(BaseModule):
     def compute(self, data, config):
         open_, high, low, close = ohlc(data)
         (bull, bull_void), (bear, bear_void) = imbalance_zones(
-            open_, high, low, close, config["min_size"], config["kinds"])
-        out, bull_at, bear_at = zone_outputs((high, low, close), bull, bear,
-                                             config["mitigation"], picks=True)
+            open_, high, low, close, config["min_size"], config["kinds"]
+        )
+        out, bull_at, bear_at = zone_outputs((high, low, close), bull, bear, config["mitigation"], picks=True)
         kind = np.full(len(close), 2, dtype=np.int8)
         for at, void in ((bull_at, bull_void), (bear_at, bear_void)):
             mask = at >= 0

@@ -21,6 +21,7 @@ Rules, bar by bar (every output is known at the close of its bar):
   next structure break starts a new leg. Bearish legs mirror all of this.
 * ``level`` / ``poi``: the current leg's inducement and POI levels (price; NaN if none).
 """
+
 import numpy as np
 from numba import njit
 
@@ -32,8 +33,7 @@ from ._zones import codes_to_labels
 
 
 @njit(cache=True)
-def _inducement(event, major_low, major_high, minor_low, minor_high, minor_right, high, low,
-                poi_origin):
+def _inducement(event, major_low, major_high, minor_low, minor_high, minor_right, high, low, poi_origin):
     n = high.shape[0]
     state = np.zeros(n, dtype=np.int8)
     taken = np.zeros(n, dtype=np.int8)
@@ -86,20 +86,31 @@ class Inducement(BaseModule):
     module_id = "inducement"
     name = "Inducement (IDM)"
     category = "ict"
-    description = ("The first minor swing of a new leg, taken out before price reaches the point "
-                   "of interest; after it, the leg's POI setup is valid.")
+    description = (
+        "The first minor swing of a new leg, taken out before price reaches the point "
+        "of interest; after it, the leg's POI setup is valid."
+    )
     params = swing_params() + (
         Param("minor_left", "integer", 1, title="Minor Swing Bars Left", min=1, max=50, step=1),
         Param("minor_right", "integer", 1, title="Minor Swing Bars Right", min=1, max=50, step=1),
-        Param("poi", "select", "equilibrium", title="Point Of Interest",
-              options=("equilibrium", "origin"),
-              help="The leg's 50% level, or its origin swing (where its order block sits)."),
+        Param(
+            "poi",
+            "select",
+            "equilibrium",
+            title="Point Of Interest",
+            options=("equilibrium", "origin"),
+            help="The leg's 50% level, or its origin swing (where its order block sits).",
+        ),
     )
     outputs = (
-        Output("state", "categorical", "inducement of the current leg has been taken",
-               primary=True, values=("bullish", "bearish", "none")),
-        Output("taken", "categorical", "the inducement is taken at this bar",
-               values=("bullish", "bearish", "none")),
+        Output(
+            "state",
+            "categorical",
+            "inducement of the current leg has been taken",
+            primary=True,
+            values=("bullish", "bearish", "none"),
+        ),
+        Output("taken", "categorical", "the inducement is taken at this bar", values=("bullish", "bearish", "none")),
         Output("level", "numeric", "inducement level of the current leg (price)"),
         Output("poi", "numeric", "point of interest of the current leg (price)"),
     )
@@ -110,10 +121,21 @@ class Inducement(BaseModule):
         minor = find_swings(high, low, config["minor_left"], config["minor_right"])
         _, event, _ = structure_breaks(open_, high, low, close, major)
         state, taken, level, poi = _inducement(
-            event, major.low_level, major.high_level, minor.new_low, minor.new_high,
-            config["minor_right"], high, low, config["poi"] == "origin")
+            event,
+            major.low_level,
+            major.high_level,
+            minor.new_low,
+            minor.new_high,
+            config["minor_right"],
+            high,
+            low,
+            config["poi"] == "origin",
+        )
         labels = ("bullish", "bearish", "none")
-        to_code = np.array([1, 2, 0], dtype=np.int8)   # -1 -> bearish, 0 -> none, 1 -> bullish
-        return {"state": codes_to_labels(to_code[state + 1], labels),
-                "taken": codes_to_labels(to_code[taken + 1], labels),
-                "level": level, "poi": poi}
+        to_code = np.array([1, 2, 0], dtype=np.int8)  # -1 -> bearish, 0 -> none, 1 -> bullish
+        return {
+            "state": codes_to_labels(to_code[state + 1], labels),
+            "taken": codes_to_labels(to_code[taken + 1], labels),
+            "level": level,
+            "poi": poi,
+        }

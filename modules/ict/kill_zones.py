@@ -14,6 +14,7 @@ in (``none`` outside them); ``in_zone`` (primary) is true inside the configured 
 one of the four, ``any`` of them, or ``custom`` hours (``custom_start`` to ``custom_end``, in
 New York hours, e.g. 8.5 = 08:30; a window may wrap past midnight). Known at the bar's open.
 """
+
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -26,8 +27,12 @@ from ._zones import codes_to_labels
 
 NEW_YORK = ZoneInfo("America/New_York")
 #: (name, start minute, end minute) in New York local time.
-WINDOWS = (("asia", 20 * 60, 24 * 60), ("london_open", 2 * 60, 5 * 60),
-           ("ny_open", 7 * 60, 10 * 60), ("london_close", 10 * 60, 12 * 60))
+WINDOWS = (
+    ("asia", 20 * 60, 24 * 60),
+    ("london_open", 2 * 60, 5 * 60),
+    ("ny_open", 7 * 60, 10 * 60),
+    ("london_close", 10 * 60, 12 * 60),
+)
 ZONE_VALUES = tuple(w[0] for w in WINDOWS) + ("none",)
 
 
@@ -57,17 +62,41 @@ class KillZones(BaseModule):
     module_id = "kill_zones"
     name = "ICT Kill Zones"
     category = "ict"
-    description = ("Asian, London open, New York open and London close kill zones in New York "
-                   "time (daylight saving handled), or custom hours.")
+    description = (
+        "Asian, London open, New York open and London close kill zones in New York "
+        "time (daylight saving handled), or custom hours."
+    )
     requires = ()
     params = (
-        Param("zone", "select", "any", title="Kill Zone", key=True,
-              options=("any", "asia", "london_open", "ny_open", "london_close", "custom"),
-              help="Window that sets in_zone: one kill zone, any of them, or custom hours."),
-        Param("custom_start", "number", 8.5, title="Custom Start (NY hour)", min=0, max=24,
-              step=0.25, help="Used when zone = custom, e.g. 8.5 = 08:30 New York."),
-        Param("custom_end", "number", 11.0, title="Custom End (NY hour)", min=0, max=24,
-              step=0.25, help="Used when zone = custom; before the start = wraps past midnight."),
+        Param(
+            "zone",
+            "select",
+            "any",
+            title="Kill Zone",
+            key=True,
+            options=("any", "asia", "london_open", "ny_open", "london_close", "custom"),
+            help="Window that sets in_zone: one kill zone, any of them, or custom hours.",
+        ),
+        Param(
+            "custom_start",
+            "number",
+            8.5,
+            title="Custom Start (NY hour)",
+            min=0,
+            max=24,
+            step=0.25,
+            help="Used when zone = custom, e.g. 8.5 = 08:30 New York.",
+        ),
+        Param(
+            "custom_end",
+            "number",
+            11.0,
+            title="Custom End (NY hour)",
+            min=0,
+            max=24,
+            step=0.25,
+            help="Used when zone = custom; before the start = wraps past midnight.",
+        ),
     )
     outputs = (
         Output("in_zone", "boolean", "inside the configured kill zone", primary=True),
@@ -91,5 +120,4 @@ class KillZones(BaseModule):
             in_zone = in_window(minutes, *_custom_window(config))
         else:
             in_zone = code == ZONE_VALUES.index(zone)
-        return {"in_zone": np.asarray(in_zone, dtype=bool),
-                "zone": codes_to_labels(code, ZONE_VALUES)}
+        return {"in_zone": np.asarray(in_zone, dtype=bool), "zone": codes_to_labels(code, ZONE_VALUES)}

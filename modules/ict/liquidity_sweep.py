@@ -21,6 +21,7 @@ Rules (swings from :mod:`modules.common.swings`, each usable from its confirmati
   the direction of, and bars since, the most recent sweep (``bars_since`` is 0 on the sweep bar,
   NaN before the first).
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -52,10 +53,10 @@ def _sweeps(price, close, new_pool, tol, right, equal_only):
             size += 1
         best = np.nan
         best_eq = False
-        while size > 0 and levels[size - 1] < price[t]:   # the stack is sorted, lowest on top
+        while size > 0 and levels[size - 1] < price[t]:  # the stack is sorted, lowest on top
             size -= 1
             if equal[size] or not equal_only:
-                best = levels[size]                        # taken pools are popped low to high
+                best = levels[size]  # taken pools are popped low to high
                 best_eq = equal[size]
         if best == best and close[t] < best:
             out_level[t] = best
@@ -67,21 +68,41 @@ class LiquiditySweep(BaseModule):
     module_id = "liquidity_sweep"
     name = "Liquidity Sweep"
     category = "ict"
-    description = ("A wick beyond a prior swing high/low (or equal highs/lows) that closes back "
-                   "inside: buy-side sweep = bearish, sell-side sweep = bullish.")
+    description = (
+        "A wick beyond a prior swing high/low (or equal highs/lows) that closes back "
+        "inside: buy-side sweep = bearish, sell-side sweep = bullish."
+    )
     params = swing_params() + (
-        Param("equal_tolerance", "number", 0.1, title="Equal Highs/Lows Tolerance (x ATR)",
-              min=0, max=5, step=0.05, help="Swings this close (in ATR(14)) count as equal."),
-        Param("pools", "select", "all", title="Liquidity Pools", options=("all", "equal_only"),
-              help="Sweeps of any swing, or of equal highs/lows only."),
+        Param(
+            "equal_tolerance",
+            "number",
+            0.1,
+            title="Equal Highs/Lows Tolerance (x ATR)",
+            min=0,
+            max=5,
+            step=0.05,
+            help="Swings this close (in ATR(14)) count as equal.",
+        ),
+        Param(
+            "pools",
+            "select",
+            "all",
+            title="Liquidity Pools",
+            options=("all", "equal_only"),
+            help="Sweeps of any swing, or of equal highs/lows only.",
+        ),
     )
     outputs = (
-        Output("state", "categorical", "sweep at this bar: bullish (lows swept) / bearish (highs)",
-               primary=True, values=("bullish", "bearish", "none")),
+        Output(
+            "state",
+            "categorical",
+            "sweep at this bar: bullish (lows swept) / bearish (highs)",
+            primary=True,
+            values=("bullish", "bearish", "none"),
+        ),
         Output("level", "numeric", "level swept at this bar (price), NaN otherwise"),
         Output("equal", "boolean", "the swept level was equal highs / lows"),
-        Output("last", "categorical", "direction of the most recent sweep",
-               values=("bullish", "bearish", "none")),
+        Output("last", "categorical", "direction of the most recent sweep", values=("bullish", "bearish", "none")),
         Output("bars_since", "numeric", "bars since the most recent sweep (0 = this bar)"),
     )
 
@@ -104,7 +125,10 @@ class LiquiditySweep(BaseModule):
         last_bar = last_index(bull | bear)
         seen = last_bar >= 0
         last = np.where(seen, state[np.maximum(last_bar, 0)], 2)
-        return {"state": codes_to_labels(state, ("bullish", "bearish", "none")), "level": level,
-                "equal": (bull & bull_eq) | (bear & bear_eq),
-                "last": codes_to_labels(last, ("bullish", "bearish", "none")),
-                "bars_since": np.where(seen, np.arange(n) - last_bar, np.nan)}
+        return {
+            "state": codes_to_labels(state, ("bullish", "bearish", "none")),
+            "level": level,
+            "equal": (bull & bull_eq) | (bear & bear_eq),
+            "last": codes_to_labels(last, ("bullish", "bearish", "none")),
+            "bars_since": np.where(seen, np.arange(n) - last_bar, np.nan),
+        }

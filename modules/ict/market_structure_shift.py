@@ -24,12 +24,12 @@ bar. Here a break is known at its own bar; the classification uses the trend so 
 the same swings, every smc break whose level is still the last confirmed swing at its broken
 bar is a break here at the same bar and level (tested).
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param
 
-from ._structure import BOS_DOWN, BOS_UP, CHOCH_DOWN, CHOCH_UP, ohlc, structure_breaks, \
-    swing_params, swings_of
+from ._structure import BOS_DOWN, BOS_UP, CHOCH_DOWN, CHOCH_UP, ohlc, structure_breaks, swing_params, swings_of
 from ._zones import codes_to_labels
 
 EVENT_VALUES = ("bullish", "bearish", "none")
@@ -39,20 +39,28 @@ class MarketStructureShift(BaseModule):
     module_id = "market_structure_shift"
     name = "Market Structure Shift (BOS / CHoCH)"
     category = "ict"
-    description = ("Trend from breaks of the last confirmed swing high/low: break of structure "
-                   "with the trend, change of character against it.")
+    description = (
+        "Trend from breaks of the last confirmed swing high/low: break of structure "
+        "with the trend, change of character against it."
+    )
     params = swing_params() + (
-        Param("break_on", "select", "close", title="Break Confirmed By",
-              options=("close", "wick"),
-              help="A level breaks on a close beyond it (standard) or on any wick beyond it."),
+        Param(
+            "break_on",
+            "select",
+            "close",
+            title="Break Confirmed By",
+            options=("close", "wick"),
+            help="A level breaks on a close beyond it (standard) or on any wick beyond it.",
+        ),
     )
     outputs = (
-        Output("state", "categorical", "trend after the last break", primary=True,
-               values=("bullish", "bearish", "neutral")),
-        Output("bos", "categorical", "break of structure with the trend at this bar",
-               values=EVENT_VALUES),
-        Output("choch", "categorical", "change of character (break against the trend) at this bar",
-               values=EVENT_VALUES),
+        Output(
+            "state", "categorical", "trend after the last break", primary=True, values=("bullish", "bearish", "neutral")
+        ),
+        Output("bos", "categorical", "break of structure with the trend at this bar", values=EVENT_VALUES),
+        Output(
+            "choch", "categorical", "change of character (break against the trend) at this bar", values=EVENT_VALUES
+        ),
         Output("level", "numeric", "the swing level broken at this bar (price), NaN otherwise"),
         Output("swing_high", "numeric", "last confirmed swing high (price)"),
         Output("swing_low", "numeric", "last confirmed swing low (price)"),
@@ -65,7 +73,11 @@ class MarketStructureShift(BaseModule):
         state = np.where(trend == 1, 0, np.where(trend == -1, 1, 2))
         bos = np.where(event == BOS_UP, 0, np.where(event == BOS_DOWN, 1, 2))
         choch = np.where(event == CHOCH_UP, 0, np.where(event == CHOCH_DOWN, 1, 2))
-        return {"state": codes_to_labels(state, ("bullish", "bearish", "neutral")),
-                "bos": codes_to_labels(bos, EVENT_VALUES),
-                "choch": codes_to_labels(choch, EVENT_VALUES),
-                "level": level, "swing_high": swings.high_level, "swing_low": swings.low_level}
+        return {
+            "state": codes_to_labels(state, ("bullish", "bearish", "neutral")),
+            "bos": codes_to_labels(bos, EVENT_VALUES),
+            "choch": codes_to_labels(choch, EVENT_VALUES),
+            "level": level,
+            "swing_high": swings.high_level,
+            "swing_low": swings.low_level,
+        }

@@ -22,14 +22,13 @@ Rules, for the bullish-candidate side (mirror for the other):
 Outputs as for the other zone modules: ``state`` / ``in_zone`` (the bar trades inside an active
 block), its ``top`` / ``bottom`` (price, NaN otherwise) and ``formed`` (a block is born).
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param
 
-from ._structure import DISPLACEMENT_PARAMS, displacement, last_index, ohlc, shift, \
-    swing_params, swings_of
-from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, first_above, \
-    make_zones, zone_outputs
+from ._structure import DISPLACEMENT_PARAMS, displacement, last_index, ohlc, shift, swing_params, swings_of
+from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, first_above, make_zones, zone_outputs
 
 
 def _blocks(sign, arrays, disp, liquidity, zone_type):
@@ -42,13 +41,13 @@ def _blocks(sign, arrays, disp, liquidity, zone_type):
     ok = np.isfinite(j) & (j >= 0) & np.isfinite(level)
     d, j, level = d[ok], j[ok].astype(np.int64), level[ok]
     first = np.ones(len(j), dtype=bool)
-    first[1:] = j[1:] != j[:-1]                      # one candidate per candle
+    first[1:] = j[1:] != j[:-1]  # one candidate per candle
     d, j, level = d[first], j[first], level[first]
     if zone_type == "wick":
         top, bottom = high[j], low[j]
     else:
         top, bottom = np.maximum(open_[j], close[j]), np.minimum(open_[j], close[j])
-    if sign == 1:   # liquidity above H taken / close below the candle
+    if sign == 1:  # liquidity above H taken / close below the candle
         swept = first_above(j, level, high)
         failed = first_above(d, -bottom, -close)
     else:
@@ -62,17 +61,31 @@ class MitigationBlocks(BaseModule):
     module_id = "mitigation_blocks"
     name = "Mitigation Blocks"
     category = "ict"
-    description = ("Last opposite candle before a displacement that failed without taking the "
-                   "previous swing (no liquidity sweep), closed through and flipped.")
-    params = swing_params() + DISPLACEMENT_PARAMS + (
-        Param("zone", "select", "wick", title="Block Zone", options=("wick", "body"),
-              help="The block is the candle's full high-low range, or its body only."),
-        Param("mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES,
-              help=MITIGATION_HELP),
+    description = (
+        "Last opposite candle before a displacement that failed without taking the "
+        "previous swing (no liquidity sweep), closed through and flipped."
+    )
+    params = (
+        swing_params()
+        + DISPLACEMENT_PARAMS
+        + (
+            Param(
+                "zone",
+                "select",
+                "wick",
+                title="Block Zone",
+                options=("wick", "body"),
+                help="The block is the candle's full high-low range, or its body only.",
+            ),
+            Param(
+                "mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES, help=MITIGATION_HELP
+            ),
+        )
     )
     outputs = (
-        Output("state", "categorical", "inside an active bullish / bearish mitigation block",
-               primary=True, values=STATES),
+        Output(
+            "state", "categorical", "inside an active bullish / bearish mitigation block", primary=True, values=STATES
+        ),
         Output("in_zone", "boolean", "inside any active mitigation block"),
         Output("top", "numeric", "top of the block price is in (price), NaN otherwise"),
         Output("bottom", "numeric", "bottom of the block price is in (price), NaN otherwise"),
@@ -83,8 +96,16 @@ class MitigationBlocks(BaseModule):
         arrays = ohlc(data)
         open_, high, low, close = arrays
         sw = swings_of(data, config)
-        disp, _, _ = displacement(open_, high, low, close, config["atr_period"],
-                                  config["multiplier"], config["min_body_ratio"], config["max_run"])
+        disp, _, _ = displacement(
+            open_,
+            high,
+            low,
+            close,
+            config["atr_period"],
+            config["multiplier"],
+            config["min_body_ratio"],
+            config["max_run"],
+        )
         bearish = _blocks(1, arrays, disp, sw.high_level, config["zone"])
         bullish = _blocks(-1, arrays, disp, sw.low_level, config["zone"])
         return zone_outputs((high, low, close), bullish, bearish, config["mitigation"])

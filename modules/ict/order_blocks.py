@@ -25,18 +25,42 @@ the last swing high and the break, whatever its colour, uses that swing from its
 it is confirmed) and marks the block on the candle's bar, before the break that defines it; here
 the block is the last opposite-colour candle and appears at the close of the break.
 """
+
 from modules.base import BaseModule, Output, Param
 
-from ._structure import DISPLACEMENT_PARAMS, displacement, ohlc, order_block_zones, \
-    structure_breaks, swing_params, swings_of
+from ._structure import (
+    DISPLACEMENT_PARAMS,
+    displacement,
+    ohlc,
+    order_block_zones,
+    structure_breaks,
+    swing_params,
+    swings_of,
+)
 from ._zones import EVENTS, MITIGATION_HELP, MITIGATION_MODES, STATES, make_zones, zone_outputs
 
-ORDER_BLOCK_PARAMS = swing_params() + (
-    Param("require_displacement", "boolean", True, title="Require Displacement",
-          help="Only blocks whose breaking move contains a displacement candle."),
-) + DISPLACEMENT_PARAMS + (
-    Param("zone", "select", "wick", title="Block Zone", options=("wick", "body"),
-          help="The block is the candle's full high-low range, or its body only."),
+ORDER_BLOCK_PARAMS = (
+    swing_params()
+    + (
+        Param(
+            "require_displacement",
+            "boolean",
+            True,
+            title="Require Displacement",
+            help="Only blocks whose breaking move contains a displacement candle.",
+        ),
+    )
+    + DISPLACEMENT_PARAMS
+    + (
+        Param(
+            "zone",
+            "select",
+            "wick",
+            title="Block Zone",
+            options=("wick", "body"),
+            help="The block is the candle's full high-low range, or its body only.",
+        ),
+    )
 )
 
 
@@ -48,9 +72,16 @@ def find_order_blocks(data, config):
     _, event, _ = structure_breaks(open_, high, low, close, swings_of(data, config))
     direction = None
     if config["require_displacement"]:
-        direction, _, _ = displacement(open_, high, low, close, config["atr_period"],
-                                       config["multiplier"], config["min_body_ratio"],
-                                       config["max_run"])
+        direction, _, _ = displacement(
+            open_,
+            high,
+            low,
+            close,
+            config["atr_period"],
+            config["multiplier"],
+            config["min_body_ratio"],
+            config["max_run"],
+        )
     bull, bear = order_block_zones(open_, high, low, close, event, direction, config["zone"])
     return arrays, bull, bear
 
@@ -59,15 +90,15 @@ class OrderBlocks(BaseModule):
     module_id = "order_blocks"
     name = "Order Blocks"
     category = "ict"
-    description = ("Last opposite-colour candle before a displacement that breaks structure, "
-                   "active until mitigated; is price trading inside one?")
+    description = (
+        "Last opposite-colour candle before a displacement that breaks structure, "
+        "active until mitigated; is price trading inside one?"
+    )
     params = ORDER_BLOCK_PARAMS + (
-        Param("mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES,
-              help=MITIGATION_HELP),
+        Param("mitigation", "select", "close", title="Mitigated By", options=MITIGATION_MODES, help=MITIGATION_HELP),
     )
     outputs = (
-        Output("state", "categorical", "inside an active bullish / bearish order block",
-               primary=True, values=STATES),
+        Output("state", "categorical", "inside an active bullish / bearish order block", primary=True, values=STATES),
         Output("in_zone", "boolean", "inside any active order block"),
         Output("top", "numeric", "top of the block price is in (price), NaN otherwise"),
         Output("bottom", "numeric", "bottom of the block price is in (price), NaN otherwise"),
@@ -76,5 +107,4 @@ class OrderBlocks(BaseModule):
 
     def compute(self, data, config):
         (_, high, low, close), bull, bear = find_order_blocks(data, config)
-        return zone_outputs((high, low, close), make_zones(*bull[:3]), make_zones(*bear[:3]),
-                            config["mitigation"])
+        return zone_outputs((high, low, close), make_zones(*bull[:3]), make_zones(*bear[:3]), config["mitigation"])

@@ -23,6 +23,7 @@ the swing bar, so the range uses only swings confirmed by ``t``):
 Every output is known at the close of bar ``t``; the range jumps at the bar a new swing is
 confirmed, not at the swing's own bar.
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param
@@ -36,23 +37,39 @@ class PremiumDiscountZones(BaseModule):
     module_id = "premium_discount_zones"
     name = "Premium / Discount Zones"
     category = "ict"
-    description = ("Where the close sits in the dealing range between the last confirmed swing "
-                   "high and low: premium, discount, equilibrium, and the 62-79% OTE band.")
+    description = (
+        "Where the close sits in the dealing range between the last confirmed swing "
+        "high and low: premium, discount, equilibrium, and the 62-79% OTE band."
+    )
     params = swing_params() + (
-        Param("equilibrium_band", "number", 5.0, title="Equilibrium Band (%)", min=0, max=50,
-              step=0.5, help="Width of the band around 50% of the range counted as equilibrium."),
-        Param("ote_min", "number", 62.0, title="OTE From (% retracement)", min=0, max=100,
-              step=0.5),
-        Param("ote_max", "number", 79.0, title="OTE To (% retracement)", min=0, max=100,
-              step=0.5),
+        Param(
+            "equilibrium_band",
+            "number",
+            5.0,
+            title="Equilibrium Band (%)",
+            min=0,
+            max=50,
+            step=0.5,
+            help="Width of the band around 50% of the range counted as equilibrium.",
+        ),
+        Param("ote_min", "number", 62.0, title="OTE From (% retracement)", min=0, max=100, step=0.5),
+        Param("ote_max", "number", 79.0, title="OTE To (% retracement)", min=0, max=100, step=0.5),
     )
     outputs = (
-        Output("state", "categorical", "premium / discount / equilibrium of the dealing range",
-               primary=True, values=("premium", "discount", "equilibrium", "none")),
-        Output("ote", "categorical", "in the optimal trade entry band of the last leg",
-               values=("bullish", "bearish", "none")),
-        Output("position", "numeric",
-               "close as percent of the dealing range (0 = low, 100 = high)"),
+        Output(
+            "state",
+            "categorical",
+            "premium / discount / equilibrium of the dealing range",
+            primary=True,
+            values=("premium", "discount", "equilibrium", "none"),
+        ),
+        Output(
+            "ote",
+            "categorical",
+            "in the optimal trade entry band of the last leg",
+            values=("bullish", "bearish", "none"),
+        ),
+        Output("position", "numeric", "close as percent of the dealing range (0 = low, 100 = high)"),
         Output("range_high", "numeric", "last confirmed swing high (price)"),
         Output("range_low", "numeric", "last confirmed swing low (price)"),
         Output("equilibrium", "numeric", "middle of the dealing range (price)"),
@@ -71,14 +88,16 @@ class PremiumDiscountZones(BaseModule):
             valid = hi > lo
             position = np.where(valid, 100.0 * (close - lo) / np.where(valid, hi - lo, 1.0), np.nan)
             half = config["equilibrium_band"] / 2.0
-            state = np.where(~valid, 3, np.where(np.abs(position - 50.0) <= half, 2,
-                                                 np.where(position > 50.0, 0, 1)))
+            state = np.where(~valid, 3, np.where(np.abs(position - 50.0) <= half, 2, np.where(position > 50.0, 0, 1)))
             leg_up = sw.high_bar > sw.low_bar
             retrace = np.where(leg_up, 100.0 - position, position)
             in_ote = valid & (retrace >= config["ote_min"]) & (retrace <= config["ote_max"])
         ote = np.where(in_ote & leg_up, 0, np.where(in_ote, 1, 2))
-        return {"state": codes_to_labels(state, ("premium", "discount", "equilibrium", "none")),
-                "ote": codes_to_labels(ote, ("bullish", "bearish", "none")),
-                "position": position, "range_high": np.where(valid, hi, np.nan),
-                "range_low": np.where(valid, lo, np.nan),
-                "equilibrium": np.where(valid, (hi + lo) / 2.0, np.nan)}
+        return {
+            "state": codes_to_labels(state, ("premium", "discount", "equilibrium", "none")),
+            "ote": codes_to_labels(ote, ("bullish", "bearish", "none")),
+            "position": position,
+            "range_high": np.where(valid, hi, np.nan),
+            "range_low": np.where(valid, lo, np.nan),
+            "equilibrium": np.where(valid, (hi + lo) / 2.0, np.nan),
+        }

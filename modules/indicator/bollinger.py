@@ -7,6 +7,7 @@ are NaN. %B = (close - lower) / (upper - lower): 0 at the lower band, 1 at the u
 The primary output is %B, so ``bollinger_20_2 < 0`` means "close below the lower band".
 %B, bandwidth and the zone come from one Numba pass over TA-Lib's bands.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -52,25 +53,32 @@ class Bollinger(BaseModule):
     description = "Bollinger Bands: SMA with bands a number of standard deviations away, and %B."
     params = (
         Param("period", "integer", 20, title="Period", min=2, max=1000, step=1, key=True),
-        Param("std_dev", "number", 2.0, title="Standard Deviations", min=0.1, max=10, step=0.1,
-              key=True),
+        Param("std_dev", "number", 2.0, title="Standard Deviations", min=0.1, max=10, step=0.1, key=True),
         Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP),
     )
     outputs = (
-        Output("percent_b", "numeric", "%B: where close sits in the bands, 0 = lower, 1 = upper",
-               primary=True),
+        Output("percent_b", "numeric", "%B: where close sits in the bands, 0 = lower, 1 = upper", primary=True),
         Output("upper", "numeric", "upper band, price units"),
         Output("middle", "numeric", "middle band (SMA), price units"),
         Output("lower", "numeric", "lower band, price units"),
         Output("bandwidth", "numeric", "(upper - lower) / middle, a fraction"),
-        Output("zone", "categorical", "close above the upper band, below the lower band, or inside",
-               values=ZONES),
+        Output("zone", "categorical", "close above the upper band, below the lower band, or inside", values=ZONES),
     )
 
     def compute(self, data, config):
-        upper, middle, lower = talib.BBANDS(price_source(data, config["source"]),
-                                            timeperiod=config["period"], nbdevup=config["std_dev"],
-                                            nbdevdn=config["std_dev"], matype=0)
+        upper, middle, lower = talib.BBANDS(
+            price_source(data, config["source"]),
+            timeperiod=config["period"],
+            nbdevup=config["std_dev"],
+            nbdevdn=config["std_dev"],
+            matype=0,
+        )
         percent_b, bandwidth, zone = _derived(as_float(data, "close"), upper, middle, lower)
-        return {"percent_b": percent_b, "upper": upper, "middle": middle, "lower": lower,
-                "bandwidth": bandwidth, "zone": labels_from_codes(zone, ZONES)}
+        return {
+            "percent_b": percent_b,
+            "upper": upper,
+            "middle": middle,
+            "lower": lower,
+            "bandwidth": bandwidth,
+            "zone": labels_from_codes(zone, ZONES),
+        }

@@ -5,10 +5,11 @@ histogram = MACD line - signal. All in price units. Computed with TA-Lib ``MACD`
 ``slow + signal - 2`` bars are NaN. The primary output is the MACD line (``macd_12_26_9``),
 so ``macd_12_26_9 > macd_12_26_9_signal`` is the classic crossover condition.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
+from modules.common.series import SOURCE_HELP, SOURCES, compare, price_source
 from modules.errors import ModuleConfigError
 
 
@@ -27,19 +28,25 @@ class MACD(BaseModule):
         Output("macd", "numeric", "MACD line: fast EMA - slow EMA, price units", primary=True),
         Output("signal", "numeric", "signal line: EMA of the MACD line, price units"),
         Output("histogram", "numeric", "MACD line - signal line, price units"),
-        Output("trend", "categorical", "bullish when the MACD line is above its signal line",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "bullish when the MACD line is above its signal line",
+            values=("bullish", "bearish", "neutral"),
+        ),
     )
 
     @classmethod
     def check_config(cls, config):
         if config["fast"] >= config["slow"]:
-            raise ModuleConfigError(cls.module_id, "fast",
-                                    "fast period must be below the slow period")
+            raise ModuleConfigError(cls.module_id, "fast", "fast period must be below the slow period")
 
     def compute(self, data, config):
-        line, signal, hist = talib.MACD(price_source(data, config["source"]),
-                                        fastperiod=config["fast"], slowperiod=config["slow"],
-                                        signalperiod=config["signal"])
+        line, signal, hist = talib.MACD(
+            price_source(data, config["source"]),
+            fastperiod=config["fast"],
+            slowperiod=config["slow"],
+            signalperiod=config["signal"],
+        )
         trend = compare(hist, 0, ("bullish", "bearish", "neutral"))
         return {"macd": line, "signal": signal, "histogram": hist, "trend": trend}

@@ -3,10 +3,11 @@
 RSI = 100 - 100 / (1 + RS), RS = Wilder-smoothed average gain / average loss over ``period``
 closes. Computed with TA-Lib ``RSI``; warm-up of ``period`` bars is NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
+from modules.common.series import ZONE_OUTPUT, LevelsCheck, zones
 
 
 class RSI(LevelsCheck, BaseModule):

@@ -2,6 +2,7 @@
 
 Computed with TA-Lib ``SMA``; the first ``period - 1`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -14,8 +15,7 @@ class SMA(BaseModule):
     description = "Simple Moving Average of a price column."
     params = (
         Param("period", "integer", 20, title="Period", min=1, max=1000, step=1, key=True),
-        Param("source", "select", "close", title="Source",
-              options=("close", "open", "high", "low")),
+        Param("source", "select", "close", title="Source", options=("close", "open", "high", "low")),
     )
     outputs = (Output("value", "numeric", "moving average, in price units", primary=True),)
 

@@ -4,6 +4,7 @@ fast %K = 100 * (close - lowest low) / (highest high - lowest low) over ``k_peri
 %K = SMA(fast %K, ``k_smoothing``); %D = SMA(%K, ``d_period``). Values 0-100. Computed with
 TA-Lib ``STOCH`` (SMA smoothing); the first ``k_period + k_smoothing + d_period - 3`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -25,14 +26,24 @@ class Stochastic(LevelsCheck, BaseModule):
     outputs = (
         Output("k", "numeric", "slow %K, 0-100", primary=True),
         Output("d", "numeric", "%D: SMA of %K, 0-100"),
-        Output("zone", "categorical", "overbought / oversold / neutral by %K and the levels",
-               values=("overbought", "oversold", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "overbought / oversold / neutral by %K and the levels",
+            values=("overbought", "oversold", "neutral"),
+        ),
     )
 
-
     def compute(self, data, config):
-        k, d = talib.STOCH(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                           fastk_period=config["k_period"], slowk_period=config["k_smoothing"],
-                           slowk_matype=0, slowd_period=config["d_period"], slowd_matype=0)
+        k, d = talib.STOCH(
+            as_float(data, "high"),
+            as_float(data, "low"),
+            as_float(data, "close"),
+            fastk_period=config["k_period"],
+            slowk_period=config["k_smoothing"],
+            slowk_matype=0,
+            slowd_period=config["d_period"],
+            slowd_matype=0,
+        )
         zone = zones(k, config["overbought"], config["oversold"])
         return {"k": k, "d": d, "zone": zone}

@@ -4,6 +4,7 @@ median price = (high + low) / 2; AO = SMA(median, fast) - SMA(median, slow), pri
 The first ``slow - 1`` bars are NaN. ``bar`` is rising (green) when AO is above the previous
 bar's AO, falling (red) when below. SMAs via TA-Lib ``SMA``.
 """
+
 import numpy as np
 import talib
 
@@ -23,20 +24,22 @@ class AwesomeOscillator(BaseModule):
     )
     outputs = (
         Output("value", "numeric", "AO, price units", primary=True),
-        Output("bar", "categorical", "rising (green) / falling (red) versus the previous bar",
-               values=("rising", "falling", "neutral")),
+        Output(
+            "bar",
+            "categorical",
+            "rising (green) / falling (red) versus the previous bar",
+            values=("rising", "falling", "neutral"),
+        ),
     )
 
     @classmethod
     def check_config(cls, config):
         if config["fast"] >= config["slow"]:
-            raise ModuleConfigError(cls.module_id, "fast",
-                                    "fast period must be below the slow period")
+            raise ModuleConfigError(cls.module_id, "fast", "fast period must be below the slow period")
 
     def compute(self, data, config):
         median = (as_float(data, "high") + as_float(data, "low")) / 2.0
-        ao = (talib.SMA(median, timeperiod=config["fast"])
-              - talib.SMA(median, timeperiod=config["slow"]))
+        ao = talib.SMA(median, timeperiod=config["fast"]) - talib.SMA(median, timeperiod=config["slow"])
         previous = np.full(len(ao), np.nan)
         previous[1:] = ao[:-1]
         bar = compare(ao, previous, ("rising", "falling", "neutral"))

@@ -4,10 +4,11 @@ TP = (high + low + close) / 3; CCI = (TP - SMA(TP, period)) / (0.015 * mean abso
 of TP over period). Unbounded, mostly within -200..200. Computed with TA-Lib ``CCI``; the first
 ``period - 1`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
+from modules.common.series import ZONE_OUTPUT, LevelsCheck, zones
 
 
 class CCI(LevelsCheck, BaseModule):
@@ -25,9 +26,9 @@ class CCI(LevelsCheck, BaseModule):
         ZONE_OUTPUT,
     )
 
-
     def compute(self, data, config):
-        cci = talib.CCI(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                        timeperiod=config["period"])
+        cci = talib.CCI(
+            as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
+        )
         zone = zones(cci, config["overbought"], config["oversold"])
         return {"value": cci, "zone": zone}

@@ -5,10 +5,11 @@ flow = sums over ``period`` of the flows on bars whose typical price rose/fell;
 MFI = 100 - 100 / (1 + positive / negative). Values 0-100. Computed with TA-Lib ``MFI``; the first
 ``period`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
+from modules.common.series import ZONE_OUTPUT, LevelsCheck, zones
 
 
 class MFI(LevelsCheck, BaseModule):
@@ -27,9 +28,13 @@ class MFI(LevelsCheck, BaseModule):
         ZONE_OUTPUT,
     )
 
-
     def compute(self, data, config):
-        mfi = talib.MFI(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                        as_float(data, "volume"), timeperiod=config["period"])
+        mfi = talib.MFI(
+            as_float(data, "high"),
+            as_float(data, "low"),
+            as_float(data, "close"),
+            as_float(data, "volume"),
+            timeperiod=config["period"],
+        )
         zone = zones(mfi, config["overbought"], config["oversold"])
         return {"value": mfi, "zone": zone}

@@ -3,6 +3,7 @@
 Price units. Computed with TA-Lib ``MOM``; the first ``period`` bars are NaN. Its sign is its
 direction: "momentum up" is the condition ``momentum_indicator > 0``.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param
@@ -18,9 +19,7 @@ class Momentum(BaseModule):
         Param("period", "integer", 10, title="Period", min=1, max=1000, step=1, key=True),
         Param("source", "select", "close", title="Source", options=SOURCES, help=SOURCE_HELP),
     )
-    outputs = (
-        Output("value", "numeric", "price change over the period, price units (> 0: up)", primary=True),
-    )
+    outputs = (Output("value", "numeric", "price change over the period, price units (> 0: up)", primary=True),)
 
     def compute(self, data, config):
         mom = talib.MOM(price_source(data, config["source"]), timeperiod=config["period"])

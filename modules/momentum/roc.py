@@ -2,6 +2,7 @@
 
 Computed with TA-Lib ``ROC``; the first ``period`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param

@@ -4,10 +4,11 @@ BP = close - min(low, previous close), TR = max(high, previous close) - min(low,
 A_n = sum(BP, n) / sum(TR, n); UO = 100 * (4 * A_short + 2 * A_medium + A_long) / 7. Values 0-100.
 Computed with TA-Lib ``ULTOSC``; the first ``long`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
+from modules.common.series import ZONE_OUTPUT, LevelsCheck, zones
 from modules.errors import ModuleConfigError
 
 
@@ -31,13 +32,17 @@ class UltimateOscillator(LevelsCheck, BaseModule):
     @classmethod
     def check_config(cls, config):
         if not config["short"] < config["medium"] < config["long"]:
-            raise ModuleConfigError(cls.module_id, "medium",
-                                    "periods must satisfy short < medium < long")
+            raise ModuleConfigError(cls.module_id, "medium", "periods must satisfy short < medium < long")
         super().check_config(config)
 
     def compute(self, data, config):
-        uo = talib.ULTOSC(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                          timeperiod1=config["short"], timeperiod2=config["medium"],
-                          timeperiod3=config["long"])
+        uo = talib.ULTOSC(
+            as_float(data, "high"),
+            as_float(data, "low"),
+            as_float(data, "close"),
+            timeperiod1=config["short"],
+            timeperiod2=config["medium"],
+            timeperiod3=config["long"],
+        )
         zone = zones(uo, config["overbought"], config["oversold"])
         return {"value": uo, "zone": zone}

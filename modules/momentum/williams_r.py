@@ -4,10 +4,11 @@
 Values -100..0 (0 = close at the period high). Computed with TA-Lib ``WILLR``; the first
 ``period - 1`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import LevelsCheck, ZONE_OUTPUT, zones
+from modules.common.series import ZONE_OUTPUT, LevelsCheck, zones
 
 
 class WilliamsR(LevelsCheck, BaseModule):
@@ -25,9 +26,9 @@ class WilliamsR(LevelsCheck, BaseModule):
         ZONE_OUTPUT,
     )
 
-
     def compute(self, data, config):
-        wr = talib.WILLR(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                         timeperiod=config["period"])
+        wr = talib.WILLR(
+            as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
+        )
         zone = zones(wr, config["overbought"], config["oversold"])
         return {"value": wr, "zone": zone}

@@ -3,6 +3,7 @@
 Price units. Computed with TA-Lib ``DEMA``; the first ``2 * (period - 1)`` bars are NaN.
 ``position`` compares the close with the average.
 """
+
 import talib
 
 from modules.base import BaseModule, as_float

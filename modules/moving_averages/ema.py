@@ -5,6 +5,7 @@ Price units. Computed with TA-Lib ``EMA``; seeded with the simple mean of the fi
 values (TA-Lib convention); the first ``period - 1`` bars are NaN. ``position`` compares the close
 with the average.
 """
+
 import talib
 
 from modules.base import BaseModule, as_float

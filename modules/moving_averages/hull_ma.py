@@ -4,6 +4,7 @@ HMA = WMA(2 * WMA(source, period // 2) - WMA(source, period), floor(sqrt(period)
 the linearly weighted average (TA-Lib ``WMA``). Price units; the first
 ``period + floor(sqrt(period)) - 2`` bars are NaN. ``position`` compares the close with the average.
 """
+
 import math
 
 import talib

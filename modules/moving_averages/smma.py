@@ -5,6 +5,7 @@ seeded with the simple mean of the first ``period`` values (Numba kernel in
 ``modules.common.smoothing``). Price units; the first ``period - 1`` bars are NaN.
 ``position`` compares the close with the average.
 """
+
 from modules.base import BaseModule, as_float
 from modules.common.series import MA_OUTPUTS, ma_params, position, price_source
 from modules.common.smoothing import smma

@@ -4,6 +4,7 @@ EMA(EMA(EMA)).
 Price units. Computed with TA-Lib ``TEMA``; the first ``3 * (period - 1)`` bars are NaN.
 ``position`` compares the close with the average.
 """
+
 import talib
 
 from modules.base import BaseModule, as_float

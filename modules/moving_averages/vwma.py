@@ -3,6 +3,7 @@
 Price units; the first ``period - 1`` bars are NaN, and so is any bar whose window has no volume.
 Rolling sums via TA-Lib ``SUM``. ``position`` compares the close with the average.
 """
+
 import numpy as np
 import talib
 

@@ -4,6 +4,7 @@
 Price units. Computed with TA-Lib ``WMA``; the first ``period - 1`` bars are NaN. ``position``
 compares the close with the average.
 """
+
 import talib
 
 from modules.base import BaseModule, as_float

@@ -4,6 +4,7 @@ lag = (period - 1) // 2; ZLEMA = EMA(2 * source[t] - source[t - lag], period), w
 (alpha = 2 / (period + 1), seeded with the mean of its first ``period`` inputs). Price units; the
 first ``lag + period - 1`` bars are NaN. ``position`` compares the close with the average.
 """
+
 import talib
 
 from modules.base import BaseModule, as_float

@@ -43,20 +43,28 @@ is the same on any prefix of it. Bars closer together than the base timeframe ar
 (``ModuleDataError``): a bar's close is taken as its open + the base timeframe, which must not
 pass the next bar's open. Gaps (nights, weekends, missing bars) are fine.
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modules.base import BaseModule, Output, Param, freeze_json, labels_from_codes
-from modules.common.resample import (TIMEFRAME_SECONDS, completed_index, infer_timeframe_seconds,
-                                     open_times_ns, resample_ohlcv, timeframe_label)
+from modules.common.resample import (
+    TIMEFRAME_SECONDS,
+    completed_index,
+    infer_timeframe_seconds,
+    open_times_ns,
+    resample_ohlcv,
+    timeframe_label,
+)
 from modules.common.series import compare
 from modules.errors import ModuleConfigError, ModuleDataError
 
@@ -66,9 +74,24 @@ HTF_TIMEFRAMES = ("5m", "15m", "30m", "1h", "4h", "1d")
 BIAS = ("bullish", "bearish", "neutral")
 BIAS_RULES = ("auto", "state", "close_vs_value", "slope")
 #: label -> direction (+1 bullish, -1 bearish) for categorical outputs; others are 0.
-DIRECTION = {"bullish": 1, "bearish": -1, "above": 1, "below": -1, "up": 1, "down": -1,
-             "rising": 1, "falling": -1, "uptrend": 1, "downtrend": -1, "above_cloud": 1,
-             "below_cloud": -1, "buy": 1, "sell": -1, "buying": 1, "selling": -1}
+DIRECTION = {
+    "bullish": 1,
+    "bearish": -1,
+    "above": 1,
+    "below": -1,
+    "up": 1,
+    "down": -1,
+    "rising": 1,
+    "falling": -1,
+    "uptrend": 1,
+    "downtrend": -1,
+    "above_cloud": 1,
+    "below_cloud": -1,
+    "buy": 1,
+    "sell": -1,
+    "buying": 1,
+    "selling": -1,
+}
 _PACKAGE = Path(__file__).resolve().parents[1]
 _NOT_CATEGORIES = {"tests", "common", "__pycache__"}
 
@@ -79,61 +102,105 @@ def _eligible_classes() -> dict[str, type[BaseModule]]:
     found: dict[str, type[BaseModule]] = {}
     for category_dir in sorted(p for p in _PACKAGE.iterdir() if p.is_dir()):
         category = category_dir.name
-        if (category in _NOT_CATEGORIES or category in EXCLUDED_CATEGORIES
-                or not (category_dir / "__init__.py").exists()):
+        if (
+            category in _NOT_CATEGORIES
+            or category in EXCLUDED_CATEGORIES
+            or not (category_dir / "__init__.py").exists()
+        ):
             continue
         for info in pkgutil.iter_modules([str(category_dir)]):
             if info.name.startswith("_"):
                 continue
             py_module = importlib.import_module(f"modules.{category}.{info.name}")
             for _, obj in inspect.getmembers(py_module, inspect.isclass):
-                if (issubclass(obj, BaseModule) and obj.__module__ == py_module.__name__
-                        and not inspect.isabstract(obj) and obj.module_id == info.name):
+                if (
+                    issubclass(obj, BaseModule)
+                    and obj.__module__ == py_module.__name__
+                    and not inspect.isabstract(obj)
+                    and obj.module_id == info.name
+                ):
                     found[info.name] = obj
     return dict(sorted(found.items()))
 
 
 _ELIGIBLE = _eligible_classes()
 MODULE_OPTIONS = tuple(_ELIGIBLE)
-OUTPUT_OPTIONS = ("primary",) + tuple(sorted({o.name for cls in _ELIGIBLE.values()
-                                              for o in cls.outputs}))
+OUTPUT_OPTIONS = ("primary",) + tuple(sorted({o.name for cls in _ELIGIBLE.values() for o in cls.outputs}))
 
 
 class HTFFilter(BaseModule):
     module_id = "htf_filter"
     name = "Higher-Timeframe Filter"
     category = "mtf"
-    description = ("Any module computed on a higher timeframe resampled from the run's bars, "
-                   "using only completed higher-timeframe bars (no look-ahead).")
+    description = (
+        "Any module computed on a higher timeframe resampled from the run's bars, "
+        "using only completed higher-timeframe bars (no look-ahead)."
+    )
     requires = ("open", "high", "low", "close")
     params = (
-        Param("module", "select", "market_structure_shift", title="Module", key=True,
-              options=MODULE_OPTIONS,
-              help="The module to compute on the higher timeframe (any module except mtf and "
-                   "position sizing)."),
-        Param("timeframe", "select", "4h", title="Higher Timeframe", key=True,
-              options=HTF_TIMEFRAMES,
-              help="Bars to resample to; must be a multiple of the data's timeframe."),
-        Param("module_config", "json", {}, title="Module Settings", schema_of="module",
-              help="The chosen module's parameters as a JSON object, validated against its "
-                   "schema (GET /api/v1/modules/<module>/schema); omitted ones take defaults."),
-        Param("module_output", "select", "primary", title="Module Output",
-              options=OUTPUT_OPTIONS,
-              help="Which output of the chosen module to use; 'primary' = its primary output."),
-        Param("bias_from", "select", "auto", title="Bias From", options=BIAS_RULES,
-              help="auto: a categorical output's direction (bullish/bearish, above/below, ...), "
-                   "or close versus a numeric output; state / close_vs_value force one of "
-                   "those; slope: the HTF value rising / falling."),
-        Param("base_timeframe", "select", "auto", title="Data Timeframe",
-              options=("auto", "1m") + HTF_TIMEFRAMES,
-              help="The timeframe of the run's bars; auto = the median bar spacing."),
+        Param(
+            "module",
+            "select",
+            "market_structure_shift",
+            title="Module",
+            key=True,
+            options=MODULE_OPTIONS,
+            help="The module to compute on the higher timeframe (any module except mtf and position sizing).",
+        ),
+        Param(
+            "timeframe",
+            "select",
+            "4h",
+            title="Higher Timeframe",
+            key=True,
+            options=HTF_TIMEFRAMES,
+            help="Bars to resample to; must be a multiple of the data's timeframe.",
+        ),
+        Param(
+            "module_config",
+            "json",
+            {},
+            title="Module Settings",
+            schema_of="module",
+            help="The chosen module's parameters as a JSON object, validated against its "
+            "schema (GET /api/v1/modules/<module>/schema); omitted ones take defaults.",
+        ),
+        Param(
+            "module_output",
+            "select",
+            "primary",
+            title="Module Output",
+            options=OUTPUT_OPTIONS,
+            help="Which output of the chosen module to use; 'primary' = its primary output.",
+        ),
+        Param(
+            "bias_from",
+            "select",
+            "auto",
+            title="Bias From",
+            options=BIAS_RULES,
+            help="auto: a categorical output's direction (bullish/bearish, above/below, ...), "
+            "or close versus a numeric output; state / close_vs_value force one of "
+            "those; slope: the HTF value rising / falling.",
+        ),
+        Param(
+            "base_timeframe",
+            "select",
+            "auto",
+            title="Data Timeframe",
+            options=("auto", "1m") + HTF_TIMEFRAMES,
+            help="The timeframe of the run's bars; auto = the median bar spacing.",
+        ),
     )
     outputs = (
-        Output("bias", "categorical", "direction of the HTF output (see bias_from)",
-               values=BIAS, primary=True),
-        Output("value", "numeric", "the HTF output as a number (categorical: +1 bullish, "
-                                   "-1 bearish, 0 other; boolean: 1 / 0), NaN before the first "
-                                   "completed HTF bar"),
+        Output("bias", "categorical", "direction of the HTF output (see bias_from)", values=BIAS, primary=True),
+        Output(
+            "value",
+            "numeric",
+            "the HTF output as a number (categorical: +1 bullish, "
+            "-1 bearish, 0 other; boolean: 1 / 0), NaN before the first "
+            "completed HTF bar",
+        ),
         Output("new_bar", "boolean", "a new HTF bar completed at this bar's close"),
         Output("htf_open", "numeric", "open time of the HTF bar in use, Unix seconds (UTC)"),
     )
@@ -142,10 +209,10 @@ class HTFFilter(BaseModule):
     @classmethod
     def inner(cls, config: Mapping[str, Any]) -> type[BaseModule]:
         from modules.registry import get_registry  # lazily: the registry imports this file
+
         registry = get_registry()
         module_id = config["module"]
-        if not registry.has_module(module_id) or registry.get_module(module_id).category \
-                in EXCLUDED_CATEGORIES:
+        if not registry.has_module(module_id) or registry.get_module(module_id).category in EXCLUDED_CATEGORIES:
             raise ModuleConfigError(cls.module_id, "module", f"{module_id!r} cannot be wrapped")
         return registry.get_module(module_id)
 
@@ -159,23 +226,29 @@ class HTFFilter(BaseModule):
         try:
             inner_config = inner.validate_config(full["module_config"])
         except ModuleConfigError as exc:
-            raise ModuleConfigError(cls.module_id, "module_config",
-                                    f"{exc.module_id}.{exc.field}: {exc.message}") from None
+            raise ModuleConfigError(
+                cls.module_id, "module_config", f"{exc.module_id}.{exc.field}: {exc.message}"
+            ) from None
         full["module_config"] = freeze_json(inner_config)
         output = cls.inner_output(full)
         rule = full["bias_from"]
         if rule in ("close_vs_value", "slope") and output.kind != "numeric":
-            raise ModuleConfigError(cls.module_id, "bias_from",
-                                    f"{rule} needs a numeric output; {inner.module_id}."
-                                    f"{output.name} is {output.kind}")
+            raise ModuleConfigError(
+                cls.module_id,
+                "bias_from",
+                f"{rule} needs a numeric output; {inner.module_id}.{output.name} is {output.kind}",
+            )
         if rule == "state" and output.kind != "categorical":
-            raise ModuleConfigError(cls.module_id, "bias_from",
-                                    f"state needs a categorical output; {inner.module_id}."
-                                    f"{output.name} is {output.kind}")
+            raise ModuleConfigError(
+                cls.module_id,
+                "bias_from",
+                f"state needs a categorical output; {inner.module_id}.{output.name} is {output.kind}",
+            )
         base = full["base_timeframe"]
         if base != "auto" and TIMEFRAME_SECONDS[full["timeframe"]] < TIMEFRAME_SECONDS[base]:
-            raise ModuleConfigError(cls.module_id, "timeframe",
-                                    f"{full['timeframe']} is below the data timeframe {base}")
+            raise ModuleConfigError(
+                cls.module_id, "timeframe", f"{full['timeframe']} is below the data timeframe {base}"
+            )
         return full
 
     @classmethod
@@ -186,17 +259,19 @@ class HTFFilter(BaseModule):
             return inner.primary_output()
         output = inner.output(name)
         if output is None:
-            raise ModuleConfigError(cls.module_id, "module_output",
-                                    f"{inner.module_id} has no output {name!r}; expected one of "
-                                    f"{['primary'] + [o.name for o in inner.outputs]}")
+            raise ModuleConfigError(
+                cls.module_id,
+                "module_output",
+                f"{inner.module_id} has no output {name!r}; expected one of "
+                f"{['primary'] + [o.name for o in inner.outputs]}",
+            )
         return output
 
     @classmethod
     def column_prefix(cls, config: Mapping[str, Any]) -> str:
         inner = cls.inner(config)
         output = cls.inner_output(config)
-        parts = [cls.module_id, config["timeframe"],
-                 inner.column_name(config["module_config"], output.name)]
+        parts = [cls.module_id, config["timeframe"], inner.column_name(config["module_config"], output.name)]
         if config["bias_from"] != "auto":
             parts.append(config["bias_from"])
         if config["base_timeframe"] != "auto":
@@ -208,13 +283,16 @@ class HTFFilter(BaseModule):
         n = len(data)
         htf_seconds = TIMEFRAME_SECONDS[config["timeframe"]]
         if n == 0:
-            return {"bias": labels_from_codes(np.zeros(0, np.int8), BIAS), "value": np.zeros(0),
-                    "new_bar": np.zeros(0, bool), "htf_open": np.zeros(0)}
+            return {
+                "bias": labels_from_codes(np.zeros(0, np.int8), BIAS),
+                "value": np.zeros(0),
+                "new_bar": np.zeros(0, bool),
+                "htf_open": np.zeros(0),
+            }
         base_ns = open_times_ns(data)
         if config["base_timeframe"] == "auto":
             if n < 2:
-                raise ModuleDataError("htf_filter: cannot infer the data's timeframe from one bar; "
-                                      "set base_timeframe")
+                raise ModuleDataError("htf_filter: cannot infer the data's timeframe from one bar; set base_timeframe")
             base_seconds = infer_timeframe_seconds(data)
             how = "inferred from the median bar spacing"
         else:
@@ -224,11 +302,13 @@ class HTFFilter(BaseModule):
             raise ModuleDataError(
                 f"htf_filter: timeframe {config['timeframe']} is smaller than the data's timeframe "
                 f"{timeframe_label(base_seconds)} ({how}); choose {timeframe_label(base_seconds)} "
-                f"or higher")
+                f"or higher"
+            )
         if htf_seconds % base_seconds:
             raise ModuleDataError(
                 f"htf_filter: timeframe {config['timeframe']} is not a whole multiple of the "
-                f"data's timeframe {timeframe_label(base_seconds)} ({how})")
+                f"data's timeframe {timeframe_label(base_seconds)} ({how})"
+            )
         if n > 1:
             # A bar's close is taken as its open + the base timeframe; that is only safe when
             # no bar opens before the previous one has closed (else an HTF bar could be used
@@ -238,14 +318,14 @@ class HTFFilter(BaseModule):
                 raise ModuleDataError(
                     f"htf_filter: bars {closest} s apart in data of timeframe "
                     f"{timeframe_label(base_seconds)} ({how}); irregular bars cannot be aligned "
-                    f"without look-ahead")
+                    f"without look-ahead"
+                )
 
         htf = resample_ohlcv(data, htf_seconds)
         inner = self.inner(config)
         output = self.inner_output(config)
         inner_config = config["module_config"]
-        raw = inner().calculate_arrays(htf, inner_config)[inner.column_name(inner_config,
-                                                                           output.name)]
+        raw = inner().calculate_arrays(htf, inner_config)[inner.column_name(inner_config, output.name)]
         htf_ns = htf.index.as_unit("ns").asi8
         index = completed_index(base_ns, base_seconds, htf_ns, htf_seconds)
         missing = index < 0
@@ -264,8 +344,7 @@ class HTFFilter(BaseModule):
         if rule == "auto":
             rule = {"categorical": "state", "numeric": "close_vs_value"}.get(output.kind, "none")
         if rule == "state":
-            codes = _take(np.where(htf_value > 0, 0, np.where(htf_value < 0, 1, 2)).astype(np.int8),
-                          index, missing, 2)
+            codes = _take(np.where(htf_value > 0, 0, np.where(htf_value < 0, 1, 2)).astype(np.int8), index, missing, 2)
             bias = labels_from_codes(codes, BIAS)
         elif rule == "close_vs_value":
             bias = compare(data["close"].to_numpy(dtype=np.float64), value, BIAS)

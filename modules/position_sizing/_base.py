@@ -16,6 +16,7 @@ and turned into units at the fill, according to the class's ``sizing_basis``:
 Equity is marked to market at the fill (the entry bar's open). A NaN, zero or negative
 value skips the entry (e.g. during an ATR warm-up).
 """
+
 from __future__ import annotations
 
 from typing import ClassVar

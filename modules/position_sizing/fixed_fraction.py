@@ -5,6 +5,7 @@ units = equity × risk_pct / 100 / |entry price − stop price|, so a stopped-ou
 "percent risk model"). Without a stop the engine buys the whole equity. The output is the
 risk fraction (risk_pct / 100) per bar.
 """
+
 from modules.base import Output, Param
 
 from ._base import PositionSizingModule
@@ -15,8 +16,19 @@ class FixedFraction(PositionSizingModule):
     name = "Fixed Fraction (risk %)"
     description = "Risk a fixed percent of equity per trade, sized from the stop distance."
     sizing_basis = "risk_fraction"
-    params = (Param("risk_pct", "number", 1.0, title="Risk per Trade (%)", min=0.01, max=100, step=0.1,
-                    key=True, help="Percent of equity lost when the stop is hit."),)
+    params = (
+        Param(
+            "risk_pct",
+            "number",
+            1.0,
+            title="Risk per Trade (%)",
+            min=0.01,
+            max=100,
+            step=0.1,
+            key=True,
+            help="Percent of equity lost when the stop is hit.",
+        ),
+    )
     outputs = (Output("risk_fraction", "numeric", "Fraction of equity risked per trade", primary=True),)
 
     def compute(self, data, config):

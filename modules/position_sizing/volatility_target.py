@@ -7,6 +7,7 @@ about the same volatility (the "N" unit of the Turtle rules, Faith, "Way of the 
 Outputs ``units_per_equity`` (units per 1 of equity; NaN while ATR warms up, so entries are
 skipped) and the ``atr`` it used.
 """
+
 import numpy as np
 import talib
 
@@ -22,8 +23,17 @@ class VolatilityTarget(PositionSizingModule):
     sizing_basis = "units_per_equity"
     requires = ("high", "low", "close")
     params = (
-        Param("risk_pct", "number", 1.0, title="Equity per k ATR (%)", min=0.01, max=100, step=0.1, key=True,
-              help="Percent of equity that a move of atr_multiple ATRs costs."),
+        Param(
+            "risk_pct",
+            "number",
+            1.0,
+            title="Equity per k ATR (%)",
+            min=0.01,
+            max=100,
+            step=0.1,
+            key=True,
+            help="Percent of equity that a move of atr_multiple ATRs costs.",
+        ),
         Param("atr_period", "integer", 14, title="ATR Period", min=1, max=500, step=1, key=True),
         Param("atr_multiple", "number", 2.0, title="ATR Multiple", min=0.1, max=100, step=0.1),
     )
@@ -33,8 +43,9 @@ class VolatilityTarget(PositionSizingModule):
     )
 
     def compute(self, data, config):
-        atr = talib.ATR(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                        timeperiod=config["atr_period"])
+        atr = talib.ATR(
+            as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["atr_period"]
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             units = config["risk_pct"] / 100.0 / (config["atr_multiple"] * atr)
         units[~np.isfinite(units)] = np.nan  # a zero ATR gives no size, not an infinite one

@@ -6,6 +6,7 @@ k = 1..4; pivot P = (H + L + C) / 3. Price units. Camarilla traders fade moves i
 and trade breakouts beyond R4 / S4. Days run from ``day_start_hour``:00 UTC; "previous" is
 the last earlier day with bars; the first day in the data is NaN / "neutral".
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
@@ -21,17 +22,30 @@ class Camarilla(BaseModule):
     category = "support_resistance"
     description = "Camarilla equation levels R1-R4 / S1-S4 around yesterday's close."
     params = (
-        Param("day_start_hour", "integer", 0, title="Day Start Hour (UTC)", min=0, max=23,
-              step=1, help="Hour (UTC) at which a trading day starts."),
+        Param(
+            "day_start_hour",
+            "integer",
+            0,
+            title="Day Start Hour (UTC)",
+            min=0,
+            max=23,
+            step=1,
+            help="Hour (UTC) at which a trading day starts.",
+        ),
     )
     outputs = (
-        Output("pivot", "numeric", "(H + L + C) / 3 of the previous day, price units",
-               primary=True),
-        *(Output(f"{side}{k}", "numeric", f"{'resistance' if side == 'r' else 'support'} {k}, "
-                 "price units") for k in (1, 2, 3, 4) for side in ("r", "s")),
-        Output("zone", "categorical",
-               "close beyond R4 / S4 (breakout), between R3 and R4 or S4 and S3, or inside S3..R3",
-               values=ZONES),
+        Output("pivot", "numeric", "(H + L + C) / 3 of the previous day, price units", primary=True),
+        *(
+            Output(f"{side}{k}", "numeric", f"{'resistance' if side == 'r' else 'support'} {k}, price units")
+            for k in (1, 2, 3, 4)
+            for side in ("r", "s")
+        ),
+        Output(
+            "zone",
+            "categorical",
+            "close beyond R4 / S4 (breakout), between R3 and R4 or S4 and S3, or inside S3..R3",
+            values=ZONES,
+        ),
     )
 
     def compute(self, data, config):
@@ -43,8 +57,9 @@ class Camarilla(BaseModule):
             out[f"r{k}"] = c + span / divisor
             out[f"s{k}"] = c - span / divisor
         with np.errstate(invalid="ignore"):
-            code = ((close > out["r4"]).astype(np.int8) + (close > out["r3"])
-                    + (close >= out["s3"]) + (close >= out["s4"]))
+            code = (
+                (close > out["r4"]).astype(np.int8) + (close > out["r3"]) + (close >= out["s3"]) + (close >= out["s4"])
+            )
         code[np.isnan(c)] = -1
         # code 4 = above_r4 ... 0 = below_s4, -1 = neutral
         out["zone"] = labels_from_codes(4 - code, ZONES)

@@ -11,14 +11,14 @@ given back the leg, as a fraction: 0 at the leg's end, 1 at its start, < 0 beyon
 H <= L. Numba: one sequential pass carries the last swings forward, a second computes the
 levels. Ratios as in Robert Fischer, "Fibonacci Applications and Strategies for Traders" (1993).
 """
+
 import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 RATIOS = (0.236, 0.382, 0.5, 0.618, 0.786)
-ZONES = ("beyond_end", "0_236", "236_382", "382_500", "500_618", "618_786", "786_1000",
-         "beyond_start", "neutral")
+ZONES = ("beyond_end", "0_236", "236_382", "382_500", "500_618", "618_786", "786_1000", "beyond_start", "neutral")
 ZONE_EDGES = np.array((0.0,) + RATIOS)  # zone k holds retracements in [edge k-1, edge k)
 assert len(ZONE_EDGES) == 6  # _fib unrolls the edge comparisons
 
@@ -88,8 +88,14 @@ def _fib(close, swing_high, swing_low, up, edges):
         r = (e - close[t]) / m
         retracement[t] = r
         direction[t] = (0 if up[t] else 1) if valid else 2
-        code = (np.int8(r >= e0) + np.int8(r >= e1) + np.int8(r >= e2) + np.int8(r >= e3)
-                + np.int8(r >= e4) + np.int8(r >= e5))  # edges at or below r
+        code = (
+            np.int8(r >= e0)
+            + np.int8(r >= e1)
+            + np.int8(r >= e2)
+            + np.int8(r >= e3)
+            + np.int8(r >= e4)
+            + np.int8(r >= e5)
+        )  # edges at or below r
         code = code if r == r else 8
         zone[t] = 7 if r > 1.0 else code
     return end, move, retracement, direction, zone
@@ -110,30 +116,47 @@ class Fibonacci(BaseModule):
     category = "support_resistance"
     description = "Retracement levels of the last confirmed swing leg, and how deep price is in it."
     params = (
-        Param("left", "integer", 5, title="Swing Left Bars", min=1, max=100, step=1, key=True,
-              help="Bars before a swing point that must be lower (highs) / higher (lows)."),
-        Param("right", "integer", 5, title="Swing Right Bars", min=1, max=100, step=1, key=True,
-              help="Bars after a swing point needed to confirm it (the delay)."),
+        Param(
+            "left",
+            "integer",
+            5,
+            title="Swing Left Bars",
+            min=1,
+            max=100,
+            step=1,
+            key=True,
+            help="Bars before a swing point that must be lower (highs) / higher (lows).",
+        ),
+        Param(
+            "right",
+            "integer",
+            5,
+            title="Swing Right Bars",
+            min=1,
+            max=100,
+            step=1,
+            key=True,
+            help="Bars after a swing point needed to confirm it (the delay).",
+        ),
     )
     outputs = (
-        Output("retracement", "numeric",
-               "fraction of the leg given back: 0 = leg end, 0.618 = golden level, 1 = leg start",
-               primary=True),
+        Output(
+            "retracement",
+            "numeric",
+            "fraction of the leg given back: 0 = leg end, 0.618 = golden level, 1 = leg start",
+            primary=True,
+        ),
         Output("swing_high", "numeric", "last confirmed swing high, price units"),
         Output("swing_low", "numeric", "last confirmed swing low, price units"),
-        *(Output(f"level_{round(r * 1000):03d}", "numeric", f"{r:g} retracement, price units")
-          for r in RATIOS),
-        Output("direction", "categorical", "the leg ran up (low then high) or down",
-               values=("up", "down", "neutral")),
-        Output("zone", "categorical", "which pair of retracement levels the close is between",
-               values=ZONES),
+        *(Output(f"level_{round(r * 1000):03d}", "numeric", f"{r:g} retracement, price units") for r in RATIOS),
+        Output("direction", "categorical", "the leg ran up (low then high) or down", values=("up", "down", "neutral")),
+        Output("zone", "categorical", "which pair of retracement levels the close is between", values=ZONES),
     )
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         swing_high, swing_low, up = _legs(high, low, config["left"], config["right"])
-        end, move, retracement, direction, zone = _fib(close, swing_high, swing_low, up,
-                                                       ZONE_EDGES)
+        end, move, retracement, direction, zone = _fib(close, swing_high, swing_low, up, ZONE_EDGES)
         out = {"retracement": retracement, "swing_high": swing_high, "swing_low": swing_low}
         for r in RATIOS:
             out[f"level_{round(r * 1000):03d}"] = _level(end, move, r)

@@ -14,6 +14,7 @@ nearer level wins if both), "outside" when in neither, "neutral" when there are 
 Price units. Numba kernel; clustering runs only when the set of swings changes.
 Approach after the common fractal S/R method (Bill Williams, "Trading Chaos", 1995).
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -98,8 +99,7 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
                 continue
         if in_support:
             state[t] = 1
-    return (support, resistance, support_top, resistance_bottom, support_touches,
-            resistance_touches, state)
+    return (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state)
 
 
 class SRZones(BaseModule):
@@ -109,20 +109,57 @@ class SRZones(BaseModule):
     description = "Zones of clustered swing highs/lows: nearest support, resistance, in-zone state."
     params = (
         Param("left", "integer", 5, title="Swing Left Bars", min=1, max=100, step=1, key=True),
-        Param("right", "integer", 5, title="Swing Right Bars", min=1, max=100, step=1, key=True,
-              help="Bars after a swing point needed to confirm it (the delay)."),
-        Param("lookback", "integer", 300, title="Lookback (bars)", min=10, max=10000, step=1,
-              help="Swings older than this many bars are dropped."),
-        Param("zone_width", "number", 1.0, title="Zone Width (ATR)", min=0.05, max=10, step=0.05,
-              help="Full width of a zone, in ATRs; swings this close cluster."),
+        Param(
+            "right",
+            "integer",
+            5,
+            title="Swing Right Bars",
+            min=1,
+            max=100,
+            step=1,
+            key=True,
+            help="Bars after a swing point needed to confirm it (the delay).",
+        ),
+        Param(
+            "lookback",
+            "integer",
+            300,
+            title="Lookback (bars)",
+            min=10,
+            max=10000,
+            step=1,
+            help="Swings older than this many bars are dropped.",
+        ),
+        Param(
+            "zone_width",
+            "number",
+            1.0,
+            title="Zone Width (ATR)",
+            min=0.05,
+            max=10,
+            step=0.05,
+            help="Full width of a zone, in ATRs; swings this close cluster.",
+        ),
         Param("atr_period", "integer", 14, title="ATR Period", min=1, max=500, step=1),
-        Param("min_touches", "integer", 2, title="Min Touches", min=1, max=20, step=1,
-              help="Swings a zone needs to count."),
+        Param(
+            "min_touches",
+            "integer",
+            2,
+            title="Min Touches",
+            min=1,
+            max=20,
+            step=1,
+            help="Swings a zone needs to count.",
+        ),
     )
     outputs = (
-        Output("state", "categorical",
-               "close inside the nearest support / resistance zone, outside zones, or no zones",
-               values=STATES, primary=True),
+        Output(
+            "state",
+            "categorical",
+            "close inside the nearest support / resistance zone, outside zones, or no zones",
+            values=STATES,
+            primary=True,
+        ),
         Output("support", "numeric", "level of the nearest support zone, price units"),
         Output("resistance", "numeric", "level of the nearest resistance zone, price units"),
         Output("support_top", "numeric", "upper edge of the support zone, price units"),
@@ -139,11 +176,22 @@ class SRZones(BaseModule):
         prices = np.stack([sh, sl], axis=1).ravel()
         keep = ~np.isnan(prices)
         bars = np.repeat(np.arange(len(close)), 2)[keep]
-        (support, resistance, support_top, resistance_bottom, support_touches,
-         resistance_touches, state) = _zones(close, atr, bars, prices[keep], config["right"],
-                                             config["lookback"], config["zone_width"],
-                                             config["min_touches"])
-        return {"state": labels_from_codes(state, STATES), "support": support,
-                "resistance": resistance, "support_top": support_top,
-                "resistance_bottom": resistance_bottom, "support_touches": support_touches,
-                "resistance_touches": resistance_touches}
+        (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state) = _zones(
+            close,
+            atr,
+            bars,
+            prices[keep],
+            config["right"],
+            config["lookback"],
+            config["zone_width"],
+            config["min_touches"],
+        )
+        return {
+            "state": labels_from_codes(state, STATES),
+            "support": support,
+            "resistance": resistance,
+            "support_top": support_top,
+            "resistance_bottom": resistance_bottom,
+            "support_touches": support_touches,
+            "resistance_touches": resistance_touches,
+        }

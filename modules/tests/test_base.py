@@ -1,4 +1,5 @@
 """The base contract's helpers: categorical outputs, calculate_arrays, json params."""
+
 import json
 import pickle
 
@@ -6,8 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modules.base import (BaseModule, FrozenJSON, Output, Param, categorical, category_dtype,
-                          freeze_json, labels_from_codes, thaw_json)
+from modules.base import (
+    BaseModule,
+    FrozenJSON,
+    Output,
+    Param,
+    categorical,
+    category_dtype,
+    freeze_json,
+    labels_from_codes,
+    thaw_json,
+)
 from modules.common.series import compare, position, zones
 from modules.errors import ModuleConfigError, ModuleDataError
 from modules.registry import get_registry
@@ -39,8 +49,7 @@ def test_categorical_matches_first_match_wins_with_overlapping_masks():
 
 
 def test_categorical_comparisons_give_bool_arrays():
-    labels = labels_from_codes(np.array([0, 1, 2, 0], dtype=np.int8),
-                               ("bullish", "bearish", "neutral"))
+    labels = labels_from_codes(np.array([0, 1, 2, 0], dtype=np.int8), ("bullish", "bearish", "neutral"))
     eq = labels == "bullish"
     assert isinstance(eq, np.ndarray) and eq.dtype == bool
     assert eq.tolist() == [True, False, False, True]
@@ -59,19 +68,25 @@ def test_series_helpers_match_mask_labels_with_nan_and_ties():
     a[::7] = np.nan
     b[::11] = np.nan
     with np.errstate(invalid="ignore"):
-        assert np.array_equal(np.asarray(compare(a, b, ("hi", "lo", "eq"))),
-                              reference_labels([(a > b, "hi"), (a < b, "lo")], 5000, "eq"))
-        assert np.array_equal(np.asarray(compare(a, b, ("hi", "lo", "na"), ties="low")),
-                              reference_labels([(a > b, "hi"), (a <= b, "lo")], 5000, "na"))
-        assert np.array_equal(np.asarray(compare(a, 0, ("up", "down", "flat"))),
-                              reference_labels([(a > 0, "up"), (a < 0, "down")], 5000, "flat"))
-        assert np.array_equal(np.asarray(position(a, b)),
-                              reference_labels([(a > b, "above"), (a < b, "below")], 5000, "neutral"))
+        assert np.array_equal(
+            np.asarray(compare(a, b, ("hi", "lo", "eq"))), reference_labels([(a > b, "hi"), (a < b, "lo")], 5000, "eq")
+        )
+        assert np.array_equal(
+            np.asarray(compare(a, b, ("hi", "lo", "na"), ties="low")),
+            reference_labels([(a > b, "hi"), (a <= b, "lo")], 5000, "na"),
+        )
+        assert np.array_equal(
+            np.asarray(compare(a, 0, ("up", "down", "flat"))),
+            reference_labels([(a > 0, "up"), (a < 0, "down")], 5000, "flat"),
+        )
+        assert np.array_equal(
+            np.asarray(position(a, b)), reference_labels([(a > b, "above"), (a < b, "below")], 5000, "neutral")
+        )
         for upper, lower in ((0.5, -0.5), (0.2, 0.4)):  # overlapping levels: overbought wins
             assert np.array_equal(
                 np.asarray(zones(a, upper, lower)),
-                reference_labels([(a >= upper, "overbought"), (a <= lower, "oversold")], 5000,
-                                 "neutral"))
+                reference_labels([(a >= upper, "overbought"), (a <= lower, "oversold")], 5000, "neutral"),
+            )
 
 
 class _Toy(BaseModule):
@@ -81,18 +96,20 @@ class _Toy(BaseModule):
     description = "test double"
     requires = ("close",)
     params = (Param("period", "integer", 3, min=1, max=10, key=True),)
-    outputs = (Output("value", "numeric", primary=True),
-               Output("side", "categorical", values=("up", "down", "flat")),
-               Output("flag", "boolean"))
+    outputs = (
+        Output("value", "numeric", primary=True),
+        Output("side", "categorical", values=("up", "down", "flat")),
+        Output("flag", "boolean"),
+    )
     mode = "categorical"
 
     def compute(self, data, config):
         close = data["close"].to_numpy()
-        side = {"categorical": categorical([(close > 100, "up"), (close < 100, "down")],
-                                           len(close), "flat"),
-                "objects": np.where(close > 100, "up", np.where(close < 100, "down", "flat")
-                                    ).astype(object),
-                "undeclared": np.full(len(close), "sideways", dtype=object)}[self.mode]
+        side = {
+            "categorical": categorical([(close > 100, "up"), (close < 100, "down")], len(close), "flat"),
+            "objects": np.where(close > 100, "up", np.where(close < 100, "down", "flat")).astype(object),
+            "undeclared": np.full(len(close), "sideways", dtype=object),
+        }[self.mode]
         return {"value": data["close"].to_numpy(), "side": side, "flag": close > 100}
 
 

@@ -4,6 +4,7 @@ Given the shipped sample, each module returns columns as long as its input, does
 the input, rejects bad params naming the field, and has no look-ahead: values computed on
 data truncated at a random cut equal the full computation's values up to that cut.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,8 +69,9 @@ def test_no_look_ahead(module_id, sample):
     for cut in sorted(rng.integers(60, len(sample) - 1, size=4)):
         part = cls().calculate(sample.iloc[:cut], {})
         for column in full.columns:
-            assert _equal(full[column].to_numpy()[:cut], part[column].to_numpy()), \
+            assert _equal(full[column].to_numpy()[:cut], part[column].to_numpy()), (
                 f"{module_id}.{column} changes when later bars are removed (cut at {cut})"
+            )
 
 
 @pytest.mark.parametrize("module_id", MODULE_IDS)
@@ -79,9 +81,13 @@ def test_bad_params_are_rejected_naming_the_field(module_id):
         cls.validate_config({"no_such_param": 1})
     assert err.value.field == "no_such_param"
     for param in cls.params:
-        bad_values = {"number": ["x", float("nan")], "integer": [1.5, "x"],
-                      "boolean": ["yes", 1], "select": ["__nope__", 3],
-                      "json": ["x", 3, [1, 2]]}[param.type]
+        bad_values = {
+            "number": ["x", float("nan")],
+            "integer": [1.5, "x"],
+            "boolean": ["yes", 1],
+            "select": ["__nope__", 3],
+            "json": ["x", 3, [1, 2]],
+        }[param.type]
         if param.schema_of:  # a module's config: validated by that module
             bad_values.append({"__no_such_param__": 1})
         if param.max is not None:
@@ -98,6 +104,7 @@ def test_registry_lists_by_category_and_suggests_close_matches():
     listed = REGISTRY.list_available_modules()
     assert "rsi" in listed["indicator"]
     from modules.errors import ModuleNotFound
+
     with pytest.raises(ModuleNotFound) as err:
         REGISTRY.get_module("rsii")
     assert "rsi" in err.value.close_matches
@@ -108,6 +115,7 @@ def test_short_inputs_give_warm_up_values_not_errors(module_id, sample):
     """0 to 8 bars: outputs of the right length (a module may refuse with ModuleDataError
     only when it cannot work at all, e.g. htf_filter inferring a timeframe from one bar)."""
     from modules.errors import ModuleDataError
+
     cls = REGISTRY.get_module(module_id)
     for n in (0, 1, 2, 3, 8):
         try:

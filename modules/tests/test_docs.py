@@ -1,4 +1,5 @@
 """docs/modules.md is generated from the registry; it must match what the generator writes."""
+
 import importlib.util
 from pathlib import Path
 
@@ -6,8 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("gen_module_docs",
-                                                  ROOT / "scripts" / "gen_module_docs.py")
+    spec = importlib.util.spec_from_file_location("gen_module_docs", ROOT / "scripts" / "gen_module_docs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -17,12 +17,14 @@ def test_module_catalogue_is_up_to_date():
     generator = load_generator()
     path = ROOT / "docs" / "modules.md"
     assert path.exists(), "docs/modules.md is missing: run python3 scripts/gen_module_docs.py"
-    assert path.read_text() == generator.render(), \
+    assert path.read_text() == generator.render(), (
         "docs/modules.md is out of date with the registry: run python3 scripts/gen_module_docs.py"
+    )
 
 
 def test_catalogue_lists_every_module_with_params_and_outputs():
     from modules.registry import get_registry
+
     text = (ROOT / "docs" / "modules.md").read_text()
     for cls in get_registry().all():
         assert f"### `{cls.module_id}` — {cls.name}" in text

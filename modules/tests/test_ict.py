@@ -1,6 +1,7 @@
 """ICT modules: hand-drawn patterns (and near misses), plain-loop references on the sample,
 and cross-checks against smartmoneyconcepts with its look-ahead removed."""
-from datetime import timezone
+
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -48,6 +49,7 @@ def prices(df):
 # --------------------------------------------------------------------------- references
 # Plain loops written from the module docstrings, independent of the Numba kernels.
 
+
 def ref_structure(df, left, right, break_on="close"):
     o, h, l, c = prices(df)
     ph, pl = brute_pivots(h, left, right), brute_pivots(l, left, right, -1)
@@ -94,12 +96,10 @@ def ref_displacement(df, atr_period=14, multiplier=1.5, min_body_ratio=0.6, max_
             if t - m < 0 or np.isnan(atr[t - m]):
                 break
             run = range(t - m + 1, t + 1)
-            solid = all(h[i] > l[i] and abs(c[i] - o[i]) / (h[i] - l[i]) >= min_body_ratio
-                        for i in run)
+            solid = all(h[i] > l[i] and abs(c[i] - o[i]) / (h[i] - l[i]) >= min_body_ratio for i in run)
             move = c[t] - o[t - m + 1]
             for sign in (1, -1):
-                if solid and all(sign * (c[i] - o[i]) > 0 for i in run) \
-                        and sign * move >= multiplier * atr[t - m]:
+                if solid and all(sign * (c[i] - o[i]) > 0 for i in run) and sign * move >= multiplier * atr[t - m]:
                     direction[t], candles[t] = sign, m
             if candles[t]:
                 break
@@ -148,10 +148,8 @@ def assert_zone_outputs(out, ref):
 
 def ref_fvg(df, min_points=0.0):
     _, h, l, _ = prices(df)
-    bull = [(t, l[t], h[t - 2]) for t in range(2, len(h))
-            if l[t] > h[t - 2] and l[t] - h[t - 2] >= min_points]
-    bear = [(t, l[t - 2], h[t]) for t in range(2, len(h))
-            if h[t] < l[t - 2] and l[t - 2] - h[t] >= min_points]
+    bull = [(t, l[t], h[t - 2]) for t in range(2, len(h)) if l[t] > h[t - 2] and l[t] - h[t - 2] >= min_points]
+    bear = [(t, l[t - 2], h[t]) for t in range(2, len(h)) if h[t] < l[t - 2] and l[t - 2] - h[t] >= min_points]
     return bull, bear
 
 
@@ -168,7 +166,7 @@ def ref_order_blocks(df, left=5, right=5, require_displacement=True, zone="wick"
         blocks, used = [], set()
         for t in np.flatnonzero(event * sign > 0):
             j = t - 1
-            while j >= 0 and not sign * (c[j] - o[j]) < 0:   # last opposite-colour candle
+            while j >= 0 and not sign * (c[j] - o[j]) < 0:  # last opposite-colour candle
                 j -= 1
             if j < 0 or j in used:
                 continue
@@ -211,12 +209,12 @@ def ref_mitigation_blocks(df, left=5, right=5, zone="wick", **disp):
             top, bot = _block(o, h, l, c, j, zone)
             for s in range(j + 1, len(c)):
                 if (h[s] > liquidity) if sign == 1 else (l[s] < liquidity):
-                    break                                         # liquidity taken: no block
+                    break  # liquidity taken: no block
                 if s > d and ((c[s] < bot) if sign == 1 else (c[s] > top)):
                     blocks.append((s, top, bot))
                     break
         out[sign] = sorted(blocks, key=lambda z: z[0])
-    return out[-1], out[1]          # bullish blocks come from failed bearish candidates
+    return out[-1], out[1]  # bullish blocks come from failed bearish candidates
 
 
 def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
@@ -224,8 +222,7 @@ def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
     tol = np.nan_to_num(talib.ATR(h, l, c, timeperiod=14) * equal_tolerance)
     n = len(c)
     found = {}
-    for sign, price, piv in ((1, h, brute_pivots(h, left, right)),
-                             (-1, -l, brute_pivots(l, left, right, -1))):
+    for sign, price, piv in ((1, h, brute_pivots(h, left, right)), (-1, -l, brute_pivots(l, left, right, -1))):
         close = sign * c
         alive, level, equal = [], np.full(n, NAN), np.zeros(n, bool)
         for t in range(n):
@@ -271,11 +268,18 @@ def ref_inducement(df, left=5, right=5, minor_left=1, minor_right=1, poi="equili
         if event[t]:
             sign = 1 if event[t] > 0 else -1
             origin = major_low[t] if sign == 1 else major_high[t]
-            leg = dict(sign=sign, start=t, origin=origin, extreme=h[t] if sign == 1 else l[t],
-                       idm=None, poi=None, looked=np.isnan(origin), taken=False)
+            leg = dict(
+                sign=sign,
+                start=t,
+                origin=origin,
+                extreme=h[t] if sign == 1 else l[t],
+                idm=None,
+                poi=None,
+                looked=np.isnan(origin),
+                taken=False,
+            )
         elif leg:
-            leg["extreme"] = max(leg["extreme"], h[t]) if leg["sign"] == 1 \
-                else min(leg["extreme"], l[t])
+            leg["extreme"] = max(leg["extreme"], h[t]) if leg["sign"] == 1 else min(leg["extreme"], l[t])
         if leg is None:
             continue
         sign, p = leg["sign"], t - minor_right
@@ -299,14 +303,19 @@ def ref_inducement(df, left=5, right=5, minor_left=1, minor_right=1, poi="equili
 # --------------------------------------------------------------------------- market structure
 
 MSS_BARS = [
-    (10, 10.5, 9.5, 10), (10, 12, 10, 11.5), (11.5, 11.8, 10.5, 11),    # swing high 12 at bar 1
-    (11, 11.2, 9, 9.5), (9.5, 10.5, 9.2, 10.2),                          # swing low 9 at bar 3
-    (10.2, 12.6, 10.1, 12.5),                                            # 5: close > 12: BOS up
-    (12.5, 12.7, 11.5, 11.8), (11.8, 12.0, 10.0, 10.2),                  # swing high 12.7 at 6
-    (10.2, 10.4, 8.5, 8.8),                                              # 8: close < 9: CHoCH down
-    (8.8, 9.0, 8.0, 8.2), (8.2, 9.5, 8.1, 9.4),                          # swing low 8 at bar 9
-    (9.4, 9.6, 7.5, 7.8),                                                # 11: close < 8: BOS down
-    (7.8, 13.5, 7.7, 13.0),                                              # 12: > 12.7: CHoCH up
+    (10, 10.5, 9.5, 10),
+    (10, 12, 10, 11.5),
+    (11.5, 11.8, 10.5, 11),  # swing high 12 at bar 1
+    (11, 11.2, 9, 9.5),
+    (9.5, 10.5, 9.2, 10.2),  # swing low 9 at bar 3
+    (10.2, 12.6, 10.1, 12.5),  # 5: close > 12: BOS up
+    (12.5, 12.7, 11.5, 11.8),
+    (11.8, 12.0, 10.0, 10.2),  # swing high 12.7 at 6
+    (10.2, 10.4, 8.5, 8.8),  # 8: close < 9: CHoCH down
+    (8.8, 9.0, 8.0, 8.2),
+    (8.2, 9.5, 8.1, 9.4),  # swing low 8 at bar 9
+    (9.4, 9.6, 7.5, 7.8),  # 11: close < 8: BOS down
+    (7.8, 13.5, 7.7, 13.0),  # 12: > 12.7: CHoCH up
 ]
 
 
@@ -324,7 +333,7 @@ def test_mss_hand_drawn_bos_and_choch():
 
 def test_mss_wick_through_is_not_a_close_break():
     rows = list(MSS_BARS)
-    rows[5] = (10.2, 12.6, 10.1, 11.9)                  # wick above 12, close below
+    rows[5] = (10.2, 12.6, 10.1, 11.9)  # wick above 12, close below
     close_mode = run("market_structure_shift", bars(rows[:8]), left=1, right=1)
     assert labels(close_mode["bos"]) == ["none"] * 8
     wick_mode = run("market_structure_shift", bars(rows[:8]), left=1, right=1, break_on="wick")
@@ -334,8 +343,9 @@ def test_mss_wick_through_is_not_a_close_break():
 @pytest.mark.parametrize("config", [{}, {"left": 2, "right": 3, "break_on": "wick"}])
 def test_mss_matches_reference_on_sample(ohlcv, config):
     out = run("market_structure_shift", ohlcv, **config)
-    trend, event, level = ref_structure(ohlcv, config.get("left", 5), config.get("right", 5),
-                                        config.get("break_on", "close"))
+    trend, event, level = ref_structure(
+        ohlcv, config.get("left", 5), config.get("right", 5), config.get("break_on", "close")
+    )
     assert labels(out["state"]) == [{1: "bullish", -1: "bearish", 0: "neutral"}[v] for v in trend]
     assert labels(out["bos"]) == [{1: "bullish", -1: "bearish"}.get(v, "none") for v in event]
     assert labels(out["choch"]) == [{2: "bullish", -2: "bearish"}.get(v, "none") for v in event]
@@ -357,8 +367,12 @@ def test_mss_cross_check_smartmoneyconcepts_bos_choch():
     kind = np.where(ph, 1.0, np.where(pl, -1.0, NAN))
     swings = pd.DataFrame({"HighLow": kind, "Level": np.where(ph, h, np.where(pl, l, NAN))})
     ref = smc.bos_choch(df.reset_index(drop=True), swings, close_break=True)
-    out = run("market_structure_shift", df.set_index(
-        pd.date_range("2024-01-01", periods=len(df), freq="min", tz="UTC")), left=5, right=right)
+    out = run(
+        "market_structure_shift",
+        df.set_index(pd.date_range("2024-01-01", periods=len(df), freq="min", tz="UTC")),
+        left=5,
+        right=right,
+    )
     high_level, high_bar = ref_last_swing(h, 5, right)
     low_level, low_bar = ref_last_swing(l, 5, right, -1)
     checked = 0
@@ -366,31 +380,36 @@ def test_mss_cross_check_smartmoneyconcepts_bos_choch():
         direction = ref["BOS"][i] if not np.isnan(ref["BOS"][i]) else ref["CHOCH"][i]
         j, lvl = int(ref["BrokenIndex"][i]), ref["Level"][i]
         bar = high_bar if direction == 1 else low_bar
-        if bar[j] != i:                 # not the last confirmed swing at the break: differs
+        if bar[j] != i:  # not the last confirmed swing at the break: differs
             continue
         checked += 1
         word = "bullish" if direction == 1 else "bearish"
         assert word in (out["bos"][j], out["choch"][j]), (i, j)
-        assert out["level"][j] == pytest.approx(lvl, rel=1e-6)   # smc stores float32
+        assert out["level"][j] == pytest.approx(lvl, rel=1e-6)  # smc stores float32
     assert checked >= 20
 
 
 # --------------------------------------------------------------------------- premium / discount
 
 PD_BARS = [
-    (104, 105, 103, 104), (104, 107, 103.5, 106), (106, 110, 105, 109),   # swing high 110 at 2
-    (109, 109.5, 104, 104.5), (104.5, 105, 101, 101.5), (101.5, 102, 100, 100.5),  # low 100 at 5
-    (100.5, 103, 100.2, 103), (103, 104, 102, 103),                       # 7: range 100-110
-    (103, 107.5, 102.5, 107), (107, 107.2, 104.5, 105),
-    (105, 105.4, 104.9, 105.2),                                           # 10: high 107.5 known
+    (104, 105, 103, 104),
+    (104, 107, 103.5, 106),
+    (106, 110, 105, 109),  # swing high 110 at 2
+    (109, 109.5, 104, 104.5),
+    (104.5, 105, 101, 101.5),
+    (101.5, 102, 100, 100.5),  # low 100 at 5
+    (100.5, 103, 100.2, 103),
+    (103, 104, 102, 103),  # 7: range 100-110
+    (103, 107.5, 102.5, 107),
+    (107, 107.2, 104.5, 105),
+    (105, 105.4, 104.9, 105.2),  # 10: high 107.5 known
     (105.2, 105.3, 101.9, 102),
 ]
 
 
 def test_premium_discount_hand_drawn():
     out = run("premium_discount_zones", bars(PD_BARS), left=2, right=2)
-    assert labels(out["state"])[6:] == ["none", "discount", "premium", "equilibrium",
-                                        "premium", "discount"]
+    assert labels(out["state"])[6:] == ["none", "discount", "premium", "equilibrium", "premium", "discount"]
     # leg down (110 -> 100): 70% is the bearish OTE; after the 107.5 high is known the leg is
     # up (100 -> 107.5) and 26.7% of the range (73.3% retracement) is the bullish OTE
     assert labels(out["ote"])[6:] == ["none", "none", "bearish", "none", "none", "bullish"]
@@ -402,12 +421,12 @@ def test_premium_discount_hand_drawn():
 def test_premium_discount_equilibrium_band():
     df = bars(PD_BARS)
     wide = run("premium_discount_zones", df, left=2, right=2, equilibrium_band=50)
-    assert labels(wide["state"])[7:9] == ["equilibrium"] * 2           # 30 and 70: in 25-75
+    assert labels(wide["state"])[7:9] == ["equilibrium"] * 2  # 30 and 70: in 25-75
     just_out = run("premium_discount_zones", df, left=2, right=2, equilibrium_band=39)
-    assert labels(just_out["state"])[7:9] == ["discount", "premium"]    # band 30.5-69.5
-    assert labels(just_out["state"])[10] == "equilibrium"               # 69.3%
+    assert labels(just_out["state"])[7:9] == ["discount", "premium"]  # band 30.5-69.5
+    assert labels(just_out["state"])[10] == "equilibrium"  # 69.3%
     narrow = run("premium_discount_zones", df, left=2, right=2, equilibrium_band=0)
-    assert labels(narrow["state"])[9] == "equilibrium"                  # exactly 50%
+    assert labels(narrow["state"])[9] == "equilibrium"  # exactly 50%
 
 
 def test_premium_discount_matches_reference_on_sample(ohlcv):
@@ -431,21 +450,25 @@ def test_premium_discount_matches_reference_on_sample(ohlcv):
 # --------------------------------------------------------------------------- fair value gaps
 
 FVG_BARS = [
-    (100, 101, 99, 100.5), (100.5, 104, 100.4, 103.8),
-    (103.8, 105, 102, 104.5),          # 2: low 102 > high[0] 101: bullish FVG 101-102
+    (100, 101, 99, 100.5),
+    (100.5, 104, 100.4, 103.8),
+    (103.8, 105, 102, 104.5),  # 2: low 102 > high[0] 101: bullish FVG 101-102
     (104.5, 105.5, 103.5, 105),
-    (105, 105.2, 101.5, 102.5),        # 4: trades into the gap, closes above it
-    (102.5, 103, 100.5, 100.8),        # 5: closes below 101; high 103 < low[3]: bearish FVG
-    (100.8, 103.2, 100.6, 103.1),      # 6: trades into the bearish gap 103-103.5
-    (103.1, 104, 103, 103.9),          # 7: closes above it; low 103 == high[5]: no gap
+    (105, 105.2, 101.5, 102.5),  # 4: trades into the gap, closes above it
+    (102.5, 103, 100.5, 100.8),  # 5: closes below 101; high 103 < low[3]: bearish FVG
+    (100.8, 103.2, 100.6, 103.1),  # 6: trades into the bearish gap 103-103.5
+    (103.1, 104, 103, 103.9),  # 7: closes above it; low 103 == high[5]: no gap
 ]
 
 
-@pytest.mark.parametrize("mode,expected", [
-    ("close", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
-    ("wick", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
-    ("touch", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
-])
+@pytest.mark.parametrize(
+    "mode,expected",
+    [
+        ("close", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
+        ("wick", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
+        ("touch", ["none"] * 4 + ["bullish", "none", "bearish", "none"]),
+    ],
+)
 def test_fvg_hand_drawn(mode, expected):
     out = run("fair_value_gaps", bars(FVG_BARS), mitigation=mode)
     assert labels(out["state"]) == expected
@@ -456,20 +479,18 @@ def test_fvg_hand_drawn(mode, expected):
 
 def test_fvg_mitigation_modes_differ():
     rows = FVG_BARS[:5] + [(102.5, 103.6, 101.8, 102.2), (102.2, 102.6, 100.9, 101.2)]
-    df = bars(rows)   # 5 and 6 revisit the bullish gap; 6 fills it to 100.9 without closing below
+    df = bars(rows)  # 5 and 6 revisit the bullish gap; 6 fills it to 100.9 without closing below
     assert labels(run("fair_value_gaps", df, mitigation="close")["state"])[4:] == ["bullish"] * 3
-    assert labels(run("fair_value_gaps", df, mitigation="wick")["state"])[4:] == \
-        ["bullish", "bullish", "none"]
-    assert labels(run("fair_value_gaps", df, mitigation="touch")["state"])[4:] == \
-        ["bullish", "none", "none"]
+    assert labels(run("fair_value_gaps", df, mitigation="wick")["state"])[4:] == ["bullish", "bullish", "none"]
+    assert labels(run("fair_value_gaps", df, mitigation="touch")["state"])[4:] == ["bullish", "none", "none"]
 
 
 def test_fvg_min_size():
-    df = bars(FVG_BARS)                # bullish gap 1.0, bearish gap 0.5 (points)
+    df = bars(FVG_BARS)  # bullish gap 1.0, bearish gap 0.5 (points)
     formed = labels(run("fair_value_gaps", df, min_size=0.6, size_unit="points")["formed"])
     assert formed.count("bullish") == 1 and formed.count("bearish") == 0
     formed = labels(run("fair_value_gaps", df, min_size=1.0, size_unit="percent")["formed"])
-    assert formed.count("bullish") == 0                # 1.0 < 1% of 104.5
+    assert formed.count("bullish") == 0  # 1.0 < 1% of 104.5
 
 
 @pytest.mark.parametrize("mode", ["close", "wick", "touch"])
@@ -488,6 +509,7 @@ def test_fvg_cross_check_smartmoneyconcepts():
     smc = pytest.importorskip("smartmoneyconcepts").smc
     from modules.ict._zones import track
     from modules.ict.fair_value_gaps import fvg_zones
+
     df = random_ohlc(4000, seed=3)
     ref = smc.fvg(df.reset_index(drop=True))
     _, h, l, c = prices(df)
@@ -499,20 +521,22 @@ def test_fvg_cross_check_smartmoneyconcepts():
         np.testing.assert_allclose(ref["Top"].to_numpy()[middle], zones.top)
         np.testing.assert_allclose(ref["Bottom"].to_numpy()[middle], zones.bottom)
         _, end = track(zones, h, l, c, bullish, "touch")
-        mitigated = ref["MitigatedIndex"].to_numpy()[middle]      # 0 = never
+        mitigated = ref["MitigatedIndex"].to_numpy()[middle]  # 0 = never
         assert np.array_equal(np.where(end < 0, 0, end), mitigated)
 
 
 # --------------------------------------------------------------------------- displacement
 
-BASE = [(100, 100.5, 99.5, 100)] * 20          # true range 1, so ATR(14) = 1
+BASE = [(100, 100.5, 99.5, 100)] * 20  # true range 1, so ATR(14) = 1
 
 
 def test_displacement_hand_drawn():
-    rows = BASE + [(100, 102.1, 99.95, 102),      # 20: body 2 ATR, wicks 0.15: bullish
-                   (102, 104, 98, 100),           # 21: long wicks: none
-                   (100, 100.1, 98.7, 98.8),      # 22: body 1.2 (< 1.5 ATR): none
-                   (98.8, 98.9, 95.0, 95.1)]      # 23: bearish
+    rows = BASE + [
+        (100, 102.1, 99.95, 102),  # 20: body 2 ATR, wicks 0.15: bullish
+        (102, 104, 98, 100),  # 21: long wicks: none
+        (100, 100.1, 98.7, 98.8),  # 22: body 1.2 (< 1.5 ATR): none
+        (98.8, 98.9, 95.0, 95.1),
+    ]  # 23: bearish
     out = run("displacement", bars(rows))
     assert labels(out["state"])[19:] == ["none", "bullish", "none", "none", "bearish"]
     assert out["body_atr"][20] == pytest.approx(2.0)
@@ -521,8 +545,11 @@ def test_displacement_hand_drawn():
 
 
 def test_displacement_runs():
-    rows = BASE + [(100, 100.75, 99.95, 100.7), (100.7, 101.45, 100.65, 101.4),
-                   (101.4, 102.15, 101.35, 102.1)]       # three 0.7-body candles: 2.1 ATR net
+    rows = BASE + [
+        (100, 100.75, 99.95, 100.7),
+        (100.7, 101.45, 100.65, 101.4),
+        (101.4, 102.15, 101.35, 102.1),
+    ]  # three 0.7-body candles: 2.1 ATR net
     single = run("displacement", bars(rows))
     assert labels(single["state"])[20:] == ["none"] * 3
     runs = run("displacement", bars(rows), max_run=3)
@@ -542,15 +569,17 @@ def test_displacement_matches_reference_on_sample(ohlcv, config):
 # --------------------------------------------------------------------------- order blocks
 
 OB_BARS = [
-    (100, 101, 99, 100), (100, 102, 99.5, 101.5), (101.5, 101.8, 100, 100.5),  # high 102 at 1
-    (100.5, 100.8, 99, 99.2),          # 3: last down candle (swing low 99)
+    (100, 101, 99, 100),
+    (100, 102, 99.5, 101.5),
+    (101.5, 101.8, 100, 100.5),  # high 102 at 1
+    (100.5, 100.8, 99, 99.2),  # 3: last down candle (swing low 99)
     (99.2, 101, 99.1, 100.8),
-    (100.8, 104.6, 100.7, 104.5),      # 5: displacement closes above 102: bullish OB = bar 3
+    (100.8, 104.6, 100.7, 104.5),  # 5: displacement closes above 102: bullish OB = bar 3
     (104.5, 104.8, 102, 102.5),
-    (102.5, 102.7, 100.5, 100.9),      # 7: back into the block (99-100.8)
-    (100.9, 101.5, 98.5, 98.8),        # 8: closes below it: the block fails -> bearish breaker
-    (98.8, 100, 98.6, 99.8),           # 9: back up into the breaker
-    (99.8, 101.2, 99.5, 101),          # 10: closes above the breaker: gone
+    (102.5, 102.7, 100.5, 100.9),  # 7: back into the block (99-100.8)
+    (100.9, 101.5, 98.5, 98.8),  # 8: closes below it: the block fails -> bearish breaker
+    (98.8, 100, 98.6, 99.8),  # 9: back up into the breaker
+    (99.8, 101.2, 99.5, 101),  # 10: closes above the breaker: gone
 ]
 OB_CONFIG = dict(left=1, right=1, atr_period=1, multiplier=1.5)
 
@@ -561,16 +590,15 @@ def test_order_block_hand_drawn():
     assert labels(out["state"]) == ["none"] * 7 + ["bullish"] + ["none"] * 3
     assert (out["top"][7], out["bottom"][7]) == (100.8, 99)
     body = run("order_blocks", bars(OB_BARS), zone="body", **OB_CONFIG)
-    assert (body["top"][7], body["bottom"][7]) == (100.5, 99.2)   # bar 3's body
+    assert (body["top"][7], body["bottom"][7]) == (100.5, 99.2)  # bar 3's body
 
 
 def test_order_block_needs_displacement():
     # bar 8 breaks the swing low 99 with a 2.1 body < 1.5 x ATR (2.2): no bearish block unless
     # displacement is not required; then the block is the last up candle, bar 5
     without = run("order_blocks", bars(OB_BARS), require_displacement=False, **OB_CONFIG)
-    assert events(without["formed"]) == \
-        {5: "bullish", 8: "bearish"}
-    assert labels(without["state"])[9] == "none"       # 9's high 100 < bearish block low 100.7
+    assert events(without["formed"]) == {5: "bullish", 8: "bearish"}
+    assert labels(without["state"])[9] == "none"  # 9's high 100 < bearish block low 100.7
 
 
 def test_breaker_hand_drawn():
@@ -581,14 +609,16 @@ def test_breaker_hand_drawn():
 
 
 MB_BARS = [
-    (105, 106, 104, 105), (105, 110, 104.5, 109),      # swing high 110 at 1
-    (109, 109.5, 103, 103.5), (103.5, 104, 101, 101.5),
-    (101.5, 101.8, 100, 100.2),                        # 4: last down candle
-    (100.2, 104.8, 100.1, 104.6),                      # 5: bullish displacement
-    (104.6, 106, 103, 103.5),                          # 6: lower high (110 not taken)
-    (103.5, 103.8, 99.5, 99.8),                        # 7: closes below bar 4: block fails
-    (99.8, 101, 99.6, 100.9),                          # 8: back into 100-101.8
-    (100.9, 102.5, 100.8, 102.2),                      # 9: closes above: gone
+    (105, 106, 104, 105),
+    (105, 110, 104.5, 109),  # swing high 110 at 1
+    (109, 109.5, 103, 103.5),
+    (103.5, 104, 101, 101.5),
+    (101.5, 101.8, 100, 100.2),  # 4: last down candle
+    (100.2, 104.8, 100.1, 104.6),  # 5: bullish displacement
+    (104.6, 106, 103, 103.5),  # 6: lower high (110 not taken)
+    (103.5, 103.8, 99.5, 99.8),  # 7: closes below bar 4: block fails
+    (99.8, 101, 99.6, 100.9),  # 8: back into 100-101.8
+    (100.9, 102.5, 100.8, 102.2),  # 9: closes above: gone
 ]
 
 
@@ -603,21 +633,29 @@ def test_mitigation_block_hand_drawn():
 
 def test_mitigation_block_near_miss_liquidity_taken():
     rows = list(MB_BARS)
-    rows[6] = (104.6, 110.5, 103, 103.5)               # the rally runs the stops above 110
+    rows[6] = (104.6, 110.5, 103, 103.5)  # the rally runs the stops above 110
     out = run("mitigation_blocks", bars(rows), **OB_CONFIG)
     assert set(labels(out["formed"])) == {"none"}
 
 
-@pytest.mark.parametrize("config", [
-    {}, {"left": 2, "right": 2, "multiplier": 1.0, "zone": "body", "mitigation": "touch"},
-    {"require_displacement": False, "mitigation": "wick", "max_run": 2},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"left": 2, "right": 2, "multiplier": 1.0, "zone": "body", "mitigation": "touch"},
+        {"require_displacement": False, "mitigation": "wick", "max_run": 2},
+    ],
+)
 def test_order_blocks_and_breakers_match_reference_on_sample(ohlcv, config):
     disp = {k: config[k] for k in ("multiplier", "max_run") if k in config}
     lr = {k: config[k] for k in ("left", "right") if k in config}
     bull, bear = ref_order_blocks(
-        ohlcv, require_displacement=config.get("require_displacement", True),
-        zone=config.get("zone", "wick"), **lr, **disp)
+        ohlcv,
+        require_displacement=config.get("require_displacement", True),
+        zone=config.get("zone", "wick"),
+        **lr,
+        **disp,
+    )
     mode = config.get("mitigation", "close")
     ob = run("order_blocks", ohlcv, **config)
     assert_zone_outputs(ob, ref_zone_state(ohlcv, bull, bear, mode))
@@ -642,42 +680,46 @@ def test_mitigation_blocks_match_reference_on_sample(ohlcv, config):
 # --------------------------------------------------------------------------- liquidity sweep
 
 LS_BARS = [
-    (105, 106, 104, 105), (105, 110, 104.5, 108),       # swing high 110 at 1
-    (108, 109, 106, 107), (107, 107.5, 103, 103.5),     # swing low 103 at 3
-    (103.5, 108, 103.2, 107.8), (107.8, 110, 107, 108.5),   # equal high 110 at 5
+    (105, 106, 104, 105),
+    (105, 110, 104.5, 108),  # swing high 110 at 1
+    (108, 109, 106, 107),
+    (107, 107.5, 103, 103.5),  # swing low 103 at 3
+    (103.5, 108, 103.2, 107.8),
+    (107.8, 110, 107, 108.5),  # equal high 110 at 5
     (108.5, 109, 107.5, 108),
-    (108, 111, 107.8, 109),          # 7: wick above the equal highs, close back below: sweep
-    (109, 109.5, 102, 102.5),        # 8: below 103 but closes below it: a break, not a sweep
-    (102.5, 103, 101, 102.8),        # swing low 101 at 9
-    (102.8, 111.5, 102.6, 110.5),    # 10: wick above 111 (bar 7), close below: sweep
-    (110.5, 110.8, 100.5, 101.5),    # 11: wick below 101, close above: bullish sweep
+    (108, 111, 107.8, 109),  # 7: wick above the equal highs, close back below: sweep
+    (109, 109.5, 102, 102.5),  # 8: below 103 but closes below it: a break, not a sweep
+    (102.5, 103, 101, 102.8),  # swing low 101 at 9
+    (102.8, 111.5, 102.6, 110.5),  # 10: wick above 111 (bar 7), close below: sweep
+    (110.5, 110.8, 100.5, 101.5),  # 11: wick below 101, close above: bullish sweep
 ]
 
 
 def test_liquidity_sweep_hand_drawn():
     out = run("liquidity_sweep", bars(LS_BARS), left=1, right=1)
-    assert events(out["state"]) == \
-        {7: "bearish", 10: "bearish", 11: "bullish"}
+    assert events(out["state"]) == {7: "bearish", 10: "bearish", 11: "bullish"}
     np.testing.assert_array_equal(out["level"][[7, 10, 11]], [110, 111, 101])
     assert out["equal"].nonzero()[0].tolist() == [7]
-    assert labels(out["last"])[6:] == ["none", "bearish", "bearish", "bearish", "bearish",
-                                       "bullish"]
+    assert labels(out["last"])[6:] == ["none", "bearish", "bearish", "bearish", "bearish", "bullish"]
     np.testing.assert_array_equal(out["bars_since"][6:], [NAN, 0, 1, 2, 0, 0])
     equal_only = run("liquidity_sweep", bars(LS_BARS), left=1, right=1, pools="equal_only")
     assert events(equal_only["state"]) == {7: "bearish"}
 
 
-@pytest.mark.parametrize("config", [{}, {"left": 2, "right": 3, "equal_tolerance": 0.5},
-                                    {"equal_tolerance": 1.0, "pools": "equal_only"}])
+@pytest.mark.parametrize(
+    "config", [{}, {"left": 2, "right": 3, "equal_tolerance": 0.5}, {"equal_tolerance": 1.0, "pools": "equal_only"}]
+)
 def test_liquidity_sweep_matches_reference_on_sample(ohlcv, config):
     out = run("liquidity_sweep", ohlcv, **config)
     state, found = ref_liquidity_sweep(ohlcv, **config)
     assert labels(out["state"]) == state
-    want_level = np.where(np.array(state) == "bullish", found[-1][0],
-                          np.where(np.array(state) == "bearish", found[1][0], NAN))
+    want_level = np.where(
+        np.array(state) == "bullish", found[-1][0], np.where(np.array(state) == "bearish", found[1][0], NAN)
+    )
     np.testing.assert_array_equal(out["level"], want_level)
-    want_equal = np.where(np.array(state) == "bullish", found[-1][1],
-                          np.where(np.array(state) == "bearish", found[1][1], False))
+    want_equal = np.where(
+        np.array(state) == "bullish", found[-1][1], np.where(np.array(state) == "bearish", found[1][1], False)
+    )
     assert np.array_equal(out["equal"], want_equal)
     assert sum(s != "none" for s in state) >= 5
 
@@ -686,11 +728,11 @@ def test_liquidity_sweep_matches_reference_on_sample(ohlcv, config):
 
 IMB_BARS = [
     (100, 101, 99.5, 100.8),
-    (101.2, 102, 100.5, 101.8),    # 1: bodies apart, wicks overlap: volume imbalance 100.8-101.2
+    (101.2, 102, 100.5, 101.8),  # 1: bodies apart, wicks overlap: volume imbalance 100.8-101.2
     (101.8, 102.5, 101.5, 102.2),
-    (103, 104, 102.8, 103.8),      # 3: even the wicks are apart: liquidity void 102.2-103
-    (103.8, 104, 102.5, 102.7),    # 4: into the void
-    (102.7, 102.9, 101, 101.2),    # 5: fills the void (wick mode), into the imbalance
+    (103, 104, 102.8, 103.8),  # 3: even the wicks are apart: liquidity void 102.2-103
+    (103.8, 104, 102.5, 102.7),  # 4: into the void
+    (102.7, 102.9, 101, 101.2),  # 5: fills the void (wick mode), into the imbalance
     (101.2, 101.4, 100.7, 100.9),  # 6: fills the imbalance
 ]
 
@@ -725,18 +767,22 @@ def test_imbalance_matches_reference_on_sample(ohlcv):
 # --------------------------------------------------------------------------- inducement
 
 IDM_BARS = [
-    (100, 101, 99, 100.5), (100.5, 102, 100, 101.5),
-    (101.5, 105, 101, 104.5),          # major swing high 105 at 2 (left = right = 2)
-    (104.5, 104.8, 102, 102.5), (102.5, 103, 100, 100.5),
-    (100.5, 101, 98, 98.5),            # major swing low 98 at 5
-    (98.5, 101.5, 98.2, 101.2), (101.2, 104, 100.8, 103.8),
-    (103.8, 106.5, 103.5, 106.2),      # 8: close above 105: a bullish leg from 98 starts
-    (106.2, 108, 105.8, 107.8), (107.8, 108.2, 105, 105.5),
-    (105.5, 106, 104, 104.5),          # 11: first minor pullback low 104 (known at 12)
-    (104.5, 107, 104.3, 106.8),        # POI = (98 + 108.2) / 2 = 103.1 < 104: a valid IDM
+    (100, 101, 99, 100.5),
+    (100.5, 102, 100, 101.5),
+    (101.5, 105, 101, 104.5),  # major swing high 105 at 2 (left = right = 2)
+    (104.5, 104.8, 102, 102.5),
+    (102.5, 103, 100, 100.5),
+    (100.5, 101, 98, 98.5),  # major swing low 98 at 5
+    (98.5, 101.5, 98.2, 101.2),
+    (101.2, 104, 100.8, 103.8),
+    (103.8, 106.5, 103.5, 106.2),  # 8: close above 105: a bullish leg from 98 starts
+    (106.2, 108, 105.8, 107.8),
+    (107.8, 108.2, 105, 105.5),
+    (105.5, 106, 104, 104.5),  # 11: first minor pullback low 104 (known at 12)
+    (104.5, 107, 104.3, 106.8),  # POI = (98 + 108.2) / 2 = 103.1 < 104: a valid IDM
     (106.8, 107.5, 106, 107),
-    (107, 107.2, 103.6, 104.2),        # 14: wicks below 104: inducement taken (a close below
-    (104.2, 104.5, 102.5, 104.3),      #     would also break the 104 swing low: a CHoCH, new leg)
+    (107, 107.2, 103.6, 104.2),  # 14: wicks below 104: inducement taken (a close below
+    (104.2, 104.5, 102.5, 104.3),  #     would also break the 104 swing low: a CHoCH, new leg)
 ]
 
 
@@ -752,20 +798,19 @@ def test_inducement_hand_drawn():
 
 def test_inducement_close_below_a_major_swing_is_a_choch_not_an_inducement():
     rows = list(IDM_BARS)
-    rows[14] = (107, 107.2, 103.6, 103.9)   # 104 is also a major swing low (known at 13)
+    rows[14] = (107, 107.2, 103.6, 103.9)  # 104 is also a major swing low (known at 13)
     out = run("inducement", bars(rows), left=2, right=2)
     assert set(labels(out["taken"])) == {"none"} and np.isnan(out["level"][14:]).all()
 
 
 def test_inducement_near_miss_first_pullback_already_in_discount():
     rows = list(IDM_BARS)
-    rows[11] = (105.5, 106, 102.5, 104.5)   # first pullback low 102.5 is below the 50% (103.1)
+    rows[11] = (105.5, 106, 102.5, 104.5)  # first pullback low 102.5 is below the 50% (103.1)
     out = run("inducement", bars(rows), left=2, right=2)
     assert set(labels(out["taken"])) == {"none"} and np.isnan(out["level"]).all()
 
 
-@pytest.mark.parametrize("config", [{}, {"left": 3, "right": 3, "minor_left": 2,
-                                         "minor_right": 1, "poi": "origin"}])
+@pytest.mark.parametrize("config", [{}, {"left": 3, "right": 3, "minor_left": 2, "minor_right": 1, "poi": "origin"}])
 def test_inducement_matches_reference_on_sample(ohlcv, config):
     out = run("inducement", ohlcv, **config)
     state, taken, level, poi = ref_inducement(ohlcv, **config)
@@ -777,22 +822,28 @@ def test_inducement_matches_reference_on_sample(ohlcv, config):
 
 # --------------------------------------------------------------------------- kill zones
 
-@pytest.mark.parametrize("utc,zone", [
-    ("2024-01-15 07:00", "london_open"),     # 02:00 New York (EST, UTC-5)
-    ("2024-07-15 06:00", "london_open"),     # 02:00 New York (EDT, UTC-4)
-    ("2024-07-15 05:00", "none"),            # 01:00 EDT
-    ("2024-01-15 06:59", "none"),            # 01:59 EST
-    ("2024-01-15 01:00", "asia"),            # 20:00 EST the day before
-    ("2024-01-15 04:59", "asia"),
-    ("2024-01-15 05:00", "none"),            # midnight: Asia's end is exclusive
-    ("2024-01-15 12:00", "ny_open"), ("2024-01-15 14:59", "ny_open"),
-    ("2024-01-15 15:00", "london_close"), ("2024-01-15 17:00", "none"),
-    ("2024-03-10 06:30", "none"),            # 01:30 EST on the spring-forward day
-    ("2024-03-10 07:00", "london_open"),     # 03:00 EDT
-    ("2024-11-03 05:30", "none"),            # 01:30 EDT, before the fall-back
-    ("2024-11-03 06:30", "none"),            # 01:30 EST again, after it
-    ("2024-11-03 07:00", "london_open"),
-])
+
+@pytest.mark.parametrize(
+    "utc,zone",
+    [
+        ("2024-01-15 07:00", "london_open"),  # 02:00 New York (EST, UTC-5)
+        ("2024-07-15 06:00", "london_open"),  # 02:00 New York (EDT, UTC-4)
+        ("2024-07-15 05:00", "none"),  # 01:00 EDT
+        ("2024-01-15 06:59", "none"),  # 01:59 EST
+        ("2024-01-15 01:00", "asia"),  # 20:00 EST the day before
+        ("2024-01-15 04:59", "asia"),
+        ("2024-01-15 05:00", "none"),  # midnight: Asia's end is exclusive
+        ("2024-01-15 12:00", "ny_open"),
+        ("2024-01-15 14:59", "ny_open"),
+        ("2024-01-15 15:00", "london_close"),
+        ("2024-01-15 17:00", "none"),
+        ("2024-03-10 06:30", "none"),  # 01:30 EST on the spring-forward day
+        ("2024-03-10 07:00", "london_open"),  # 03:00 EDT
+        ("2024-11-03 05:30", "none"),  # 01:30 EDT, before the fall-back
+        ("2024-11-03 06:30", "none"),  # 01:30 EST again, after it
+        ("2024-11-03 07:00", "london_open"),
+    ],
+)
 def test_kill_zones_new_york_time(utc, zone):
     df = bars([(1, 1, 1, 1)], start=utc)
     out = run("kill_zones", df)
@@ -803,7 +854,7 @@ def test_kill_zones_new_york_time(utc, zone):
 
 
 def test_kill_zones_custom_and_naming():
-    df = bars([(1, 1, 1, 1)] * 48, start="2024-01-15 00:00")    # EST: NY = UTC - 5
+    df = bars([(1, 1, 1, 1)] * 48, start="2024-01-15 00:00")  # EST: NY = UTC - 5
     custom = run("kill_zones", df, zone="custom", custom_start=8.5, custom_end=11)
     hours_ny = (np.arange(48) - 5) % 24
     assert np.array_equal(custom["in_zone"], (hours_ny >= 9) & (hours_ny < 11))  # hourly bars
@@ -814,6 +865,7 @@ def test_kill_zones_custom_and_naming():
     cls = REGISTRY.get_module("kill_zones")
     assert cls.column_name(cls.validate_config({"zone": "london_open"})) == "kill_zones_london_open"
     from modules.errors import ModuleConfigError
+
     with pytest.raises(ModuleConfigError) as err:
         cls.validate_config({"zone": "custom", "custom_start": 9, "custom_end": 9})
     assert err.value.field == "custom_end"
@@ -821,11 +873,10 @@ def test_kill_zones_custom_and_naming():
 
 def test_kill_zones_match_reference_on_sample(ohlcv):
     ny = ZoneInfo("America/New_York")
-    windows = {"asia": (20, 24), "london_open": (2, 5), "ny_open": (7, 10),
-               "london_close": (10, 12)}
+    windows = {"asia": (20, 24), "london_open": (2, 5), "ny_open": (7, 10), "london_close": (10, 12)}
     want = []
     for ts in ohlcv.index:
-        local = ts.to_pydatetime().astimezone(timezone.utc).astimezone(ny)
+        local = ts.to_pydatetime().astimezone(UTC).astimezone(ny)
         hour = local.hour + local.minute / 60
         want.append(next((k for k, (a, b) in windows.items() if a <= hour < b), "none"))
     out = run("kill_zones", ohlcv)
@@ -856,7 +907,7 @@ def test_no_look_ahead_other_configs(module_id, config):
     """Truncating the data never changes earlier values (random walk with session gaps)."""
     df = random_ohlc(3000, seed=5)
     df.index = pd.date_range("2024-01-01", periods=len(df), freq="15min", tz="UTC")
-    df.loc[df.index[::96], "open"] += 0.8          # daily opening gaps for imbalances
+    df.loc[df.index[::96], "open"] += 0.8  # daily opening gaps for imbalances
     df["high"] = df[["open", "high"]].max(axis=1)
     df["low"] = df[["open", "low"]].min(axis=1)
     full = run(module_id, df, **config)

@@ -4,6 +4,7 @@ TA-Lib modules: our columns equal a direct TA-Lib call. The others (bollinger %B
 supertrend, heikin_ashi_trend) are checked against straightforward loop/pandas references
 written here, and on small hand-worked cases.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,13 +32,11 @@ def bars(high, low, close=None, open_=None, volume=None):
     open_ = close if open_ is None else np.asarray(open_, float)
     volume = np.ones(len(high)) if volume is None else np.asarray(volume, float)
     index = pd.date_range("2024-01-01", periods=len(high), freq="h", tz="UTC")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}, index=index)
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
 
 
 def close_enough(a, b):
-    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-9, atol=1e-9,
-                               equal_nan=True)
+    np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,46 +46,79 @@ def sample():
 
 # ---- TA-Lib modules: equal to the direct call ------------------------------------------
 
+
 def _hlc(d):
     return d["high"].to_numpy(), d["low"].to_numpy(), d["close"].to_numpy()
 
 
 TALIB_CASES = [
-    ("macd", {}, {"macd": 0, "signal": 1, "histogram": 2},
-     lambda d: talib.MACD(d["close"].to_numpy(), 12, 26, 9)),
-    ("macd", {"fast": 5, "slow": 35, "signal": 5, "source": "hl2"},
-     {"macd": 0, "signal": 1, "histogram": 2},
-     lambda d: talib.MACD(((d["high"] + d["low"]) / 2).to_numpy(), 5, 35, 5)),
-    ("bollinger", {}, {"upper": 0, "middle": 1, "lower": 2},
-     lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, 0)),
-    ("bollinger", {"period": 50, "std_dev": 1.5}, {"upper": 0, "middle": 1, "lower": 2},
-     lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, 0)),
+    ("macd", {}, {"macd": 0, "signal": 1, "histogram": 2}, lambda d: talib.MACD(d["close"].to_numpy(), 12, 26, 9)),
+    (
+        "macd",
+        {"fast": 5, "slow": 35, "signal": 5, "source": "hl2"},
+        {"macd": 0, "signal": 1, "histogram": 2},
+        lambda d: talib.MACD(((d["high"] + d["low"]) / 2).to_numpy(), 5, 35, 5),
+    ),
+    (
+        "bollinger",
+        {},
+        {"upper": 0, "middle": 1, "lower": 2},
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, 0),
+    ),
+    (
+        "bollinger",
+        {"period": 50, "std_dev": 1.5},
+        {"upper": 0, "middle": 1, "lower": 2},
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, 0),
+    ),
     ("stochastic", {}, {"k": 0, "d": 1}, lambda d: talib.STOCH(*_hlc(d), 14, 3, 0, 3, 0)),
-    ("stochastic", {"k_period": 5, "k_smoothing": 1, "d_period": 4}, {"k": 0, "d": 1},
-     lambda d: talib.STOCH(*_hlc(d), 5, 1, 0, 4, 0)),
-    ("adx", {}, {"adx": 0, "plus_di": 1, "minus_di": 2},
-     lambda d: (talib.ADX(*_hlc(d), 14), talib.PLUS_DI(*_hlc(d), 14),
-                talib.MINUS_DI(*_hlc(d), 14))),
+    (
+        "stochastic",
+        {"k_period": 5, "k_smoothing": 1, "d_period": 4},
+        {"k": 0, "d": 1},
+        lambda d: talib.STOCH(*_hlc(d), 5, 1, 0, 4, 0),
+    ),
+    (
+        "adx",
+        {},
+        {"adx": 0, "plus_di": 1, "minus_di": 2},
+        lambda d: (talib.ADX(*_hlc(d), 14), talib.PLUS_DI(*_hlc(d), 14), talib.MINUS_DI(*_hlc(d), 14)),
+    ),
     ("adx", {"period": 7}, {"adx": 0}, lambda d: (talib.ADX(*_hlc(d), 7),)),
     ("aroon", {}, {"down": 0, "up": 1}, lambda d: talib.AROON(*_hlc(d)[:2], 25)),
     ("aroon", {"period": 10}, {"oscillator": 0}, lambda d: (talib.AROONOSC(*_hlc(d)[:2], 10),)),
     ("parabolic_sar", {}, {"value": 0}, lambda d: (talib.SAR(*_hlc(d)[:2], 0.02, 0.2),)),
-    ("parabolic_sar", {"acceleration": 0.01, "maximum": 0.1}, {"value": 0},
-     lambda d: (talib.SAR(*_hlc(d)[:2], 0.01, 0.1),)),
-    ("linear_regression_slope", {}, {"slope": 0},
-     lambda d: (talib.LINEARREG_SLOPE(d["close"].to_numpy(), 14),)),
-    ("linear_regression_slope", {"period": 40, "source": "hlc3"}, {"slope": 0},
-     lambda d: (talib.LINEARREG_SLOPE(((d["high"] + d["low"] + d["close"]) / 3).to_numpy(), 40),)),
-    ("trix", {}, {"value": 0, "signal": 1},
-     lambda d: (talib.TRIX(d["close"].to_numpy(), 15),
-                talib.EMA(talib.TRIX(d["close"].to_numpy(), 15), 9))),
-    ("trix", {"period": 30, "signal": 5, "source": "open"}, {"value": 0},
-     lambda d: (talib.TRIX(d["open"].to_numpy(), 30),)),
+    (
+        "parabolic_sar",
+        {"acceleration": 0.01, "maximum": 0.1},
+        {"value": 0},
+        lambda d: (talib.SAR(*_hlc(d)[:2], 0.01, 0.1),),
+    ),
+    ("linear_regression_slope", {}, {"slope": 0}, lambda d: (talib.LINEARREG_SLOPE(d["close"].to_numpy(), 14),)),
+    (
+        "linear_regression_slope",
+        {"period": 40, "source": "hlc3"},
+        {"slope": 0},
+        lambda d: (talib.LINEARREG_SLOPE(((d["high"] + d["low"] + d["close"]) / 3).to_numpy(), 40),),
+    ),
+    (
+        "trix",
+        {},
+        {"value": 0, "signal": 1},
+        lambda d: (talib.TRIX(d["close"].to_numpy(), 15), talib.EMA(talib.TRIX(d["close"].to_numpy(), 15), 9)),
+    ),
+    (
+        "trix",
+        {"period": 30, "signal": 5, "source": "open"},
+        {"value": 0},
+        lambda d: (talib.TRIX(d["open"].to_numpy(), 30),),
+    ),
 ]
 
 
-@pytest.mark.parametrize("module_id,config,mapping,direct", TALIB_CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(TALIB_CASES)])
+@pytest.mark.parametrize(
+    "module_id,config,mapping,direct", TALIB_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TALIB_CASES)]
+)
 def test_talib_modules_equal_direct_call(sample, module_id, config, mapping, direct):
     ours = run(module_id, sample, config)
     expected = direct(sample)
@@ -173,6 +205,7 @@ def test_linear_regression_slope_hand_case():
 
 # ---- Ichimoku ---------------------------------------------------------------------------
 
+
 def test_ichimoku_against_pandas(sample):
     out = run("ichimoku", sample)
     hi, lo, close = sample["high"], sample["low"], sample["close"]
@@ -210,8 +243,7 @@ def test_ichimoku_matches_ta_library_shifted(sample):
 def test_ichimoku_hand_case():
     # tenkan 2, kijun 3, span B 4, displacement 2 on highs 1..8 and lows 0..7
     high = np.arange(1.0, 9.0)
-    out = run("ichimoku", bars(high, high - 1, high - 0.5),
-              {"tenkan": 2, "kijun": 3, "senkou_b": 4, "displacement": 2})
+    out = run("ichimoku", bars(high, high - 1, high - 0.5), {"tenkan": 2, "kijun": 3, "senkou_b": 4, "displacement": 2})
     # tenkan[t] = (high[t] + low[t-1]) / 2 = (t + 1 + t - 1) / 2 = t
     close_enough(out["tenkan"], [np.nan, 1, 2, 3, 4, 5, 6, 7])
     close_enough(out["kijun"], [np.nan, np.nan, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5])
@@ -231,6 +263,7 @@ def test_ichimoku_rejects_unordered_periods():
 
 # ---- Supertrend ---------------------------------------------------------------------------
 
+
 def supertrend_reference(high, low, close, period, mult):
     """TradingView's ta.supertrend written out bar by bar, with a Wilder ATR loop."""
     n = len(close)
@@ -239,7 +272,7 @@ def supertrend_reference(high, low, close, period, mult):
     for t in range(1, n):
         tr[t] = max(high[t] - low[t], abs(high[t] - close[t - 1]), abs(low[t] - close[t - 1]))
     atr = np.full(n, np.nan)
-    atr[period] = np.mean(tr[1:period + 1])
+    atr[period] = np.mean(tr[1 : period + 1])
     for t in range(period + 1, n):
         atr[t] = (atr[t - 1] * (period - 1) + tr[t]) / period
     line, direction = np.full(n, np.nan), np.array(["neutral"] * n, dtype=object)
@@ -290,6 +323,7 @@ def test_supertrend_hand_case():
 
 
 # ---- Heikin-Ashi --------------------------------------------------------------------------
+
 
 def test_heikin_ashi_against_loop(sample):
     out = run("heikin_ashi_trend", sample, {"confirm": 3})

@@ -4,6 +4,7 @@ TA-Lib modules: our columns equal a direct TA-Lib call. The others (tsi, awesome
 hull_ma, zlema, vwma, smma) are checked against plain loop/pandas references written here,
 published implementations where they exist (the ``ta`` package), and small hand-worked cases.
 """
+
 import math
 
 import numpy as np
@@ -36,11 +37,13 @@ def _close(d):
 
 TALIB_CASES = [
     ("momentum_indicator", {}, lambda d: talib.MOM(_close(d), 10)),
-    ("momentum_indicator", {"period": 3, "source": "high"},
-     lambda d: talib.MOM(d["high"].to_numpy(), 3)),
+    ("momentum_indicator", {"period": 3, "source": "high"}, lambda d: talib.MOM(d["high"].to_numpy(), 3)),
     ("roc", {}, lambda d: talib.ROC(_close(d), 10)),
-    ("roc", {"period": 24, "source": "ohlc4"},
-     lambda d: talib.ROC(((d["open"] + d["high"] + d["low"] + d["close"]) / 4).to_numpy(), 24)),
+    (
+        "roc",
+        {"period": 24, "source": "ohlc4"},
+        lambda d: talib.ROC(((d["open"] + d["high"] + d["low"] + d["close"]) / 4).to_numpy(), 24),
+    ),
     ("cci", {}, lambda d: talib.CCI(*_hlc(d), 20)),
     ("cci", {"period": 5}, lambda d: talib.CCI(*_hlc(d), 5)),
     ("mfi", {}, lambda d: talib.MFI(*_hlc(d), d["volume"].to_numpy(), 14)),
@@ -48,33 +51,36 @@ TALIB_CASES = [
     ("williams_r", {}, lambda d: talib.WILLR(*_hlc(d), 14)),
     ("williams_r", {"period": 50}, lambda d: talib.WILLR(*_hlc(d), 50)),
     ("ultimate_oscillator", {}, lambda d: talib.ULTOSC(*_hlc(d), 7, 14, 28)),
-    ("ultimate_oscillator", {"short": 3, "medium": 10, "long": 40},
-     lambda d: talib.ULTOSC(*_hlc(d), 3, 10, 40)),
+    ("ultimate_oscillator", {"short": 3, "medium": 10, "long": 40}, lambda d: talib.ULTOSC(*_hlc(d), 3, 10, 40)),
     ("ema", {}, lambda d: talib.EMA(_close(d), 20)),
-    ("ema", {"period": 200, "source": "hl2"},
-     lambda d: talib.EMA(((d["high"] + d["low"]) / 2).to_numpy(), 200)),
+    ("ema", {"period": 200, "source": "hl2"}, lambda d: talib.EMA(((d["high"] + d["low"]) / 2).to_numpy(), 200)),
     ("wma", {}, lambda d: talib.WMA(_close(d), 20)),
     ("wma", {"period": 9, "source": "low"}, lambda d: talib.WMA(d["low"].to_numpy(), 9)),
     ("dema", {}, lambda d: talib.DEMA(_close(d), 20)),
     ("dema", {"period": 50}, lambda d: talib.DEMA(_close(d), 50)),
     ("tema", {}, lambda d: talib.TEMA(_close(d), 20)),
-    ("tema", {"period": 8, "source": "hlc3"},
-     lambda d: talib.TEMA(((d["high"] + d["low"] + d["close"]) / 3).to_numpy(), 8)),
+    (
+        "tema",
+        {"period": 8, "source": "hlc3"},
+        lambda d: talib.TEMA(((d["high"] + d["low"] + d["close"]) / 3).to_numpy(), 8),
+    ),
 ]
 
 
-@pytest.mark.parametrize("module_id,config,direct", TALIB_CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(TALIB_CASES)])
+@pytest.mark.parametrize("module_id,config,direct", TALIB_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(TALIB_CASES)])
 def test_talib_modules_equal_direct_call(sample, module_id, config, direct):
     np.testing.assert_array_equal(run(module_id, sample, config)["value"], direct(sample))
 
 
-@pytest.mark.parametrize("module_id,bad_config,field", [
-    ("cci", {"overbought": 0, "oversold": 0}, "oversold"),
-    ("mfi", {"overbought": 50, "oversold": 50}, "oversold"),
-    ("williams_r", {"overbought": -50, "oversold": -50}, "oversold"),
-    ("ultimate_oscillator", {"short": 14}, "medium"),
-])
+@pytest.mark.parametrize(
+    "module_id,bad_config,field",
+    [
+        ("cci", {"overbought": 0, "oversold": 0}, "oversold"),
+        ("mfi", {"overbought": 50, "oversold": 50}, "oversold"),
+        ("williams_r", {"overbought": -50, "oversold": -50}, "oversold"),
+        ("ultimate_oscillator", {"short": 14}, "medium"),
+    ],
+)
 def test_oscillator_zones_follow_levels(sample, module_id, bad_config, field):
     cls = REGISTRY.get_module(module_id)
     full = cls.validate_config({})
@@ -111,6 +117,7 @@ def test_moving_average_position(sample, module_id):
 
 # ---- references -------------------------------------------------------------------------
 
+
 def ema_ref(values, period, alpha=None):
     """EMA seeded with the mean of the first ``period`` non-NaN values."""
     alpha = 2 / (period + 1) if alpha is None else alpha
@@ -118,7 +125,7 @@ def ema_ref(values, period, alpha=None):
     start = int(np.argmax(~np.isnan(values)))
     if start + period > len(values):
         return out
-    out[start + period - 1] = np.mean(values[start:start + period])
+    out[start + period - 1] = np.mean(values[start : start + period])
     for t in range(start + period, len(values)):
         out[t] = alpha * values[t] + (1 - alpha) * out[t - 1]
     return out
@@ -128,11 +135,12 @@ def wma_ref(values, period):
     weights = np.arange(1, period + 1, dtype=float)
     out = np.full(len(values), np.nan)
     for t in range(period - 1, len(values)):
-        out[t] = np.dot(values[t - period + 1:t + 1], weights) / weights.sum()
+        out[t] = np.dot(values[t - period + 1 : t + 1], weights) / weights.sum()
     return out
 
 
 # ---- TSI --------------------------------------------------------------------------------
+
 
 def test_tsi_against_reference(sample):
     out = run("tsi", sample)
@@ -164,6 +172,7 @@ def test_tsi_hand_case():
 
 # ---- Awesome Oscillator -----------------------------------------------------------------
 
+
 def test_awesome_oscillator_against_pandas_and_ta(sample):
     out = run("awesome_oscillator", sample)
     median = (sample["high"] + sample["low"]) / 2
@@ -190,6 +199,7 @@ def test_awesome_oscillator_hand_case():
 
 # ---- Hull MA ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("period", [20, 9, 2])
 def test_hull_ma_against_reference(sample, period):
     close = sample["close"].to_numpy()
@@ -210,6 +220,7 @@ def test_hull_ma_hand_case():
 
 # ---- ZLEMA ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("period", [20, 7, 2])
 def test_zlema_against_reference(sample, period):
     close = sample["close"].to_numpy()
@@ -228,6 +239,7 @@ def test_zlema_hand_case():
 
 # ---- VWMA -------------------------------------------------------------------------------
 
+
 def test_vwma_against_pandas(sample):
     out = run("vwma", sample, {"period": 14, "source": "hlc3"})
     price = (sample["high"] + sample["low"] + sample["close"]) / 3
@@ -245,6 +257,7 @@ def test_vwma_hand_case():
 
 # ---- SMMA -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("period", [20, 1, 7])
 def test_smma_against_reference(sample, period):
     close = sample["close"].to_numpy()
@@ -255,6 +268,7 @@ def test_smma_against_reference(sample, period):
 def test_smma_matches_wilder_inside_talib_rsi(sample):
     # RSI averages gains and losses with Wilder's smoothing seeded by their mean: rebuild it
     from modules.common.smoothing import smma
+
     close = sample["close"].to_numpy()
     change = np.r_[np.nan, np.diff(close)]
     gain, loss = smma(np.clip(change, 0, None), 14), smma(np.clip(-change, 0, None), 14)

@@ -3,14 +3,14 @@
 Bars are labelled by their open time: with hourly data, the 4h bar [00:00, 04:00) is complete
 at 04:00, the close of the 03:00 bar, so the 03:00 bar is the first that may use it.
 """
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from modules.common.resample import (completed_index, infer_timeframe_seconds, open_times_ns,
-                                     resample_ohlcv)
+from modules.common.resample import completed_index, infer_timeframe_seconds, open_times_ns, resample_ohlcv
 from modules.errors import ModuleConfigError, ModuleDataError
 from modules.mtf.htf_filter import MODULE_OPTIONS
 from modules.registry import get_registry
@@ -29,8 +29,10 @@ def random_bars(n, freq="1h", start="2024-01-01 00:00", seed=3, gaps=True):
     open_ = np.concatenate(([100.0], close[:-1]))
     high = np.maximum(open_, close) * (1 + rng.random(n) * 0.002)
     low = np.minimum(open_, close) * (1 - rng.random(n) * 0.002)
-    df = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                       "volume": rng.integers(1, 100, n).astype(float)}, index=index)
+    df = pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": rng.integers(1, 100, n).astype(float)},
+        index=index,
+    )
     if gaps:
         keep = (df.index.day_of_week < 5) & (rng.random(n) > 0.03)
         df = df[keep]
@@ -45,13 +47,15 @@ def outputs(df, **config):
 
 # ---- resampling ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("timeframe,rule", [("4h", "4h"), ("1d", "1D"), ("15m", "15min")])
 def test_resample_matches_pandas_and_skips_empty_periods(timeframe, rule):
     freq = "5min" if timeframe == "15m" else "1h"
     df = random_bars(3000, freq=freq)
     ours = resample_ohlcv(df, timeframe)
     theirs = df.resample(rule, label="left", closed="left").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
     theirs = theirs[df.resample(rule, label="left", closed="left").size() > 0]
     pd.testing.assert_frame_equal(ours, theirs, check_freq=False)
     assert ours.index.tz is not None and len(ours) < len(df)
@@ -90,8 +94,8 @@ def test_infer_timeframe_ignores_gaps_and_checks_order():
 
 def test_completed_index_is_exact_at_the_boundary():
     hour = 3600 * 10**9
-    base = np.arange(12) * hour                  # hourly bars from 00:00
-    htf = np.array([0, 4, 8]) * hour             # 4h bars opening 00:00, 04:00, 08:00
+    base = np.arange(12) * hour  # hourly bars from 00:00
+    htf = np.array([0, 4, 8]) * hour  # 4h bars opening 00:00, 04:00, 08:00
     index = completed_index(base, 3600, htf, 4 * 3600)
     # bars 00:00..02:00 close before 04:00: nothing complete; 03:00 closes at 04:00 -> bar 0
     assert index.tolist() == [-1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2]
@@ -99,14 +103,16 @@ def test_completed_index_is_exact_at_the_boundary():
 
 # ---- htf_filter: timing of values ------------------------------------------------------------
 
+
 def reference(df, module_id, timeframe, config=None, output=None):
     """Independent reference: pandas resample, the module on the HTF bars, then for each base
     bar the last HTF bar whose close (open + H) is at or before the base bar's close."""
     hours = {"4h": 4, "1d": 24}[timeframe]
     rule = {"4h": "4h", "1d": "1D"}[timeframe]
     grouped = df.resample(rule, label="left", closed="left")
-    htf = grouped.agg({"open": "first", "high": "max", "low": "min", "close": "last",
-                       "volume": "sum"})[grouped.size() > 0]
+    htf = grouped.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})[
+        grouped.size() > 0
+    ]
     cls = REGISTRY.get_module(module_id)
     full = cls.validate_config(config or {})
     name = cls.column_name(full, output)
@@ -119,8 +125,7 @@ def reference(df, module_id, timeframe, config=None, output=None):
     return expected
 
 
-@pytest.mark.parametrize("module_id,timeframe", [("market_structure_shift", "4h"),
-                                                 ("ema", "4h"), ("rsi", "1d")])
+@pytest.mark.parametrize("module_id,timeframe", [("market_structure_shift", "4h"), ("ema", "4h"), ("rsi", "1d")])
 def test_values_come_from_the_last_completed_htf_bar(module_id, timeframe):
     df = load_sample()
     out = outputs(df, module=module_id, timeframe=timeframe)
@@ -130,13 +135,13 @@ def test_values_come_from_the_last_completed_htf_bar(module_id, timeframe):
         if cls.primary_output().kind == "categorical":
             direction = {"bullish": 1.0, "bearish": -1.0}
             got = out["value"][t]
-            assert (np.isnan(got) if want is None else got == direction.get(want, 0.0)), t
-            assert out["bias"][t] == ("neutral" if want is None else
-                                      want if want in ("bullish", "bearish") else "neutral")
+            assert np.isnan(got) if want is None else got == direction.get(want, 0.0), t
+            assert out["bias"][t] == (
+                "neutral" if want is None else want if want in ("bullish", "bearish") else "neutral"
+            )
         else:
             got = out["value"][t]
-            assert (np.isnan(got) if want is None else
-                    (np.isnan(want) and np.isnan(got)) or got == want), t
+            assert np.isnan(got) if want is None else (np.isnan(want) and np.isnan(got)) or got == want, t
 
 
 def test_hourly_bar_that_completes_a_4h_bar_is_the_first_to_see_it():
@@ -154,12 +159,15 @@ def test_hourly_bar_that_completes_a_4h_bar_is_the_first_to_see_it():
     assert df.index[first].hour == 3 and np.isnan(out["value"][first - 1])
 
 
-@pytest.mark.parametrize("config", [
-    {"module": "market_structure_shift", "timeframe": "4h"},
-    {"module": "ema", "timeframe": "4h", "module_config": {"period": 5}},
-    {"module": "rsi", "timeframe": "1d", "bias_from": "slope"},
-    {"module": "supertrend", "timeframe": "4h", "module_output": "direction"},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"module": "market_structure_shift", "timeframe": "4h"},
+        {"module": "ema", "timeframe": "4h", "module_config": {"period": 5}},
+        {"module": "rsi", "timeframe": "1d", "bias_from": "slope"},
+        {"module": "supertrend", "timeframe": "4h", "module_output": "direction"},
+    ],
+)
 def test_no_look_ahead_at_every_cut_around_htf_boundaries(config):
     """Truncate at every bar of two days, including each 4h and day boundary: the outputs up to
     the cut never change, so no value reads a bar after its own."""
@@ -170,8 +178,11 @@ def test_no_look_ahead_at_every_cut_around_htf_boundaries(config):
         part = outputs(df.iloc[:cut], **config)
         for name, values in part.items():
             a, b = full[name][:cut], values
-            same = (np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f"
-                    else np.array_equal(a.astype(str), b.astype(str)))
+            same = (
+                np.array_equal(a, b, equal_nan=True)
+                if a.dtype.kind == "f"
+                else np.array_equal(a.astype(str), b.astype(str))
+            )
             assert same, f"{name} changes at the cut {cut} ({df.index[cut]})"
 
 
@@ -183,12 +194,15 @@ def test_future_bars_inside_the_forming_htf_bar_do_not_leak():
     base = outputs(df, **config)
     for t in (401, 402, 403, 404):  # 4h boundary at 404 (00:00 + 101 * 4h)
         changed = df.copy()
-        changed.iloc[t + 1:, :4] *= 1.5
+        changed.iloc[t + 1 :, :4] *= 1.5
         out = outputs(changed, **config)
         for name in out:
-            a, b = base[name][:t + 1], out[name][:t + 1]
-            assert (np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f"
-                    else np.array_equal(a.astype(str), b.astype(str))), (name, t)
+            a, b = base[name][: t + 1], out[name][: t + 1]
+            assert (
+                np.array_equal(a, b, equal_nan=True)
+                if a.dtype.kind == "f"
+                else np.array_equal(a.astype(str), b.astype(str))
+            ), (name, t)
 
 
 def test_bias_rules():
@@ -215,6 +229,7 @@ def test_bias_rules():
 
 # ---- config and errors -----------------------------------------------------------------------
 
+
 def test_htf_below_the_data_timeframe_is_rejected_clearly():
     hourly = load_sample()
     with pytest.raises(ModuleDataError, match="smaller than the data's timeframe 1h"):
@@ -226,8 +241,9 @@ def test_htf_below_the_data_timeframe_is_rejected_clearly():
     with pytest.raises(ModuleDataError, match="multiple"):
         HTF().calculate(three_minute, {"timeframe": "5m"})
     # equal timeframes are allowed: each bar sees itself once it has closed
-    same = HTF().calculate(hourly, {"timeframe": "1h", "module": "sma",
-                                    "module_config": {"period": 2}, "module_output": "value"})
+    same = HTF().calculate(
+        hourly, {"timeframe": "1h", "module": "sma", "module_config": {"period": 2}, "module_output": "value"}
+    )
     assert len(same) == len(hourly)
 
 
@@ -256,8 +272,8 @@ def test_config_is_complete_hashable_json_and_names_distinct_columns():
     a = HTF.validate_config({"module": "ema", "module_config": {"period": 50}})
     b = HTF.validate_config({"module": "ema", "module_config": {"period": 200}})
     assert a["module_config"] == {"period": 50, "source": "close"}
-    assert HTF.validate_config(a) == a                      # idempotent
-    hash(tuple(sorted(a.items())))                          # the engine keys operands on this
+    assert HTF.validate_config(a) == a  # idempotent
+    hash(tuple(sorted(a.items())))  # the engine keys operands on this
     assert json.loads(json.dumps(a))["module_config"] == {"period": 50, "source": "close"}
     assert HTF.column_name(a) == "htf_filter_4h_ema_50"
     assert HTF.column_name(b) != HTF.column_name(a)
@@ -275,9 +291,17 @@ def test_config_is_complete_hashable_json_and_names_distinct_columns():
 def test_the_issue_4_condition_is_one_condition():
     """ "4h market structure bias, computed without look-ahead" as one engine condition."""
     from backtests.engine.conditions import compute_operands, evaluate_condition, parse_condition
-    sub = {"moduleId": "htf_filter",
-           "config": {"module": "market_structure_shift", "timeframe": "4h",
-                      "output": "bias", "operator": "==", "value": "bullish"}}
+
+    sub = {
+        "moduleId": "htf_filter",
+        "config": {
+            "module": "market_structure_shift",
+            "timeframe": "4h",
+            "output": "bias",
+            "operator": "==",
+            "value": "bullish",
+        },
+    }
     condition = parse_condition(sub, "entry[0].subConfirmations[0]")
     df = load_sample()
     block = type("B", (), {"conditions": (condition,)})()

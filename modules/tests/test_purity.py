@@ -3,6 +3,7 @@
 Each check runs in a fresh interpreter (this test process may have Django loaded by other
 tests or plugins), imports every registry module and the engine, and lists what got imported.
 """
+
 import json
 import subprocess
 import sys
@@ -27,8 +28,9 @@ print(json.dumps({"modules": modules, "loaded": loaded}))
 
 def run_isolated(script: str) -> dict:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -3,6 +3,7 @@
 Each module is checked on the shipped sample against an independent reference written here
 (plain loops / pandas), and on a small hand-made case.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,8 +11,8 @@ import talib
 
 from modules.common.swings_sr import confirmed_swings
 
-from .test_volatility_volume import atr_ref, bars, close_all, ema_ref, run, true_range
 from .conftest import load_sample
+from .test_volatility_volume import atr_ref, bars, close_all, ema_ref, run, true_range
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +25,12 @@ def swings_ref(high, low, left, right):
     """[(confirm bar, 'high'/'low', price)] in confirmation order, by plain loops."""
     out = []
     for i in range(left, len(high) - right):
-        is_high = all(high[i] > high[j] for j in range(i - left, i)) and \
-            all(high[i] >= high[j] for j in range(i + 1, i + right + 1))
-        is_low = all(low[i] < low[j] for j in range(i - left, i)) and \
-            all(low[i] <= low[j] for j in range(i + 1, i + right + 1))
+        is_high = all(high[i] > high[j] for j in range(i - left, i)) and all(
+            high[i] >= high[j] for j in range(i + 1, i + right + 1)
+        )
+        is_low = all(low[i] < low[j] for j in range(i - left, i)) and all(
+            low[i] <= low[j] for j in range(i + 1, i + right + 1)
+        )
         if is_high:
             out.append((i + right, "high", high[i]))
         if is_low:
@@ -40,10 +43,8 @@ def test_confirmed_swings_match_reference(sample, left, right):
     high, low = sample["high"].to_numpy(), sample["low"].to_numpy()
     sh, sl = confirmed_swings(high, low, left, right)
     ref = swings_ref(high, low, left, right)
-    assert [(t, sh[t]) for t in np.flatnonzero(~np.isnan(sh))] == \
-        [(t, p) for t, kind, p in ref if kind == "high"]
-    assert [(t, sl[t]) for t in np.flatnonzero(~np.isnan(sl))] == \
-        [(t, p) for t, kind, p in ref if kind == "low"]
+    assert [(t, sh[t]) for t in np.flatnonzero(~np.isnan(sh))] == [(t, p) for t, kind, p in ref if kind == "high"]
+    assert [(t, sl[t]) for t in np.flatnonzero(~np.isnan(sl))] == [(t, p) for t, kind, p in ref if kind == "low"]
 
 
 # ---- pivot points / Camarilla ----------------------------------------------------------------
@@ -70,8 +71,7 @@ def test_pivot_points_match_reference(sample, hour):
     ok = ~np.isnan(p)
     assert (out["bias"][ok] == np.where(close > p, "above", "below")[ok]).all()
     levels = [out[k] for k in ("s3", "s2", "s1")] + [p] + [out[k] for k in ("r1", "r2", "r3")]
-    names = ["below_s3", "s3_to_s2", "s2_to_s1", "s1_to_pivot", "pivot_to_r1", "r1_to_r2",
-             "r2_to_r3", "above_r3"]
+    names = ["below_s3", "s3_to_s2", "s2_to_s1", "s1_to_pivot", "pivot_to_r1", "r1_to_r2", "r2_to_r3", "above_r3"]
     for t in np.flatnonzero(ok):
         k = sum(close[t] >= lv[t] for lv in levels[:4]) + sum(close[t] > lv[t] for lv in levels[4:])
         assert out["zone"][t] == names[k]
@@ -79,19 +79,20 @@ def test_pivot_points_match_reference(sample, hour):
 
 
 def two_days():
-    rows = [(95, 110, 95, 100, 1), (100, 105, 90, 100, 1),  # day 1: H 110, L 90, C 100
-            (100, 131, 99, 131, 1), (120, 121, 100, 105, 1)]  # day 2
-    index = pd.DatetimeIndex(["2024-01-01 10:00", "2024-01-01 20:00", "2024-01-02 01:00",
-                              "2024-01-02 02:00"], tz="UTC")
-    return pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index,
-                        dtype=float)
+    rows = [
+        (95, 110, 95, 100, 1),
+        (100, 105, 90, 100, 1),  # day 1: H 110, L 90, C 100
+        (100, 131, 99, 131, 1),
+        (120, 121, 100, 105, 1),
+    ]  # day 2
+    index = pd.DatetimeIndex(["2024-01-01 10:00", "2024-01-01 20:00", "2024-01-02 01:00", "2024-01-02 02:00"], tz="UTC")
+    return pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index, dtype=float)
 
 
 def test_pivot_points_hand_case():
     out = run("pivot_points", two_days())
     assert np.isnan(out["pivot"][:2]).all()
-    for name, value in {"pivot": 100, "r1": 110, "s1": 90, "r2": 120, "s2": 80, "r3": 130,
-                        "s3": 70}.items():
+    for name, value in {"pivot": 100, "r1": 110, "s1": 90, "r2": 120, "s2": 80, "r3": 130, "s3": 70}.items():
         assert list(out[name][2:]) == [value, value], name
     assert list(out["zone"]) == ["neutral", "neutral", "above_r3", "pivot_to_r1"]
     assert list(out["bias"]) == ["neutral", "neutral", "above", "above"]
@@ -106,9 +107,11 @@ def test_camarilla_matches_reference(sample):
     close_all(out["pivot"], (h + l + c) / 3)
     close = sample["close"].to_numpy()
     ok = ~np.isnan(c)
-    expected = np.select([close > out["r4"], close > out["r3"], close >= out["s3"],
-                          close >= out["s4"]], ["above_r4", "r3_to_r4", "inside", "s4_to_s3"],
-                         "below_s4")
+    expected = np.select(
+        [close > out["r4"], close > out["r3"], close >= out["s3"], close >= out["s4"]],
+        ["above_r4", "r3_to_r4", "inside", "s4_to_s3"],
+        "below_s4",
+    )
     assert (out["zone"][ok] == expected[ok]).all() and (out["zone"][~ok] == "neutral").all()
 
 
@@ -196,7 +199,7 @@ def sr_zones_ref(df, left, right, lookback, zone_width, atr_period, min_touches)
             prices = sorted(p for _, p in active)
             while prices and width > 0:
                 members = [p for p in prices if p - prices[0] <= width]
-                prices = prices[len(members):]
+                prices = prices[len(members) :]
                 if len(members) >= min_touches:
                     zones.append((np.mean(members), len(members)))
         below = [z for z in zones if z[0] <= close[t]]
@@ -216,16 +219,20 @@ def sr_zones_ref(df, left, right, lookback, zone_width, atr_period, min_touches)
     return rows
 
 
-@pytest.mark.parametrize("config", [
-    dict(left=5, right=5, lookback=300, zone_width=1.0, atr_period=14, min_touches=2),
-    dict(left=3, right=2, lookback=120, zone_width=0.5, atr_period=10, min_touches=1),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(left=5, right=5, lookback=300, zone_width=1.0, atr_period=14, min_touches=2),
+        dict(left=3, right=2, lookback=120, zone_width=0.5, atr_period=10, min_touches=1),
+    ],
+)
 def test_sr_zones_match_reference(sample, config):
     out = run("sr_zones", sample, **config)
     ref = sr_zones_ref(sample, **config)
     assert list(out["state"]) == [r[0] for r in ref]
-    for k, name in enumerate(("support", "resistance", "support_touches", "resistance_touches",
-                              "support_top", "resistance_bottom"), start=1):
+    for k, name in enumerate(
+        ("support", "resistance", "support_touches", "resistance_touches", "support_top", "resistance_bottom"), start=1
+    ):
         close_all(out[name], [r[k] for r in ref], rtol=1e-9, atol=1e-8)
 
 
@@ -238,8 +245,7 @@ def test_sr_zones_hand_case():
     rows[4] = (11, 12, 10, 11, 1)
     rows[8] = (11.1, 12.1, 10.1, 11.1, 1)
     rows[11] = (18, 19.5, 17.5, 19.5, 1)
-    out = run("sr_zones", bars(rows), left=1, right=1, lookback=100, zone_width=0.5,
-              atr_period=1, min_touches=2)
+    out = run("sr_zones", bars(rows), left=1, right=1, lookback=100, zone_width=0.5, atr_period=1, min_touches=2)
     assert out["support"][-1] == pytest.approx(10.05) and out["support_touches"][-1] == 2
     assert out["support_top"][-1] == pytest.approx(10.05 + 1.225)
     assert out["resistance"][-1] == pytest.approx(20.1)
@@ -310,8 +316,7 @@ def test_chande_momentum_hand_case():
 def test_detrended_price_oscillator_matches_reference(sample):
     out = run("detrended_price_oscillator", sample, period=21)
     c = sample["close"]
-    close_all(out["value"], (c - c.rolling(21).mean().shift(21 // 2 + 1)).to_numpy(), rtol=1e-9,
-              atol=1e-8)
+    close_all(out["value"], (c - c.rolling(21).mean().shift(21 // 2 + 1)).to_numpy(), rtol=1e-9, atol=1e-8)
 
 
 def test_detrended_price_oscillator_hand_case():
@@ -391,7 +396,7 @@ def test_kama_matches_talib_and_reference(sample):
     expected = np.full(len(close), np.nan)
     value = close[n - 1]
     for t in range(n, len(close)):
-        noise = np.abs(np.diff(close[t - n:t + 1])).sum()
+        noise = np.abs(np.diff(close[t - n : t + 1])).sum()
         er = abs(close[t] - close[t - n]) / noise if noise > 0 else 1.0
         sc = (er * (2 / (fast + 1) - 2 / (slow + 1)) + 2 / (slow + 1)) ** 2
         value = value + sc * (close[t] - value)
@@ -415,7 +420,7 @@ def test_fisher_matches_reference(sample):
     expected = np.full(len(mid), np.nan)
     value = fish = 0.0
     for t in range(8, len(mid)):
-        hi, lo = mid[t - 8:t + 1].max(), mid[t - 8:t + 1].min()
+        hi, lo = mid[t - 8 : t + 1].max(), mid[t - 8 : t + 1].min()
         value = 0.66 * ((mid[t] - lo) / (hi - lo) - 0.5) + 0.67 * value
         value = 0.999 if value > 0.99 else -0.999 if value < -0.99 else value
         fish = 0.5 * np.log((1 + value) / (1 - value)) + 0.5 * fish
@@ -441,13 +446,13 @@ def stc_ref(close, cycle, fast, slow, factor):
     out, d = np.full(n, np.nan), np.full(n, np.nan)
     k = kd = 0.0
     for t in range(n):
-        window = macd[max(0, t - cycle + 1):t + 1]
+        window = macd[max(0, t - cycle + 1) : t + 1]
         if t < cycle - 1 or np.isnan(window).any():
             continue
         if window.max() > window.min():
             k = 100 * (macd[t] - window.min()) / (window.max() - window.min())
         d[t] = k if np.isnan(d[t - 1]) else d[t - 1] + factor * (k - d[t - 1])
-        dw = d[t - cycle + 1:t + 1]
+        dw = d[t - cycle + 1 : t + 1]
         if np.isnan(dw).any():
             continue
         if dw.max() > dw.min():
@@ -480,7 +485,7 @@ def linreg_ref(y, n):
     out = np.full(len(y), np.nan)
     x = np.arange(n)
     for t in range(n - 1, len(y)):
-        w = y[t - n + 1:t + 1]
+        w = y[t - n + 1 : t + 1]
         if not np.isnan(w).any():
             slope, intercept = np.polyfit(x, w, 1)
             out[t] = intercept + slope * (n - 1)
@@ -536,7 +541,7 @@ def test_connors_rsi_matches_reference(sample):
     roc = np.r_[np.nan, 100 * (c[1:] / c[:-1] - 1)]
     rank = np.full(len(c), np.nan)
     for t in range(101, len(c)):
-        rank[t] = 100 * np.mean(roc[t - 100:t] < roc[t])
+        rank[t] = 100 * np.mean(roc[t - 100 : t] < roc[t])
     close_all(out["streak"], streak)
     close_all(out["percent_rank"], rank)
     close_all(out["value"], (rsi_ref(c, 3) + rsi_ref(streak, 2) + rank) / 3, rtol=1e-9)

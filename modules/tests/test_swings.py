@@ -1,11 +1,11 @@
 """The swing-point primitive (modules/common/swings.py): hand-made cases, a brute-force
 reference on the sample, no look-ahead, and a cross-check against smartmoneyconcepts."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from modules.common.swings import (confirmed_highs, confirmed_lows, find_swings, pivot_highs,
-                                   pivot_lows)
+from modules.common.swings import confirmed_highs, confirmed_lows, find_swings, pivot_highs, pivot_lows
 
 from .conftest import load_sample
 
@@ -15,16 +15,15 @@ def brute_pivots(values, left, right, sign=1):
     v = sign * np.asarray(values, dtype=float)
     out = np.zeros(len(v), dtype=bool)
     for i in range(left, len(v) - right):
-        out[i] = all(v[i] > v[i - k] for k in range(1, left + 1)) and \
-            all(v[i] > v[i + k] for k in range(1, right + 1))
+        out[i] = all(v[i] > v[i - k] for k in range(1, left + 1)) and all(v[i] > v[i + k] for k in range(1, right + 1))
     return out
 
 
 def test_hand_made_swing_high_is_known_right_bars_later():
     high = np.array([1.0, 2, 3, 2, 1, 2, 2.5, 2.4, 2.6, 1])
     low = high - 1
-    assert pivot_highs(high, 2, 2).nonzero()[0].tolist() == [2]       # 6 has 2.6 within 2 after
-    assert confirmed_highs(high, 2, 2).nonzero()[0].tolist() == [4]   # known at 2 + right
+    assert pivot_highs(high, 2, 2).nonzero()[0].tolist() == [2]  # 6 has 2.6 within 2 after
+    assert confirmed_highs(high, 2, 2).nonzero()[0].tolist() == [4]  # known at 2 + right
     sw = find_swings(high, low, 2, 2)
     assert np.isnan(sw.high_level[:4]).all() and sw.high_bar[3] == -1
     assert (sw.high_level[4:] == 3).all() and (sw.high_bar[4:] == 2).all()
@@ -35,7 +34,7 @@ def test_hand_made_swing_high_is_known_right_bars_later():
 
 def test_ties_are_not_swings_and_lows_mirror_highs():
     high = np.array([1.0, 3, 3, 1, 0, 1])
-    assert not pivot_highs(high, 1, 1).any()                          # flat double top
+    assert not pivot_highs(high, 1, 1).any()  # flat double top
     low = np.array([5.0, 4, 2, 4, 5, 1, 3])
     assert pivot_lows(low, 1, 1).nonzero()[0].tolist() == [2, 5]
     assert confirmed_lows(low, 1, 1).nonzero()[0].tolist() == [3, 6]
@@ -86,8 +85,7 @@ def random_ohlc(n=3000, seed=7):
     open_ = np.r_[100.0, close[:-1]]
     high = np.maximum(open_, close) + rng.exponential(0.3, n)
     low = np.minimum(open_, close) - rng.exponential(0.3, n)
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": np.ones(n)})
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": np.ones(n)})
 
 
 def _keep_run_extremes(kind, price):
@@ -121,11 +119,11 @@ def test_cross_check_smartmoneyconcepts_swings(length):
     left, right = length - 1, length
     ph, pl = pivot_highs(high, left, right), pivot_lows(low, left, right)
     domain = np.zeros(n, dtype=bool)
-    domain[2 * length - 1:n - length] = True            # where smc's windows are complete
-    kind = np.where(ph & domain, 1, np.where(pl & domain, -1, 0))   # smc: a high wins a tie
+    domain[2 * length - 1 : n - length] = True  # where smc's windows are complete
+    kind = np.where(ph & domain, 1, np.where(pl & domain, -1, 0))  # smc: a high wins a tie
     kind[~_keep_run_extremes(kind, np.where(kind == 1, high, low))] = 0
     ours = kind[1:-1]
-    theirs = np.nan_to_num(ref[1:-1]).astype(int)       # smc overwrites the first/last rows
+    theirs = np.nan_to_num(ref[1:-1]).astype(int)  # smc overwrites the first/last rows
     assert (ours != 0).sum() > 20
     assert np.array_equal(ours, theirs)
     # and knowable `right` bars later: the confirmation arrays are the pivots shifted

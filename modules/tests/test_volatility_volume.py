@@ -4,6 +4,7 @@ Each module is checked on the shipped sample against an independent reference wr
 (plain loops / pandas), and on a small hand-made case. TA-Lib modules are checked against a
 direct TA-Lib call.
 """
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,8 +33,7 @@ def run(module_id, data, **config):
 def bars(rows, start="2024-01-01", freq="h"):
     """A small OHLCV frame from (open, high, low, close, volume) rows."""
     index = pd.date_range(start, periods=len(rows), freq=freq, tz="UTC")
-    return pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index,
-                        dtype=float)
+    return pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index, dtype=float)
 
 
 def close_all(actual, expected, rtol=1e-9, atol=1e-9):
@@ -49,7 +49,7 @@ def ema_ref(x, n):
     start = int(np.argmax(~np.isnan(x)))
     if len(x) - start < n:
         return out
-    value = float(np.mean(x[start:start + n]))
+    value = float(np.mean(x[start : start + n]))
     out[start + n - 1] = value
     alpha = 2.0 / (n + 1)
     for i in range(start + n, len(x)):
@@ -60,15 +60,18 @@ def ema_ref(x, n):
 
 def true_range(df):
     prev = df["close"].shift()
-    return pd.concat([df["high"] - df["low"], (df["high"] - prev).abs(),
-                      (df["low"] - prev).abs()], axis=1).max(axis=1, skipna=False).to_numpy()
+    return (
+        pd.concat([df["high"] - df["low"], (df["high"] - prev).abs(), (df["low"] - prev).abs()], axis=1)
+        .max(axis=1, skipna=False)
+        .to_numpy()
+    )
 
 
 def atr_ref(df, n):
     """Wilder's ATR: mean of TR[1..n] at bar n, then (ATR * (n - 1) + TR) / n."""
     tr = true_range(df)
     out = np.full(len(df), np.nan)
-    value = tr[1:n + 1].mean()
+    value = tr[1 : n + 1].mean()
     out[n] = value
     for i in range(n + 1, len(df)):
         value = (value * (n - 1) + tr[i]) / n
@@ -77,12 +80,14 @@ def atr_ref(df, n):
 
 
 # ---- TA-Lib modules --------------------------------------------------------------------------
-@pytest.mark.parametrize("module_id, output, direct", [
-    ("natr", "value", lambda d: talib.NATR(d.high.values, d.low.values, d.close.values, 14)),
-    ("obv", "value", lambda d: talib.OBV(d.close.values, d.volume.values)),
-    ("ad_line", "value", lambda d: talib.AD(d.high.values, d.low.values, d.close.values,
-                                            d.volume.values)),
-])
+@pytest.mark.parametrize(
+    "module_id, output, direct",
+    [
+        ("natr", "value", lambda d: talib.NATR(d.high.values, d.low.values, d.close.values, 14)),
+        ("obv", "value", lambda d: talib.OBV(d.close.values, d.volume.values)),
+        ("ad_line", "value", lambda d: talib.AD(d.high.values, d.low.values, d.close.values, d.volume.values)),
+    ],
+)
 def test_talib_modules_equal_direct_call(sample, module_id, output, direct):
     np.testing.assert_array_equal(run(module_id, sample)[output], direct(sample))
 
@@ -121,14 +126,12 @@ def test_keltner_matches_reference(sample):
     c = sample["close"].to_numpy()
     close_all(out["percent"], (c - (middle - 2 * atr)) / (4 * atr), rtol=1e-7, atol=1e-9)
     ok = ~np.isnan(middle)
-    expected = np.where(c > middle + 2 * atr, "above_upper",
-                        np.where(c < middle - 2 * atr, "below_lower", "inside"))
+    expected = np.where(c > middle + 2 * atr, "above_upper", np.where(c < middle - 2 * atr, "below_lower", "inside"))
     assert (out["zone"][ok] == expected[ok]).all() and (out["zone"][~ok] == "neutral").all()
 
 
 def test_keltner_hand_case():
-    out = run("keltner_channels", bars([(100, 101, 99, 100, 1)] * 12), period=3, multiplier=2,
-              atr_period=3)
+    out = run("keltner_channels", bars([(100, 101, 99, 100, 1)] * 12), period=3, multiplier=2, atr_period=3)
     assert out["middle"][-1] == pytest.approx(100)
     assert out["upper"][-1] == pytest.approx(104) and out["lower"][-1] == pytest.approx(96)
     assert out["percent"][-1] == pytest.approx(0.5) and out["zone"][-1] == "inside"
@@ -186,7 +189,7 @@ def test_historical_volatility_matches_reference(sample):
     r = np.log(c[1:] / c[:-1])
     expected = np.full(len(c), np.nan)
     for t in range(20, len(c)):
-        expected[t] = np.std(r[t - 20:t], ddof=1) * np.sqrt(252 * 24) * 100  # hourly bars
+        expected[t] = np.std(r[t - 20 : t], ddof=1) * np.sqrt(252 * 24) * 100  # hourly bars
     close_all(out["value"], expected, rtol=1e-8)
 
 
@@ -207,15 +210,14 @@ def vwap_ref(df, session):
     v = df["volume"].to_numpy()
     mean, std = np.full(len(df), np.nan), np.full(len(df), np.nan)
     for t in range(len(df)):
-        s = np.flatnonzero(session[:t + 1] == session[t])
+        s = np.flatnonzero(session[: t + 1] == session[t])
         if v[s].sum() > 0:
             mean[t] = np.average(tp[s], weights=v[s])
             std[t] = np.sqrt(np.average((tp[s] - mean[t]) ** 2, weights=v[s]))
     return mean, std
 
 
-@pytest.mark.parametrize("anchor, hour", [("day", 0), ("day", 22), ("week", 0), ("week", 7),
-                                          ("week", 22)])
+@pytest.mark.parametrize("anchor, hour", [("day", 0), ("day", 22), ("week", 0), ("week", 7), ("week", 22)])
 def test_vwap_matches_reference(sample, anchor, hour):
     out = run("vwap", sample, anchor=anchor, session_start_hour=hour, band_mult=2.0)
     # sessions starting at 12:00 or later are named after the next day (Sunday 22:00 = Monday)
@@ -233,10 +235,8 @@ def test_vwap_matches_reference(sample, anchor, hour):
 def test_vwap_hand_case():
     # day 1: typical prices 10 (vol 1), 20 (vol 3) -> 12.5, 17.5; day 2 resets
     rows = [(10, 10, 10, 10, 1), (20, 20, 20, 20, 3), (30, 30, 30, 30, 2)]
-    index = pd.DatetimeIndex(["2024-01-01 22:00", "2024-01-01 23:00", "2024-01-02 00:00"],
-                             tz="UTC")
-    df = pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index,
-                      dtype=float)
+    index = pd.DatetimeIndex(["2024-01-01 22:00", "2024-01-01 23:00", "2024-01-02 00:00"], tz="UTC")
+    df = pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index, dtype=float)
     out = run("vwap", df)
     close_all(out["value"], [10, 17.5, 30])
     # std of {10 x1, 20 x3} around 17.5 = sqrt((56.25 + 3 * 6.25) / 4) = sqrt(18.75)
@@ -247,11 +247,11 @@ def test_vwap_hand_case():
 
 
 def test_vwap_weekly_sessions_start_sunday_evening_for_fx_hours():
-    index = pd.DatetimeIndex(["2024-01-05 20:00", "2024-01-07 21:00", "2024-01-07 22:00",
-                              "2024-01-08 09:00"], tz="UTC")  # Fri, Sun, Sun 22:00, Mon
+    index = pd.DatetimeIndex(
+        ["2024-01-05 20:00", "2024-01-07 21:00", "2024-01-07 22:00", "2024-01-08 09:00"], tz="UTC"
+    )  # Fri, Sun, Sun 22:00, Mon
     rows = [(p, p, p, p, 1) for p in (10, 20, 30, 40)]
-    df = pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index,
-                      dtype=float)
+    df = pd.DataFrame(rows, columns=["open", "high", "low", "close", "volume"], index=index, dtype=float)
     close_all(run("vwap", df, anchor="week", session_start_hour=22)["value"], [10, 15, 30, 35])
     close_all(run("vwap", df, anchor="week", session_start_hour=0)["value"], [10, 15, 20, 40])
 
@@ -270,7 +270,7 @@ def profile_ref(df, period, bins, va):
         for lo, hi, vol in zip(l[w], h[w], v[w]):
             a = min(int((lo - bottom) * bins / (top - bottom)), bins - 1)
             b = min(int((hi - bottom) * bins / (top - bottom)), bins - 1)
-            hist[a:b + 1] += vol / (b - a + 1)
+            hist[a : b + 1] += vol / (b - a + 1)
         tol = 1e-9 * hist.sum()
         best = 0
         for k in range(1, bins):

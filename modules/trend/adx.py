@@ -6,6 +6,7 @@ ADX = Wilder smoothing of DX. Values 0-100. Computed with TA-Lib ``ADX``, ``PLUS
 ``MINUS_DI``; ADX is NaN for the first ``2 * period - 1`` bars.
 ``trend`` is uptrend/downtrend when ADX >= ``threshold`` and +DI is above/below -DI, else no_trend.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -19,15 +20,27 @@ class ADX(BaseModule):
     description = "Average Directional Index: trend strength 0-100, with +DI/-DI for direction."
     params = (
         Param("period", "integer", 14, title="ADX Period", min=2, max=500, step=1, key=True),
-        Param("threshold", "number", 25, title="Trend Threshold", min=0, max=100, step=1,
-              help="ADX at or above this level counts as a trending market."),
+        Param(
+            "threshold",
+            "number",
+            25,
+            title="Trend Threshold",
+            min=0,
+            max=100,
+            step=1,
+            help="ADX at or above this level counts as a trending market.",
+        ),
     )
     outputs = (
         Output("adx", "numeric", "ADX, trend strength 0-100", primary=True),
         Output("plus_di", "numeric", "+DI, upward directional indicator 0-100"),
         Output("minus_di", "numeric", "-DI, downward directional indicator 0-100"),
-        Output("trend", "categorical", "uptrend / downtrend when ADX >= threshold, else no_trend",
-               values=("uptrend", "downtrend", "no_trend")),
+        Output(
+            "trend",
+            "categorical",
+            "uptrend / downtrend when ADX >= threshold, else no_trend",
+            values=("uptrend", "downtrend", "no_trend"),
+        ),
     )
 
     def compute(self, data, config):
@@ -37,6 +50,9 @@ class ADX(BaseModule):
         plus_di = talib.PLUS_DI(high, low, close, timeperiod=period)
         minus_di = talib.MINUS_DI(high, low, close, timeperiod=period)
         strong = adx >= config["threshold"]
-        trend = labels([(strong & (plus_di > minus_di), "uptrend"),
-                        (strong & (minus_di > plus_di), "downtrend")], len(adx), "no_trend")
+        trend = labels(
+            [(strong & (plus_di > minus_di), "uptrend"), (strong & (minus_di > plus_di), "downtrend")],
+            len(adx),
+            "no_trend",
+        )
         return {"adx": adx, "plus_di": plus_di, "minus_di": minus_di, "trend": trend}

@@ -8,6 +8,7 @@ candles of the same colour (+n bullish, -n bearish, 0 for a doji). ``trend`` is 
 once the streak reaches ``confirm`` candles, else neutral. ``strong`` marks a bullish candle with
 no lower shadow or a bearish one with no upper shadow.
 """
+
 import numpy as np
 from numba import njit
 
@@ -42,12 +43,26 @@ class HeikinAshiTrend(BaseModule):
     category = "trend"
     description = "Heikin-Ashi candles: trend colour, streak length and the smoothed candle prices."
     params = (
-        Param("confirm", "integer", 1, title="Confirmation Candles", min=1, max=50, step=1,
-              key=True, help="Same-colour candles in a row needed before a trend is reported."),
+        Param(
+            "confirm",
+            "integer",
+            1,
+            title="Confirmation Candles",
+            min=1,
+            max=50,
+            step=1,
+            key=True,
+            help="Same-colour candles in a row needed before a trend is reported.",
+        ),
     )
     outputs = (
-        Output("trend", "categorical", "bullish / bearish after `confirm` same-colour candles",
-               values=("bullish", "bearish", "neutral"), primary=True),
+        Output(
+            "trend",
+            "categorical",
+            "bullish / bearish after `confirm` same-colour candles",
+            values=("bullish", "bearish", "neutral"),
+            primary=True,
+        ),
         Output("streak", "numeric", "consecutive same-colour candles, + bullish / - bearish"),
         Output("strong", "boolean", "bullish without lower shadow or bearish without upper shadow"),
         Output("ha_open", "numeric", "Heikin-Ashi open, price units"),
@@ -67,8 +82,14 @@ class HeikinAshiTrend(BaseModule):
         sign[np.isnan(sign)] = 0
         streak = signed_streak(sign.astype(np.int8))
         confirm = config["confirm"]
-        trend = labels([(streak >= confirm, "bullish"), (streak <= -confirm, "bearish")],
-                       len(streak), "neutral")
+        trend = labels([(streak >= confirm, "bullish"), (streak <= -confirm, "bearish")], len(streak), "neutral")
         strong = ((sign > 0) & (ha_low >= ha_open)) | ((sign < 0) & (ha_high <= ha_open))
-        return {"trend": trend, "streak": streak, "strong": strong, "ha_open": ha_open,
-                "ha_high": ha_high, "ha_low": ha_low, "ha_close": ha_close}
+        return {
+            "trend": trend,
+            "streak": streak,
+            "strong": strong,
+            "ha_open": ha_open,
+            "ha_high": ha_high,
+            "ha_low": ha_low,
+            "ha_close": ha_close,
+        }

@@ -10,11 +10,12 @@ The chikou (lagging) span is drawn ``displacement`` bars back on charts; at bar 
 comparing close[t] with close[t - displacement], which is what ``chikou`` reports.
 Midpoints use TA-Lib ``MIDPRICE``.
 """
+
 import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels, compare
+from modules.common.series import compare, labels
 from modules.errors import ModuleConfigError
 
 _TREND = ("bullish", "bearish", "neutral")
@@ -24,7 +25,7 @@ def _shift(values: np.ndarray, bars: int) -> np.ndarray:
     """values[t - bars] at t (NaN for the first ``bars`` bars)."""
     out = np.full(len(values), np.nan)
     if bars < len(values):
-        out[bars:] = values[:len(values) - bars]
+        out[bars:] = values[: len(values) - bars]
     return out
 
 
@@ -38,37 +39,47 @@ class Ichimoku(BaseModule):
     category = "trend"
     description = "Ichimoku Kinko Hyo: conversion and base lines and the cloud, without look-ahead."
     params = (
-        Param("tenkan", "integer", 9, title="Conversion Line Period", min=2, max=200, step=1,
-              key=True),
-        Param("kijun", "integer", 26, title="Base Line Period", min=2, max=300, step=1,
-              key=True),
-        Param("senkou_b", "integer", 52, title="Leading Span B Period", min=2, max=500, step=1,
-              key=True),
-        Param("displacement", "integer", 26, title="Displacement", min=1, max=300, step=1,
-              help="Bars the cloud is plotted ahead (and the lagging span behind)."),
+        Param("tenkan", "integer", 9, title="Conversion Line Period", min=2, max=200, step=1, key=True),
+        Param("kijun", "integer", 26, title="Base Line Period", min=2, max=300, step=1, key=True),
+        Param("senkou_b", "integer", 52, title="Leading Span B Period", min=2, max=500, step=1, key=True),
+        Param(
+            "displacement",
+            "integer",
+            26,
+            title="Displacement",
+            min=1,
+            max=300,
+            step=1,
+            help="Bars the cloud is plotted ahead (and the lagging span behind).",
+        ),
     )
     outputs = (
-        Output("position", "categorical", "close above, below or inside the cloud at this bar",
-               values=("above_cloud", "below_cloud", "in_cloud", "neutral"), primary=True),
+        Output(
+            "position",
+            "categorical",
+            "close above, below or inside the cloud at this bar",
+            values=("above_cloud", "below_cloud", "in_cloud", "neutral"),
+            primary=True,
+        ),
         Output("tenkan", "numeric", "conversion line, price units"),
         Output("kijun", "numeric", "base line, price units"),
         Output("senkou_a", "numeric", "leading span A of the cloud at this bar, price units"),
         Output("senkou_b", "numeric", "leading span B of the cloud at this bar, price units"),
-        Output("cloud", "categorical", "bullish (green) when span A > span B, bearish (red) below",
-               values=_TREND),
-        Output("chikou", "categorical", 
-               "lagging span: bullish when close > the close `displacement` bars ago",
-               values=_TREND),
+        Output("cloud", "categorical", "bullish (green) when span A > span B, bearish (red) below", values=_TREND),
+        Output(
+            "chikou",
+            "categorical",
+            "lagging span: bullish when close > the close `displacement` bars ago",
+            values=_TREND,
+        ),
     )
 
     @classmethod
     def check_config(cls, config):
         if config["tenkan"] >= config["kijun"]:
-            raise ModuleConfigError(cls.module_id, "tenkan",
-                                    "conversion period must be below the base period")
+            raise ModuleConfigError(cls.module_id, "tenkan", "conversion period must be below the base period")
         if config["kijun"] >= config["senkou_b"]:
-            raise ModuleConfigError(cls.module_id, "senkou_b",
-                                    "span B period must be above the base period")
+            raise ModuleConfigError(cls.module_id, "senkou_b", "span B period must be above the base period")
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
@@ -78,8 +89,17 @@ class Ichimoku(BaseModule):
         span_a = _shift((tenkan + kijun) / 2.0, shift)
         span_b = _shift(talib.MIDPRICE(high, low, timeperiod=config["senkou_b"]), shift)
         top, bottom = np.maximum(span_a, span_b), np.minimum(span_a, span_b)
-        position = labels([(close > top, "above_cloud"), (close < bottom, "below_cloud"),
-                           (close >= bottom, "in_cloud")], len(close), "neutral")
-        return {"position": position, "tenkan": tenkan, "kijun": kijun,
-                "senkou_a": span_a, "senkou_b": span_b, "cloud": _versus(span_a, span_b),
-                "chikou": _versus(close, _shift(close, shift))}
+        position = labels(
+            [(close > top, "above_cloud"), (close < bottom, "below_cloud"), (close >= bottom, "in_cloud")],
+            len(close),
+            "neutral",
+        )
+        return {
+            "position": position,
+            "tenkan": tenkan,
+            "kijun": kijun,
+            "senkou_a": span_a,
+            "senkou_b": span_b,
+            "cloud": _versus(span_a, span_b),
+            "chikou": _versus(close, _shift(close, shift)),
+        }

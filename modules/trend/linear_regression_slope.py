@@ -4,6 +4,7 @@ slope = (n * sum(x*y) - sum(x) * sum(y)) / (n * sum(x^2) - sum(x)^2), x = 0..n-1
 per bar. Computed with TA-Lib ``LINEARREG_SLOPE``; the first ``period - 1`` bars are NaN.
 ``slope_pct`` = 100 * slope / source price: percent per bar, comparable across instruments.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -40,14 +41,20 @@ class LinearRegressionSlope(BaseModule):
     outputs = (
         Output("slope", "numeric", "regression slope, price units per bar", primary=True),
         Output("slope_pct", "numeric", "slope as percent of the price, percent per bar"),
-        Output("direction", "categorical",
-               "rising when the slope is positive, falling when negative",
-               values=("rising", "falling", "flat")),
+        Output(
+            "direction",
+            "categorical",
+            "rising when the slope is positive, falling when negative",
+            values=("rising", "falling", "flat"),
+        ),
     )
 
     def compute(self, data, config):
         price = price_source(data, config["source"])
         slope = talib.LINEARREG_SLOPE(price, timeperiod=config["period"])
         slope_pct, direction = _derived(slope, price)
-        return {"slope": slope, "slope_pct": slope_pct,
-                "direction": labels_from_codes(direction, ("rising", "falling", "flat"))}
+        return {
+            "slope": slope,
+            "slope_pct": slope_pct,
+            "direction": labels_from_codes(direction, ("rising", "falling", "flat")),
+        }

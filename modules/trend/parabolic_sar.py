@@ -4,6 +4,7 @@ SAR[t] = SAR[t-1] + AF * (EP - SAR[t-1]), EP = extreme point of the current tren
 ``acceleration``, grows by it at each new EP up to ``maximum``; the trend reverses when price
 crosses the SAR. Computed with TA-Lib ``SAR``; the first bar is NaN. Price units.
 """
+
 import numpy as np
 import talib
 
@@ -18,27 +19,32 @@ class ParabolicSAR(BaseModule):
     category = "trend"
     description = "Parabolic Stop And Reverse: trailing stop that accelerates with the trend."
     params = (
-        Param("acceleration", "number", 0.02, title="Acceleration Step", min=0.001, max=0.5,
-              step=0.001, key=True),
-        Param("maximum", "number", 0.2, title="Maximum Acceleration", min=0.01, max=1, step=0.01,
-              key=True),
+        Param("acceleration", "number", 0.02, title="Acceleration Step", min=0.001, max=0.5, step=0.001, key=True),
+        Param("maximum", "number", 0.2, title="Maximum Acceleration", min=0.01, max=1, step=0.01, key=True),
     )
     outputs = (
         Output("value", "numeric", "SAR level, price units", primary=True),
-        Output("direction", "categorical", "bullish when close is above the SAR, bearish below",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "direction",
+            "categorical",
+            "bullish when close is above the SAR, bearish below",
+            values=("bullish", "bearish", "neutral"),
+        ),
         Output("reversal", "boolean", "direction flipped on this bar"),
     )
 
     @classmethod
     def check_config(cls, config):
         if config["acceleration"] > config["maximum"]:
-            raise ModuleConfigError(cls.module_id, "acceleration",
-                                    "acceleration step must not exceed the maximum")
+            raise ModuleConfigError(cls.module_id, "acceleration", "acceleration step must not exceed the maximum")
 
     def compute(self, data, config):
-        sar = talib.SAR(as_float(data, "high"), as_float(data, "low"),
-                        acceleration=config["acceleration"], maximum=config["maximum"])
+        sar = talib.SAR(
+            as_float(data, "high"),
+            as_float(data, "low"),
+            acceleration=config["acceleration"],
+            maximum=config["maximum"],
+        )
         close = as_float(data, "close")
         bull, bear = close > sar, close < sar
         reversal = np.zeros(len(sar), dtype=bool)

@@ -6,6 +6,7 @@ In a downtrend the line is the upper band; a close above it flips to an uptrend,
 the lower band; a close below that flips back. The first ``period`` bars are NaN / neutral, and
 the first bar with an ATR starts as a downtrend (as in TradingView). Price units.
 """
+
 import numpy as np
 import talib
 from numba import njit
@@ -46,13 +47,16 @@ class Supertrend(BaseModule):
     description = "Supertrend: ATR trailing line that flips side when the close crosses it."
     params = (
         Param("period", "integer", 10, title="ATR Period", min=1, max=500, step=1, key=True),
-        Param("multiplier", "number", 3.0, title="ATR Multiplier", min=0.1, max=20, step=0.1,
-              key=True),
+        Param("multiplier", "number", 3.0, title="ATR Multiplier", min=0.1, max=20, step=0.1, key=True),
     )
     outputs = (
         Output("value", "numeric", "Supertrend line, price units", primary=True),
-        Output("direction", "categorical", "bullish (line below price) or bearish (line above)",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "direction",
+            "categorical",
+            "bullish (line below price) or bearish (line above)",
+            values=("bullish", "bearish", "neutral"),
+        ),
         Output("reversal", "boolean", "direction flipped on this bar"),
     )
 

@@ -4,10 +4,11 @@ TRIX = 100 * (EMA3[t] / EMA3[t-1] - 1), EMA3 = EMA(EMA(EMA(source, period))), in
 Computed with TA-Lib ``TRIX``; the signal line is TA-Lib ``EMA`` of TRIX over ``signal``.
 The first ``3 * (period - 1) + 1`` bars are NaN.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param
-from modules.common.series import SOURCE_HELP, SOURCES, price_source, compare
+from modules.common.series import SOURCE_HELP, SOURCES, compare, price_source
 
 
 class TRIX(BaseModule):
@@ -23,8 +24,12 @@ class TRIX(BaseModule):
     outputs = (
         Output("value", "numeric", "TRIX, percent per bar", primary=True),
         Output("signal", "numeric", "EMA of TRIX, percent per bar"),
-        Output("trend", "categorical", "bullish when TRIX is above its signal line",
-               values=("bullish", "bearish", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "bullish when TRIX is above its signal line",
+            values=("bullish", "bearish", "neutral"),
+        ),
     )
 
     def compute(self, data, config):

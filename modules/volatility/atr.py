@@ -3,6 +3,7 @@
 TR = max(high - low, |high - prev close|, |low - prev close|); ATR = Wilder's smoothing of TR
 over ``period``. Computed with TA-Lib ``ATR``; the first ``period`` bars are NaN. Price units.
 """
+
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -17,5 +18,8 @@ class ATR(BaseModule):
     outputs = (Output("value", "numeric", "ATR in price units", primary=True),)
 
     def compute(self, data, config):
-        return {"value": talib.ATR(as_float(data, "high"), as_float(data, "low"),
-                                   as_float(data, "close"), timeperiod=config["period"])}
+        return {
+            "value": talib.ATR(
+                as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
+            )
+        }

@@ -5,6 +5,7 @@ deviation), as a percent of the middle band. The Squeeze is on when BandWidth is
 of the last ``squeeze_lookback`` bars (Bollinger uses about six months, 125 daily bars): low
 volatility that tends to precede a large move. NaN / False during warm-up.
 """
+
 import numpy as np
 import talib
 
@@ -21,22 +22,37 @@ class BollingerWidth(BaseModule):
     requires = ("close",)
     params = (
         Param("period", "integer", 20, title="Period", min=2, max=1000, step=1, key=True),
-        Param("std_dev", "number", 2.0, title="Standard Deviations", min=0.1, max=10, step=0.1,
-              key=True),
-        Param("squeeze_lookback", "integer", 125, title="Squeeze Lookback", min=2, max=5000,
-              step=1, help="Squeeze = BandWidth at its lowest of this many bars."),
+        Param("std_dev", "number", 2.0, title="Standard Deviations", min=0.1, max=10, step=0.1, key=True),
+        Param(
+            "squeeze_lookback",
+            "integer",
+            125,
+            title="Squeeze Lookback",
+            min=2,
+            max=5000,
+            step=1,
+            help="Squeeze = BandWidth at its lowest of this many bars.",
+        ),
     )
     outputs = (
         Output("value", "numeric", "BandWidth, percent of the middle band", primary=True),
         Output("squeeze", "boolean", "BandWidth at its lowest of squeeze_lookback bars"),
-        Output("trend", "categorical", "BandWidth wider (expanding) or narrower than a bar ago",
-               values=("expanding", "contracting", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "BandWidth wider (expanding) or narrower than a bar ago",
+            values=("expanding", "contracting", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
-        upper, middle, lower = talib.BBANDS(as_float(data, "close"), timeperiod=config["period"],
-                                            nbdevup=config["std_dev"], nbdevdn=config["std_dev"],
-                                            matype=0)
+        upper, middle, lower = talib.BBANDS(
+            as_float(data, "close"),
+            timeperiod=config["period"],
+            nbdevup=config["std_dev"],
+            nbdevdn=config["std_dev"],
+            matype=0,
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             width = np.where(middle != 0, 100.0 * (upper - lower) / middle, np.nan)
             lowest = rolling_min(width, config["squeeze_lookback"])

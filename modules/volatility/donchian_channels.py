@@ -6,6 +6,7 @@ middle = (upper + lower) / 2; price units, TA-Lib ``MAX``/``MIN``. ``percent`` =
 channel of the *previous* ``period`` bars (the Turtle rule "close beyond the N-bar high"):
 "up" above its upper, "down" below its lower, else "inside". NaN / "neutral" during warm-up.
 """
+
 import numpy as np
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -20,15 +21,17 @@ class DonchianChannels(BaseModule):
     description = "Highest high and lowest low of the last N bars, and channel breakouts."
     params = (Param("period", "integer", 20, title="Period", min=1, max=1000, step=1, key=True),)
     outputs = (
-        Output("percent", "numeric", "where close sits: 0 = lowest low, 1 = highest high",
-               primary=True),
+        Output("percent", "numeric", "where close sits: 0 = lowest low, 1 = highest high", primary=True),
         Output("upper", "numeric", "highest high of the period, price units"),
         Output("middle", "numeric", "(upper + lower) / 2, price units"),
         Output("lower", "numeric", "lowest low of the period, price units"),
         Output("width", "numeric", "upper - lower, price units"),
-        Output("breakout", "categorical",
-               "close above the previous bar's upper (up), below its lower (down), or inside",
-               values=("up", "down", "inside", "neutral")),
+        Output(
+            "breakout",
+            "categorical",
+            "close above the previous bar's upper (up), below its lower (down), or inside",
+            values=("up", "down", "inside", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
@@ -41,7 +44,16 @@ class DonchianChannels(BaseModule):
         with np.errstate(invalid="ignore", divide="ignore"):
             percent = np.where(width > 0, (close - lower) / width, 0.5)
             percent[np.isnan(width)] = np.nan
-            breakout = labels([(close > prev_upper, "up"), (close < prev_lower, "down"),
-                               (prev_upper >= prev_lower, "inside")], len(close), "neutral")
-        return {"percent": percent, "upper": upper, "middle": (upper + lower) / 2,
-                "lower": lower, "width": width, "breakout": breakout}
+            breakout = labels(
+                [(close > prev_upper, "up"), (close < prev_lower, "down"), (prev_upper >= prev_lower, "inside")],
+                len(close),
+                "neutral",
+            )
+        return {
+            "percent": percent,
+            "upper": upper,
+            "middle": (upper + lower) / 2,
+            "lower": lower,
+            "width": width,
+            "breakout": breakout,
+        }

@@ -8,6 +8,7 @@ data, so there is no look-ahead (1 h bars, 252 days: 6,048 bars a year). ``regim
 when HV is above its own SMA over ``regime_period`` bars. Reference: Hull, "Options, Futures
 and Other Derivatives", ch. "Estimating volatility from historical data".
 """
+
 import numpy as np
 import pandas as pd
 import talib
@@ -35,18 +36,37 @@ class HistoricalVolatility(BaseModule):
     requires = ("close",)
     params = (
         Param("period", "integer", 20, title="Period", min=2, max=1000, step=1, key=True),
-        Param("annualize", "boolean", True, title="Annualize",
-              help="Scale by sqrt(bars per year); off = per-bar volatility."),
-        Param("trading_days", "number", 252, title="Trading Days per Year", min=1, max=366,
-              step=1, help="365 for crypto that trades every day."),
-        Param("regime_period", "integer", 100, title="Regime Average Period", min=2, max=5000,
-              step=1, help="HV above its SMA over this many bars = high volatility regime."),
+        Param(
+            "annualize",
+            "boolean",
+            True,
+            title="Annualize",
+            help="Scale by sqrt(bars per year); off = per-bar volatility.",
+        ),
+        Param(
+            "trading_days",
+            "number",
+            252,
+            title="Trading Days per Year",
+            min=1,
+            max=366,
+            step=1,
+            help="365 for crypto that trades every day.",
+        ),
+        Param(
+            "regime_period",
+            "integer",
+            100,
+            title="Regime Average Period",
+            min=2,
+            max=5000,
+            step=1,
+            help="HV above its SMA over this many bars = high volatility regime.",
+        ),
     )
     outputs = (
-        Output("value", "numeric", "volatility, percent (per year when annualized)",
-               primary=True),
-        Output("regime", "categorical", "high / low volatility versus its average",
-               values=("high", "low", "neutral")),
+        Output("value", "numeric", "volatility, percent (per year when annualized)", primary=True),
+        Output("regime", "categorical", "high / low volatility versus its average", values=("high", "low", "neutral")),
     )
 
     def compute(self, data, config):

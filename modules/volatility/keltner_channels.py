@@ -6,6 +6,7 @@ Wilder's smoothing). Price units. ``percent`` = (close - lower) / (upper - lower
 lower band, 1 at the upper band, so ``keltner_channels_20_2 > 1`` means "close above the upper
 band". NaN until both EMA and ATR are warmed up.
 """
+
 import numpy as np
 import talib
 
@@ -20,18 +21,20 @@ class KeltnerChannels(BaseModule):
     description = "EMA with bands a multiple of ATR away; where the close sits in the channel."
     params = (
         Param("period", "integer", 20, title="EMA Period", min=1, max=1000, step=1, key=True),
-        Param("multiplier", "number", 2.0, title="ATR Multiplier", min=0.1, max=10, step=0.1,
-              key=True),
+        Param("multiplier", "number", 2.0, title="ATR Multiplier", min=0.1, max=10, step=0.1, key=True),
         Param("atr_period", "integer", 10, title="ATR Period", min=1, max=500, step=1),
     )
     outputs = (
-        Output("percent", "numeric", "where close sits: 0 = lower band, 1 = upper band",
-               primary=True),
+        Output("percent", "numeric", "where close sits: 0 = lower band, 1 = upper band", primary=True),
         Output("upper", "numeric", "upper band, price units"),
         Output("middle", "numeric", "middle line (EMA), price units"),
         Output("lower", "numeric", "lower band, price units"),
-        Output("zone", "categorical", "close above the upper band, below the lower band, or inside",
-               values=("above_upper", "below_lower", "inside", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "close above the upper band, below the lower band, or inside",
+            values=("above_upper", "below_lower", "inside", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
@@ -44,6 +47,9 @@ class KeltnerChannels(BaseModule):
         with np.errstate(invalid="ignore", divide="ignore"):
             percent = np.where(width > 0, (close - lower) / width, 0.5)
             percent[np.isnan(width)] = np.nan
-            zone = labels([(close > upper, "above_upper"), (close < lower, "below_lower"),
-                           (width >= 0, "inside")], len(close), "neutral")
+            zone = labels(
+                [(close > upper, "above_upper"), (close < lower, "below_lower"), (width >= 0, "inside")],
+                len(close),
+                "neutral",
+            )
         return {"percent": percent, "upper": upper, "middle": middle, "lower": lower, "zone": zone}

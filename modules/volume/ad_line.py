@@ -5,6 +5,7 @@ high == low; A/D_t = A/D_{t-1} + MFM_t * volume_t, from the first bar (TA-Lib ``
 changes matter, not its level. ``signal`` = SMA(A/D, signal_period); ``trend`` is "rising"
 (accumulation) above the signal, "falling" (distribution) below. Units: volume.
 """
+
 import numpy as np
 import talib
 
@@ -18,19 +19,20 @@ class ADLine(BaseModule):
     category = "volume"
     description = "Running total of volume weighted by where each bar closes in its range."
     requires = ("high", "low", "close", "volume")
-    params = (Param("signal_period", "integer", 20, title="Signal SMA Period", min=2, max=1000,
-                    step=1, key=True),)
+    params = (Param("signal_period", "integer", 20, title="Signal SMA Period", min=2, max=1000, step=1, key=True),)
     outputs = (
-        Output("value", "numeric", "A/D line, volume units (cumulative from the first bar)",
-               primary=True),
+        Output("value", "numeric", "A/D line, volume units (cumulative from the first bar)", primary=True),
         Output("signal", "numeric", "SMA of the A/D line, volume units"),
-        Output("trend", "categorical", "A/D above (rising) or below (falling) its signal",
-               values=("rising", "falling", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "A/D above (rising) or below (falling) its signal",
+            values=("rising", "falling", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
-        ad = talib.AD(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"),
-                      as_float(data, "volume"))
+        ad = talib.AD(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), as_float(data, "volume"))
         signal = talib.SMA(ad, timeperiod=config["signal_period"])
         with np.errstate(invalid="ignore"):
             trend = compare(ad, signal, ("rising", "falling", "neutral"))

@@ -5,6 +5,7 @@ CMF = sum(MFM * volume, period) / sum(volume, period), between -1 and 1 (NaN if 
 has no volume). Rolling sums with TA-Lib ``SUM``; the first ``period - 1`` bars are NaN.
 ``pressure`` is "buying" above +threshold, "selling" below -threshold, else "neutral".
 """
+
 import numpy as np
 import talib
 
@@ -20,13 +21,25 @@ class CMF(BaseModule):
     requires = ("high", "low", "close", "volume")
     params = (
         Param("period", "integer", 20, title="Period", min=1, max=1000, step=1, key=True),
-        Param("threshold", "number", 0.05, title="Pressure Threshold", min=0, max=1, step=0.01,
-              help="CMF above +threshold = buying pressure, below -threshold = selling."),
+        Param(
+            "threshold",
+            "number",
+            0.05,
+            title="Pressure Threshold",
+            min=0,
+            max=1,
+            step=0.01,
+            help="CMF above +threshold = buying pressure, below -threshold = selling.",
+        ),
     )
     outputs = (
         Output("value", "numeric", "CMF, -1 to 1", primary=True),
-        Output("pressure", "categorical", "buying / selling pressure by the threshold",
-               values=("buying", "selling", "neutral")),
+        Output(
+            "pressure",
+            "categorical",
+            "buying / selling pressure by the threshold",
+            values=("buying", "selling", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
@@ -41,6 +54,7 @@ class CMF(BaseModule):
         volume_sum = volume if period == 1 else talib.SUM(volume, timeperiod=period)
         with np.errstate(invalid="ignore", divide="ignore"):
             cmf = np.where(volume_sum > 0, flow_sum / volume_sum, np.nan)
-            pressure = labels([(cmf > config["threshold"], "buying"),
-                               (cmf < -config["threshold"], "selling")], len(cmf), "neutral")
+            pressure = labels(
+                [(cmf > config["threshold"], "buying"), (cmf < -config["threshold"], "selling")], len(cmf), "neutral"
+            )
         return {"value": cmf, "pressure": pressure}

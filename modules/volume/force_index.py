@@ -5,6 +5,7 @@ TA-Lib ``EMA`` (seeded with the SMA of the first ``period`` values), period 13 b
 Units: price * volume. The first ``period`` bars are NaN. ``bias`` is "bullish" above zero
 (buyers in control), "bearish" below.
 """
+
 import numpy as np
 import talib
 
@@ -19,12 +20,10 @@ class ForceIndex(BaseModule):
     category = "volume"
     description = "EMA of price change times volume: the force behind a move."
     requires = ("close", "volume")
-    params = (Param("period", "integer", 13, title="EMA Period", min=1, max=500, step=1,
-                    key=True),)
+    params = (Param("period", "integer", 13, title="EMA Period", min=1, max=500, step=1, key=True),)
     outputs = (
         Output("value", "numeric", "Force Index, price change * volume", primary=True),
-        Output("bias", "categorical", "bullish above zero, bearish below",
-               values=("bullish", "bearish", "neutral")),
+        Output("bias", "categorical", "bullish above zero, bearish below", values=("bullish", "bearish", "neutral")),
     )
 
     def compute(self, data, config):

@@ -5,6 +5,7 @@ equal; it starts at the first bar's volume (TA-Lib ``OBV``), so only its changes
 its level. ``signal`` = SMA(OBV, signal_period) (TA-Lib ``SMA``); ``trend`` is "rising" when
 OBV is above its signal (volume flowing in), "falling" below. Units: volume.
 """
+
 import numpy as np
 import talib
 
@@ -18,14 +19,16 @@ class OBV(BaseModule):
     category = "volume"
     description = "Running total of volume signed by the close-to-close direction."
     requires = ("close", "volume")
-    params = (Param("signal_period", "integer", 20, title="Signal SMA Period", min=2, max=1000,
-                    step=1, key=True),)
+    params = (Param("signal_period", "integer", 20, title="Signal SMA Period", min=2, max=1000, step=1, key=True),)
     outputs = (
-        Output("value", "numeric", "OBV, volume units (cumulative from the first bar)",
-               primary=True),
+        Output("value", "numeric", "OBV, volume units (cumulative from the first bar)", primary=True),
         Output("signal", "numeric", "SMA of OBV, volume units"),
-        Output("trend", "categorical", "OBV above (rising) or below (falling) its signal",
-               values=("rising", "falling", "neutral")),
+        Output(
+            "trend",
+            "categorical",
+            "OBV above (rising) or below (falling) its signal",
+            values=("rising", "falling", "neutral"),
+        ),
     )
 
     def compute(self, data, config):

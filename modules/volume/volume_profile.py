@@ -11,6 +11,7 @@ POC, VAH and VAL at its single price. Volume ties count as equal within 1e-9 of 
 volume. Numba kernel: the profile is rebuilt (difference array, O(period + bins)) only when
 the window's high or low changes, else updated by the bar leaving and the bar entering.
 """
+
 import numpy as np
 from numba import njit
 
@@ -121,25 +122,46 @@ class VolumeProfile(BaseModule):
     params = (
         Param("period", "integer", 100, title="Window (bars)", min=2, max=5000, step=1, key=True),
         Param("bins", "integer", 24, title="Price Bins", min=2, max=500, step=1, key=True),
-        Param("value_area", "number", 70, title="Value Area (%)", min=10, max=100, step=1,
-              help="Share of the window's volume inside the value area."),
+        Param(
+            "value_area",
+            "number",
+            70,
+            title="Value Area (%)",
+            min=10,
+            max=100,
+            step=1,
+            help="Share of the window's volume inside the value area.",
+        ),
     )
     outputs = (
         Output("poc", "numeric", "point of control: price with the most volume", primary=True),
         Output("vah", "numeric", "value area high, price units"),
         Output("val", "numeric", "value area low, price units"),
-        Output("position", "categorical",
-               "close above the value area, below it, or inside it",
-               values=("above_value", "below_value", "in_value", "neutral")),
+        Output(
+            "position",
+            "categorical",
+            "close above the value area, below it, or inside it",
+            values=("above_value", "below_value", "in_value", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         period = config["period"]
-        poc, vah, val = _rolling_profile(high, low, as_float(data, "volume"),
-                                         rolling_max(high, period), rolling_min(low, period),
-                                         period, config["bins"], config["value_area"] / 100.0)
+        poc, vah, val = _rolling_profile(
+            high,
+            low,
+            as_float(data, "volume"),
+            rolling_max(high, period),
+            rolling_min(low, period),
+            period,
+            config["bins"],
+            config["value_area"] / 100.0,
+        )
         with np.errstate(invalid="ignore"):
-            position = labels([(close > vah, "above_value"), (close < val, "below_value"),
-                               (vah >= val, "in_value")], len(close), "neutral")
+            position = labels(
+                [(close > vah, "above_value"), (close < val, "below_value"), (vah >= val, "in_value")],
+                len(close),
+                "neutral",
+            )
         return {"poc": poc, "vah": vah, "val": val, "position": position}

@@ -9,11 +9,12 @@ Monday session (Monday at that hour; Sunday for hours >= 12, the FX convention, 
 Weighted mean/variance use West's (1979) incremental update (numerically stable). Price units.
 Reference: Berkowitz, Logue & Noser, "The Total Cost of Transactions on the NYSE", 1988.
 """
+
 import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels, compare
+from modules.common.series import compare, labels
 from modules.common.swings_sr import session_ids
 
 
@@ -49,21 +50,39 @@ class VWAP(BaseModule):
     description = "Volume-weighted average price since the session start, with deviation bands."
     requires = ("high", "low", "close", "volume")
     params = (
-        Param("anchor", "select", "day", title="Anchor", options=("day", "week"), key=True,
-              help="Reset the VWAP every UTC day or every week (Monday)."),
-        Param("session_start_hour", "integer", 0, title="Session Start Hour (UTC)", min=0,
-              max=23, step=1, key=True, help="Hour at which the day/week session starts, UTC."),
-        Param("band_mult", "number", 1.0, title="Band Std Dev Multiplier", min=0.1, max=10,
-              step=0.1),
+        Param(
+            "anchor",
+            "select",
+            "day",
+            title="Anchor",
+            options=("day", "week"),
+            key=True,
+            help="Reset the VWAP every UTC day or every week (Monday).",
+        ),
+        Param(
+            "session_start_hour",
+            "integer",
+            0,
+            title="Session Start Hour (UTC)",
+            min=0,
+            max=23,
+            step=1,
+            key=True,
+            help="Hour at which the day/week session starts, UTC.",
+        ),
+        Param("band_mult", "number", 1.0, title="Band Std Dev Multiplier", min=0.1, max=10, step=0.1),
     )
     outputs = (
         Output("value", "numeric", "VWAP, price units", primary=True),
         Output("upper", "numeric", "VWAP + band_mult * weighted std dev, price units"),
         Output("lower", "numeric", "VWAP - band_mult * weighted std dev, price units"),
-        Output("position", "categorical", "close above or below the VWAP",
-               values=("above", "below", "neutral")),
-        Output("zone", "categorical", "close above the upper band, below the lower band, or inside",
-               values=("above_upper", "below_lower", "inside", "neutral")),
+        Output("position", "categorical", "close above or below the VWAP", values=("above", "below", "neutral")),
+        Output(
+            "zone",
+            "categorical",
+            "close above the upper band, below the lower band, or inside",
+            values=("above_upper", "below_lower", "inside", "neutral"),
+        ),
     )
 
     def compute(self, data, config):
@@ -75,7 +94,9 @@ class VWAP(BaseModule):
         lower = vwap - config["band_mult"] * std
         with np.errstate(invalid="ignore"):
             position = compare(close, vwap, ("above", "below", "neutral"))
-            zone = labels([(close > upper, "above_upper"), (close < lower, "below_lower"),
-                           (upper >= lower, "inside")], len(close), "neutral")
-        return {"value": vwap, "upper": upper, "lower": lower, "position": position,
-                "zone": zone}
+            zone = labels(
+                [(close > upper, "above_upper"), (close < lower, "below_lower"), (upper >= lower, "inside")],
+                len(close),
+                "neutral",
+            )
+        return {"value": vwap, "upper": upper, "lower": lower, "position": position, "zone": zone}

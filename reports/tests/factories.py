@@ -1,35 +1,66 @@
 """Stored runs for report and page tests, without the engine: trades placed on real synthetic
 prices (so the price charts have something to mark), an equity curve from their P&L, and a
 metrics dict with the engine's keys."""
+
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
 from marketdata.providers.synthetic import SyntheticProvider
 
 REQUEST = {
-    "marketContext": {"market": "XAUUSD", "timeframe": "1h", "direction": "Long",
-                      "startDate": "2024-01-01T00:00:00Z", "endDate": "2024-07-01T00:00:00Z",
-                      "dataSource": "synthetic"},
-    "decisionBlocks": [{"label": "Momentum", "subConfirmations": [
-        {"label": "RSI", "moduleId": "rsi", "selected": True, "config": {"period": 14, "operator": "<", "value": 35}}]}],
+    "marketContext": {
+        "market": "XAUUSD",
+        "timeframe": "1h",
+        "direction": "Long",
+        "startDate": "2024-01-01T00:00:00Z",
+        "endDate": "2024-07-01T00:00:00Z",
+        "dataSource": "synthetic",
+    },
+    "decisionBlocks": [
+        {
+            "label": "Momentum",
+            "subConfirmations": [
+                {
+                    "label": "RSI",
+                    "moduleId": "rsi",
+                    "selected": True,
+                    "config": {"period": 14, "operator": "<", "value": 35},
+                }
+            ],
+        }
+    ],
     "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
     "strategyName": "RSI dip",
 }
 METRICS = {
-    "net_return_pct": 12.5, "cagr_pct": 26.1, "win_rate": 41.25, "profit_factor": 1.42, "expectancy_r": 0.18,
-    "max_drawdown_pct": 7.8, "sharpe": 1.31, "sortino": 1.9, "esi": 80.0, "pvs": 91.2,
-    "buy_and_hold_return_pct": 4.2, "initial_capital": 10_000.0, "final_equity": 11_250.0,
-    "payoff_ratio": 2.1, "gross_profit": 5000.0, "total_fees": 0.0, "period_days": 182.0,
+    "net_return_pct": 12.5,
+    "cagr_pct": 26.1,
+    "win_rate": 41.25,
+    "profit_factor": 1.42,
+    "expectancy_r": 0.18,
+    "max_drawdown_pct": 7.8,
+    "sharpe": 1.31,
+    "sortino": 1.9,
+    "esi": 80.0,
+    "pvs": 91.2,
+    "buy_and_hold_return_pct": 4.2,
+    "initial_capital": 10_000.0,
+    "final_equity": 11_250.0,
+    "payoff_ratio": 2.1,
+    "gross_profit": 5000.0,
+    "total_fees": 0.0,
+    "period_days": 182.0,
     "strategy_text": "Long: RSI(14) < 35 · stop 1% · target 2%",
 }
 
 
-def synthetic_prices(market: str = "XAUUSD", timeframe: str = "1h", start: str = "2024-01-01",
-                     end: str = "2024-07-01") -> pd.DataFrame:
+def synthetic_prices(
+    market: str = "XAUUSD", timeframe: str = "1h", start: str = "2024-01-01", end: str = "2024-07-01"
+) -> pd.DataFrame:
     return SyntheticProvider().download(market, timeframe, pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"))
 
 
@@ -45,12 +76,23 @@ def make_trades(prices: pd.DataFrame, count: int, *, hold: int = 5, capital: flo
         entry, exit_ = float(opens[entry_bar]), float(opens[exit_bar])
         size = capital * 0.5 / entry
         pnl = (exit_ - entry) * size
-        trades.append({
-            "seq": i + 1, "direction": "long", "entry_time": prices.index[entry_bar].to_pydatetime(),
-            "entry_price": entry, "exit_time": prices.index[exit_bar].to_pydatetime(), "exit_price": exit_,
-            "size": size, "pnl": pnl, "pnl_pct": (exit_ / entry - 1) * 100,
-            "exit_reason": "signal" if i % 3 else "target",
-            "bars_held": hold, "fees": 0.0, "r_multiple": (exit_ / entry - 1) * 100 / 1.0 if i % 7 else None})
+        trades.append(
+            {
+                "seq": i + 1,
+                "direction": "long",
+                "entry_time": prices.index[entry_bar].to_pydatetime(),
+                "entry_price": entry,
+                "exit_time": prices.index[exit_bar].to_pydatetime(),
+                "exit_price": exit_,
+                "size": size,
+                "pnl": pnl,
+                "pnl_pct": (exit_ / entry - 1) * 100,
+                "exit_reason": "signal" if i % 3 else "target",
+                "bars_held": hold,
+                "fees": 0.0,
+                "r_multiple": (exit_ / entry - 1) * 100 / 1.0 if i % 7 else None,
+            }
+        )
     return trades
 
 
@@ -64,16 +106,25 @@ def equity_points(trades: list[dict], start: datetime, end: datetime, capital: f
     return points
 
 
-def stored_run(owner, *, trades: int = 40, status: str = "SUCCEEDED", market: str = "XAUUSD",
-               timeframe: str = "1h", metrics: dict | None = None, warnings: list | None = None,
-               strategy_name: str = "RSI dip", **fields):
+def stored_run(
+    owner,
+    *,
+    trades: int = 40,
+    status: str = "SUCCEEDED",
+    market: str = "XAUUSD",
+    timeframe: str = "1h",
+    metrics: dict | None = None,
+    warnings: list | None = None,
+    strategy_name: str = "RSI dip",
+    **fields,
+):
     """A saved run (with its Trade rows) as the worker would have left it."""
     from backtests.models import BacktestRun, Trade
 
     request = copy.deepcopy(REQUEST)
     request["marketContext"].update(market=market, timeframe=timeframe)
     request["strategyName"] = strategy_name
-    start, end = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 7, 1, tzinfo=timezone.utc)
+    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
     rows, bars = [], None
     if status == "SUCCEEDED":
         prices = synthetic_prices(market, timeframe)
@@ -84,15 +135,25 @@ def stored_run(owner, *, trades: int = 40, status: str = "SUCCEEDED", market: st
     if status == "SUCCEEDED":
         run_metrics.setdefault("trade_count", len(rows))
         run_metrics["win_rate"] = run_metrics.get("win_rate")
-    values = dict(owner=owner, request=request, market=market, timeframe=timeframe, direction="Long",
-                  status=status, progress=100 if status == "SUCCEEDED" else 0,
-                  stage="done" if status == "SUCCEEDED" else "queued",
-                  metrics=run_metrics if status == "SUCCEEDED" else None,
-                  trade_count=len(rows) if status == "SUCCEEDED" else None,
-                  equity_curve=equity_points(rows, start, end) if status == "SUCCEEDED" else None,
-                  data_source="synthetic", data_start=start, data_end=end,
-                  bars=bars, engine_version="test",
-                  warnings=warnings or [])
+    values = dict(
+        owner=owner,
+        request=request,
+        market=market,
+        timeframe=timeframe,
+        direction="Long",
+        status=status,
+        progress=100 if status == "SUCCEEDED" else 0,
+        stage="done" if status == "SUCCEEDED" else "queued",
+        metrics=run_metrics if status == "SUCCEEDED" else None,
+        trade_count=len(rows) if status == "SUCCEEDED" else None,
+        equity_curve=equity_points(rows, start, end) if status == "SUCCEEDED" else None,
+        data_source="synthetic",
+        data_start=start,
+        data_end=end,
+        bars=bars,
+        engine_version="test",
+        warnings=warnings or [],
+    )
     values.update(fields)
     run = BacktestRun.objects.create(**values)
     Trade.objects.bulk_create([Trade(run=run, **row) for row in rows])

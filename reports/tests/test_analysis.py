@@ -1,4 +1,5 @@
 """What the charts and data notes are computed from."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,9 +24,10 @@ def test_drawdown_is_zero_at_new_highs_and_percent_below_the_peak():
 
 
 def test_monthly_returns_chain_from_the_initial_capital():
-    equity = pd.Series([10_000, 11_000, 11_000, 9_900, 10_890],
-                       index=pd.to_datetime(["2023-12-15", "2023-12-31", "2024-01-10", "2024-01-31", "2024-02-29"],
-                                            utc=True))
+    equity = pd.Series(
+        [10_000, 11_000, 11_000, 9_900, 10_890],
+        index=pd.to_datetime(["2023-12-15", "2023-12-31", "2024-01-10", "2024-01-31", "2024-02-29"], utc=True),
+    )
     table = analysis.monthly_returns(equity, 10_000)
     assert table.loc[2023, 12] == pytest.approx(10.0)
     assert table.loc[2024, 1] == pytest.approx(-10.0)
@@ -41,9 +43,14 @@ def test_buy_and_hold_uses_the_last_close_at_or_before_each_time():
 
 
 def test_wins_and_losses_are_counted_by_entry_hour_and_weekday():
-    trades = pd.DataFrame({"entry_time": pd.to_datetime(["2024-01-01 09:15", "2024-01-01 09:45", "2024-01-02 14:00",
-                                                         "2024-01-03 14:00"], utc=True),
-                           "pnl": [5.0, -2.0, 0.0, 1.0]})
+    trades = pd.DataFrame(
+        {
+            "entry_time": pd.to_datetime(
+                ["2024-01-01 09:15", "2024-01-01 09:45", "2024-01-02 14:00", "2024-01-03 14:00"], utc=True
+            ),
+            "pnl": [5.0, -2.0, 0.0, 1.0],
+        }
+    )
     labels, wins, losses = analysis.wins_losses_by(trades, "hour")
     assert len(labels) == 24 and (wins[9], losses[9], wins[14], losses[14]) == (1, 1, 1, 0)
     labels, wins, losses = analysis.wins_losses_by(trades, "weekday")

@@ -1,4 +1,5 @@
 """The hand-drawn SVG charts: well-formed, round ticks, honest empty states, fast."""
+
 import time
 import xml.etree.ElementTree as ET
 
@@ -47,7 +48,9 @@ def test_nice_ticks_cover_the_range_with_round_steps():
 
 def test_time_ticks_fall_on_calendar_boundaries():
     def labels(a, b):
-        return [label for _, label in charts.time_ticks(pd.Timestamp(a, tz="UTC").value, pd.Timestamp(b, tz="UTC").value)]
+        return [
+            label for _, label in charts.time_ticks(pd.Timestamp(a, tz="UTC").value, pd.Timestamp(b, tz="UTC").value)
+        ]
 
     assert labels("2024-01-01", "2024-07-01") == ["Jan 2024", "Feb", "Mar", "Apr", "May", "Jun", "Jul"]
     assert labels("2020-01-01", "2024-06-01") == ["2020", "2021", "2022", "2023", "2024"]

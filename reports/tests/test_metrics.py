@@ -4,6 +4,7 @@
 Data: reports/tests/data/trades_golden.csv (23 trades, one with zero pnl) and
 equity_golden.csv (240 hourly equity values, 2024-03-04 to 2024-03-13, UTC).
 """
+
 import json
 import math
 import statistics
@@ -19,19 +20,48 @@ DATA = Path(__file__).parent / "data"
 CAPITAL = 10_000.0
 
 GOLDEN = {
-    "trade_count": 23, "long_trades": 15, "short_trades": 8, "winning_trades": 8, "losing_trades": 14,
-    "win_rate": 34.78260869565217, "profit_factor": 0.552743129724525, "net_profit": -404.11,
-    "gross_profit": 499.42, "gross_loss": 903.53, "profit_before_costs": -367.47, "total_fees": 36.64,
-    "net_return_pct": -4.0411, "cagr_pct": -77.9744710179149, "buy_and_hold_return_pct": 3.0,
-    "expectancy": -17.57, "expectancy_r": -0.1757, "average_win": 62.4275, "average_loss": -64.53785714285715,
-    "payoff_ratio": 0.9673004770179187, "largest_win": 123.43, "largest_loss": -147.33,
-    "max_consecutive_wins": 3, "max_consecutive_losses": 4, "max_drawdown_pct": 4.574243560591331,
-    "max_drawdown": 459.26, "max_drawdown_duration_bars": 196, "max_drawdown_duration_days": 8.166666666666666,
-    "sharpe": -6.455748123239329, "sortino": -8.380725847909282, "sharpe_daily": -7.334708909153115,
-    "sortino_daily": -7.499520671946505, "calmar": -17.046418710558303, "sqn": -1.186152359114117,
-    "exposure_pct": 60.416666666666664, "average_bars_held": 5.304347826086956,
-    "trades_per_month": 70.29916317991632, "esi": 25.0, "pvs": 12.98059189090514,
-    "initial_capital": 10_000.0, "final_equity": 9595.89, "period_days": 9.958333333333334,
+    "trade_count": 23,
+    "long_trades": 15,
+    "short_trades": 8,
+    "winning_trades": 8,
+    "losing_trades": 14,
+    "win_rate": 34.78260869565217,
+    "profit_factor": 0.552743129724525,
+    "net_profit": -404.11,
+    "gross_profit": 499.42,
+    "gross_loss": 903.53,
+    "profit_before_costs": -367.47,
+    "total_fees": 36.64,
+    "net_return_pct": -4.0411,
+    "cagr_pct": -77.9744710179149,
+    "buy_and_hold_return_pct": 3.0,
+    "expectancy": -17.57,
+    "expectancy_r": -0.1757,
+    "average_win": 62.4275,
+    "average_loss": -64.53785714285715,
+    "payoff_ratio": 0.9673004770179187,
+    "largest_win": 123.43,
+    "largest_loss": -147.33,
+    "max_consecutive_wins": 3,
+    "max_consecutive_losses": 4,
+    "max_drawdown_pct": 4.574243560591331,
+    "max_drawdown": 459.26,
+    "max_drawdown_duration_bars": 196,
+    "max_drawdown_duration_days": 8.166666666666666,
+    "sharpe": -6.455748123239329,
+    "sortino": -8.380725847909282,
+    "sharpe_daily": -7.334708909153115,
+    "sortino_daily": -7.499520671946505,
+    "calmar": -17.046418710558303,
+    "sqn": -1.186152359114117,
+    "exposure_pct": 60.416666666666664,
+    "average_bars_held": 5.304347826086956,
+    "trades_per_month": 70.29916317991632,
+    "esi": 25.0,
+    "pvs": 12.98059189090514,
+    "initial_capital": 10_000.0,
+    "final_equity": 9595.89,
+    "period_days": 9.958333333333334,
 }
 
 
@@ -67,6 +97,7 @@ def test_result_is_json_safe(result):
 
 
 # ---- independent checks of the golden values ------------------------------------------------------
+
 
 def test_trade_statistics_by_hand(trades, result):
     pnl = list(trades.pnl)
@@ -108,8 +139,10 @@ def test_drawdown_by_hand(equity, result):
         longest_days = max(longest_days, (times[-1] - times[peak_at]).total_seconds() / 86400)
     assert result["max_drawdown_pct"] == pytest.approx(worst_pct)
     assert result["max_drawdown"] == pytest.approx(worst_money)
-    assert (result["max_drawdown_duration_bars"], result["max_drawdown_duration_days"]) == \
-        (longest_bars, pytest.approx(longest_days))
+    assert (result["max_drawdown_duration_bars"], result["max_drawdown_duration_days"]) == (
+        longest_bars,
+        pytest.approx(longest_days),
+    )
 
 
 def test_ratios_by_hand(equity, result):
@@ -124,7 +157,8 @@ def test_ratios_by_hand(equity, result):
     day_returns = daily.pct_change().dropna().to_numpy()
     day_years = (daily.index[-1] - daily.index[0]).total_seconds() / (365.25 * 86400)
     assert result["sharpe_daily"] == pytest.approx(
-        day_returns.mean() / day_returns.std(ddof=1) * math.sqrt(len(day_returns) / day_years))
+        day_returns.mean() / day_returns.std(ddof=1) * math.sqrt(len(day_returns) / day_years)
+    )
     cagr = ((values[-1] / CAPITAL) ** (1 / years) - 1) * 100
     assert result["cagr_pct"] == pytest.approx(cagr)
     assert result["calmar"] == pytest.approx(cagr / result["max_drawdown_pct"])
@@ -140,12 +174,12 @@ def test_exposure_by_hand(trades, equity, result):
 
 def test_esi_by_hand(trades, result):
     pnl = list(trades.pnl)
-    k = min(10, len(pnl) // 5)                     # 23 trades -> 4 folds of 6, 6, 6, 5
+    k = min(10, len(pnl) // 5)  # 23 trades -> 4 folds of 6, 6, 6, 5
     sizes = [len(pnl) // k + (1 if i < len(pnl) % k else 0) for i in range(k)]
     assert sizes == [6, 6, 6, 5]
     folds, start = [], 0
     for size in sizes:
-        folds.append(pnl[start:start + size])
+        folds.append(pnl[start : start + size])
         start += size
     assert result["esi"] == 100 * sum(statistics.mean(f) > 0 for f in folds) / k
 
@@ -156,16 +190,16 @@ def test_pvs_is_the_probabilistic_sharpe_ratio_of_bailey_and_lopez_de_prado(trad
     sr = r.mean() / r.std(ddof=1)
     skew = stats.skew(r, bias=True)
     kurt = stats.kurtosis(r, fisher=False, bias=True)
-    psr = stats.norm.cdf(sr * math.sqrt(len(r) - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2))
+    psr = stats.norm.cdf(sr * math.sqrt(len(r) - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2))
     assert result["pvs"] == pytest.approx(100 * psr, rel=1e-12)
 
 
 def test_psr_properties():
     r = _sample_with_moments(40, mean=0.2, std=1.0)
     sr = r.mean() / r.std(ddof=1)
-    assert M.probabilistic_sharpe_ratio(r, sr) == pytest.approx(0.5)          # benchmark = estimate
+    assert M.probabilistic_sharpe_ratio(r, sr) == pytest.approx(0.5)  # benchmark = estimate
     assert M.probabilistic_sharpe_ratio(r, 0.0) > 0.5 > M.probabilistic_sharpe_ratio(-r, 0.0)
-    longer = np.concatenate([r, r])                                          # same moments, more data
+    longer = np.concatenate([r, r])  # same moments, more data
     assert M.probabilistic_sharpe_ratio(longer, 0.0) > M.probabilistic_sharpe_ratio(r, 0.0)
 
 
@@ -178,6 +212,7 @@ def _sample_with_moments(n, mean, std):
 
 # ---- edge cases -------------------------------------------------------------------------------
 
+
 def _flat_equity(n=48, value=CAPITAL):
     index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC")
     return pd.Series(np.full(n, value), index=index)
@@ -186,18 +221,43 @@ def _flat_equity(n=48, value=CAPITAL):
 def _trades(pnl, r=None):
     pnl = np.asarray(pnl, dtype=float)
     n = len(pnl)
-    return pd.DataFrame({"direction": ["long"] * n, "entry_bar": np.arange(n), "exit_bar": np.arange(n),
-                         "bars_held": np.zeros(n, int), "pnl": pnl, "pnl_pct": pnl / 100,
-                         "r_multiple": pnl / 10 if r is None else r, "fees": np.zeros(n), "gross_pnl": pnl})
+    return pd.DataFrame(
+        {
+            "direction": ["long"] * n,
+            "entry_bar": np.arange(n),
+            "exit_bar": np.arange(n),
+            "bars_held": np.zeros(n, int),
+            "pnl": pnl,
+            "pnl_pct": pnl / 100,
+            "r_multiple": pnl / 10 if r is None else r,
+            "fees": np.zeros(n),
+            "gross_pnl": pnl,
+        }
+    )
 
 
 def test_no_trades():
     empty = _trades([])
     out = M.compute_all(empty, _flat_equity(), CAPITAL, close=np.full(48, 5.0))
     assert out["trade_count"] == 0 and out["net_profit"] == 0 and out["net_return_pct"] == 0
-    for key in ("win_rate", "profit_factor", "payoff_ratio", "expectancy", "expectancy_r", "average_win",
-                "average_loss", "largest_win", "largest_loss", "average_bars_held", "esi", "pvs", "sqn",
-                "sharpe", "sortino", "calmar"):
+    for key in (
+        "win_rate",
+        "profit_factor",
+        "payoff_ratio",
+        "expectancy",
+        "expectancy_r",
+        "average_win",
+        "average_loss",
+        "largest_win",
+        "largest_loss",
+        "average_bars_held",
+        "esi",
+        "pvs",
+        "sqn",
+        "sharpe",
+        "sortino",
+        "calmar",
+    ):
         assert out[key] is None, key
     assert out["max_drawdown_pct"] == 0 and out["max_drawdown_duration_bars"] == 0 and out["exposure_pct"] == 0
     assert out["max_consecutive_wins"] == out["max_consecutive_losses"] == 0
@@ -221,17 +281,17 @@ def test_all_losses():
 def test_zero_variance():
     out = M.compute_all(_trades([5.0] * 12), _flat_equity(), CAPITAL)
     assert out["sqn"] is None and out["pvs"] is None and out["esi"] == 100
-    assert out["sharpe"] is None and out["sortino"] is None     # flat equity: zero variance
+    assert out["sharpe"] is None and out["sortino"] is None  # flat equity: zero variance
 
 
 def test_scores_need_ten_trades():
     out = M.compute_all(_trades([5.0, -1, 3, 2, -4, 6, 1, 2, 3]), _flat_equity(), CAPITAL)
     assert out["esi"] is None and out["pvs"] is None
-    assert M.edge_stability_index(np.arange(10.0) - 2) == 50.0     # k = 2: folds [-2..2], [3..7]
+    assert M.edge_stability_index(np.arange(10.0) - 2) == 50.0  # k = 2: folds [-2..2], [3..7]
 
 
 def test_esi_uses_at_most_ten_folds():
-    pnl = np.tile([1.0, 1, 1, 1, -10], 20)                          # 100 trades -> 10 folds of 10
+    pnl = np.tile([1.0, 1, 1, 1, -10], 20)  # 100 trades -> 10 folds of 10
     assert M.edge_stability_index(pnl) == 0.0
     assert M.edge_stability_index(np.concatenate([np.ones(90), -np.ones(10)])) == 90.0
 
@@ -241,7 +301,7 @@ def test_equity_wiped_out():
     equity.iloc[-10:] = 0.0
     out = M.compute_all(_trades([-CAPITAL]), equity, CAPITAL)
     assert out["cagr_pct"] == -100 and out["max_drawdown_pct"] == 100
-    assert out["sharpe"] is None and out["sortino"] is None   # -100 % then 0/0: no finite return series
+    assert out["sharpe"] is None and out["sortino"] is None  # -100 % then 0/0: no finite return series
     json.dumps(out, allow_nan=False)
 
 
@@ -258,7 +318,6 @@ def test_trades_without_r_use_pnl_for_sqn():
 
 
 def test_drawdown_that_never_recovers_counts_to_the_end():
-    equity = pd.Series([100.0, 110, 105, 104, 108],
-                       index=pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC"))
+    equity = pd.Series([100.0, 110, 105, 104, 108], index=pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC"))
     assert M.drawdown_durations(equity.to_numpy(), equity.index.as_unit("ns").asi8) == (3, 3.0)
     assert M.max_drawdown_pct(equity.to_numpy()) == pytest.approx(6 / 110 * 100)

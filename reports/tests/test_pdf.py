@@ -1,5 +1,6 @@
 """The PDF in real Chromium: one warm browser per process, restarted when it dies, pages that
 fit A4 and Letter with the trade list's header on every page. Checked with poppler-utils."""
+
 import os
 import signal
 import subprocess
@@ -51,7 +52,8 @@ def chromium_pids() -> list[int]:
 
 @pytest.mark.parametrize("page_size, width_pts, height_pts", [("A4", 595, 842), ("Letter", 612, 792)])
 def test_the_report_prints_on_the_page_size_with_the_trade_header_on_every_page(
-        alice, tmp_path, page_size, width_pts, height_pts):
+    alice, tmp_path, page_size, width_pts, height_pts
+):
     run = stored_run(alice, trades=150)
     with override_settings(QM_REPORT_PAGE_SIZE=page_size):
         content = pdf.html_to_pdf(render_report_html(run, for_pdf=True), page_format=page_size)
@@ -66,8 +68,12 @@ def test_the_report_prints_on_the_page_size_with_the_trade_header_on_every_page(
     trade_pages = [p for p in pages if " long " in p and "signal" in p]
     assert len(trade_pages) >= 2
     assert all("Entry time (UTC)" in p for p in trade_pages), "the trade header repeats on every page"
-    listed = {int(line.split()[0]) for p in trade_pages for line in p.splitlines()
-              if line.strip()[:1].isdigit() and " long " in line}
+    listed = {
+        int(line.split()[0])
+        for p in trade_pages
+        for line in p.splitlines()
+        if line.strip()[:1].isdigit() and " long " in line
+    }
     assert listed == set(range(1, 151)), "every trade is listed once, none clipped"
     assert "Appendix: metric definitions" in pages[-1] or "Appendix: metric definitions" in pages[-2]
 

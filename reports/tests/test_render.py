@@ -1,4 +1,5 @@
 """The report HTML from a stored run: every section, n/a for missing metrics, both page sizes."""
+
 import pytest
 from django.test import override_settings
 
@@ -13,13 +14,30 @@ def test_the_pdf_document_has_cover_kpis_charts_trades_strategy_data_and_appendi
     run = stored_run(alice, trades=30, warnings=["Served cached data 3 days old: the provider was unavailable."])
     html = render_report_html(run, for_pdf=True)
     assert html.startswith("<!doctype html>") and "size: A4;" in html
-    for text in ("RSI dip", "XAUUSD · 1h · Long", str(run.id), "Synthetic (deterministic demo data)",
-                 "Engine version", "Long: RSI(14) &lt; 35 · stop 1% · target 2%",
-                 "PVS 91: strong statistical evidence the edge is not luck.", "+12.50%",
-                 "Equity against buy-and-hold", "Buy and hold", "Underwater", "Monthly returns", "Best trade",
-                 "Trade results in R", "by weekday", "by hour of entry", "Trade list (30 trades)",
-                 "Entry time (UTC)", "Served cached data 3 days old", "Data quality", "Appendix: metric definitions",
-                 "Probabilistic Validation Score"):
+    for text in (
+        "RSI dip",
+        "XAUUSD · 1h · Long",
+        str(run.id),
+        "Synthetic (deterministic demo data)",
+        "Engine version",
+        "Long: RSI(14) &lt; 35 · stop 1% · target 2%",
+        "PVS 91: strong statistical evidence the edge is not luck.",
+        "+12.50%",
+        "Equity against buy-and-hold",
+        "Buy and hold",
+        "Underwater",
+        "Monthly returns",
+        "Best trade",
+        "Trade results in R",
+        "by weekday",
+        "by hour of entry",
+        "Trade list (30 trades)",
+        "Entry time (UTC)",
+        "Served cached data 3 days old",
+        "Data quality",
+        "Appendix: metric definitions",
+        "Probabilistic Validation Score",
+    ):
         assert text in html, text
     assert html.count("<svg") >= 8
     assert 'data-kpi="sortino"' in html
@@ -47,8 +65,9 @@ def test_the_page_size_setting_reaches_the_document(alice):
 
 def test_without_trades_or_price_data_the_report_still_renders(alice):
     run = stored_run(alice, trades=0)
-    html = render_report_html(run, for_pdf=True, inputs=ReportInputs(trades=[], prices=None,
-                                                                      notes=["Price data could not be loaded"]))
+    html = render_report_html(
+        run, for_pdf=True, inputs=ReportInputs(trades=[], prices=None, notes=["Price data could not be loaded"])
+    )
     assert "No trades: the entry conditions never held" in html
     assert "Price data is not available for this run" in html and "Price data could not be loaded" in html
 
@@ -63,8 +82,8 @@ def test_load_inputs_reads_trades_in_order_and_the_cached_prices(alice):
 def test_ledger_lines_align_and_colour_the_result_columns(alice):
     run = stored_run(alice, trades=3)
     ledger = ledger_rows(list(run.trades.order_by("seq")))
-    assert ledger["header"].split() [:3] == ["#", "Side", "Entry"]
+    assert ledger["header"].split()[:3] == ["#", "Side", "Entry"]
     rows = ledger["rows"].split("</tr>")[:-1]
     assert len(rows) == 3 and all('class="win"' in r or 'class="loss"' in r or 'class="flat"' in r for r in rows)
-    widths = {len(r.replace('<tr><td>', '').split('<span')[0]) for r in rows}
+    widths = {len(r.replace("<tr><td>", "").split("<span")[0]) for r in rows}
     assert len(widths) == 1, "every line has the same column layout"

@@ -1,4 +1,5 @@
 """manage.py fetch_data SYMBOL TIMEFRAME [--period 1y | --start ... --end ...] [--source yahoo]"""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from marketdata.services import dataset_fetch
@@ -27,13 +28,15 @@ class Command(BaseCommand):
         if source == "yahoo":
             from marketdata.providers import DataRangeUnavailable
             from marketdata.providers.yahoo import check_range
+
             try:
                 check_range(timeframe, start_ts, end_ts)
             except DataRangeUnavailable as exc:
                 raise CommandError(exc.message) from None
         try:
-            dataset, loaded = dataset_fetch(symbol=symbol, timeframe=timeframe, source=source, start=start_ts,
-                                            end=end_ts)
+            dataset, loaded = dataset_fetch(
+                symbol=symbol, timeframe=timeframe, source=source, start=start_ts, end=end_ts
+            )
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         for warning in loaded.warnings:
@@ -41,8 +44,11 @@ class Command(BaseCommand):
         if dataset is None:
             raise CommandError(f"no {symbol} {timeframe} bars from {source} between {start_ts} and {end_ts}")
         report = dataset.quality_report
-        self.stdout.write(self.style.SUCCESS(
-            f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} ({dataset.source}) {dataset.start:%Y-%m-%d %H:%M}"
-            f" to {dataset.end:%Y-%m-%d %H:%M} UTC, {dataset.rows:,} bars, {dataset.bytes:,} bytes, quality "
-            f"{report.get('completeness_score')}/100 ({len(loaded.frame):,} bars in the window, "
-            f"{'from cache' if loaded.from_cache else 'downloaded'})"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} ({dataset.source}) {dataset.start:%Y-%m-%d %H:%M}"
+                f" to {dataset.end:%Y-%m-%d %H:%M} UTC, {dataset.rows:,} bars, {dataset.bytes:,} bytes, quality "
+                f"{report.get('completeness_score')}/100 ({len(loaded.frame):,} bars in the window, "
+                f"{'from cache' if loaded.from_cache else 'downloaded'})"
+            )
+        )

@@ -1,4 +1,5 @@
 """manage.py import_csv FILE --symbol XAUUSD [--timeframe 1h] [--tz UTC] [--policy reject|repair]"""
+
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -26,13 +27,19 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"no such file: {file}")
         users = get_user_model().objects
-        user = users.filter(username=owner).first() if owner else \
-            users.filter(is_superuser=True).order_by("id").first()
+        user = users.filter(username=owner).first() if owner else users.filter(is_superuser=True).order_by("id").first()
         if user is None:
             raise CommandError(f"no user {owner!r}" if owner else "no superuser to own the dataset; pass --owner")
         try:
-            result = dataset_import_csv(user=user, data=path.read_bytes(), symbol=symbol, timeframe=timeframe,
-                                        tz=tz, policy=policy, name=path.name)
+            result = dataset_import_csv(
+                user=user,
+                data=path.read_bytes(),
+                symbol=symbol,
+                timeframe=timeframe,
+                tz=tz,
+                policy=policy,
+                name=path.name,
+            )
         except ApplicationError as exc:
             lines = [f"{exc.code}: {exc.message}"]
             for problem in exc.details.get("problems", [])[:20]:
@@ -41,7 +48,10 @@ class Command(BaseCommand):
         dataset = result.dataset
         for note in result.notes:
             self.stderr.write(self.style.WARNING(note))
-        self.stdout.write(self.style.SUCCESS(
-            f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} {dataset.start:%Y-%m-%d %H:%M} to "
-            f"{dataset.end:%Y-%m-%d %H:%M} UTC, {dataset.rows:,} bars, quality "
-            f"{dataset.quality_report.get('completeness_score')}/100, owner {user.username}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} {dataset.start:%Y-%m-%d %H:%M} to "
+                f"{dataset.end:%Y-%m-%d %H:%M} UTC, {dataset.rows:,} bars, quality "
+                f"{dataset.quality_report.get('completeness_score')}/100, owner {user.username}"
+            )
+        )

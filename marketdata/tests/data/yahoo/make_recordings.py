@@ -14,6 +14,7 @@ of a recording inside the requested period, as Yahoo does.
 
     python3 marketdata/tests/data/yahoo/make_recordings.py
 """
+
 import gzip
 import json
 from pathlib import Path
@@ -41,45 +42,77 @@ def _day_periods(days, tz):
         start = pd.Timestamp(day, tz=tz)
         end = start + pd.Timedelta(days=1)
         offset = int(start.utcoffset().total_seconds())
-        out.append([{"timezone": start.tzname(), "start": int(start.timestamp()), "end": int(end.timestamp()),
-                     "gmtoffset": offset}])
+        out.append(
+            [
+                {
+                    "timezone": start.tzname(),
+                    "start": int(start.timestamp()),
+                    "end": int(end.timestamp()),
+                    "gmtoffset": offset,
+                }
+            ]
+        )
     return out
 
 
-def recording(ticker, interval, index, ohlcv, *, tz, exchange, instrument, currency, digits, volume_zero=False,
-              holes=()):
+def recording(
+    ticker, interval, index, ohlcv, *, tz, exchange, instrument, currency, digits, volume_zero=False, holes=()
+):
     o, h, l, c, v = ohlcv
+
     def arr(x):
         values = [round(float(a), digits) for a in x]
         for i in holes:
             values[i] = None
         return values
+
     volume = [0 if volume_zero else int(a) for a in v]
     for i in holes:
         volume[i] = None
     first, last = index[0], index[-1]
     local_days = sorted({ts.tz_convert(tz).date() for ts in index})
     cur = pd.Timestamp(local_days[-1], tz=tz)
-    period = {"timezone": cur.tzname(), "start": int(cur.timestamp()),
-              "end": int((cur + pd.Timedelta(days=1) - pd.Timedelta(minutes=1)).timestamp()),
-              "gmtoffset": int(cur.utcoffset().total_seconds())}
+    period = {
+        "timezone": cur.tzname(),
+        "start": int(cur.timestamp()),
+        "end": int((cur + pd.Timedelta(days=1) - pd.Timedelta(minutes=1)).timestamp()),
+        "gmtoffset": int(cur.utcoffset().total_seconds()),
+    }
     meta = {
-        "currency": currency, "symbol": ticker, "exchangeName": exchange, "fullExchangeName": exchange,
-        "instrumentType": instrument, "firstTradeDate": 1070236800, "regularMarketTime": int(last.timestamp()),
-        "hasPrePostMarketData": False, "gmtoffset": period["gmtoffset"], "timezone": period["timezone"],
-        "exchangeTimezoneName": tz, "regularMarketPrice": round(float(c[-1]), digits),
-        "fiftyTwoWeekHigh": round(float(max(h)), digits), "fiftyTwoWeekLow": round(float(min(l)), digits),
-        "regularMarketDayHigh": round(float(h[-1]), digits), "regularMarketDayLow": round(float(l[-1]), digits),
-        "regularMarketVolume": 0 if volume_zero else int(v[-1]), "longName": ticker, "shortName": ticker,
-        "chartPreviousClose": round(float(o[0]), digits), "priceHint": digits, "scale": 3,
+        "currency": currency,
+        "symbol": ticker,
+        "exchangeName": exchange,
+        "fullExchangeName": exchange,
+        "instrumentType": instrument,
+        "firstTradeDate": 1070236800,
+        "regularMarketTime": int(last.timestamp()),
+        "hasPrePostMarketData": False,
+        "gmtoffset": period["gmtoffset"],
+        "timezone": period["timezone"],
+        "exchangeTimezoneName": tz,
+        "regularMarketPrice": round(float(c[-1]), digits),
+        "fiftyTwoWeekHigh": round(float(max(h)), digits),
+        "fiftyTwoWeekLow": round(float(min(l)), digits),
+        "regularMarketDayHigh": round(float(h[-1]), digits),
+        "regularMarketDayLow": round(float(l[-1]), digits),
+        "regularMarketVolume": 0 if volume_zero else int(v[-1]),
+        "longName": ticker,
+        "shortName": ticker,
+        "chartPreviousClose": round(float(o[0]), digits),
+        "priceHint": digits,
+        "scale": 3,
         "currentTradingPeriod": {"pre": period, "regular": period, "post": period},
-        "dataGranularity": interval, "range": "", "validRanges": VALID_RANGES,
+        "dataGranularity": interval,
+        "range": "",
+        "validRanges": VALID_RANGES,
     }
     if interval != "1d":
         meta["tradingPeriods"] = _day_periods(local_days, tz)
-    result = {"meta": meta, "timestamp": [int(ts.timestamp()) for ts in index],
-              "indicators": {"quote": [{"open": arr(o), "high": arr(h), "low": arr(l), "close": arr(c),
-                                        "volume": volume}]}}
+    result = {
+        "meta": meta,
+        "timestamp": [int(ts.timestamp()) for ts in index],
+        "indicators": {"quote": [{"open": arr(o), "high": arr(h), "low": arr(l), "close": arr(c), "volume": volume}]},
+    }
     if interval == "1d":
         result["indicators"]["adjclose"] = [{"adjclose": arr(c)}]
     return {"chart": {"result": [result], "error": None}}
@@ -101,27 +134,76 @@ def write(name, payload):
 def main():
     idx = fx_hours("2026-11-01", "2026-11-21", "1h")
     o, h, l, c, rng = _walk(1, len(idx), 1.0530, 0.0009)
-    write("EURUSD=X_1h", recording("EURUSD=X", "1h", idx, (o, h, l, c, np.zeros(len(idx))), tz="Europe/London",
-                                   exchange="CCY", instrument="CURRENCY", currency="USD", digits=5,
-                                   volume_zero=True, holes=(37, 200)))
+    write(
+        "EURUSD=X_1h",
+        recording(
+            "EURUSD=X",
+            "1h",
+            idx,
+            (o, h, l, c, np.zeros(len(idx))),
+            tz="Europe/London",
+            exchange="CCY",
+            instrument="CURRENCY",
+            currency="USD",
+            digits=5,
+            volume_zero=True,
+            holes=(37, 200),
+        ),
+    )
     idx = fx_hours("2026-11-15", "2026-11-21", "15min")
     idx = idx[~((idx.hour == 22) & (idx.day_of_week < 4))]  # COMEX daily maintenance break
     o, h, l, c, rng = _walk(2, len(idx), 2650.0, 0.0011)
     v = rng.integers(50, 3000, len(idx))
-    write("GC=F_15m", recording("GC=F", "15m", idx, (o, h, l, c, v), tz="America/New_York", exchange="CMX",
-                                instrument="FUTURE", currency="USD", digits=1))
+    write(
+        "GC=F_15m",
+        recording(
+            "GC=F",
+            "15m",
+            idx,
+            (o, h, l, c, v),
+            tz="America/New_York",
+            exchange="CMX",
+            instrument="FUTURE",
+            currency="USD",
+            digits=1,
+        ),
+    )
     idx = pd.date_range("2026-11-12 12:00", "2026-11-21", freq="1min", inclusive="left", tz="UTC")
     o, h, l, c, rng = _walk(3, len(idx), 97000.0, 0.0007)
     v = rng.integers(0, 5_000_000, len(idx))
-    write("BTC-USD_1m", recording("BTC-USD", "1m", idx, (o, h, l, c, v), tz="UTC", exchange="CCC",
-                                  instrument="CRYPTOCURRENCY", currency="USD", digits=2))
+    write(
+        "BTC-USD_1m",
+        recording(
+            "BTC-USD",
+            "1m",
+            idx,
+            (o, h, l, c, v),
+            tz="UTC",
+            exchange="CCC",
+            instrument="CRYPTOCURRENCY",
+            currency="USD",
+            digits=2,
+        ),
+    )
     days = pd.bdate_range("2026-06-01", "2026-11-21", tz="America/New_York")
     days = days[~days.strftime("%m-%d").isin(["07-03", "09-07", "11-26"])]  # NYSE holidays
     idx = pd.DatetimeIndex([d + pd.Timedelta(hours=9, minutes=30) for d in days]).tz_convert("UTC")
     o, h, l, c, rng = _walk(4, len(idx), 5900.0, 0.008)
     v = rng.integers(2_000_000_000, 5_000_000_000, len(idx))
-    write("^GSPC_1d", recording("^GSPC", "1d", idx, (o, h, l, c, v), tz="America/New_York", exchange="SNP",
-                                instrument="INDEX", currency="USD", digits=2))
+    write(
+        "^GSPC_1d",
+        recording(
+            "^GSPC",
+            "1d",
+            idx,
+            (o, h, l, c, v),
+            tz="America/New_York",
+            exchange="SNP",
+            instrument="INDEX",
+            currency="USD",
+            digits=2,
+        ),
+    )
 
 
 if __name__ == "__main__":
