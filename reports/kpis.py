@@ -1,5 +1,5 @@
 """How the report shows metrics: labels, number formats, one-line plain-language readings and
-the definitions of the appendix. The numbers themselves come from ``reports.metrics`` via the
+the definitions of the appendix. The numbers themselves come from ``backtests.engine.metrics`` via the
 run's stored ``metrics``; a missing or null metric shows as "n/a", never as an invented number.
 """
 

@@ -737,9 +737,9 @@ def _oos_segments(oos_runs: list[tuple[dict, str]]) -> list[dict]:
 
 
 def _metrics_of(trades: pd.DataFrame, equity: pd.Series, capital: float) -> dict:
-    """Out-of-sample metrics of the stitched account (reports.metrics, the same definitions
+    """Out-of-sample metrics of the stitched account (backtests.engine.metrics, the same definitions
     as a single run's; Sharpe and Sortino on the equity at trade exits)."""
-    from reports.metrics import compute_all
+    from backtests.engine.metrics import compute_all
 
     try:
         return compute_all(trades if len(trades) else pd.DataFrame({"pnl": []}), equity, capital)

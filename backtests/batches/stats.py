@@ -10,7 +10,7 @@ of the grid, each summarised by its own per-trade Sharpe ratio.
     DSR = Φ( (SR − SR0) · sqrt(T − 1) / sqrt(1 − γ3·SR + (γ4 − 1)/4 · SR²) )
 
 with γ the Euler–Mascheroni constant, γ3 the skewness and γ4 the (non-excess) kurtosis of the
-returns (population moments, as ``reports.metrics.probabilistic_sharpe_ratio``).
+returns (population moments, as ``backtests.engine.metrics.probabilistic_sharpe_ratio``).
 Edge cases: one trial (or zero variance across trials) → SR0 = 0, i.e. the DSR is the PSR
 against 0; fewer than two returns, zero variance of the returns or a non-positive radicand →
 None.

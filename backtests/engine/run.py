@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from modules.registry import get_registry
-from reports import metrics as metric_fns
+from . import metrics as metric_fns
 
 from . import kernel as K
 from .conditions import compute_operands, evaluate

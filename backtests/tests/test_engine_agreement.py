@@ -33,7 +33,7 @@ import talib
 
 from backtests.engine import build_strategy, run_backtest
 from modules.tests.conftest import load_sample
-from reports.metrics import exposure_pct
+from backtests.engine.metrics import exposure_pct
 
 backtesting = pytest.importorskip("backtesting")
 SCALE = 2.0**-40

@@ -422,7 +422,7 @@ def test_progress_reports_each_stage_and_a_raise_cancels():
 
 def test_the_engine_and_the_metrics_import_no_django():
     code = (
-        "import sys, backtests.engine, reports.metrics, modules.registry; "
+        "import sys, backtests.engine, backtests.engine.metrics, modules.registry; "
         "modules.registry.get_registry(); "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')]; "
         "assert not bad, bad"

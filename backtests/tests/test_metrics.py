@@ -1,7 +1,7 @@
 """Golden values for every metric on shipped data, each checked by an independent calculation
 (plain loops, ``statistics``, scipy), plus the written-down edge cases. Pure: no Django.
 
-Data: reports/tests/data/trades_golden.csv (23 trades, one with zero pnl) and
+Data: backtests/tests/data/trades_golden.csv (23 trades, one with zero pnl) and
 equity_golden.csv (240 hourly equity values, 2024-03-04 to 2024-03-13, UTC).
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import metrics as M
+from backtests.engine import metrics as M
 
 DATA = Path(__file__).parent / "data"
 CAPITAL = 10_000.0
