@@ -4,7 +4,7 @@ from django.utils.html import format_html
 
 from backtests import services
 from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, Trade
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 @admin.register(Strategy)
@@ -124,7 +124,7 @@ class BacktestRunAdmin(admin.ModelAdmin):
             try:
                 services.backtest_rerun(run=run, user=run.owner)
                 created += 1
-            except ApplicationError as exc:
+            except CodedError as exc:
                 self.message_user(request, f"{run.id}: {exc.code} {exc.message}", messages.ERROR)
         self.message_user(request, f"{created} run(s) queued again.", messages.SUCCESS)
 

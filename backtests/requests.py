@@ -1,6 +1,6 @@
 """Turning a validated V4 body into what a run needs: the strategy spec and the data window.
 
-Pure functions over the body (no ORM writes); raise ApplicationError with the API's codes.
+Pure functions over the body (no ORM writes); raise CodedError with the API's codes.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 from django.conf import settings
 
-from backtests.engine import StrategyError, StrategySpec, build_strategy
+from backtests.engine import StrategySpec, build_strategy
 from marketdata.timeframes import floor_time, period_to_timedelta, timeframe_seconds, utcnow
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 DEFAULT_TEST_PERIOD = "2mo"
 
@@ -30,23 +30,20 @@ class DataWindow:
 
 
 def strategy_from_request(body: dict) -> StrategySpec:
-    try:
-        return build_strategy(body)
-    except StrategyError as exc:
-        raise ApplicationError(exc.code, exc.message, details=exc.details) from None
+    return build_strategy(body)
 
 
 def _parse_time(raw, field: str) -> datetime:
     try:
         ts = pd.Timestamp(raw)
     except (ValueError, TypeError):
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST", f"{field} is not a valid ISO 8601 time: {raw!r}", details={"field": field}
         ) from None
     if ts is pd.NaT:
-        raise ApplicationError("INVALID_REQUEST", f"{field} is required", details={"field": field})
+        raise CodedError("INVALID_REQUEST", f"{field} is required", details={"field": field})
     if ts.tzinfo is None:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST", f"{field} needs a timezone (e.g. 2024-01-01T00:00:00Z)", details={"field": field}
         )
     return ts.tz_convert("UTC").to_pydatetime()
@@ -72,7 +69,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
     elif raw_source in ("synthetic", "yahoo"):
         source = raw_source
     else:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             "marketContext.dataSource must be 'synthetic', 'yahoo' or a dataset id",
             details={"field": "marketContext.dataSource"},
@@ -86,7 +83,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
         try:
             span = period_to_timedelta(period)
         except ValueError as exc:
-            raise ApplicationError("INVALID_REQUEST", str(exc), details={"field": "marketContext.testPeriod"}) from None
+            raise CodedError("INVALID_REQUEST", str(exc), details={"field": "marketContext.testPeriod"}) from None
         if dataset is not None:
             # A dataset's period ends at its last bar, not now: an upload from 2023 stays usable.
             end = pd.Timestamp(dataset.end).tz_convert("UTC").to_pydatetime() + timedelta(
@@ -97,7 +94,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
             end = floor_time(now or utcnow(), timeframe)
         start = end - span
     if end <= start:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             "marketContext.endDate must be after startDate",
             details={"field": "marketContext.endDate"},
@@ -107,7 +104,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
         try:
             warmup_start = start - period_to_timedelta(ctx["warmup"])
         except (TypeError, ValueError):
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_REQUEST",
                 "marketContext.warmup must be a period such as 5d, 2wk or "
                 f"1mo (data before the window that only warms indicators up), got "
@@ -116,7 +113,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
             ) from None
     bars = ((end - (warmup_start or start)).total_seconds()) / timeframe_seconds(timeframe)
     if bars > settings.QM_MAX_BARS:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             f"the period holds about {int(bars):,} {timeframe} bars; the limit is "
             f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
@@ -134,9 +131,8 @@ def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: date
     try:
         check_range(timeframe, start, end, now=now or utcnow())
     except DataRangeUnavailable as exc:
-        raise ApplicationError(
-            "DATA_RANGE_UNAVAILABLE", exc.message, details={"field": "marketContext.testPeriod", **exc.details}
-        ) from None
+        exc.details = {"field": "marketContext.testPeriod", **exc.details}
+        raise
 
 
 def _dataset_for_window(dataset_id: int, market: str, timeframe: str):
@@ -149,13 +145,13 @@ def _dataset_for_window(dataset_id: int, market: str, timeframe: str):
     if dataset is None:
         return None
     if dataset.symbol != market.upper():
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             f"dataset {dataset_id} holds {dataset.symbol}, not {market.upper()}",
             details={"field": "marketContext.market", "dataset_symbol": dataset.symbol},
         )
     if not can_resample(dataset.timeframe, timeframe):
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             f"dataset {dataset_id} holds {dataset.timeframe} bars; it can "
             f"serve {dataset.timeframe} or a larger multiple, not {timeframe}",

@@ -37,7 +37,7 @@ from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, S
 from backtests.requests import data_window_from_request, strategy_from_request
 from marketdata.services import market_data_load
 from qm_platform import observability
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.backtests")
 
@@ -138,7 +138,7 @@ def backtest_submit(
     - Otherwise the run is saved QUEUED and dispatched when the transaction commits; if the
       broker is down it stays QUEUED and the dispatcher sends it later (transactional outbox).
     - ``dispatch=False`` saves a QUEUED run without sending it: the caller (a batch) sends it.
-    Raises ApplicationError (400) for anything invalid: no run is created, nothing enqueued.
+    Raises CodedError (400) for anything invalid: no run is created, nothing enqueued.
     """
     if idempotency_key:
         existing = BacktestRun.objects.filter(owner=user, idempotency_key=idempotency_key).first()
@@ -150,7 +150,7 @@ def backtest_submit(
         from marketdata.selectors import dataset_get
 
         if dataset_get(dataset_id=window.dataset_id, user=user) is None:
-            raise ApplicationError(
+            raise CodedError(
                 "DATASET_NOT_FOUND",
                 f"no dataset with id {window.dataset_id}",
                 details={"field": "marketContext.dataSource"},
@@ -292,11 +292,10 @@ def backtest_cancel(*, run: BacktestRun) -> BacktestRun:
     )
     run.refresh_from_db()
     if not moved:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_STATE",
             f"the run is {run.status}; only QUEUED or RUNNING runs can be cancelled",
             details={"status": run.status},
-            status_code=409,
         )
     logger.info("run cancelled", extra={"run_id": str(run.id)})
     return run
@@ -458,7 +457,7 @@ def _execute_claimed(run_id, lease: str) -> str:
                 "TIMEOUT",
                 f"The run exceeded the time limit of {settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.",
             )
-        if isinstance(exc, (ApplicationError, EngineError)):
+        if isinstance(exc, (CodedError, EngineError)):
             return _fail(run_id, lease, exc.code, exc.message)
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
         return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
@@ -628,18 +627,13 @@ def backtest_finish_report(*, run_id) -> str:
 def report_regenerate(*, run: BacktestRun) -> Artifact:
     """Render the PDF again for a SUCCEEDED run (e.g. after Chromium was missing)."""
     if run.status != RunStatus.SUCCEEDED:
-        raise ApplicationError(
-            "INVALID_STATE",
-            f"the run is {run.status}; a report needs a SUCCEEDED run",
-            details={"status": run.status},
-            status_code=409,
+        raise CodedError(
+            "INVALID_STATE", f"the run is {run.status}; a report needs a SUCCEEDED run", details={"status": run.status}
         )
     artifact = report_render_pdf(run_id=run.cache_source_id or run.id)
     if artifact is None:
         source = BacktestRun.objects.get(id=run.cache_source_id or run.id)
-        raise ApplicationError(
-            "REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}", status_code=503
-        )
+        raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}")
     BacktestRun.objects.filter(id=run.id).update(report_error="")
     return artifact
 

@@ -20,7 +20,7 @@ from backtests.models import Artifact, RunStatus
 from backtests.strategies import expand_request
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import TIMEFRAME_SECONDS
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 from reports import analysis, charts, kpis
 from reports.render import STAGE_LABELS, render_report_html
 
@@ -60,7 +60,7 @@ def _parse_body(request) -> dict:
     try:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ApplicationError("INVALID_JSON", f"the strategy is not valid JSON: {exc}") from None
+        raise CodedError("INVALID_JSON", f"the strategy is not valid JSON: {exc}") from None
     return body
 
 
@@ -73,17 +73,17 @@ def _raw_payload(request) -> str:
 
 def _submit(request, *, kind: str | None = None):
     """Parse, expand (templates, V5, sessions), validate and submit a page's POST; raises
-    ApplicationError for anything invalid. ``kind`` is implied when the body names none."""
+    CodedError for anything invalid. ``kind`` is implied when the body names none."""
     body = _parse_body(request)
     if kind and isinstance(body, dict):
         body.setdefault("kind", kind)
     serializer = BacktestRequestSerializer(data=expand_request(body))
     if not serializer.is_valid():
-        raise ApplicationError("INVALID_REQUEST", "The request is invalid.", details={"fields": serializer.errors})
+        raise CodedError("INVALID_REQUEST", "The request is invalid.", details={"fields": serializer.errors})
     return services.backtest_submit(user=request.user, body=serializer.body())
 
 
-def _builder_context(payload: str, error: ApplicationError | None = None) -> dict:
+def _builder_context(payload: str, error: CodedError | None = None) -> dict:
     from backtests.models import StrategyTemplate
 
     templates = list(StrategyTemplate.objects.only("id", "name", "kind", "body"))
@@ -108,7 +108,7 @@ def run_backtest_v4(request):
     if request.method == "POST":
         try:
             run = _submit(request)
-        except ApplicationError as exc:
+        except CodedError as exc:
             return render(
                 request, "backtests/new.html", _builder_context(_raw_payload(request), exc), status=exc.status_code
             )
@@ -124,7 +124,7 @@ def run_backtest_v5(request):
     if request.method == "POST":
         try:
             run = _submit(request, kind="ict")
-        except ApplicationError as exc:
+        except CodedError as exc:
             return render(
                 request,
                 "backtests/new_v5.html",

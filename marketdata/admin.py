@@ -11,7 +11,7 @@ from marketdata import services
 from marketdata.models import Dataset
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import POLICIES, quality_summary
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 class CsvUploadForm(forms.Form):
@@ -89,7 +89,7 @@ class DatasetAdmin(admin.ModelAdmin):
                     policy=data["policy"],
                     name=data["file"].name,
                 )
-            except ApplicationError as exc:
+            except CodedError as exc:
                 form.add_error(None, exc.message)
                 problems = exc.details.get("problems", [])
             else:

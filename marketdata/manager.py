@@ -32,6 +32,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from qm_platform.errors import CodedError
+
 from .cache import FrameCache
 from .providers import DataRangeUnavailable, ProviderError, ProviderUnavailable, SymbolNotFound
 from .providers.synthetic import SyntheticProvider
@@ -46,14 +48,13 @@ logger = logging.getLogger("qm.data")
 PROVIDER_NAMES = {"yahoo": "Yahoo Finance", "synthetic": "the synthetic generator"}
 
 
-class DataUnavailable(Exception):
+class DataUnavailable(CodedError):
     """No data can be served. ``code`` is the API error code."""
 
-    def __init__(self, message: str, *, code: str = "DATA_UNAVAILABLE", details: dict | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
+    code = "DATA_UNAVAILABLE"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(code, message, details)
 
 
 @dataclass

@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from marketdata.manager import DataManager, DataUnavailable, LoadedData, series_key
 from marketdata.models import Dataset
-from marketdata.providers.csv import CsvFormatError, parse_csv
+from marketdata.providers.csv import parse_csv
 from marketdata.storage import StorageError
 from marketdata.storage.base import empty_frame, utc
 from marketdata.timeframes import timeframe_seconds, utcnow
 from marketdata.validation import quality_report, quality_summary
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.data")
 
@@ -109,18 +109,13 @@ def set_data_manager(manager: DataManager | None) -> None:
         _manager_config = _config() if manager is not None else None
 
 
-def _app_error(exc: DataUnavailable, status_code: int = 503) -> ApplicationError:
-    status = 400 if exc.code in ("DATA_RANGE_UNAVAILABLE", "INVALID_REQUEST") else status_code
-    return ApplicationError(exc.code, exc.message, details=exc.details, status_code=status)
-
-
 # ---- runs -----------------------------------------------------------------------------------
 
 
 def market_data_load(*, run) -> LoadedData:
     """The data a run asked for, with its quality report and plain-language warnings.
 
-    Raises ApplicationError: DATA_UNAVAILABLE (provider down with nothing cached, storage
+    Raises CodedError: DATA_UNAVAILABLE (provider down with nothing cached, storage
     failure, deleted dataset), DATA_RANGE_UNAVAILABLE, INSUFFICIENT_DATA.
     """
     try:
@@ -133,12 +128,10 @@ def market_data_load(*, run) -> LoadedData:
             )
             if loaded.saved:
                 dataset_record(symbol=run.market, timeframe=run.timeframe, source=run.data_source)
-    except DataUnavailable as exc:
-        raise _app_error(exc) from exc
     except StorageError as exc:
-        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
+        raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
     if len(loaded.frame) < 2:
-        raise ApplicationError(
+        raise CodedError(
             "INSUFFICIENT_DATA",
             f"no {run.market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
             f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)",
@@ -165,7 +158,7 @@ def _window_end(run, frame: pd.DataFrame):
 def _load_dataset(manager: DataManager, run) -> LoadedData:
     dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
     if dataset is None:
-        raise ApplicationError("DATA_UNAVAILABLE", "the dataset this run used was deleted", status_code=503)
+        raise CodedError("DATA_UNAVAILABLE", "the dataset this run used was deleted")
     frame = manager.get_stored(
         dataset.storage_key,
         dataset.timeframe,
@@ -176,9 +169,7 @@ def _load_dataset(manager: DataManager, run) -> LoadedData:
     )
     warnings = []
     if frame is None:
-        raise ApplicationError(
-            "DATA_UNAVAILABLE", f"the stored data of dataset {dataset.id} is missing", status_code=503
-        )
+        raise CodedError("DATA_UNAVAILABLE", f"the stored data of dataset {dataset.id} is missing")
     if run.timeframe != dataset.timeframe:
         warnings.append(f"Built {run.timeframe} bars from the {dataset.timeframe} bars of dataset {dataset.id}.")
     return LoadedData(frame, f"dataset:{dataset.id}", True, warnings)
@@ -273,24 +264,18 @@ def dataset_import_csv(
 ) -> ImportResult:
     """Validate a CSV of bars and store it as a new dataset owned by ``user``.
 
-    Raises ApplicationError INVALID_DATA (400) listing the first problems by line; then
+    Raises CodedError INVALID_DATA (400) listing the first problems by line; then
     nothing is stored. ``policy="repair"`` sorts, drops duplicates and leaves out bad rows
     (reported in the quality report) instead of refusing the file.
     """
     limit = settings.QM_CSV_MAX_UPLOAD_MB * 1024 * 1024
     if len(data) > limit:
-        raise ApplicationError(
+        raise CodedError(
             "FILE_TOO_LARGE",
             f"the file is {len(data) / 1e6:.1f} MB; the limit is {settings.QM_CSV_MAX_UPLOAD_MB} MB",
             details={"max_mb": settings.QM_CSV_MAX_UPLOAD_MB},
-            status_code=413,
         )
-    try:
-        parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
-    except CsvFormatError as exc:
-        raise ApplicationError(
-            "INVALID_DATA", exc.message, details={"problems": exc.problems[:20], "problem_count": len(exc.problems)}
-        ) from None
+    parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
     symbol = symbol.upper()
     storage_key = f"{symbol}@csv-{uuid.uuid4().hex[:12]}"
     manager = get_data_manager()
@@ -298,7 +283,7 @@ def dataset_import_csv(
         meta = manager.save_frame(storage_key, parsed.timeframe, parsed.frame, source="csv")
         fields = _dataset_fields(manager, storage_key, parsed.timeframe, symbol, meta)
     except StorageError as exc:
-        raise ApplicationError("STORAGE_ERROR", f"the dataset could not be stored: {exc}", status_code=503) from exc
+        raise CodedError("STORAGE_ERROR", f"the dataset could not be stored: {exc}") from exc
     fields["quality_report"]["anomalies"]["problems"] = parsed.problems[:20]
     fields["quality_report"]["anomalies"]["problem_count"] = len(parsed.problems)
     fields["quality_report"]["anomalies"]["repaired"] = parsed.repaired
@@ -318,10 +303,8 @@ def dataset_fetch(*, symbol: str, timeframe: str, source: str, start, end) -> tu
     """Download (or top up) a provider series for [start, end) and record it."""
     try:
         loaded = get_data_manager().get_data(symbol, timeframe, start, end, source)
-    except DataUnavailable as exc:
-        raise _app_error(exc) from exc
     except StorageError as exc:
-        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
+        raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
     dataset = dataset_record(symbol=symbol, timeframe=timeframe, source=source)
     return dataset, loaded
 
@@ -329,18 +312,15 @@ def dataset_fetch(*, symbol: str, timeframe: str, source: str, start, end) -> tu
 def dataset_refresh(*, dataset: Dataset) -> tuple[Dataset, list[str]]:
     """Download a provider dataset's recent bars again, up to now. Uploads cannot be refreshed."""
     if dataset.source not in SHARED_SOURCES:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_STATE",
             f"dataset {dataset.id} was uploaded ({dataset.source}); upload a new file to change it",
             details={"source": dataset.source},
-            status_code=409,
         )
     try:
         loaded = get_data_manager().refresh(dataset.symbol, dataset.timeframe, dataset.source)
-    except DataUnavailable as exc:
-        raise _app_error(exc) from exc
     except StorageError as exc:
-        raise ApplicationError("DATA_UNAVAILABLE", f"market data storage failed: {exc}", status_code=503) from exc
+        raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
     updated = dataset_record(symbol=dataset.symbol, timeframe=dataset.timeframe, source=dataset.source) or dataset
     return updated, loaded.warnings
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata.timeframes import timeframe_seconds
+from qm_platform.errors import CodedError
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 POLICIES = ("reject", "repair")
@@ -52,12 +53,13 @@ INDEX_SESSIONS = {
 FX_REQUIRED_UNTIL_FRIDAY = pd.Timedelta(hours=20)
 
 
-class DataValidationError(Exception):
+class DataValidationError(CodedError):
     """The data breaks the rules under policy ``reject`` (or nothing valid is left)."""
 
+    code = "INVALID_DATA"
+
     def __init__(self, message: str, problems: list[dict]):
-        super().__init__(message)
-        self.message = message
+        super().__init__(None, message, {"problems": problems[:20], "problem_count": len(problems)})
         self.problems = problems
 
 

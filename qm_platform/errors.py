@@ -1,110 +1,76 @@
-"""One error type and one handler: every API error is
-``{"success": false, "error": "...", "code": "UPPER_SNAKE", "details": {...}}``.
+"""One error family for every layer: ``CodedError(code, message, details)``.
+
+Pure Python (no Django), so the module library, the engine, market data and batches raise the
+same type the API renders. ``qm_platform.api_errors`` is the one DRF handler: it renders any
+``CodedError`` as ``{"success": false, "error": "...", "code": "UPPER_SNAKE", "details": {...}}``
+with the HTTP status that :data:`HTTP_STATUS` gives its code.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import set_rollback
+# The HTTP status of each code; a code not listed is a client error (400).
+HTTP_STATUS: dict[str, int] = {
+    "NOT_AUTHENTICATED": 401,
+    "AUTHENTICATION_FAILED": 401,
+    "PERMISSION_DENIED": 403,
+    "PLAN_LIMIT": 403,
+    "NOT_FOUND": 404,
+    "CATEGORY_NOT_FOUND": 404,
+    "REPORT_NOT_READY": 404,
+    "REPORT_NOT_AVAILABLE": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "NOT_ACCEPTABLE": 406,
+    "INVALID_STATE": 409,
+    "DUPLICATE_NAME": 409,
+    "FILE_TOO_LARGE": 413,
+    "REQUEST_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "RATE_LIMITED": 429,
+    "QUOTA_EXCEEDED": 429,
+    "INTERNAL_ERROR": 500,
+    "DATA_UNAVAILABLE": 503,
+    "DATA_SOURCE_UNAVAILABLE": 503,
+    "STORAGE_ERROR": 503,
+    "REPORT_FAILED": 503,
+}
 
-logger = logging.getLogger("qm.api")
 
+class CodedError(Exception):
+    """An error with a stable UPPER_SNAKE ``code``, a ``message`` for people and
+    machine-readable ``details``.
 
-class ApplicationError(Exception):
-    """An error with a stable code, a message for people, and machine-readable details."""
+    ``status_code`` overrides the code's HTTP status only where one code means different
+    things by where it appears (an unknown module named in a URL is 404, in a strategy 400).
+    Subclasses name a layer (EngineError, ProviderError, ...) and may set a default ``code``.
+    """
+
+    code = "ERROR"
 
     def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        status_code: int = status.HTTP_400_BAD_REQUEST,
+        self, code: str | None, message: str, details: dict[str, Any] | None = None, *, status_code: int | None = None
     ):
         super().__init__(message)
-        self.code = code
+        if code:
+            self.code = code
         self.message = message
         self.details = details or {}
-        self.status_code = status_code
+        self._status_code = status_code
+
+    @property
+    def status_code(self) -> int:
+        return self._status_code or HTTP_STATUS.get(self.code, 400)
+
+    def __reduce__(self):  # survives pickling (Celery, multiprocessing) with its fields
+        return (_rebuild, (type(self), self.code, self.message, self.details, self._status_code))
+
+
+def _rebuild(cls, code, message, details, status_code):
+    error = Exception.__new__(cls)
+    CodedError.__init__(error, code, message, details, status_code=status_code)
+    return error
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"success": False, "error": message, "code": code, "details": details or {}}
-
-
-_DRF_CODES = {
-    exceptions.ParseError: "INVALID_JSON",
-    exceptions.NotAuthenticated: "NOT_AUTHENTICATED",
-    exceptions.AuthenticationFailed: "AUTHENTICATION_FAILED",
-    exceptions.PermissionDenied: "PERMISSION_DENIED",
-    exceptions.NotFound: "NOT_FOUND",
-    exceptions.MethodNotAllowed: "METHOD_NOT_ALLOWED",
-    exceptions.NotAcceptable: "NOT_ACCEPTABLE",
-    exceptions.UnsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
-    exceptions.Throttled: "RATE_LIMITED",
-    exceptions.ValidationError: "INVALID_REQUEST",
-}
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF exception handler: renders ApplicationError, DRF's and Django's errors, and
-    anything unexpected (as a 500 without a stack trace) in the one contract."""
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-
-    headers: dict[str, str] = {}
-    if isinstance(exc, ApplicationError):
-        set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
-    if isinstance(exc, exceptions.APIException):
-        set_rollback()
-        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "ERROR")
-        if isinstance(exc, exceptions.ValidationError):
-            message = "The request is invalid: " + _first_problem(exc.detail)
-            details = {"fields": exc.detail}
-        else:
-            message = str(exc.detail)
-            details = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait))
-            details["retry_after_seconds"] = int(exc.wait)
-        return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
-
-    view = context.get("view")
-    logger.exception("unhandled error in %s", type(view).__name__ if view else "API")
-    set_rollback()
-    return Response(
-        error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
-
-
-def _first_problem(detail: Any, path: str = "") -> str:
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            return _first_problem(value, f"{path}.{key}" if path else str(key))
-    if isinstance(detail, list) and detail:
-        return _first_problem(detail[0], path)
-    return f"{path}: {detail}" if path else str(detail)
-
-
-def json_404(request, exception=None):
-    if not request.path.startswith("/api/"):
-        from django.views.defaults import page_not_found
-
-        return page_not_found(request, exception)
-    return JsonResponse(error_body("NOT_FOUND", f"No such resource: {request.path}"), status=404)
-
-
-def json_500(request):
-    return JsonResponse(error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."), status=500)

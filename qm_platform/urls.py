@@ -25,5 +25,5 @@ urlpatterns = [
     path("", pages.runs_page),
 ]
 
-handler404 = "qm_platform.errors.json_404"
-handler500 = "qm_platform.errors.json_500"
+handler404 = "qm_platform.api_errors.json_404"
+handler500 = "qm_platform.api_errors.json_500"

@@ -9,14 +9,14 @@ from rest_framework.response import Response
 
 from modules.errors import ModuleNotFound
 from modules.registry import get_registry
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 def _module_or_404(module_id: str):
     try:
         return get_registry().get_module(module_id)
     except ModuleNotFound as exc:
-        raise ApplicationError(
+        raise CodedError(
             "MODULE_NOT_FOUND",
             str(exc),
             status_code=404,
@@ -42,11 +42,8 @@ class ModuleViewSet(viewsets.ViewSet):
         wanted = request.query_params.get("category")
         categories = registry.list_available_modules()
         if wanted and wanted not in categories:
-            raise ApplicationError(
-                "CATEGORY_NOT_FOUND",
-                f"unknown category {wanted!r}",
-                details={"categories": sorted(categories)},
-                status_code=404,
+            raise CodedError(
+                "CATEGORY_NOT_FOUND", f"unknown category {wanted!r}", details={"categories": sorted(categories)}
             )
         out = []
         for category, ids in categories.items():

@@ -27,7 +27,7 @@ from backtests.api.serializers import (
 from backtests.models import Artifact, StrategyTemplate
 from backtests.strategies import expand_request
 from backtests.strategies.v5 import V5RequestSerializer
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 EXAMPLE_V4 = {
     "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "2mo"},
@@ -102,7 +102,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_object(self):
         run = selectors.backtest_get_for_user(user=self.request.user, run_id=self.kwargs["pk"])
         if run is None:
-            raise ApplicationError("NOT_FOUND", "No backtest with this id.", status_code=404)
+            raise CodedError("NOT_FOUND", "No backtest with this id.")
         return run
 
     @extend_schema(
@@ -135,7 +135,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 128:
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_REQUEST",
                 "Idempotency-Key must be at most 128 characters",
                 details={"field": "Idempotency-Key"},
@@ -190,16 +190,13 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         artifact = Artifact.objects.filter(run_id=run.cache_source_id or run.id, kind=Artifact.Kind.REPORT_PDF).first()
         if artifact is None:
             if run.status != "SUCCEEDED":
-                raise ApplicationError(
+                raise CodedError(
                     "REPORT_NOT_READY",
                     f"the run is {run.status}; the report exists once it has SUCCEEDED",
                     details={"status": run.status},
-                    status_code=404,
                 )
-            raise ApplicationError(
-                "REPORT_NOT_AVAILABLE",
-                f"the PDF could not be rendered: {run.report_error or 'unknown error'}",
-                status_code=404,
+            raise CodedError(
+                "REPORT_NOT_AVAILABLE", f"the PDF could not be rendered: {run.report_error or 'unknown error'}"
             )
         handle = default_storage.open(artifact.storage_key, "rb")
         return FileResponse(handle, content_type="application/pdf", filename=f"quantmetrics-{run.market}-{run.id}.pdf")

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from backtests.batches import services
 from backtests.batches.models import Batch, BatchLimit, Schedule
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 @admin.register(Batch)
@@ -73,7 +73,7 @@ class BatchAdmin(admin.ModelAdmin):
         for batch in queryset:
             try:
                 services.batch_cancel(batch=batch)
-            except ApplicationError as exc:
+            except CodedError as exc:
                 self.message_user(request, f"{batch.id}: {exc.message}", messages.WARNING)
 
 
@@ -96,7 +96,7 @@ class ScheduleForm(forms.ModelForm):
             )
             if data.get("owner") and data.get("definition") is not None:
                 services.batch_plan(user=data["owner"], definition=data["definition"])
-        except ApplicationError as exc:
+        except CodedError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.message}") from None
         return data
 

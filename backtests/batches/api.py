@@ -20,7 +20,7 @@ from backtests.batches.serializers import (
     BatchSubmitResponseSerializer,
     ScheduleSerializer,
 )
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 EXAMPLE_BATCH = {
     "strategy": EXAMPLE_V4,
@@ -46,9 +46,9 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApplicationError("INVALID_REQUEST", f"{name} must be an integer", details={"field": name}) from None
+        raise CodedError("INVALID_REQUEST", f"{name} must be an integer", details={"field": name}) from None
     if not low <= value <= high:
-        raise ApplicationError("INVALID_REQUEST", f"{name} must be between {low} and {high}", details={"field": name})
+        raise CodedError("INVALID_REQUEST", f"{name} must be between {low} and {high}", details={"field": name})
     return value
 
 
@@ -62,7 +62,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_object(self) -> Batch:
         batch = selectors.batch_get_for_user(user=self.request.user, batch_id=self.kwargs["pk"])
         if batch is None:
-            raise ApplicationError("NOT_FOUND", "No batch with this id.", status_code=404)
+            raise CodedError("NOT_FOUND", "No batch with this id.")
         return batch
 
     @extend_schema(
@@ -112,7 +112,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         sort = request.query_params.get("sort", "score").lstrip("-") or "score"
         order = request.query_params.get("order", "desc")
         if order not in ("asc", "desc"):
-            raise ApplicationError("INVALID_REQUEST", "order must be 'asc' or 'desc'", details={"field": "order"})
+            raise CodedError("INVALID_REQUEST", "order must be 'asc' or 'desc'", details={"field": "order"})
         limit = _int_param(request, "limit", 100, 0, MAX_RESULTS_PAGE)
         offset = _int_param(request, "offset", 0, 0, 10**9)
         rows = selectors.batch_scored_rows(batch=batch)
@@ -185,17 +185,14 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         batch = self.get_object()
         if not batch.report_key or not default_storage.exists(batch.report_key):
             if not batch.is_final:
-                raise ApplicationError(
+                raise CodedError(
                     "REPORT_NOT_READY",
                     f"the batch is {batch.status}; the report exists once it is final",
                     details={"status": batch.status},
-                    status_code=404,
                 )
             if services.batch_render_report(batch_id=batch.id) is None:
                 batch.refresh_from_db()
-                raise ApplicationError(
-                    "REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}", status_code=503
-                )
+                raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}")
             batch.refresh_from_db()
         return FileResponse(
             default_storage.open(batch.report_key, "rb"),
@@ -213,7 +210,7 @@ class ScheduleViewSet(viewsets.ViewSet):
     def _get(self, request, pk):
         schedule = selectors.schedule_get_for_user(user=request.user, schedule_id=pk)
         if schedule is None:
-            raise ApplicationError("NOT_FOUND", "No schedule with this id.", status_code=404)
+            raise CodedError("NOT_FOUND", "No schedule with this id.")
         return schedule
 
     @extend_schema(responses=ScheduleSerializer(many=True))

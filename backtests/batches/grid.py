@@ -20,17 +20,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qm_platform.errors import CodedError
+
 MARKET_PATH = "marketContext.market"
 TIMEFRAME_PATH = "marketContext.timeframe"
 _TOKEN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
 
 
-class GridError(ValueError):
+class GridError(CodedError):
     """An invalid grid: ``code`` and ``details`` go straight into the API error."""
-
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details or {}
 
 
 def parse_path(path: str) -> list[str | int]:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qm_platform.errors import CodedError
+
 # Named objectives → the metric they read.
 NAMED_OBJECTIVES = {
     "sharpe": "sharpe",
@@ -44,10 +46,8 @@ KEY_METRICS = (
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-class ObjectiveError(ValueError):
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details or {}
+class ObjectiveError(CodedError):
+    """An invalid batch request: rendered as it is by the API's one handler."""
 
 
 @dataclass(frozen=True)

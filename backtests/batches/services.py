@@ -32,20 +32,18 @@ from django.utils import timezone
 
 from backtests import services as run_services
 from backtests.batches import selectors
-from backtests.batches.grid import Grid, GridError, build_grid
+from backtests.batches.grid import Grid, build_grid
 from backtests.batches.models import Batch, BatchLimit, BatchMode, BatchStatus, Schedule
 from backtests.batches.objective import (
     KEY_METRICS,
     Constraints,
     Objective,
-    ObjectiveError,
     parse_constraints,
     parse_objective,
     pick_best,
 )
 from backtests.batches.stats import deflated_sharpe_ratio, sharpe_per_observation
 from backtests.batches.walk_forward import (
-    WalkForwardError,
     Window,
     annualised_return_pct,
     build_windows,
@@ -55,7 +53,7 @@ from backtests.batches.walk_forward import (
 )
 from backtests.models import BacktestRun, RunStatus, Trade
 from backtests.requests import data_window_from_request, strategy_from_request
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.batches")
 
@@ -88,15 +86,15 @@ class BatchPlan:
     plain_body: dict | None = None
 
     def combination_body(self, index: int) -> tuple[dict, dict]:
-        """(parameters, the runnable body) of a combination. Raises ApplicationError naming
+        """(parameters, the runnable body) of a combination. Raises CodedError naming
         the combination."""
         params = self.grid.combination(index)
         if self.plain_body is not None:  # V4 as written: the values go straight in
             return params, self.grid.apply(self.plain_body, params)
         try:
             body = _strategy_body(self.grid.apply(self.base_body, params), "strategy")
-        except ApplicationError as exc:
-            raise ApplicationError(
+        except CodedError as exc:
+            raise CodedError(
                 exc.code, f"combination {params}: {exc.message}", details={**exc.details, "combination": params}
             ) from None
         return params, body
@@ -127,7 +125,7 @@ def _template_body(template_id, overrides: dict | None) -> dict:
     lookup = getattr(registry, "get_template_body", None)
     body = lookup(str(template_id), overrides or {}) if lookup else None
     if not isinstance(body, dict):
-        raise ApplicationError(
+        raise CodedError(
             "TEMPLATE_NOT_FOUND",
             f"no strategy template with id {template_id!r}",
             details={"field": "template", "template": template_id},
@@ -152,9 +150,9 @@ def _strategy_body(raw: dict, field_name: str) -> dict:
 
     serializer = BacktestRequestSerializer(data=_expand(raw))
     if not serializer.is_valid():
-        from qm_platform.errors import _first_problem
+        from qm_platform.api_errors import _first_problem
 
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             f"The request is invalid: {field_name}." + _first_problem(serializer.errors),
             details={"fields": {field_name: serializer.errors}},
@@ -190,12 +188,12 @@ def _list_of(raw, field_name: str, check, what: str) -> list:
     if raw is None:
         return []
     if not isinstance(raw, list) or not raw or len(raw) > 200:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST", f"{field_name} must be a list of 1 to 200 {what}", details={"field": field_name}
         )
     for item in raw:
         if not check(item):
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_REQUEST", f"{field_name}: {item!r} is not a valid {what[:-1]}", details={"field": field_name}
             )
     return raw
@@ -205,14 +203,14 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     """Validate a batch request completely, without creating anything: the strategy (or
     template), every grid path against the request, the markets and timeframes, the sample,
     the objective and constraints, the walk-forward windows, the user's limit, and the
-    strategy of the first combination. Raises ApplicationError (400)."""
+    strategy of the first combination. Raises CodedError (400)."""
     from marketdata.timeframes import TIMEFRAME_SECONDS
 
     if not isinstance(definition, dict):
-        raise ApplicationError("INVALID_REQUEST", "the batch request must be a JSON object")
+        raise CodedError("INVALID_REQUEST", "the batch request must be a JSON object")
     has_strategy, has_template = definition.get("strategy") is not None, definition.get("template") is not None
     if has_strategy == has_template:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             "give exactly one of 'strategy' (a request body) or 'template' (a template id)",
             details={"field": "strategy"},
@@ -220,9 +218,7 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     if has_template:
         raw = _template_body(definition["template"], definition.get("overrides"))
     elif not isinstance(definition["strategy"], dict):
-        raise ApplicationError(
-            "INVALID_REQUEST", "strategy must be a request body (object)", details={"field": "strategy"}
-        )
+        raise CodedError("INVALID_REQUEST", "strategy must be a request body (object)", details={"field": "strategy"})
     else:
         raw = definition["strategy"]
     # Grid paths point into the request as written (V4 or V5); each combination is expanded.
@@ -230,21 +226,18 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     body = _strategy_body(raw, "template" if has_template else "strategy")
     mode = definition.get("mode", BatchMode.GRID)
     if mode not in BatchMode.values:
-        raise ApplicationError("INVALID_REQUEST", f"mode must be one of {BatchMode.values}", details={"field": "mode"})
+        raise CodedError("INVALID_REQUEST", f"mode must be one of {BatchMode.values}", details={"field": "mode"})
     markets = _list_of(
         definition.get("markets"), "markets", lambda m: isinstance(m, str) and SYMBOL.match(m), "symbols"
     )
     timeframes = _list_of(definition.get("timeframes"), "timeframes", lambda t: t in TIMEFRAME_SECONDS, "timeframes")
-    try:
-        grid = build_grid(
-            raw, definition.get("grid"), [m.upper() for m in markets], timeframes, known_leaf_keys=_known_leaf_keys
-        )
-        objective = parse_objective(definition.get("objective"))
-        constraints = parse_constraints(definition.get("constraints"))
-    except (GridError, ObjectiveError) as exc:
-        raise ApplicationError(exc.code, exc.message, details=exc.details) from None
+    grid = build_grid(
+        raw, definition.get("grid"), [m.upper() for m in markets], timeframes, known_leaf_keys=_known_leaf_keys
+    )
+    objective = parse_objective(definition.get("objective"))
+    constraints = parse_constraints(definition.get("constraints"))
     if grid.size > MAX_GRID_SIZE:
-        raise ApplicationError(
+        raise CodedError(
             "GRID_TOO_LARGE",
             f"the grid has {grid.size:.3g} combinations; sample from a smaller one",
             details={"combinations": grid.size},
@@ -260,7 +253,7 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
             or not isinstance(sample.get("seed", 0), int)
             or set(sample) - {"n", "seed"}
         ):
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_REQUEST",
                 'sample must be {"n": <positive integer>, "seed": <integer>}',
                 details={"field": "sample"},
@@ -269,25 +262,22 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     if mode == BatchMode.WALK_FORWARD:
         raw_wf = definition.get("walkForward")
         if not isinstance(raw_wf, dict) or set(raw_wf) - {"inSample", "outOfSample", "step", "anchored"}:
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_WALK_FORWARD",
                 'walkForward must be {"inSample": "6mo", "outOfSample": "2mo", "step": "2mo", "anchored": false}',
                 details={"field": "walkForward"},
             )
         window = data_window_from_request(body)
-        try:
-            windows = build_windows(
-                window.start,
-                window.end,
-                in_sample=raw_wf.get("inSample"),
-                out_of_sample=raw_wf.get("outOfSample"),
-                step=raw_wf.get("step"),
-                anchored=bool(raw_wf.get("anchored", False)),
-            )
-        except WalkForwardError as exc:
-            raise ApplicationError(exc.code, exc.message, details=exc.details) from None
+        windows = build_windows(
+            window.start,
+            window.end,
+            in_sample=raw_wf.get("inSample"),
+            out_of_sample=raw_wf.get("outOfSample"),
+            step=raw_wf.get("step"),
+            anchored=bool(raw_wf.get("anchored", False)),
+        )
     elif definition.get("walkForward") is not None:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST", 'walkForward needs "mode": "walk_forward"', details={"field": "walkForward"}
         )
     plan = BatchPlan(
@@ -305,7 +295,7 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     planned = requested * per_combination + len(windows)
     limit = batch_limit_for(user=user)
     if planned > limit:
-        raise ApplicationError(
+        raise CodedError(
             "GRID_TOO_LARGE",
             f"this batch would create {planned:,} runs ({grid.size:,} combinations"
             f"{f', {requested:,} sampled' if sample else ''}{f' × {len(windows)} windows' if windows else ''}); "
@@ -333,8 +323,8 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
 def _submit_one(*, user, body: dict, params: dict) -> BacktestRun:
     try:
         return run_services.backtest_submit(user=user, body=body, dispatch=False)
-    except ApplicationError as exc:
-        raise ApplicationError(
+    except CodedError as exc:
+        raise CodedError(
             exc.code,
             f"combination {params}: {exc.message}",
             details={**exc.details, "combination": params},
@@ -819,16 +809,15 @@ def batch_cancel(*, batch: Batch) -> Batch:
         )
     if not moved:
         batch.refresh_from_db()
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_STATE",
             f"the batch is {batch.status}; only a RUNNING batch can be cancelled",
             details={"status": batch.status},
-            status_code=409,
         )
     for run in BacktestRun.objects.filter(batch=batch, status__in=PENDING).only("id", "status"):
         try:
             run_services.backtest_cancel(run=run)
-        except ApplicationError:
+        except CodedError:
             pass  # it finished meanwhile
     Batch.objects.filter(id=batch.id).update(summary=batch_build_summary(batch=batch))
     batch.refresh_from_db()
@@ -890,7 +879,7 @@ def _check_when(*, cron: str, interval_seconds: int | None, tz: str) -> None:
     from celery.schedules import crontab
 
     if bool(cron) == bool(interval_seconds):
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_SCHEDULE",
             "give exactly one of 'cron' (e.g. '0 6 * * 1-5') or 'interval_seconds'",
             details={"field": "cron"},
@@ -898,7 +887,7 @@ def _check_when(*, cron: str, interval_seconds: int | None, tz: str) -> None:
     if cron:
         fields = cron.split()
         if len(fields) != 5:
-            raise ApplicationError(
+            raise CodedError(
                 "INVALID_SCHEDULE",
                 f"cron needs five fields (minute hour day-of-month month day-of-week), got {cron!r}",
                 details={"field": "cron"},
@@ -906,15 +895,15 @@ def _check_when(*, cron: str, interval_seconds: int | None, tz: str) -> None:
         try:
             crontab(*fields)
         except (ValueError, TypeError) as exc:
-            raise ApplicationError("INVALID_SCHEDULE", f"cron {cron!r}: {exc}", details={"field": "cron"}) from None
+            raise CodedError("INVALID_SCHEDULE", f"cron {cron!r}: {exc}", details={"field": "cron"}) from None
     elif interval_seconds < 60:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_SCHEDULE", "interval_seconds must be at least 60", details={"field": "interval_seconds"}
         )
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_SCHEDULE",
             f"unknown timezone {tz!r}; use an IANA name such as 'Europe/London'",
             details={"field": "timezone"},
@@ -936,9 +925,7 @@ def schedule_create(
     _check_when(cron=cron, interval_seconds=interval_seconds, tz=timezone_name)
     batch_plan(user=user, definition=definition)
     if Schedule.objects.filter(owner=user, name=name).exists():
-        raise ApplicationError(
-            "DUPLICATE_NAME", f"you already have a schedule named {name!r}", details={"field": "name"}, status_code=409
-        )
+        raise CodedError("DUPLICATE_NAME", f"you already have a schedule named {name!r}", details={"field": "name"})
     with transaction.atomic():
         schedule = Schedule.objects.create(
             owner=user,
@@ -968,11 +955,8 @@ def schedule_update(*, schedule: Schedule, **changes) -> Schedule:
     if "definition" in changes:
         batch_plan(user=schedule.owner, definition=schedule.definition)
     if Schedule.objects.filter(owner=schedule.owner, name=schedule.name).exclude(id=schedule.id).exists():
-        raise ApplicationError(
-            "DUPLICATE_NAME",
-            f"you already have a schedule named {schedule.name!r}",
-            details={"field": "name"},
-            status_code=409,
+        raise CodedError(
+            "DUPLICATE_NAME", f"you already have a schedule named {schedule.name!r}", details={"field": "name"}
         )
     with transaction.atomic():
         schedule.save()
@@ -1066,7 +1050,7 @@ def schedule_fire(*, schedule_id) -> Batch | None:
         warnings = _refresh_data(schedule.definition, plan.base_body)
         definition = dict(schedule.definition, name=schedule.definition.get("name") or schedule.name)
         batch = batch_create(user=schedule.owner, definition=definition, schedule=schedule, warnings=warnings)
-    except ApplicationError as exc:
+    except CodedError as exc:
         Schedule.objects.filter(id=schedule.id).update(last_error=f"{exc.code}: {exc.message}")
         logger.warning("schedule %s could not create its batch: %s", schedule.id, exc.message)
         return None

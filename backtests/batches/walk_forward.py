@@ -22,14 +22,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from qm_platform.errors import CodedError
+
 _SPAN = re.compile(r"^(\d+)(h|d|wk|mo|y)$")
 MAX_WINDOWS = 120
 
 
-class WalkForwardError(ValueError):
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details or {}
+class WalkForwardError(CodedError):
+    """An invalid batch request: rendered as it is by the API's one handler."""
 
 
 def parse_span(text: str, field: str) -> pd.DateOffset:

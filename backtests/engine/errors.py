@@ -1,21 +1,19 @@
-"""Engine errors. Plain Python: the Django layer maps them to API errors and run failures."""
+"""Engine errors: members of the platform's one error family (pure Python, no Django)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from qm_platform.errors import CodedError
 
-class EngineError(Exception):
+
+class EngineError(CodedError):
     """A run could not be computed. ``code`` is the stable UPPER_SNAKE error code."""
 
     code = "ENGINE_ERROR"
 
     def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.details = details or {}
+        super().__init__(code, message, details)
 
 
 class StrategyError(EngineError):

@@ -29,9 +29,9 @@ def expand_request(data: Any) -> Any:
 
         body = compile_ict(body)
     elif "kind" in body and body["kind"] not in ("v4", None):
-        from qm_platform.errors import ApplicationError
+        from qm_platform.errors import CodedError
 
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST", f"kind must be 'v4' or 'ict', got {body['kind']!r}", details={"field": "kind"}
         )
     body.pop("kind", None)

@@ -21,7 +21,7 @@ silver_bullet  10:00 – 11:00         ICT Silver Bullet (New York AM)
 
 from __future__ import annotations
 
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 SESSIONS: dict[str, dict] = {
     "asia": {"zone": "custom", "custom_start": 19, "custom_end": 4},
@@ -48,7 +48,7 @@ def session_block(session) -> dict | None:
     key = _key(session) if isinstance(session, str) else None
     key = {"newyork": "new_york", "ny": "new_york", "tokyo": "asia"}.get(key, key)
     if key not in SESSIONS:
-        raise ApplicationError(
+        raise CodedError(
             "INVALID_REQUEST",
             f"unknown session {session!r}; expected one of "
             f"Asia, London, New York, {', '.join(k for k in SESSIONS if k not in ('asia', 'london', 'new_york'))}",

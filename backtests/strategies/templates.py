@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "strategy_templates"
 
@@ -53,11 +53,8 @@ def template_apply(template_id: Any, overrides: dict) -> dict:
     template = StrategyTemplate.objects.filter(id=str(template_id)).first() if isinstance(template_id, str) else None
     if template is None:
         available = list(StrategyTemplate.objects.values_list("id", flat=True))
-        raise ApplicationError(
-            "TEMPLATE_NOT_FOUND",
-            f"no template {template_id!r}",
-            details={"field": "template", "available": available},
-            status_code=400,
+        raise CodedError(
+            "TEMPLATE_NOT_FOUND", f"no template {template_id!r}", details={"field": "template", "available": available}
         )
     body = deep_merge(template.body, overrides)
     if template.kind == "ict":

@@ -25,7 +25,7 @@ from typing import Any
 from rest_framework import serializers
 
 from marketdata.timeframes import TIMEFRAME_SECONDS
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 ENTRY_MODULES = {"fvg": "fair_value_gaps", "order_block": "order_blocks", "breaker": "breaker_blocks"}
 HTF_CHOICES = ["15m", "30m", "1h", "4h", "1d"]
@@ -108,10 +108,10 @@ def _condition(label: str, module: str, config: dict, output: str | None, value:
 
 
 def compile_ict(body: dict) -> dict:
-    """A V5 body → the equivalent V4 body. Raises ApplicationError INVALID_REQUEST."""
+    """A V5 body → the equivalent V4 body. Raises CodedError INVALID_REQUEST."""
     serializer = V5RequestSerializer(data=body)
     if not serializer.is_valid():
-        raise ApplicationError("INVALID_REQUEST", "The ICT request is invalid.", details={"fields": serializer.errors})
+        raise CodedError("INVALID_REQUEST", "The ICT request is invalid.", details={"fields": serializer.errors})
     ict = serializer.validated_data.get("ict") or IctSerializer(data={}).run_validation({})
     ctx = dict(body["marketContext"])
     long = ctx.get("direction", "Long") == "Long"

@@ -17,7 +17,7 @@ from backtests.batches.objective import parse_objective, scores
 from backtests.batches.stats import deflated_sharpe, expected_max_sharpe
 from backtests.batches.walk_forward import build_windows, stitch
 from backtests.models import BacktestRun, RunStatus
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 from .factories import v4_body
 
@@ -88,11 +88,11 @@ def test_duplicate_values_are_dropped_so_identical_combinations_run_once():
 
 
 def test_every_grid_path_is_checked_up_front_with_suggestions(alice):
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         create(alice, grid={"decisionBlocks[0].subConfirmations[0].config.peroid": [7, 14]})
     assert code_of(excinfo) == "INVALID_GRID_PATH"
     assert "period" in excinfo.value.details["suggestions"]
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         create(alice, grid={"decisionBlocks[3].label": ["x"]})
     assert "no index 3" in excinfo.value.message
     assert not Batch.objects.exists() and not BacktestRun.objects.exists()
@@ -106,7 +106,7 @@ def test_a_module_parameter_left_at_its_default_can_be_swept(alice):
 
 
 def test_an_invalid_value_in_any_combination_creates_nothing(alice):
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         create(alice, grid={TP: [2.0, -5]})
     assert excinfo.value.details["combination"] == {TP: -5}
     assert not Batch.objects.exists() and not BacktestRun.objects.exists()
@@ -114,7 +114,7 @@ def test_an_invalid_value_in_any_combination_creates_nothing(alice):
 
 def test_a_grid_over_the_limit_is_refused_unless_sampled_or_the_users_limit_allows_it(alice):
     grid = {PERIOD: list(range(2, 202)), TP: [round(1 + i / 100, 2) for i in range(60)]}  # 12,000
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid})
     assert code_of(excinfo) == "GRID_TOO_LARGE"
     assert excinfo.value.details == {"combinations": 12_000, "runs": 12_000, "limit": 10_000}
@@ -143,7 +143,7 @@ def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
     runs = list(batch.runs.all())
     assert len(runs) == 2 and {r.data_end.month for r in runs} == {4}
     assert {r.request["decisionBlocks"][0]["subConfirmations"][0]["config"]["period"] for r in runs} == {7, 21}
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         services.batch_plan(user=alice, definition={"template": "no_such_template"})
     assert code_of(excinfo) == "TEMPLATE_NOT_FOUND"
 
@@ -286,7 +286,7 @@ def test_cancel_cancels_queued_runs_and_a_final_batch_cannot_be_cancelled(alice)
     assert batch.runs.filter(status=RunStatus.CANCELLED).count() == 2
     assert cancelled.summary["runs"]["SUCCEEDED"] == 1
     assert services.batch_advance(batch_id=batch.id) == BatchStatus.CANCELLED
-    with pytest.raises(ApplicationError) as excinfo:
+    with pytest.raises(CodedError) as excinfo:
         services.batch_cancel(batch=cancelled)
     assert excinfo.value.status_code == 409 and code_of(excinfo) == "INVALID_STATE"
 
@@ -468,6 +468,6 @@ def test_invalid_schedules_are_refused(alice):
         ({"interval_seconds": 5}, "interval_seconds"),
         ({"cron": "0 6 * * *", "timezone_name": "Mars/Olympus"}, "timezone"),
     ):
-        with pytest.raises(ApplicationError) as excinfo:
+        with pytest.raises(CodedError) as excinfo:
             services.schedule_create(user=alice, name="x", definition=definition, **kwargs)
         assert excinfo.value.details["field"] == field

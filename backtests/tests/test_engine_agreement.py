@@ -32,8 +32,8 @@ import pytest
 import talib
 
 from backtests.engine import build_strategy, run_backtest
-from modules.tests.conftest import load_sample
 from backtests.engine.metrics import exposure_pct
+from modules.tests.conftest import load_sample
 
 backtesting = pytest.importorskip("backtesting")
 SCALE = 2.0**-40

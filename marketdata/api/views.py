@@ -15,7 +15,7 @@ from marketdata.api.serializers import (
     DatasetSerializer,
     DatasetUploadSerializer,
 )
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -31,7 +31,7 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_object(self):
         dataset = selectors.dataset_get(dataset_id=int(self.kwargs["pk"]), user=self.request.user)
         if dataset is None:
-            raise ApplicationError("NOT_FOUND", "No dataset with this id.", status_code=404)
+            raise CodedError("NOT_FOUND", "No dataset with this id.")
         return dataset
 
     @extend_schema(
@@ -76,10 +76,8 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def destroy(self, request, pk=None):
         dataset = self.get_object()
         if dataset.owner_id != request.user.id:
-            raise ApplicationError(
-                "INVALID_STATE",
-                "shared provider caches are removed by cache clean-up, not deleted over the API",
-                status_code=409,
+            raise CodedError(
+                "INVALID_STATE", "shared provider caches are removed by cache clean-up, not deleted over the API"
             )
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)

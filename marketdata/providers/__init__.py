@@ -7,16 +7,16 @@ Failures are one of the exceptions below, so the manager knows what to retry.
 
 from __future__ import annotations
 
+from qm_platform.errors import CodedError
 
-class ProviderError(Exception):
+
+class ProviderError(CodedError):
     """A provider could not deliver; ``details`` says why in machine-readable form."""
 
     code = "DATA_UNAVAILABLE"
 
     def __init__(self, message: str, *, details: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
+        super().__init__(None, message, details)
 
 
 class ProviderUnavailable(ProviderError):

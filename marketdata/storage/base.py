@@ -20,13 +20,19 @@ from datetime import datetime
 import pandas as pd
 
 from marketdata.timeframes import TIMEFRAME_SECONDS
+from qm_platform.errors import CodedError
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 _SYMBOL_RE = re.compile(r"^[A-Z0-9^][A-Z0-9._^=@-]{0,79}$")
 
 
-class StorageError(Exception):
+class StorageError(CodedError):
     """A storage operation failed for a reason other than 'not there'."""
+
+    code = "STORAGE_ERROR"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(None, message, details)
 
 
 def series_name(symbol: str, timeframe: str) -> tuple[str, str]:

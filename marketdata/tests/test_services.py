@@ -10,7 +10,7 @@ from backtests.models import BacktestRun
 from marketdata.models import Dataset
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.services import dataset_cache_cleanup, dataset_import_csv, market_data_cached_frame, market_data_load
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 pytestmark = pytest.mark.django_db
 UTC = "UTC"
@@ -77,7 +77,7 @@ def test_yahoo_outage_serves_cache_with_a_warning_and_fails_without_one(alice, y
     yahoo_manager.l1.clear()
     loaded = market_data_load(run=run_for(alice, "EURUSD", "1h", "2026-11-09", "2026-11-21", "yahoo"))
     assert "Served cached data from 2026-11-18 00:00 UTC because Yahoo Finance was unavailable" in loaded.warnings[0]
-    with pytest.raises(ApplicationError) as err:
+    with pytest.raises(CodedError) as err:
         market_data_load(run=run_for(alice, "GBPUSD", "1h", "2026-11-09", "2026-11-18", "yahoo"))
     assert err.value.code == "DATA_UNAVAILABLE" and "no cached GBPUSD 1h data" in err.value.message
 
@@ -110,7 +110,7 @@ def test_a_dataset_run_can_use_a_larger_timeframe(alice, make_manager):
 
 def test_a_deleted_dataset_fails_the_run_clearly(alice, make_manager):
     make_manager()
-    with pytest.raises(ApplicationError) as err:
+    with pytest.raises(CodedError) as err:
         market_data_load(run=run_for(alice, source="dataset:999"))
     assert err.value.code == "DATA_UNAVAILABLE" and "deleted" in err.value.message
 

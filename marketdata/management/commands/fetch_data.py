@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from marketdata.services import dataset_fetch
 from marketdata.storage.base import utc
 from marketdata.timeframes import TIMEFRAME_SECONDS, floor_time, period_to_timedelta, utcnow
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             dataset, loaded = dataset_fetch(
                 symbol=symbol, timeframe=timeframe, source=source, start=start_ts, end=end_ts
             )
-        except ApplicationError as exc:
+        except CodedError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from None
         for warning in loaded.warnings:
             self.stderr.write(self.style.WARNING(warning))

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from marketdata.services import dataset_import_csv
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import POLICIES
-from qm_platform.errors import ApplicationError
+from qm_platform.errors import CodedError
 
 
 class Command(BaseCommand):
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 policy=policy,
                 name=path.name,
             )
-        except ApplicationError as exc:
+        except CodedError as exc:
             lines = [f"{exc.code}: {exc.message}"]
             for problem in exc.details.get("problems", [])[:20]:
                 lines.append(f"  line {problem.get('line') or '-'}: {problem['message']}")
