@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
-from backtests.requests import data_window_from_request, strategy_from_request
+from backtests.strategies.compile import CompiledRequest, request_compile
+from backtests.strategies.parse import build_strategy
 from marketdata.services import market_data_load
 from qm_platform import observability
 from qm_platform.errors import CodedError
@@ -128,9 +129,16 @@ def request_fingerprint(body: dict, window) -> str:
 
 
 def backtest_submit(
-    *, user, body: dict, strategy: Strategy | None = None, idempotency_key: str = "", dispatch: bool = True
+    *,
+    user,
+    body: dict | None = None,
+    compiled: CompiledRequest | None = None,
+    strategy: Strategy | None = None,
+    idempotency_key: str = "",
+    dispatch: bool = True,
 ) -> BacktestRun:
-    """Validate the whole request and save the run.
+    """Compile the request (``body``, any accepted form; or an already ``compiled`` one) and
+    save the run.
 
     - The same ``idempotency_key`` from the same user returns the original run.
     - A request whose fingerprint matches a SUCCEEDED run on unchanged data is answered from
@@ -144,17 +152,9 @@ def backtest_submit(
         existing = BacktestRun.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if existing:
             return existing
-    strategy_from_request(body)
-    window = data_window_from_request(body)
-    if window.source == "dataset":
-        from marketdata.selectors import dataset_get
-
-        if dataset_get(dataset_id=window.dataset_id, user=user) is None:
-            raise CodedError(
-                "DATASET_NOT_FOUND",
-                f"no dataset with id {window.dataset_id}",
-                details={"field": "marketContext.dataSource"},
-            )
+    if compiled is None:
+        compiled = request_compile(body, user=user)
+    body, window = compiled.body, compiled.window
     fingerprint = request_fingerprint(body, window)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window)
     ctx = body["marketContext"]
@@ -431,7 +431,7 @@ def _execute_claimed(run_id, lease: str) -> str:
     progress = ProgressWriter(run_id=run.id, lease=lease, min_interval=settings.QM_PROGRESS_MIN_INTERVAL)
     stage_started = time.monotonic()
     try:
-        spec = strategy_from_request(run.request)
+        spec = build_strategy(run.request)  # the stored body was compiled at submission
         loaded = market_data_load(run=run)
         observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
         progress.write("loading_data", 10)

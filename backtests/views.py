@@ -13,11 +13,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from backtests import selectors, services
-from backtests.api.serializers import BacktestRequestSerializer
 from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
 from backtests.engine.conditions import OPERATORS
 from backtests.models import Artifact, RunStatus
-from backtests.strategies import expand_request
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from qm_platform.errors import CodedError
@@ -77,10 +75,7 @@ def _submit(request, *, kind: str | None = None):
     body = _parse_body(request)
     if kind and isinstance(body, dict):
         body.setdefault("kind", kind)
-    serializer = BacktestRequestSerializer(data=expand_request(body))
-    if not serializer.is_valid():
-        raise CodedError("INVALID_REQUEST", "The request is invalid.", details={"fields": serializer.errors})
-    return services.backtest_submit(user=request.user, body=serializer.body())
+    return services.backtest_submit(user=request.user, body=body)
 
 
 def _builder_context(payload: str, error: CodedError | None = None) -> dict:

@@ -117,7 +117,8 @@ def read_npz(path: str):
 
 
 def run_ours(frame):
-    from backtests.engine import build_strategy, run_backtest
+    from backtests.engine import run_backtest
+    from backtests.strategies.parse import build_strategy
 
     result = run_backtest(frame, build_strategy(REQUEST))
     return len(result.trades), result.metrics["final_equity"]

@@ -44,7 +44,7 @@ from django.conf import settings  # noqa: E402
 
 from backtests.engine import run_backtest  # noqa: E402
 from backtests.models import BacktestRun, Trade  # noqa: E402
-from backtests.requests import strategy_from_request  # noqa: E402
+from backtests.strategies.parse import build_strategy  # noqa: E402
 from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
 from reports.pdf import html_to_pdf, launch_options, print_page, shutdown_browser  # noqa: E402
 from reports.render import ReportInputs, render_report_html  # noqa: E402
@@ -76,7 +76,7 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     frame = SyntheticProvider().download(
         ctx["market"], ctx["timeframe"], pd.Timestamp(ctx["startDate"]), pd.Timestamp(ctx["endDate"])
     )
-    spec = strategy_from_request(BODY)
+    spec = build_strategy(BODY)
     result = run_backtest(frame, spec)
     if len(result.trades) < trades_wanted:
         raise SystemExit(f"the benchmark strategy made only {len(result.trades)} trades")

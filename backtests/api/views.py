@@ -25,7 +25,6 @@ from backtests.api.serializers import (
     TradeSerializer,
 )
 from backtests.models import Artifact, StrategyTemplate
-from backtests.strategies import expand_request
 from backtests.strategies.v5 import V5RequestSerializer
 from qm_platform.errors import CodedError
 
@@ -131,8 +130,6 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     def create(self, request):
-        serializer = BacktestRequestSerializer(data=expand_request(request.data))
-        serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 128:
             raise CodedError(
@@ -141,7 +138,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 details={"field": "Idempotency-Key"},
             )
         replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
-        run = replay or services.backtest_submit(user=request.user, body=serializer.body(), idempotency_key=key)
+        run = replay or services.backtest_submit(user=request.user, body=request.data, idempotency_key=key)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
         code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED
         return Response(

@@ -52,7 +52,8 @@ from backtests.batches.walk_forward import (
     stitch,
 )
 from backtests.models import BacktestRun, RunStatus, Trade
-from backtests.requests import data_window_from_request, strategy_from_request
+from backtests.strategies.compile import data_window_from_request
+from backtests.strategies.parse import build_strategy
 from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.batches")
@@ -163,7 +164,7 @@ def _strategy_body(raw: dict, field_name: str) -> dict:
 def _known_leaf_keys(body: dict, parent_keys, parent) -> set[str]:
     """Keys a grid path may set although the request leaves them out: a module's declared
     parameters (in a ``config``), and the engine's exit and cost keys."""
-    from backtests.engine import strategy as engine_strategy
+    from backtests.strategies import parse as engine_strategy
 
     if parent_keys and parent_keys[-1] == "config":
         node = body
@@ -310,7 +311,7 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
         and all(k[0] in body for k in grid.keys)
     ):
         plan.plain_body = body
-    strategy_from_request(plan.combination_body(plan.indices[0])[1])
+    build_strategy(plan.combination_body(plan.indices[0])[1])
     plan.definition = {k: v for k, v in definition.items() if k not in ("strategy", "overrides")}
     plan.definition["strategy"] = raw
     plan.definition["objective_resolved"] = objective.as_dict()

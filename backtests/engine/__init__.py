@@ -3,7 +3,7 @@
 from .errors import EngineError, InsufficientData, StrategyError
 from .run import ENGINE_VERSION, BacktestResult, data_checksum, run_backtest, simulate_signals, warm_up
 from .simulate import Signals
-from .strategy import StrategySpec, build_strategy
+from .strategy import StrategySpec
 
 __all__ = [
     "ENGINE_VERSION",
@@ -13,7 +13,6 @@ __all__ = [
     "StrategyError",
     "Signals",
     "StrategySpec",
-    "build_strategy",
     "data_checksum",
     "run_backtest",
     "simulate_signals",

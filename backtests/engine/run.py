@@ -15,10 +15,10 @@ from modules.registry import get_registry
 
 from . import kernel as K
 from . import metrics as metric_fns
-from .conditions import compute_operands, evaluate
+from .conditions import Block, Condition, Operand, compute_operands, evaluate
 from .errors import InsufficientData
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
-from .strategy import StrategySpec
+from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
 
 ENGINE_VERSION = "0.2.0"
 MIN_BARS = 2
@@ -276,8 +276,6 @@ def warm_up() -> None:
     """Run a tiny backtest so a new process loads the compiled kernels from Numba's on-disk
     cache (or compiles them, once per machine and code version) before its first real run.
     A worker can call this at start-up; the engine works the same without it."""
-    from .strategy import build_strategy
-
     n = 300
     steps = np.sin(np.arange(n) / 7.0)
     close = 100.0 + np.cumsum(steps)
@@ -292,15 +290,22 @@ def warm_up() -> None:
         },
         index=index,
     )
-    body = {
-        "decisionBlocks": [
-            {
-                "subConfirmations": [
-                    {"moduleId": "rsi", "config": {"operator": "<", "value": 50}},
-                    {"moduleId": "ema", "config": {"period": 20, "operator": "<", "value": {"column": "close"}}},
-                ]
-            }
-        ],
-        "exit": {"stopLoss": 1, "stopLossUnit": "atr", "takeProfit": 2, "takeProfitUnit": "r"},
-    }
-    run_backtest(data, build_strategy(body))
+    registry = get_registry()
+
+    def module(module_id: str, **config: Any) -> Operand:
+        return Operand(module_id=module_id, config=registry.get_module(module_id).validate_config(config))
+
+    entry = Block(
+        conditions=(
+            Condition(left=module("rsi"), operator="<", value=50.0),
+            Condition(left=module("ema", period=20), operator="<", value=Operand(column="close")),
+        )
+    )
+    spec = StrategySpec(
+        direction="Long",
+        entry_blocks=(entry,),
+        exit=ExitRules(stop_loss=Level(1.0, "atr"), take_profit=Level(2.0, "r")),
+        sizing=Sizing(config=registry.get_module("fixed_fraction").validate_config({})),
+        initial_capital=DEFAULT_CAPITAL,
+    )
+    run_backtest(data, spec)

@@ -31,8 +31,9 @@ import numpy as np
 import pytest
 import talib
 
-from backtests.engine import build_strategy, run_backtest
+from backtests.engine import run_backtest
 from backtests.engine.metrics import exposure_pct
+from backtests.strategies.parse import build_strategy
 from modules.tests.conftest import load_sample
 
 backtesting = pytest.importorskip("backtesting")

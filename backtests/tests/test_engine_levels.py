@@ -4,7 +4,8 @@ liquidity) and the per-session trade cap: the engine features the V5 ICT strateg
 import numpy as np
 import pytest
 
-from backtests.engine import Signals, StrategyError, build_strategy, simulate_signals
+from backtests.engine import Signals, StrategyError, simulate_signals
+from backtests.strategies.parse import build_strategy
 
 from .test_engine_semantics import bars, flat, mask
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.engine import Signals, build_strategy, run_backtest, simulate_signals
+from backtests.engine import Signals, run_backtest, simulate_signals
+from backtests.strategies.parse import build_strategy
 from modules.tests.conftest import load_sample
 
 BLOCK = [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "value": 30}}]}]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from backtests.engine import StrategyError, build_strategy
+from backtests.engine import StrategyError
+from backtests.strategies.parse import build_strategy
 
 RSI = {"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "value": 30}}]}
 

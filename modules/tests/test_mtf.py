@@ -290,7 +290,8 @@ def test_config_is_complete_hashable_json_and_names_distinct_columns():
 
 def test_the_issue_4_condition_is_one_condition():
     """ "4h market structure bias, computed without look-ahead" as one engine condition."""
-    from backtests.engine.conditions import compute_operands, evaluate_condition, parse_condition
+    from backtests.engine.conditions import compute_operands, evaluate_condition
+    from backtests.strategies.parse import parse_condition
 
     sub = {
         "moduleId": "htf_filter",

@@ -1,19 +1,28 @@
-"""Turning a validated V4 body into what a run needs: the strategy spec and the data window.
+"""The one request compiler: any accepted request body → what a run needs.
 
-Pure functions over the body (no ORM writes); raise CodedError with the API's codes.
+``request_compile(body, user=...)`` is called once per submission, by ``backtest_submit``,
+whichever way the request came in (API, pages, templates, V5, batches, schedules). It
+expands templates, V5 ICT configurations and sessions to the V4 body (``expand.py``), checks
+its shape with the API's serializer, parses its meaning into the engine's ``StrategySpec``
+(``parse.py``) and resolves the data window. Reads only (no ORM writes); every problem is a
+:class:`~qm_platform.errors.CodedError` with the API's codes, raised before anything is saved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from django.conf import settings
 
-from backtests.engine import StrategySpec, build_strategy
+from backtests.engine import StrategySpec
 from marketdata.timeframes import floor_time, period_to_timedelta, timeframe_seconds, utcnow
 from qm_platform.errors import CodedError
+
+from .expand import expand_request
+from .parse import build_strategy
 
 DEFAULT_TEST_PERIOD = "2mo"
 
@@ -29,8 +38,44 @@ class DataWindow:
     warmup_start: datetime | None = None  # data from here warms indicators up; trading starts at start
 
 
-def strategy_from_request(body: dict) -> StrategySpec:
-    return build_strategy(body)
+@dataclass(frozen=True)
+class CompiledRequest:
+    """A checked submission: the canonical V4 ``body`` the run stores (and the result cache
+    hashes), the engine's ``spec``, the data ``window`` and ``warnings`` for the run."""
+
+    body: dict
+    spec: StrategySpec
+    window: DataWindow
+    warnings: tuple[str, ...] = ()
+
+
+def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledRequest:
+    """Compile a request body for ``user``. Raises CodedError (400, or 404-free codes such
+    as DATASET_NOT_FOUND for a dataset the user cannot see)."""
+    from backtests.api.serializers import BacktestRequestSerializer
+    from marketdata.selectors import dataset_get
+    from qm_platform.api_errors import _first_problem
+
+    expanded = expand_request(raw)
+    serializer = BacktestRequestSerializer(data=expanded)
+    if not serializer.is_valid():
+        raise CodedError(
+            "INVALID_REQUEST",
+            "The request is invalid: " + _first_problem(serializer.errors),
+            {"fields": serializer.errors},
+        )
+    body = serializer.body()
+    ignored = sorted(str(k) for k in expanded if k not in body and k not in serializer.fields)
+    warnings = tuple(f"Ignored the unknown field {key!r}." for key in ignored)
+    spec = build_strategy(body)
+    window = data_window_from_request(body, now=now)
+    if window.source == "dataset" and dataset_get(dataset_id=window.dataset_id, user=user) is None:
+        raise CodedError(
+            "DATASET_NOT_FOUND",
+            f"no dataset with id {window.dataset_id}",
+            {"field": "marketContext.dataSource"},
+        )
+    return CompiledRequest(body, spec, window, warnings)
 
 
 def _parse_time(raw, field: str) -> datetime:
