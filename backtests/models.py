@@ -99,7 +99,7 @@ class BacktestRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="cache_hits",
-        help_text="The succeeded run whose trades and report this one shares.",
+        help_text="The owner's own succeeded run whose results this one copied (never another user's).",
     )
     metrics = models.JSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)

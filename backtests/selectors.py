@@ -33,8 +33,8 @@ def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:
 
 
 def trades_for_run(*, run: BacktestRun) -> QuerySet[Trade]:
-    """A cached run shares the trades of the run it was answered from."""
-    return Trade.objects.filter(run_id=run.cache_source_id or run.id).order_by("seq")
+    """A run's own trades (a cached run holds copies of its source's)."""
+    return Trade.objects.filter(run_id=run.id).order_by("seq")
 
 
 def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:

@@ -156,7 +156,7 @@ def backtest_submit(
         compiled = request_compile(body, user=user)
     body, window = compiled.body, compiled.window
     fingerprint = request_fingerprint(body, window)
-    source_run = None if body.get("cache") is False else _cached_result(fingerprint, window)
+    source_run = None if body.get("cache") is False else _cached_result(fingerprint, window, owner=user)
     ctx = body["marketContext"]
     fields = dict(
         owner=user,
@@ -195,7 +195,6 @@ def backtest_submit(
                     "data_quality",
                     "data_start",
                     "data_end",
-                    "report_error",
                 )
             },
         )
@@ -204,6 +203,9 @@ def backtest_submit(
             run = BacktestRun.objects.create(**fields)
             if source_run is not None:  # answered now: it started and finished when it was created
                 BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
+                _copy_trades(source_run.id, run.id)
+                if settings.QM_RENDER_PDF:  # its own PDF: its own name and run id
+                    transaction.on_commit(lambda: report_dispatch(run_id=run.id))
             elif dispatch:
                 transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
     except IntegrityError:
@@ -215,10 +217,16 @@ def backtest_submit(
     return run
 
 
-def _cached_result(fingerprint: str, window) -> BacktestRun | None:
-    """The newest original SUCCEEDED run with this fingerprint whose data is unchanged."""
+def _cached_result(fingerprint: str, window, *, owner) -> BacktestRun | None:
+    """The owner's newest original SUCCEEDED run with this fingerprint whose data is unchanged.
+
+    The cache reuses computation, never identity, and only within one account: a hit from
+    another user's run would tell the caller that someone ran this strategy (and when), so
+    each user's cache holds only their own runs."""
     candidate = (
-        BacktestRun.objects.filter(request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED, cached=False)
+        BacktestRun.objects.filter(
+            owner=owner, request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED, cached=False
+        )
         .order_by("-finished_at")
         .first()
     )
@@ -236,6 +244,13 @@ def _cached_result(fingerprint: str, window) -> BacktestRun | None:
     if frame is None or data_checksum(frame) != candidate.data_checksum:
         return None
     return candidate
+
+
+def _copy_trades(source_id, run_id) -> None:
+    """A cached run owns copies of its trades: deleting the source never empties it."""
+    names = [f.name for f in Trade._meta.concrete_fields if f.name not in ("id", "run")]
+    rows = Trade.objects.filter(run_id=source_id).values(*names)
+    Trade.objects.bulk_create((Trade(run_id=run_id, **row) for row in rows.iterator()), batch_size=2000)
 
 
 def backtest_dispatch(*, run_id) -> bool:
@@ -613,6 +628,11 @@ def report_dispatch(*, run_id) -> bool:
 def backtest_finish_report(*, run_id) -> str:
     """Render the PDF of a run whose results are stored, then mark it SUCCEEDED. A rendering
     failure is recorded on the run (``report_error``) and the run still succeeds."""
+    cached = BacktestRun.objects.filter(id=run_id, status=RunStatus.SUCCEEDED, cached=True).first()
+    if cached is not None:  # answered from the cache: it still gets a PDF of its own
+        if not Artifact.objects.filter(run_id=run_id, kind=Artifact.Kind.REPORT_PDF).exists():
+            report_render_pdf(run_id=run_id)
+        return RunStatus.SUCCEEDED
     run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
     if run is None:
         return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
@@ -630,10 +650,10 @@ def report_regenerate(*, run: BacktestRun) -> Artifact:
         raise CodedError(
             "INVALID_STATE", f"the run is {run.status}; a report needs a SUCCEEDED run", details={"status": run.status}
         )
-    artifact = report_render_pdf(run_id=run.cache_source_id or run.id)
+    artifact = report_render_pdf(run_id=run.id)
     if artifact is None:
-        source = BacktestRun.objects.get(id=run.cache_source_id or run.id)
-        raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {source.report_error}")
+        run.refresh_from_db(fields=["report_error"])
+        raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {run.report_error}")
     BacktestRun.objects.filter(id=run.id).update(report_error="")
     return artifact
 

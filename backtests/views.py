@@ -149,10 +149,7 @@ def run_page(request, pk):
         {
             "run": run,
             "report_html": render_report_html(run, for_pdf=False, request=request) if succeeded else "",
-            "has_pdf": succeeded
-            and Artifact.objects.filter(
-                run_id=getattr(run, "cache_source_id", None) or run.id, kind=Artifact.Kind.REPORT_PDF
-            ).exists(),
+            "has_pdf": succeeded and Artifact.objects.filter(run_id=run.id, kind=Artifact.Kind.REPORT_PDF).exists(),
             "stage_label": STAGE_LABELS.get(run.stage, run.stage),
             "stage_labels": STAGE_LABELS,
             "error_help": error_help(run.error_code) if run.error_code else "",

@@ -57,7 +57,7 @@ def load_inputs(run) -> ReportInputs:
     the local cache the run filled). Missing price data is a note, not an error."""
     from backtests.models import Trade
 
-    source_id = getattr(run, "cache_source_id", None) or run.id
+    source_id = run.id
     trades = list(Trade.objects.filter(run_id=source_id).order_by("seq"))
     inputs = ReportInputs(trades=trades)
     if run.data_start and run.data_end:

@@ -184,13 +184,19 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def report_pdf(self, request, pk=None):
         run = self.get_object()
-        artifact = Artifact.objects.filter(run_id=run.cache_source_id or run.id, kind=Artifact.Kind.REPORT_PDF).first()
+        artifact = Artifact.objects.filter(run_id=run.id, kind=Artifact.Kind.REPORT_PDF).first()
         if artifact is None:
             if run.status != "SUCCEEDED":
                 raise CodedError(
                     "REPORT_NOT_READY",
                     f"the run is {run.status}; the report exists once it has SUCCEEDED",
                     details={"status": run.status},
+                )
+            if run.cached and not run.report_error:
+                raise CodedError(
+                    "REPORT_NOT_READY",
+                    "this result came from the cache; its own PDF is being rendered, try again in a moment",
+                    details={"status": run.status, "cached": True},
                 )
             raise CodedError(
                 "REPORT_NOT_AVAILABLE", f"the PDF could not be rendered: {run.report_error or 'unknown error'}"

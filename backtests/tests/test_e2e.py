@@ -66,6 +66,32 @@ def test_submit_poll_trades_pdf_and_isolation(live_server, celery_worker_process
         assert denied.status_code == 404 and denied.json()["code"] == "NOT_FOUND"
 
 
+def test_a_cached_answer_has_its_own_pdf_with_its_own_name_and_run_id(
+    live_server, celery_worker_process, alice, tmp_path
+):
+    h = token_headers(alice)
+    api = f"{live_server.url}/api/v1/backtests"
+    first = requests.post(api, json=v4_body(strategyName="First name"), headers=h, timeout=10).json()
+    source, _ = poll(first["status_url"], h)
+    assert source["status"] == "SUCCEEDED"
+    again = requests.post(api, json=v4_body(strategyName="Second name"), headers=h, timeout=10).json()
+    assert again["cached"] is True and again["id"] != source["id"]
+
+    deadline, pdf = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        pdf = requests.get(f"{api}/{again['id']}/report.pdf", headers=h, timeout=30)
+        if pdf.status_code == 200:
+            break
+        assert pdf.json()["code"] == "REPORT_NOT_READY"
+        time.sleep(0.2)
+    assert pdf is not None and pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    path = tmp_path / "cached.pdf"
+    path.write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", "-raw", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Second name" in text and again["id"] in text
+    assert "First name" not in text and source["id"] not in text
+
+
 def test_failed_run_keeps_the_worker_serving_and_cancel_stops_a_running_run(live_server, celery_worker_process, alice):
     h = token_headers(alice)
     api = f"{live_server.url}/api/v1/backtests"

@@ -37,27 +37,43 @@ def test_same_idempotency_key_returns_the_original_run(alice_api, bob_api):
     assert BacktestRun.objects.count() == 2
 
 
-def test_identical_request_is_answered_from_the_result_cache(alice_api, bob_api):
+def test_identical_request_is_answered_from_the_owners_result_cache(alice_api):
     original_id = alice_api.post(URL, v4_body(), format="json").json()["id"]
     assert services.backtest_execute(run_id=original_id) == RunStatus.SUCCEEDED
     before = observability.CACHE_LOOKUPS.labels(result="hit")._value.get()
 
-    hit = bob_api.post(URL, v4_body(strategyName="renamed"), format="json")
+    hit = alice_api.post(URL, v4_body(strategyName="renamed"), format="json")
     assert hit.status_code == 200
     body = hit.json()
     assert body["cached"] is True and body["status"] == "SUCCEEDED" and body["id"] != original_id
     assert observability.CACHE_LOOKUPS.labels(result="hit")._value.get() == before + 1
-    run = bob_api.get(f"{URL}/{body['id']}").json()
+    run = alice_api.get(f"{URL}/{body['id']}").json()
     original = alice_api.get(f"{URL}/{original_id}").json()
     assert run["metrics"] == original["metrics"] and run["cache_source"] == original_id
-    trades = bob_api.get(f"{URL}/{body['id']}/trades").json()
+    trades = alice_api.get(f"{URL}/{body['id']}/trades").json()
     assert trades["count"] == original["trade_count"] > 0
-    assert Trade.objects.count() == original["trade_count"]  # shared, not copied
+    assert Trade.objects.filter(run_id=body["id"]).count() == original["trade_count"]  # its own copies
+    BacktestRun.objects.filter(id=original_id).delete()
+    assert alice_api.get(f"{URL}/{body['id']}/trades").json()["count"] == original["trade_count"]
 
-    forced = bob_api.post(URL, v4_body(cache=False), format="json")
+    forced = alice_api.post(URL, v4_body(cache=False), format="json")
     assert forced.status_code == 202 and forced.json()["cached"] is False
-    different = bob_api.post(URL, v4_body(exit__takeProfit=3.0), format="json")
+    different = alice_api.post(URL, v4_body(exit__takeProfit=3.0), format="json")
     assert different.status_code == 202
+
+
+def test_another_users_identical_request_is_never_answered_from_their_run(alice_api, bob_api, bob):
+    original_id = alice_api.post(URL, v4_body(strategyName="alice secret"), format="json").json()["id"]
+    assert services.backtest_execute(run_id=original_id) == RunStatus.SUCCEEDED
+
+    answer = bob_api.post(URL, v4_body(strategyName="bob's"), format="json")
+    assert answer.status_code == 202 and answer.json()["cached"] is False
+    bobs = BacktestRun.objects.get(id=answer.json()["id"])
+    assert bobs.owner == bob and bobs.cache_source_id is None and bobs.status == RunStatus.QUEUED
+    assert services.backtest_execute(run_id=bobs.id) == RunStatus.SUCCEEDED
+    shown = json.dumps(bob_api.get(f"{URL}/{bobs.id}").json())
+    shown += json.dumps(bob_api.get(f"{URL}/{bobs.id}/trades").json())
+    assert original_id not in shown and "alice" not in shown
 
 
 def test_cache_is_not_used_when_the_stored_data_changed(alice_api):
