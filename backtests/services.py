@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -58,6 +59,7 @@ ALLOWED_TRANSITIONS = {
 # Keys of the request that do not change the result.
 NON_RESULT_KEYS = ("strategyName", "cache", "quickTest")
 T = TypeVar("T")
+RUN_TASK = "backtests.tasks.run_backtest_task"  # by name: tasks.py imports this module
 
 
 class RunCancelled(Exception):
@@ -254,11 +256,12 @@ def _copy_trades(source_id, run_id) -> None:
 
 
 def backtest_dispatch(*, run_id) -> bool:
-    """Send the run's task to the broker; a broker outage leaves it QUEUED for the sweep."""
-    from backtests.tasks import run_backtest_task
+    """Send the run's task to the broker; a broker outage leaves it QUEUED for the sweep.
 
+    Sent by name: the task module imports this one, never the other way round."""
     try:
-        result = run_backtest_task.apply_async(
+        result = current_app.send_task(
+            RUN_TASK,
             args=[str(run_id)],
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},

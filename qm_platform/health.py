@@ -1,9 +1,16 @@
-"""Liveness (/healthz) and readiness (/readyz: database, broker, storage) probes."""
+"""Operations endpoints: liveness (/healthz), readiness (/readyz: database, broker, storage)
+and Prometheus /metrics. Part of the composition root (like urls.py): they look across every
+app, so they may import from any of them."""
+
+import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from kombu import Connection
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
 def healthz(request):
@@ -40,3 +47,39 @@ def readyz(request):
     if problems:
         return JsonResponse({"status": "unavailable", "problems": problems}, status=503)
     return JsonResponse({"status": "ready", "checks": ["database", "broker", "storage"]})
+
+
+class SystemCollector:
+    """Runs by status and broker queue depth, read when Prometheus scrapes."""
+
+    def collect(self):
+        from django.db.models import Count
+
+        from backtests.models import BacktestRun
+
+        runs = GaugeMetricFamily("qm_runs", "Runs by status", labels=["status"])
+        for row in BacktestRun.objects.values("status").annotate(n=Count("id")):
+            runs.add_metric([row["status"]], row["n"])
+        yield runs
+        cached = GaugeMetricFamily("qm_runs_cached", "Runs answered from the result cache")
+        cached.add_metric([], BacktestRun.objects.filter(cached=True).count())
+        yield cached
+        depth = GaugeMetricFamily("qm_queue_depth", "Messages waiting per broker queue", labels=["queue"])
+        try:
+            from qm_platform.celery import app
+
+            with app.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+                channel = conn.default_channel
+                for queue in settings.CELERY_TASK_QUEUES:
+                    depth.add_metric([queue.name], channel.queue_declare(queue=queue.name, passive=True).message_count)
+        except Exception:  # the broker being down is reported by /readyz; keep the scrape alive
+            logging.getLogger("qm.metrics").debug("queue depth unavailable", exc_info=True)
+        yield depth
+
+
+def metrics_view(request):
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(SystemCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,8 @@
-"""Prometheus metrics, structured logs with the run id, and the /metrics view.
+"""Prometheus metrics and structured logs with the run id (the /metrics view that reads them
+is in ``qm_platform.health``).
 
 Metrics use prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set in
-settings) so counters and histograms from gunicorn workers and Celery pool processes add
-up. Gauges that describe the system (runs by status, queue depth) are read at scrape time.
+settings) so counters and histograms from gunicorn workers and Celery pool processes add up.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from django.http import HttpResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import Counter, Histogram
 
 STAGE_SECONDS = Histogram(
     "qm_backtest_stage_seconds",
@@ -44,40 +41,3 @@ class RunIdFilter(logging.Filter):
         if not getattr(record, "run_id", ""):
             record.run_id = _run_id.get()
         return True
-
-
-class SystemCollector:
-    """Runs by status and broker queue depth, read when Prometheus scrapes."""
-
-    def collect(self):
-        from django.conf import settings
-        from django.db.models import Count
-
-        from backtests.models import BacktestRun
-
-        runs = GaugeMetricFamily("qm_runs", "Runs by status", labels=["status"])
-        for row in BacktestRun.objects.values("status").annotate(n=Count("id")):
-            runs.add_metric([row["status"]], row["n"])
-        yield runs
-        cached = GaugeMetricFamily("qm_runs_cached", "Runs answered from the result cache")
-        cached.add_metric([], BacktestRun.objects.filter(cached=True).count())
-        yield cached
-        depth = GaugeMetricFamily("qm_queue_depth", "Messages waiting per broker queue", labels=["queue"])
-        try:
-            from qm_platform.celery import app
-
-            with app.connection_for_read() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-                channel = conn.default_channel
-                for queue in settings.CELERY_TASK_QUEUES:
-                    depth.add_metric([queue.name], channel.queue_declare(queue=queue.name, passive=True).message_count)
-        except Exception:  # the broker being down is reported by /readyz; keep the scrape alive
-            logging.getLogger("qm.metrics").debug("queue depth unavailable", exc_info=True)
-        yield depth
-
-
-def metrics_view(request):
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    registry.register(SystemCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backtests import views as pages
-from qm_platform import health, observability
+from qm_platform import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -21,7 +21,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="backtests/login.html"), name="login"),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
-    path("metrics", observability.metrics_view),
+    path("metrics", health.metrics_view),
     path("", pages.runs_page),
 ]
 
