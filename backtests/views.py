@@ -19,6 +19,7 @@ from backtests.models import Artifact, RunStatus
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from qm_platform.errors import CodedError
+from qm_platform.parsers import loads_bounded
 from reports import analysis, charts, kpis
 from reports.render import STAGE_LABELS, render_report_html
 
@@ -56,8 +57,8 @@ def _parse_body(request) -> dict:
     else:
         raw = request.POST.get("payload", "")
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        body = loads_bounded(raw)
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity or nested too deeply
         raise CodedError("INVALID_JSON", f"the strategy is not valid JSON: {exc}") from None
     return body
 

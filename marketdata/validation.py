@@ -111,8 +111,12 @@ def find_problems(df: pd.DataFrame) -> list[dict]:
 
     nan = np.zeros(len(df), dtype=bool)
     for c in cols:
-        nan |= np.isnan(values[c])
-    add(nan, "nan", lambda i: "missing value in " + ", ".join(c for c in cols if np.isnan(values[c][i])))
+        nan |= ~np.isfinite(values[c])  # missing (NaN) or infinite: neither is a price
+    add(
+        nan,
+        "nan",
+        lambda i: "missing or infinite value in " + ", ".join(c for c in cols if not np.isfinite(values[c][i])),
+    )
     prices = [c for c in ("open", "high", "low", "close") if c in cols]
     with np.errstate(invalid="ignore"):
         non_pos = np.zeros(len(df), dtype=bool)

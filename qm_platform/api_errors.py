@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -40,6 +42,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = CodedError("REQUEST_TOO_LARGE", f"the request body is larger than {limit:,} bytes", {"max_bytes": limit})
+    elif isinstance(exc, DjangoValidationError):  # e.g. a malformed UUID reaching a query
+        exc = CodedError("INVALID_REQUEST", "; ".join(exc.messages))
+    elif isinstance(exc, RecursionError):
+        exc = CodedError("INVALID_REQUEST", "the request is nested too deeply")
 
     headers: dict[str, str] = {}
     if isinstance(exc, CodedError):

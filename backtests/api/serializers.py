@@ -9,17 +9,25 @@ from rest_framework import serializers
 from backtests.models import BacktestRun, Trade
 from marketdata.timeframes import TIMEFRAME_SECONDS
 
+# A symbol: letters, digits and . _ - = ^ (Yahoo's EURUSD=X, ^GSPC, BRK-B), starting with a
+# letter, digit or ^ and never holding "..": it names files and object keys in the data store.
+SYMBOL_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9^][A-Za-z0-9._\-=^]{0,31}$"
+MAX_BLOCKS = 20  # decision blocks per list
+MAX_CONDITIONS = 50  # sub-confirmations per block
+MAX_LABEL = 200  # characters of a label or name
+
 
 class MarketContextSerializer(serializers.Serializer):
-    market = serializers.RegexField(r"^[A-Za-z0-9._\-=^]{1,32}$", help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
+    market = serializers.RegexField(SYMBOL_PATTERN, help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
     direction = serializers.ChoiceField(choices=["Long", "Short", "Both"], default="Long")
-    testPeriod = serializers.CharField(required=False, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
+    testPeriod = serializers.CharField(required=False, max_length=16, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
     startDate = serializers.DateTimeField(required=False)
     endDate = serializers.DateTimeField(required=False)
-    session = serializers.CharField(required=False, allow_blank=True)
+    session = serializers.CharField(required=False, allow_blank=True, max_length=32)
     warmup = serializers.CharField(
         required=False,
+        max_length=16,
         allow_blank=True,
         help_text=(
             "Data loaded before the window only to warm indicators up (5d, 2wk, 1mo): not traded, not measured."
@@ -29,30 +37,33 @@ class MarketContextSerializer(serializers.Serializer):
 
 
 class SubConfirmationSerializer(serializers.Serializer):
-    label = serializers.CharField(required=False, allow_blank=True)
-    moduleId = serializers.CharField(required=False)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=MAX_LABEL)
+    moduleId = serializers.CharField(required=False, max_length=64)
     selected = serializers.BooleanField(default=True)
     config = serializers.DictField(required=False, default=dict)
 
 
 class DecisionBlockSerializer(serializers.Serializer):
-    label = serializers.CharField(required=False, allow_blank=True)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=MAX_LABEL)
     logic = serializers.ChoiceField(choices=["all", "any"], default="all")
-    subConfirmations = SubConfirmationSerializer(many=True)
+    subConfirmations = SubConfirmationSerializer(many=True, max_length=MAX_CONDITIONS)
 
 
 class BacktestRequestSerializer(serializers.Serializer):
     """The seed's V4 Decision Block request."""
 
     marketContext = MarketContextSerializer()
-    decisionBlocks = DecisionBlockSerializer(many=True, allow_empty=False)
+    decisionBlocks = DecisionBlockSerializer(many=True, allow_empty=False, max_length=MAX_BLOCKS)
     shortDecisionBlocks = DecisionBlockSerializer(
-        many=True, required=False, help_text="Short entries when direction is Both."
+        many=True, required=False, max_length=MAX_BLOCKS, help_text="Short entries when direction is Both."
     )
     exitBlocks = DecisionBlockSerializer(
-        many=True, required=False, help_text="Close the position when these hold (next bar's open)."
+        many=True,
+        required=False,
+        max_length=MAX_BLOCKS,
+        help_text="Close the position when these hold (next bar's open).",
     )
-    shortExitBlocks = DecisionBlockSerializer(many=True, required=False)
+    shortExitBlocks = DecisionBlockSerializer(many=True, required=False, max_length=MAX_BLOCKS)
     exit = serializers.DictField(
         required=False,
         help_text=(
@@ -69,7 +80,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     )
     quickTest = serializers.BooleanField(default=False)
     initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
-    strategyName = serializers.CharField(required=False, max_length=200)
+    strategyName = serializers.CharField(required=False, max_length=MAX_LABEL)
     cache = serializers.BooleanField(
         required=False, default=True, help_text="false: always run, even if an identical run succeeded."
     )

@@ -27,6 +27,7 @@ from backtests.api.serializers import (
 from backtests.models import Artifact, StrategyTemplate
 from backtests.strategies.v5 import V5RequestSerializer
 from qm_platform.errors import CodedError
+from qm_platform.parsers import UUID_PATTERN
 
 EXAMPLE_V4 = {
     "marketContext": {"market": "XAUUSD", "timeframe": "15m", "direction": "Long", "testPeriod": "2mo"},
@@ -93,7 +94,7 @@ class PdfRenderer(renderers.BaseRenderer):
 
 class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = BacktestRunSerializer
-    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
         return selectors.backtest_list_for_user(user=self.request.user)

@@ -21,6 +21,7 @@ from backtests.batches.serializers import (
     ScheduleSerializer,
 )
 from qm_platform.errors import CodedError
+from qm_platform.parsers import UUID_PATTERN
 
 EXAMPLE_BATCH = {
     "strategy": EXAMPLE_V4,
@@ -54,7 +55,7 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
 
 class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = BatchListSerializer
-    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    lookup_value_regex = UUID_PATTERN
 
     def get_queryset(self):
         return selectors.batch_list_for_user(user=self.request.user)

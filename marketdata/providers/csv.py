@@ -228,6 +228,17 @@ def _time_columns(columns: dict[str, str]) -> list[str]:
 
 
 _DOTTED_DATE = re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})")
+# Bars are stored with nanosecond timestamps (valid 1677–2262); a market-data time outside
+# these years is a typo or a wrong unit, reported on its line rather than overflowing.
+EARLIEST, LATEST = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")
+
+
+def _out_of_range(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Rows whose (parsed, any unit) time falls outside [EARLIEST, LATEST)."""
+    values = pd.Series(times)
+    if values.dt.tz is None:
+        values = values.dt.tz_localize("UTC")
+    return (values.notna() & ((values < EARLIEST) | (values >= LATEST))).to_numpy()
 
 
 def _parse_times(
@@ -240,12 +251,23 @@ def _parse_times(
     if text.str.fullmatch(r"\d{9,13}(\.\d+)?").all():
         numbers = pd.to_numeric(text)
         unit = "ms" if numbers.abs().max() > 1e11 else "s"
+        seconds = numbers / 1000 if unit == "ms" else numbers
+        bad = (seconds < EARLIEST.timestamp()) | (seconds >= LATEST.timestamp())
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CsvFormatError(
+                f"epoch time {text.iloc[first]!r} ({unit}) is outside {EARLIEST.year}–{LATEST.year}",
+                [
+                    {"line": int(lines[i]), "message": f"epoch time {text.iloc[i]!r} is out of range"}
+                    for i in np.flatnonzero(bad.to_numpy())[:MAX_LISTED]
+                ],
+            )
         return pd.DatetimeIndex(pd.to_datetime(numbers, unit=unit, utc=True))
     has_offset = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     if has_offset.any():
         aware = pd.to_datetime(text[has_offset], errors="coerce", utc=True, format="ISO8601")
-        parsed[has_offset] = aware
+        parsed[has_offset] = aware.mask(_out_of_range(aware)).astype("datetime64[ns, UTC]")
     naive_rows = ~has_offset
     if naive_rows.any():
         if zone is None:
@@ -263,7 +285,7 @@ def _parse_times(
         retry = naive.isna() & (text[naive_rows] != "")
         if retry.any():
             naive[retry] = pd.to_datetime(text[naive_rows][retry], errors="coerce", format="mixed")
-        local = pd.DatetimeIndex(naive)
+        local = pd.DatetimeIndex(naive.mask(_out_of_range(naive)))
         try:
             located = local.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
         except Exception as exc:  # pragma: no cover - zone was checked
