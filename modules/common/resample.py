@@ -46,12 +46,17 @@ def timeframe_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def open_times_ns(data: pd.DataFrame | pd.DatetimeIndex) -> np.ndarray:
-    """Bar open times as int64 nanoseconds since the epoch (UTC); checks the index."""
+def datetime_index(data: pd.DataFrame | pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The data's index, checked to be a timezone-aware DatetimeIndex."""
     index = data.index if isinstance(data, pd.DataFrame) else data
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
-    ns = index.tz_convert("UTC").as_unit("ns").asi8
+    return index
+
+
+def open_times_ns(data: pd.DataFrame | pd.DatetimeIndex) -> np.ndarray:
+    """Bar open times as int64 nanoseconds since the epoch (UTC); checks the index."""
+    ns = datetime_index(data).tz_convert("UTC").as_unit("ns").asi8
     if len(ns) > 1 and not (ns[1:] > ns[:-1]).all():
         raise ModuleDataError("the index must be strictly increasing (sorted, no duplicates)")
     return ns
@@ -98,7 +103,8 @@ def resample_ohlcv(data: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
     use :func:`completed_index` to align without look-ahead.
     """
     seconds = timeframe if isinstance(timeframe, int) else timeframe_seconds(timeframe)
-    open_ns = open_times_ns(data)
+    source = datetime_index(data)
+    open_ns = open_times_ns(source)
     starts, first = group_bounds(open_ns, seconds)
     last = np.concatenate((first[1:], [len(open_ns)])) - 1 if len(first) else first
     columns = {}
@@ -118,8 +124,8 @@ def resample_ohlcv(data: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
             columns[name] = np.minimum.reduceat(values, first)
         else:
             columns[name] = np.add.reduceat(values, first)
-    index = pd.DatetimeIndex(pd.to_datetime(starts, unit="ns", utc=True), name=data.index.name)
-    index = index.as_unit(data.index.unit)  # keep the input's resolution
+    index = pd.DatetimeIndex(pd.to_datetime(starts, unit="ns", utc=True), name=source.name)
+    index = index.as_unit(source.unit)  # keep the input's resolution
     return pd.DataFrame(columns, index=index, copy=False)
 
 

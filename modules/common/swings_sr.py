@@ -128,7 +128,7 @@ def previous_session_hlc(
     """
     n = len(close)
     if n == 0:
-        return tuple(np.full(0, np.nan) for _ in range(3))
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
     ids = session_ids(data, start_hour, "day")
     new_session = np.empty(n, dtype=bool)
     new_session[0] = True
