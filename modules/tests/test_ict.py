@@ -2,6 +2,7 @@
 and cross-checks against smartmoneyconcepts with its look-ahead removed."""
 
 from datetime import UTC
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -113,7 +114,8 @@ def ref_zone_state(df, bull, bear, mode):
     n = len(c)
     picks = {}
     for side, zones in (("bullish", bull), ("bearish", bear)):
-        active, pick = [], [None] * n
+        active: list[int] = []  # zones alive, by position in ``zones``
+        pick: list[int | None] = [None] * n
         for t in range(n):
             for z in list(active):
                 _, top, bot = zones[z]
@@ -125,7 +127,8 @@ def ref_zone_state(df, bull, bear, mode):
                 if dead:
                     active.remove(z)
                 if inside and (not dead or mode == "touch"):
-                    pick[t] = z if pick[t] is None else max(pick[t], z)
+                    current = pick[t]
+                    pick[t] = z if current is None else max(current, z)
             active += [z for z, zone in enumerate(zones) if zone[0] == t]
         picks[side] = pick
     state, top, bottom = ["none"] * n, np.full(n, NAN), np.full(n, NAN)
@@ -224,7 +227,8 @@ def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
     found = {}
     for sign, price, piv in ((1, h, brute_pivots(h, left, right)), (-1, -l, brute_pivots(l, left, right, -1))):
         close = sign * c
-        alive, level, equal = [], np.full(n, NAN), np.zeros(n, bool)
+        alive: list[list[Any]] = []  # pools: [price, equal]
+        level, equal = np.full(n, NAN), np.zeros(n, bool)
         for t in range(n):
             if t >= right and piv[t - right]:
                 new = [price[t - right], False]
@@ -750,7 +754,7 @@ def test_imbalance_hand_drawn():
 
 def test_imbalance_matches_reference_on_sample(ohlcv):
     o, h, l, c = prices(ohlcv)
-    sides = {"bullish": [], "bearish": []}
+    sides: dict[str, list[tuple[int, float, float]]] = {"bullish": [], "bearish": []}
     for t in range(1, len(c)):
         prev_top, prev_bot = max(o[t - 1], c[t - 1]), min(o[t - 1], c[t - 1])
         top, bot = max(o[t], c[t]), min(o[t], c[t])

@@ -16,6 +16,7 @@ from modules.registry import get_registry
 from .conftest import load_sample
 
 REGISTRY = get_registry()
+SMA = talib.MA_Type.SMA  # TA-Lib's matype 0
 
 
 def run(module_id, data, config=None):
@@ -47,7 +48,7 @@ def sample():
 # ---- TA-Lib modules: equal to the direct call ------------------------------------------
 
 
-def _hlc(d):
+def _hlc(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d["high"].to_numpy(), d["low"].to_numpy(), d["close"].to_numpy()
 
 
@@ -63,20 +64,20 @@ TALIB_CASES = [
         "bollinger",
         {},
         {"upper": 0, "middle": 1, "lower": 2},
-        lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, 0),
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, SMA),
     ),
     (
         "bollinger",
         {"period": 50, "std_dev": 1.5},
         {"upper": 0, "middle": 1, "lower": 2},
-        lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, 0),
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, SMA),
     ),
-    ("stochastic", {}, {"k": 0, "d": 1}, lambda d: talib.STOCH(*_hlc(d), 14, 3, 0, 3, 0)),
+    ("stochastic", {}, {"k": 0, "d": 1}, lambda d: talib.STOCH(*_hlc(d), 14, 3, SMA, 3, SMA)),
     (
         "stochastic",
         {"k_period": 5, "k_smoothing": 1, "d_period": 4},
         {"k": 0, "d": 1},
-        lambda d: talib.STOCH(*_hlc(d), 5, 1, 0, 4, 0),
+        lambda d: talib.STOCH(*_hlc(d), 5, 1, SMA, 4, SMA),
     ),
     (
         "adx",

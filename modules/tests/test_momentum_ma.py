@@ -27,7 +27,7 @@ def sample():
     return load_sample()
 
 
-def _hlc(d):
+def _hlc(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d["high"].to_numpy(), d["low"].to_numpy(), d["close"].to_numpy()
 
 

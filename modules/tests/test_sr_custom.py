@@ -125,7 +125,7 @@ def test_camarilla_hand_case():
 # ---- Fibonacci -------------------------------------------------------------------------------
 def fibonacci_ref(df, left, right):
     high, low, close = (df[k].to_numpy() for k in ("high", "low", "close"))
-    events = {}
+    events: dict[int, list[tuple[str, float]]] = {}
     for t, kind, price in swings_ref(high, low, left, right):
         events.setdefault(t, []).append((kind, price))
     last = {"high": np.nan, "low": np.nan}
@@ -190,7 +190,8 @@ def sr_zones_ref(df, left, right, lookback, zone_width, atr_period, min_touches)
     high, low, close = (df[k].to_numpy() for k in ("high", "low", "close"))
     atr = atr_ref(df, atr_period)
     swings = [(t, p) for t, _, p in swings_ref(high, low, left, right)]
-    rows, previous, zones, half = [], None, [], np.nan
+    zones: list[tuple[float, int]] = []  # (price, touches)
+    rows, previous, half = [], None, np.nan
     for t in range(len(df)):
         active = [(c, p) for c, p in swings if c <= t and c - right > t - lookback]
         if active != previous:  # the swing set changed: cluster again with today's ATR
