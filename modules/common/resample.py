@@ -1,4 +1,4 @@
-"""OHLCV resampling to a higher timeframe, and timeframe helpers. Pure NumPy/pandas, no Django.
+"""OHLCV resampling to a higher timeframe. Pure NumPy/pandas, no Django.
 
 Bars are labelled by their **open** time. A higher-timeframe (HTF) bar of ``H`` seconds covers
 the base bars whose open time falls in ``[T, T + H)``, where ``T`` is a multiple of ``H`` since
@@ -20,30 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# the timeframe table and helpers live in modules.common.timeframes; re-exported for older imports
+from modules.common.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS
+from modules.common.timeframes import timeframe_label as timeframe_label
+from modules.common.timeframes import timeframe_seconds
 from modules.errors import ModuleDataError
 
-#: supported timeframes, seconds per bar (the market-data layer's set).
-TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 OHLCV = ("open", "high", "low", "close", "volume")
 _NS = 1_000_000_000
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    try:
-        return TIMEFRAME_SECONDS[timeframe]
-    except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_SECONDS)}") from None
-
-
-def timeframe_label(seconds: int) -> str:
-    """``3600`` -> ``"1h"``; other spacings as ``"<n>s"``/``"<n>m"``/``"<n>h"``."""
-    for label, value in TIMEFRAME_SECONDS.items():
-        if value == seconds:
-            return label
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def datetime_index(data: pd.DataFrame | pd.DatetimeIndex) -> pd.DatetimeIndex:

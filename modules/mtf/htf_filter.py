@@ -58,15 +58,14 @@ import pandas as pd
 
 from modules.base import BaseModule, Output, Param, freeze_json, labels_from_codes
 from modules.common.resample import (
-    TIMEFRAME_SECONDS,
     completed_index,
     datetime_index,
     infer_timeframe_seconds,
     open_times_ns,
     resample_ohlcv,
-    timeframe_label,
 )
 from modules.common.series import compare
+from modules.common.timeframes import TIMEFRAME_SECONDS, timeframe_label
 from modules.errors import ModuleConfigError, ModuleDataError
 
 #: categories whose modules cannot be wrapped: this one (no nesting) and position sizing.
