@@ -233,7 +233,7 @@ class BaseModule(ABC):
         cls.check_config(full)
         return full
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook that modules override when they need it, not an abstract method
     def check_config(cls, config: dict[str, Any]) -> None:
         """Cross-field checks (e.g. fast < slow). Raise ModuleConfigError."""
 

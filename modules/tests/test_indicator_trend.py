@@ -328,24 +328,24 @@ def test_supertrend_hand_case():
 
 def test_heikin_ashi_against_loop(sample):
     out = run("heikin_ashi_trend", sample, {"confirm": 3})
-    o, h, l, c = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
-    ha_c = (o + h + l + c) / 4
-    ha_o = np.empty(len(c))
-    ha_o[0] = (o[0] + c[0]) / 2
-    streak = np.zeros(len(c))
-    for t in range(len(c)):
+    open_, high, low, close = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
+    ha_c = (open_ + high + low + close) / 4
+    ha_o = np.empty(len(close))
+    ha_o[0] = (open_[0] + close[0]) / 2
+    streak = np.zeros(len(close))
+    for t in range(len(close)):
         if t:
             ha_o[t] = (ha_o[t - 1] + ha_c[t - 1]) / 2
         s = np.sign(ha_c[t] - ha_o[t])
         streak[t] = s * (abs(streak[t - 1]) + 1) if t and s and np.sign(streak[t - 1]) == s else s
     close_enough(out["ha_open"], ha_o)
     close_enough(out["ha_close"], ha_c)
-    close_enough(out["ha_high"], np.maximum.reduce([h, ha_o, ha_c]))
-    close_enough(out["ha_low"], np.minimum.reduce([l, ha_o, ha_c]))
+    close_enough(out["ha_high"], np.maximum.reduce([high, ha_o, ha_c]))
+    close_enough(out["ha_low"], np.minimum.reduce([low, ha_o, ha_c]))
     close_enough(out["streak"], streak)
     trend = np.where(streak >= 3, "bullish", np.where(streak <= -3, "bearish", "neutral"))
     assert (out["trend"] == trend).all()
-    assert 0 < out["strong"].sum() < len(c)
+    assert 0 < out["strong"].sum() < len(close)
 
 
 def test_heikin_ashi_hand_case():
