@@ -80,29 +80,30 @@ class WorkerProcess:
 
     def __init__(self, log_path: Path, concurrency: int = 1, pool: str = "prefork", **env):
         self.log_path = log_path
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "qm_platform",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={concurrency}",
-                f"--pool={pool}",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
-            ],
-            cwd=ROOT,
-            env=worker_env(**env),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # the worker writes to its own copy of the descriptor: ours is closed once it is started
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "qm_platform",
+                    "worker",
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    f"--pool={pool}",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+                ],
+                cwd=ROOT,
+                env=worker_env(**env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -123,7 +124,6 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        self.log.close()
 
 
 def flush_broker() -> None:

@@ -3,6 +3,7 @@ processes on Redis, started as separate processes exactly as in production."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = dict(host="127.0.0.1", port=5432, user="postgres")
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 
 class BenchPlatform:
@@ -67,48 +68,25 @@ class BenchPlatform:
 
     def start(self, workers: int, **env) -> None:
         e = self.env(**env)
-        log = open(self.var / "bench.log", "ab")
-        self.procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "qm_platform.wsgi:application",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--timeout",
-                    "300",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=e,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        for n in range(workers):
+        # the processes write to their own copies of the descriptor: ours is closed once they are started
+        with open(self.var / "bench.log", "ab") as log:
             self.procs.append(
                 subprocess.Popen(
                     [
                         sys.executable,
                         "-m",
-                        "celery",
-                        "-A",
-                        "qm_platform",
-                        "worker",
-                        "--concurrency=1",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "-n",
-                        f"{self.name}{n}@%h",
-                        "--loglevel=WARNING",
+                        "gunicorn",
+                        "qm_platform.wsgi:application",
+                        "--bind",
+                        f"127.0.0.1:{self.port}",
+                        "--workers",
+                        "2",
+                        "--threads",
+                        "4",
+                        "--timeout",
+                        "300",
+                        "--log-level",
+                        "warning",
                     ],
                     cwd=ROOT,
                     env=e,
@@ -117,6 +95,30 @@ class BenchPlatform:
                     start_new_session=True,
                 )
             )
+            for n in range(workers):
+                self.procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "qm_platform",
+                            "worker",
+                            "--concurrency=1",
+                            "--without-gossip",
+                            "--without-mingle",
+                            "-n",
+                            f"{self.name}{n}@%h",
+                            "--loglevel=WARNING",
+                        ],
+                        cwd=ROOT,
+                        env=e,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -128,10 +130,8 @@ class BenchPlatform:
 
     def stop(self) -> None:
         for p in self.procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for p in self.procs:
             try:
                 p.wait(timeout=30)

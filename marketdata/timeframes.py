@@ -1,4 +1,7 @@
-"""Timeframes and test periods: parsing shared by providers, storage and the engine. No Django."""
+"""Timeframes and test periods: parsing shared by providers, storage and the engine. No Django.
+
+The timeframe table itself lives in the pure layer (:mod:`modules.common.timeframes`) and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-TIMEFRAME_SECONDS = {
-    "1m": 60,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "4h": 14400,
-    "1d": 86400,
-}
+from modules.common.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS
+from modules.common.timeframes import timeframe_seconds as timeframe_seconds
+
 PERIOD_RE = re.compile(r"^(\d+)(d|wk|mo|y)$")
 PERIOD_CHOICES = ("1d", "5d", "1wk", "1mo", "2mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "max")
 MAX_PERIOD_DAYS = 365 * 10
-
-
-def timeframe_seconds(timeframe: str) -> int:
-    try:
-        return TIMEFRAME_SECONDS[timeframe]
-    except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_SECONDS)}") from None
 
 
 def pandas_freq(timeframe: str) -> str:

@@ -233,7 +233,7 @@ class BaseModule(ABC):
         cls.check_config(full)
         return full
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook that modules override when they need it, not an abstract method
     def check_config(cls, config: dict[str, Any]) -> None:
         """Cross-field checks (e.g. fast < slow). Raise ModuleConfigError."""
 
@@ -299,19 +299,21 @@ class BaseModule(ABC):
                 raw = arrays[out.name]
             except KeyError:
                 raise ModuleDataError(f"{self.module_id}: compute returned no {out.name!r} output") from None
+            values: pd.Categorical | np.ndarray
             if out.kind == "categorical":
                 values = _as_categorical(self.module_id, out, raw, n)
                 if objects:
                     values = np.asarray(values)
             else:
-                values = np.asarray(raw)
-                if values.shape != (n,):
-                    raise ModuleDataError(f"{self.module_id}.{out.name}: expected {n} values, got {values.shape}")
-                if values.base is not None:  # a view: make sure it is not one of data's columns
+                array = np.asarray(raw)
+                if array.shape != (n,):
+                    raise ModuleDataError(f"{self.module_id}.{out.name}: expected {n} values, got {array.shape}")
+                if array.base is not None:  # a view: make sure it is not one of data's columns
                     if inputs is None:
                         inputs = [data[c].to_numpy() for c in data.columns]
-                    if any(np.may_share_memory(values, col) for col in inputs):
-                        values = values.copy()
+                    if any(np.may_share_memory(array, col) for col in inputs):
+                        array = array.copy()
+                values = array
             columns[self.column_name(full, out.name)] = values
         return columns
 
@@ -342,7 +344,7 @@ def category_dtype(values: tuple[str, ...]) -> pd.CategoricalDtype:
     return pd.CategoricalDtype(pd.Index(list(values), dtype=object), ordered=False)
 
 
-def _code_dtype(n_values: int) -> type:
+def _code_dtype(n_values: int) -> type[np.signedinteger[Any]]:
     return np.int8 if n_values < 127 else np.int16
 
 
@@ -426,6 +428,7 @@ class FrozenJSON(dict):
     """An immutable, hashable JSON object (a ``dict``: ``json.dumps`` and ``==`` work as usual)."""
 
     __slots__ = ("_hash",)
+    _hash: int
 
     def __hash__(self) -> int:  # type: ignore[override]
         try:

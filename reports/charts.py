@@ -397,7 +397,7 @@ def monthly_returns_heatmap(table: pd.DataFrame) -> str:
     rows = len(table)
     cell_w, cell_h, left, top = 50.0, 22.0, 52.0, 22.0
     height = top + rows * cell_h + 8
-    months = table[[m for m in range(1, 13)]].to_numpy(float)
+    months = table[list(range(1, 13))].to_numpy(float)
     finite = np.abs(months[np.isfinite(months)])
     scale = float(np.percentile(finite, 90)) if len(finite) else 1.0
     body = [_text(left + cell_w * (i + 0.5), 14, name) for i, name in enumerate(MONTHS)]
@@ -405,7 +405,7 @@ def monthly_returns_heatmap(table: pd.DataFrame) -> str:
     for r, (year, row) in enumerate(table.iterrows()):
         y = top + r * cell_h
         body.append(_text(left - 8, y + cell_h / 2 + 4, str(year), anchor="end", color=INK))
-        cells = list(row[[m for m in range(1, 13)]].to_numpy(float)) + [float(row["year"])]
+        cells = list(row[list(range(1, 13))].to_numpy(float)) + [float(row["year"])]
         for c, value in enumerate(cells):
             x = left + c * cell_w + (8 if c == 12 else 0)
             color = _diverging_color(value, scale * (2 if c == 12 else 1))

@@ -78,8 +78,9 @@ class _Browser:
     """The process's browser and its warm page; only ever touched from the rendering thread.
 
     Opening a page costs about as much as printing a 500-trade report here (170–250 ms each on
-    a 2-core machine; bench/report.py), so a PDF does not open one: each PDF replaces the whole document of one warm page (``set_content``; reports
-    carry no scripts and load nothing, so nothing of one report survives into the next). The
+    a 2-core machine; bench/report.py), so a PDF does not open one: each PDF replaces the whole
+    document of one warm page (``set_content``; reports carry no scripts and load nothing, so
+    nothing of one report survives into the next). The
     page is replaced after ``PDFS_PER_PAGE`` PDFs (bounding whatever a long-lived page might
     accumulate) and after any failure; the browser is relaunched when it has died.
     """

@@ -12,6 +12,7 @@ never pulls a lock file out from under a process waiting on it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -97,10 +98,8 @@ class LocalStorage(PartitionedParquetStorage):
             path.unlink(missing_ok=True)
             folders.update(p for p in path.parents if self.root in p.parents)
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-            try:
+            with contextlib.suppress(OSError):  # not empty (a temporary file of a concurrent crash, or a new write)
                 folder.rmdir()
-            except OSError:
-                pass  # not empty (a temporary file of a concurrent crash, or a new write)
 
     def _lock(self, series: str):
         lock = FileLock(str(self.root / ".locks" / (series.replace("/", "__") + ".lock")), timeout=self.lock_timeout)

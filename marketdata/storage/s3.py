@@ -172,10 +172,9 @@ class S3Storage(PartitionedParquetStorage):
         try:
             yield
         finally:
-            try:
+            # may fail when it expired and was broken by another writer, or the server is gone: it expires
+            with contextlib.suppress(Exception):
                 self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
-            except Exception:
-                pass  # expired and broken by another writer, or the server is gone: it expires
 
     # ---- internals -----------------------------------------------------------------------
     def _acquire_lease(self, key: str, token: str) -> str:
@@ -204,10 +203,8 @@ class S3Storage(PartitionedParquetStorage):
             return
         age = time.time() - head["LastModified"].timestamp()
         if age > self.lease_seconds:
-            try:
+            with contextlib.suppress(Exception):  # someone else broke (or renewed) it first
                 self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=head["ETag"])
-            except Exception:
-                pass  # someone else broke (or renewed) it first
 
     def _ensure_bucket(self) -> None:
         try:

@@ -216,7 +216,7 @@ def test_throttle_spaces_calls():
 
 def test_size_cleanup_evicts_least_recently_updated_provider_series_and_keeps_uploads(make_manager, clock):
     manager = make_manager()
-    for i, symbol in enumerate(("EURUSD", "GBPUSD", "USDJPY")):
+    for symbol in ("EURUSD", "GBPUSD", "USDJPY"):
         manager.get_data(symbol, "1h", ts("2024-01-01"), ts("2024-03-01"))
     upload = SyntheticProvider().download("XAUUSD", "1h", ts("2024-01-01"), ts("2024-03-01"))
     manager.save_frame("XAUUSD@csv-abc", "1h", upload, source="csv")

@@ -93,3 +93,15 @@ def test_only_whole_multiples_can_be_built():
             "1h",
         )["volume"].iloc[0]
     )
+
+
+def test_market_data_uses_the_pure_layers_timeframe_table():
+    from marketdata import timeframes
+    from modules.common import resample
+    from modules.common import timeframes as pure
+
+    assert timeframes.TIMEFRAME_SECONDS is pure.TIMEFRAME_SECONDS is resample.TIMEFRAME_SECONDS
+    assert timeframes.timeframe_seconds is pure.timeframe_seconds
+    assert timeframes.pandas_freq("4h") == "14400s"
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        timeframes.timeframe_seconds("2h")

@@ -1,4 +1,4 @@
-"""OHLCV resampling to a higher timeframe, and timeframe helpers. Pure NumPy/pandas, no Django.
+"""OHLCV resampling to a higher timeframe. Pure NumPy/pandas, no Django.
 
 Bars are labelled by their **open** time. A higher-timeframe (HTF) bar of ``H`` seconds covers
 the base bars whose open time falls in ``[T, T + H)``, where ``T`` is a multiple of ``H`` since
@@ -20,38 +20,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# the timeframe table and helpers live in modules.common.timeframes; re-exported for older imports
+from modules.common.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS
+from modules.common.timeframes import timeframe_label as timeframe_label
+from modules.common.timeframes import timeframe_seconds
 from modules.errors import ModuleDataError
 
-#: supported timeframes, seconds per bar (the market-data layer's set).
-TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
 OHLCV = ("open", "high", "low", "close", "volume")
 _NS = 1_000_000_000
 
 
-def timeframe_seconds(timeframe: str) -> int:
-    try:
-        return TIMEFRAME_SECONDS[timeframe]
-    except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {list(TIMEFRAME_SECONDS)}") from None
-
-
-def timeframe_label(seconds: int) -> str:
-    """``3600`` -> ``"1h"``; other spacings as ``"<n>s"``/``"<n>m"``/``"<n>h"``."""
-    for label, value in TIMEFRAME_SECONDS.items():
-        if value == seconds:
-            return label
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+def datetime_index(data: pd.DataFrame | pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The data's index, checked to be a timezone-aware DatetimeIndex."""
+    index = data.index if isinstance(data, pd.DataFrame) else data
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
+    return index
 
 
 def open_times_ns(data: pd.DataFrame | pd.DatetimeIndex) -> np.ndarray:
     """Bar open times as int64 nanoseconds since the epoch (UTC); checks the index."""
-    index = data.index if isinstance(data, pd.DataFrame) else data
-    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
-    ns = index.tz_convert("UTC").as_unit("ns").asi8
+    ns = datetime_index(data).tz_convert("UTC").as_unit("ns").asi8
     if len(ns) > 1 and not (ns[1:] > ns[:-1]).all():
         raise ModuleDataError("the index must be strictly increasing (sorted, no duplicates)")
     return ns
@@ -98,7 +87,8 @@ def resample_ohlcv(data: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
     use :func:`completed_index` to align without look-ahead.
     """
     seconds = timeframe if isinstance(timeframe, int) else timeframe_seconds(timeframe)
-    open_ns = open_times_ns(data)
+    source = datetime_index(data)
+    open_ns = open_times_ns(source)
     starts, first = group_bounds(open_ns, seconds)
     last = np.concatenate((first[1:], [len(open_ns)])) - 1 if len(first) else first
     columns = {}
@@ -118,8 +108,8 @@ def resample_ohlcv(data: pd.DataFrame, timeframe: str | int) -> pd.DataFrame:
             columns[name] = np.minimum.reduceat(values, first)
         else:
             columns[name] = np.add.reduceat(values, first)
-    index = pd.DatetimeIndex(pd.to_datetime(starts, unit="ns", utc=True), name=data.index.name)
-    index = index.as_unit(data.index.unit)  # keep the input's resolution
+    index = pd.DatetimeIndex(pd.to_datetime(starts, unit="ns", utc=True), name=source.name)
+    index = index.as_unit(source.unit)  # keep the input's resolution
     return pd.DataFrame(columns, index=index, copy=False)
 
 

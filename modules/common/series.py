@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 from numba import njit
@@ -125,7 +127,9 @@ class LevelsCheck:
     """Mixin for oscillators with ``overbought`` and ``oversold`` params: the oversold level
     must be below the overbought one."""
 
+    module_id: ClassVar[str]  # set by the module class this is mixed into
+
     @classmethod
-    def check_config(cls, config):
+    def check_config(cls, config: dict[str, Any]) -> None:
         if config["oversold"] >= config["overbought"]:
             raise ModuleConfigError(cls.module_id, "oversold", "oversold level must be below the overbought level")

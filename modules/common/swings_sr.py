@@ -70,7 +70,7 @@ def is_swing_high(high, i, left, right):
     for j in range(i - left, i):
         if not high[i] > high[j]:
             return False
-    for j in range(i + 1, i + right + 1):
+    for j in range(i + 1, i + right + 1):  # noqa: SIM110 - a Numba kernel: plain loops like the one above
         if not high[i] >= high[j]:
             return False
     return True
@@ -84,7 +84,7 @@ def is_swing_low(low, i, left, right):
     for j in range(i - left, i):
         if not low[i] < low[j]:
             return False
-    for j in range(i + 1, i + right + 1):
+    for j in range(i + 1, i + right + 1):  # noqa: SIM110 - a Numba kernel: plain loops like the one above
         if not low[i] <= low[j]:
             return False
     return True
@@ -128,7 +128,7 @@ def previous_session_hlc(
     """
     n = len(close)
     if n == 0:
-        return tuple(np.full(0, np.nan) for _ in range(3))
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
     ids = session_ids(data, start_hour, "day")
     new_session = np.empty(n, dtype=bool)
     new_session[0] = True

@@ -55,7 +55,7 @@ def _inducement(event, major_low, major_high, minor_low, minor_high, minor_right
             extreme = high[t] if leg == 1 else low[t]
             idm = np.nan
             poi = np.nan
-            done = not (origin == origin)
+            done = np.isnan(origin)  # no origin: nothing to look for
             is_taken = False
         elif leg == 1:
             extreme = max(extreme, high[t])
@@ -71,10 +71,9 @@ def _inducement(event, major_low, major_high, minor_low, minor_high, minor_right
                     idm = candidate
                     poi = target
                 done = True
-        if idm == idm and not is_taken:
-            if (leg == 1 and low[t] < idm) or (leg == -1 and high[t] > idm):
-                is_taken = True
-                taken[t] = leg
+        if idm == idm and not is_taken and ((leg == 1 and low[t] < idm) or (leg == -1 and high[t] > idm)):
+            is_taken = True
+            taken[t] = leg
         if is_taken:
             state[t] = leg
         level_out[t] = idm

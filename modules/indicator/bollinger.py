@@ -71,7 +71,7 @@ class Bollinger(BaseModule):
             timeperiod=config["period"],
             nbdevup=config["std_dev"],
             nbdevdn=config["std_dev"],
-            matype=0,
+            matype=talib.MA_Type.SMA,
         )
         percent_b, bandwidth, zone = _derived(as_float(data, "close"), upper, middle, lower)
         return {

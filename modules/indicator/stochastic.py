@@ -41,9 +41,9 @@ class Stochastic(LevelsCheck, BaseModule):
             as_float(data, "close"),
             fastk_period=config["k_period"],
             slowk_period=config["k_smoothing"],
-            slowk_matype=0,
+            slowk_matype=talib.MA_Type.SMA,
             slowd_period=config["d_period"],
-            slowd_matype=0,
+            slowd_matype=talib.MA_Type.SMA,
         )
         zone = zones(k, config["overbought"], config["oversold"])
         return {"k": k, "d": d, "zone": zone}

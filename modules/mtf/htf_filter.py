@@ -58,14 +58,14 @@ import pandas as pd
 
 from modules.base import BaseModule, Output, Param, freeze_json, labels_from_codes
 from modules.common.resample import (
-    TIMEFRAME_SECONDS,
     completed_index,
+    datetime_index,
     infer_timeframe_seconds,
     open_times_ns,
     resample_ohlcv,
-    timeframe_label,
 )
 from modules.common.series import compare
+from modules.common.timeframes import TIMEFRAME_SECONDS, timeframe_label
 from modules.errors import ModuleConfigError, ModuleDataError
 
 #: categories whose modules cannot be wrapped: this one (no nesting) and position sizing.
@@ -326,13 +326,13 @@ class HTFFilter(BaseModule):
         output = self.inner_output(config)
         inner_config = config["module_config"]
         raw = inner().calculate_arrays(htf, inner_config)[inner.column_name(inner_config, output.name)]
-        htf_ns = htf.index.as_unit("ns").asi8
+        htf_ns = datetime_index(htf).as_unit("ns").asi8
         index = completed_index(base_ns, base_seconds, htf_ns, htf_seconds)
         missing = index < 0
 
         # per HTF bar: a number and a bias code (0 bullish, 1 bearish, 2 neutral)
         if output.kind == "categorical":
-            direction = np.array([DIRECTION.get(v, 0) for v in output.values], dtype=np.float64)
+            direction = np.array([DIRECTION.get(v, 0) for v in output.values or ()], dtype=np.float64)
             htf_value = direction[raw.codes]
         elif output.kind == "boolean":
             htf_value = np.asarray(raw, dtype=np.float64)

@@ -30,7 +30,7 @@ SIZING_BASES = ("units", "risk_fraction", "units_per_equity", "equity_fraction")
 
 class PositionSizingModule(BaseModule):
     category = "position_sizing"
-    requires = ("close",)
+    requires: ClassVar[tuple[str, ...]] = ("close",)
     sizing_basis: ClassVar[str] = ""
 
     @staticmethod

@@ -50,17 +50,17 @@ class Camarilla(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        h, l, c = previous_session_hlc(data, high, low, close, config["day_start_hour"])
-        span = (h - l) * 1.1
-        out = {"pivot": (h + l + c) / 3.0}
+        prev_high, prev_low, prev_close = previous_session_hlc(data, high, low, close, config["day_start_hour"])
+        span = (prev_high - prev_low) * 1.1
+        out = {"pivot": (prev_high + prev_low + prev_close) / 3.0}
         for k, divisor in DIVISORS.items():
-            out[f"r{k}"] = c + span / divisor
-            out[f"s{k}"] = c - span / divisor
+            out[f"r{k}"] = prev_close + span / divisor
+            out[f"s{k}"] = prev_close - span / divisor
         with np.errstate(invalid="ignore"):
             code = (
                 (close > out["r4"]).astype(np.int8) + (close > out["r3"]) + (close >= out["s3"]) + (close >= out["s4"])
             )
-        code[np.isnan(c)] = -1
+        code[np.isnan(prev_close)] = -1
         # code 4 = above_r4 ... 0 = below_s4, -1 = neutral
         out["zone"] = labels_from_codes(4 - code, ZONES)
         return out

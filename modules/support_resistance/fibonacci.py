@@ -96,8 +96,7 @@ def _fib(close, swing_high, swing_low, up, edges):
             + np.int8(r >= e4)
             + np.int8(r >= e5)
         )  # edges at or below r
-        code = code if r == r else 8
-        zone[t] = 7 if r > 1.0 else code
+        zone[t] = 7 if r > 1.0 else (code if r == r else 8)
     return end, move, retracement, direction, zone
 
 

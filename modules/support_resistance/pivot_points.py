@@ -59,16 +59,16 @@ class PivotPoints(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        h, l, c = previous_session_hlc(data, high, low, close, config["day_start_hour"])
-        p = (h + l + c) / 3.0
+        prev_high, prev_low, prev_close = previous_session_hlc(data, high, low, close, config["day_start_hour"])
+        p = (prev_high + prev_low + prev_close) / 3.0
         levels = {
             "pivot": p,
-            "r1": 2 * p - l,
-            "s1": 2 * p - h,
-            "r2": p + (h - l),
-            "s2": p - (h - l),
-            "r3": h + 2 * (p - l),
-            "s3": l - 2 * (h - p),
+            "r1": 2 * p - prev_low,
+            "s1": 2 * p - prev_high,
+            "r2": p + (prev_high - prev_low),
+            "s2": p - (prev_high - prev_low),
+            "r3": prev_high + 2 * (p - prev_low),
+            "s3": prev_low - 2 * (prev_high - p),
         }
         with np.errstate(invalid="ignore"):
             # levels are ordered s3 <= s2 <= s1 <= P <= r1 <= r2 <= r3: count those below close

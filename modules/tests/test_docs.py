@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def load_generator():
     spec = importlib.util.spec_from_file_location("gen_module_docs", ROOT / "scripts" / "gen_module_docs.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -2,6 +2,7 @@
 and cross-checks against smartmoneyconcepts with its look-ahead removed."""
 
 from datetime import UTC
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -51,23 +52,23 @@ def prices(df):
 
 
 def ref_structure(df, left, right, break_on="close"):
-    o, h, l, c = prices(df)
-    ph, pl = brute_pivots(h, left, right), brute_pivots(l, left, right, -1)
-    up_p = c if break_on == "close" else h
-    dn_p = c if break_on == "close" else l
-    n = len(c)
+    open_, high, low, close = prices(df)
+    ph, pl = brute_pivots(high, left, right), brute_pivots(low, left, right, -1)
+    up_p = close if break_on == "close" else high
+    dn_p = close if break_on == "close" else low
+    n = len(close)
     trend, event, level = np.zeros(n, int), np.zeros(n, int), np.full(n, NAN)
     sh = sl = None
     tr = 0
     for t in range(n):
         if t >= right and ph[t - right]:
-            sh = h[t - right]
+            sh = high[t - right]
         if t >= right and pl[t - right]:
-            sl = l[t - right]
+            sl = low[t - right]
         up = sh is not None and up_p[t] > sh
         down = sl is not None and dn_p[t] < sl
         if up and down:
-            up, down = c[t] >= o[t], c[t] < o[t]
+            up, down = close[t] >= open_[t], close[t] < open_[t]
         if up:
             event[t], level[t], sh, tr = (1 if tr >= 0 else 2), sh, None, 1
         elif down:
@@ -87,19 +88,25 @@ def ref_last_swing(values, left, right, sign=1):
 
 
 def ref_displacement(df, atr_period=14, multiplier=1.5, min_body_ratio=0.6, max_run=1):
-    o, h, l, c = prices(df)
-    atr = talib.ATR(h, l, c, timeperiod=atr_period)
-    n = len(c)
+    open_, high, low, close = prices(df)
+    atr = talib.ATR(high, low, close, timeperiod=atr_period)
+    n = len(close)
     direction, candles = np.zeros(n, int), np.zeros(n, int)
     for t in range(n):
         for m in range(1, max_run + 1):
             if t - m < 0 or np.isnan(atr[t - m]):
                 break
             run = range(t - m + 1, t + 1)
-            solid = all(h[i] > l[i] and abs(c[i] - o[i]) / (h[i] - l[i]) >= min_body_ratio for i in run)
-            move = c[t] - o[t - m + 1]
+            solid = all(
+                high[i] > low[i] and abs(close[i] - open_[i]) / (high[i] - low[i]) >= min_body_ratio for i in run
+            )
+            move = close[t] - open_[t - m + 1]
             for sign in (1, -1):
-                if solid and all(sign * (c[i] - o[i]) > 0 for i in run) and sign * move >= multiplier * atr[t - m]:
+                if (
+                    solid
+                    and all(sign * (close[i] - open_[i]) > 0 for i in run)
+                    and sign * move >= multiplier * atr[t - m]
+                ):
                     direction[t], candles[t] = sign, m
             if candles[t]:
                 break
@@ -109,23 +116,25 @@ def ref_displacement(df, atr_period=14, multiplier=1.5, min_body_ratio=0.6, max_
 def ref_zone_state(df, bull, bear, mode):
     """bull / bear: lists of (created, top, bottom) in creation order. Returns (state, top,
     bottom) where the state is 'bullish' / 'bearish' / 'none' as in the module docs."""
-    _, h, l, c = prices(df)
-    n = len(c)
+    _, high, low, close = prices(df)
+    n = len(close)
     picks = {}
     for side, zones in (("bullish", bull), ("bearish", bear)):
-        active, pick = [], [None] * n
+        active: list[int] = []  # zones alive, by position in ``zones``
+        pick: list[int | None] = [None] * n
         for t in range(n):
             for z in list(active):
                 _, top, bot = zones[z]
-                inside = l[t] <= top and h[t] >= bot
+                inside = low[t] <= top and high[t] >= bot
                 if side == "bullish":
-                    dead = {"close": c[t] < bot, "wick": l[t] <= bot, "touch": l[t] <= top}[mode]
+                    dead = {"close": close[t] < bot, "wick": low[t] <= bot, "touch": low[t] <= top}[mode]
                 else:
-                    dead = {"close": c[t] > top, "wick": h[t] >= top, "touch": h[t] >= bot}[mode]
+                    dead = {"close": close[t] > top, "wick": high[t] >= top, "touch": high[t] >= bot}[mode]
                 if dead:
                     active.remove(z)
                 if inside and (not dead or mode == "touch"):
-                    pick[t] = z if pick[t] is None else max(pick[t], z)
+                    current = pick[t]
+                    pick[t] = z if current is None else max(current, z)
             active += [z for z, zone in enumerate(zones) if zone[0] == t]
         picks[side] = pick
     state, top, bottom = ["none"] * n, np.full(n, NAN), np.full(n, NAN)
@@ -147,18 +156,26 @@ def assert_zone_outputs(out, ref):
 
 
 def ref_fvg(df, min_points=0.0):
-    _, h, l, _ = prices(df)
-    bull = [(t, l[t], h[t - 2]) for t in range(2, len(h)) if l[t] > h[t - 2] and l[t] - h[t - 2] >= min_points]
-    bear = [(t, l[t - 2], h[t]) for t in range(2, len(h)) if h[t] < l[t - 2] and l[t - 2] - h[t] >= min_points]
+    _, high, low, _ = prices(df)
+    bull = [
+        (t, low[t], high[t - 2])
+        for t in range(2, len(high))
+        if low[t] > high[t - 2] and low[t] - high[t - 2] >= min_points
+    ]
+    bear = [
+        (t, low[t - 2], high[t])
+        for t in range(2, len(high))
+        if high[t] < low[t - 2] and low[t - 2] - high[t] >= min_points
+    ]
     return bull, bear
 
 
-def _block(o, h, l, c, j, zone):
-    return (h[j], l[j]) if zone == "wick" else (max(o[j], c[j]), min(o[j], c[j]))
+def _block(open_, high, low, close, j, zone):
+    return (high[j], low[j]) if zone == "wick" else (max(open_[j], close[j]), min(open_[j], close[j]))
 
 
 def ref_order_blocks(df, left=5, right=5, require_displacement=True, zone="wick", **disp):
-    o, h, l, c = prices(df)
+    open_, high, low, close = prices(df)
     _, event, _ = ref_structure(df, left, right)
     direction, _ = ref_displacement(df, **disp)
     out = {}
@@ -166,14 +183,14 @@ def ref_order_blocks(df, left=5, right=5, require_displacement=True, zone="wick"
         blocks, used = [], set()
         for t in np.flatnonzero(event * sign > 0):
             j = t - 1
-            while j >= 0 and not sign * (c[j] - o[j]) < 0:  # last opposite-colour candle
+            while j >= 0 and not sign * (close[j] - open_[j]) < 0:  # last opposite-colour candle
                 j -= 1
             if j < 0 or j in used:
                 continue
             if require_displacement and not any(direction[k] == sign for k in range(j + 1, t + 1)):
                 continue
             used.add(j)
-            blocks.append((t, *_block(o, h, l, c, j, zone)))
+            blocks.append((t, *_block(open_, high, low, close, j, zone)))
         out[sign] = blocks
     return out[1], out[-1]
 
@@ -191,26 +208,26 @@ def ref_closed_through(df, blocks, bullish):
 
 
 def ref_mitigation_blocks(df, left=5, right=5, zone="wick", **disp):
-    o, h, l, c = prices(df)
+    open_, high, low, close = prices(df)
     direction, _ = ref_displacement(df, **disp)
-    high_level, _ = ref_last_swing(h, left, right)
-    low_level, _ = ref_last_swing(l, left, right, -1)
+    high_level, _ = ref_last_swing(high, left, right)
+    low_level, _ = ref_last_swing(low, left, right, -1)
     out = {}
     for sign in (1, -1):
         blocks, used = [], set()
         for d in np.flatnonzero(direction == sign):
             j = d - 1
-            while j >= 0 and not sign * (c[j] - o[j]) < 0:
+            while j >= 0 and not sign * (close[j] - open_[j]) < 0:
                 j -= 1
             liquidity = high_level[d] if sign == 1 else low_level[d]
             if j < 0 or j in used or np.isnan(liquidity):
                 continue
             used.add(j)
-            top, bot = _block(o, h, l, c, j, zone)
-            for s in range(j + 1, len(c)):
-                if (h[s] > liquidity) if sign == 1 else (l[s] < liquidity):
+            top, bot = _block(open_, high, low, close, j, zone)
+            for s in range(j + 1, len(close)):
+                if (high[s] > liquidity) if sign == 1 else (low[s] < liquidity):
                     break  # liquidity taken: no block
-                if s > d and ((c[s] < bot) if sign == 1 else (c[s] > top)):
+                if s > d and ((close[s] < bot) if sign == 1 else (close[s] > top)):
                     blocks.append((s, top, bot))
                     break
         out[sign] = sorted(blocks, key=lambda z: z[0])
@@ -218,13 +235,17 @@ def ref_mitigation_blocks(df, left=5, right=5, zone="wick", **disp):
 
 
 def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
-    o, h, l, c = prices(df)
-    tol = np.nan_to_num(talib.ATR(h, l, c, timeperiod=14) * equal_tolerance)
-    n = len(c)
+    open_, high, low, close = prices(df)
+    tol = np.nan_to_num(talib.ATR(high, low, close, timeperiod=14) * equal_tolerance)
+    n = len(close)
     found = {}
-    for sign, price, piv in ((1, h, brute_pivots(h, left, right)), (-1, -l, brute_pivots(l, left, right, -1))):
-        close = sign * c
-        alive, level, equal = [], np.full(n, NAN), np.zeros(n, bool)
+    for sign, price, piv in (
+        (1, high, brute_pivots(high, left, right)),
+        (-1, -low, brute_pivots(low, left, right, -1)),
+    ):
+        signed_close = sign * close
+        alive: list[list[Any]] = []  # pools: [price, equal]
+        level, equal = np.full(n, NAN), np.zeros(n, bool)
         for t in range(n):
             if t >= right and piv[t - right]:
                 new = [price[t - right], False]
@@ -238,13 +259,13 @@ def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
                 taken = [p for p in taken if p[1]]
             if taken:
                 best = max(taken, key=lambda p: p[0])
-                if close[t] < best[0]:
+                if signed_close[t] < best[0]:
                     level[t], equal[t] = sign * best[0], best[1]
         found[sign] = (level, equal)
     state = []
     for t in range(n):
         bear, bull = not np.isnan(found[1][0][t]), not np.isnan(found[-1][0][t])
-        if bull and (not bear or c[t] >= o[t]):
+        if bull and (not bear or close[t] >= open_[t]):
             state.append("bullish")
         elif bear:
             state.append("bearish")
@@ -254,13 +275,13 @@ def ref_liquidity_sweep(df, left=5, right=5, equal_tolerance=0.1, pools="all"):
 
 
 def ref_inducement(df, left=5, right=5, minor_left=1, minor_right=1, poi="equilibrium"):
-    _, h, l, _ = prices(df)
+    _, high, low, _ = prices(df)
     _, event, _ = ref_structure(df, left, right)
-    major_low, _ = ref_last_swing(l, left, right, -1)
-    major_high, _ = ref_last_swing(h, left, right)
-    minor_low = brute_pivots(l, minor_left, minor_right, -1)
-    minor_high = brute_pivots(h, minor_left, minor_right)
-    n = len(h)
+    major_low, _ = ref_last_swing(low, left, right, -1)
+    major_high, _ = ref_last_swing(high, left, right)
+    minor_low = brute_pivots(low, minor_left, minor_right, -1)
+    minor_high = brute_pivots(high, minor_left, minor_right)
+    n = len(high)
     state, taken = ["none"] * n, ["none"] * n
     level, poi_out = np.full(n, NAN), np.full(n, NAN)
     leg = None
@@ -268,31 +289,34 @@ def ref_inducement(df, left=5, right=5, minor_left=1, minor_right=1, poi="equili
         if event[t]:
             sign = 1 if event[t] > 0 else -1
             origin = major_low[t] if sign == 1 else major_high[t]
-            leg = dict(
-                sign=sign,
-                start=t,
-                origin=origin,
-                extreme=h[t] if sign == 1 else l[t],
-                idm=None,
-                poi=None,
-                looked=np.isnan(origin),
-                taken=False,
-            )
+            leg = {
+                "sign": sign,
+                "start": t,
+                "origin": origin,
+                "extreme": high[t] if sign == 1 else low[t],
+                "idm": None,
+                "poi": None,
+                "looked": np.isnan(origin),
+                "taken": False,
+            }
         elif leg:
-            leg["extreme"] = max(leg["extreme"], h[t]) if leg["sign"] == 1 else min(leg["extreme"], l[t])
+            leg["extreme"] = max(leg["extreme"], high[t]) if leg["sign"] == 1 else min(leg["extreme"], low[t])
         if leg is None:
             continue
         sign, p = leg["sign"], t - minor_right
         if not leg["looked"] and p >= leg["start"] and (minor_low if sign == 1 else minor_high)[p]:
             leg["looked"] = True
-            candidate = l[p] if sign == 1 else h[p]
+            candidate = low[p] if sign == 1 else high[p]
             target = leg["origin"] if poi == "origin" else (leg["origin"] + leg["extreme"]) / 2
             if sign * (candidate - target) > 0:
                 leg["idm"], leg["poi"] = candidate, target
-        if leg["idm"] is not None and not leg["taken"]:
-            if (l[t] < leg["idm"]) if sign == 1 else (h[t] > leg["idm"]):
-                leg["taken"] = True
-                taken[t] = "bullish" if sign == 1 else "bearish"
+        if (
+            leg["idm"] is not None
+            and not leg["taken"]
+            and ((low[t] < leg["idm"]) if sign == 1 else (high[t] > leg["idm"]))
+        ):
+            leg["taken"] = True
+            taken[t] = "bullish" if sign == 1 else "bearish"
         if leg["taken"]:
             state[t] = "bullish" if sign == 1 else "bearish"
         if leg["idm"] is not None:
@@ -362,10 +386,10 @@ def test_mss_cross_check_smartmoneyconcepts_bos_choch():
     smc = pytest.importorskip("smartmoneyconcepts").smc
     df = random_ohlc(2500, seed=11)
     right = 5
-    h, l = df["high"].to_numpy(), df["low"].to_numpy()
-    ph, pl = brute_pivots(h, 5, right), brute_pivots(l, 5, right, -1)
+    high, low = df["high"].to_numpy(), df["low"].to_numpy()
+    ph, pl = brute_pivots(high, 5, right), brute_pivots(low, 5, right, -1)
     kind = np.where(ph, 1.0, np.where(pl, -1.0, NAN))
-    swings = pd.DataFrame({"HighLow": kind, "Level": np.where(ph, h, np.where(pl, l, NAN))})
+    swings = pd.DataFrame({"HighLow": kind, "Level": np.where(ph, high, np.where(pl, low, NAN))})
     ref = smc.bos_choch(df.reset_index(drop=True), swings, close_break=True)
     out = run(
         "market_structure_shift",
@@ -373,8 +397,8 @@ def test_mss_cross_check_smartmoneyconcepts_bos_choch():
         left=5,
         right=right,
     )
-    high_level, high_bar = ref_last_swing(h, 5, right)
-    low_level, low_bar = ref_last_swing(l, 5, right, -1)
+    high_level, high_bar = ref_last_swing(high, 5, right)
+    low_level, low_bar = ref_last_swing(low, 5, right, -1)
     checked = 0
     for i in np.flatnonzero(ref["BOS"].notna() | ref["CHOCH"].notna()):
         direction = ref["BOS"][i] if not np.isnan(ref["BOS"][i]) else ref["CHOCH"][i]
@@ -512,15 +536,15 @@ def test_fvg_cross_check_smartmoneyconcepts():
 
     df = random_ohlc(4000, seed=3)
     ref = smc.fvg(df.reset_index(drop=True))
-    _, h, l, c = prices(df)
-    bull, bear = fvg_zones(h, l, c)
+    _, high, low, close = prices(df)
+    bull, bear = fvg_zones(high, low, close)
     for zones, sign, bullish in ((bull, 1, True), (bear, -1, False)):
         middle = np.flatnonzero(ref["FVG"].to_numpy() == sign)
         assert len(middle) > 100
         assert np.array_equal(middle + 1, zones.created)
         np.testing.assert_allclose(ref["Top"].to_numpy()[middle], zones.top)
         np.testing.assert_allclose(ref["Bottom"].to_numpy()[middle], zones.bottom)
-        _, end = track(zones, h, l, c, bullish, "touch")
+        _, end = track(zones, high, low, close, bullish, "touch")
         mitigated = ref["MitigatedIndex"].to_numpy()[middle]  # 0 = never
         assert np.array_equal(np.where(end < 0, 0, end), mitigated)
 
@@ -581,7 +605,7 @@ OB_BARS = [
     (98.8, 100, 98.6, 99.8),  # 9: back up into the breaker
     (99.8, 101.2, 99.5, 101),  # 10: closes above the breaker: gone
 ]
-OB_CONFIG = dict(left=1, right=1, atr_period=1, multiplier=1.5)
+OB_CONFIG = {"left": 1, "right": 1, "atr_period": 1, "multiplier": 1.5}
 
 
 def test_order_block_hand_drawn():
@@ -749,11 +773,11 @@ def test_imbalance_hand_drawn():
 
 
 def test_imbalance_matches_reference_on_sample(ohlcv):
-    o, h, l, c = prices(ohlcv)
-    sides = {"bullish": [], "bearish": []}
-    for t in range(1, len(c)):
-        prev_top, prev_bot = max(o[t - 1], c[t - 1]), min(o[t - 1], c[t - 1])
-        top, bot = max(o[t], c[t]), min(o[t], c[t])
+    open_, high, low, close = prices(ohlcv)
+    sides: dict[str, list[tuple[int, float, float]]] = {"bullish": [], "bearish": []}
+    for t in range(1, len(close)):
+        prev_top, prev_bot = max(open_[t - 1], close[t - 1]), min(open_[t - 1], close[t - 1])
+        top, bot = max(open_[t], close[t]), min(open_[t], close[t])
         if bot > prev_top:
             sides["bullish"].append((t, bot, prev_top))
         if top < prev_bot:

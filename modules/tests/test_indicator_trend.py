@@ -16,6 +16,7 @@ from modules.registry import get_registry
 from .conftest import load_sample
 
 REGISTRY = get_registry()
+SMA = talib.MA_Type.SMA  # TA-Lib's matype 0
 
 
 def run(module_id, data, config=None):
@@ -47,7 +48,7 @@ def sample():
 # ---- TA-Lib modules: equal to the direct call ------------------------------------------
 
 
-def _hlc(d):
+def _hlc(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d["high"].to_numpy(), d["low"].to_numpy(), d["close"].to_numpy()
 
 
@@ -63,20 +64,20 @@ TALIB_CASES = [
         "bollinger",
         {},
         {"upper": 0, "middle": 1, "lower": 2},
-        lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, 0),
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 20, 2.0, 2.0, SMA),
     ),
     (
         "bollinger",
         {"period": 50, "std_dev": 1.5},
         {"upper": 0, "middle": 1, "lower": 2},
-        lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, 0),
+        lambda d: talib.BBANDS(d["close"].to_numpy(), 50, 1.5, 1.5, SMA),
     ),
-    ("stochastic", {}, {"k": 0, "d": 1}, lambda d: talib.STOCH(*_hlc(d), 14, 3, 0, 3, 0)),
+    ("stochastic", {}, {"k": 0, "d": 1}, lambda d: talib.STOCH(*_hlc(d), 14, 3, SMA, 3, SMA)),
     (
         "stochastic",
         {"k_period": 5, "k_smoothing": 1, "d_period": 4},
         {"k": 0, "d": 1},
-        lambda d: talib.STOCH(*_hlc(d), 5, 1, 0, 4, 0),
+        lambda d: talib.STOCH(*_hlc(d), 5, 1, SMA, 4, SMA),
     ),
     (
         "adx",
@@ -327,24 +328,24 @@ def test_supertrend_hand_case():
 
 def test_heikin_ashi_against_loop(sample):
     out = run("heikin_ashi_trend", sample, {"confirm": 3})
-    o, h, l, c = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
-    ha_c = (o + h + l + c) / 4
-    ha_o = np.empty(len(c))
-    ha_o[0] = (o[0] + c[0]) / 2
-    streak = np.zeros(len(c))
-    for t in range(len(c)):
+    open_, high, low, close = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
+    ha_c = (open_ + high + low + close) / 4
+    ha_o = np.empty(len(close))
+    ha_o[0] = (open_[0] + close[0]) / 2
+    streak = np.zeros(len(close))
+    for t in range(len(close)):
         if t:
             ha_o[t] = (ha_o[t - 1] + ha_c[t - 1]) / 2
         s = np.sign(ha_c[t] - ha_o[t])
         streak[t] = s * (abs(streak[t - 1]) + 1) if t and s and np.sign(streak[t - 1]) == s else s
     close_enough(out["ha_open"], ha_o)
     close_enough(out["ha_close"], ha_c)
-    close_enough(out["ha_high"], np.maximum.reduce([h, ha_o, ha_c]))
-    close_enough(out["ha_low"], np.minimum.reduce([l, ha_o, ha_c]))
+    close_enough(out["ha_high"], np.maximum.reduce([high, ha_o, ha_c]))
+    close_enough(out["ha_low"], np.minimum.reduce([low, ha_o, ha_c]))
     close_enough(out["streak"], streak)
     trend = np.where(streak >= 3, "bullish", np.where(streak <= -3, "bearish", "neutral"))
     assert (out["trend"] == trend).all()
-    assert 0 < out["strong"].sum() < len(c)
+    assert 0 < out["strong"].sum() < len(close)
 
 
 def test_heikin_ashi_hand_case():

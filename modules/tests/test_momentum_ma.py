@@ -27,7 +27,7 @@ def sample():
     return load_sample()
 
 
-def _hlc(d):
+def _hlc(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return d["high"].to_numpy(), d["low"].to_numpy(), d["close"].to_numpy()
 
 
@@ -96,11 +96,11 @@ def test_oscillator_zones_follow_levels(sample, module_id, bad_config, field):
 
 
 def test_price_sources(sample):
-    o, h, l, c = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
-    close_enough(price_source(sample, "hl2"), (h + l) / 2)
-    close_enough(price_source(sample, "hlc3"), (h + l + c) / 3)
-    close_enough(price_source(sample, "ohlc4"), (o + h + l + c) / 4)
-    assert (price_source(sample, "open") == o).all()
+    open_, high, low, close = (sample[k].to_numpy() for k in ("open", "high", "low", "close"))
+    close_enough(price_source(sample, "hl2"), (high + low) / 2)
+    close_enough(price_source(sample, "hlc3"), (high + low + close) / 3)
+    close_enough(price_source(sample, "ohlc4"), (open_ + high + low + close) / 4)
+    assert (price_source(sample, "open") == open_).all()
 
 
 MOVING_AVERAGES = ["ema", "wma", "dema", "tema", "hull_ma", "zlema", "vwma", "smma"]

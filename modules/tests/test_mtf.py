@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modules.common.resample import completed_index, infer_timeframe_seconds, open_times_ns, resample_ohlcv
+from modules.common.resample import (
+    completed_index,
+    datetime_index,
+    infer_timeframe_seconds,
+    open_times_ns,
+    resample_ohlcv,
+)
 from modules.errors import ModuleConfigError, ModuleDataError
 from modules.mtf.htf_filter import MODULE_OPTIONS
 from modules.registry import get_registry
@@ -34,7 +40,7 @@ def random_bars(n, freq="1h", start="2024-01-01 00:00", seed=3, gaps=True):
         index=index,
     )
     if gaps:
-        keep = (df.index.day_of_week < 5) & (rng.random(n) > 0.03)
+        keep = (index.day_of_week < 5) & (rng.random(n) > 0.03)
         df = df[keep]
     return df
 
@@ -58,15 +64,15 @@ def test_resample_matches_pandas_and_skips_empty_periods(timeframe, rule):
     )
     theirs = theirs[df.resample(rule, label="left", closed="left").size() > 0]
     pd.testing.assert_frame_equal(ours, theirs, check_freq=False)
-    assert ours.index.tz is not None and len(ours) < len(df)
+    assert datetime_index(ours).tz is not None and len(ours) < len(df)
 
 
 def test_resample_periods_start_on_utc_day_boundaries():
     df = random_bars(24 * 10, freq="1h", start="2024-03-04 00:00", gaps=False)
     daily = resample_ohlcv(df, "1d")
-    assert (daily.index == daily.index.normalize()).all()
+    assert (daily.index == datetime_index(daily).normalize()).all()
     four = resample_ohlcv(df, "4h")
-    assert set(four.index.hour) == {0, 4, 8, 12, 16, 20}
+    assert set(datetime_index(four).hour) == {0, 4, 8, 12, 16, 20}
     # a day's bar aggregates exactly that UTC day's hourly bars
     day = df.loc["2024-03-05"]
     row = daily.loc["2024-03-05"]
@@ -150,7 +156,7 @@ def test_hourly_bar_that_completes_a_4h_bar_is_the_first_to_see_it():
     htf_open = pd.to_datetime(out["htf_open"], unit="s", utc=True)
     used = ~np.isnan(out["htf_open"])
     # the HTF bar in use always closed at or before this bar's close
-    closes = df.index + pd.Timedelta(hours=1)
+    closes = datetime_index(df) + pd.Timedelta(hours=1)
     assert (htf_open[used] + pd.Timedelta(hours=4) <= closes[used]).all()
     # and a new one appears exactly at the bar closing at its end (03:00, 07:00, ... UTC)
     new = df.index[out["new_bar"]]

@@ -1,4 +1,4 @@
-"""The module library and the backtest engine are pure Python: no Django.
+"""The module library and the backtest engine are pure Python: no Django (nor the market-data app).
 
 Each check runs in a fresh interpreter (this test process may have Django loaded by other
 tests or plugins), imports every registry module and the engine, and lists what got imported.
@@ -20,8 +20,8 @@ import backtests.engine
 import backtests.engine.conditions, backtests.engine.run, backtests.engine.simulate
 import backtests.engine.strategy
 from modules.common import resample
-loaded = sorted(m for m in sys.modules if m == "django" or m.startswith(("django.", "rest_framework",
-                                                                        "celery")))
+impure = ("django", "rest_framework", "celery", "marketdata")
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in impure)
 print(json.dumps({"modules": modules, "loaded": loaded}))
 """
 

@@ -58,15 +58,15 @@ def previous_day_ref(df, hour):
 @pytest.mark.parametrize("hour", [0, 22])
 def test_pivot_points_match_reference(sample, hour):
     out = run("pivot_points", sample, day_start_hour=hour)
-    h, l, c = previous_day_ref(sample, hour)
-    p = (h + l + c) / 3
+    prev_high, prev_low, prev_close = previous_day_ref(sample, hour)
+    p = (prev_high + prev_low + prev_close) / 3
     close_all(out["pivot"], p)
-    close_all(out["r1"], 2 * p - l)
-    close_all(out["s1"], 2 * p - h)
-    close_all(out["r2"], p + h - l)
-    close_all(out["s2"], p - (h - l))
-    close_all(out["r3"], h + 2 * (p - l))
-    close_all(out["s3"], l - 2 * (h - p))
+    close_all(out["r1"], 2 * p - prev_low)
+    close_all(out["s1"], 2 * p - prev_high)
+    close_all(out["r2"], p + prev_high - prev_low)
+    close_all(out["s2"], p - (prev_high - prev_low))
+    close_all(out["r3"], prev_high + 2 * (p - prev_low))
+    close_all(out["s3"], prev_low - 2 * (prev_high - p))
     close = sample["close"].to_numpy()
     ok = ~np.isnan(p)
     assert (out["bias"][ok] == np.where(close > p, "above", "below")[ok]).all()
@@ -100,13 +100,13 @@ def test_pivot_points_hand_case():
 
 def test_camarilla_matches_reference(sample):
     out = run("camarilla", sample)
-    h, l, c = previous_day_ref(sample, 0)
+    prev_high, prev_low, prev_close = previous_day_ref(sample, 0)
     for k, d in ((1, 12), (2, 6), (3, 4), (4, 2)):
-        close_all(out[f"r{k}"], c + (h - l) * 1.1 / d)
-        close_all(out[f"s{k}"], c - (h - l) * 1.1 / d)
-    close_all(out["pivot"], (h + l + c) / 3)
+        close_all(out[f"r{k}"], prev_close + (prev_high - prev_low) * 1.1 / d)
+        close_all(out[f"s{k}"], prev_close - (prev_high - prev_low) * 1.1 / d)
+    close_all(out["pivot"], (prev_high + prev_low + prev_close) / 3)
     close = sample["close"].to_numpy()
-    ok = ~np.isnan(c)
+    ok = ~np.isnan(prev_close)
     expected = np.select(
         [close > out["r4"], close > out["r3"], close >= out["s3"], close >= out["s4"]],
         ["above_r4", "r3_to_r4", "inside", "s4_to_s3"],
@@ -125,7 +125,7 @@ def test_camarilla_hand_case():
 # ---- Fibonacci -------------------------------------------------------------------------------
 def fibonacci_ref(df, left, right):
     high, low, close = (df[k].to_numpy() for k in ("high", "low", "close"))
-    events = {}
+    events: dict[int, list[tuple[str, float]]] = {}
     for t, kind, price in swings_ref(high, low, left, right):
         events.setdefault(t, []).append((kind, price))
     last = {"high": np.nan, "low": np.nan}
@@ -190,7 +190,8 @@ def sr_zones_ref(df, left, right, lookback, zone_width, atr_period, min_touches)
     high, low, close = (df[k].to_numpy() for k in ("high", "low", "close"))
     atr = atr_ref(df, atr_period)
     swings = [(t, p) for t, _, p in swings_ref(high, low, left, right)]
-    rows, previous, zones, half = [], None, [], np.nan
+    zones: list[tuple[float, int]] = []  # (price, touches)
+    rows, previous, half = [], None, np.nan
     for t in range(len(df)):
         active = [(c, p) for c, p in swings if c <= t and c - right > t - lookback]
         if active != previous:  # the swing set changed: cluster again with today's ATR
@@ -222,8 +223,8 @@ def sr_zones_ref(df, left, right, lookback, zone_width, atr_period, min_touches)
 @pytest.mark.parametrize(
     "config",
     [
-        dict(left=5, right=5, lookback=300, zone_width=1.0, atr_period=14, min_touches=2),
-        dict(left=3, right=2, lookback=120, zone_width=0.5, atr_period=10, min_touches=1),
+        {"left": 5, "right": 5, "lookback": 300, "zone_width": 1.0, "atr_period": 14, "min_touches": 2},
+        {"left": 3, "right": 2, "lookback": 120, "zone_width": 0.5, "atr_period": 10, "min_touches": 1},
     ],
 )
 def test_sr_zones_match_reference(sample, config):
@@ -279,10 +280,10 @@ def test_choppiness_hand_case():
 
 def test_vortex_matches_reference(sample):
     out = run("vortex_indicator", sample, period=14)
-    h, l = sample["high"], sample["low"]
+    high, low = sample["high"], sample["low"]
     tr = pd.Series(true_range(sample)).rolling(14).sum().to_numpy()
-    plus = ((h - l.shift()).abs().rolling(14).sum()).to_numpy() / tr
-    minus = ((l - h.shift()).abs().rolling(14).sum()).to_numpy() / tr
+    plus = ((high - low.shift()).abs().rolling(14).sum()).to_numpy() / tr
+    minus = ((low - high.shift()).abs().rolling(14).sum()).to_numpy() / tr
     close_all(out["plus"], plus, rtol=1e-8)
     close_all(out["minus"], minus, rtol=1e-8)
 
@@ -494,9 +495,9 @@ def linreg_ref(y, n):
 
 def test_squeeze_momentum_matches_reference(sample):
     out = run("squeeze_momentum", sample)
-    c, h, l = sample["close"], sample["high"], sample["low"]
-    basis, dev = c.rolling(20).mean(), 2.0 * c.rolling(20).std(ddof=0)
-    rng = pd.Series(true_range(sample), index=c.index).rolling(20).mean()
+    close, high, low = sample["close"], sample["high"], sample["low"]
+    basis, dev = close.rolling(20).mean(), 2.0 * close.rolling(20).std(ddof=0)
+    rng = pd.Series(true_range(sample), index=close.index).rolling(20).mean()
     upper_kc, lower_kc = basis + 1.5 * rng, basis - 1.5 * rng
     on = ((basis - dev) > lower_kc) & ((basis + dev) < upper_kc)
     off = ((basis - dev) < lower_kc) & ((basis + dev) > upper_kc)
@@ -504,8 +505,8 @@ def test_squeeze_momentum_matches_reference(sample):
     expected = np.where(on, "on", np.where(off, "off", np.where(known, "no_squeeze", "neutral")))
     assert (out["squeeze"] == expected).all()
     assert (out["fired"][1:] == (on.to_numpy()[:-1] & ~on.to_numpy()[1:])).all()
-    mid = ((h.rolling(20).max() + l.rolling(20).min()) / 2 + basis) / 2
-    close_all(out["momentum"], linreg_ref((c - mid).to_numpy(), 20), rtol=1e-6, atol=1e-8)
+    mid = ((high.rolling(20).max() + low.rolling(20).min()) / 2 + basis) / 2
+    close_all(out["momentum"], linreg_ref((close - mid).to_numpy(), 20), rtol=1e-6, atol=1e-8)
 
 
 def test_squeeze_momentum_hand_case():

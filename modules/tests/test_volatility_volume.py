@@ -259,15 +259,15 @@ def test_vwap_weekly_sessions_start_sunday_evening_for_fx_hours():
 # ---- Volume profile --------------------------------------------------------------------------
 def profile_ref(df, period, bins, va):
     """Brute force: rebuild the histogram bin by bin at every bar."""
-    h, l, v = (df[c].to_numpy() for c in ("high", "low", "volume"))
+    high, low, volume = (df[k].to_numpy() for k in ("high", "low", "volume"))
     n = len(df)
     poc, vah, val = (np.full(n, np.nan) for _ in range(3))
     for t in range(period - 1, n):
         w = slice(t - period + 1, t + 1)
-        top, bottom = h[w].max(), l[w].min()
+        top, bottom = high[w].max(), low[w].min()
         edges = bottom + (top - bottom) * np.arange(bins + 1) / bins
         hist = np.zeros(bins)
-        for lo, hi, vol in zip(l[w], h[w], v[w]):
+        for lo, hi, vol in zip(low[w], high[w], volume[w]):
             a = min(int((lo - bottom) * bins / (top - bottom)), bins - 1)
             b = min(int((hi - bottom) * bins / (top - bottom)), bins - 1)
             hist[a : b + 1] += vol / (b - a + 1)
@@ -319,9 +319,9 @@ def test_volume_profile_hand_case():
 # ---- CMF and Force Index ---------------------------------------------------------------------
 def test_cmf_matches_reference(sample):
     out = run("cmf", sample, period=20)
-    h, l, c, v = (sample[k] for k in ("high", "low", "close", "volume"))
-    mfm = ((c - l) - (h - c)) / (h - l)
-    expected = ((mfm.fillna(0) * v).rolling(20).sum() / v.rolling(20).sum()).to_numpy()
+    high, low, close, volume = (sample[k] for k in ("high", "low", "close", "volume"))
+    mfm = ((close - low) - (high - close)) / (high - low)
+    expected = ((mfm.fillna(0) * volume).rolling(20).sum() / volume.rolling(20).sum()).to_numpy()
     close_all(out["value"], expected, rtol=1e-8, atol=1e-12)
 
 

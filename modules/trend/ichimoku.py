@@ -12,6 +12,7 @@ Midpoints use TA-Lib ``MIDPRICE``.
 """
 
 import numpy as np
+import pandas as pd
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -29,7 +30,7 @@ def _shift(values: np.ndarray, bars: int) -> np.ndarray:
     return out
 
 
-def _versus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _versus(a: np.ndarray, b: np.ndarray) -> pd.Categorical:
     return compare(a, b, ("bullish", "bearish", "neutral"))
 
 

@@ -51,7 +51,7 @@ class BollingerWidth(BaseModule):
             timeperiod=config["period"],
             nbdevup=config["std_dev"],
             nbdevdn=config["std_dev"],
-            matype=0,
+            matype=talib.MA_Type.SMA,
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             width = np.where(middle != 0, 100.0 * (upper - lower) / middle, np.nan)

@@ -135,25 +135,25 @@ def stored_run(
     if status == "SUCCEEDED":
         run_metrics.setdefault("trade_count", len(rows))
         run_metrics["win_rate"] = run_metrics.get("win_rate")
-    values = dict(
-        owner=owner,
-        request=request,
-        market=market,
-        timeframe=timeframe,
-        direction="Long",
-        status=status,
-        progress=100 if status == "SUCCEEDED" else 0,
-        stage="done" if status == "SUCCEEDED" else "queued",
-        metrics=run_metrics if status == "SUCCEEDED" else None,
-        trade_count=len(rows) if status == "SUCCEEDED" else None,
-        equity_curve=equity_points(rows, start, end) if status == "SUCCEEDED" else None,
-        data_source="synthetic",
-        data_start=start,
-        data_end=end,
-        bars=bars,
-        engine_version="test",
-        warnings=warnings or [],
-    )
+    values = {
+        "owner": owner,
+        "request": request,
+        "market": market,
+        "timeframe": timeframe,
+        "direction": "Long",
+        "status": status,
+        "progress": 100 if status == "SUCCEEDED" else 0,
+        "stage": "done" if status == "SUCCEEDED" else "queued",
+        "metrics": run_metrics if status == "SUCCEEDED" else None,
+        "trade_count": len(rows) if status == "SUCCEEDED" else None,
+        "equity_curve": equity_points(rows, start, end) if status == "SUCCEEDED" else None,
+        "data_source": "synthetic",
+        "data_start": start,
+        "data_end": end,
+        "bars": bars,
+        "engine_version": "test",
+        "warnings": warnings or [],
+    }
     values.update(fields)
     run = BacktestRun.objects.create(**values)
     Trade.objects.bulk_create([Trade(run=run, **row) for row in rows])

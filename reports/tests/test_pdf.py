@@ -82,13 +82,12 @@ def test_one_warm_browser_serves_every_pdf_and_a_dead_one_is_replaced(tmp_path):
     html = "<!doctype html><html><body><h1>Hello PDF</h1></body></html>"
     pdf.html_to_pdf(html)
     launches = pdf.browser_launches()
-    started = time.perf_counter()
-    for _ in range(3):
-        assert pdf.html_to_pdf(html).startswith(b"%PDF")
-    assert pdf.browser_launches() == launches, "no new browser for later PDFs"
-    assert (time.perf_counter() - started) / 3 < 1.5
     victims = chromium_pids()
     assert victims, "the warm browser is a child of this process"
+    for _ in range(3):  # how fast a warm PDF is: bench/report.py
+        assert pdf.html_to_pdf(html).startswith(b"%PDF")
+    assert pdf.browser_launches() == launches, "no new browser for later PDFs"
+    assert chromium_pids() == victims, "the same Chromium process printed them all"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)

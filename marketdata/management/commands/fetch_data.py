@@ -46,8 +46,9 @@ class Command(BaseCommand):
         report = dataset.quality_report
         self.stdout.write(
             self.style.SUCCESS(
-                f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} ({dataset.source}) {dataset.start:%Y-%m-%d %H:%M}"
-                f" to {dataset.end:%Y-%m-%d %H:%M} UTC, {dataset.rows:,} bars, {dataset.bytes:,} bytes, quality "
+                f"dataset {dataset.id}: {dataset.symbol} {dataset.timeframe} ({dataset.source}) "
+                f"{dataset.start:%Y-%m-%d %H:%M} to {dataset.end:%Y-%m-%d %H:%M} UTC, "
+                f"{dataset.rows:,} bars, {dataset.bytes:,} bytes, quality "
                 f"{report.get('completeness_score')}/100 ({len(loaded.frame):,} bars in the window, "
                 f"{'from cache' if loaded.from_cache else 'downloaded'})"
             )

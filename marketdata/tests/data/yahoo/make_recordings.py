@@ -58,7 +58,7 @@ def _day_periods(days, tz):
 def recording(
     ticker, interval, index, ohlcv, *, tz, exchange, instrument, currency, digits, volume_zero=False, holes=()
 ):
-    o, h, l, c, v = ohlcv
+    open_, high, low, close, v = ohlcv
 
     def arr(x):
         values = [round(float(a), digits) for a in x]
@@ -69,7 +69,7 @@ def recording(
     volume = [0 if volume_zero else int(a) for a in v]
     for i in holes:
         volume[i] = None
-    first, last = index[0], index[-1]
+    last = index[-1]
     local_days = sorted({ts.tz_convert(tz).date() for ts in index})
     cur = pd.Timestamp(local_days[-1], tz=tz)
     period = {
@@ -90,15 +90,15 @@ def recording(
         "gmtoffset": period["gmtoffset"],
         "timezone": period["timezone"],
         "exchangeTimezoneName": tz,
-        "regularMarketPrice": round(float(c[-1]), digits),
-        "fiftyTwoWeekHigh": round(float(max(h)), digits),
-        "fiftyTwoWeekLow": round(float(min(l)), digits),
-        "regularMarketDayHigh": round(float(h[-1]), digits),
-        "regularMarketDayLow": round(float(l[-1]), digits),
+        "regularMarketPrice": round(float(close[-1]), digits),
+        "fiftyTwoWeekHigh": round(float(max(high)), digits),
+        "fiftyTwoWeekLow": round(float(min(low)), digits),
+        "regularMarketDayHigh": round(float(high[-1]), digits),
+        "regularMarketDayLow": round(float(low[-1]), digits),
         "regularMarketVolume": 0 if volume_zero else int(v[-1]),
         "longName": ticker,
         "shortName": ticker,
-        "chartPreviousClose": round(float(o[0]), digits),
+        "chartPreviousClose": round(float(open_[0]), digits),
         "priceHint": digits,
         "scale": 3,
         "currentTradingPeriod": {"pre": period, "regular": period, "post": period},
@@ -111,10 +111,12 @@ def recording(
     result = {
         "meta": meta,
         "timestamp": [int(ts.timestamp()) for ts in index],
-        "indicators": {"quote": [{"open": arr(o), "high": arr(h), "low": arr(l), "close": arr(c), "volume": volume}]},
+        "indicators": {
+            "quote": [{"open": arr(open_), "high": arr(high), "low": arr(low), "close": arr(close), "volume": volume}]
+        },
     }
     if interval == "1d":
-        result["indicators"]["adjclose"] = [{"adjclose": arr(c)}]
+        result["indicators"]["adjclose"] = [{"adjclose": arr(close)}]
     return {"chart": {"result": [result], "error": None}}
 
 
@@ -133,14 +135,14 @@ def write(name, payload):
 
 def main():
     idx = fx_hours("2026-11-01", "2026-11-21", "1h")
-    o, h, l, c, rng = _walk(1, len(idx), 1.0530, 0.0009)
+    open_, high, low, close, rng = _walk(1, len(idx), 1.0530, 0.0009)
     write(
         "EURUSD=X_1h",
         recording(
             "EURUSD=X",
             "1h",
             idx,
-            (o, h, l, c, np.zeros(len(idx))),
+            (open_, high, low, close, np.zeros(len(idx))),
             tz="Europe/London",
             exchange="CCY",
             instrument="CURRENCY",
@@ -152,15 +154,15 @@ def main():
     )
     idx = fx_hours("2026-11-15", "2026-11-21", "15min")
     idx = idx[~((idx.hour == 22) & (idx.day_of_week < 4))]  # COMEX daily maintenance break
-    o, h, l, c, rng = _walk(2, len(idx), 2650.0, 0.0011)
-    v = rng.integers(50, 3000, len(idx))
+    open_, high, low, close, rng = _walk(2, len(idx), 2650.0, 0.0011)
+    volume = rng.integers(50, 3000, len(idx))
     write(
         "GC=F_15m",
         recording(
             "GC=F",
             "15m",
             idx,
-            (o, h, l, c, v),
+            (open_, high, low, close, volume),
             tz="America/New_York",
             exchange="CMX",
             instrument="FUTURE",
@@ -169,15 +171,15 @@ def main():
         ),
     )
     idx = pd.date_range("2026-11-12 12:00", "2026-11-21", freq="1min", inclusive="left", tz="UTC")
-    o, h, l, c, rng = _walk(3, len(idx), 97000.0, 0.0007)
-    v = rng.integers(0, 5_000_000, len(idx))
+    open_, high, low, close, rng = _walk(3, len(idx), 97000.0, 0.0007)
+    volume = rng.integers(0, 5_000_000, len(idx))
     write(
         "BTC-USD_1m",
         recording(
             "BTC-USD",
             "1m",
             idx,
-            (o, h, l, c, v),
+            (open_, high, low, close, volume),
             tz="UTC",
             exchange="CCC",
             instrument="CRYPTOCURRENCY",
@@ -188,15 +190,15 @@ def main():
     days = pd.bdate_range("2026-06-01", "2026-11-21", tz="America/New_York")
     days = days[~days.strftime("%m-%d").isin(["07-03", "09-07", "11-26"])]  # NYSE holidays
     idx = pd.DatetimeIndex([d + pd.Timedelta(hours=9, minutes=30) for d in days]).tz_convert("UTC")
-    o, h, l, c, rng = _walk(4, len(idx), 5900.0, 0.008)
-    v = rng.integers(2_000_000_000, 5_000_000_000, len(idx))
+    open_, high, low, close, rng = _walk(4, len(idx), 5900.0, 0.008)
+    volume = rng.integers(2_000_000_000, 5_000_000_000, len(idx))
     write(
         "^GSPC_1d",
         recording(
             "^GSPC",
             "1d",
             idx,
-            (o, h, l, c, v),
+            (open_, high, low, close, volume),
             tz="America/New_York",
             exchange="SNP",
             instrument="INDEX",
