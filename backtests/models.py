@@ -174,6 +174,9 @@ class Trade(models.Model):
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_trade_seq_per_run")]
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.direction} {self.entry_time:%Y-%m-%d %H:%M} → {self.exit_reason}"
+
 
 class Artifact(models.Model):
     class Kind(models.TextChoices):
@@ -188,6 +191,9 @@ class Artifact(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "kind"], name="unique_artifact_kind_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of run {self.run_id}"
 
 
 from backtests.batches.models import Batch, BatchLimit, Schedule  # noqa: E402,F401

@@ -24,7 +24,9 @@ def run_backtest_task(self, run_id: str) -> str:
         return services.backtest_execute(run_id=run_id, task_id=self.request.id or "")
     except services.RunBusy as exc:
         # Another delivery of this run is RUNNING; look again once its heartbeat could be stale.
-        raise self.retry(exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2)
+        raise self.retry(
+            exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2
+        ) from exc
 
 
 @shared_task(name="backtests.tasks.dispatch_queued_runs", ignore_result=True)
