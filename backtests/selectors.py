@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from backtests.models import BacktestRun, Trade
+from reports.render import ReportInputs
 
 
 def backtest_list_for_user(*, user) -> QuerySet[BacktestRun]:
@@ -35,6 +36,16 @@ def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:
 def trades_for_run(*, run: BacktestRun) -> QuerySet[Trade]:
     """A cached run shares the trades of the run it was answered from."""
     return Trade.objects.filter(run_id=run.cache_source_id or run.id).order_by("seq")
+
+
+def report_inputs_for_run(*, run: BacktestRun) -> ReportInputs:
+    """What the run's report shows besides the run row, from stored rows only (never market data):
+    its trades in order and the price-derived data the worker stored (``report_data``). A cached
+    run reads both from the run it was answered from."""
+    extras = run.report_data
+    if extras is None and run.cache_source_id:
+        extras = BacktestRun.objects.filter(id=run.cache_source_id).values_list("report_data", flat=True).first()
+    return ReportInputs(trades=list(trades_for_run(run=run)), extras=extras)
 
 
 def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:
