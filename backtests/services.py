@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -618,11 +619,13 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
 
 
 def report_dispatch(*, run_id) -> bool:
-    from reports.tasks import render_report_task
-
+    """Send the run's report task (by name: tasks import services, not the other way round)."""
     try:
-        render_report_task.apply_async(
-            args=[str(run_id)], retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+        current_app.send_task(
+            "backtests.tasks.render_report_task",
+            args=[str(run_id)],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         )
     except Exception:
         logger.warning("broker unavailable for the report; the reaper will resend it", extra={"run_id": str(run_id)})

@@ -24,7 +24,20 @@ def run_backtest_task(self, run_id: str) -> str:
         return services.backtest_execute(run_id=run_id, task_id=self.request.id or "")
     except services.RunBusy as exc:
         # Another delivery of this run is RUNNING; look again once its heartbeat could be stale.
-        raise self.retry(exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2)
+        raise self.retry(
+            exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2
+        ) from exc
+
+
+@shared_task(
+    name="backtests.tasks.render_report_task",  # routed to the ``reports`` queue (CELERY_TASK_ROUTES)
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.QM_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.QM_TASK_TIME_LIMIT,
+)
+def render_report_task(run_id: str) -> str:
+    return services.backtest_finish_report(run_id=run_id)
 
 
 @shared_task(name="backtests.tasks.dispatch_queued_runs", ignore_result=True)

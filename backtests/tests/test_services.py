@@ -113,6 +113,18 @@ def test_a_failure_preparing_the_price_charts_costs_the_charts_not_the_run(alice
     assert "no windows today" in run.report_data["notes"][0]
 
 
+def test_the_report_task_is_sent_by_name_to_the_reports_queue(monkeypatch):
+    from celery import current_app
+
+    from backtests.tasks import render_report_task
+
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **options: sent.append((name, options)))
+    assert services.report_dispatch(run_id="run-1")
+    assert [(name, options["args"]) for name, options in sent] == [(render_report_task.name, ["run-1"])]
+    assert current_app.amqp.router.route({}, render_report_task.name)["queue"].name == "reports"
+
+
 def test_invalid_stored_request_fails_cleanly(alice):
     run = submit(alice)
     BacktestRun.objects.filter(id=run.id).update(
