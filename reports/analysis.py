@@ -193,7 +193,8 @@ def report_extras(
 
     - ``has_prices``: whether there were prices to chart (two bars or more);
     - ``benchmark``: ``[[time, money], ...]``, buy-and-hold of ``capital`` (``buy_and_hold``) at
-      ``equity_index``, the times of the stored (downsampled) equity curve;
+      ``equity_index``, the times of the stored (downsampled) equity curve, bought at its first
+      time (bars before it only warmed the indicators up);
     - ``trade_windows``: the best- and worst-trade charts (``trade_windows``), each
       ``{"title", "bars": {"time": [...], "open": [...], "high", "low", "close"}, "marks": [...]}``.
       A window longer than ``MAX_WINDOW_BARS`` bars is stored in buckets of consecutive bars
@@ -211,7 +212,11 @@ def report_extras(
     }
     if prices is None:
         return out
-    benchmark = buy_and_hold(prices["close"], pd.DatetimeIndex(equity_index), capital)
+    at = pd.DatetimeIndex(equity_index)
+    close = prices["close"]
+    if len(at):  # bought at the first measured bar, as the engine's buy_and_hold_return_pct: not in a warm-up
+        close = close[close.index >= at[0]]
+    benchmark = buy_and_hold(close, at, capital)
     out["benchmark"] = [[t, v] for t, v in zip(_iso_times(benchmark.index), _rounded(benchmark.to_numpy()))]
     for window in trade_windows(prices, _typed(trades)):
         bars = _thinned(window.prices)

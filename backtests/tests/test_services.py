@@ -100,6 +100,20 @@ def test_the_worker_stores_what_the_report_takes_from_the_prices(alice):
     assert titles[0].startswith("Best trade") and titles[1].startswith("Worst trade")
 
 
+def test_with_a_warm_up_buy_and_hold_starts_with_the_measured_period(alice):
+    run = submit(
+        alice,
+        marketContext__startDate="2024-03-01T00:00:00Z",
+        marketContext__endDate="2024-05-01T00:00:00Z",
+        marketContext__warmup="1mo",
+    )
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    benchmark, capital = run.report_data["benchmark"], run.metrics["initial_capital"]
+    assert run.warmup_start is not None and benchmark[0] == [run.equity_curve[0][0], capital]
+    assert (benchmark[-1][1] / capital - 1) * 100 == pytest.approx(run.metrics["buy_and_hold_return_pct"], abs=1e-6)
+
+
 def test_a_failure_preparing_the_price_charts_costs_the_charts_not_the_run(alice, monkeypatch):
     run = submit(alice)
 

@@ -99,6 +99,15 @@ def test_report_extras_take_a_trade_frame_with_more_columns_and_any_r():
     assert len(extras["trade_windows"]) == 2 and extras["benchmark"][0][1] == 5_000.0
 
 
+def test_buy_and_hold_is_bought_at_the_first_equity_time_not_in_the_warm_up():
+    prices = synthetic_prices(end="2024-03-01")
+    close = prices["close"]
+    at = prices.index[prices.index >= "2024-02-01"][::10]  # warm-up bars before February
+    extras = analysis.report_extras(prices, analysis.trade_frame([]), at, 10_000)
+    assert extras["benchmark"][0] == [at[0].isoformat(), 10_000.0]
+    assert extras["benchmark"][-1][1] == pytest.approx(close[at[-1]] / close[at[0]] * 10_000)
+
+
 def test_without_prices_there_is_no_benchmark_and_no_window():
     trades = analysis.trade_frame([])
     assert analysis.report_extras(None, trades, pd.DatetimeIndex([], tz="UTC"), 10_000) == {
