@@ -180,6 +180,9 @@ class Trade(models.Model):
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_trade_seq_per_run")]
 
+    def __str__(self) -> str:
+        return f"Trade {self.seq} of run {self.run_id}"
+
 
 class Artifact(models.Model):
     class Kind(models.TextChoices):
@@ -194,6 +197,9 @@ class Artifact(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "kind"], name="unique_artifact_kind_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of run {self.run_id}"
 
 
 from backtests.batches.models import Batch, BatchLimit, Schedule  # noqa: E402,F401
