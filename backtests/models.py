@@ -104,6 +104,12 @@ class BacktestRun(models.Model):
     metrics = models.JSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)
     equity_curve = models.JSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
+    report_data = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the report takes from the price data (buy-and-hold, trade windows), computed by "
+        "the worker: reports.analysis.report_extras. Null for runs stored before it was kept.",
+    )
     engine_version = models.CharField(max_length=32, blank=True)
     data_checksum = models.CharField(max_length=64, blank=True)
     data_source = models.CharField(max_length=64, blank=True)

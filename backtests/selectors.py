@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from backtests.models import BacktestRun, Trade
+from reports.render import ReportInputs
 
 
 def backtest_list_for_user(*, user) -> QuerySet[BacktestRun]:
@@ -35,6 +36,13 @@ def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:
 def trades_for_run(*, run: BacktestRun) -> QuerySet[Trade]:
     """A run's own trades (a cached run holds copies of its source's)."""
     return Trade.objects.filter(run_id=run.id).order_by("seq")
+
+
+def report_inputs_for_run(*, run: BacktestRun) -> ReportInputs:
+    """What the run's report shows besides the run row, from stored rows only (never market data):
+    its trades in order and the price-derived data the worker stored (``report_data``). A cached
+    run holds copies of both."""
+    return ReportInputs(trades=list(trades_for_run(run=run)), extras=run.report_data)
 
 
 def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:

@@ -33,6 +33,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, close_ol
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.strategies.compile import CompiledRequest, request_compile
@@ -40,6 +41,7 @@ from backtests.strategies.parse import build_strategy
 from marketdata.services import market_data_load
 from qm_platform import observability
 from qm_platform.errors import CodedError
+from reports.analysis import equity_series, initial_capital, report_extras
 
 logger = logging.getLogger("qm.backtests")
 
@@ -195,6 +197,7 @@ def backtest_submit(
                     "bars",
                     "warnings",
                     "data_quality",
+                    "report_data",
                     "data_start",
                     "data_end",
                 )
@@ -573,13 +576,30 @@ def _trade_fields(row: dict) -> dict:
     return fields
 
 
+def _report_data(
+    run: BacktestRun, frame: pd.DataFrame, trades: pd.DataFrame, equity_curve: list, metrics: dict
+) -> dict:
+    """What the report takes from the price data, computed while it is in memory (pages and PDFs
+    render it from the run and never load market data). A failure here costs the report its
+    price charts, not the run its results."""
+    try:
+        return report_extras(frame, trades, equity_series(equity_curve).index, initial_capital(metrics, run.request))
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        logger.exception("report data failed", extra={"run_id": str(run.id)})
+        return {"has_prices": False, "notes": [f"The price charts could not be prepared: {type(exc).__name__}: {exc}"]}
+
+
 def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
-    """Write trades and metrics in one transaction, only while we hold the lease."""
+    """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
     trades = result.trades
     rows = [Trade(run_id=run.id, seq=i + 1, **_trade_fields(t)) for i, t in enumerate(trades.to_dict("records"))]
     measured = result.equity.index  # the trading window (after any warm-up)
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
+    equity_curve = _downsample_equity(result.equity)
+    report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics)
     render = settings.QM_RENDER_PDF
 
     def write():
@@ -596,7 +616,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
             BacktestRun.objects.filter(id=run.id).update(
                 metrics=metrics,
                 trade_count=len(rows),
-                equity_curve=_downsample_equity(result.equity),
+                equity_curve=equity_curve,
+                report_data=report_data,
                 engine_version=result.engine_version,
                 data_checksum=result.data_checksum,
                 bars=result.bars,
@@ -616,11 +637,13 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
 
 
 def report_dispatch(*, run_id) -> bool:
-    from reports.tasks import render_report_task
-
+    """Send the run's report task (by name: tasks import services, not the other way round)."""
     try:
-        render_report_task.apply_async(
-            args=[str(run_id)], retry=True, retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+        current_app.send_task(
+            "backtests.tasks.render_report_task",
+            args=[str(run_id)],
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         )
     except Exception:
         logger.warning("broker unavailable for the report; the reaper will resend it", extra={"run_id": str(run_id)})
@@ -670,7 +693,8 @@ def report_render_pdf(*, run_id) -> Artifact | None:
     run = BacktestRun.objects.get(id=run_id)
     started = time.monotonic()
     try:
-        pdf = html_to_pdf(render_report_html(run, for_pdf=True), page_format=settings.QM_REPORT_PAGE_SIZE)
+        html = render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run))
+        pdf = html_to_pdf(html, page_format=settings.QM_REPORT_PAGE_SIZE)
     except PdfRenderError as exc:
         logger.warning("PDF rendering failed: %s", exc, extra={"run_id": str(run_id)})
         BacktestRun.objects.filter(id=run_id).update(report_error=str(exc))

@@ -29,6 +29,17 @@ def run_backtest_task(self, run_id: str) -> str:
         ) from exc
 
 
+@shared_task(
+    name="backtests.tasks.render_report_task",  # routed to the ``reports`` queue (CELERY_TASK_ROUTES)
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.QM_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.QM_TASK_TIME_LIMIT,
+)
+def render_report_task(run_id: str) -> str:
+    return services.backtest_finish_report(run_id=run_id)
+
+
 @shared_task(name="backtests.tasks.dispatch_queued_runs", ignore_result=True)
 def dispatch_queued_runs() -> int:
     return services.backtest_dispatch_pending()

@@ -144,12 +144,16 @@ def run_page(request, pk):
     if run is None:
         raise Http404("No such run")
     succeeded = run.status == RunStatus.SUCCEEDED
+    report_html = ""
+    if succeeded:  # from the stored results: a page view never loads market data
+        inputs = selectors.report_inputs_for_run(run=run)
+        report_html = render_report_html(run, for_pdf=False, request=request, inputs=inputs)
     return render(
         request,
         "backtests/run.html",
         {
             "run": run,
-            "report_html": render_report_html(run, for_pdf=False, request=request) if succeeded else "",
+            "report_html": report_html,
             "has_pdf": succeeded and Artifact.objects.filter(run_id=run.id, kind=Artifact.Kind.REPORT_PDF).exists(),
             "stage_label": STAGE_LABELS.get(run.stage, run.stage),
             "stage_labels": STAGE_LABELS,

@@ -50,6 +50,7 @@ from backtests.models import BacktestRun, Trade  # noqa: E402
 from backtests.strategies.parse import build_strategy  # noqa: E402
 from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
 from reports import charts  # noqa: E402
+from reports.analysis import equity_series, initial_capital, report_extras  # noqa: E402
 from reports.pdf import html_to_pdf, launch_options, print_page, shutdown_browser  # noqa: E402
 from reports.render import ReportInputs, render_report_html  # noqa: E402
 
@@ -164,7 +165,9 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
         )
         for i, t in enumerate(result.trades.itertuples(index=False))
     ]
-    return run, ReportInputs(trades=trades, prices=frame)
+    # What the worker stores with the run from the prices (the report never loads them).
+    extras = report_extras(frame, result.trades, equity_series(run.equity_curve).index, initial_capital(metrics, BODY))
+    return run, ReportInputs(trades=trades, extras=extras)
 
 
 def percentile(values: list[float], q: float) -> float:

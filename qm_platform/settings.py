@@ -198,9 +198,9 @@ CELERY_TASK_QUEUES = (
     Queue("reports", Exchange("reports", type="direct"), routing_key="reports"),
     Queue("data", Exchange("data", type="direct"), routing_key="data"),
 )
-CELERY_TASK_ROUTES = {
+CELERY_TASK_ROUTES = {  # an exact name wins over a pattern
+    "backtests.tasks.render_report_task": {"queue": "reports"},
     "backtests.tasks.*": {"queue": "backtests"},
-    "reports.tasks.*": {"queue": "reports"},
     "marketdata.tasks.*": {"queue": "data"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

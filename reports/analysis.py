@@ -1,12 +1,18 @@
-"""What the report's charts and notes show, computed from a run's stored results.
+"""What the report's charts and notes show, computed from a run's results.
 
 Pure functions of pandas/numpy data (no Django): the equity curve (money, UTC-indexed), the
 trade list and the run's price data. Percentages are percent (5.0 means 5 %).
+
+The price data is only in memory in the worker: ``report_extras`` computes there, once, what
+the report takes from it (buy-and-hold, the trade windows) as JSON-ready values stored with the
+run; ``stored_benchmark`` and ``stored_trade_windows`` read them back when a page or a PDF is
+rendered, which never loads market data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +20,15 @@ import pandas as pd
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "pnl", "r_multiple", "direction")
+OHLC = ("open", "high", "low", "close")
+MAX_WINDOW_BARS = 1000  # a longer trade window is stored thinned (the chart is 720 units wide)
+SIGNIFICANT_DIGITS = 10  # stored prices and money: far below a chart's resolution, far above a cent
+REPORT_DATA_VERSION = 1
+
+
+def initial_capital(metrics: Mapping | None, request: Mapping | None) -> float:
+    """The run's starting money: the engine's ``initial_capital``, else the request's, else 10,000."""
+    return float((metrics or {}).get("initial_capital") or (request or {}).get("initialCapital") or 10_000)
 
 
 def equity_series(points: Sequence[Sequence]) -> pd.Series:
@@ -84,7 +99,12 @@ def trade_frame(trades: Iterable) -> pd.DataFrame:
         )
         for t in trades
     ]
-    frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    return _typed(pd.DataFrame(rows, columns=list(TRADE_COLUMNS)))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only ``TRADE_COLUMNS``, times on UTC, numbers float64 (a missing R is NaN)."""
+    frame = frame.loc[:, list(TRADE_COLUMNS)].copy()
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     for column in ("entry_price", "exit_price", "pnl", "r_multiple"):
@@ -160,6 +180,123 @@ def trade_windows(prices: pd.DataFrame | None, trades: pd.DataFrame, *, bars: in
             )
         )
     return windows
+
+
+# ---- computed once in the worker, stored with the run ------------------------------------------
+
+
+def report_extras(
+    prices: pd.DataFrame | None, trades: pd.DataFrame, equity_index: pd.DatetimeIndex, capital: float
+) -> dict:
+    """What the report shows from the run's price data, as JSON-ready values to store with the
+    run (the worker has the prices in memory; pages and PDFs never load them again):
+
+    - ``has_prices``: whether there were prices to chart (two bars or more);
+    - ``benchmark``: ``[[time, money], ...]``, buy-and-hold of ``capital`` (``buy_and_hold``) at
+      ``equity_index``, the times of the stored (downsampled) equity curve, bought at its first
+      time (bars before it only warmed the indicators up);
+    - ``trade_windows``: the best- and worst-trade charts (``trade_windows``), each
+      ``{"title", "bars": {"time": [...], "open": [...], "high", "low", "close"}, "marks": [...]}``.
+      A window longer than ``MAX_WINDOW_BARS`` bars is stored in buckets of consecutive bars
+      (first open, highest high, lowest low, last close), so its extremes stay.
+
+    ``prices``: the OHLC frame the engine ran on (UTC index); ``trades``: the run's trades in
+    order, with the ``trade_frame`` columns (others are ignored). Times are ISO 8601 UTC strings;
+    prices and money keep ``SIGNIFICANT_DIGITS`` significant digits.
+    """
+    out: dict = {
+        "version": REPORT_DATA_VERSION,
+        "has_prices": prices is not None and len(prices) > 1,
+        "benchmark": [],
+        "trade_windows": [],
+    }
+    if prices is None:
+        return out
+    at = pd.DatetimeIndex(equity_index)
+    close = prices["close"]
+    if len(at):  # bought at the first measured bar, as the engine's buy_and_hold_return_pct: not in a warm-up
+        close = close[close.index >= at[0]]
+    benchmark = buy_and_hold(close, at, capital)
+    out["benchmark"] = [[t, v] for t, v in zip(_iso_times(benchmark.index), _rounded(benchmark.to_numpy()))]
+    for window in trade_windows(prices, _typed(trades)):
+        bars = _thinned(window.prices)
+        out["trade_windows"].append(
+            {
+                "title": window.title,
+                "bars": {"time": _iso_times(bars.index), **{c: _rounded(bars[c]) for c in OHLC}},
+                "marks": [_stored_mark(m) for m in window.marks],
+            }
+        )
+    return out
+
+
+def _stored_mark(mark: dict) -> dict:
+    entry_time, exit_time = _iso_times([mark["entry_time"], mark["exit_time"]])
+    entry_price, exit_price, pnl = _rounded([mark["entry_price"], mark["exit_price"], mark["pnl"]])
+    return {
+        "entry_time": entry_time,
+        "exit_time": exit_time,
+        "entry_price": entry_price,
+        "exit_price": exit_price,
+        "pnl": pnl,
+        "direction": str(mark["direction"]),
+    }
+
+
+def stored_benchmark(extras: Mapping | None) -> pd.Series | None:
+    """The buy-and-hold curve stored by ``report_extras``, or None when the run has none."""
+    points = (extras or {}).get("benchmark")
+    return equity_series(points).rename("buy_and_hold") if points else None
+
+
+def stored_trade_windows(extras: Mapping | None) -> list[TradeWindow]:
+    """The trade windows stored by ``report_extras``, as ``trade_windows`` made them."""
+    windows = []
+    for stored in (extras or {}).get("trade_windows") or []:
+        bars = stored["bars"]
+        index = pd.to_datetime(bars["time"], utc=True, format="ISO8601")
+        prices = pd.DataFrame({c: np.asarray(bars[c], dtype=np.float64) for c in OHLC}, index=index)
+        marks = [
+            dict(m, entry_time=pd.Timestamp(m["entry_time"]), exit_time=pd.Timestamp(m["exit_time"]))
+            for m in stored["marks"]
+        ]
+        windows.append(TradeWindow(stored["title"], prices, marks))
+    return windows
+
+
+def _thinned(window: pd.DataFrame, max_bars: int = MAX_WINDOW_BARS) -> pd.DataFrame:
+    """``window``, or when it has more than ``max_bars`` bars its OHLC in buckets of consecutive
+    bars (at each bucket's first time), at most ``max_bars`` of them."""
+    n = len(window)
+    if n <= max_bars:
+        return window
+    size = math.ceil(n / max_bars)
+    groups = window.loc[:, list(OHLC)].groupby(np.arange(n) // size)
+    bars = pd.DataFrame(
+        {
+            "open": groups["open"].first(),
+            "high": groups["high"].max(),
+            "low": groups["low"].min(),
+            "close": groups["close"].last(),
+        }
+    )
+    bars.index = window.index[::size]
+    return bars
+
+
+def _iso_times(times) -> list[str]:
+    times = pd.DatetimeIndex(times)
+    times = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
+    return [t.isoformat() for t in times]
+
+
+def _rounded(values) -> list[float | None]:
+    """Plain floats with ``SIGNIFICANT_DIGITS`` significant digits; NaN and infinities (which
+    JSON and PostgreSQL's jsonb cannot hold) become None."""
+    return [
+        float(f"{v:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(v) else None
+        for v in np.asarray(values, dtype=np.float64).tolist()
+    ]
 
 
 def _naive_ns(times) -> np.ndarray:

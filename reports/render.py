@@ -1,9 +1,10 @@
 """The report as HTML: one template, shown as the results page and printed to PDF.
 
-``load_inputs`` reads what a report needs (the run's trades, its price data, the dataset's
-quality report); ``report_context`` turns it into the template's context: cover, KPI cards,
-charts (inline SVG from ``reports.charts``), the trade list, strategy, data notes and the
-metric definitions. The report only renders a computed result: no metric is recomputed here.
+The caller hands in what a report needs besides the run row (``ReportInputs``: the run's trades
+and the price-derived extras the worker stored, ``analysis.report_extras``); ``report_context``
+turns it into the template's context: cover, KPI cards, charts (inline SVG from
+``reports.charts``), the trade list, strategy, data notes and the metric definitions. The report
+only renders a stored result: no metric is recomputed and no market data is loaded here.
 """
 
 from __future__ import annotations
@@ -44,45 +45,23 @@ LEDGER_CHARS_AT_8PX = 140
 
 @dataclass
 class ReportInputs:
-    """Everything a report shows besides the run row itself."""
+    """Everything a report shows besides the run row itself, read from stored results."""
 
-    trades: list
-    prices: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)  # problems met while loading
-    quality: dict | None = None  # marketdata.validation.quality_report
-
-
-def load_inputs(run) -> ReportInputs:
-    """The run's trades (in order) and its price data with the window's quality report (from
-    the local cache the run filled). Missing price data is a note, not an error."""
-    from backtests.models import Trade
-
-    source_id = run.id
-    trades = list(Trade.objects.filter(run_id=source_id).order_by("seq"))
-    inputs = ReportInputs(trades=trades)
-    if run.data_start and run.data_end:
-        try:
-            from marketdata.services import market_data_load
-
-            loaded = market_data_load(run=run)
-            inputs.prices, inputs.quality = loaded.frame, getattr(loaded, "quality", None)
-        except Exception as exc:  # the report still renders without price charts
-            logger.warning("report for run %s: price data unavailable: %s", run.id, exc)
-            inputs.notes.append(f"Price data could not be loaded for the price charts and buy-and-hold: {exc}")
-    return inputs
+    trades: list  # the run's trades in order (Trade rows, or anything with their attributes)
+    extras: dict | None = None  # analysis.report_extras as stored with the run; None: stored before
+    notes: list[str] = field(default_factory=list)
 
 
-def render_report_html(
-    run, *, for_pdf: bool, request=None, inputs: ReportInputs | None = None, page_size: str | None = None
-) -> str:
+NO_EXTRAS_NOTE = (
+    "This run was stored before the report kept its price data with the results, so the price "
+    "charts and the buy-and-hold line are left out. Run it again to see them."
+)
+
+
+def render_report_html(run, *, for_pdf: bool, inputs: ReportInputs, request=None, page_size: str | None = None) -> str:
     """The report: a whole HTML document for the PDF, or a fragment for the results page."""
     started = time.perf_counter()
-    context = report_context(
-        run,
-        inputs if inputs is not None else load_inputs(run),
-        for_pdf=for_pdf,
-        page_size=page_size or settings.QM_REPORT_PAGE_SIZE,
-    )
+    context = report_context(run, inputs, for_pdf=for_pdf, page_size=page_size or settings.QM_REPORT_PAGE_SIZE)
     template = "reports/report.html" if for_pdf else "reports/_report.html"
     html = render_to_string(template, context, request=request)
     logger.debug("report for run %s rendered in %.0f ms", run.id, (time.perf_counter() - started) * 1000)
@@ -95,17 +74,16 @@ def render_report_html(
 def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str = "A4") -> dict[str, Any]:
     metrics = run.metrics or {}
     request_body = run.request or {}
-    capital = float(metrics.get("initial_capital") or request_body.get("initialCapital") or 10_000)
+    capital = analysis.initial_capital(metrics, request_body)
     equity = analysis.equity_series(run.equity_curve or [])
     trades = analysis.trade_frame(inputs.trades)
-    prices = inputs.prices
-    benchmark = analysis.buy_and_hold(prices["close"], equity.index, capital) if prices is not None else None
-    quality = _quality(run, prices, getattr(run, "data_quality", None) or inputs.quality)
+    extras = inputs.extras
+    quality = _quality(getattr(run, "data_quality", None))
     hour_labels, hour_wins, hour_losses = analysis.wins_losses_by(trades, "hour")
     day_labels, day_wins, day_losses = analysis.wins_losses_by(trades, "weekday")
-    windows = analysis.trade_windows(prices, trades)
+    windows = analysis.stored_trade_windows(extras)
     chart = {
-        "equity": charts.equity_chart(equity, benchmark, capital),
+        "equity": charts.equity_chart(equity, analysis.stored_benchmark(extras), capital),
         "drawdown": charts.drawdown_chart(analysis.drawdown_pct(equity)),
         "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
         "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
@@ -120,7 +98,8 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         ),
     }
     ledger = ledger_rows(inputs.trades) if for_pdf else None
-    notes = list(inputs.notes) + list(quality.pop("notes"))
+    notes = list(inputs.notes) + ([NO_EXTRAS_NOTE] if extras is None else list(extras.get("notes") or []))
+    notes += quality.pop("notes")
     return {
         "run": run,
         "for_pdf": for_pdf,
@@ -132,7 +111,7 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "other_metrics": kpis.other_metrics(metrics),
         "definitions": kpis.definitions(metrics),
         "chart": chart,
-        "has_prices": prices is not None and len(prices) > 1,
+        "has_prices": bool(extras and extras.get("has_prices")),
         "trade_count": len(inputs.trades),
         "ledger": ledger,
         "web_trades": None if for_pdf else web_trade_rows(inputs.trades[:WEB_TRADE_ROWS]),
@@ -178,14 +157,10 @@ def _cover_rows(run, quality: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _quality(run, prices: pd.DataFrame | None, report: dict | None) -> dict:
-    """The cover's quality score and the data notes, from the window's quality report
-    (``marketdata.validation.quality_report``; computed here when the loader gave none)."""
-    from marketdata.validation import quality_report
-
+def _quality(report: dict | None) -> dict:
+    """The cover's quality score and the data notes, from the quality report of the run's data
+    window (``marketdata.validation.quality_report``, stored with the run)."""
     out: dict[str, Any] = {"score": None, "basis": "", "rows": [], "gaps": [], "notes": []}
-    if report is None and prices is not None and len(prices) > 1:
-        report = quality_report(prices, symbol=run.market, timeframe=run.timeframe)
     if not report:
         return out
     score = report.get("completeness_score")
@@ -380,10 +355,11 @@ def web_trade_rows(trades: list) -> dict:
     rows = []
     for row, outcome in zip(cells, outcomes):
         tone = "win" if outcome else "loss" if outcome is False else ""
+        coloured = f" {tone}" if tone else ""
         rows.append(
             "<tr>"
             + "".join(
-                f'<td class="{"" if i in left else "num"}{" " + tone if i in pnl_cols and tone else ""}">{escape(c)}</td>'
+                f'<td class="{"" if i in left else "num"}{coloured if i in pnl_cols else ""}">{escape(c)}</td>'
                 for i, c in enumerate(row)
             )
             + "</tr>"

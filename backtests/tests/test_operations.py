@@ -53,6 +53,8 @@ def test_identical_request_is_answered_from_the_owners_result_cache(alice_api):
     trades = alice_api.get(f"{URL}/{body['id']}/trades").json()
     assert trades["count"] == original["trade_count"] > 0
     assert Trade.objects.filter(run_id=body["id"]).count() == original["trade_count"]  # its own copies
+    copied, source = BacktestRun.objects.get(id=body["id"]), BacktestRun.objects.get(id=original_id)
+    assert copied.report_data == source.report_data and copied.report_data["has_prices"]
     BacktestRun.objects.filter(id=original_id).delete()
     assert alice_api.get(f"{URL}/{body['id']}/trades").json()["count"] == original["trade_count"]
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from backtests import selectors, services
 from backtests.models import BacktestRun, RunStatus
+from reports.render import render_report_html
 from reports.tests.factories import stored_run
 
 from .factories import v4_body
@@ -95,6 +97,65 @@ def test_a_succeeded_run_shows_kpis_charts_trades_and_the_pdf_link(alice_client,
     assert f'href="/api/v1/backtests/{run.id}/report.pdf"' in html
     assert 'data-kpi="pvs"' in html and "91" in html and html.count('class="qm-chart"') >= 7
     assert 'id="trades-table"' in html and 'data-pager="trades"' in html
+
+
+def refuse_market_data(monkeypatch) -> None:
+    """From here on every way into market data (the loader, the manager, the providers) raises."""
+    from marketdata import services as marketdata_services
+    from marketdata.manager import DataManager
+    from marketdata.providers.synthetic import SyntheticProvider
+    from marketdata.providers.yahoo import YahooProvider
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("rendering a stored run touched market data")
+
+    monkeypatch.setattr(marketdata_services, "market_data_load", refuse)
+    for owner, name in (
+        (DataManager, "get_data"),
+        (DataManager, "get_stored"),
+        (SyntheticProvider, "download"),
+        (YahooProvider, "download"),
+    ):
+        monkeypatch.setattr(owner, name, refuse)
+
+
+def has_price_charts(html: str) -> bool:
+    return all(text in html for text in ('id="chart-price-1"', "Best trade", "Worst trade", "Buy and hold"))
+
+
+@pytest.mark.django_db
+def test_the_run_page_renders_the_price_charts_from_stored_results_alone(alice_client, alice, monkeypatch):
+    run = stored_run(alice, trades=30)
+    refuse_market_data(monkeypatch)
+    response = alice_client.get(f"/runs/{run.id}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert has_price_charts(html) and 'id="chart-price-2"' in html
+    assert "could not be loaded" not in html and "stored before" not in html
+
+
+@pytest.mark.django_db
+def test_the_pdf_renders_the_price_charts_from_stored_results_alone(alice, monkeypatch):
+    run = stored_run(alice, trades=30)
+    refuse_market_data(monkeypatch)
+    assert has_price_charts(render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run)))
+    printed = []
+    monkeypatch.setattr("reports.pdf.html_to_pdf", lambda html, **_: printed.append(html) or b"%PDF-1.7 stub")
+    assert services.report_render_pdf(run_id=run.id) is not None
+    assert has_price_charts(printed[0])
+
+
+@pytest.mark.django_db
+def test_a_run_stored_before_report_data_renders_without_price_charts_and_says_so(alice_client, alice, monkeypatch):
+    run = stored_run(alice, trades=30, report_data=None)
+    refuse_market_data(monkeypatch)
+    response = alice_client.get(f"/runs/{run.id}/")
+    pdf_html = render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run))
+    assert response.status_code == 200
+    for html in (response.content.decode(), pdf_html):
+        assert 'id="chart-price-' not in html and "Buy and hold" not in html
+        assert "stored before the report kept its price data" in html
+        assert 'data-kpi="pvs"' in html and 'id="chart-equity"' in html and "Trade list (30 trades)" in html
 
 
 @pytest.mark.django_db

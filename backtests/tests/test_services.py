@@ -85,6 +85,60 @@ def test_same_request_same_data_gives_identical_results(alice):
     )
 
 
+def test_the_worker_stores_what_the_report_takes_from_the_prices(alice):
+    run = submit(alice)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    data, capital = run.report_data, run.metrics["initial_capital"]
+    assert data["has_prices"] is True
+    assert [t for t, _ in data["benchmark"]] == [t for t, _ in run.equity_curve], "at the stored equity times"
+    assert data["benchmark"][0][1] == capital
+    assert (data["benchmark"][-1][1] / capital - 1) * 100 == pytest.approx(
+        run.metrics["buy_and_hold_return_pct"], abs=1e-6
+    ), "the line ends where the KPI says"
+    titles = [w["title"] for w in data["trade_windows"]]
+    assert titles[0].startswith("Best trade") and titles[1].startswith("Worst trade")
+
+
+def test_with_a_warm_up_buy_and_hold_starts_with_the_measured_period(alice):
+    run = submit(
+        alice,
+        marketContext__startDate="2024-03-01T00:00:00Z",
+        marketContext__endDate="2024-05-01T00:00:00Z",
+        marketContext__warmup="1mo",
+    )
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    benchmark, capital = run.report_data["benchmark"], run.metrics["initial_capital"]
+    assert run.warmup_start is not None and benchmark[0] == [run.equity_curve[0][0], capital]
+    assert (benchmark[-1][1] / capital - 1) * 100 == pytest.approx(run.metrics["buy_and_hold_return_pct"], abs=1e-6)
+
+
+def test_a_failure_preparing_the_price_charts_costs_the_charts_not_the_run(alice, monkeypatch):
+    run = submit(alice)
+
+    def explode(*args, **kwargs):
+        raise ValueError("no windows today")
+
+    monkeypatch.setattr(services, "report_extras", explode)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.trade_count > 0 and run.report_data["has_prices"] is False
+    assert "no windows today" in run.report_data["notes"][0]
+
+
+def test_the_report_task_is_sent_by_name_to_the_reports_queue(monkeypatch):
+    from celery import current_app
+
+    from backtests.tasks import render_report_task
+
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **options: sent.append((name, options)))
+    assert services.report_dispatch(run_id="run-1")
+    assert [(name, options["args"]) for name, options in sent] == [(render_report_task.name, ["run-1"])]
+    assert current_app.amqp.router.route({}, render_report_task.name)["queue"].name == "reports"
+
+
 def test_invalid_stored_request_fails_cleanly(alice):
     run = submit(alice)
     BacktestRun.objects.filter(id=run.id).update(

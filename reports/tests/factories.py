@@ -1,6 +1,6 @@
 """Stored runs for report and page tests, without the engine: trades placed on real synthetic
-prices (so the price charts have something to mark), an equity curve from their P&L, and a
-metrics dict with the engine's keys."""
+prices (so the price charts have something to mark), an equity curve from their P&L, a metrics
+dict with the engine's keys, and what the worker stores from the prices (report data, quality)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from marketdata.providers.synthetic import SyntheticProvider
+from marketdata.timeframes import timeframe_seconds
+from marketdata.validation import quality_report
+from reports import analysis
 
 REQUEST = {
     "marketContext": {
@@ -118,23 +121,33 @@ def stored_run(
     strategy_name: str = "RSI dip",
     **fields,
 ):
-    """A saved run (with its Trade rows) as the worker would have left it."""
+    """A saved run (with its Trade rows) as the worker would have left it; pass
+    ``report_data=None`` for a run stored before the report's data was kept."""
     from backtests.models import BacktestRun, Trade
 
     request = copy.deepcopy(REQUEST)
     request["marketContext"].update(market=market, timeframe=timeframe)
     request["strategyName"] = strategy_name
     start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
-    rows, bars = [], None
-    if status == "SUCCEEDED":
+    succeeded = status == "SUCCEEDED"
+    rows, bars, curve, report_data, quality = [], None, None, None, None
+    run_metrics = dict(METRICS if metrics is None else metrics)
+    if succeeded:
         prices = synthetic_prices(market, timeframe)
         bars = len(prices)
         rows = make_trades(prices, trades)
         start, end = prices.index[0].to_pydatetime(), prices.index[-1].to_pydatetime()
-    run_metrics = dict(METRICS if metrics is None else metrics)
-    if status == "SUCCEEDED":
+        curve = equity_points(rows, start, end)
         run_metrics.setdefault("trade_count", len(rows))
         run_metrics["win_rate"] = run_metrics.get("win_rate")
+        report_data = analysis.report_extras(
+            prices,
+            pd.DataFrame(rows, columns=list(analysis.TRADE_COLUMNS)),
+            analysis.equity_series(curve).index,
+            analysis.initial_capital(run_metrics, request),
+        )
+        window_end = prices.index[-1] + pd.Timedelta(seconds=timeframe_seconds(timeframe))  # as the loader judges it
+        quality = quality_report(prices, symbol=market, timeframe=timeframe, start=start, end=window_end)
     values = {
         "owner": owner,
         "request": request,
@@ -142,11 +155,13 @@ def stored_run(
         "timeframe": timeframe,
         "direction": "Long",
         "status": status,
-        "progress": 100 if status == "SUCCEEDED" else 0,
-        "stage": "done" if status == "SUCCEEDED" else "queued",
-        "metrics": run_metrics if status == "SUCCEEDED" else None,
-        "trade_count": len(rows) if status == "SUCCEEDED" else None,
-        "equity_curve": equity_points(rows, start, end) if status == "SUCCEEDED" else None,
+        "progress": 100 if succeeded else 0,
+        "stage": "done" if succeeded else "queued",
+        "metrics": run_metrics if succeeded else None,
+        "trade_count": len(rows) if succeeded else None,
+        "equity_curve": curve,
+        "report_data": report_data,
+        "data_quality": quality,
         "data_source": "synthetic",
         "data_start": start,
         "data_end": end,
@@ -158,3 +173,10 @@ def stored_run(
     run = BacktestRun.objects.create(**values)
     Trade.objects.bulk_create([Trade(run=run, **row) for row in rows])
     return run
+
+
+def stored_inputs(run):
+    """The report inputs of a stored run, as the page and the PDF read them."""
+    from backtests.selectors import report_inputs_for_run
+
+    return report_inputs_for_run(run=run)

@@ -1,10 +1,15 @@
 """What the charts and data notes are computed from."""
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from reports import analysis
+from reports import analysis, charts
+
+from .factories import make_trades, synthetic_prices
 
 
 def series(values, start="2024-01-01", freq="D"):
@@ -56,3 +61,74 @@ def test_wins_and_losses_are_counted_by_entry_hour_and_weekday():
     labels, wins, losses = analysis.wins_losses_by(trades, "weekday")
     assert labels == ["Mon", "Tue", "Wed", "Thu", "Fri"], "no weekend columns when nothing traded then"
     assert list(wins) == [1, 0, 1, 0, 0] and list(losses) == [1, 0, 0, 0, 0]
+
+
+def stored(extras: dict) -> dict:
+    """What the database gives back: strict JSON (no NaN)."""
+    return json.loads(json.dumps(extras, allow_nan=False))
+
+
+def test_report_extras_store_json_that_draws_the_charts_the_prices_draw():
+    prices = synthetic_prices()
+    trades = analysis.trade_frame(SimpleNamespace(**t) for t in make_trades(prices, 20))
+    at = prices.index[::40]
+    equity = pd.Series(np.linspace(10_000, 11_000, len(at)), index=at)
+    extras = stored(analysis.report_extras(prices, trades, at, 10_000))
+
+    assert extras["has_prices"] is True
+    assert [t for t, _ in extras["benchmark"]] == [t.isoformat() for t in at]
+    assert extras["benchmark"][0] == ["2024-01-01T00:00:00+00:00", 10_000.0]
+    benchmark = analysis.buy_and_hold(prices["close"], at, 10_000)
+    assert charts.equity_chart(equity, analysis.stored_benchmark(extras), 10_000) == charts.equity_chart(
+        equity, benchmark, 10_000
+    )
+    live, kept = analysis.trade_windows(prices, trades), analysis.stored_trade_windows(extras)
+    assert [w.title for w in kept] == [w.title for w in live] and kept[0].title.startswith("Best trade")
+    assert len(kept) == 2 and all(w["bars"]["time"][0].endswith("+00:00") for w in extras["trade_windows"])
+    for made, read in zip(live, kept):
+        assert charts.price_chart(read.prices, read.marks, read.title) == charts.price_chart(
+            made.prices, made.marks, made.title
+        )
+
+
+def test_report_extras_take_a_trade_frame_with_more_columns_and_any_r():
+    prices = synthetic_prices(end="2024-02-01")
+    rows = pd.DataFrame(make_trades(prices, 3)).assign(size=1.0, exit_reason="stop")  # extra columns
+    rows["r_multiple"] = [np.nan, 1.0, np.inf]
+    extras = stored(analysis.report_extras(prices, rows, prices.index[[0, -1]], 5_000))
+    assert len(extras["trade_windows"]) == 2 and extras["benchmark"][0][1] == 5_000.0
+
+
+def test_buy_and_hold_is_bought_at_the_first_equity_time_not_in_the_warm_up():
+    prices = synthetic_prices(end="2024-03-01")
+    close = prices["close"]
+    at = prices.index[prices.index >= "2024-02-01"][::10]  # warm-up bars before February
+    extras = analysis.report_extras(prices, analysis.trade_frame([]), at, 10_000)
+    assert extras["benchmark"][0] == [at[0].isoformat(), 10_000.0]
+    assert extras["benchmark"][-1][1] == pytest.approx(close[at[-1]] / close[at[0]] * 10_000)
+
+
+def test_without_prices_there_is_no_benchmark_and_no_window():
+    trades = analysis.trade_frame([])
+    assert analysis.report_extras(None, trades, pd.DatetimeIndex([], tz="UTC"), 10_000) == {
+        "version": analysis.REPORT_DATA_VERSION,
+        "has_prices": False,
+        "benchmark": [],
+        "trade_windows": [],
+    }
+    assert analysis.stored_benchmark(None) is None and analysis.stored_trade_windows(None) == []
+
+
+def test_a_long_trade_window_is_stored_thinned_with_its_extremes():
+    prices = synthetic_prices(timeframe="15m")
+    trades = analysis.trade_frame(SimpleNamespace(**t) for t in make_trades(prices, 1, hold=5_000))
+    (live,) = analysis.trade_windows(prices, trades)
+    (kept,) = analysis.stored_trade_windows(stored(analysis.report_extras(prices, trades, prices.index[:1], 1)))
+    assert len(live.prices) > 5_000 and len(kept.prices) <= analysis.MAX_WINDOW_BARS
+    assert kept.prices.index[0] == live.prices.index[0]
+    assert kept.prices["high"].max() == pytest.approx(live.prices["high"].max(), rel=1e-9)
+    assert kept.prices["low"].min() == pytest.approx(live.prices["low"].min(), rel=1e-9)
+    assert kept.prices["open"].iloc[0] == pytest.approx(live.prices["open"].iloc[0], rel=1e-9)
+    assert kept.prices["close"].iloc[-1] == pytest.approx(live.prices["close"].iloc[-1], rel=1e-9)
+    assert kept.marks[0]["entry_time"] == live.marks[0]["entry_time"]
+    assert "No price data" not in charts.price_chart(kept.prices, kept.marks, kept.title)

@@ -15,7 +15,7 @@ from backtests.models import Artifact
 from reports import pdf
 from reports.render import render_report_html
 
-from .factories import stored_run
+from .factories import stored_inputs, stored_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
@@ -56,7 +56,9 @@ def test_the_report_prints_on_the_page_size_with_the_trade_header_on_every_page(
 ):
     run = stored_run(alice, trades=150)
     with override_settings(QM_REPORT_PAGE_SIZE=page_size):
-        content = pdf.html_to_pdf(render_report_html(run, for_pdf=True), page_format=page_size)
+        content = pdf.html_to_pdf(
+            render_report_html(run, for_pdf=True, inputs=stored_inputs(run)), page_format=page_size
+        )
     info, pages = pdf_facts(content, tmp_path)
     width, height = (float(v) for v in info["Page size"].split()[0:3:2])
     assert (round(width), round(height)) == (width_pts, height_pts)

@@ -3,16 +3,16 @@
 import pytest
 from django.test import override_settings
 
-from reports.render import ReportInputs, ledger_rows, load_inputs, render_report_html
+from reports.render import ReportInputs, ledger_rows, render_report_html
 
-from .factories import stored_run
+from .factories import stored_inputs, stored_run
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_pdf_document_has_cover_kpis_charts_trades_strategy_data_and_appendix(alice):
     run = stored_run(alice, trades=30, warnings=["Served cached data 3 days old: the provider was unavailable."])
-    html = render_report_html(run, for_pdf=True)
+    html = render_report_html(run, for_pdf=True, inputs=stored_inputs(run))
     assert html.startswith("<!doctype html>") and "size: A4;" in html
     for text in (
         "RSI dip",
@@ -45,7 +45,7 @@ def test_the_pdf_document_has_cover_kpis_charts_trades_strategy_data_and_appendi
 
 def test_missing_metrics_render_as_n_a(alice):
     run = stored_run(alice, trades=3, metrics={"net_return_pct": 1.0, "strategy_text": "Long: x"})
-    html = render_report_html(run, for_pdf=False)
+    html = render_report_html(run, for_pdf=False, inputs=stored_inputs(run))
     for key in ("cagr_pct", "sharpe", "sortino", "esi", "pvs", "profit_factor"):
         card = html.split(f'data-kpi="{key}"', 1)[1].split("</div></div>", 1)[0]
         assert ">n/a<" in card, key
@@ -53,30 +53,26 @@ def test_missing_metrics_render_as_n_a(alice):
 
 def test_the_results_page_fragment_has_a_real_table_and_no_document_shell(alice):
     run = stored_run(alice, trades=12)
-    html = render_report_html(run, for_pdf=False)
+    html = render_report_html(run, for_pdf=False, inputs=stored_inputs(run))
     assert "<!doctype" not in html and "@page" not in html
     assert 'id="trades-table"' in html and html.count("<tr>") >= 12
 
 
 @override_settings(QM_REPORT_PAGE_SIZE="Letter")
 def test_the_page_size_setting_reaches_the_document(alice):
-    assert "size: Letter;" in render_report_html(stored_run(alice, trades=2), for_pdf=True)
+    run = stored_run(alice, trades=2)
+    assert "size: Letter;" in render_report_html(run, for_pdf=True, inputs=stored_inputs(run))
 
 
 def test_without_trades_or_price_data_the_report_still_renders(alice):
     run = stored_run(alice, trades=0)
     html = render_report_html(
-        run, for_pdf=True, inputs=ReportInputs(trades=[], prices=None, notes=["Price data could not be loaded"])
+        run,
+        for_pdf=True,
+        inputs=ReportInputs(trades=[], extras={"has_prices": False}, notes=["Price data could not be loaded"]),
     )
     assert "No trades: the entry conditions never held" in html
     assert "Price data is not available for this run" in html and "Price data could not be loaded" in html
-
-
-def test_load_inputs_reads_trades_in_order_and_the_cached_prices(alice):
-    run = stored_run(alice, trades=5)
-    inputs = load_inputs(run)
-    assert [t.seq for t in inputs.trades] == [1, 2, 3, 4, 5]
-    assert inputs.prices is not None and inputs.prices.index[0] <= inputs.trades[0].entry_time
 
 
 def test_ledger_lines_align_and_colour_the_result_columns(alice):
