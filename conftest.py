@@ -15,6 +15,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle counters live in Django's cache (per process in tests): each test starts at zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def alice(db):
     from django.contrib.auth import get_user_model

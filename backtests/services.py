@@ -39,6 +39,8 @@ from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, S
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
 from marketdata.services import market_data_load
+from plans.selectors import plan_for_user
+from plans.services import day_start, plan_check_run, quota_check_runs
 from qm_platform import observability
 from qm_platform.errors import CodedError
 from reports.analysis import equity_series, initial_capital, report_extras
@@ -93,6 +95,8 @@ def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = Non
     moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
     if moved and to in FINAL_STATUSES:
         observability.RUNS_FINISHED.labels(status=to).inc()
+        owner_id = BacktestRun.objects.filter(id=run_id).values_list("owner_id", flat=True).first()
+        transaction.on_commit(lambda: backtest_dispatch_waiting(owner_id=owner_id))  # its slot is free
     return moved
 
 
@@ -159,6 +163,10 @@ def backtest_submit(
     if compiled is None:
         compiled = request_compile(body, user=user)
     body, window = compiled.body, compiled.window
+    plan = plan_for_user(user=user)
+    plan_check_run(plan=plan, bars=window.bars, source=window.source)
+    if dispatch:  # a batch checks its runs together, before it creates any
+        quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user))
     fingerprint = request_fingerprint(body, window)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window, owner=user)
     ctx = body["marketContext"]
@@ -209,7 +217,7 @@ def backtest_submit(
             if source_run is not None:  # answered now: it started and finished when it was created
                 BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
                 _copy_trades(source_run.id, run.id)
-                if settings.QM_RENDER_PDF:  # its own PDF: its own name and run id
+                if settings.QM_RENDER_PDF and plan.pdf_reports:  # its own PDF: its own name and run id
                     transaction.on_commit(lambda: report_dispatch(run_id=run.id))
             elif dispatch:
                 transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
@@ -258,13 +266,36 @@ def _copy_trades(source_id, run_id) -> None:
     Trade.objects.bulk_create((Trade(run_id=run_id, **row) for row in rows.iterator()), batch_size=2000)
 
 
-def backtest_dispatch(*, run_id) -> bool:
-    """Send the run's task to the broker; a broker outage leaves it QUEUED for the sweep.
+def backtest_count_today(*, user) -> int:
+    """Runs the user created since midnight UTC (the plan's daily quota counts these)."""
+    return BacktestRun.objects.filter(owner=user, created_at__gte=day_start()).count()
 
-    Sent by name: the task module imports this one, never the other way round."""
+
+def _in_flight(owner_id) -> int:
+    """The owner's runs in the broker or running: what the plan's concurrency limit counts."""
+    return BacktestRun.objects.filter(
+        Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, dispatched_at__isnull=False), owner_id=owner_id
+    ).count()
+
+
+def backtest_dispatch(*, run_id) -> bool:
+    """Send the run's task to the broker, unless its owner already has their plan's number of
+    runs in flight: then it waits in the outbox (QUEUED, not dispatched) and is sent when one of
+    theirs finishes. So one user's thousand runs never stand in the broker in front of another
+    user's run; the plan's Celery priority orders the runs that are in the broker.
+
+    Returns whether it was sent. A broker outage leaves the run QUEUED for the sweep. Sent by
+    name: the task module imports this one, never the other way round."""
+    run = BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).only("owner_id").first()
+    if run is None:
+        return False
+    plan = plan_for_user(user=run.owner)
+    if _in_flight(run.owner_id) >= plan.concurrent_runs:
+        return False
     try:
         result = current_app.send_task(
             RUN_TASK,
+            priority=plan.priority,
             args=[str(run_id)],
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
@@ -281,12 +312,24 @@ def backtest_dispatch(*, run_id) -> bool:
 def backtest_dispatch_pending(*, older_than_seconds: float = 5) -> int:
     """The outbox sweep: dispatch QUEUED runs that never reached the broker."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    waiting = BacktestRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__isnull=True, created_at__lte=cutoff)
     sent = 0
-    for run_id in BacktestRun.objects.filter(
-        status=RunStatus.QUEUED, dispatched_at__isnull=True, created_at__lte=cutoff
-    ).values_list("id", flat=True):
+    for owner_id in waiting.values_list("owner_id", flat=True).distinct():
+        sent += backtest_dispatch_waiting(owner_id=owner_id, cutoff=cutoff)
+    return sent
+
+
+def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
+    """Send the owner's oldest waiting runs while their plan has room (called when one of their
+    runs finishes, and by the outbox sweep). Stops at the first refusal: no room, or the broker
+    is down (the next sweep tries again)."""
+    waiting = BacktestRun.objects.filter(owner_id=owner_id, status=RunStatus.QUEUED, dispatched_at__isnull=True)
+    if cutoff is not None:
+        waiting = waiting.filter(created_at__lte=cutoff)
+    sent = 0
+    for run_id in waiting.order_by("created_at").values_list("id", flat=True)[:1000]:
         if not backtest_dispatch(run_id=run_id):
-            break  # the broker is still down; try again on the next sweep
+            break
         sent += 1
     return sent
 
@@ -483,10 +526,15 @@ def _execute_claimed(run_id, lease: str) -> str:
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
         return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
 
-    if settings.QM_RENDER_PDF:
+    if _renders_pdf(run):
         transaction.on_commit(lambda: report_dispatch(run_id=run_id))
         return RunStatus.RUNNING
     return _succeed(run_id, lease)
+
+
+def _renders_pdf(run: BacktestRun) -> bool:
+    """PDFs are on for the platform (QM_RENDER_PDF) and included in the owner's plan."""
+    return settings.QM_RENDER_PDF and plan_for_user(user=run.owner).pdf_reports
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:
@@ -600,7 +648,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     metrics["strategy_text"] = result.strategy_text
     equity_curve = _downsample_equity(result.equity)
     report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics)
-    render = settings.QM_RENDER_PDF
+    render = _renders_pdf(run)
 
     def write():
         with transaction.atomic():

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    "plans",
     "backtests",
     "marketdata",
     "reports",
@@ -113,6 +114,8 @@ LOGIN_URL = "/accounts/login/"
 # Per process by default; set QM_CACHE_URL=redis://host:6379/1 so every web process shares the
 # throttle counters.
 QM_CACHE_URL = env_str("QM_CACHE_URL", "")
+# Submissions from one client address per period, whoever the user (plans.throttles).
+QM_SUBMIT_ADDRESS_RATE = env_str("QM_SUBMIT_ADDRESS_RATE", "120/min")
 if QM_CACHE_URL and not QM_CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"QM_CACHE_URL must be a redis:// URL, got {QM_CACHE_URL!r}")
 CACHES = {
@@ -140,7 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "qm_platform.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("QM_API_RATE", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("QM_API_RATE", "6000/min")},  # reads; submissions: plans
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -178,8 +181,15 @@ if EMBEDDED_BROKER:
     # The filesystem transport has no fanout exchange: no remote control or events.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    # Redelivery after a lost worker must not happen before the hard time limit.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": QM_TASK_TIME_LIMIT * 2}
+    # Redelivery after a lost worker must not happen before the hard time limit. Priorities
+    # (plans.Plan.priority): one Redis list per level, 0 served first; per-user concurrency
+    # limits at dispatch keep any one user from filling a level (backtests.services).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": QM_TASK_TIME_LIMIT * 2,
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's LOGGING (run ids, JSON) in workers

@@ -26,6 +26,7 @@ from backtests.api.serializers import (
 )
 from backtests.models import Artifact, StrategyTemplate
 from backtests.strategies.v5 import V5RequestSerializer
+from plans.throttles import SUBMIT_THROTTLES
 from qm_platform.errors import CodedError
 from qm_platform.parsers import UUID_PATTERN
 
@@ -95,6 +96,11 @@ class PdfRenderer(renderers.BaseRenderer):
 class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = BacktestRunSerializer
     lookup_value_regex = UUID_PATTERN
+
+    def get_throttles(self):
+        if self.action == "create":  # submissions: the plan's rate per user, and per address
+            return [throttle() for throttle in SUBMIT_THROTTLES]
+        return super().get_throttles()
 
     def get_queryset(self):
         return selectors.backtest_list_for_user(user=self.request.user)

@@ -37,6 +37,11 @@ class DataWindow:
     dataset_id: int | None = None
     warmup_start: datetime | None = None  # data from here warms indicators up; trading starts at start
 
+    @property
+    def bars(self) -> int:
+        """About how many bars the window holds, warm-up included (calendar time ÷ bar size)."""
+        return int((self.end - (self.warmup_start or self.start)).total_seconds() // timeframe_seconds(self.timeframe))
+
 
 @dataclass(frozen=True)
 class CompiledRequest:

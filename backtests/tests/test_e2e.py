@@ -72,9 +72,11 @@ def test_a_cached_answer_has_its_own_pdf_with_its_own_name_and_run_id(
     h = token_headers(alice)
     api = f"{live_server.url}/api/v1/backtests"
     first = requests.post(api, json=v4_body(strategyName="First name"), headers=h, timeout=10).json()
+    assert "status_url" in first, first
     source, _ = poll(first["status_url"], h)
     assert source["status"] == "SUCCEEDED"
     again = requests.post(api, json=v4_body(strategyName="Second name"), headers=h, timeout=10).json()
+    assert "status_url" in again, again
     assert again["cached"] is True and again["id"] != source["id"]
 
     deadline, pdf = time.monotonic() + 60, None
