@@ -113,7 +113,7 @@ class BacktestRun(models.Model):
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     bars = models.PositiveIntegerField(null=True, blank=True)
-    batch = models.ForeignKey("backtests.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    batch = models.ForeignKey("batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     batch_params = models.JSONField(
         null=True, blank=True, help_text="In a batch: the combination's index and parameters (and window, phase)."
     )
@@ -188,6 +188,3 @@ class Artifact(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "kind"], name="unique_artifact_kind_per_run")]
-
-
-from backtests.batches.models import Batch, BatchLimit, Schedule  # noqa: E402,F401

@@ -7,10 +7,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from backtests.batches import charts, selectors
-from backtests.batches.models import BatchMode
-from backtests.batches.objective import KEY_METRICS
 from backtests.models import BacktestRun
+from batches import charts, selectors
+from batches.models import BatchMode
+from batches.objective import KEY_METRICS
 
 TABLE_ROWS_PDF = 200
 METRIC_LABELS = {

@@ -11,15 +11,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backtests.api.views import EXAMPLE_V4, PdfRenderer
-from backtests.batches import selectors, services
-from backtests.batches.models import Batch
-from backtests.batches.serializers import (
+from batches import selectors, services
+from batches.api.serializers import (
     BatchDetailSerializer,
     BatchListSerializer,
     BatchRequestSerializer,
     BatchSubmitResponseSerializer,
     ScheduleSerializer,
 )
+from batches.models import Batch
 from qm_platform.errors import CodedError
 
 EXAMPLE_BATCH = {
@@ -164,7 +164,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="report", url_name="report")
     def report(self, request, pk=None):
         """The batch report as an HTML page; ``x`` and ``y`` pick the heatmap's parameters."""
-        from backtests.batches.report import render_batch_report_html
+        from batches.report import render_batch_report_html
 
         batch = self.get_object()
         html = render_batch_report_html(

@@ -5,10 +5,9 @@ import pytest
 from django.test import override_settings
 
 from backtests import services as run_services
-from backtests.batches import services
 from backtests.models import BacktestRun, RunStatus
-
-from .factories import v4_body
+from backtests.tests.factories import v4_body
+from batches import services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quiet")]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -124,10 +123,10 @@ def test_admin_pages_for_batches_and_schedules(admin_client, alice):
     )
     batch = services.batch_create(user=alice, definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}})
     for url in (
-        "/admin/backtests/batch/",
-        "/admin/backtests/schedule/",
-        "/admin/backtests/batchlimit/",
-        "/admin/backtests/schedule/add/",
-        f"/admin/backtests/batch/{batch.id}/change/",
+        "/admin/batches/batch/",
+        "/admin/batches/schedule/",
+        "/admin/batches/batchlimit/",
+        "/admin/batches/schedule/add/",
+        f"/admin/batches/batch/{batch.id}/change/",
     ):
         assert admin_client.get(url).status_code == 200, url

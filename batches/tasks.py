@@ -1,14 +1,14 @@
 """Celery tasks for batches: thin wrappers that take plain ids and call a service.
 
-Imported from ``backtests.tasks`` (the module Celery autodiscovers)."""
+Celery autodiscovers this module (``batches`` is an installed app)."""
 
 from celery import shared_task
 from django.conf import settings
 
-from backtests.batches import services
+from batches import services
 
 
-@shared_task(name="backtests.batches.tasks.batch_advance", bind=True, ignore_result=True, max_retries=300)
+@shared_task(name="batches.tasks.batch_advance", bind=True, ignore_result=True, max_retries=300)
 def batch_advance_task(self, batch_id: str) -> str:
     """The chord callback. While runs are still finishing (e.g. their PDFs) it looks again
     shortly; the beat sweep is the backstop after ``max_retries``."""
@@ -18,13 +18,13 @@ def batch_advance_task(self, batch_id: str) -> str:
     return state
 
 
-@shared_task(name="backtests.batches.tasks.sweep_batches", ignore_result=True)
+@shared_task(name="batches.tasks.sweep_batches", ignore_result=True)
 def sweep_batches() -> int:
     return services.batch_sweep()
 
 
 @shared_task(
-    name="backtests.batches.tasks.render_batch_report",
+    name="batches.tasks.render_batch_report",
     ignore_result=True,
     acks_late=True,
     soft_time_limit=300,
@@ -34,7 +34,7 @@ def render_batch_report_task(batch_id: str) -> None:
     services.batch_render_report(batch_id=batch_id)
 
 
-@shared_task(name="backtests.batches.tasks.fire_schedule", ignore_result=True)
+@shared_task(name="batches.tasks.fire_schedule", ignore_result=True)
 def fire_schedule(schedule_id: int) -> str | None:
     batch = services.schedule_fire(schedule_id=schedule_id)
     return str(batch.id) if batch else None

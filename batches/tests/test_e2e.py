@@ -6,11 +6,10 @@ import time
 
 import pytest
 
-from backtests.batches.models import Batch, BatchStatus
 from backtests.models import BacktestRun, RunStatus
+from backtests.tests.factories import v4_body
+from batches.models import Batch, BatchStatus
 from conftest import WorkerProcess, flush_broker
-
-from .factories import v4_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"

@@ -8,8 +8,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backtests.batches import services
-from backtests.batches.models import Batch, BatchLimit, Schedule
+from batches import services
+from batches.models import Batch, BatchLimit, Schedule
 from qm_platform.errors import CodedError
 
 

@@ -10,16 +10,15 @@ import pytest
 from django.test import override_settings
 
 from backtests import services as run_services
-from backtests.batches import services
-from backtests.batches.grid import GridError, build_grid, parse_path
-from backtests.batches.models import Batch, BatchLimit, BatchStatus
-from backtests.batches.objective import parse_objective, scores
-from backtests.batches.stats import deflated_sharpe, expected_max_sharpe
-from backtests.batches.walk_forward import build_windows, stitch
-from backtests.models import BacktestRun, RunStatus
+from backtests.models import BacktestRun, RunStatus, Trade
+from backtests.tests.factories import v4_body
+from batches import services
+from batches.grid import GridError, build_grid, parse_path
+from batches.models import Batch, BatchLimit, BatchStatus
+from batches.objective import parse_objective, scores
+from batches.stats import deflated_sharpe, expected_max_sharpe
+from batches.walk_forward import build_windows, stitch
 from qm_platform.errors import CodedError
-
-from .factories import v4_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -169,7 +168,7 @@ def test_finished_batch_has_the_best_run_by_objective_dsr_and_sortable_results(a
     batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]})
     assert run_all(batch) == BatchStatus.SUCCEEDED
     summary = batch.summary
-    from backtests.batches import selectors
+    from batches import selectors
 
     rows = selectors.batch_scored_rows(batch=batch)
     best_sharpe = max(r["metrics"]["sharpe"] for r in rows if r["metrics"].get("sharpe") is not None)
@@ -190,7 +189,7 @@ def test_constraints_and_a_custom_weighted_objective_pick_the_best(alice):
         alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]}, objective={"weights": weights}, constraints={"min_trades": 5}
     )
     run_all(batch)
-    from backtests.batches import selectors
+    from batches import selectors
 
     rows = selectors.batch_scored_rows(batch=batch)
     expected = max(
@@ -292,7 +291,7 @@ def test_cancel_cancels_queued_runs_and_a_final_batch_cannot_be_cancelled(alice)
 
 
 def test_the_report_page_has_table_heatmap_distribution_and_best_equity(alice):
-    from backtests.batches.report import render_batch_report_html
+    from batches.report import render_batch_report_html
 
     batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]})
     run_all(batch)
@@ -392,7 +391,7 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
     assert wf["oos_equity_curve"][0][0].startswith("2024-04-01")
     assert wf["oos_metrics"]["trade_count"] == wf["oos_trade_count"]
     assert "efficiency" in wf and wf["is_annualised_return_pct_mean"] is not None
-    from backtests.batches.report import render_batch_report_html
+    from batches.report import render_batch_report_html
 
     html = render_batch_report_html(batch, for_pdf=True)
     assert "Walk-forward (rolling windows)" in html and "in sample (grid)" in html and "window 5" in html
@@ -407,6 +406,28 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
     assert services.batch_advance(batch_id=again.id) == BatchStatus.SUCCEEDED
     again.refresh_from_db()
     assert [w["params"] for w in again.summary["walk_forward"]["windows"]] == [w["params"] for w in wf["windows"]]
+
+
+def test_walk_forward_windows_warm_up_before_their_window_but_trade_only_inside_it(alice):
+    body = v4_body(
+        marketContext__startDate="2024-01-01T00:00:00Z",
+        marketContext__endDate="2024-07-01T00:00:00Z",
+        marketContext__warmup="2wk",
+    )
+    batch = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
+    )
+    assert run_all(batch) == BatchStatus.SUCCEEDED
+    for window in batch.windows:
+        oos = BacktestRun.objects.get(id=window["oos_run_id"])
+        oos_start = pd.Timestamp(window["oos_start"])
+        assert oos.warmup_start == oos_start - pd.Timedelta(days=14)
+        assert oos.data_start >= oos_start
+        assert not Trade.objects.filter(run=oos, entry_time__lt=oos_start).exists()
 
 
 # ---- schedules and drift -------------------------------------------------------------------------
@@ -425,7 +446,7 @@ def test_schedule_is_backed_by_a_periodic_task_and_each_firing_creates_a_batch(a
         timezone_name="Europe/London",
     )
     task = PeriodicTask.objects.get(id=schedule.periodic_task_id)
-    assert task.task == "backtests.batches.tasks.fire_schedule" and task.enabled
+    assert task.task == "batches.tasks.fire_schedule" and task.enabled
     assert (task.crontab.minute, task.crontab.hour, str(task.crontab.timezone)) == ("30", "6", "Europe/London")
     services.schedule_update(schedule=schedule, interval_seconds=3600, enabled=False)
     task.refresh_from_db()

@@ -9,9 +9,9 @@ import math
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Sum, When
 from django.utils import timezone
 
-from backtests.batches.models import Batch, BatchMode, Schedule
-from backtests.batches.objective import KEY_METRICS, Constraints, Objective, parse_constraints, parse_objective, scores
 from backtests.models import FINAL_STATUSES, BacktestRun, RunStatus
+from batches.models import Batch, BatchMode, Schedule
+from batches.objective import KEY_METRICS, Constraints, Objective, parse_constraints, parse_objective, scores
 
 
 def batch_list_for_user(*, user) -> QuerySet[Batch]:

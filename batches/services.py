@@ -31,10 +31,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from backtests import services as run_services
-from backtests.batches import selectors
-from backtests.batches.grid import Grid, build_grid
-from backtests.batches.models import Batch, BatchLimit, BatchMode, BatchStatus, Schedule
-from backtests.batches.objective import (
+from backtests.models import BacktestRun, RunStatus, Trade
+from backtests.strategies.compile import data_window_from_request
+from backtests.strategies.parse import build_strategy
+from batches import selectors
+from batches.grid import Grid, build_grid
+from batches.models import Batch, BatchLimit, BatchMode, BatchStatus, Schedule
+from batches.objective import (
     KEY_METRICS,
     Constraints,
     Objective,
@@ -42,8 +45,8 @@ from backtests.batches.objective import (
     parse_objective,
     pick_best,
 )
-from backtests.batches.stats import deflated_sharpe_ratio, sharpe_per_observation
-from backtests.batches.walk_forward import (
+from batches.stats import deflated_sharpe_ratio, sharpe_per_observation
+from batches.walk_forward import (
     Window,
     annualised_return_pct,
     build_windows,
@@ -51,9 +54,6 @@ from backtests.batches.walk_forward import (
     finite_or_none,
     stitch,
 )
-from backtests.models import BacktestRun, RunStatus, Trade
-from backtests.strategies.compile import data_window_from_request
-from backtests.strategies.parse import build_strategy
 from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.batches")
@@ -414,8 +414,8 @@ def batch_dispatch(*, batch_id, run_ids: list) -> bool:
     sweep finishes the batch."""
     from celery import chord
 
-    from backtests.batches.tasks import batch_advance_task
     from backtests.tasks import run_backtest_task
+    from batches.tasks import batch_advance_task
 
     callback = batch_advance_task.si(str(batch_id))
     try:
@@ -830,7 +830,7 @@ def batch_cancel(*, batch: Batch) -> Batch:
 
 
 def batch_report_dispatch(*, batch_id) -> bool:
-    from backtests.batches.tasks import render_batch_report_task
+    from batches.tasks import render_batch_report_task
 
     try:
         render_batch_report_task.apply_async(
@@ -847,7 +847,7 @@ def batch_report_dispatch(*, batch_id) -> bool:
 def batch_render_report(*, batch_id) -> bytes | None:
     """Render the batch report to PDF and store it (``reports/batch-<id>.pdf``). A rendering
     failure is recorded on the batch (``report_error``) and returns None."""
-    from backtests.batches.report import render_batch_report_html
+    from batches.report import render_batch_report_html
     from reports.pdf import PdfRenderError, html_to_pdf
 
     batch = Batch.objects.get(id=batch_id)
@@ -873,7 +873,7 @@ def batch_render_report(*, batch_id) -> bytes | None:
 
 # ---- schedules --------------------------------------------------------------------------------
 
-SCHEDULE_TASK = "backtests.batches.tasks.fire_schedule"
+SCHEDULE_TASK = "batches.tasks.fire_schedule"
 
 
 def _check_when(*, cron: str, interval_seconds: int | None, tz: str) -> None:
