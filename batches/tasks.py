@@ -1,26 +1,28 @@
-"""Celery tasks for batches: thin wrappers that take plain ids and call a service.
-
-Celery autodiscovers this module (``batches`` is an installed app)."""
+"""Celery tasks for batches: thin wrappers that take plain ids and call a service. Celery
+autodiscovers this module (``batches`` is an installed app); the services send these tasks by
+name, so nothing imports this module back."""
 
 from celery import shared_task
 from django.conf import settings
 
-from batches import services
+from batches.services.lifecycle import WAITING, batch_advance, batch_sweep
+from batches.services.report import batch_render_report_pdf
+from batches.services.schedules import schedule_fire
 
 
 @shared_task(name="batches.tasks.batch_advance", bind=True, ignore_result=True, max_retries=300)
 def batch_advance_task(self, batch_id: str) -> str:
     """The chord callback. While runs are still finishing (e.g. their PDFs) it looks again
     shortly; the beat sweep is the backstop after ``max_retries``."""
-    state = services.batch_advance(batch_id=batch_id)
-    if state == services.WAITING and self.request.retries < self.max_retries:
+    state = batch_advance(batch_id=batch_id)
+    if state == WAITING and self.request.retries < self.max_retries:
         raise self.retry(countdown=settings.QM_BATCH_RECHECK_SECONDS)
     return state
 
 
 @shared_task(name="batches.tasks.sweep_batches", ignore_result=True)
 def sweep_batches() -> int:
-    return services.batch_sweep()
+    return batch_sweep()
 
 
 @shared_task(
@@ -31,10 +33,10 @@ def sweep_batches() -> int:
     time_limit=330,
 )
 def render_batch_report_task(batch_id: str) -> None:
-    services.batch_render_report(batch_id=batch_id)
+    batch_render_report_pdf(batch_id=batch_id)
 
 
 @shared_task(name="batches.tasks.fire_schedule", ignore_result=True)
 def fire_schedule(schedule_id: int) -> str | None:
-    batch = services.schedule_fire(schedule_id=schedule_id)
+    batch = schedule_fire(schedule_id=schedule_id)
     return str(batch.id) if batch else None

@@ -715,14 +715,19 @@ def windows_timeline_chart(windows: Sequence[dict]) -> str:
     return _svg(height, body, label)
 
 
-def stitched_equity_chart(
-    equity: pd.Series, initial_capital: float, spans: Sequence[tuple[str, str]], height: float = 230
+def segmented_equity_chart(
+    equity: pd.Series,
+    initial_capital: float,
+    *,
+    label: str,
+    color: str = ACCENT,
+    spans: Sequence[tuple[str, str]] = (),
+    height: float = 230,
 ) -> str:
-    """The out-of-sample windows chained into one account (money), each window's span shaded
-    in turn, against the initial capital."""
-    label = "Stitched out-of-sample equity"
+    """An equity curve (money) named ``label`` against the initial capital, with ``spans``
+    (ISO start and end, e.g. the out-of-sample windows of a walk-forward) shaded in turn."""
     if len(equity) < 2:
-        return _empty(height, label, "No out-of-sample equity")
+        return _empty(height, label, f"No {label}")
     t = _ns(equity.index)
     ylo, yhi = _y_limits(equity.to_numpy(float), np.array([initial_capital], float))
     ticks = nice_ticks(ylo, yhi)
@@ -743,6 +748,6 @@ def stitched_equity_chart(
         f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{base:.1f}" y2="{base:.1f}" stroke="{AXIS}" '
         f'stroke-dasharray="2 3"/>'
     )
-    body.append(_line(ax.x(t), ax.y(equity.to_numpy(float)), OOS, 1.6))
-    body += _legend(ax.x0 + 8, 16, [("stitched out-of-sample equity", OOS, ""), ("Initial capital", AXIS, "2 3")])
+    body.append(_line(ax.x(t), ax.y(equity.to_numpy(float)), color, 1.6))
+    body += _legend(ax.x0 + 8, 16, [(label, color, ""), ("Initial capital", AXIS, "2 3")])
     return _svg(height, body, label)

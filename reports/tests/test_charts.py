@@ -146,7 +146,7 @@ def test_score_distribution_marks_the_best_run():
     assert "best 1.2" in texts(svg) and "sharpe" in texts(svg)
 
 
-def test_windows_timeline_has_a_row_per_window_and_stitched_equity_shades_each_window():
+def test_windows_timeline_has_a_row_per_window_and_segmented_equity_shades_each_window():
     windows = [
         {
             "index": k,
@@ -163,8 +163,8 @@ def test_windows_timeline_has_a_row_per_window_and_stitched_equity_shades_each_w
         np.linspace(10_000, 11_000, 50), index=pd.date_range("2024-04-01", "2024-09-30", periods=50, tz="UTC")
     )
     spans = [(w["is_end"], w["oos_end"]) for w in windows]
-    svg = charts.stitched_equity_chart(equity, 10_000, spans)
-    assert len(list(parse(svg).iter(f"{SVG}rect"))) == 5
+    svg = charts.segmented_equity_chart(equity, 10_000, label="stitched out-of-sample equity", spans=spans)
+    assert len(list(parse(svg).iter(f"{SVG}rect"))) == 5 and "stitched out-of-sample equity" in texts(svg)
 
 
 def test_batch_charts_are_well_formed_when_empty():
@@ -173,6 +173,6 @@ def test_batch_charts_are_well_formed_when_empty():
         charts.score_heatmap("a", "b", {(1, 2): None}, [1], [2], "sharpe"),
         charts.score_distribution_chart([None], None, "sharpe"),
         charts.windows_timeline_chart([]),
-        charts.stitched_equity_chart(pd.Series(dtype=float), 10_000, []),
+        charts.segmented_equity_chart(pd.Series(dtype=float), 10_000, label="best run equity"),
     ]
     assert all(len(texts(svg)) == 1 for svg in empty)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from backtests.api.views import EXAMPLE_V4
 from backtests.management.commands.qm_demo import DEMO_USER
 from batches.models import Schedule
-from batches.services import schedule_create, schedule_update
+from batches.services.schedules import schedule_create, schedule_update
 
 DEMO_SCHEDULE = "RSI period sweep every 15 minutes (demo)"
 
