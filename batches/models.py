@@ -3,7 +3,7 @@ schedules that create them, and per-user batch limits.
 
 Every combination of a batch is an ordinary BacktestRun with ``batch`` set; the batch holds
 its definition, progress-independent state and, once final, its summary. Only
-``batches.services`` changes a batch's status.
+``batches.services.lifecycle`` changes a batch's status.
 
 The tables were created by backtests' migration 0006 when batches lived inside backtests;
 ``batches/migrations`` took them over without copying a row (see 0001 and 0002).

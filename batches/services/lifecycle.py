@@ -210,7 +210,8 @@ def _walk_forward_step(batch: Batch) -> list:
     for window in windows:
         if window in ready:
             run = _out_of_sample_run(batch, window, in_sample.get(window["index"], []))
-            new_runs += [run] if run is not None else []
+            if run is not None:
+                new_runs.append(run)
         elif window["state"] == OUT_OF_SAMPLE and oos_final.get(window["index"]):
             window["state"] = "done"
     to_send = _attach(new_runs, batch) if new_runs else []

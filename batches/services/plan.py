@@ -70,7 +70,6 @@ def combination_compile(*, user, body: dict, params: dict) -> CompiledRequest:
         if params:
             exc.message = f"combination {params}: {exc.message}"
             exc.details = {**exc.details, "combination": params}
-            exc.args = (exc.message,)
         raise
 
 
