@@ -127,6 +127,3 @@ class BacktestRunAdmin(admin.ModelAdmin):
             except CodedError as exc:
                 self.message_user(request, f"{run.id}: {exc.code} {exc.message}", messages.ERROR)
         self.message_user(request, f"{created} run(s) queued again.", messages.SUCCESS)
-
-
-from backtests.batches import admin as _batches_admin  # noqa: E402,F401

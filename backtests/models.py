@@ -119,7 +119,7 @@ class BacktestRun(models.Model):
     data_start = models.DateTimeField(null=True, blank=True)
     data_end = models.DateTimeField(null=True, blank=True)
     bars = models.PositiveIntegerField(null=True, blank=True)
-    batch = models.ForeignKey("backtests.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    batch = models.ForeignKey("batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     batch_params = models.JSONField(
         null=True, blank=True, help_text="In a batch: the combination's index and parameters (and window, phase)."
     )
@@ -200,6 +200,3 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of run {self.run_id}"
-
-
-from backtests.batches.models import Batch, BatchLimit, Schedule  # noqa: E402,F401

@@ -27,6 +27,7 @@ import pandas as pd
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
@@ -64,6 +65,7 @@ ALLOWED_TRANSITIONS = {
 NON_RESULT_KEYS = ("strategyName", "cache", "quickTest")
 T = TypeVar("T")
 RUN_TASK = "backtests.tasks.run_backtest_task"  # by name: tasks.py imports this module
+BATCH_RUN_FINISHED_TASK = "batches.tasks.batch_run_finished"  # by name: batches sits above backtests
 
 
 class RunCancelled(Exception):
@@ -95,9 +97,22 @@ def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = Non
     moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
     if moved and to in FINAL_STATUSES:
         observability.RUNS_FINISHED.labels(status=to).inc()
-        owner_id = BacktestRun.objects.filter(id=run_id).values_list("owner_id", flat=True).first()
-        transaction.on_commit(lambda: backtest_dispatch_waiting(owner_id=owner_id))  # its slot is free
+        owner_id, batch_id = BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id").first()
+        transaction.on_commit(lambda: _after_final(owner_id, batch_id))
     return moved
+
+
+def _after_final(owner_id, batch_id) -> None:
+    """A run ended: its owner's next waiting run takes its slot, and its batch (if any) moves on
+    (by task name: batches sits above this app)."""
+    backtest_dispatch_waiting(owner_id=owner_id)
+    if batch_id is not None:
+        try:
+            current_app.send_task(BATCH_RUN_FINISHED_TASK, args=[str(batch_id)])
+        except Exception:  # the broker is down: the batch sweep advances it
+            logger.warning(
+                "broker unavailable: the batch sweep will advance the batch", extra={"run_id": str(batch_id)}
+            )
 
 
 def _db_retry(fn: Callable[[], T], attempts: int = 4) -> T:
@@ -276,6 +291,12 @@ def _in_flight(owner_id) -> int:
     return BacktestRun.objects.filter(
         Q(status=RunStatus.RUNNING) | Q(status=RunStatus.QUEUED, dispatched_at__isnull=False), owner_id=owner_id
     ).count()
+
+
+def backtest_has_room(*, owner_id) -> bool:
+    """Whether the owner may have one more run in flight under their plan."""
+    owner = get_user_model()(pk=owner_id)  # plan_for_user reads only the primary key
+    return _in_flight(owner_id) < plan_for_user(user=owner).concurrent_runs
 
 
 def backtest_dispatch(*, run_id) -> bool:
@@ -582,12 +603,9 @@ def _fail(run_id, lease: str, code: str, message: str) -> str:
 
 
 def _downsample_equity(equity) -> list[list]:
-    step = max(1, len(equity) // EQUITY_POINTS)
-    positions = list(range(0, len(equity), step))
-    if positions and positions[-1] != len(equity) - 1:
-        positions.append(len(equity) - 1)
-    picked = equity.iloc[positions]
-    return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
+    from backtests.engine.downsample import downsample_equity
+
+    return downsample_equity(equity, EQUITY_POINTS)
 
 
 TRADE_FLOATS = (

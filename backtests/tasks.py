@@ -48,6 +48,3 @@ def dispatch_queued_runs() -> int:
 @shared_task(name="backtests.tasks.reap_stale_runs", ignore_result=True)
 def reap_stale_runs() -> dict:
     return services.backtest_reap_stale()
-
-
-from backtests.batches import tasks as _batches_tasks  # noqa: E402,F401

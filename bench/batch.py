@@ -94,7 +94,7 @@ def wait_batch(batch_id: str, timeout: float = 1800) -> tuple[float, float | Non
     with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:
         while time.monotonic() - started < timeout:
             status, report_key, report_error = conn.execute(
-                "SELECT status, report_key, report_error FROM backtests_batch WHERE id = %s", (batch_id,)
+                "SELECT status, report_key, report_error FROM batches_batch WHERE id = %s", (batch_id,)
             ).fetchone()
             if done is None and status in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 done = time.monotonic() - started

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "backtests",
     "marketdata",
     "reports",
+    "batches",
     "workers",
 ]
 
@@ -154,8 +155,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "backtests.models.RunStatus",
-        "BatchStatusEnum": "backtests.batches.models.BatchStatus",
-        "BatchModeEnum": "backtests.batches.models.BatchMode",
+        "BatchStatusEnum": "batches.models.BatchStatus",
+        "BatchModeEnum": "batches.models.BatchMode",
         "TimeframeEnum": "marketdata.timeframes.TIMEFRAME_SECONDS",
     },
 }
@@ -300,7 +301,7 @@ if bool(QM_S3_ACCESS_KEY_ID) != bool(QM_S3_SECRET_ACCESS_KEY):
     raise ImproperlyConfigured("set both QM_S3_ACCESS_KEY_ID and QM_S3_SECRET_ACCESS_KEY (or neither)")
 
 
-# --- batches (backtests/batches/) ----------------------------------------------------------
+# --- batches (batches/) -------------------------------------------------------------------
 # A batch's runs go out as a Celery chord (group of run tasks + a callback that advances the
 # batch), which needs a result backend: the Redis broker itself, or for the embedded
 # filesystem broker a file:// backend under VAR_DIR. Results stay ignored by default; only
@@ -331,9 +332,10 @@ except ValueError as _exc:
     raise ImproperlyConfigured(f"QM_BATCH_DRIFT_THRESHOLDS must be a JSON object: {_exc}") from None
 if not all(isinstance(v, (int, float)) and v >= 0 for v in QM_BATCH_DRIFT_THRESHOLDS.values()):
     raise ImproperlyConfigured("QM_BATCH_DRIFT_THRESHOLDS values must be non-negative numbers")
-CELERY_TASK_ROUTES["backtests.batches.tasks.render_batch_report"] = {"queue": "reports"}  # exact names win over globs
+CELERY_TASK_ROUTES["batches.tasks.render_batch_report"] = {"queue": "reports"}  # exact names win over globs
+CELERY_TASK_ROUTES["batches.tasks.*"] = {"queue": "backtests"}
 CELERY_BEAT_SCHEDULE["advance-batches"] = {
-    "task": "backtests.batches.tasks.sweep_batches",
+    "task": "batches.tasks.sweep_batches",
     "schedule": float(QM_BATCH_SWEEP_SECONDS),
 }
 # --- end batches ---

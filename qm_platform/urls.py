@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("backtests.api.urls")),
-    path("api/v1/", include("backtests.batches.urls")),
+    path("api/v1/", include("batches.api.urls")),
     path("api/v1/", include("marketdata.api.urls")),
     path("run-backtest-v4", pages.run_backtest_v4, name="new-backtest"),
     path("run-backtest-v5", pages.run_backtest_v5, name="new-backtest-v5"),

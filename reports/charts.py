@@ -561,3 +561,193 @@ def compare_equity_chart(curves: Sequence[tuple[str, pd.Series]], height: float 
         items.append((name, color, ""))
     body += _legend(ax.x0 + 6, 16, items)
     return _svg(height, body, label)
+
+
+# ---- batch charts (batches/report) ---------------------------------------------------------------
+
+OOS = SERIES[1]  # out-of-sample spans and the chosen run
+_RAMP = ((215, 48, 39), (254, 224, 139), (26, 152, 80))  # red → yellow → green: low → high score
+
+
+def _ramp_color(t: float) -> str:
+    """A colour on the red-yellow-green ramp for ``t`` in [0, 1] (higher is better)."""
+    t = min(1.0, max(0.0, t)) * 2
+    low, high = (_RAMP[0], _RAMP[1]) if t <= 1 else (_RAMP[1], _RAMP[2])
+    t = t if t <= 1 else t - 1
+    r, g, b = (round(a + (c - a) * t) for a, c in zip(low, high))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _value_label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _every(count: int, most: int) -> int:
+    """Label every n-th of ``count`` items so that at most about ``most`` labels show."""
+    return max(1, math.ceil(count / most))
+
+
+def score_heatmap(
+    x_name: str,
+    y_name: str,
+    cells: dict[tuple, float | None],
+    x_values: Sequence,
+    y_values: Sequence,
+    metric_label: str,
+) -> str:
+    """The objective over two swept parameters: one cell per (x, y), coloured from the lowest
+    (red) to the highest (green) score, the value written in when the grid is small; a cell
+    without a score is grey. ``cells`` maps (x value, y value) to the score."""
+    label = f"Heatmap of {metric_label}"
+    if not x_values or not y_values or not any(v is not None for v in cells.values()):
+        return _empty(120, label, "No scored runs")
+    left, top, right, bottom = 78.0, 26.0, 84.0, 44.0
+    cell_w = (WIDTH - left - right) / len(x_values)
+    cell_h = max(4.0, min(24.0, 420.0 / len(y_values)))
+    height = top + cell_h * len(y_values) + bottom
+    scores = [v for v in cells.values() if v is not None and math.isfinite(v)]
+    low, high = min(scores), max(scores)
+    written = len(x_values) * len(y_values) <= 150 and cell_w >= 34 and cell_h >= 14
+    x_at = {repr(v): i for i, v in enumerate(x_values)}
+    y_at = {repr(v): i for i, v in enumerate(y_values)}
+    body = [_text(6, 14, label, anchor="start", color=INK, size=11, weight="bold")]
+    for (x, y), value in cells.items():
+        i, j = x_at.get(repr(x)), y_at.get(repr(y))
+        if i is None or j is None:
+            continue
+        finite = value is not None and math.isfinite(value)
+        share = (value - low) / (high - low) if finite and high > low else 0.5
+        cx, cy = left + i * cell_w, top + (len(y_values) - 1 - j) * cell_h
+        body.append(
+            f'<rect x="{cx + 0.5:.1f}" y="{cy + 0.5:.1f}" width="{max(cell_w - 1, 0.5):.1f}" '
+            f'height="{max(cell_h - 1, 0.5):.1f}" fill="{_ramp_color(share) if finite else "#f3f4f6"}"/>'
+        )
+        if written and finite:
+            body.append(_text(cx + cell_w / 2, cy + cell_h / 2 + 3.5, f"{value:.2f}", size=9, color=INK))
+    x_step, y_step = _every(len(x_values), 14), _every(len(y_values), 24)
+    for i, value in enumerate(x_values):
+        if i % x_step == 0:
+            body.append(_text(left + (i + 0.5) * cell_w, top + len(y_values) * cell_h + 13, _value_label(value)))
+    for j, value in enumerate(y_values):
+        if j % y_step == 0:
+            y = top + (len(y_values) - 1 - j + 0.5) * cell_h + 3.5
+            body.append(_text(left - 6, y, _value_label(value), anchor="end"))
+    body.append(_text(left + (WIDTH - left - right) / 2, height - 6, x_name, color=INK))
+    mid = top + len(y_values) * cell_h / 2
+    body.append(
+        f'<text x="14" y="{mid:.1f}" text-anchor="middle" font-size="10" fill="{INK}" '
+        f'transform="rotate(-90 14 {mid:.1f})">{escape(y_name)}</text>'
+    )
+    bar_x, bar_h = WIDTH - right + 14, max(cell_h * len(y_values), 40)
+    stops = "".join(f'<stop offset="{k / 4:.2f}" stop-color="{_ramp_color(1 - k / 4)}"/>' for k in range(5))
+    body.append(f'<defs><linearGradient id="qm-ramp" x1="0" x2="0" y1="0" y2="1">{stops}</linearGradient></defs>')
+    body.append(f'<rect x="{bar_x:.1f}" y="{top:.1f}" width="12" height="{bar_h:.1f}" fill="url(#qm-ramp)"/>')
+    body.append(_text(bar_x + 16, top + 8, f"{high:.3g}", anchor="start", color=INK))
+    body.append(_text(bar_x + 16, top + bar_h, f"{low:.3g}", anchor="start", color=INK))
+    body.append(_text(bar_x + 16, top + bar_h / 2 + 3.5, metric_label[:10], anchor="start", size=9))
+    return _svg(max(height, top + bar_h + 10), body, label)
+
+
+def score_distribution_chart(values: Sequence[float | None], best: float | None, metric_label: str) -> str:
+    """How the objective is spread over the runs (a histogram of the defined scores), with the
+    best run's score marked."""
+    label = f"Distribution of {metric_label}"
+    height = 190
+    scores = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if not len(scores):
+        return _empty(height, label, "No scored runs")
+    low, high = float(scores.min()), float(scores.max())
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(scores, bins=min(40, max(5, int(math.sqrt(len(scores))))), range=(low, high))
+    ticks = nice_ticks(0, counts.max(), 4)
+    ax = _Axes((44, 30, WIDTH - 12, height - 34), (edges[0], edges[-1]), (0, max(ticks[-1], counts.max())))
+    body = _y_grid(ax, ticks, lambda v: f"{v:.0f}")
+    bars = "".join(
+        f"M{float(ax.x(lo)) + 0.5:.1f},{ax.y1:.1f}V{float(ax.y(n)):.1f}H{float(ax.x(hi)) - 0.5:.1f}V{ax.y1:.1f}Z"
+        for n, lo, hi in zip(counts.tolist(), edges[:-1].tolist(), edges[1:].tolist())
+        if n
+    )
+    body.append(f'<path d="{bars}" fill="{ACCENT}" fill-opacity="0.75"/>')
+    body.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1:.1f}" stroke="{AXIS}"/>')
+    xticks = [t for t in nice_ticks(edges[0], edges[-1], 6) if edges[0] - 1e-9 <= t <= edges[-1] + 1e-9]
+    xstep = xticks[1] - xticks[0] if len(xticks) > 1 else 1
+    body += [_text(float(ax.x(t)), ax.y1 + 14, _fmt_number(t, xstep)) for t in xticks]
+    body.append(_text((ax.x0 + ax.x1) / 2, height - 4, metric_label, color=INK))
+    body.append(_text(ax.x0 - 30, ax.y0 - 10, "runs", anchor="start"))
+    items = [("runs per bin", ACCENT, "")]
+    if best is not None and math.isfinite(best):
+        bx = float(ax.x(min(max(best, edges[0]), edges[-1])))
+        body.append(
+            f'<line x1="{bx:.1f}" x2="{bx:.1f}" y1="{ax.y0:.1f}" y2="{ax.y1:.1f}" stroke="{OOS}" stroke-width="1.6"/>'
+        )
+        items.append((f"best {best:.3g}", OOS, ""))
+    body += _legend(ax.x0 + 8, 16, items)
+    return _svg(height, body, label)
+
+
+def windows_timeline_chart(windows: Sequence[dict]) -> str:
+    """One row per walk-forward window: its in-sample span (blue), then the out-of-sample span
+    (amber) its chosen parameters were run on. ``windows``: dicts with ``index``, ``is_start``,
+    ``is_end``, ``oos_end`` (ISO times)."""
+    label = "Walk-forward windows"
+    if not windows:
+        return _empty(90, label, "No windows")
+    row = max(6.0, min(18.0, 360.0 / len(windows)))
+    top, bottom = 30.0, 26.0
+    height = top + row * len(windows) + bottom
+    times = [[pd.Timestamp(w[k]).value for k in ("is_start", "is_end", "oos_end")] for w in windows]
+    ax = _Axes((78, top, WIDTH - 12, height - bottom), (min(t[0] for t in times), max(t[2] for t in times)), (0, 1))
+    body = _x_time_axis(ax)
+    spans = {ACCENT: [], OOS: []}
+    labels_every = _every(len(windows), 30)
+    for k, (window, (is_start, is_end, oos_end)) in enumerate(zip(windows, times)):
+        y = top + k * row + row * 0.15
+        for color, start, end in ((ACCENT, is_start, is_end), (OOS, is_end, oos_end)):
+            x0, x1 = float(ax.x(start)), float(ax.x(end))
+            spans[color].append(f"M{x0:.1f},{y:.1f}H{x1:.1f}V{y + row * 0.7:.1f}H{x0:.1f}Z")
+        if k % labels_every == 0:
+            body.append(_text(ax.x0 - 6, y + row * 0.35 + 3.5, f"window {window['index'] + 1}", anchor="end"))
+    for color, paths in spans.items():
+        body.append(f'<path d="{"".join(paths)}" fill="{color}" fill-opacity="0.85"/>')
+    body += _legend(ax.x0, 16, [("in sample (grid)", ACCENT, ""), ("out of sample", OOS, "")])
+    return _svg(height, body, label)
+
+
+def segmented_equity_chart(
+    equity: pd.Series,
+    initial_capital: float,
+    *,
+    label: str,
+    color: str = ACCENT,
+    spans: Sequence[tuple[str, str]] = (),
+    height: float = 230,
+) -> str:
+    """An equity curve (money) named ``label`` against the initial capital, with ``spans``
+    (ISO start and end, e.g. the out-of-sample windows of a walk-forward) shaded in turn."""
+    if len(equity) < 2:
+        return _empty(height, label, f"No {label}")
+    t = _ns(equity.index)
+    ylo, yhi = _y_limits(equity.to_numpy(float), np.array([initial_capital], float))
+    ticks = nice_ticks(ylo, yhi)
+    ax = _Axes((62, 26, WIDTH - 12, height - 24), (t[0], t[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    body = []
+    for number, (start, end) in enumerate(spans):
+        x0 = float(ax.x(max(pd.Timestamp(start).value, t[0])))
+        x1 = float(ax.x(min(pd.Timestamp(end).value, t[-1])))
+        fill = "#f1f5f9" if number % 2 else "#fafafa"
+        body.append(
+            f'<rect x="{x0:.1f}" y="{ax.y0:.1f}" width="{max(x1 - x0, 0):.1f}" '
+            f'height="{ax.y1 - ax.y0:.1f}" fill="{fill}"/>'
+        )
+    body += _y_grid(ax, ticks, lambda v: _fmt_number(v, step)) + _x_time_axis(ax)
+    base = float(ax.y(initial_capital))
+    body.append(
+        f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{base:.1f}" y2="{base:.1f}" stroke="{AXIS}" '
+        f'stroke-dasharray="2 3"/>'
+    )
+    body.append(_line(ax.x(t), ax.y(equity.to_numpy(float)), color, 1.6))
+    body += _legend(ax.x0 + 8, 16, [(label, color, ""), ("Initial capital", AXIS, "2 3")])
+    return _svg(height, body, label)

@@ -15,6 +15,7 @@ mkdir -p var/log
 
 python3 manage.py migrate --noinput -v0
 TOKEN=$(python3 manage.py qm_demo)
+python3 manage.py qm_demo_schedule
 
 # Each service runs in its own session, so a Ctrl-C reaches only this script, which then stops
 # them in order: a Celery worker whose pool processes were interrupted mid-queue can hang.

@@ -1,16 +1,14 @@
 """marketContext.warmup: data before the window warms indicators up; it is never traded or
-measured. Walk-forward windows use it through the strategy's market context."""
+measured. (Walk-forward windows use it too: batches/tests/test_batches.py.)"""
 
 import pandas as pd
 import pytest
 from django.test import override_settings
 
 from backtests import services
-from backtests.batches.models import BatchStatus
-from backtests.models import BacktestRun, RunStatus, Trade
+from backtests.models import RunStatus, Trade
 
 from .factories import v4_body
-from .test_batches import PERIOD, TP, create, run_all
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
 
@@ -54,25 +52,3 @@ def test_a_warm_run_trades_from_the_first_bar_and_measures_only_its_window(alice
     assert first_warm.entry_time < first_cold.entry_time
     bad = alice_api.post("/api/v1/backtests", ema_cross(marketContext__warmup="a while", **window), format="json")
     assert bad.status_code == 400 and bad.json()["details"]["field"] == "marketContext.warmup"
-
-
-def test_walk_forward_windows_warm_up_before_their_window_but_trade_only_inside_it(alice):
-    body = v4_body(
-        marketContext__startDate="2024-01-01T00:00:00Z",
-        marketContext__endDate="2024-07-01T00:00:00Z",
-        marketContext__warmup="2wk",
-    )
-    batch = create(
-        alice,
-        mode="walk_forward",
-        strategy=body,
-        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
-        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
-    )
-    assert run_all(batch) == BatchStatus.SUCCEEDED
-    for window in batch.windows:
-        oos = BacktestRun.objects.get(id=window["oos_run_id"])
-        oos_start = pd.Timestamp(window["oos_start"])
-        assert oos.warmup_start == oos_start - pd.Timedelta(days=14)
-        assert oos.data_start >= oos_start
-        assert not Trade.objects.filter(run=oos, entry_time__lt=oos_start).exists()

@@ -1,7 +1,7 @@
 """Imports point one way, and no module imports itself back through others.
 
-    qm_platform (settings, errors, env) ← modules ← backtests.engine ← marketdata ← reports
-        ← backtests ← batches ← workers
+    qm_platform (settings, errors, env) ← modules ← backtests.engine ← accounts ← plans
+        ← marketdata ← reports ← backtests ← batches ← workers
 
 Every import of the project's own code is read from the source (``ast``, function-level
 imports included) — nothing is imported or run. A module may import from its own layer and
@@ -20,6 +20,8 @@ LAYERS = [
     ("qm_platform",),
     ("modules",),
     ("backtests.engine",),
+    ("accounts",),
+    ("plans",),
     ("marketdata",),
     ("reports",),
     ("backtests",),

@@ -137,3 +137,62 @@ def test_every_chart_of_a_500_trade_report_is_drawn_with_its_content(equity, pri
         words = texts(charts.win_loss_bars(labels, wins, losses, title=bucket))
         assert set(labels) <= set(words)
         assert sum(w.endswith("%") for w in words) == np.count_nonzero(wins + losses), "a win rate over each bar"
+
+
+# ---- batch charts ---------------------------------------------------------------------------------
+
+
+def test_score_heatmap_colours_each_cell_and_greys_a_cell_without_score():
+    cells = {(7, 1.5): 0.4, (7, 3.0): 1.2, (14, 1.5): None, (14, 3.0): -0.3}
+    svg = charts.score_heatmap("period", "takeProfit", cells, [7, 14], [1.5, 3.0], "sharpe")
+    words = texts(svg)
+    assert {"0.40", "1.20", "-0.30"} <= set(words) and {"7", "14", "1.5", "3"} <= set(words)
+    assert "period" in words and "takeProfit" in words
+    fills = [r.get("fill") for r in parse(svg).iter(f"{SVG}rect")]
+    assert "#f3f4f6" in fills  # the cell without a score
+    assert charts._ramp_color(1.0) == "#1a9850" and charts._ramp_color(0.0) == "#d73027"
+
+
+def test_a_large_heatmap_thins_its_labels_and_writes_no_values():
+    xs, ys = list(range(100)), list(range(60))
+    cells = {(x, y): float(x + y) for x in xs for y in ys}
+    svg = charts.score_heatmap("a", "b", cells, xs, ys, "pvs")
+    words = texts(svg)
+    assert len(words) < 60 and "158.00" not in words
+
+
+def test_score_distribution_marks_the_best_run():
+    svg = charts.score_distribution_chart([0.1, 0.5, None, 0.7, 1.1, 1.2, float("nan")], 1.2, "sharpe")
+    assert "best 1.2" in texts(svg) and "sharpe" in texts(svg)
+
+
+def test_windows_timeline_has_a_row_per_window_and_segmented_equity_shades_each_window():
+    windows = [
+        {
+            "index": k,
+            "is_start": f"2024-{1 + k:02d}-01T00:00:00+00:00",
+            "is_end": f"2024-{4 + k:02d}-01T00:00:00+00:00",
+            "oos_end": f"2024-{5 + k:02d}-01T00:00:00+00:00",
+        }
+        for k in range(5)
+    ]
+    timeline = texts(charts.windows_timeline_chart(windows))
+    assert [w for w in timeline if w.startswith("window")] == [f"window {k}" for k in range(1, 6)]
+    assert "in sample (grid)" in timeline and "out of sample" in timeline
+    equity = pd.Series(
+        np.linspace(10_000, 11_000, 50), index=pd.date_range("2024-04-01", "2024-09-30", periods=50, tz="UTC")
+    )
+    spans = [(w["is_end"], w["oos_end"]) for w in windows]
+    svg = charts.segmented_equity_chart(equity, 10_000, label="stitched out-of-sample equity", spans=spans)
+    assert len(list(parse(svg).iter(f"{SVG}rect"))) == 5 and "stitched out-of-sample equity" in texts(svg)
+
+
+def test_batch_charts_are_well_formed_when_empty():
+    empty = [
+        charts.score_heatmap("a", "b", {}, [], [], "sharpe"),
+        charts.score_heatmap("a", "b", {(1, 2): None}, [1], [2], "sharpe"),
+        charts.score_distribution_chart([None], None, "sharpe"),
+        charts.windows_timeline_chart([]),
+        charts.segmented_equity_chart(pd.Series(dtype=float), 10_000, label="best run equity"),
+    ]
+    assert all(len(texts(svg)) == 1 for svg in empty)

@@ -1,4 +1,5 @@
-"""Create the demo user, token and strategy (idempotent). Used by scripts/demo.sh."""
+"""Create the demo user, token and strategy (idempotent). Used by scripts/demo.sh; the demo
+schedule is ``manage.py qm_demo_schedule`` (batches)."""
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -23,33 +24,4 @@ class Command(BaseCommand):
             user.save()
         token, _ = Token.objects.get_or_create(user=user)
         Strategy.objects.get_or_create(owner=user, name="RSI dip buyer (demo)", defaults={"definition": EXAMPLE_V4})
-        _demo_schedule(user)
         self.stdout.write(token.key)
-
-
-DEMO_SCHEDULE = "RSI period sweep every 15 minutes (demo)"
-
-
-def _demo_schedule(user) -> None:
-    """One enabled schedule (idempotent): a three-combination RSI sweep on the last two months,
-    fired by celery beat every 15 minutes, so its batches and their drift show up in admin."""
-    from backtests.batches import services as batch_services
-    from backtests.batches.models import Schedule
-
-    schedule = Schedule.objects.filter(owner=user, name=DEMO_SCHEDULE).first()
-    if schedule is None:
-        batch_services.schedule_create(
-            user=user,
-            name=DEMO_SCHEDULE,
-            interval_seconds=900,
-            timezone_name="UTC",
-            enabled=True,
-            definition={
-                "name": "RSI period sweep (demo schedule)",
-                "strategy": EXAMPLE_V4,
-                "grid": {"decisionBlocks[0].subConfirmations[0].config.period": [7, 14, 21]},
-                "objective": "sharpe",
-            },
-        )
-    elif not schedule.enabled or schedule.periodic_task_id is None:
-        batch_services.schedule_update(schedule=schedule, enabled=True)

@@ -11,15 +11,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from backtests.api.views import EXAMPLE_V4, PdfRenderer
-from backtests.batches import selectors, services
-from backtests.batches.models import Batch
-from backtests.batches.serializers import (
+from batches import selectors
+from batches.api.serializers import (
     BatchDetailSerializer,
     BatchListSerializer,
     BatchRequestSerializer,
     BatchSubmitResponseSerializer,
     ScheduleSerializer,
 )
+from batches.models import Batch
+from batches.services.lifecycle import batch_cancel, batch_create
+from batches.services.report import batch_render_report_html, batch_render_report_pdf
+from batches.services.schedules import schedule_create, schedule_delete, schedule_update
 from qm_platform.errors import CodedError
 from qm_platform.parsers import UUID_PATTERN
 
@@ -77,7 +80,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request):
         serializer = BatchRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        batch = services.batch_create(user=request.user, definition=serializer.definition())
+        batch = batch_create(user=request.user, definition=serializer.definition())
         counts = selectors.batch_run_counts(batch=batch)
         status_url = request.build_absolute_uri(f"/api/v1/batches/{batch.id}")
         return Response(
@@ -155,7 +158,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        batch = services.batch_cancel(batch=self.get_object())
+        batch = batch_cancel(batch=self.get_object())
         return Response(BatchListSerializer(batch).data)
 
     @extend_schema(
@@ -165,11 +168,9 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="report", url_name="report")
     def report(self, request, pk=None):
         """The batch report as an HTML page; ``x`` and ``y`` pick the heatmap's parameters."""
-        from backtests.batches.report import render_batch_report_html
-
         batch = self.get_object()
-        html = render_batch_report_html(
-            batch, for_pdf=False, x=request.query_params.get("x"), y=request.query_params.get("y")
+        html = batch_render_report_html(
+            batch=batch, for_pdf=False, x=request.query_params.get("x"), y=request.query_params.get("y")
         )
         return HttpResponse(html, content_type="text/html; charset=utf-8")
 
@@ -191,7 +192,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                     f"the batch is {batch.status}; the report exists once it is final",
                     details={"status": batch.status},
                 )
-            if services.batch_render_report(batch_id=batch.id) is None:
+            if batch_render_report_pdf(batch_id=batch.id) is None:
                 batch.refresh_from_db()
                 raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}")
             batch.refresh_from_db()
@@ -237,7 +238,7 @@ class ScheduleViewSet(viewsets.ViewSet):
         serializer = ScheduleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        schedule = services.schedule_create(
+        schedule = schedule_create(
             user=request.user,
             name=data["name"],
             definition=data["definition"],
@@ -260,10 +261,10 @@ class ScheduleViewSet(viewsets.ViewSet):
         changes = dict(serializer.validated_data)
         if "timezone" in changes:
             changes["timezone_name"] = changes.pop("timezone")
-        schedule = services.schedule_update(schedule=schedule, **changes)
+        schedule = schedule_update(schedule=schedule, **changes)
         return Response(ScheduleSerializer(schedule).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        services.schedule_delete(schedule=self._get(request, pk))
+        schedule_delete(schedule=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,16 +1,15 @@
 """End to end with a real Celery worker process on Redis and PostgreSQL: a batch posted over
-the API fans out as a chord, the callback builds the summary, the batch PDF is rendered on
+the API fans out through the per-user dispatcher, the last run's end builds the summary, the batch PDF is rendered on
 the reports queue, and an identical batch is answered from the result cache and still ends."""
 
 import time
 
 import pytest
 
-from backtests.batches.models import Batch, BatchStatus
 from backtests.models import BacktestRun, RunStatus
+from backtests.tests.factories import v4_body
+from batches.models import Batch, BatchStatus
 from conftest import WorkerProcess, flush_broker
-
-from .factories import v4_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -63,5 +62,42 @@ def test_a_batch_fans_out_over_a_real_worker_and_ends_with_summary_and_pdf(tmp_p
         assert repeat.status == BatchStatus.SUCCEEDED
         assert repeat.summary["best"]["params"] == batch.summary["best"]["params"]
         assert not BacktestRun.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).exists()
+    finally:
+        worker.stop()
+
+
+def test_another_users_run_is_not_queued_behind_a_large_batch(tmp_path, alice, alice_api, bob_api):
+    """Fair queues: Alice's batch keeps at most her plan's number of runs in the broker, so Bob's
+    run, submitted after her whole batch, starts after at most that many of hers (plus the ones
+    the worker already holds), not after all of them."""
+    from plans.models import Plan
+
+    flush_broker()
+    free = Plan.objects.get(slug="free")
+    free.combinations_per_batch = 1000
+    free.save()
+    worker = WorkerProcess(tmp_path / "worker.log", concurrency=1, QM_RENDER_PDF=0)
+    try:
+        definition = {
+            "strategy": v4_body(
+                marketContext__startDate="2024-01-01T00:00:00Z",
+                marketContext__endDate="2024-07-01T00:00:00Z",
+                cache=False,
+            ),
+            "grid": {PERIOD: list(range(2, 42)), TP: [1.5, 2.0, 3.0]},
+        }
+        response = alice_api.post("/api/v1/batches", definition, format="json")
+        assert response.status_code == 202, response.json()
+        batch_id = response.json()["id"]
+        bobs = bob_api.post("/api/v1/backtests", v4_body(cache=False), format="json").json()
+        bob_run = wait_for(
+            lambda: BacktestRun.objects.filter(id=bobs["id"], started_at__isnull=False).first(),
+            what="Bob's run to start",
+        )
+        alices_first = BacktestRun.objects.filter(batch_id=batch_id, started_at__lt=bob_run.started_at).count()
+        assert alices_first <= free.concurrent_runs + 1, f"{alices_first} of Alice's runs started before Bob's"
+        assert BacktestRun.objects.filter(batch_id=batch_id).count() == 120
+        assert BacktestRun.objects.filter(batch_id=batch_id, status=RunStatus.QUEUED).count() > 60
+        assert alice_api.post(f"/api/v1/batches/{batch_id}/cancel").status_code == 200
     finally:
         worker.stop()

@@ -1,19 +1,21 @@
 """The Deflated Sharpe Ratio (Bailey & López de Prado, 2014, "The Deflated Sharpe Ratio:
 Correcting for Selection Bias, Backtest Overfitting and Non-Normality", J. Portfolio Mgmt 40(5)).
 
-Pure functions (numpy and the standard library). Sharpe ratios here are per observation (not
-annualised): SR = mean / std (ddof 1) of the returns. In a batch the observations are the
-best run's per-trade returns (net ``pnl_pct`` / 100) and the trials are every succeeded run
-of the grid, each summarised by its own per-trade Sharpe ratio.
+Pure functions (numpy, the standard library and the engine's metrics). The DSR is the
+engine's Probabilistic Sharpe Ratio (``backtests.engine.metrics.psr_from_moments``, the one
+behind PVS) against SR0, the Sharpe ratio the best of N unskilled trials reaches by luck.
+Sharpe ratios here are per observation (not annualised): SR = mean / std (ddof 1) of the
+returns. In a batch the observations are the best run's per-trade returns (net ``pnl_pct`` /
+100) and the trials are every succeeded run of the grid, each summarised by its own per-trade
+Sharpe ratio.
 
     SR0 = sqrt(V[SR_n]) · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N·e)))          (expected max of N trials)
-    DSR = Φ( (SR − SR0) · sqrt(T − 1) / sqrt(1 − γ3·SR + (γ4 − 1)/4 · SR²) )
+    DSR = PSR(SR0) = Φ( (SR − SR0) · sqrt(T − 1) / sqrt(1 − γ3·SR + (γ4 − 1)/4 · SR²) )
 
 with γ the Euler–Mascheroni constant, γ3 the skewness and γ4 the (non-excess) kurtosis of the
-returns (population moments, as ``backtests.engine.metrics.probabilistic_sharpe_ratio``).
-Edge cases: one trial (or zero variance across trials) → SR0 = 0, i.e. the DSR is the PSR
-against 0; fewer than two returns, zero variance of the returns or a non-positive radicand →
-None.
+returns (population moments). Edge cases: one trial (or zero variance across trials) → SR0 =
+0, i.e. the DSR is the PSR against 0; fewer than two returns, zero variance of the returns or
+a non-positive radicand → None.
 """
 
 from __future__ import annotations
@@ -23,28 +25,10 @@ from statistics import NormalDist
 
 import numpy as np
 
+from backtests.engine.metrics import psr_from_moments, return_moments, sharpe_per_period
+
 EULER_GAMMA = 0.5772156649015329
 _NORMAL = NormalDist()
-
-
-def sharpe_per_observation(returns) -> float | None:
-    """mean / std (ddof 1) of the finite returns; None under 2 returns or with zero variance."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[np.isfinite(r)]
-    if len(r) < 2 or r.max() == r.min():
-        return None
-    return float(r.mean() / r.std(ddof=1))
-
-
-def moments(returns) -> tuple[float, float]:
-    """(skewness, non-excess kurtosis) from population moments; (0, 3) for a constant series."""
-    r = np.asarray(returns, dtype=np.float64)
-    r = r[np.isfinite(r)]
-    centered = r - r.mean()
-    m2 = float(np.mean(centered**2))
-    if m2 == 0:
-        return 0.0, 3.0
-    return float(np.mean(centered**3)) / m2**1.5, float(np.mean(centered**4)) / m2**2
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -61,14 +45,7 @@ def deflated_sharpe(
     sharpe: float, observations: int, skew: float, kurtosis: float, n_trials: int, sharpe_variance: float
 ) -> float | None:
     """The DSR, a probability in [0, 1], from summary numbers (per-observation Sharpe ratios)."""
-    if observations < 2:
-        return None
-    radicand = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
-    if not radicand > 0:
-        return None
-    sr0 = expected_max_sharpe(n_trials, sharpe_variance)
-    z = (sharpe - sr0) * math.sqrt(observations - 1) / math.sqrt(radicand)
-    return _NORMAL.cdf(z)
+    return psr_from_moments(sharpe, observations, skew, kurtosis, expected_max_sharpe(n_trials, sharpe_variance))
 
 
 def deflated_sharpe_ratio(returns, trial_sharpes) -> dict | None:
@@ -78,13 +55,13 @@ def deflated_sharpe_ratio(returns, trial_sharpes) -> dict | None:
     ``observations``, ``skew``, ``kurtosis``, ``sharpe_variance``."""
     r = np.asarray(returns, dtype=np.float64)
     r = r[np.isfinite(r)]
-    sharpe = sharpe_per_observation(r)
+    sharpe = sharpe_per_period(r)
     if sharpe is None:
         return None
     trials = np.asarray([s for s in trial_sharpes if s is not None and math.isfinite(s)], dtype=np.float64)
     n_trials = max(1, len(trials))
     variance = float(trials.var(ddof=1)) if len(trials) > 1 else 0.0
-    skew, kurt = moments(r)
+    skew, kurt = return_moments(r)
     return {
         "dsr": deflated_sharpe(sharpe, len(r), skew, kurt, n_trials, variance),
         "sharpe": sharpe,

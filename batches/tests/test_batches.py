@@ -10,16 +10,16 @@ import pytest
 from django.test import override_settings
 
 from backtests import services as run_services
-from backtests.batches import services
-from backtests.batches.grid import GridError, build_grid, parse_path
-from backtests.batches.models import Batch, BatchLimit, BatchStatus
-from backtests.batches.objective import parse_objective, scores
-from backtests.batches.stats import deflated_sharpe, expected_max_sharpe
-from backtests.batches.walk_forward import build_windows, stitch
-from backtests.models import BacktestRun, RunStatus
+from backtests.models import BacktestRun, RunStatus, Trade
+from backtests.tests.factories import v4_body
+from batches.grid import GridError, build_grid, parse_path
+from batches.models import Batch, BatchLimit, BatchStatus
+from batches.objective import parse_objective, scores
+from batches.services import lifecycle, schedules
+from batches.services.plan import batch_plan
+from batches.stats import deflated_sharpe, expected_max_sharpe
+from batches.walk_forward import build_windows, stitch
 from qm_platform.errors import CodedError
-
-from .factories import v4_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -36,7 +36,7 @@ def no_pdf():
 
 def create(user, **definition):
     definition.setdefault("strategy", v4_body(**SHORT))
-    return services.batch_create(user=user, definition=definition)
+    return lifecycle.batch_create(user=user, definition=definition)
 
 
 def run_all(batch) -> str:
@@ -45,7 +45,7 @@ def run_all(batch) -> str:
     for _ in range(3):  # walk-forward: in-sample, then out-of-sample
         for run_id in BacktestRun.objects.filter(batch=batch, status=RunStatus.QUEUED).values_list("id", flat=True):
             run_services.backtest_execute(run_id=run_id)
-        state = services.batch_advance(batch_id=batch.id)
+        state = lifecycle.batch_advance(batch_id=batch.id)
         if state in (BatchStatus.SUCCEEDED, BatchStatus.FAILED):
             break
     batch.refresh_from_db()
@@ -115,15 +115,13 @@ def test_an_invalid_value_in_any_combination_creates_nothing(alice):
 def test_a_grid_over_the_limit_is_refused_unless_sampled_or_the_users_limit_allows_it(alice):
     grid = {PERIOD: list(range(2, 202)), TP: [round(1 + i / 100, 2) for i in range(60)]}  # 12,000
     with pytest.raises(CodedError) as excinfo:
-        services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid})
+        batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid})
     assert code_of(excinfo) == "GRID_TOO_LARGE"
     assert excinfo.value.details == {"combinations": 12_000, "runs": 12_000, "limit": 10_000}
-    plan = services.batch_plan(
-        user=alice, definition={"strategy": v4_body(), "grid": grid, "sample": {"n": 50, "seed": 1}}
-    )
+    plan = batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid, "sample": {"n": 50, "seed": 1}})
     assert plan.planned_runs == 50
     BatchLimit.objects.create(user=alice, max_runs=20_000)
-    assert services.batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid}).planned_runs == 12_000
+    assert batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid}).planned_runs == 12_000
 
 
 def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
@@ -132,7 +130,7 @@ def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
     StrategyTemplate.objects.update_or_create(
         id="batch_test_rsi", defaults={"name": "RSI (batch test)", "kind": "v4", "description": "-", "body": v4_body()}
     )
-    batch = services.batch_create(
+    batch = lifecycle.batch_create(
         user=alice,
         definition={
             "template": "batch_test_rsi",
@@ -144,23 +142,25 @@ def test_a_template_with_overrides_is_swept_and_an_unknown_one_refused(alice):
     assert len(runs) == 2 and {r.data_end.month for r in runs} == {4}
     assert {r.request["decisionBlocks"][0]["subConfirmations"][0]["config"]["period"] for r in runs} == {7, 21}
     with pytest.raises(CodedError) as excinfo:
-        services.batch_plan(user=alice, definition={"template": "no_such_template"})
+        batch_plan(user=alice, definition={"template": "no_such_template"})
     assert code_of(excinfo) == "TEMPLATE_NOT_FOUND"
 
 
 # ---- running, summary, objectives ---------------------------------------------------------------
 
 
-def test_batch_runs_are_linked_and_not_dispatched_one_by_one(alice, django_capture_on_commit_callbacks, monkeypatch):
+def test_batch_runs_are_linked_and_handed_to_the_dispatcher_together(
+    alice, django_capture_on_commit_callbacks, monkeypatch
+):
     sent = []
-    monkeypatch.setattr(services, "batch_dispatch", lambda *, batch_id, run_ids: sent.append(list(run_ids)))
+    monkeypatch.setattr(lifecycle, "batch_dispatch", lambda *, batch_id, run_ids: sent.append(list(run_ids)))
     monkeypatch.setattr(run_services, "backtest_dispatch", lambda **kw: pytest.fail("single-run dispatch"))
     with django_capture_on_commit_callbacks(execute=True):
         batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 2.0]}, markets=["XAUUSD", "EURUSD"])
     runs = list(batch.runs.all())
     assert len(runs) == batch.planned_runs == 12
     assert len(sent) == 1 and sorted(sent[0]) == sorted(r.id for r in runs)
-    assert all(r.status == RunStatus.QUEUED and r.dispatched_at is not None for r in runs)
+    assert all(r.status == RunStatus.QUEUED and r.dispatched_at is None for r in runs)  # sent as slots free
     assert {r.market for r in runs} == {"XAUUSD", "EURUSD"}
     assert {r.batch_params["params"][PERIOD] for r in runs} == {7, 14, 21}
 
@@ -169,7 +169,7 @@ def test_finished_batch_has_the_best_run_by_objective_dsr_and_sortable_results(a
     batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]})
     assert run_all(batch) == BatchStatus.SUCCEEDED
     summary = batch.summary
-    from backtests.batches import selectors
+    from batches import selectors
 
     rows = selectors.batch_scored_rows(batch=batch)
     best_sharpe = max(r["metrics"]["sharpe"] for r in rows if r["metrics"].get("sharpe") is not None)
@@ -190,7 +190,7 @@ def test_constraints_and_a_custom_weighted_objective_pick_the_best(alice):
         alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]}, objective={"weights": weights}, constraints={"min_trades": 5}
     )
     run_all(batch)
-    from backtests.batches import selectors
+    from batches import selectors
 
     rows = selectors.batch_scored_rows(batch=batch)
     expected = max(
@@ -226,37 +226,36 @@ def test_the_summary_is_built_once_however_often_the_callback_arrives(alice, mon
     for run_id in batch.runs.values_list("id", flat=True):
         run_services.backtest_execute(run_id=run_id)
     built = []
-    real = services.batch_build_summary
-    monkeypatch.setattr(services, "batch_build_summary", lambda **kw: built.append(1) or real(**kw))
-    assert [services.batch_advance(batch_id=batch.id) for _ in range(3)] == [BatchStatus.SUCCEEDED] * 3
+    real = lifecycle.batch_build_summary
+    monkeypatch.setattr(lifecycle, "batch_build_summary", lambda **kw: built.append(1) or real(**kw))
+    assert [lifecycle.batch_advance(batch_id=batch.id) for _ in range(3)] == [BatchStatus.SUCCEEDED] * 3
     assert len(built) == 1
 
 
 def test_advance_waits_while_runs_are_in_flight(alice):
     batch = create(alice, grid={PERIOD: [7, 14]})
-    assert services.batch_advance(batch_id=batch.id) == BatchStatus.RUNNING  # still queued
+    assert lifecycle.batch_advance(batch_id=batch.id) == BatchStatus.RUNNING  # still queued
     first = batch.runs.first()
     BacktestRun.objects.filter(batch=batch).exclude(id=first.id).update(status=RunStatus.RUNNING)
     run_services.backtest_execute(run_id=first.id)
-    assert services.batch_advance(batch_id=batch.id) == services.WAITING
+    assert lifecycle.batch_advance(batch_id=batch.id) == lifecycle.WAITING
 
 
-def test_a_broker_outage_hands_the_batch_runs_back_to_the_outbox(alice, monkeypatch):
-    from backtests.tasks import run_backtest_task
+def test_a_broker_outage_leaves_the_batch_runs_in_the_outbox(alice, monkeypatch):
+    from celery import current_app
 
     batch = create(alice, grid={PERIOD: [7, 14]})
     ids = list(batch.runs.values_list("id", flat=True))
-    assert BacktestRun.objects.filter(id__in=ids, dispatched_at__isnull=True).count() == 0
 
     def broker_down(*args, **kwargs):
         raise OSError("connection refused")
 
-    monkeypatch.setattr(run_backtest_task, "signature", broker_down)
-    assert services.batch_dispatch(batch_id=batch.id, run_ids=ids) is False
+    monkeypatch.setattr(current_app, "send_task", broker_down)
+    assert lifecycle.batch_dispatch(batch_id=batch.id, run_ids=ids) is False
     assert BacktestRun.objects.filter(id__in=ids, dispatched_at__isnull=True).count() == 2
     for run_id in ids:  # what the outbox's single-run dispatch leads to
         run_services.backtest_execute(run_id=run_id)
-    assert services.batch_sweep() == 1
+    assert lifecycle.batch_sweep() == 1
     batch.refresh_from_db()
     assert batch.status == BatchStatus.SUCCEEDED
 
@@ -265,7 +264,7 @@ def test_identical_batches_reuse_the_result_cache_and_still_finish(
     alice, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(services, "batch_dispatch", lambda *, batch_id, run_ids: sent.append(list(run_ids)))
+    monkeypatch.setattr(lifecycle, "batch_dispatch", lambda *, batch_id, run_ids: sent.append(list(run_ids)))
     first = create(alice, grid={PERIOD: [7, 14]})
     run_all(first)
     with django_capture_on_commit_callbacks(execute=True):
@@ -273,7 +272,7 @@ def test_identical_batches_reuse_the_result_cache_and_still_finish(
         cached = create(alice, grid={PERIOD: [7, 14]})
     assert partly.runs.filter(cached=True).count() == 2 and len(sent[0]) == 1
     assert cached.runs.filter(cached=True, status=RunStatus.SUCCEEDED).count() == 2 and sent[1] == []
-    assert services.batch_advance(batch_id=cached.id) == BatchStatus.SUCCEEDED
+    assert lifecycle.batch_advance(batch_id=cached.id) == BatchStatus.SUCCEEDED
     assert run_all(partly) == BatchStatus.SUCCEEDED
     assert partly.summary["runs"]["cached"] == 2 and partly.summary["runs"]["SUCCEEDED"] == 3
 
@@ -281,22 +280,22 @@ def test_identical_batches_reuse_the_result_cache_and_still_finish(
 def test_cancel_cancels_queued_runs_and_a_final_batch_cannot_be_cancelled(alice):
     batch = create(alice, grid={PERIOD: [7, 14, 21]})
     run_services.backtest_execute(run_id=batch.runs.first().id)
-    cancelled = services.batch_cancel(batch=batch)
+    cancelled = lifecycle.batch_cancel(batch=batch)
     assert cancelled.status == BatchStatus.CANCELLED
     assert batch.runs.filter(status=RunStatus.CANCELLED).count() == 2
     assert cancelled.summary["runs"]["SUCCEEDED"] == 1
-    assert services.batch_advance(batch_id=batch.id) == BatchStatus.CANCELLED
+    assert lifecycle.batch_advance(batch_id=batch.id) == BatchStatus.CANCELLED
     with pytest.raises(CodedError) as excinfo:
-        services.batch_cancel(batch=cancelled)
+        lifecycle.batch_cancel(batch=cancelled)
     assert excinfo.value.status_code == 409 and code_of(excinfo) == "INVALID_STATE"
 
 
 def test_the_report_page_has_table_heatmap_distribution_and_best_equity(alice):
-    from backtests.batches.report import render_batch_report_html
+    from batches.services.report import batch_render_report_html
 
     batch = create(alice, grid={PERIOD: [7, 14, 21], TP: [1.5, 3.0]})
     run_all(batch)
-    html = render_batch_report_html(batch, for_pdf=True)
+    html = batch_render_report_html(batch=batch, for_pdf=True)
     assert "Heatmap" in html and "Deflated Sharpe Ratio" in html and "best run equity" in html
     assert html.count("<svg") >= 3 and html.count("<tr") >= 7
 
@@ -392,9 +391,9 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
     assert wf["oos_equity_curve"][0][0].startswith("2024-04-01")
     assert wf["oos_metrics"]["trade_count"] == wf["oos_trade_count"]
     assert "efficiency" in wf and wf["is_annualised_return_pct_mean"] is not None
-    from backtests.batches.report import render_batch_report_html
+    from batches.services.report import batch_render_report_html
 
-    html = render_batch_report_html(batch, for_pdf=True)
+    html = batch_render_report_html(batch=batch, for_pdf=True)
     assert "Walk-forward (rolling windows)" in html and "in sample (grid)" in html and "window 5" in html
     # The same analysis again is answered from the cache, out-of-sample runs included, in one step.
     again = create(
@@ -404,9 +403,31 @@ def test_walk_forward_out_of_sample_never_sees_the_data_its_parameters_were_chos
         grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
         walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
     )
-    assert services.batch_advance(batch_id=again.id) == BatchStatus.SUCCEEDED
+    assert lifecycle.batch_advance(batch_id=again.id) == BatchStatus.SUCCEEDED
     again.refresh_from_db()
     assert [w["params"] for w in again.summary["walk_forward"]["windows"]] == [w["params"] for w in wf["windows"]]
+
+
+def test_walk_forward_windows_warm_up_before_their_window_but_trade_only_inside_it(alice):
+    body = v4_body(
+        marketContext__startDate="2024-01-01T00:00:00Z",
+        marketContext__endDate="2024-07-01T00:00:00Z",
+        marketContext__warmup="2wk",
+    )
+    batch = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14], TP: [1.5, 3.0]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo", "step": "1mo"},
+    )
+    assert run_all(batch) == BatchStatus.SUCCEEDED
+    for window in batch.windows:
+        oos = BacktestRun.objects.get(id=window["oos_run_id"])
+        oos_start = pd.Timestamp(window["oos_start"])
+        assert oos.warmup_start == oos_start - pd.Timedelta(days=14)
+        assert oos.data_start >= oos_start
+        assert not Trade.objects.filter(run=oos, entry_time__lt=oos_start).exists()
 
 
 # ---- schedules and drift -------------------------------------------------------------------------
@@ -416,8 +437,8 @@ def test_schedule_is_backed_by_a_periodic_task_and_each_firing_creates_a_batch(a
     from django_celery_beat.models import PeriodicTask
 
     refreshed = []
-    monkeypatch.setattr(services, "_refresh_data", lambda definition, body: refreshed.append(1) or [])
-    schedule = services.schedule_create(
+    monkeypatch.setattr(schedules, "_refresh_data", lambda definition, body: refreshed.append(1) or [])
+    schedule = schedules.schedule_create(
         user=alice,
         name="daily",
         definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}},
@@ -425,32 +446,32 @@ def test_schedule_is_backed_by_a_periodic_task_and_each_firing_creates_a_batch(a
         timezone_name="Europe/London",
     )
     task = PeriodicTask.objects.get(id=schedule.periodic_task_id)
-    assert task.task == "backtests.batches.tasks.fire_schedule" and task.enabled
+    assert task.task == "batches.tasks.fire_schedule" and task.enabled
     assert (task.crontab.minute, task.crontab.hour, str(task.crontab.timezone)) == ("30", "6", "Europe/London")
-    services.schedule_update(schedule=schedule, interval_seconds=3600, enabled=False)
+    schedules.schedule_update(schedule=schedule, interval_seconds=3600, enabled=False)
     task.refresh_from_db()
     assert task.crontab is None and task.interval.every == 3600 and not task.enabled
-    assert services.schedule_fire(schedule_id=schedule.id) is None  # disabled
-    services.schedule_update(schedule=schedule, enabled=True)
-    batch = services.schedule_fire(schedule_id=schedule.id)
+    assert schedules.schedule_fire(schedule_id=schedule.id) is None  # disabled
+    schedules.schedule_update(schedule=schedule, enabled=True)
+    batch = schedules.schedule_fire(schedule_id=schedule.id)
     assert batch.schedule == schedule and batch.runs.count() == 2 and refreshed == [1]
-    services.schedule_delete(schedule=schedule)
+    schedules.schedule_delete(schedule=schedule)
     assert not PeriodicTask.objects.filter(id=task.id).exists()
 
 
 def test_scheduled_batch_records_drift_against_the_previous_one(alice, monkeypatch):
-    monkeypatch.setattr(services, "_refresh_data", lambda definition, body: [])
-    schedule = services.schedule_create(
+    monkeypatch.setattr(schedules, "_refresh_data", lambda definition, body: [])
+    schedule = schedules.schedule_create(
         user=alice, name="weekly", definition={"strategy": v4_body(**SHORT)}, interval_seconds=3600
     )
-    first = services.schedule_fire(schedule_id=schedule.id)
+    first = schedules.schedule_fire(schedule_id=schedule.id)
     run_all(first)
     assert first.drift is None and not first.drift_alert
     # The strategy used to do far better: its previous best had a 90% win rate.
     summary = first.summary
     summary["best"]["metrics"]["win_rate"] = 90.0
     Batch.objects.filter(id=first.id).update(summary=summary)
-    second = services.schedule_fire(schedule_id=schedule.id)
+    second = schedules.schedule_fire(schedule_id=schedule.id)
     run_all(second)
     drift = second.drift["metrics"]["win_rate"]
     assert second.drift["previous_batch"] == str(first.id)
@@ -469,5 +490,5 @@ def test_invalid_schedules_are_refused(alice):
         ({"cron": "0 6 * * *", "timezone_name": "Mars/Olympus"}, "timezone"),
     ):
         with pytest.raises(CodedError) as excinfo:
-            services.schedule_create(user=alice, name="x", definition=definition, **kwargs)
+            schedules.schedule_create(user=alice, name="x", definition=definition, **kwargs)
         assert excinfo.value.details["field"] == field

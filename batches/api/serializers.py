@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from backtests.batches.models import Batch, BatchMode, Schedule
+from batches.models import Batch, BatchMode, Schedule
 from marketdata.timeframes import TIMEFRAME_SECONDS
 
 

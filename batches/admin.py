@@ -8,8 +8,10 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backtests.batches import services
-from backtests.batches.models import Batch, BatchLimit, Schedule
+from batches.models import Batch, BatchLimit, Schedule
+from batches.services.lifecycle import batch_cancel
+from batches.services.plan import batch_plan
+from batches.services.schedules import schedule_check_timing, schedule_delete, schedule_fire, schedule_sync
 from qm_platform.errors import CodedError
 
 
@@ -72,7 +74,7 @@ class BatchAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         for batch in queryset:
             try:
-                services.batch_cancel(batch=batch)
+                batch_cancel(batch=batch)
             except CodedError as exc:
                 self.message_user(request, f"{batch.id}: {exc.message}", messages.WARNING)
 
@@ -89,13 +91,13 @@ class ScheduleForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         try:
-            services._check_when(
+            schedule_check_timing(
                 cron=data.get("cron") or "",
                 interval_seconds=data.get("interval_seconds"),
                 tz=data.get("timezone") or "UTC",
             )
             if data.get("owner") and data.get("definition") is not None:
-                services.batch_plan(user=data["owner"], definition=data["definition"])
+                batch_plan(user=data["owner"], definition=data["definition"])
         except CodedError as exc:
             raise forms.ValidationError(f"{exc.code}: {exc.message}") from None
         return data
@@ -119,19 +121,19 @@ class ScheduleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.schedule_sync(schedule=obj)
+        schedule_sync(schedule=obj)
 
     def delete_model(self, request, obj):
-        services.schedule_delete(schedule=obj)
+        schedule_delete(schedule=obj)
 
     def delete_queryset(self, request, queryset):
         for schedule in queryset:
-            services.schedule_delete(schedule=schedule)
+            schedule_delete(schedule=schedule)
 
     @admin.action(description="Fire selected schedules now")
     def fire_now(self, request, queryset):
         for schedule in queryset:
-            batch = services.schedule_fire(schedule_id=schedule.id)
+            batch = schedule_fire(schedule_id=schedule.id)
             if batch is None:
                 schedule.refresh_from_db()
                 self.message_user(request, f"{schedule.name}: {schedule.last_error or 'disabled'}", messages.WARNING)

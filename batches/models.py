@@ -3,7 +3,10 @@ schedules that create them, and per-user batch limits.
 
 Every combination of a batch is an ordinary BacktestRun with ``batch`` set; the batch holds
 its definition, progress-independent state and, once final, its summary. Only
-``backtests.batches.services`` changes a batch's status.
+``batches.services.lifecycle`` changes a batch's status.
+
+The tables were created by backtests' migration 0006 when batches lived inside backtests;
+``batches/migrations`` took them over without copying a row (see 0001 and 0002).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
     schedule = models.ForeignKey(
-        "backtests.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+        "batches.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
     )
     name = models.CharField(max_length=200, blank=True)
     mode = models.CharField(max_length=16, choices=BatchMode.choices, default=BatchMode.GRID)

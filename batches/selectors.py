@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Sum, When
 from django.utils import timezone
 
-from backtests.batches.models import Batch, BatchMode, Schedule
-from backtests.batches.objective import KEY_METRICS, Constraints, Objective, parse_constraints, parse_objective, scores
 from backtests.models import FINAL_STATUSES, BacktestRun, RunStatus
+from batches.models import Batch, BatchLimit, BatchMode, Schedule
+from batches.objective import KEY_METRICS, Constraints, Objective, parse_constraints, parse_objective, scores
 
 
 def batch_list_for_user(*, user) -> QuerySet[Batch]:
@@ -20,6 +21,12 @@ def batch_list_for_user(*, user) -> QuerySet[Batch]:
 
 def batch_get_for_user(*, user, batch_id) -> Batch | None:
     return Batch.objects.filter(owner=user, id=batch_id).select_related("schedule").first()
+
+
+def batch_limit_for_user(*, user) -> int:
+    """The most runs one batch of this user may create: their BatchLimit, else the setting."""
+    override = BatchLimit.objects.filter(user=user).values_list("max_runs", flat=True).first()
+    return override if override is not None else settings.QM_BATCH_MAX_RUNS
 
 
 def batch_run_counts(*, batch: Batch) -> dict[str, int]:

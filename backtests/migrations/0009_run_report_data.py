@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtests', '0007_run_warmup_start'),
+        ('backtests', '0008_batches_move_to_own_app'),
     ]
 
     operations = [

@@ -25,7 +25,7 @@ def own_results(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("backtests", "0008_run_report_data"),
+        ("backtests", "0009_run_report_data"),
     ]
 
     operations = [

@@ -5,10 +5,9 @@ import pytest
 from django.test import override_settings
 
 from backtests import services as run_services
-from backtests.batches import services
 from backtests.models import BacktestRun, RunStatus
-
-from .factories import v4_body
+from backtests.tests.factories import v4_body
+from batches.services import lifecycle, schedules
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("quiet")]
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
@@ -18,7 +17,7 @@ SHORT = dict(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__end
 @pytest.fixture
 def quiet(monkeypatch):
     """No PDFs, and the chord is not sent: the test runs the runs itself."""
-    monkeypatch.setattr(services, "batch_dispatch", lambda **kw: True)
+    monkeypatch.setattr(lifecycle, "batch_dispatch", lambda **kw: True)
     with override_settings(QM_RENDER_PDF=False, QM_BATCH_RENDER_PDF=False):
         yield
 
@@ -41,7 +40,7 @@ def test_post_answers_202_and_get_shows_counts_progress_and_sorted_results(alice
     assert detail["counts"]["SUCCEEDED"] == 1 and 33 <= detail["progress"] <= 34 and detail["eta_seconds"] >= 0
     for run in BacktestRun.objects.filter(batch_id=body["id"], status=RunStatus.QUEUED):
         run_services.backtest_execute(run_id=run.id)
-    services.batch_advance(batch_id=body["id"])
+    lifecycle.batch_advance(batch_id=body["id"])
     detail = alice_api.get(body["status_url"] + "?sort=trade_count&order=asc&limit=2").json()
     assert detail["status"] == "SUCCEEDED" and detail["progress"] == 100
     rows = detail["results"]["rows"]
@@ -119,15 +118,15 @@ def test_schedule_crud(alice_api, bob_api):
 
 
 def test_admin_pages_for_batches_and_schedules(admin_client, alice):
-    services.schedule_create(
+    schedules.schedule_create(
         user=alice, name="admin view", definition={"strategy": v4_body(**SHORT)}, interval_seconds=600
     )
-    batch = services.batch_create(user=alice, definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}})
+    batch = lifecycle.batch_create(user=alice, definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}})
     for url in (
-        "/admin/backtests/batch/",
-        "/admin/backtests/schedule/",
-        "/admin/backtests/batchlimit/",
-        "/admin/backtests/schedule/add/",
-        f"/admin/backtests/batch/{batch.id}/change/",
+        "/admin/batches/batch/",
+        "/admin/batches/schedule/",
+        "/admin/batches/batchlimit/",
+        "/admin/batches/schedule/add/",
+        f"/admin/batches/batch/{batch.id}/change/",
     ):
         assert admin_client.get(url).status_code == 200, url

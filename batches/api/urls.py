@@ -1,5 +1,5 @@
 from backtests.api.urls import OptionalSlashRouter
-from backtests.batches.api import BatchViewSet, ScheduleViewSet
+from batches.api.views import BatchViewSet, ScheduleViewSet
 
 router = OptionalSlashRouter()
 router.register("batches", BatchViewSet, basename="batch")

@@ -1,0 +1,258 @@
+"""Validate and plan a batch request, creating nothing.
+
+The strategy is taken as written (a V4 or V5 body, or a template with overrides): grid paths
+point into it, and every combination is that body with the combination's values written in,
+compiled by the one request compiler (``backtests.strategies.compile.request_compile``)
+exactly once. Every problem is a :class:`~qm_platform.errors.CodedError` (400), raised as it
+is: GridError, ObjectiveError and WalkForwardError are CodedErrors already.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from backtests.strategies.compile import CompiledRequest, request_compile
+from backtests.strategies.parse import CONDITION_KEYS, COST_KEYS, EXIT_KEYS
+from backtests.strategies.templates import template_apply
+from batches import selectors
+from batches.grid import Grid, build_grid
+from batches.models import BatchMode
+from batches.objective import Constraints, Objective, parse_constraints, parse_objective
+from batches.walk_forward import Window, build_windows
+from marketdata.timeframes import TIMEFRAME_SECONDS
+from modules.errors import ModuleNotFound
+from modules.registry import get_registry
+from qm_platform.errors import CodedError
+
+SYMBOL = re.compile(r"^[A-Za-z0-9._\-=^]{1,32}$")
+MAX_GRID_SIZE = 10**15  # beyond this even a sample cannot index the grid
+MAX_LIST = 200  # markets, timeframes
+WALK_FORWARD_KEYS = {"inSample", "outOfSample", "step", "anchored"}
+
+
+@dataclass
+class BatchPlan:
+    """A validated batch request: what to run, and how to judge it."""
+
+    mode: str
+    name: str
+    base_body: dict  # the strategy as written, template applied: grid paths point into it
+    grid: Grid
+    indices: list[int]
+    objective: Objective
+    constraints: Constraints
+    windows: list[Window] = field(default_factory=list)
+    definition: dict = field(default_factory=dict)
+    # Grid mode: combination indices[0], compiled while validating; its run submits it as is.
+    first_compiled: CompiledRequest | None = None
+
+    def combination(self, index: int) -> tuple[dict, dict]:
+        """(parameters, the request body with them written in) of combination ``index``."""
+        params = self.grid.combination(index)
+        return params, self.grid.apply(self.base_body, params)
+
+    @property
+    def planned_runs(self) -> int:
+        if self.mode == BatchMode.WALK_FORWARD:
+            return len(self.indices) * len(self.windows) + len(self.windows)
+        return len(self.indices)
+
+
+def combination_compile(*, user, body: dict, params: dict) -> CompiledRequest:
+    """Compile one combination's request body. A CodedError is raised as it is (same type,
+    code and status); its message and details name the combination, if the grid has any."""
+    try:
+        return request_compile(body, user=user)
+    except CodedError as exc:
+        if params:
+            exc.message = f"combination {params}: {exc.message}"
+            exc.details = {**exc.details, "combination": params}
+        raise
+
+
+def window_body(body: dict, start, end) -> dict:
+    """The request body run on [start, end) instead of its own period."""
+    out = dict(body)
+    ctx = {k: v for k, v in body["marketContext"].items() if k != "testPeriod"}
+    ctx["startDate"], ctx["endDate"] = pd.Timestamp(start).isoformat(), pd.Timestamp(end).isoformat()
+    out["marketContext"] = ctx
+    return out
+
+
+def batch_plan(*, user, definition: dict) -> BatchPlan:
+    """Validate a batch request completely, creating nothing: the strategy (or template),
+    every grid path against it, the markets and timeframes, the objective and constraints,
+    the sample, the walk-forward windows, the user's run limit, and one combination compiled
+    (fail fast: a strategy that cannot run is refused before any run exists). Raises
+    CodedError (400)."""
+    if not isinstance(definition, dict):
+        raise CodedError("INVALID_REQUEST", "the batch request must be a JSON object")
+    raw = _strategy_as_written(definition)
+    mode = definition.get("mode", BatchMode.GRID)
+    if mode not in BatchMode.values:
+        raise CodedError("INVALID_REQUEST", f"mode must be one of {BatchMode.values}", details={"field": "mode"})
+    markets = _list_of(
+        definition.get("markets"), "markets", lambda m: isinstance(m, str) and SYMBOL.match(m), "symbols"
+    )
+    timeframes = _list_of(definition.get("timeframes"), "timeframes", lambda t: t in TIMEFRAME_SECONDS, "timeframes")
+    grid = build_grid(
+        raw, definition.get("grid"), [m.upper() for m in markets], timeframes, known_leaf_keys=_known_leaf_keys
+    )
+    objective = parse_objective(definition.get("objective"))
+    constraints = parse_constraints(definition.get("constraints"))
+    if grid.size > MAX_GRID_SIZE:
+        raise CodedError(
+            "GRID_TOO_LARGE",
+            f"the grid has {grid.size:.3g} combinations; sample from a smaller one",
+            details={"combinations": grid.size},
+        )
+    sample = _sample(definition.get("sample"))
+    walk_forward = _walk_forward_spec(mode, definition.get("walkForward"))
+    plan = BatchPlan(
+        mode=mode,
+        name=str(definition.get("name") or "")[:200],
+        base_body=raw,
+        grid=grid,
+        indices=[],
+        objective=objective,
+        constraints=constraints,
+    )
+    if walk_forward is not None:
+        # The windows split the strategy's data window, known once a combination compiles.
+        params, body = plan.combination(0)
+        plan.windows = _windows(walk_forward, combination_compile(user=user, body=body, params=params))
+    _check_limit(user=user, grid=grid, sample=sample, windows=len(plan.windows))
+    plan.indices = grid.indices(sample)
+    if walk_forward is None:
+        params, body = plan.combination(plan.indices[0])
+        plan.first_compiled = combination_compile(user=user, body=body, params=params)
+    plan.definition = {k: v for k, v in definition.items() if k not in ("strategy", "overrides")}
+    plan.definition["strategy"] = raw
+    plan.definition["objective_resolved"] = objective.as_dict()
+    return plan
+
+
+def _strategy_as_written(definition: dict) -> dict:
+    """The request body the grid sweeps: ``strategy``, or ``template`` with ``overrides``
+    deep-merged (400 TEMPLATE_NOT_FOUND for an unknown template)."""
+    has_strategy, has_template = definition.get("strategy") is not None, definition.get("template") is not None
+    if has_strategy == has_template:
+        raise CodedError(
+            "INVALID_REQUEST",
+            "give exactly one of 'strategy' (a request body) or 'template' (a template id)",
+            details={"field": "strategy"},
+        )
+    if has_template:
+        overrides = definition.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise CodedError("INVALID_REQUEST", "overrides must be an object", details={"field": "overrides"})
+        return template_apply(definition["template"], overrides)
+    if not isinstance(definition["strategy"], dict):
+        raise CodedError("INVALID_REQUEST", "strategy must be a request body (object)", details={"field": "strategy"})
+    return definition["strategy"]
+
+
+def _known_leaf_keys(body: dict, parent_keys, _parent) -> set[str]:
+    """Keys a grid path may set although the request leaves them out: a module's declared
+    parameters and the condition keys (in a ``config``), and the engine's exit and cost keys."""
+    if parent_keys and parent_keys[-1] == "config":
+        node = body
+        for key in parent_keys[:-1]:
+            node = node[key]
+        try:
+            module = get_registry().get_module(node.get("moduleId") if isinstance(node, dict) else None)
+        except ModuleNotFound:  # the compiler names the unknown module
+            return set(CONDITION_KEYS)
+        return {p.name for p in module.params} | set(CONDITION_KEYS)
+    if list(parent_keys) == ["exit"]:
+        return set(EXIT_KEYS)
+    if list(parent_keys) == ["costs"]:
+        return set(COST_KEYS)
+    return set()
+
+
+def _list_of(raw, field_name: str, check, what: str) -> list:
+    """``markets`` or ``timeframes``: absent, or a list of 1 to 200 valid ``what``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_LIST:
+        raise CodedError(
+            "INVALID_REQUEST", f"{field_name} must be a list of 1 to {MAX_LIST} {what}", details={"field": field_name}
+        )
+    for item in raw:
+        if not check(item):
+            raise CodedError(
+                "INVALID_REQUEST", f"{field_name}: {item!r} is not a valid {what[:-1]}", details={"field": field_name}
+            )
+    return raw
+
+
+def _sample(sample) -> dict | None:
+    """``{"n": <positive integer>, "seed": <integer>}`` or None."""
+
+    def is_int(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if sample is None:
+        return None
+    if (
+        not isinstance(sample, dict)
+        or set(sample) - {"n", "seed"}
+        or not is_int(sample.get("n"))
+        or sample["n"] < 1
+        or not is_int(sample.get("seed", 0))
+    ):
+        raise CodedError(
+            "INVALID_REQUEST",
+            'sample must be {"n": <positive integer>, "seed": <integer>}',
+            details={"field": "sample"},
+        )
+    return sample
+
+
+def _walk_forward_spec(mode: str, raw) -> dict | None:
+    """The ``walkForward`` object of a walk-forward batch (None for a grid)."""
+    if mode != BatchMode.WALK_FORWARD:
+        if raw is not None:
+            raise CodedError(
+                "INVALID_REQUEST", 'walkForward needs "mode": "walk_forward"', details={"field": "walkForward"}
+            )
+        return None
+    if not isinstance(raw, dict) or set(raw) - WALK_FORWARD_KEYS:
+        raise CodedError(
+            "INVALID_WALK_FORWARD",
+            'walkForward must be {"inSample": "6mo", "outOfSample": "2mo", "step": "2mo", "anchored": false}',
+            details={"field": "walkForward"},
+        )
+    return raw
+
+
+def _windows(walk_forward: dict, compiled: CompiledRequest) -> list[Window]:
+    """The walk-forward windows over the compiled request's data window."""
+    return build_windows(
+        compiled.window.start,
+        compiled.window.end,
+        in_sample=walk_forward.get("inSample"),
+        out_of_sample=walk_forward.get("outOfSample"),
+        step=walk_forward.get("step"),
+        anchored=bool(walk_forward.get("anchored", False)),
+    )
+
+
+def _check_limit(*, user, grid: Grid, sample: dict | None, windows: int) -> None:
+    """400 GRID_TOO_LARGE when the batch would create more runs than the user may."""
+    requested = min(sample["n"], grid.size) if sample else grid.size
+    planned = requested * (windows or 1) + windows
+    limit = selectors.batch_limit_for_user(user=user)
+    if planned > limit:
+        raise CodedError(
+            "GRID_TOO_LARGE",
+            f"this batch would create {planned:,} runs ({grid.size:,} combinations"
+            f"{f', {requested:,} sampled' if sample else ''}{f' × {windows} windows' if windows else ''}); "
+            f"your limit is {limit:,} runs per batch. Narrow the grid or sample it with "
+            f'"sample": {{"n": N, "seed": 1}}.',
+            details={"combinations": grid.size, "runs": planned, "limit": limit},
+        )
