@@ -16,3 +16,8 @@ def test_accounts_imports_nothing_above_it():
     ]
     assert not upward, upward
 
+
+def test_the_apps_above_may_use_accounts():
+    graph = import_graph()
+    assert "accounts.privacy" in graph["backtests.selectors"]
+    assert "accounts.services" in graph["backtests.api.views"]
