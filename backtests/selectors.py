@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from functools import partial
+
+from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 
-from backtests.models import BacktestRun, Trade
+from accounts.privacy import ExportFile, ExportPart
+from backtests.models import Artifact, BacktestRun, Strategy, Trade
 from reports.render import ReportInputs
 
 
@@ -47,3 +52,21 @@ def report_inputs_for_run(*, run: BacktestRun) -> ReportInputs:
 
 def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:
     return BacktestRun.objects.filter(owner=user, idempotency_key=key).first()
+
+
+def backtest_export_for_user(*, user) -> ExportPart:
+    """The user's backtests for their data export (registered in accounts.privacy): strategies,
+    runs with their trades, and each run's PDF report as ``reports/<run id>.pdf``."""
+    trades = defaultdict(list)
+    for trade in Trade.objects.filter(run__owner=user).order_by("run_id", "seq").values():
+        trades[trade["run_id"]].append(trade)
+    runs = list(BacktestRun.objects.filter(owner=user).order_by("created_at").values())
+    for run in runs:
+        run["trades"] = trades.get(run["id"], [])
+    files = [
+        ExportFile(path=f"reports/{run_id}.pdf", open=partial(default_storage.open, key, "rb"))
+        for run_id, key in Artifact.objects.filter(run__owner=user).values_list("run_id", "storage_key")
+        if default_storage.exists(key)
+    ]
+    strategies = list(Strategy.objects.filter(owner=user).order_by("created_at").values())
+    return ExportPart(data={"strategies": strategies, "runs": runs}, files=files)

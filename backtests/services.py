@@ -777,3 +777,19 @@ def report_render_pdf(*, run_id) -> Artifact | None:
     )
     BacktestRun.objects.filter(id=run_id).update(report_error="")
     return artifact
+
+
+def backtest_delete_for_user(*, user) -> dict[str, int]:
+    """Delete the user's backtests (registered in accounts.privacy for account deletion): the
+    report PDFs in storage first, then the runs (trades and artifacts cascade) and strategies."""
+    keys = list(Artifact.objects.filter(run__owner=user).values_list("storage_key", flat=True))
+    for key in keys:
+        default_storage.delete(key)  # a file already gone is fine
+    _, runs = BacktestRun.objects.filter(owner=user).delete()
+    strategies, _ = Strategy.objects.filter(owner=user).delete()
+    return {
+        "runs": runs.get("backtests.BacktestRun", 0),
+        "trades": runs.get("backtests.Trade", 0),
+        "report_files": len(keys),
+        "strategies": strategies,
+    }

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.services import audit_record
 from backtests import selectors, services
 from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
 from backtests.engine.conditions import OPERATORS
@@ -76,7 +77,9 @@ def _submit(request, *, kind: str | None = None):
     body = _parse_body(request)
     if kind and isinstance(body, dict):
         body.setdefault("kind", kind)
-    return services.backtest_submit(user=request.user, body=body)
+    run = services.backtest_submit(user=request.user, body=body)
+    audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
+    return run
 
 
 def _builder_context(payload: str, error: CodedError | None = None) -> dict:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from django.db.models import Q, QuerySet
 
+from accounts.privacy import ExportFile, ExportPart
 from marketdata.models import Dataset
+from marketdata.services import get_data_manager
 
 
 def _visible_to(user) -> Q:
@@ -31,3 +35,23 @@ def dataset_list(
     if source:
         qs = qs.filter(source=source)
     return qs.order_by("symbol", "timeframe", "source", "id")
+
+
+def dataset_export_for_user(*, user) -> ExportPart:
+    """The user's uploaded datasets for their data export (registered in accounts.privacy):
+    the rows, and each dataset's stored bars as ``datasets/<id>-<symbol>-<timeframe>.csv``.
+    Shared provider caches belong to no one and are not included."""
+    datasets = Dataset.objects.filter(owner=user).order_by("id")
+    files = [
+        ExportFile(path=f"datasets/{d.id}-{d.symbol}-{d.timeframe}.csv", open=_csv_opener(d.storage_key, d.timeframe))
+        for d in datasets
+    ]
+    return ExportPart(data={"datasets": list(datasets.values())}, files=files)
+
+
+def _csv_opener(storage_key: str, timeframe: str):
+    def open_csv() -> io.BytesIO:
+        frame = get_data_manager().storage.get_data(storage_key, timeframe)
+        return io.BytesIO(b"" if frame is None else frame.to_csv().encode())
+
+    return open_csv

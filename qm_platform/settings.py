@@ -39,8 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "django_celery_beat",
+    "accounts",  # after token_blacklist: its admin extends simplejwt's
     "plans",
     "backtests",
     "marketdata",
@@ -129,7 +131,10 @@ CACHES = {
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # The first class's scheme goes in WWW-Authenticate on a 401 (accounts/authentication.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -160,6 +165,21 @@ SPECTACULAR_SETTINGS = {
         "TimeframeEnum": "marketdata.timeframes.TIMEFRAME_SECONDS",
     },
 }
+
+# --- JWT (accounts/: djangorestframework-simplejwt) ------------------------------------------
+# Short-lived access tokens; refresh tokens rotate and the one traded in is blacklisted, as is
+# one sent to /api/v1/auth/logout. Signed with SECRET_KEY (HS256).
+import datetime as _dt  # noqa: E402
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": _dt.timedelta(minutes=env_int("QM_JWT_ACCESS_MINUTES", 10, min_value=1, max_value=1440)),
+    "REFRESH_TOKEN_LIFETIME": _dt.timedelta(days=env_int("QM_JWT_REFRESH_DAYS", 7, min_value=1, max_value=90)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+# --- end JWT ---
 
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"

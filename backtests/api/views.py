@@ -17,6 +17,7 @@ from rest_framework import mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.services import audit_record
 from backtests import selectors, services
 from backtests.api.serializers import (
     BacktestRequestSerializer,
@@ -146,6 +147,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             )
         replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
         run = replay or services.backtest_submit(user=request.user, body=request.data, idempotency_key=key)
+        audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
         code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED
         return Response(
@@ -163,6 +165,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = services.backtest_cancel(run=self.get_object())
+        audit_record(user=request.user, action="backtest.cancel", target=f"run:{run.id}", request=request)
         return Response(self.get_serializer(run).data)
 
     @extend_schema(responses=TradeSerializer(many=True))

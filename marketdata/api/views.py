@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from accounts.services import audit_record
 from marketdata import selectors, services
 from marketdata.api.serializers import (
     DatasetDetailSerializer,
@@ -80,6 +81,7 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 "INVALID_STATE", "shared provider caches are removed by cache clean-up, not deleted over the API"
             )
         services.dataset_delete(dataset=dataset)
+        audit_record(user=request.user, action="dataset.delete", target=f"dataset:{pk}", request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

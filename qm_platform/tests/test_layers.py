@@ -1,7 +1,9 @@
 """Imports point one way, and no module imports itself back through others.
 
-    qm_platform (settings, errors, env) ← modules ← backtests.engine ← accounts ← plans
+    qm_platform (settings, errors, env) ← accounts ← modules ← backtests.engine ← plans
         ← marketdata ← reports ← backtests ← batches ← workers
+
+(``accounts`` imports only qm_platform; the apps above fill its GDPR registry from ready().)
 
 Every import of the project's own code is read from the source (``ast``, function-level
 imports included) — nothing is imported or run. A module may import from its own layer and
@@ -18,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Lowest first. A dotted prefix wins over a shorter one (backtests.engine before backtests).
 LAYERS = [
     ("qm_platform",),
+    ("accounts",),
     ("modules",),
     ("backtests.engine",),
-    ("accounts",),
     ("plans",),
     ("marketdata",),
     ("reports",),
