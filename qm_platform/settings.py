@@ -247,7 +247,7 @@ LOGGING = {
 }
 
 
-# --- hardening (issue 17): secret key, HTTPS, CSP, error pages, /metrics, uploads ------------
+# --- hardening (issue 17): secret key, HTTPS, CSP, error pages, /metrics, uploads, schema ----
 # Production is the default: DEBUG is off unless DJANGO_DEBUG=1, and with DEBUG off start-up
 # refuses the public development key or any key shorter than 32 characters. Plain-HTTP set-ups
 # (the embedded demo on http://127.0.0.1, the tests) switch HTTPS off explicitly with
@@ -326,6 +326,10 @@ for _network in QM_METRICS_ALLOW:
 # Uploads above this many bytes spool to a temporary file instead of memory; the CSV size
 # limit (QM_CSV_MAX_UPLOAD_MB) is checked before a file is read.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_UPLOAD_MAX_MEMORY_KB", 2560, min_value=64) * 1024
+
+# The OpenAPI schema declares every operation's error responses (one Error component in the
+# error contract) and the list sizes the serializers enforce.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "qm_platform.schema.ApiAutoSchema"
 # --- end hardening ---
 
 
