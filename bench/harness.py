@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,7 @@ class BenchPlatform:
         self.base = f"http://127.0.0.1:{port}"
         self.extra = env or {}
         self.procs: list[subprocess.Popen] = []
+        self.secret_key = secrets.token_urlsafe(50)
 
     def env(self, **overrides) -> dict:
         e = dict(os.environ)
@@ -39,6 +41,11 @@ class BenchPlatform:
             QM_VAR_DIR=str(self.var),
             QM_LOG_LEVEL="WARNING",
             PYTHONPATH=str(ROOT),
+            # production settings over plain HTTP on loopback
+            DJANGO_SECRET_KEY=self.secret_key,
+            QM_SSL_REDIRECT="0",
+            QM_SECURE_COOKIES="0",
+            QM_HSTS_SECONDS="0",
         )
         e.update({k: str(v) for k, v in {**self.extra, **overrides}.items()})
         return e

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qm_platform.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a real key, this run only
 
 import django  # noqa: E402
 

@@ -82,7 +82,7 @@ class DatasetAdmin(admin.ModelAdmin):
             try:
                 result = services.dataset_import_csv(
                     user=request.user,
-                    data=data["file"].read(),
+                    data=data["file"],
                     symbol=data["symbol"],
                     timeframe=data["timeframe"] or None,
                     tz=data["tz"] or None,

@@ -3,10 +3,13 @@ cache, and keeping the Dataset rows in step with storage."""
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import threading
 import uuid
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import pandas as pd
 from django.conf import settings
@@ -21,6 +24,7 @@ from marketdata.storage.base import empty_frame, utc
 from marketdata.timeframes import timeframe_seconds, utcnow
 from marketdata.validation import quality_report, quality_summary
 from qm_platform.errors import CodedError
+from qm_platform.uploads import MB, file_too_large
 
 logger = logging.getLogger("qm.data")
 
@@ -252,30 +256,53 @@ class ImportResult:
     notes: list[str]
 
 
+def dataset_upload_max_bytes() -> int:
+    """The largest CSV upload, in bytes (``QM_CSV_MAX_UPLOAD_MB``)."""
+    return settings.QM_CSV_MAX_UPLOAD_MB * MB
+
+
+def _read_bounded(data: bytes | BinaryIO, limit: int) -> bytes:
+    """The upload's bytes, refused (FILE_TOO_LARGE) by its size before it is read, and read no
+    further than one byte past the limit when its size is unknown or wrong."""
+    if isinstance(data, bytes):
+        if len(data) > limit:
+            raise file_too_large(limit, len(data))
+        return data
+    size = getattr(data, "size", None)  # Django's UploadedFile
+    if size is None:
+        try:
+            size = os.fstat(data.fileno()).st_size
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            size = None
+    if size is not None and size > limit:
+        raise file_too_large(limit, size)
+    content = data.read(limit + 1)
+    if len(content) > limit:
+        raise file_too_large(limit)
+    return content
+
+
 def dataset_import_csv(
     *,
     user,
-    data: bytes,
+    data: bytes | BinaryIO,
     symbol: str,
     timeframe: str | None = None,
     tz: str | None = None,
     policy: str = "reject",
     name: str = "",
 ) -> ImportResult:
-    """Validate a CSV of bars and store it as a new dataset owned by ``user``.
+    """Validate a CSV of bars (bytes, or a file such as an upload) and store it as a new
+    dataset owned by ``user``.
 
-    Raises CodedError INVALID_DATA (400) listing the first problems by line; then
-    nothing is stored. ``policy="repair"`` sorts, drops duplicates and leaves out bad rows
-    (reported in the quality report) instead of refusing the file.
+    Raises CodedError FILE_TOO_LARGE (413) over ``QM_CSV_MAX_UPLOAD_MB``, judged by the file's
+    size before it is read; INVALID_DATA (400) listing the first problems by line, the header's
+    (too many columns, missing ones) before any row is parsed; then nothing is stored.
+    ``policy="repair"`` sorts, drops duplicates and leaves out bad rows (reported in the quality
+    report) instead of refusing the file.
     """
-    limit = settings.QM_CSV_MAX_UPLOAD_MB * 1024 * 1024
-    if len(data) > limit:
-        raise CodedError(
-            "FILE_TOO_LARGE",
-            f"the file is {len(data) / 1e6:.1f} MB; the limit is {settings.QM_CSV_MAX_UPLOAD_MB} MB",
-            details={"max_mb": settings.QM_CSV_MAX_UPLOAD_MB},
-        )
-    parsed = parse_csv(data, tz=tz, timeframe=timeframe, policy=policy)
+    content = _read_bounded(data, dataset_upload_max_bytes())
+    parsed = parse_csv(content, tz=tz, timeframe=timeframe, policy=policy)
     symbol = symbol.upper()
     storage_key = f"{symbol}@csv-{uuid.uuid4().hex[:12]}"
     manager = get_data_manager()

@@ -1,7 +1,9 @@
 """Operations endpoints: liveness (/healthz), readiness (/readyz: database, broker, storage)
-and Prometheus /metrics. Part of the composition root (like urls.py): they look across every
-app, so they may import from any of them."""
+and Prometheus /metrics (behind a bearer token or an address allow-list). Part of the
+composition root (like urls.py): they look across every app, so they may import from any of them."""
 
+import hmac
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -11,6 +13,8 @@ from kombu import Connection
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from qm_platform.errors import error_body
 
 
 def healthz(request):
@@ -78,7 +82,32 @@ class SystemCollector:
         yield depth
 
 
+def _metrics_allowed(request) -> bool:
+    token = settings.QM_METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    try:
+        # the direct peer: behind a proxy, list the proxy (X-Forwarded-For is not trusted here)
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(peer in ipaddress.ip_network(allowed, strict=False) for allowed in settings.QM_METRICS_ALLOW)
+
+
 def metrics_view(request):
+    """Prometheus metrics for a scraper that shows ``QM_METRICS_TOKEN`` as a bearer token or
+    connects from an address in ``QM_METRICS_ALLOW``; 403 for anyone else; 404 when neither is set."""
+    if not settings.QM_METRICS_TOKEN and not settings.QM_METRICS_ALLOW:
+        return JsonResponse(error_body("NOT_FOUND", f"No such resource: {request.path}"), status=404)
+    if not _metrics_allowed(request):
+        return JsonResponse(
+            error_body(
+                "PERMISSION_DENIED",
+                "metrics need the bearer token (QM_METRICS_TOKEN) or an allowed address (QM_METRICS_ALLOW)",
+            ),
+            status=403,
+        )
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(SystemCollector())

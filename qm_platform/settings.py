@@ -6,11 +6,13 @@ Parquet storage, synthetic data. Production sets DATABASE_URL, CELERY_BROKER_URL
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -23,12 +25,11 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # public: refused whenever DEBUG is off (see "hardening" below)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
-if not DEBUG and SECRET_KEY.startswith("dev-only") and env_bool("QM_REQUIRE_SECRET_KEY", False):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -275,6 +276,92 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("QM_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+
+# --- hardening (issue 17): secret key, HTTPS, CSP, error pages, /metrics, uploads, schema ----
+# Production is the default: DEBUG is off unless DJANGO_DEBUG=1, and with DEBUG off start-up
+# refuses the public development key or any key shorter than 32 characters. Plain-HTTP set-ups
+# (the embedded demo on http://127.0.0.1, the tests) switch HTTPS off explicitly with
+# QM_SSL_REDIRECT=0 QM_SECURE_COOKIES=0 QM_HSTS_SECONDS=0. See README "Production".
+QM_MIN_SECRET_KEY_LENGTH = 32
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < QM_MIN_SECRET_KEY_LENGTH):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be a random value of at least "
+        f"{QM_MIN_SECRET_KEY_LENGTH} characters when DEBUG is off (it is "
+        + ("the public development key" if SECRET_KEY == DEV_SECRET_KEY else f"{len(SECRET_KEY)} characters")
+        + "). Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'; "
+        "or set DJANGO_DEBUG=1 for local development."
+    )
+
+# HTTPS. Behind a TLS-terminating proxy set QM_SECURE_PROXY_SSL_HEADER to the header and value
+# the proxy sets on HTTPS requests (e.g. X-Forwarded-Proto=https), and make sure the proxy
+# overwrites that header from clients.
+SECURE_SSL_REDIRECT = env_bool("QM_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("QM_SECURE_COOKIES", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("QM_HSTS_SECONDS", 0 if DEBUG else 31_536_000, min_value=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("QM_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("QM_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+_proxy_header = env_str("QM_SECURE_PROXY_SSL_HEADER", "")
+if _proxy_header:
+    _name, _sep, _value = _proxy_header.partition("=")
+    if not _sep or not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured(
+            f"QM_SECURE_PROXY_SSL_HEADER must be HEADER=VALUE, e.g. X-Forwarded-Proto=https; got {_proxy_header!r}"
+        )
+    _meta = _name.strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_meta if _meta.startswith("HTTP_") else f"HTTP_{_meta}", _value.strip())
+
+# Content-Security-Policy (django-csp): scripts only from this origin or inline with the
+# per-request nonce (templates: <script nonce="{{ request.csp_nonce }}">); styles from this
+# origin or inline (the pages and the report's charts use inline style attributes); no plugins,
+# no framing, forms post only here. The Swagger UI's assets are served from this origin too.
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+SPECTACULAR_SETTINGS.update({"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"})
+
+# Error pages never show secrets: the debug page's settings and request environment hide
+# URL-shaped values (they carry credentials) besides Django's usual keys and passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "qm_platform.debug.SafeExceptionReporterFilter"
+
+# /metrics answers only a bearer token (Authorization: Bearer <QM_METRICS_TOKEN>) or a peer
+# address in QM_METRICS_ALLOW (comma-separated IPs or networks, e.g. 10.0.0.0/8); with neither
+# set it is 404.
+QM_METRICS_TOKEN = env_str("QM_METRICS_TOKEN", "")
+QM_METRICS_ALLOW = env_list("QM_METRICS_ALLOW", [])
+for _network in QM_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"QM_METRICS_ALLOW must list IP addresses or networks (e.g. 10.0.0.0/8), got {_network!r}"
+        ) from None
+
+# Uploads above this many bytes spool to a temporary file instead of memory; the CSV size
+# limit (QM_CSV_MAX_UPLOAD_MB) is checked before a file is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_UPLOAD_MAX_MEMORY_KB", 2560, min_value=64) * 1024
+
+# The OpenAPI schema declares every operation's error responses (one Error component in the
+# error contract) and the list sizes the serializers enforce.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "qm_platform.schema.ApiAutoSchema"
+# --- end hardening ---
 
 
 # --- market data (marketdata/) ------------------------------------------------------------

@@ -9,6 +9,16 @@ bash scripts/setup.sh
 
 export DJANGO_SETTINGS_MODULE=qm_platform.settings
 unset DATABASE_URL CELERY_BROKER_URL
+# DEBUG stays off, so start-up needs a real secret key: generated once into var/, kept for later
+# runs (sessions and tokens survive a restart). The demo serves plain HTTP on 127.0.0.1: no HTTPS
+# redirect, Secure cookies or HSTS; /metrics answers this machine only.
+VAR="${QM_VAR_DIR:-var}"
+mkdir -p "${VAR}"
+if [ ! -s "${VAR}/secret_key" ]; then
+  (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(50))' >"${VAR}/secret_key")
+fi
+DJANGO_SECRET_KEY=$(cat "${VAR}/secret_key")
+export DJANGO_SECRET_KEY QM_SSL_REDIRECT=0 QM_SECURE_COOKIES=0 QM_HSTS_SECONDS=0 QM_METRICS_ALLOW=127.0.0.1,::1
 PORT=${QM_PORT:-8000}
 BASE="http://127.0.0.1:${PORT}"
 mkdir -p var/log

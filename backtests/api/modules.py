@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -35,7 +35,7 @@ class ModuleViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="modules_list",
         parameters=[OpenApiParameter("category", str, description="Only this category.")],
-        responses={200: dict},
+        responses={200: dict, 404: OpenApiResponse(description="CATEGORY_NOT_FOUND: no such category")},
     )
     def list(self, request):
         registry = get_registry()

@@ -119,7 +119,7 @@ class SubmitResponseSerializer(serializers.Serializer):
 class BacktestRunSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True, help_text="null until the run ends.")
 
     class Meta:
         model = BacktestRun

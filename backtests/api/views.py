@@ -175,7 +175,13 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         page = self.paginate_queryset(selectors.trades_for_run(run=run))
         return self.get_paginated_response(TradeSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={200: BacktestRunSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: BacktestRunSerializer,
+            409: OpenApiResponse(description="INVALID_STATE: the run has not SUCCEEDED"),
+        },
+    )
     @action(detail=True, methods=["post"], url_path="report", url_name="report")
     def regenerate_report(self, request, pk=None):
         """Render the PDF again (e.g. after a rendering failure); the results are untouched."""

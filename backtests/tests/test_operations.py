@@ -175,10 +175,11 @@ def test_health_and_readiness(client):
     assert set(down.json()["problems"]) == {"broker"}
 
 
+@override_settings(QM_METRICS_TOKEN="scrape-token")
 def test_prometheus_metrics(alice_api, client):
     run_id = alice_api.post(URL, v4_body(), format="json").json()["id"]
     services.backtest_execute(run_id=run_id)
-    text = client.get("/metrics").content.decode()
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token").content.decode()
     assert 'qm_runs{status="SUCCEEDED"} 1.0' in text
     assert "qm_backtest_stage_seconds_bucket" in text
     assert 'qm_result_cache_lookups_total{result="miss"}' in text

@@ -70,10 +70,10 @@ def test_another_users_run_is_not_queued_behind_a_large_batch(tmp_path, alice, a
     """Fair queues: Alice's batch keeps at most her plan's number of runs in the broker, so Bob's
     run, submitted after her whole batch, starts after at most that many of hers (plus the ones
     the worker already holds), not after all of them."""
-    from plans.models import Plan
+    from plans.selectors import plan_for_user
 
     flush_broker()
-    free = Plan.objects.get(slug="free")
+    free = plan_for_user(user=alice)  # Free, the plan of a new account
     free.combinations_per_batch = 1000
     free.save()
     worker = WorkerProcess(tmp_path / "worker.log", concurrency=1, QM_RENDER_PDF=0)

@@ -17,6 +17,7 @@ from marketdata.api.serializers import (
     DatasetUploadSerializer,
 )
 from qm_platform.errors import CodedError
+from qm_platform.uploads import MaxSizeUploadHandler
 
 
 class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -58,12 +59,14 @@ class DatasetViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     def create(self, request):
+        # before request.data: a body over the limit is refused from its Content-Length, unread
+        request.upload_handlers.insert(0, MaxSizeUploadHandler(services.dataset_upload_max_bytes()))
         form = DatasetUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         result = services.dataset_import_csv(
             user=request.user,
-            data=upload.read(),
+            data=upload,
             symbol=form.validated_data["symbol"],
             timeframe=form.validated_data.get("timeframe"),
             tz=form.validated_data.get("tz") or None,

@@ -48,6 +48,10 @@ ALIASES = {
     "volume": ("volume", "vol", "v", "tick volume", "tickvol", "tick_volume", "real volume", "volume (units)"),
 }
 MAX_LISTED = 20
+# Columns a file may have: a bar needs at most seven (date, time, OHLC, volume) and exports add a
+# few (spread, tick count...). The header is checked against it before any row is parsed.
+MAX_COLUMNS = 16
+SNIFF_CHARS = 64 * 1024  # the separator is guessed from the first lines within this many characters
 
 
 class CsvFormatError(DataValidationError):
@@ -79,7 +83,7 @@ def _decode(data: bytes | str) -> str:
 
 
 def _sniff_separator(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:20])
+    sample = "\n".join(text[:SNIFF_CHARS].splitlines()[:20])
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
@@ -113,6 +117,7 @@ def parse_csv(
     if not text.strip():
         raise CsvFormatError("the file is empty", [{"line": 1, "message": "the file is empty"}])
     sep = _sniff_separator(text)
+    _map_columns(_header(text, sep))  # refuses a bad header before any row is parsed
     try:
         raw = pd.read_csv(
             io.StringIO(text),
@@ -132,20 +137,9 @@ def parse_csv(
     lines = np.arange(len(raw)) + 2  # row i of the frame is line i + 2 of the file
     blank = (raw.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy() if len(raw) else np.array([], bool)
     raw, lines = raw[~blank].reset_index(drop=True), lines[~blank]
-    columns = {_norm(c): c for c in raw.columns}
-    mapping, problems, notes = {}, [], []
-    for target, names in ALIASES.items():
-        found = next((columns[n] for n in names if n in columns), None)
-        if found is not None:
-            mapping[target] = found
-    time_cols = _time_columns(columns)
-    absent = [c for c in ("open", "high", "low", "close") if c not in mapping]
-    if absent or not time_cols:
-        need = (["a time column (Date/Time/Datetime/timestamp)"] if not time_cols else []) + absent
-        raise CsvFormatError(
-            f"the header lacks {', '.join(need)}; found columns {list(raw.columns)}",
-            [{"line": 1, "message": f"missing column(s): {', '.join(need)}; found {list(raw.columns)}"}],
-        )
+    mapping, time_cols = _map_columns(list(raw.columns))
+    problems: list[dict] = []
+    notes: list[str] = []
     if not len(raw):
         raise CsvFormatError("the file has a header but no rows", [{"line": 2, "message": "no data rows"}])
 
@@ -216,6 +210,54 @@ def parse_csv(
     if unreadable:
         repaired.insert(0, f"left out {unreadable} row(s) with an unreadable time")
     return ParsedCsv(frame=result.frame, timeframe=tf, problems=problems, repaired=repaired, rows_read=len(raw))
+
+
+_FIRST_LINE = re.compile(r"[^\r\n]*")
+
+
+def _header(text: str, sep: str) -> list[str]:
+    """The column names on line 1, refused when there are more than MAX_COLUMNS."""
+    first = _FIRST_LINE.match(text).group(0)
+    try:
+        names = next(csv.reader([first], delimiter=sep, skipinitialspace=True), [])
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+        raise CsvFormatError(
+            f"the header is not readable: {exc}", [{"line": 1, "message": f"the header is not readable: {exc}"}]
+        ) from None
+    if len(names) > MAX_COLUMNS:
+        raise CsvFormatError(
+            f"the header has {len(names):,} columns; a file may have at most {MAX_COLUMNS} "
+            "(a time column, Open, High, Low, Close and Volume, and a few more)",
+            [
+                {
+                    "line": 1,
+                    "message": f"{len(names):,} columns; at most {MAX_COLUMNS}",
+                    "columns": len(names),
+                    "max_columns": MAX_COLUMNS,
+                }
+            ],
+        )
+    return names
+
+
+def _map_columns(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``({"open": <column>, ...}, [<time column(s)>])``; refuses a header without a time column
+    or without one of Open/High/Low/Close."""
+    columns = {_norm(c): c for c in names}
+    mapping = {}
+    for target, aliases in ALIASES.items():
+        found = next((columns[n] for n in aliases if n in columns), None)
+        if found is not None:
+            mapping[target] = found
+    time_cols = _time_columns(columns)
+    absent = [c for c in ("open", "high", "low", "close") if c not in mapping]
+    if absent or not time_cols:
+        need = (["a time column (Date/Time/Datetime/timestamp)"] if not time_cols else []) + absent
+        raise CsvFormatError(
+            f"the header lacks {', '.join(need)}; found columns {names}",
+            [{"line": 1, "message": f"missing column(s): {', '.join(need)}; found {names}"}],
+        )
+    return mapping, time_cols
 
 
 def _time_columns(columns: dict[str, str]) -> list[str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import tracemalloc
+
 import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from rest_framework.test import APIRequestFactory, force_authenticate
 
 from backtests.models import BacktestRun
 from backtests.tests.factories import v4_body
@@ -73,6 +77,68 @@ def test_naive_times_without_tz_are_refused(alice_api, make_manager):
 def test_size_limit(alice_api, make_manager):
     big = SimpleUploadedFile("big.csv", b"Date,Open,High,Low,Close\n" + b"x" * (1024 * 1024 + 10))
     assert_error(alice_api.post(URL, {"file": big, "symbol": "EURUSD"}, format="multipart"), 413, "FILE_TOO_LARGE")
+
+
+def peak_memory_mb(call):
+    """``(result, peak MB allocated while call() ran)``, by tracemalloc (numpy and pandas
+    report their buffers to it too)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        result = call()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, (peak - before) / 2**20
+
+
+def test_a_100000_column_csv_is_refused_by_its_header_in_bounded_memory(alice_api, make_manager):
+    manager = make_manager()
+    header = "Date,Open,High,Low,Close," + ",".join(f"c{i}" for i in range(100_000))
+    text = header + "\n" + "2024-01-08 00:00,1,2,0.5,1.5" + ",0" * 100_000 + "\n"
+    assert 800_000 < len(text) < 1_200_000  # the size of the file in the report (889 KB)
+    wide = SimpleUploadedFile("wide.csv", text.encode())
+
+    response, peak_mb = peak_memory_mb(
+        lambda: alice_api.post(URL, {"file": wide, "symbol": "EURUSD", "tz": "UTC"}, format="multipart")
+    )
+
+    body = assert_error(response, 400, "INVALID_DATA")
+    assert "at most 16" in body["error"] and body["details"]["problems"][0]["max_columns"] == 16
+    assert Dataset.objects.count() == 0 and manager.storage.list() == []
+    assert peak_mb < 50, f"{peak_mb:.0f} MB to refuse a 1 MB file"
+
+
+@override_settings(QM_CSV_MAX_UPLOAD_MB=1)
+def test_an_upload_over_the_limit_is_413_before_its_body_is_read(alice, make_manager):
+    from marketdata.api.views import DatasetViewSet
+
+    boundary = "qm-test-boundary"
+    big = b"Date,Open,High,Low,Close\n" + b"2024-01-08 00:00,1,2,0.5,1.5\n" * 600_000  # 17 MB
+    body = b"".join(
+        [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="symbol"\r\n\r\nEURUSD\r\n'.encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'.encode(),
+            b"Content-Type: text/csv\r\n\r\n",
+            big,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    request = APIRequestFactory().generic("POST", URL, body, content_type=f"multipart/form-data; boundary={boundary}")
+    del big, body
+    force_authenticate(request, user=alice)
+    view = DatasetViewSet.as_view({"post": "create"})
+
+    response, peak_mb = peak_memory_mb(lambda: view(request).render())
+
+    assert response.status_code == 413, response.content
+    body = json.loads(response.content)
+    assert body["success"] is False and body["code"] == "FILE_TOO_LARGE"
+    assert body["details"]["max_mb"] == 1 and "the limit is 1 MB" in body["error"]
+    assert request.META["wsgi.input"].read_started is False, "not a byte of the body was read"
+    assert peak_mb < 2, f"{peak_mb:.1f} MB allocated to refuse a 17 MB upload"
+    assert Dataset.objects.count() == 0
 
 
 def test_upload_fields_are_validated(alice_api, make_manager):

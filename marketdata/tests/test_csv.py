@@ -106,6 +106,23 @@ def test_missing_columns_and_wrong_timeframe_are_explained():
         parse_csv(b"")
 
 
+def test_a_header_over_the_column_cap_is_refused_before_any_row_is_parsed(monkeypatch):
+    import marketdata.providers.csv as csv_provider
+
+    def never(*args, **kwargs):
+        raise AssertionError("rows were parsed")
+
+    monkeypatch.setattr(csv_provider.pd, "read_csv", never)
+    wide = "Date,Open,High,Low,Close," + ",".join(f"extra{i}" for i in range(100_000))
+    with pytest.raises(CsvFormatError, match="100,005 columns; a file may have at most 16") as refused:
+        parse_csv(wide + "\n" + "2024-01-02,1,2,0.5,1.5" + ",1" * 100_000 + "\n", tz="UTC")
+    assert refused.value.problems == [
+        {"line": 1, "message": "100,005 columns; at most 16", "columns": 100_005, "max_columns": 16}
+    ]
+    with pytest.raises(CsvFormatError, match="lacks .*close"):
+        parse_csv("Date;Open;High;Low\r2024-01-02;1;2;0.5\r", tz="UTC")
+
+
 def test_nonexistent_local_time_is_a_problem_not_a_silent_shift():
     text = (
         "Date,Open,High,Low,Close\n2024-03-10 01:30,1,2,0.5,1.5\n2024-03-10 02:30,1,2,0.5,1.5\n"

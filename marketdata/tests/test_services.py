@@ -124,3 +124,20 @@ def test_cleanup_removes_provider_rows_and_keeps_uploads(alice, make_manager):
     assert [m["symbol"] for m in removed] == ["XAUUSD@SYNTHETIC"]
     assert list(Dataset.objects.values_list("id", flat=True)) == [upload.id]
     assert manager.storage.metadata(upload.storage_key, "1h") is not None
+
+
+class _HugeUpload:
+    """An uploaded file that says it is 200 MB; reading it fails the test."""
+
+    size = 200 * 1024 * 1024
+    name = "huge.csv"
+
+    def read(self, *args):
+        raise AssertionError("the file was read")
+
+
+def test_an_upload_is_refused_by_its_size_before_it_is_read(alice):
+    with pytest.raises(CodedError) as refused:
+        dataset_import_csv(user=alice, data=_HugeUpload(), symbol="EURUSD")
+    assert refused.value.code == "FILE_TOO_LARGE" and refused.value.status_code == 413
+    assert "200.0 MB" in refused.value.message and Dataset.objects.count() == 0

@@ -31,15 +31,10 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user {owner!r}" if owner else "no superuser to own the dataset; pass --owner")
         try:
-            result = dataset_import_csv(
-                user=user,
-                data=path.read_bytes(),
-                symbol=symbol,
-                timeframe=timeframe,
-                tz=tz,
-                policy=policy,
-                name=path.name,
-            )
+            with path.open("rb") as file:
+                result = dataset_import_csv(
+                    user=user, data=file, symbol=symbol, timeframe=timeframe, tz=tz, policy=policy, name=path.name
+                )
         except CodedError as exc:
             lines = [f"{exc.code}: {exc.message}"]
             for problem in exc.details.get("problems", [])[:20]:
