@@ -17,6 +17,10 @@ from typing import Any
 
 from qm_platform.errors import CodedError
 
+# Weights beyond this only rescale the score; bounded so a weighted sum of metrics can never
+# overflow to ±inf (which a JSON column refuses, leaving a batch unable to finish).
+MAX_WEIGHT = 1e6
+
 # Named objectives → the metric they read.
 NAMED_OBJECTIVES = {
     "sharpe": "sharpe",
@@ -111,10 +115,15 @@ def parse_objective(raw: Any) -> Objective:
                 f"objective weight key {metric!r} is not a metric name",
                 {"field": "objective.weights"},
             )
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not math.isfinite(weight)
+            or abs(weight) > MAX_WEIGHT
+        ):
             raise ObjectiveError(
                 "INVALID_OBJECTIVE",
-                f"objective weight for {metric} must be a number",
+                f"objective weight for {metric} must be a number between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}",
                 {"field": f"objective.weights.{metric}"},
             )
         weights[metric] = float(weight)

@@ -29,6 +29,11 @@ def batch_limit_for_user(*, user) -> int:
     return override if override is not None else settings.QM_BATCH_MAX_RUNS
 
 
+def batch_limit_is_granted(*, user) -> bool:
+    """Whether an admin set this user's own batch ceiling (it then overrides the plan's)."""
+    return BatchLimit.objects.filter(user=user).exists()
+
+
 def batch_run_counts(*, batch: Batch) -> dict[str, int]:
     """Runs by status (every status present, zeros included) and how many came from the cache."""
     counts = dict.fromkeys(RunStatus.values, 0)

@@ -32,6 +32,10 @@ class WalkForwardError(CodedError):
     """An invalid batch request: rendered as it is by the API's one handler."""
 
 
+SPAN_DAYS = {"h": 1 / 24, "d": 1, "wk": 7, "mo": 31, "y": 366}
+MAX_SPAN_DAYS = 100 * 365  # far beyond any data; keeps date arithmetic inside pandas' range
+
+
 def parse_span(text: str, field: str) -> pd.DateOffset:
     match = _SPAN.match(str(text or ""))
     if not match or int(match.group(1)) <= 0:
@@ -41,6 +45,12 @@ def parse_span(text: str, field: str) -> pd.DateOffset:
             {"field": f"walkForward.{field}"},
         )
     n, unit = int(match.group(1)), match.group(2)
+    if n * SPAN_DAYS[unit] > MAX_SPAN_DAYS:
+        raise WalkForwardError(
+            "INVALID_WALK_FORWARD",
+            f"walkForward.{field} {text!r} is longer than {MAX_SPAN_DAYS // 365} years",
+            {"field": f"walkForward.{field}", "max_days": MAX_SPAN_DAYS},
+        )
     return {
         "h": pd.DateOffset(hours=n),
         "d": pd.DateOffset(days=n),

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from backtests.api.serializers import SYMBOL_PATTERN
+from backtests.services import backtest_count_today
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import CONDITION_KEYS, COST_KEYS, EXIT_KEYS
 from backtests.strategies.templates import template_apply
@@ -25,9 +27,11 @@ from batches.walk_forward import Window, build_windows
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from modules.errors import ModuleNotFound
 from modules.registry import get_registry
+from plans.selectors import plan_for_user
+from plans.services import plan_check_batch, quota_check_runs
 from qm_platform.errors import CodedError
 
-SYMBOL = re.compile(r"^[A-Za-z0-9._\-=^]{1,32}$")
+SYMBOL = re.compile(SYMBOL_PATTERN)  # the API's: never "." or "..", never a path
 MAX_GRID_SIZE = 10**15  # beyond this even a sample cannot index the grid
 MAX_LIST = 200  # markets, timeframes
 WALK_FORWARD_KEYS = {"inSample", "outOfSample", "step", "anchored"}
@@ -243,7 +247,8 @@ def _windows(walk_forward: dict, compiled: CompiledRequest) -> list[Window]:
 
 
 def _check_limit(*, user, grid: Grid, sample: dict | None, windows: int) -> None:
-    """400 GRID_TOO_LARGE when the batch would create more runs than the user may."""
+    """400 GRID_TOO_LARGE beyond the platform's (or an admin-granted) runs per batch; then the plan:
+    403 PLAN_LIMIT beyond its runs per batch, 429 QUOTA_EXCEEDED beyond the runs left today."""
     requested = min(sample["n"], grid.size) if sample else grid.size
     planned = requested * (windows or 1) + windows
     limit = selectors.batch_limit_for_user(user=user)
@@ -256,3 +261,7 @@ def _check_limit(*, user, grid: Grid, sample: dict | None, windows: int) -> None
             f'"sample": {{"n": N, "seed": 1}}.',
             details={"combinations": grid.size, "runs": planned, "limit": limit},
         )
+    plan = plan_for_user(user=user)
+    if not selectors.batch_limit_is_granted(user=user):  # an admin's grant overrides the plan's ceiling
+        plan_check_batch(plan=plan, combinations=planned)
+    quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user), adding=planned)

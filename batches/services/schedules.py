@@ -19,6 +19,8 @@ from batches.models import Batch, Schedule
 from batches.services.lifecycle import batch_create
 from batches.services.plan import batch_plan
 from marketdata.services import get_data_manager
+from plans.selectors import plan_for_user
+from plans.services import plan_check_schedule
 from qm_platform.errors import CodedError
 
 logger = logging.getLogger("qm.batches")
@@ -45,7 +47,7 @@ def schedule_check_timing(*, cron: str, interval_seconds: int | None, tz: str) -
                 details={"field": "cron"},
             )
         try:
-            crontab(*fields)
+            _crontab(cron)
         except (ValueError, TypeError) as exc:
             raise CodedError("INVALID_SCHEDULE", f"cron {cron!r}: {exc}", details={"field": "cron"}) from None
     elif interval_seconds < MIN_INTERVAL_SECONDS:
@@ -64,6 +66,37 @@ def schedule_check_timing(*, cron: str, interval_seconds: int | None, tz: str) -
         ) from None
 
 
+def _crontab(cron: str) -> crontab:
+    """A five-field cron expression as Celery's crontab (whose positional order differs:
+    minute, hour, day_of_week, day_of_month, month_of_year)."""
+    minute, hour, day_of_month, month, day_of_week = cron.split()
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month, day_of_week=day_of_week)
+
+
+def schedule_min_interval(*, cron: str, interval_seconds: int | None) -> float:
+    """The shortest time between two firings, in seconds: the interval, or for a cron
+    expression the smallest gap between consecutive matching minutes over the 31-day months of a
+    year's cycle (a cron fires at most once a minute, so '* * * * *' gives 60)."""
+    if not cron:
+        return float(interval_seconds or 0)
+    parsed = _crontab(cron)
+    minutes = [m * 60 + h * 3600 for h in sorted(parsed.hour) for m in sorted(parsed.minute)]
+    if len(minutes) > 1:
+        gaps = [b - a for a, b in zip(minutes, minutes[1:])] + [minutes[0] + 86400 - minutes[-1]]
+        return float(min(gaps))
+    days_per_week = len(parsed.day_of_week) if len(parsed.day_of_month) == 31 else len(parsed.day_of_month)
+    return 86400.0 if days_per_week > 1 else 86400.0 * 7
+
+
+def _check_plan(*, user, cron: str, interval_seconds: int | None, adding: int) -> None:
+    plan = plan_for_user(user=user)
+    plan_check_schedule(
+        plan=plan,
+        schedules=Schedule.objects.filter(owner=user).count() + adding,
+        interval_seconds=schedule_min_interval(cron=cron, interval_seconds=interval_seconds),
+    )
+
+
 def schedule_create(
     *,
     user,
@@ -77,6 +110,7 @@ def schedule_create(
     """Validate the batch definition (as a batch request) and the timing, save the schedule
     and its celery-beat PeriodicTask."""
     schedule_check_timing(cron=cron, interval_seconds=interval_seconds, tz=timezone_name)
+    _check_plan(user=user, cron=cron, interval_seconds=interval_seconds, adding=1)
     batch_plan(user=user, definition=definition)
     if Schedule.objects.filter(owner=user, name=name).exists():
         raise CodedError("DUPLICATE_NAME", f"you already have a schedule named {name!r}", details={"field": "name"})
@@ -106,6 +140,7 @@ def schedule_update(*, schedule: Schedule, **changes) -> Schedule:
     for key, value in changes.items():
         setattr(schedule, key, value)
     schedule_check_timing(cron=schedule.cron, interval_seconds=schedule.interval_seconds, tz=schedule.timezone)
+    _check_plan(user=schedule.owner, cron=schedule.cron, interval_seconds=schedule.interval_seconds, adding=0)
     if "definition" in changes:
         batch_plan(user=schedule.owner, definition=schedule.definition)
     if Schedule.objects.filter(owner=schedule.owner, name=schedule.name).exclude(id=schedule.id).exists():

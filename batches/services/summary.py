@@ -9,6 +9,8 @@ run's; the DSR uses the engine's PSR (``batches.stats``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from django.conf import settings
@@ -48,7 +50,7 @@ def batch_build_summary(*, batch: Batch) -> dict:
     }
     if batch.mode == BatchMode.WALK_FORWARD:
         summary["walk_forward"] = _walk_forward_summary(batch, rows)
-        return summary
+        return finite_json(summary)
     selectors.score_rows(rows, objective, constraints)
     best = pick_best(rows)
     scored = [r["score"] for r in rows if r["score"] is not None]
@@ -58,7 +60,19 @@ def batch_build_summary(*, batch: Batch) -> dict:
         None if best is None else {k: best[k] for k in ("run_id", "params", "score", "metrics", "combination")}
     )
     summary["dsr"] = _dsr(rows, best) if best else None
-    return summary
+    return finite_json(summary)
+
+
+def finite_json(value):
+    """The summary as a JSON column takes it: ±inf and NaN (an infinite profit factor, a score
+    of metrics at their extremes) become null, so a batch can always store its summary and end."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
 
 
 def _distribution(values: list[float]) -> dict | None:

@@ -119,7 +119,7 @@ def test_schedule_crud(alice_api, bob_api):
 
 def test_admin_pages_for_batches_and_schedules(admin_client, alice):
     schedules.schedule_create(
-        user=alice, name="admin view", definition={"strategy": v4_body(**SHORT)}, interval_seconds=600
+        user=alice, name="admin view", definition={"strategy": v4_body(**SHORT)}, interval_seconds=3600
     )
     batch = lifecycle.batch_create(user=alice, definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7, 14]}})
     for url in (

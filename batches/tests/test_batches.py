@@ -19,6 +19,7 @@ from batches.services import lifecycle, schedules
 from batches.services.plan import batch_plan
 from batches.stats import deflated_sharpe, expected_max_sharpe
 from batches.walk_forward import build_windows, stitch
+from plans.models import Plan, UserPlan
 from qm_platform.errors import CodedError
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
@@ -121,6 +122,7 @@ def test_a_grid_over_the_limit_is_refused_unless_sampled_or_the_users_limit_allo
     plan = batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid, "sample": {"n": 50, "seed": 1}})
     assert plan.planned_runs == 50
     BatchLimit.objects.create(user=alice, max_runs=20_000)
+    UserPlan.objects.create(user=alice, plan=Plan.objects.get(slug="elite"))  # 50,000 runs a day
     assert batch_plan(user=alice, definition={"strategy": v4_body(), "grid": grid}).planned_runs == 12_000
 
 
@@ -492,3 +494,89 @@ def test_invalid_schedules_are_refused(alice):
         with pytest.raises(CodedError) as excinfo:
             schedules.schedule_create(user=alice, name="x", definition=definition, **kwargs)
         assert excinfo.value.details["field"] == field
+
+
+# ---- bad input and plan limits (security issue) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        {"weights": {"sharpe": 1e308, "max_drawdown_pct": -1e308}},
+        {"weights": {"sharpe": 1e7}},
+        {"weights": {"sharpe": float("inf")}},
+    ],
+)
+def test_an_objective_that_could_overflow_is_refused(alice, objective):
+    with pytest.raises(CodedError) as err:
+        create(alice, grid={PERIOD: [7, 14]}, objective=objective)
+    assert err.value.code == "INVALID_OBJECTIVE" and err.value.status_code == 400
+
+
+def test_a_summary_never_holds_infinity(alice):
+    from batches.services.summary import finite_json
+
+    assert finite_json({"a": [1.0, float("inf")], "b": {"c": float("nan"), "d": "x"}}) == {
+        "a": [1.0, None],
+        "b": {"c": None, "d": "x"},
+    }
+
+
+def test_a_walk_forward_span_of_a_million_years_is_400(alice):
+    with pytest.raises(CodedError) as err:
+        create(
+            alice,
+            mode="walk_forward",
+            grid={PERIOD: [7]},
+            walkForward={"inSample": "1mo", "outOfSample": "999999y"},
+        )
+    assert err.value.code == "INVALID_WALK_FORWARD" and err.value.status_code == 400
+
+
+@pytest.mark.parametrize("market", [".", "..", "../x"])
+def test_a_market_that_is_a_path_is_refused(alice, market):
+    with pytest.raises(CodedError) as err:
+        create(alice, grid={PERIOD: [7]}, markets=[market])
+    assert err.value.status_code == 400
+
+
+def test_a_batch_beyond_the_plans_size_is_403_unless_an_admin_granted_more(alice):
+    small = Plan.objects.get(slug="free")
+    small.combinations_per_batch = 3
+    small.save()
+    UserPlan.objects.create(user=alice, plan=small)
+    with pytest.raises(CodedError) as err:
+        create(alice, grid={PERIOD: [7, 14], TP: [1.5, 2.0]})
+    assert err.value.code == "PLAN_LIMIT" and err.value.details["limit"] == "combinations_per_batch"
+    assert not BacktestRun.objects.exists()
+    BatchLimit.objects.create(user=alice, max_runs=10)
+    assert create(alice, grid={PERIOD: [7, 14], TP: [1.5, 2.0]}).runs.count() == 4
+
+
+def test_a_batch_beyond_the_daily_run_quota_is_429(alice):
+    plan = Plan.objects.get(slug="free")
+    plan.runs_per_day = 3
+    plan.save()
+    UserPlan.objects.create(user=alice, plan=plan)
+    with pytest.raises(CodedError) as err:
+        create(alice, grid={PERIOD: [7, 14], TP: [1.5, 2.0]})
+    assert err.value.code == "QUOTA_EXCEEDED" and err.value.status_code == 429
+
+
+@pytest.mark.parametrize("cron", ["* * * * *", "*/5 * * * *"])
+def test_a_schedule_more_often_than_the_plan_allows_is_403(alice, cron):
+    with pytest.raises(CodedError) as err:
+        schedules.schedule_create(
+            user=alice, name="often", definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7]}}, cron=cron
+        )
+    assert err.value.code == "PLAN_LIMIT" and err.value.details["limit"] == "schedule_min_interval_seconds"
+
+
+def test_a_cron_on_a_day_of_the_month_is_read_in_crons_order(alice):
+    schedule = schedules.schedule_create(
+        user=alice,
+        name="mid-month",
+        definition={"strategy": v4_body(**SHORT), "grid": {PERIOD: [7]}},
+        cron="0 6 15 * *",
+    )
+    assert schedule.cron == "0 6 15 * *"
