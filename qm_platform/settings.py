@@ -14,7 +14,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Exchange, Queue
+
+from workers import routing
 
 from .env import env_bool, env_choice, env_int, env_list, env_path, env_str
 
@@ -224,27 +225,13 @@ CELERY_TASK_TIME_LIMIT = QM_TASK_TIME_LIMIT
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_TASK_DEFAULT_QUEUE = "backtests"
-CELERY_TASK_QUEUES = (
-    Queue("backtests", Exchange("backtests", type="direct"), routing_key="backtests"),
-    Queue("reports", Exchange("reports", type="direct"), routing_key="reports"),
-    Queue("data", Exchange("data", type="direct"), routing_key="data"),
-)
-CELERY_TASK_ROUTES = {  # an exact name wins over a pattern
-    "backtests.tasks.render_report_task": {"queue": "reports"},
-    "backtests.tasks.*": {"queue": "backtests"},
-    "marketdata.tasks.*": {"queue": "data"},
-}
+# Queues, routes and the beat schedule: workers/routing.py.
+CELERY_TASK_DEFAULT_QUEUE = routing.DEFAULT_QUEUE
+CELERY_TASK_QUEUES = routing.QUEUES
+CELERY_TASK_ROUTES = routing.ROUTES
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 QM_HEARTBEAT_TIMEOUT = env_int("QM_HEARTBEAT_TIMEOUT", 120, min_value=1)
 QM_MAX_ATTEMPTS = env_int("QM_MAX_ATTEMPTS", 3, min_value=1, max_value=20)
-CELERY_BEAT_SCHEDULE = {
-    "dispatch-queued-runs": {"task": "backtests.tasks.dispatch_queued_runs", "schedule": 15.0},
-    "reap-stale-runs": {
-        "task": "backtests.tasks.reap_stale_runs",
-        "schedule": float(max(5, QM_HEARTBEAT_TIMEOUT // 2)),
-    },
-}
 
 # --- QuantMetrics -----------------------------------------------------------------------
 QM_STORAGE_BACKEND = env_choice("QM_STORAGE_BACKEND", "local", ("local", "s3"))
@@ -439,10 +426,7 @@ except ValueError as _exc:
     raise ImproperlyConfigured(f"QM_BATCH_DRIFT_THRESHOLDS must be a JSON object: {_exc}") from None
 if not all(isinstance(v, (int, float)) and v >= 0 for v in QM_BATCH_DRIFT_THRESHOLDS.values()):
     raise ImproperlyConfigured("QM_BATCH_DRIFT_THRESHOLDS values must be non-negative numbers")
-CELERY_TASK_ROUTES["batches.tasks.render_batch_report"] = {"queue": "reports"}  # exact names win over globs
-CELERY_TASK_ROUTES["batches.tasks.*"] = {"queue": "backtests"}
-CELERY_BEAT_SCHEDULE["advance-batches"] = {
-    "task": "batches.tasks.sweep_batches",
-    "schedule": float(QM_BATCH_SWEEP_SECONDS),
-}
+CELERY_BEAT_SCHEDULE = routing.beat_schedule(
+    heartbeat_timeout=QM_HEARTBEAT_TIMEOUT, batch_sweep_seconds=QM_BATCH_SWEEP_SECONDS
+)
 # --- end batches ---
