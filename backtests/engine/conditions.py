@@ -295,13 +295,12 @@ def _check_types(c: Condition) -> None:
                     code="INVALID_CONDITION",
                     details={"field": field_name, "allowed": list(out.values)},
                 )
-        if out.kind == "boolean":
-            if c.operator not in ("==", "!=") or not isinstance(v, bool):
-                raise StrategyError(
-                    f"{c.where}: {c.left.label()} is true/false; use == or != with true or false",
-                    code="INVALID_CONDITION",
-                    details={"field": field_name},
-                )
+        if out.kind == "boolean" and (c.operator not in ("==", "!=") or not isinstance(v, bool)):
+            raise StrategyError(
+                f"{c.where}: {c.left.label()} is true/false; use == or != with true or false",
+                code="INVALID_CONDITION",
+                details={"field": field_name},
+            )
 
 
 def parse_blocks(blocks: Any, field_name: str) -> tuple[Block, ...]:

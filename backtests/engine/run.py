@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from modules.registry import get_registry
-from . import metrics as metric_fns
 
 from . import kernel as K
+from . import metrics as metric_fns
 from .conditions import compute_operands, evaluate
 from .errors import InsufficientData
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
