@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from modules.position_sizing._base import SIZING_BASES
+from modules.position_sizing._base import SIZING_BASES, PositionSizingModule
 from modules.registry import get_registry
 
 from . import kernel as K
@@ -72,7 +73,8 @@ def session_ends(index: pd.DatetimeIndex, session_end: str, timezone: str) -> np
 
 def sizing_inputs(spec: StrategySpec, data: pd.DataFrame) -> tuple[int, np.ndarray]:
     """The sizing module's basis code and its primary output per bar."""
-    cls = get_registry().get_module(spec.sizing.module_id)
+    # build_strategy admits position_sizing modules only
+    cls = cast(type[PositionSizingModule], get_registry().get_module(spec.sizing.module_id))
     frame = cls().calculate(data, spec.sizing.config)
     values = frame[cls.column_name(cls.validate_config(spec.sizing.config))].to_numpy(dtype=np.float64)
     return SIZING_BASES.index(cls.sizing_basis), np.ascontiguousarray(values)
@@ -106,12 +108,17 @@ def _params(spec: StrategySpec, basis: int) -> np.ndarray:
     return p
 
 
-def _bools(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.bool_)
-
-
-def _floats(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64)
+def _kernel_input(a: np.ndarray | None, dtype: type, default: np.ndarray) -> np.ndarray:
+    """``a`` (``default`` if None) as a read-only, aligned, C-contiguous array of ``dtype``,
+    copied only if it is not one already. Numba compiles one variant per argument type, and
+    read-only is part of the type: pandas hands out read-only views, NumPy writeable arrays.
+    Making every input read-only (a view, no copy) keeps the kernel at one signature, which the
+    on-disk cache always has."""
+    out = np.require(default if a is None else a, dtype=dtype, requirements=["C", "A"])
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def simulate(
@@ -141,25 +148,27 @@ def simulate(
     tf = np.zeros((capacity, K.N_FLOAT), dtype=np.float64)
     equity = np.empty(n, dtype=np.float64)
     nan = np.full(n, np.nan)
-    count, skipped = K.run_kernel(
-        _floats(open_),
-        _floats(high),
-        _floats(low),
-        _floats(close),
-        _bools(signals.long_entry),
-        _bools(signals.short_entry),
-        _bools(signals.long_exit),
-        _bools(signals.short_exit),
-        _bools(session_end if session_end is not None else np.zeros(n, bool)),
-        _floats(atr if atr is not None else nan),
-        _floats(size_value if size_value is not None else nan),
-        _floats(stop_level if stop_level is not None else nan),
-        _floats(target_level if target_level is not None else nan),
-        _params(spec, size_basis),
-        ti,
-        tf,
-        equity,
-    )
+    per_bar = {
+        K.B_OPEN: open_,
+        K.B_HIGH: high,
+        K.B_LOW: low,
+        K.B_CLOSE: close,
+        K.B_ATR: atr,
+        K.B_SIZE: size_value,
+        K.B_STOP_LEVEL: stop_level,
+        K.B_TARGET_LEVEL: target_level,
+    }
+    bars = tuple(_kernel_input(per_bar[i], np.float64, nan) for i in range(K.N_BARS_ARRAYS))
+    never = np.zeros(n, dtype=np.bool_)
+    flags = {
+        K.E_LONG_ENTRY: signals.long_entry,
+        K.E_SHORT_ENTRY: signals.short_entry,
+        K.E_LONG_EXIT: signals.long_exit,
+        K.E_SHORT_EXIT: signals.short_exit,
+        K.E_SESSION_END: session_end,
+    }
+    events = tuple(_kernel_input(flags[i], np.bool_, never) for i in range(K.N_EVENTS_ARRAYS))
+    count, skipped = K.run_kernel(bars, events, _params(spec, size_basis), ti, tf, equity)
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]
