@@ -386,6 +386,28 @@ def backtest_cancel(*, run: BacktestRun) -> BacktestRun:
     return run
 
 
+def backtest_cancel_batch_runs(*, batch_id) -> int:
+    """Cancel every QUEUED or RUNNING run of a batch in one update (a running worker stops at
+    its next progress write, as for a single cancel); returns how many. The owner's freed slots
+    go to their next waiting runs."""
+    now = timezone.now()
+    runs = BacktestRun.objects.filter(batch_id=batch_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING))
+    owner_id = runs.values_list("owner_id", flat=True).first()
+    cancelled = _db_retry(
+        lambda: runs.update(
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            stage="cancelled",
+            error_code="CANCELLED",
+            error_message="Cancelled with its batch.",
+        )
+    )
+    if cancelled:
+        observability.RUNS_FINISHED.labels(status=RunStatus.CANCELLED).inc(cancelled)
+        transaction.on_commit(lambda: backtest_dispatch_waiting(owner_id=owner_id))
+    return cancelled
+
+
 def backtest_reap_stale(*, now=None) -> dict[str, int]:
     """Requeue RUNNING runs whose worker stopped sending heartbeats (at most
     QM_MAX_ATTEMPTS attempts, then FAILED with WORKER_LOST). A stale report stage gets its

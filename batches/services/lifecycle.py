@@ -15,7 +15,6 @@ delivered twice changes nothing, and every batch ends.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from celery import current_app
@@ -25,7 +24,12 @@ from django.db.models import Count
 from django.utils import timezone
 
 from backtests.models import BacktestRun, RunStatus
-from backtests.services import backtest_cancel, backtest_dispatch_waiting, backtest_has_room, backtest_submit
+from backtests.services import (
+    backtest_cancel_batch_runs,
+    backtest_dispatch_waiting,
+    backtest_has_room,
+    backtest_submit,
+)
 from backtests.strategies.compile import CompiledRequest
 from batches import selectors
 from batches.models import Batch, BatchMode, BatchStatus, Schedule
@@ -287,9 +291,7 @@ def batch_cancel(*, batch: Batch) -> Batch:
             f"the batch is {batch.status}; only a RUNNING batch can be cancelled",
             details={"status": batch.status},
         )
-    for run in BacktestRun.objects.filter(batch=batch, status__in=PENDING).only("id", "status"):
-        with contextlib.suppress(CodedError):  # it finished meanwhile
-            backtest_cancel(run=run)
+    backtest_cancel_batch_runs(batch_id=batch.id)  # one update, whatever the batch's size
     Batch.objects.filter(id=batch.id).update(summary=batch_build_summary(batch=batch))
     batch.refresh_from_db()
     logger.info("batch cancelled", extra={"run_id": f"batch:{batch.id}"})
