@@ -534,12 +534,9 @@ def _fail(run_id, lease: str, code: str, message: str) -> str:
 
 
 def _downsample_equity(equity) -> list[list]:
-    step = max(1, len(equity) // EQUITY_POINTS)
-    positions = list(range(0, len(equity), step))
-    if positions and positions[-1] != len(equity) - 1:
-        positions.append(len(equity) - 1)
-    picked = equity.iloc[positions]
-    return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
+    from backtests.engine.downsample import downsample_equity
+
+    return downsample_equity(equity, EQUITY_POINTS)
 
 
 TRADE_FLOATS = (

@@ -46,6 +46,7 @@ import pandas as pd  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from backtests.engine import run_backtest  # noqa: E402
+from backtests.engine.downsample import downsample_equity  # noqa: E402
 from backtests.models import BacktestRun, Trade  # noqa: E402
 from backtests.strategies.parse import build_strategy  # noqa: E402
 from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
@@ -124,9 +125,6 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     last_exit = result.trades["exit_time"].iloc[trades_wanted - 1]
     frame = frame.loc[:last_exit]
     result = run_backtest(frame, spec)
-    equity = result.equity
-    step = max(1, len(equity) // EQUITY_POINTS)
-    picked = equity.iloc[list(range(0, len(equity), step)) + [len(equity) - 1]]
     metrics = dict(result.metrics, strategy_text=result.strategy_text)
     run = BacktestRun(
         id=uuid.uuid4(),
@@ -138,7 +136,7 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
         metrics=metrics,
         trade_count=len(result.trades),
         engine_version=result.engine_version,
-        equity_curve=[[t.isoformat(), round(float(v), 6)] for t, v in picked.items()],
+        equity_curve=downsample_equity(result.equity, EQUITY_POINTS),
         data_source="synthetic",
         data_checksum=result.data_checksum,
         bars=len(frame),

@@ -107,6 +107,43 @@ def edge_stability_index(pnl: np.ndarray) -> float | None:
     return 100.0 * positive / k
 
 
+def sharpe_per_period(returns: np.ndarray) -> float | None:
+    """mean / std (ddof 1) of the finite returns, per period (not annualised). None under 2
+    returns or with zero variance."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2 or _constant(r):
+        return None
+    return float(r.mean() / r.std(ddof=1))
+
+
+def return_moments(returns: np.ndarray) -> tuple[float, float]:
+    """(skewness, non-excess kurtosis) of the finite returns from population moments
+    (scipy.stats.skew / kurtosis(fisher=False) with bias=True); (0, 3) for a constant series."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    centered = r - r.mean()
+    m2 = float(np.mean(centered**2)) if len(r) else 0.0
+    if m2 == 0:
+        return 0.0, 3.0
+    return float(np.mean(centered**3)) / m2**1.5, float(np.mean(centered**4)) / m2**2
+
+
+def psr_from_moments(
+    sharpe: float, observations: int, skew: float, kurtosis: float, benchmark_sharpe: float = 0.0
+) -> float | None:
+    """The PSR formula on summary numbers: Φ((SR − SR*) √(n − 1) / √(1 − γ3·SR + (γ4 − 1)/4·SR²)),
+    SR and SR* per period, γ4 non-excess. A probability in [0, 1]; None under 2 observations or
+    when the radicand is not positive."""
+    if observations < 2:
+        return None
+    radicand = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
+    if not radicand > 0:
+        return None
+    z = (sharpe - benchmark_sharpe) * math.sqrt(observations - 1) / math.sqrt(radicand)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
 def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> float | None:
     """PSR (Bailey & López de Prado, 2012, "The Sharpe ratio efficient frontier", eq. 11):
     Φ((SR − SR*) √(n − 1) / √(1 − γ3·SR + (γ4 − 1)/4·SR²)), with SR = mean / std (ddof 1) of the
@@ -115,19 +152,11 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.
     None under 2 returns, with zero variance, or when the radicand is not positive."""
     r = np.asarray(returns, dtype=np.float64)
     r = r[np.isfinite(r)]
-    n = len(r)
-    if n < 2 or _constant(r):
+    sr = sharpe_per_period(r)
+    if sr is None:
         return None
-    sr = r.mean() / r.std(ddof=1)
-    centered = r - r.mean()
-    m2 = float(np.mean(centered**2))
-    skew = float(np.mean(centered**3)) / m2**1.5
-    kurt = float(np.mean(centered**4)) / m2**2
-    radicand = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2
-    if not radicand > 0:
-        return None
-    z = (sr - benchmark_sharpe) * math.sqrt(n - 1) / math.sqrt(radicand)
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    skew, kurt = return_moments(r)
+    return psr_from_moments(sr, len(r), skew, kurt, benchmark_sharpe)
 
 
 def probabilistic_validation_score(trade_returns: np.ndarray) -> float | None:

@@ -321,3 +321,13 @@ def test_drawdown_that_never_recovers_counts_to_the_end():
     equity = pd.Series([100.0, 110, 105, 104, 108], index=pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC"))
     assert M.drawdown_durations(equity.to_numpy(), equity.index.as_unit("ns").asi8) == (3, 3.0)
     assert M.max_drawdown_pct(equity.to_numpy()) == pytest.approx(6 / 110 * 100)
+
+
+def test_psr_is_the_formula_on_its_own_moments():
+    r = np.array([0.012, -0.004, 0.009, 0.015, -0.011, 0.003, 0.007, -0.002, 0.01, 0.001])
+    sr = M.sharpe_per_period(r)
+    skew, kurt = M.return_moments(r)
+    assert sr == pytest.approx(r.mean() / r.std(ddof=1))
+    assert M.psr_from_moments(sr, len(r), skew, kurt, 0.001) == M.probabilistic_sharpe_ratio(r, 0.001)
+    assert M.sharpe_per_period(np.ones(5)) is None and M.return_moments(np.ones(5)) == (0.0, 3.0)
+    assert M.psr_from_moments(0.1, 1, 0.0, 3.0) is None

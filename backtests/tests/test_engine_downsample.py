@@ -1,0 +1,77 @@
+"""The one equity downsampler: a thinned curve keeps its extremes, so the drawdown drawn from
+it is the drawdown the metrics computed. Pure: no Django."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.engine import metrics as M
+from backtests.engine.downsample import downsample_equity
+
+
+def curve(values) -> pd.Series:
+    return pd.Series(
+        np.asarray(values, dtype=np.float64),
+        index=pd.date_range("2024-01-01", periods=len(values), freq="15min", tz="UTC"),
+    )
+
+
+def values_of(points) -> np.ndarray:
+    return np.array([v for _, v in points])
+
+
+def test_a_short_curve_is_kept_whole_and_an_empty_one_gives_nothing():
+    equity = curve([100, 101, 99.5])
+    assert downsample_equity(equity) == [
+        ["2024-01-01T00:00:00+00:00", 100.0],
+        ["2024-01-01T00:15:00+00:00", 101.0],
+        ["2024-01-01T00:30:00+00:00", 99.5],
+    ]
+    assert downsample_equity(curve([])) == []
+
+
+def test_a_long_curve_keeps_at_most_about_points_pairs_in_time_order_with_both_ends():
+    rng = np.random.default_rng(7)
+    equity = curve(10_000 * np.cumprod(1 + rng.normal(0, 0.002, 50_000)))
+    points = downsample_equity(equity, points=600)
+    assert len(points) <= 604
+    times = [pd.Timestamp(t) for t, _ in points]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert points[0][0] == equity.index[0].isoformat() and points[-1][0] == equity.index[-1].isoformat()
+    assert values_of(points).max() == pytest.approx(equity.max()) and values_of(points).min() == pytest.approx(
+        equity.min()
+    )
+
+
+def test_the_drawn_drawdown_equals_the_computed_one():
+    rng = np.random.default_rng(3)
+    # The worst fall peaks and bottoms inside one bucket, with a higher value after it in the
+    # same bucket: a per-bucket min/max alone would lose the peak.
+    values = 10_000 * np.cumprod(1 + rng.normal(0.0002, 0.001, 20_000))
+    values[10_000] = values[:10_000].max() * 1.01
+    values[10_001:10_004] = values[10_000] * np.array([0.7, 0.69, 1.5])
+    values[10_004:] *= 1.5 * values[10_000] / values[10_004]
+    equity = curve(values)
+    drawn = values_of(downsample_equity(equity, points=100))
+    assert M.max_drawdown_pct(drawn) == pytest.approx(M.max_drawdown_pct(values), rel=1e-9)
+
+
+def test_every_nth_point_would_have_missed_the_drawdown():
+    values = np.full(6_000, 10_000.0)
+    values[3_001] = 8_000.0  # one bar down 20 %, between two picks of every tenth bar
+    drawn = values_of(downsample_equity(curve(values), points=600))
+    assert M.max_drawdown_pct(drawn) == pytest.approx(20.0)
+    assert M.max_drawdown_pct(values[::10]) == 0.0
+
+
+def test_the_downsampler_imports_no_django():
+    code = (
+        "import sys, backtests.engine.downsample; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
