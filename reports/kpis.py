@@ -13,6 +13,20 @@ from typing import Any
 NA = "n/a"
 
 
+def number_text(pattern: str, value: float) -> str:
+    """``pattern.format(value)``, except that a value which rounds to zero at the pattern's
+    precision is written as 0 (so "−0.00", "-0.0%" or "-0 R" never appear). The pattern's own
+    text (outside the braces) holds no digit."""
+    text = pattern.format(value)
+    return text if any(c in "123456789" for c in text) else pattern.format(0.0)
+
+
+def shown_value(pattern: str, value: float) -> float:
+    """``value``, or 0.0 when it rounds to zero at the pattern's precision: what the reader sees,
+    so the reading and the colour agree with the printed number."""
+    return 0.0 if number_text(pattern, value) == pattern.format(0.0) else value
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -277,14 +291,29 @@ def format_value(key: str, value: Any) -> str:
     if number is None:
         return NA if value is None or isinstance(value, (int, float)) else str(value)
     if key.endswith("_pct") or key in ("win_rate",):
-        return f"{number:.2f}%"
+        return number_text("{:.2f}%", number)
     if key.endswith("_r"):
-        return f"{number:+.2f} R"
+        return number_text("{:+.2f} R", number)
     if isinstance(value, int) or number.is_integer() and abs(number) >= 1000:
-        return f"{number:,.0f}"
+        return number_text("{:,.0f}", number)
     if abs(number) >= 100:
-        return f"{number:,.2f}"
-    return f"{number:.3g}" if abs(number) < 0.01 and number else f"{number:.2f}"
+        return number_text("{:,.2f}", number)
+    return f"{number:.3g}" if abs(number) < 0.01 and number else number_text("{:.2f}", number)
+
+
+def metric_value(metrics: dict | None, key: str) -> float | None:
+    """A stored metric as a finite float, or None (missing, null, not a number)."""
+    return _num((metrics or {}).get(key))
+
+
+def kpi_text(key: str, value: Any) -> str:
+    """A summary metric as its KPI card prints it ("21.00%"); "n/a" when undefined. Charts that
+    repeat a KPI (the underwater chart's "max") print this text, so the two always agree."""
+    number = _num(value)
+    kpi = next((k for k in SUMMARY if k.key == key), None)
+    if number is None:
+        return NA
+    return number_text(kpi.fmt, number) if kpi else format_value(key, number)
 
 
 def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
@@ -298,6 +327,7 @@ def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
         if value is None:
             cards.append({"key": kpi.key, "label": kpi.label, "text": NA, "reading": kpi.missing, "tone": "neutral"})
             continue
+        value = shown_value(kpi.fmt, value)
         tone = "neutral"
         if kpi.key in ("net_return_pct", "cagr_pct", "expectancy_r", "sharpe", "sortino"):
             tone = "good" if value > 0 else "bad" if value < 0 else "neutral"
@@ -309,7 +339,7 @@ def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
             {
                 "key": kpi.key,
                 "label": kpi.label,
-                "text": kpi.fmt.format(value),
+                "text": number_text(kpi.fmt, value),
                 "reading": kpi.reading(value, metrics) if kpi.reading else "",
                 "tone": tone,
             }

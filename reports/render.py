@@ -84,7 +84,9 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
     windows = analysis.stored_trade_windows(extras)
     chart = {
         "equity": charts.equity_chart(equity, analysis.stored_benchmark(extras), capital),
-        "drawdown": charts.drawdown_chart(analysis.drawdown_pct(equity)),
+        "drawdown": charts.drawdown_chart(
+            analysis.drawdown_pct(equity), max_drawdown_pct=kpis.metric_value(metrics, "max_drawdown_pct")
+        ),
         "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
         "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
         "r_distribution": charts.histogram_chart(
