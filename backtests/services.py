@@ -35,10 +35,13 @@ from django.utils import timezone
 
 from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
+from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
 from marketdata.services import market_data_load
+from marketdata.timeframes import timeframe_seconds
+from marketdata.validation import market_calendar, session_seconds
 from qm_platform import observability
 from qm_platform.errors import CodedError
 from reports.analysis import equity_series, initial_capital, report_extras
@@ -462,6 +465,7 @@ def _execute_claimed(run_id, lease: str) -> str:
             spec,
             on_progress=progress,
             trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
+            annualisation=market_annualisation(symbol=run.market, timeframe=run.timeframe),
         )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         _store_results(run, lease, result, loaded)
@@ -487,6 +491,14 @@ def _execute_claimed(run_id, lease: str) -> str:
         transaction.on_commit(lambda: report_dispatch(run_id=run_id))
         return RunStatus.RUNNING
     return _succeed(run_id, lease)
+
+
+def market_annualisation(*, symbol: str, timeframe: str) -> Annualisation:
+    """Bars and trading days a year for ``symbol`` at ``timeframe``, from the market's trading
+    calendar as the data checks know it (``marketdata.validation.market_calendar``): 24/7 crypto,
+    24/5 FX and metals, exchange sessions for indices. The engine is told, not left to guess
+    from the tested span (a one-week FX window would otherwise annualise 8,766 hours a year)."""
+    return calendar_annualisation(market_calendar(symbol), timeframe_seconds(timeframe), session_seconds(symbol))
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:

@@ -203,7 +203,8 @@ SUMMARY = (
         "Sharpe",
         "{:.2f}",
         "Annualised Sharpe ratio: mean over standard deviation of the per-bar "
-        "equity returns (risk-free rate 0), scaled by √(bars per year).",
+        "equity returns (risk-free rate 0), scaled by √(bars per year), the bars a year of the "
+        "market's trading calendar (24/7 crypto, 24/5 FX and metals, exchange sessions for indices).",
         _read_ratio("Sharpe", "volatility"),
         "Undefined: too few returns or no variation.",
     ),
@@ -281,6 +282,17 @@ OTHER = {
     "initial_capital": ("Initial capital", "Account equity at the start."),
     "final_equity": ("Final equity", "Account equity at the end."),
     "period_days": ("Period (days)", "Calendar days from the first to the last bar."),
+    "periods_per_year": (
+        "Bars per year",
+        "Bars a year that annualise Sharpe and Sortino: the market's trading days a year × its bars a day.",
+    ),
+    "annualisation": ("Annualised by", "Where the bars per year come from: the market's calendar, or the span."),
+}
+ANNUALISATION_TEXT = {
+    "calendar:crypto": "24/7 crypto calendar",
+    "calendar:fx": "24/5 FX and metals calendar",
+    "calendar:index": "exchange sessions",
+    "observed": "bars observed over the span",
 }
 HIDDEN = {"strategy_text"}
 
@@ -288,6 +300,8 @@ HIDDEN = {"strategy_text"}
 def format_value(key: str, value: Any) -> str:
     """A metric value as text with the unit its key implies (``_pct`` percent, ``_r`` R)."""
     number = _num(value)
+    if key == "annualisation":
+        return ANNUALISATION_TEXT.get(str(value), str(value))
     if number is None:
         return NA if value is None or isinstance(value, (int, float)) else str(value)
     if key.endswith("_pct") or key in ("win_rate",):

@@ -15,10 +15,13 @@ General edge cases:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from backtests.engine.downsample import downsample_equity as downsample_equity  # re-exported: one downsampler
 
 SECONDS_PER_YEAR = 365.25 * 86_400
 DAYS_PER_MONTH = 365.25 / 12
@@ -218,9 +221,55 @@ def years_spanned(times_ns: np.ndarray) -> float:
 
 
 def periods_per_year(count: int, years: float) -> float | None:
-    """Observed frequency: ``count`` returns over ``years`` (so weekends and closed sessions do
-    not inflate it, unlike 365 × 24 for hourly FX bars). None when the span is zero."""
+    """Observed frequency: ``count`` returns over ``years``. The fallback when the market's
+    calendar is not known (see ``calendar_annualisation``): right on long spans, inflated on a
+    short window without a weekend (a Monday–Friday FX week counts 8,766 hourly bars a year
+    instead of 6,261). None when the span is zero."""
     return count / years if years > 0 and count > 0 else None
+
+
+# Trading days in a year by calendar: 24/7 crypto trades every day, 24/5 FX and metals five
+# days in seven, exchange-listed indices and stocks about 252 sessions (weekends and holidays off).
+TRADING_DAYS_PER_YEAR = {"crypto": 365.25, "fx": 365.25 * 5 / 7, "index": 252.0}
+WEEK_SECONDS = 7 * 86_400
+
+
+@dataclass(frozen=True)
+class Annualisation:
+    """How many bars (``periods_per_year``) and trading days (``days_per_year``) a market has in
+    a year; ``basis`` says where the numbers come from."""
+
+    periods_per_year: float
+    days_per_year: float
+    basis: str
+
+
+def calendar_annualisation(calendar: str, bar_seconds: float, session_seconds: float | None = None) -> Annualisation:
+    """Bars and trading days a year from the market's trading calendar and the bar size, never
+    from the tested span (docs/metrics.md, "Annualisation").
+
+    ``calendar``: ``"crypto"`` (24/7), ``"fx"`` (24/5, FX and metals) or ``"index"`` (exchange
+    sessions, indices and stocks; ``session_seconds`` is the length of one session, needed for
+    bars shorter than a day). Intraday bars: trading days × bars a trading day (24 h for crypto
+    and FX, ⌈session / bar⌉ for an exchange, so a 6.5 h session has 7 hourly bars); daily bars:
+    the trading days; weekly and longer: 365.25 days / bar. Raises ValueError for an unknown
+    calendar, a bar that is not positive, or an exchange calendar without its session."""
+    if calendar not in TRADING_DAYS_PER_YEAR:
+        raise ValueError(f"unknown calendar {calendar!r}; expected one of {sorted(TRADING_DAYS_PER_YEAR)}")
+    if not bar_seconds > 0:
+        raise ValueError(f"bar_seconds must be positive, got {bar_seconds!r}")
+    days = TRADING_DAYS_PER_YEAR[calendar]
+    if bar_seconds >= WEEK_SECONDS:
+        periods = SECONDS_PER_YEAR / bar_seconds
+    elif bar_seconds >= 86_400:
+        periods = days * 86_400 / bar_seconds
+    elif calendar == "index":
+        if not session_seconds or session_seconds <= 0:
+            raise ValueError("an exchange calendar needs the session length for intraday bars")
+        periods = days * math.ceil(session_seconds / bar_seconds - 1e-9)
+    else:
+        periods = days * 86_400 / bar_seconds
+    return Annualisation(periods, days, f"calendar:{calendar}")
 
 
 def sharpe_ratio(returns: np.ndarray, per_year: float | None) -> float | None:
@@ -289,12 +338,21 @@ def exposure_pct(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> floa
 
 
 def compute_all(
-    trades: pd.DataFrame, equity: pd.Series, initial_capital: float, close: np.ndarray | None = None
+    trades: pd.DataFrame,
+    equity: pd.Series,
+    initial_capital: float,
+    close: np.ndarray | None = None,
+    *,
+    annualisation: Annualisation | None = None,
 ) -> dict[str, Any]:
     """Every metric, as a JSON-safe dict (floats, ints, None). ``trades`` needs ``pnl``;
     ``r_multiple``, ``pnl_pct``, ``bars_held``, ``fees``, ``gross_pnl``, ``direction``,
     ``entry_bar``/``exit_bar`` are used when present. ``equity`` is per bar on a UTC
-    DatetimeIndex; ``close`` gives buy-and-hold over the same bars."""
+    DatetimeIndex; ``close`` gives buy-and-hold over the same bars.
+
+    ``annualisation``: bars and trading days a year from the market's calendar
+    (``calendar_annualisation``); without it, the observed frequency over the span (pure default,
+    for data of unknown calendar)."""
 
     def column(name: str) -> np.ndarray | None:
         return trades[name].to_numpy(dtype=np.float64) if name in trades.columns else None
@@ -310,8 +368,12 @@ def compute_all(
     bar_returns = simple_returns(eq)
     day_values, day_times = daily_closes(eq, times)
     day_returns = simple_returns(day_values)
-    per_bar_year = periods_per_year(len(bar_returns), years)
-    per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
+    if annualisation is not None:
+        per_bar_year: float | None = annualisation.periods_per_year
+        per_day_year: float | None = annualisation.days_per_year
+    else:
+        per_bar_year = periods_per_year(len(bar_returns), years)
+        per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
     peaks = np.maximum.accumulate(eq) if len(eq) else eq
     mdd_pct = max_drawdown_pct(eq, peaks)
     dd_bars, dd_days = drawdown_durations(eq, times, peaks)
@@ -372,5 +434,7 @@ def compute_all(
         "initial_capital": float(initial_capital),
         "final_equity": final,
         "period_days": span_days,
+        "periods_per_year": per_bar_year,
+        "annualisation": annualisation.basis if annualisation is not None else "observed",
     }
     return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}
