@@ -282,6 +282,40 @@ OTHER = {
     "initial_capital": ("Initial capital", "Account equity at the start."),
     "final_equity": ("Final equity", "Account equity at the end."),
     "period_days": ("Period (days)", "Calendar days from the first to the last bar."),
+    "var_95_daily_pct": (
+        "VaR 95% (daily)",
+        "Historical value at risk: the 5th percentile of the daily returns; the worst day in twenty lost this or more.",
+    ),
+    "cvar_95_daily_pct": (
+        "CVaR 95% (daily)",
+        "Expected shortfall: the average of the daily returns at or below the 95% VaR.",
+    ),
+    "omega": ("Omega", "Sum of the daily gains divided by the sum of the daily losses (threshold 0)."),
+    "tail_ratio": ("Tail ratio", "95th percentile of the daily returns over the size of the 5th percentile."),
+    "ulcer_index": (
+        "Ulcer index",
+        "Root mean square of the percent below the running equity peak over every bar: depth and length of drawdowns.",
+    ),
+    "recovery_factor": ("Recovery factor", "Net profit divided by the max drawdown (both money)."),
+    "kelly_pct": (
+        "Kelly",
+        "Kelly fraction of the trades, percent of equity: win rate − loss rate ÷ payoff ratio. Negative: no edge.",
+    ),
+    "max_drawdown_recovery_bars": (
+        "Time to recover (bars)",
+        "Bars from the deepest point of the max drawdown back to its peak; n/a if it never recovered.",
+    ),
+    "max_drawdown_recovery_days": (
+        "Time to recover (days)",
+        "Calendar days from the deepest point of the max drawdown back to its peak; n/a if it never recovered.",
+    ),
+    "best_month_pct": ("Best month", "Best calendar-month return (UTC)."),
+    "worst_month_pct": ("Worst month", "Worst calendar-month return (UTC)."),
+    "monthly_win_rate": ("Winning months", "Percent of calendar months with a positive return."),
+    "exposure_adjusted_return_pct": (
+        "Exposure-adjusted return",
+        "Net return divided by the share of bars in the market: the return per unit of time invested.",
+    ),
     "periods_per_year": (
         "Bars per year",
         "Bars a year that annualise Sharpe and Sortino: the market's trading days a year × its bars a day.",
@@ -304,7 +338,7 @@ def format_value(key: str, value: Any) -> str:
         return ANNUALISATION_TEXT.get(str(value), str(value))
     if number is None:
         return NA if value is None or isinstance(value, (int, float)) else str(value)
-    if key.endswith("_pct") or key in ("win_rate",):
+    if key.endswith("_pct") or key in ("win_rate", "monthly_win_rate"):
         return number_text("{:.2f}%", number)
     if key.endswith("_r"):
         return number_text("{:+.2f} R", number)

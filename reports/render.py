@@ -82,12 +82,15 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
     hour_labels, hour_wins, hour_losses = analysis.wins_losses_by(trades, "hour")
     day_labels, day_wins, day_losses = analysis.wins_losses_by(trades, "weekday")
     windows = analysis.stored_trade_windows(extras)
+    monthly = analysis.stored_monthly_returns(metrics.get("monthly_returns"))  # every bar's, from the worker
+    if monthly is None:
+        monthly = analysis.monthly_returns(equity, capital)
     chart = {
         "equity": charts.equity_chart(equity, analysis.stored_benchmark(extras), capital),
         "drawdown": charts.drawdown_chart(
             analysis.drawdown_pct(equity), max_drawdown_pct=kpis.metric_value(metrics, "max_drawdown_pct")
         ),
-        "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
+        "monthly": charts.monthly_returns_heatmap(monthly),
         "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
         "r_distribution": charts.histogram_chart(
             trades["r_multiple"].to_numpy(np.float64), title="Trade results in R", unit="R"

@@ -334,6 +334,123 @@ def exposure_pct(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> floa
     return float((np.cumsum(marks[:-1]) > 0).mean() * 100)
 
 
+# ---- tail and path statistics --------------------------------------------------------------------
+
+
+def value_at_risk(returns: np.ndarray, level: float = 0.95) -> float | None:
+    """Historical VaR: the (1 − level) quantile of the returns (numpy's linear interpolation
+    between order statistics), as a return: −0.021 means the worst 5 % of periods lost 2.1 % or
+    more. None under 2 finite returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2:
+        return None
+    return float(np.quantile(r, 1.0 - level))
+
+
+def conditional_value_at_risk(returns: np.ndarray, level: float = 0.95) -> float | None:
+    """Historical CVaR (expected shortfall): the mean of the returns at or below the historical
+    VaR, as a return (<= VaR). None under 2 finite returns."""
+    var = value_at_risk(returns, level)
+    if var is None:
+        return None
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return float(r[r <= var].mean())
+
+
+def omega_ratio(returns: np.ndarray, threshold: float = 0.0) -> float | None:
+    """Omega at ``threshold`` (per period): Σ max(r − τ, 0) / Σ max(τ − r, 0). None under 2 finite
+    returns or when no return is below the threshold (infinite)."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)] - threshold
+    if len(r) < 2:
+        return None
+    losses = float(-r[r < 0].sum())
+    return float(r[r > 0].sum()) / losses if losses > 0 else None
+
+
+def tail_ratio(returns: np.ndarray, cutoff: float = 0.95) -> float | None:
+    """|cutoff quantile| / |(1 − cutoff) quantile| of the returns (linear interpolation): how much
+    bigger the good tail is than the bad one. None under 2 finite returns or when the lower
+    quantile is 0."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2:
+        return None
+    lower = abs(float(np.quantile(r, 1.0 - cutoff)))
+    return abs(float(np.quantile(r, cutoff))) / lower if lower > 0 else None
+
+
+def ulcer_index(equity: np.ndarray, peaks: np.ndarray | None = None) -> float:
+    """Ulcer index (Peter Martin, 1987), percent: √(mean over all bars of D_t²), D_t the percent
+    below the running peak (0 at a peak). 0 for a curve that never falls or is empty."""
+    if len(equity) == 0:
+        return 0.0
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        below = np.where(peaks > 0, (peaks - equity) / peaks * 100.0, 0.0)
+    return float(math.sqrt(float(np.mean(below**2))))
+
+
+def recovery_factor(net_profit: float, max_drawdown: float) -> float | None:
+    """Net profit / max drawdown, both in money. None when the curve never fell."""
+    return net_profit / max_drawdown if max_drawdown > 0 else None
+
+
+def kelly_fraction(pnl: np.ndarray) -> float | None:
+    """Kelly criterion of the trades, a fraction of equity: W − (1 − W) / B, with W the share of
+    trades with positive pnl (among all trades, a zero pnl counts as not a win) and B the payoff
+    ratio. Negative means no edge (bet nothing). None without wins or without losses."""
+    payoff = payoff_ratio(pnl)
+    if payoff is None:
+        return None
+    win = float((pnl > 0).mean())
+    return win - (1.0 - win) / payoff
+
+
+def drawdown_recovery(
+    equity: np.ndarray, times_ns: np.ndarray, peaks: np.ndarray | None = None
+) -> tuple[int | None, float | None]:
+    """Time to recover from the largest drawdown (in percent): (bars, days) from its trough to the
+    first later bar at or above the peak before it. (0, 0.0) when the curve never fell; (None,
+    None) when it has not recovered by the last bar."""
+    if len(equity) < 2:
+        return 0, 0.0
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        falls = np.nan_to_num(np.where(peaks > 0, (peaks - equity) / peaks, 0.0), nan=0.0)
+    trough = int(np.argmax(falls))
+    if falls[trough] <= 0:
+        return 0, 0.0
+    back = np.flatnonzero(equity[trough:] >= peaks[trough])
+    if not len(back):
+        return None, None
+    end = trough + int(back[0])
+    return end - trough, float(times_ns[end] - times_ns[trough]) / DAY_NS
+
+
+def monthly_returns(values: np.ndarray, times_ns: np.ndarray, initial: float) -> tuple[list[str], np.ndarray]:
+    """Returns per UTC calendar month, in percent: each month's last value against the previous
+    month's last (the first month against ``initial``, or the first value when ``initial`` is not
+    positive). (["2024-01", ...], returns). Empty without values."""
+    if len(values) == 0:
+        return [], np.zeros(0)
+    months = times_ns.astype("datetime64[ns]").astype("datetime64[M]")
+    last = np.append(np.flatnonzero(months[1:] != months[:-1]), len(values) - 1)
+    closes = values[last]
+    previous = np.concatenate(([initial if initial > 0 else values[0]], closes[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = (closes / previous - 1.0) * 100.0
+    return [str(m) for m in months[last]], returns
+
+
+def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | None:
+    """Net return per unit of time in the market, percent: net_return_pct / (exposure_pct / 100).
+    None when no position was ever held."""
+    return net_return / (exposure / 100.0) if exposure > 0 else None
+
+
 # ---- all together ------------------------------------------------------------------------------
 
 
@@ -389,6 +506,13 @@ def compute_all(
         if n_trades and "entry_bar" in trades.columns
         else 0.0
     )
+    net_return = (final / initial_capital - 1) * 100
+    max_dd_money = max_drawdown_money(eq, peaks)
+    recovery_bars, recovery_days = drawdown_recovery(eq, times, peaks)
+    kelly = kelly_fraction(pnl)
+    month_labels, month_returns = monthly_returns(eq, times, float(initial_capital))
+    finite_months = month_returns[np.isfinite(month_returns)]
+    var_95, cvar_95 = value_at_risk(day_returns), conditional_value_at_risk(day_returns)
     result: dict[str, Any] = {
         "trade_count": int(n_trades),
         "long_trades": int((directions == "long").sum()),
@@ -402,7 +526,7 @@ def compute_all(
         "gross_loss": float(-losses.sum()),
         "profit_before_costs": float(gross.sum()),
         "total_fees": float(fees.sum()),
-        "net_return_pct": (final / initial_capital - 1) * 100,
+        "net_return_pct": net_return,
         "cagr_pct": cagr,
         "buy_and_hold_return_pct": (
             float((close[-1] / close[0] - 1) * 100) if close is not None and len(close) else None
@@ -417,7 +541,7 @@ def compute_all(
         "max_consecutive_wins": max_consecutive(pnl, wins=True),
         "max_consecutive_losses": max_consecutive(pnl, wins=False),
         "max_drawdown_pct": mdd_pct,
-        "max_drawdown": max_drawdown_money(eq, peaks),
+        "max_drawdown": max_dd_money,
         "max_drawdown_duration_bars": dd_bars,
         "max_drawdown_duration_days": dd_days,
         "sharpe": sharpe_ratio(bar_returns, per_bar_year),
@@ -434,6 +558,20 @@ def compute_all(
         "initial_capital": float(initial_capital),
         "final_equity": final,
         "period_days": span_days,
+        "var_95_daily_pct": None if var_95 is None else var_95 * 100,
+        "cvar_95_daily_pct": None if cvar_95 is None else cvar_95 * 100,
+        "omega": omega_ratio(day_returns),
+        "tail_ratio": tail_ratio(day_returns),
+        "ulcer_index": ulcer_index(eq, peaks),
+        "recovery_factor": recovery_factor(float(pnl.sum()), max_dd_money),
+        "kelly_pct": None if kelly is None else kelly * 100,
+        "max_drawdown_recovery_bars": recovery_bars,
+        "max_drawdown_recovery_days": recovery_days,
+        "best_month_pct": float(finite_months.max()) if len(finite_months) else None,
+        "worst_month_pct": float(finite_months.min()) if len(finite_months) else None,
+        "monthly_win_rate": float((finite_months > 0).mean() * 100) if len(finite_months) else None,
+        "exposure_adjusted_return_pct": exposure_adjusted_return_pct(net_return, exposure),
+        "monthly_returns": [[m, finite_or_none(v)] for m, v in zip(month_labels, month_returns.tolist())],
         "periods_per_year": per_bar_year,
         "annualisation": annualisation.basis if annualisation is not None else "observed",
     }

@@ -163,3 +163,14 @@ def test_in_chromium_the_kpi_drawdown_equals_the_underwater_charts_label(spiky_r
     chart = float(NUMBER.search(seen["chart"]).group().replace("−", "-"))
     assert seen["card"] == "21.00%" and seen["chart"] == "max −21.00%"
     assert chart == -card
+
+
+@pytest.mark.django_db
+def test_the_monthly_heatmap_shows_the_monthly_returns_stored_with_the_metrics(alice):
+    stored = [["2024-01", 1.55], ["2024-02", -2.25], ["2024-03", None]]
+    run = stored_run(alice, trades=12, metrics=dict(METRICS, monthly_returns=stored, best_month_pct=1.55))
+    html = render_report_html(run, for_pdf=False, inputs=stored_inputs(run))
+    heatmap = re.search(r'id="chart-monthly">(.*?)</div>', html, re.S).group(1)
+    assert {"+1.6", "-2.2"} <= set(svg_texts(heatmap)), svg_texts(heatmap)
+    assert 'data-metric="best_month_pct"><span>Best month</span><span>1.55%</span>' in html
+    assert 'data-metric="monthly_returns"' not in html, "a list is drawn, not listed"
