@@ -35,6 +35,8 @@ from django.utils import timezone
 
 from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
+from backtests.engine import montecarlo as mc
+from backtests.engine.downsample import downsample_equity
 from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.strategies.compile import CompiledRequest, request_compile
@@ -57,6 +59,7 @@ STAGES = {
     "rendering_report": (85, 99),
 }
 EQUITY_POINTS = 600
+EQUITY_DETAIL_POINTS = 5_000  # GET /equity: every bar up to this, then thinned with extremes kept
 ALLOWED_TRANSITIONS = {
     RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED},
     RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.QUEUED},
@@ -201,6 +204,8 @@ def backtest_submit(
                     "warnings",
                     "data_quality",
                     "report_data",
+                    "equity_detail",
+                    "montecarlo",
                     "data_start",
                     "data_end",
                 )
@@ -600,6 +605,27 @@ def _report_data(
         return {"has_prices": False, "notes": [f"The price charts could not be prepared: {type(exc).__name__}: {exc}"]}
 
 
+def run_montecarlo(*, trades: pd.DataFrame, initial_capital: float) -> dict | None:
+    """Monte Carlo robustness with the default settings, by method (``bootstrap``, ``shuffle``),
+    of the trades in order (their net ``pnl`` as returns on the equity before each). None without
+    trades. The API answers other settings from the stored trades the same way."""
+    returns = mc.trade_returns_on_equity(trades["pnl"].to_numpy(dtype=np.float64), initial_capital)
+    if not len(returns):
+        return None
+    return {method: mc.monte_carlo(returns, mc.MonteCarloSettings(method=method)) for method in mc.METHODS}
+
+
+def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict | None:
+    """As ``_report_data``: a failure costs the report its Monte Carlo section, not the run."""
+    try:
+        return run_montecarlo(trades=trades, initial_capital=initial_capital(metrics, run.request))
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("Monte Carlo failed", extra={"run_id": str(run.id)})
+        return None
+
+
 def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
     trades = result.trades
@@ -609,6 +635,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     metrics["strategy_text"] = result.strategy_text
     equity_curve = _downsample_equity(result.equity)
     report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics)
+    equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
+    montecarlo = _montecarlo(run, trades, metrics)
     render = settings.QM_RENDER_PDF
 
     def write():
@@ -627,6 +655,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
                 trade_count=len(rows),
                 equity_curve=equity_curve,
                 report_data=report_data,
+                equity_detail=equity_detail,
+                montecarlo=montecarlo,
                 engine_version=result.engine_version,
                 data_checksum=result.data_checksum,
                 bars=result.bars,

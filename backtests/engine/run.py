@@ -20,7 +20,7 @@ from .errors import InsufficientData
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
 
-ENGINE_VERSION = "0.2.0"
+ENGINE_VERSION = "0.3.0"  # 0.3: calendar annualisation and the tail, path and Monte Carlo results
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
 TRADE_COLUMNS = (
