@@ -617,3 +617,47 @@ def compare_equity_chart(curves: Sequence[tuple[str, pd.Series]], height: float 
         items.append((name, color, ""))
     body += _legend(ax.x0 + 6, 16, items)
     return _svg(height, body, label)
+
+
+def montecarlo_fan_chart(fan: dict | None, height: float = 230) -> str:
+    """Monte Carlo fan: the return in percent after each number of trades, the 5–95th and 25–75th
+    percentile bands of the simulated paths, their median and the run's own path.
+    ``fan``: ``{"trades": [...], "p5", "p25", "p50", "p75", "p95", "actual"}`` as stored by
+    ``backtests.engine.montecarlo.monte_carlo``."""
+    label = "Monte Carlo fan of the return after each trade"
+    if not fan or len(fan.get("trades") or []) < 2:
+        return _empty(height, label, "No trades to resample")
+    x = np.asarray(fan["trades"], dtype=np.float64)
+    rows = {key: np.asarray(fan[key], dtype=np.float64) for key in ("p5", "p25", "p50", "p75", "p95", "actual")}
+    ylo, yhi = _y_limits(*rows.values(), np.zeros(1))
+    ticks = nice_ticks(ylo, yhi, 5)
+    ax = _Axes((62, 30, WIDTH - 12, height - 30), (x[0], x[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    body = _y_grid(ax, ticks, lambda v: _fmt_number(v, step) + "%")
+    body.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1:.1f}" stroke="{AXIS}"/>')
+    xticks = [t for t in count_ticks(x[-1], 6) if t <= x[-1]]
+    for tick in xticks:
+        px = float(ax.x(tick))
+        body.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1 + 4:.1f}" stroke="{AXIS}"/>')
+        body.append(_text(px, ax.y1 + 15, f"{tick:,.0f}"))
+    body.append(_text((ax.x0 + ax.x1) / 2, height - 2, "trades", size=9))
+    zero = float(ax.y(0))
+    body.append(
+        f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="{AXIS}" '
+        f'stroke-dasharray="2 3"/>'
+    )
+    xs = ax.x(x)
+    for low, high, opacity in (("p5", "p95", 0.14), ("p25", "p75", 0.22)):
+        top, bottom = ax.y(rows[high]), ax.y(rows[low])
+        body.append(
+            f'<path d="M{_points(xs, top)} L{_points(xs[::-1], bottom[::-1])} Z" fill="{ACCENT}" '
+            f'fill-opacity="{opacity}" stroke="none"/>'
+        )
+    body.append(_line(xs, ax.y(rows["p50"]), ACCENT, 1.2, "4 3"))
+    body.append(_line(xs, ax.y(rows["actual"]), INK, 1.6))
+    body += _legend(
+        ax.x0 + 8,
+        16,
+        [("This run", INK, ""), ("Median path", ACCENT, "4 3"), ("25–75% / 5–95% of paths", "#9db8f0", "")],
+    )
+    return _svg(height, body, label)
