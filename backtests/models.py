@@ -110,6 +110,18 @@ class BacktestRun(models.Model):
         help_text="What the report takes from the price data (buy-and-hold, trade windows), computed by "
         "the worker: reports.analysis.report_extras. Null for runs stored before it was kept.",
     )
+    equity_detail = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The equity curve for GET /equity: every bar up to backtests.services.EQUITY_DETAIL_POINTS, "
+        "else thinned keeping each bucket's extremes. Null for runs stored before it was kept.",
+    )
+    montecarlo = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Monte Carlo robustness computed by the worker with the default settings, by method "
+        "(backtests.engine.montecarlo). Null for runs stored before it was kept or without trades.",
+    )
     engine_version = models.CharField(max_length=32, blank=True)
     data_checksum = models.CharField(max_length=64, blank=True)
     data_source = models.CharField(max_length=64, blank=True)

@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import partial
 
+import numpy as np
 from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 
 from accounts.privacy import ExportFile, ExportPart
+from backtests.engine import montecarlo as mc
 from backtests.models import Artifact, BacktestRun, Strategy, Trade
+from reports import analysis
 from reports.render import ReportInputs
 
 
 def backtest_list_for_user(*, user) -> QuerySet[BacktestRun]:
-    return BacktestRun.objects.filter(owner=user).order_by("-created_at")
+    """The user's runs, newest first; the large per-run curves are loaded only when read."""
+    return BacktestRun.objects.filter(owner=user).order_by("-created_at").defer("equity_detail", "montecarlo")
 
 
 def backtest_list_filtered(*, user, status: str = "", market: str = "", strategy: str = "") -> QuerySet[BacktestRun]:
@@ -70,3 +74,43 @@ def backtest_export_for_user(*, user) -> ExportPart:
     ]
     strategies = list(Strategy.objects.filter(owner=user).order_by("created_at").values())
     return ExportPart(data={"strategies": strategies, "runs": runs}, files=files)
+
+
+def backtest_montecarlo(*, run: BacktestRun, settings: mc.MonteCarloSettings) -> dict | None:
+    """The run's Monte Carlo robustness with ``settings``: the worker's stored result when the
+    settings are the defaults it used (one number, one source), else computed now from the stored
+    trades the same way (``services.run_montecarlo``). None without trades."""
+    stored = (run.montecarlo or {}).get(settings.method)
+    if stored and stored.get("settings") == {**_settings_dict(settings), "trades": stored["settings"]["trades"]}:
+        return stored
+    pnl = np.fromiter(trades_for_run(run=run).values_list("pnl", flat=True), dtype=np.float64)
+    capital = analysis.initial_capital(run.metrics, run.request)
+    return mc.monte_carlo(mc.trade_returns_on_equity(pnl, capital), settings)
+
+
+def _settings_dict(settings: mc.MonteCarloSettings) -> dict:
+    return {"paths": settings.paths, "method": settings.method, "seed": settings.seed, "ruin_pct": settings.ruin_pct}
+
+
+def backtest_equity(*, run: BacktestRun) -> dict:
+    """The run's equity and drawdown as columns (``time`` ISO 8601 UTC, ``equity`` money,
+    ``drawdown_pct`` percent below the running peak of the points, 0 or negative), from the stored
+    curve: every bar up to ``services.EQUITY_DETAIL_POINTS`` bars, else thinned keeping each
+    bucket's lowest and highest value and the max drawdown's peak and trough, so the series'
+    deepest drawdown is the run's ``max_drawdown_pct``. Runs stored before the detailed curve was
+    kept answer with the report's 600-point curve (``source`` says which)."""
+    points = run.equity_detail or run.equity_curve or []
+    equity = analysis.equity_series(points)
+    drawdown = analysis.drawdown_pct(equity)
+    return {
+        "id": str(run.id),
+        "source": "detail" if run.equity_detail else "report",
+        "bars": run.bars,
+        "points": len(points),
+        "thinned": bool(run.bars and len(points) < run.bars),
+        "initial_capital": analysis.initial_capital(run.metrics, run.request),
+        "max_drawdown_pct": (run.metrics or {}).get("max_drawdown_pct"),
+        "time": [p[0] for p in points],
+        "equity": [p[1] for p in points],
+        "drawdown_pct": [round(float(v), 9) + 0.0 for v in drawdown.to_numpy()],
+    }

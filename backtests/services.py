@@ -36,10 +36,15 @@ from django.utils import timezone
 
 from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
+from backtests.engine import montecarlo as mc
+from backtests.engine.downsample import downsample_equity
+from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
 from marketdata.services import market_data_load
+from marketdata.timeframes import timeframe_seconds
+from marketdata.validation import market_calendar, session_seconds
 from plans.selectors import plan_for_user
 from plans.services import day_start, plan_check_run, quota_check_runs
 from qm_platform import observability
@@ -57,6 +62,7 @@ STAGES = {
     "rendering_report": (85, 99),
 }
 EQUITY_POINTS = 600
+EQUITY_DETAIL_POINTS = 5_000  # GET /equity: every bar up to this, then thinned with extremes kept
 ALLOWED_TRANSITIONS = {
     RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED},
     RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.QUEUED},
@@ -221,6 +227,8 @@ def backtest_submit(
                     "warnings",
                     "data_quality",
                     "report_data",
+                    "equity_detail",
+                    "montecarlo",
                     "data_start",
                     "data_end",
                 )
@@ -548,6 +556,7 @@ def _execute_claimed(run_id, lease: str) -> str:
             spec,
             on_progress=progress,
             trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
+            annualisation=market_annualisation(symbol=run.market, timeframe=run.timeframe),
         )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         _store_results(run, lease, result, loaded)
@@ -578,6 +587,14 @@ def _execute_claimed(run_id, lease: str) -> str:
 def _renders_pdf(run: BacktestRun) -> bool:
     """PDFs are on for the platform (QM_RENDER_PDF) and included in the owner's plan."""
     return settings.QM_RENDER_PDF and plan_for_user(user=run.owner).pdf_reports
+
+
+def market_annualisation(*, symbol: str, timeframe: str) -> Annualisation:
+    """Bars and trading days a year for ``symbol`` at ``timeframe``, from the market's trading
+    calendar as the data checks know it (``marketdata.validation.market_calendar``): 24/7 crypto,
+    24/5 FX and metals, exchange sessions for indices. The engine is told, not left to guess
+    from the tested span (a one-week FX window would otherwise annualise 8,766 hours a year)."""
+    return calendar_annualisation(market_calendar(symbol), timeframe_seconds(timeframe), session_seconds(symbol))
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:
@@ -679,6 +696,27 @@ def _report_data(
         return {"has_prices": False, "notes": [f"The price charts could not be prepared: {type(exc).__name__}: {exc}"]}
 
 
+def run_montecarlo(*, trades: pd.DataFrame, initial_capital: float) -> dict | None:
+    """Monte Carlo robustness with the default settings, by method (``bootstrap``, ``shuffle``),
+    of the trades in order (their net ``pnl`` as returns on the equity before each). None without
+    trades. The API answers other settings from the stored trades the same way."""
+    returns = mc.trade_returns_on_equity(trades["pnl"].to_numpy(dtype=np.float64), initial_capital)
+    if not len(returns):
+        return None
+    return {method: mc.monte_carlo(returns, mc.MonteCarloSettings(method=method)) for method in mc.METHODS}
+
+
+def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict | None:
+    """As ``_report_data``: a failure costs the report its Monte Carlo section, not the run."""
+    try:
+        return run_montecarlo(trades=trades, initial_capital=initial_capital(metrics, run.request))
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("Monte Carlo failed", extra={"run_id": str(run.id)})
+        return None
+
+
 def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
     trades = result.trades
@@ -688,6 +726,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
     metrics["strategy_text"] = result.strategy_text
     equity_curve = _downsample_equity(result.equity)
     report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics)
+    equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
+    montecarlo = _montecarlo(run, trades, metrics)
     render = _renders_pdf(run)
 
     def write():
@@ -706,6 +746,8 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
                 trade_count=len(rows),
                 equity_curve=equity_curve,
                 report_data=report_data,
+                equity_detail=equity_detail,
+                montecarlo=montecarlo,
                 engine_version=result.engine_version,
                 data_checksum=result.data_checksum,
                 bars=result.bars,

@@ -92,7 +92,7 @@ def _builder_context(payload: str, error: CodedError | None = None) -> dict:
         "error_help": error_help(error.code) if error else "",
         "templates": [t for t in templates if t.kind == "v4"],
         "ict_templates": [t for t in templates if t.kind == "ict"],
-        "template_bodies": {t.id: t.body for t in templates if t.kind == "v4"},
+        "template_bodies": {t.id: {**t.body, "strategyName": t.name} for t in templates if t.kind == "v4"},
         "markets": sorted(BASE_PRICES),
         "timeframes": list(TIMEFRAME_SECONDS),
         "periods": TEST_PERIODS,
@@ -136,7 +136,7 @@ def run_backtest_v5(request):
     example = EXAMPLE_V5
     chosen = StrategyTemplate.objects.filter(id=request.GET.get("template", ""), kind="ict").first()
     if chosen is not None:
-        example = chosen.body
+        example = {**chosen.body, "strategyName": chosen.name}  # the run is titled by its template
     return render(request, "backtests/new_v5.html", {"payload": json.dumps(example, indent=2)})
 
 

@@ -50,6 +50,7 @@ from django.conf import settings  # noqa: E402
 from backtests.engine import run_backtest  # noqa: E402
 from backtests.engine.downsample import downsample_equity  # noqa: E402
 from backtests.models import BacktestRun, Trade  # noqa: E402
+from backtests.services import run_montecarlo  # noqa: E402
 from backtests.strategies.parse import build_strategy  # noqa: E402
 from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
 from reports import charts  # noqa: E402
@@ -85,6 +86,7 @@ CHART_FUNCTIONS = (
     "price_chart",
     "histogram_chart",
     "win_loss_bars",
+    "montecarlo_fan_chart",
 )
 
 
@@ -139,6 +141,7 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
         trade_count=len(result.trades),
         engine_version=result.engine_version,
         equity_curve=downsample_equity(result.equity, EQUITY_POINTS),
+        montecarlo=run_montecarlo(trades=result.trades, initial_capital=float(metrics["initial_capital"])),
         data_source="synthetic",
         data_checksum=result.data_checksum,
         bars=len(frame),

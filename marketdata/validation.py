@@ -84,6 +84,15 @@ def market_calendar(symbol: str) -> str:
 CALENDAR_NAMES = {"crypto": "24/7 crypto", "fx": "24/5 FX and metals", "index": "exchange hours"}
 
 
+def session_seconds(symbol: str) -> float | None:
+    """Length of one exchange session in seconds for an ``"index"`` market (US30: 6.5 h), else None."""
+    session = INDEX_SESSIONS.get(symbol.upper().split("@", 1)[0])
+    if session is None:
+        return None
+    _, open_s, close_s = session
+    return (pd.Timedelta(close_s + ":00") - pd.Timedelta(open_s + ":00")).total_seconds()
+
+
 # ---- row checks -------------------------------------------------------------------------
 
 

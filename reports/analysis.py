@@ -74,6 +74,25 @@ def monthly_returns(equity: pd.Series, initial_capital: float) -> pd.DataFrame:
     previous = month_end.shift(1)
     previous.iloc[0] = initial_capital or equity.iloc[0]
     returns = (month_end / previous - 1) * 100
+    return _month_table(returns)
+
+
+def stored_monthly_returns(months: Sequence[Sequence] | None) -> pd.DataFrame | None:
+    """The monthly returns the worker stored with the metrics (``[["2024-01", percent], ...]``,
+    every bar's equity: ``metrics.monthly_returns``) as ``monthly_returns``' table; None when the
+    run has none (stored before they were kept), so the caller falls back to the stored curve."""
+    if not months:
+        return None
+    returns = pd.Series(
+        [np.nan if v is None else float(v) for _, v in months],
+        index=pd.PeriodIndex([str(m) for m, _ in months], freq="M"),
+        dtype=np.float64,
+    )
+    return _month_table(returns)
+
+
+def _month_table(returns: pd.Series) -> pd.DataFrame:
+    """Percent returns on a monthly PeriodIndex → years × (1–12, ``year`` compounded)."""
     years = sorted({p.year for p in returns.index})
     table = pd.DataFrame(np.nan, index=years, columns=list(range(1, 13)) + ["year"], dtype=np.float64)
     for period, value in returns.items():

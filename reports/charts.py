@@ -22,6 +22,8 @@ from html import escape
 import numpy as np
 import pandas as pd
 
+from reports.kpis import kpi_text, number_text
+
 WIDTH = 720
 INK, MUTED, GRID, AXIS = "#1d2433", "#667085", "#e5e7eb", "#98a2b3"
 ACCENT, BENCH, WIN, LOSS = "#2563eb", "#9ca3af", "#15803d", "#dc2626"
@@ -45,7 +47,18 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     candidates = [m * magnitude for m in (1, 2, 2.5, 5, 10, 20)]
     step = min(candidates, key=lambda s: abs(span / s - count))
     first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
-    return [round(i * step, 12) for i in range(first, last + 1)]
+    return [round(i * step, 12) + 0.0 for i in range(first, last + 1)]
+
+
+def count_ticks(high: float, count: int = 4) -> list[float]:
+    """Ticks from 0 for a count axis: whole numbers only (steps of 1, 2, 5 × 10^k), so no two
+    ticks print the same label (0, 0.5, 1, 1.5 would read "0, 0, 1, 2")."""
+    high = max(float(high), 1.0)
+    raw = high / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next((m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw), 10 * magnitude)
+    step = max(1, int(round(step)))
+    return [float(i * step) for i in range(0, math.ceil(high / step - 1e-9) + 1)]
 
 
 _TIME_STEPS = [  # (seconds, strftime format)
@@ -87,6 +100,8 @@ def time_ticks(start_ns: int, end_ns: int, count: int = 6) -> list[tuple[int, st
             else:
                 label = f"{MONTHS[month - 1]} {year}" if month == 1 or not ticks else MONTHS[month - 1]
             ticks.append((ts, label))
+    if len({label for _, label in ticks}) < len(ticks):  # a month seen in two years: name the years
+        ticks = [(ts, _utc(ts).strftime("%b %Y")) for ts, _ in ticks]
     return ticks
 
 
@@ -94,11 +109,23 @@ def _utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / NS_PER_S, tz=UTC)
 
 
+def _decimals(step: float) -> int:
+    """Decimals that write every multiple of ``step`` exactly (2.5 → 1, 0.25 → 2, 20 → 0), so
+    neighbouring ticks never print the same label."""
+    step = abs(step)
+    if not step or not math.isfinite(step):
+        return 0
+    for decimals in range(0, 13):
+        if abs(round(step, decimals) - step) <= step * 1e-9:
+            return decimals
+    return 12
+
+
 def _fmt_number(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step))) if step and step < 1 else 0
+    decimals = _decimals(step)
     if abs(value) >= 1000 and decimals == 0:
-        return f"{value:,.0f}"
-    return f"{value:.{decimals}f}"
+        return number_text("{:,.0f}", value)
+    return number_text(f"{{:.{decimals}f}}", value)
 
 
 class _Axes:
@@ -253,14 +280,19 @@ def equity_chart(equity: pd.Series, benchmark: pd.Series | None, initial_capital
     return _svg(height, body, label)
 
 
-def drawdown_chart(drawdown_pct: pd.Series, height: float = 170) -> str:
-    """Underwater curve: percent below the running equity peak (0 at a new high, negative below)."""
+def drawdown_chart(drawdown_pct: pd.Series, height: float = 170, max_drawdown_pct: float | None = None) -> str:
+    """Underwater curve: percent below the running equity peak (0 at a new high, negative below).
+
+    ``max_drawdown_pct``: the run's stored metric (positive percent). When given, the "max"
+    label prints it exactly as the KPI card does (one number, one source) at the deepest drawn
+    point; the stored curve keeps the drawdown's peak and trough, so the two coincide."""
     label = "Underwater drawdown"
     if len(drawdown_pct) < 2:
         return _empty(height, label, "No equity curve for this run")
     values = drawdown_pct.to_numpy(float)
     low = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
-    ticks = nice_ticks(min(low, -0.5), 0, 4)
+    stored = max_drawdown_pct if max_drawdown_pct is not None and math.isfinite(max_drawdown_pct) else None
+    ticks = nice_ticks(min(low, -0.5, -(stored or 0.0)), 0, 4)
     t = _ns(drawdown_pct.index)
     ax = _Axes((62, 12, WIDTH - 12, height - 24), (t[0], t[-1]), (ticks[0], 0))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
@@ -268,17 +300,20 @@ def drawdown_chart(drawdown_pct: pd.Series, height: float = 170) -> str:
     xs, ys = ax.x(t), ax.y(values)
     body.append(_area(xs, ys, float(ax.y(0)), LOSS, 0.28))
     body.append(_line(xs, ys, LOSS, 1.0))
-    if low < 0:
+    shown = f"max −{kpi_text('max_drawdown_pct', stored)}" if stored else f"max −{number_text('{:.2f}%', -low)}"
+    if low < 0 or stored:
         i = int(np.nanargmin(values))
         anchor = "end" if xs[i] > WIDTH * 0.7 else "start"
         body.append(
-            _text(
+            f'<g data-max-drawdown="{stored if stored is not None else -low!r}">'
+            + _text(
                 float(xs[i]) + (-6 if anchor == "end" else 6),
-                float(ys[i]) - 2,
-                f"max {low:.1f}%",
+                min(float(ys[i]) - 2, ax.y1 - 4),
+                shown,
                 anchor=anchor,
                 color=LOSS,
             )
+            + "</g>"
         )
     return _svg(height, body, label)
 
@@ -419,7 +454,7 @@ def monthly_returns_heatmap(table: pd.DataFrame) -> str:
                     _text(
                         x + cell_w / 2,
                         y + cell_h / 2 + 3.5,
-                        f"{value:+.1f}",
+                        number_text("{:+.1f}", value),
                         size=9.5,
                         color="#fff" if strong else INK,
                         weight="bold" if c == 12 else "",
@@ -428,30 +463,51 @@ def monthly_returns_heatmap(table: pd.DataFrame) -> str:
     return _svg(height, body, label, width=left + cell_w * 13 + 12)
 
 
-def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: float = 350, height: float = 210) -> str:
-    """Distribution of trade results (e.g. R multiples): bars left of 0 red, right of it green,
-    the mean marked. The axis spans the 1st–99th percentile; rarer outliers are counted in the
-    edge bins (and said so), so one freak trade does not squash the rest into a single bar."""
+EDGE_TOLERANCE = 1e-6  # of a bin's width: a value this close to an edge is on it (float noise)
+
+
+def histogram_bins(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+    """(counts, edges, low, high, outliers) of the finite ``values`` for ``histogram_chart``.
+
+    Values are rounded to 1e-9 first, and a value within ``EDGE_TOLERANCE`` of a bin width of an
+    edge is put on that edge, so results that are equal up to float noise (−0.99999999 R and
+    −1.0000000053 R from two stops hit exactly) share a bin. The edges are whole multiples of a
+    round step (1, 2, 2.5 or 5 × 10^k) spanning the 1st–99th percentile (all values under 50);
+    values beyond are counted in the edge bins and reported as ``outliers``."""
     values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    values = np.round(values[np.isfinite(values)], 9) + 0.0
     if len(values) == 0:
-        return _empty(height, title, f"No trades with a defined {unit}", width)
+        return np.zeros(0, np.int64), np.zeros(0), 0.0, 0.0, 0
     low, high = (
         (float(v) for v in np.percentile(values, [1, 99]))
         if len(values) >= 50
         else (float(values.min()), float(values.max()))
     )
     outside = int(((values < low) | (values > high)).sum())
-    shown = np.clip(values, low, high)
     span = max(high - low, 1e-9)
     raw = span / min(24, max(6, int(math.sqrt(len(values))) + 1))
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    edges = np.arange(math.floor(low / step) * step, high + step * 1.0001, step)
-    if len(edges) < 2:
-        edges = np.array([low - 0.5, low + 0.5])
-    counts, edges = np.histogram(shown, bins=edges)
-    ticks = nice_ticks(0, counts.max(), 4)
+    units = np.clip(values, low, high) / step
+    whole = np.round(units)
+    units = np.where(np.abs(units - whole) < EDGE_TOLERANCE, whole, units)
+    first, last = math.floor(float(units.min())), math.ceil(float(units.max()))
+    edges = np.arange(first, max(last, first + 1) + 1, dtype=np.float64)
+    counts, _ = np.histogram(units, bins=edges)
+    return counts, edges * step, low, high, outside
+
+
+def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: float = 350, height: float = 210) -> str:
+    """Distribution of trade results (e.g. R multiples): bars left of 0 red, right of it green,
+    the mean marked. The axis spans the 1st–99th percentile; rarer outliers are counted in the
+    edge bins (and said so), so one freak trade does not squash the rest into a single bar.
+    Binning: ``histogram_bins``."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return _empty(height, title, f"No trades with a defined {unit}", width)
+    counts, edges, low, high, outside = histogram_bins(values)
+    ticks = count_ticks(counts.max(), 4)
     ax = _Axes((40, 40, width - 10, height - 24), (edges[0], edges[-1]), (0, max(ticks[-1], counts.max())))
     body = [_text(4, 14, title, anchor="start", color=INK, size=11, weight="bold")]
     if outside:
@@ -460,7 +516,7 @@ def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: f
                 4,
                 30,
                 f"{outside} outlier{'s' if outside > 1 else ''} beyond "
-                f"{low:+.1f}{unit}…{high:+.1f}{unit} counted in the edge bars",
+                f"{number_text('{:+.1f}', low)}{unit}…{number_text('{:+.1f}', high)}{unit} counted in the edge bars",
                 anchor="start",
                 size=9,
             )
@@ -493,7 +549,7 @@ def histogram_chart(values: np.ndarray, *, title: str, unit: str = "R", width: f
         _text(
             mx + (4 if right else -4),
             ax.y0 + 8,
-            f"mean {mean:+.2f}{unit}",
+            f"mean {number_text('{:+.2f}', mean)}{unit}",
             anchor="start" if right else "end",
             color=INK,
             size=9.5,
@@ -517,7 +573,7 @@ def win_loss_bars(
     totals = wins + losses
     if totals.sum() == 0:
         return _empty(height, title, "No trades", width)
-    ticks = nice_ticks(0, totals.max() * 1.12, 4)
+    ticks = count_ticks(totals.max() * 1.12, 4)
     ax = _Axes((40, 40, width - 10, height - 22), (0, len(labels)), (0, max(ticks[-1], totals.max() * 1.12)))
     body = [_text(4, 14, title, anchor="start", color=INK, size=11, weight="bold")]
     body += _y_grid(ax, ticks, lambda v: f"{v:.0f}")
@@ -750,4 +806,48 @@ def segmented_equity_chart(
     )
     body.append(_line(ax.x(t), ax.y(equity.to_numpy(float)), color, 1.6))
     body += _legend(ax.x0 + 8, 16, [(label, color, ""), ("Initial capital", AXIS, "2 3")])
+    return _svg(height, body, label)
+
+
+def montecarlo_fan_chart(fan: dict | None, height: float = 230) -> str:
+    """Monte Carlo fan: the return in percent after each number of trades, the 5–95th and 25–75th
+    percentile bands of the simulated paths, their median and the run's own path.
+    ``fan``: ``{"trades": [...], "p5", "p25", "p50", "p75", "p95", "actual"}`` as stored by
+    ``backtests.engine.montecarlo.monte_carlo``."""
+    label = "Monte Carlo fan of the return after each trade"
+    if not fan or len(fan.get("trades") or []) < 2:
+        return _empty(height, label, "No trades to resample")
+    x = np.asarray(fan["trades"], dtype=np.float64)
+    rows = {key: np.asarray(fan[key], dtype=np.float64) for key in ("p5", "p25", "p50", "p75", "p95", "actual")}
+    ylo, yhi = _y_limits(*rows.values(), np.zeros(1))
+    ticks = nice_ticks(ylo, yhi, 5)
+    ax = _Axes((62, 30, WIDTH - 12, height - 30), (x[0], x[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    body = _y_grid(ax, ticks, lambda v: _fmt_number(v, step) + "%")
+    body.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1:.1f}" stroke="{AXIS}"/>')
+    xticks = [t for t in count_ticks(x[-1], 6) if t <= x[-1]]
+    for tick in xticks:
+        px = float(ax.x(tick))
+        body.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1 + 4:.1f}" stroke="{AXIS}"/>')
+        body.append(_text(px, ax.y1 + 15, f"{tick:,.0f}"))
+    body.append(_text((ax.x0 + ax.x1) / 2, height - 2, "trades", size=9))
+    zero = float(ax.y(0))
+    body.append(
+        f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="{AXIS}" '
+        f'stroke-dasharray="2 3"/>'
+    )
+    xs = ax.x(x)
+    for low, high, opacity in (("p5", "p95", 0.14), ("p25", "p75", 0.22)):
+        top, bottom = ax.y(rows[high]), ax.y(rows[low])
+        body.append(
+            f'<path d="M{_points(xs, top)} L{_points(xs[::-1], bottom[::-1])} Z" fill="{ACCENT}" '
+            f'fill-opacity="{opacity}" stroke="none"/>'
+        )
+    body.append(_line(xs, ax.y(rows["p50"]), ACCENT, 1.2, "4 3"))
+    body.append(_line(xs, ax.y(rows["actual"]), INK, 1.6))
+    body += _legend(
+        ax.x0 + 8,
+        16,
+        [("This run", INK, ""), ("Median path", ACCENT, "4 3"), ("25–75% / 5–95% of paths", "#9db8f0", "")],
+    )
     return _svg(height, body, label)

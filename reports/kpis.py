@@ -13,6 +13,20 @@ from typing import Any
 NA = "n/a"
 
 
+def number_text(pattern: str, value: float) -> str:
+    """``pattern.format(value)``, except that a value which rounds to zero at the pattern's
+    precision is written as 0 (so "−0.00", "-0.0%" or "-0 R" never appear). The pattern's own
+    text (outside the braces) holds no digit."""
+    text = pattern.format(value)
+    return text if any(c in "123456789" for c in text) else pattern.format(0.0)
+
+
+def shown_value(pattern: str, value: float) -> float:
+    """``value``, or 0.0 when it rounds to zero at the pattern's precision: what the reader sees,
+    so the reading and the colour agree with the printed number."""
+    return 0.0 if number_text(pattern, value) == pattern.format(0.0) else value
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -189,7 +203,8 @@ SUMMARY = (
         "Sharpe",
         "{:.2f}",
         "Annualised Sharpe ratio: mean over standard deviation of the per-bar "
-        "equity returns (risk-free rate 0), scaled by √(bars per year).",
+        "equity returns (risk-free rate 0), scaled by √(bars per year), the bars a year of the "
+        "market's trading calendar (24/7 crypto, 24/5 FX and metals, exchange sessions for indices).",
         _read_ratio("Sharpe", "volatility"),
         "Undefined: too few returns or no variation.",
     ),
@@ -267,6 +282,51 @@ OTHER = {
     "initial_capital": ("Initial capital", "Account equity at the start."),
     "final_equity": ("Final equity", "Account equity at the end."),
     "period_days": ("Period (days)", "Calendar days from the first to the last bar."),
+    "var_95_daily_pct": (
+        "VaR 95% (daily)",
+        "Historical value at risk: the 5th percentile of the daily returns; the worst day in twenty lost this or more.",
+    ),
+    "cvar_95_daily_pct": (
+        "CVaR 95% (daily)",
+        "Expected shortfall: the average of the daily returns at or below the 95% VaR.",
+    ),
+    "omega": ("Omega", "Sum of the daily gains divided by the sum of the daily losses (threshold 0)."),
+    "tail_ratio": ("Tail ratio", "95th percentile of the daily returns over the size of the 5th percentile."),
+    "ulcer_index": (
+        "Ulcer index",
+        "Root mean square of the percent below the running equity peak over every bar: depth and length of drawdowns.",
+    ),
+    "recovery_factor": ("Recovery factor", "Net profit divided by the max drawdown (both money)."),
+    "kelly_pct": (
+        "Kelly",
+        "Kelly fraction of the trades, percent of equity: win rate − loss rate ÷ payoff ratio. Negative: no edge.",
+    ),
+    "max_drawdown_recovery_bars": (
+        "Time to recover (bars)",
+        "Bars from the deepest point of the max drawdown back to its peak; n/a if it never recovered.",
+    ),
+    "max_drawdown_recovery_days": (
+        "Time to recover (days)",
+        "Calendar days from the deepest point of the max drawdown back to its peak; n/a if it never recovered.",
+    ),
+    "best_month_pct": ("Best month", "Best calendar-month return (UTC)."),
+    "worst_month_pct": ("Worst month", "Worst calendar-month return (UTC)."),
+    "monthly_win_rate": ("Winning months", "Percent of calendar months with a positive return."),
+    "exposure_adjusted_return_pct": (
+        "Exposure-adjusted return",
+        "Net return divided by the share of bars in the market: the return per unit of time invested.",
+    ),
+    "periods_per_year": (
+        "Bars per year",
+        "Bars a year that annualise Sharpe and Sortino: the market's trading days a year × its bars a day.",
+    ),
+    "annualisation": ("Annualised by", "Where the bars per year come from: the market's calendar, or the span."),
+}
+ANNUALISATION_TEXT = {
+    "calendar:crypto": "24/7 crypto calendar",
+    "calendar:fx": "24/5 FX and metals calendar",
+    "calendar:index": "exchange sessions",
+    "observed": "bars observed over the span",
 }
 HIDDEN = {"strategy_text"}
 
@@ -274,17 +334,34 @@ HIDDEN = {"strategy_text"}
 def format_value(key: str, value: Any) -> str:
     """A metric value as text with the unit its key implies (``_pct`` percent, ``_r`` R)."""
     number = _num(value)
+    if key == "annualisation":
+        return ANNUALISATION_TEXT.get(str(value), str(value))
     if number is None:
         return NA if value is None or isinstance(value, (int, float)) else str(value)
-    if key.endswith("_pct") or key in ("win_rate",):
-        return f"{number:.2f}%"
+    if key.endswith("_pct") or key in ("win_rate", "monthly_win_rate"):
+        return number_text("{:.2f}%", number)
     if key.endswith("_r"):
-        return f"{number:+.2f} R"
+        return number_text("{:+.2f} R", number)
     if isinstance(value, int) or number.is_integer() and abs(number) >= 1000:
-        return f"{number:,.0f}"
+        return number_text("{:,.0f}", number)
     if abs(number) >= 100:
-        return f"{number:,.2f}"
-    return f"{number:.3g}" if abs(number) < 0.01 and number else f"{number:.2f}"
+        return number_text("{:,.2f}", number)
+    return f"{number:.3g}" if abs(number) < 0.01 and number else number_text("{:.2f}", number)
+
+
+def metric_value(metrics: dict | None, key: str) -> float | None:
+    """A stored metric as a finite float, or None (missing, null, not a number)."""
+    return _num((metrics or {}).get(key))
+
+
+def kpi_text(key: str, value: Any) -> str:
+    """A summary metric as its KPI card prints it ("21.00%"); "n/a" when undefined. Charts that
+    repeat a KPI (the underwater chart's "max") print this text, so the two always agree."""
+    number = _num(value)
+    kpi = next((k for k in SUMMARY if k.key == key), None)
+    if number is None:
+        return NA
+    return number_text(kpi.fmt, number) if kpi else format_value(key, number)
 
 
 def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
@@ -298,6 +375,7 @@ def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
         if value is None:
             cards.append({"key": kpi.key, "label": kpi.label, "text": NA, "reading": kpi.missing, "tone": "neutral"})
             continue
+        value = shown_value(kpi.fmt, value)
         tone = "neutral"
         if kpi.key in ("net_return_pct", "cagr_pct", "expectancy_r", "sharpe", "sortino"):
             tone = "good" if value > 0 else "bad" if value < 0 else "neutral"
@@ -309,7 +387,7 @@ def summary(metrics: dict | None, trade_count: int | None = None) -> list[dict]:
             {
                 "key": kpi.key,
                 "label": kpi.label,
-                "text": kpi.fmt.format(value),
+                "text": number_text(kpi.fmt, value),
                 "reading": kpi.reading(value, metrics) if kpi.reading else "",
                 "tone": tone,
             }

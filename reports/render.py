@@ -82,10 +82,15 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
     hour_labels, hour_wins, hour_losses = analysis.wins_losses_by(trades, "hour")
     day_labels, day_wins, day_losses = analysis.wins_losses_by(trades, "weekday")
     windows = analysis.stored_trade_windows(extras)
+    monthly = analysis.stored_monthly_returns(metrics.get("monthly_returns"))  # every bar's, from the worker
+    if monthly is None:
+        monthly = analysis.monthly_returns(equity, capital)
     chart = {
         "equity": charts.equity_chart(equity, analysis.stored_benchmark(extras), capital),
-        "drawdown": charts.drawdown_chart(analysis.drawdown_pct(equity)),
-        "monthly": charts.monthly_returns_heatmap(analysis.monthly_returns(equity, capital)),
+        "drawdown": charts.drawdown_chart(
+            analysis.drawdown_pct(equity), max_drawdown_pct=kpis.metric_value(metrics, "max_drawdown_pct")
+        ),
+        "monthly": charts.monthly_returns_heatmap(monthly),
         "windows": [charts.price_chart(w.prices, w.marks, w.title) for w in windows],
         "r_distribution": charts.histogram_chart(
             trades["r_multiple"].to_numpy(np.float64), title="Trade results in R", unit="R"
@@ -97,6 +102,9 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
             hour_labels, hour_wins, hour_losses, height=180, title="Wins and losses by hour of entry (UTC)"
         ),
     }
+    montecarlo = montecarlo_rows(getattr(run, "montecarlo", None))
+    if montecarlo:
+        chart["montecarlo"] = charts.montecarlo_fan_chart(montecarlo["fan"])
     ledger = ledger_rows(inputs.trades) if for_pdf else None
     notes = list(inputs.notes) + ([NO_EXTRAS_NOTE] if extras is None else list(extras.get("notes") or []))
     notes += quality.pop("notes")
@@ -111,6 +119,7 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "other_metrics": kpis.other_metrics(metrics),
         "definitions": kpis.definitions(metrics),
         "chart": chart,
+        "montecarlo": montecarlo,
         "has_prices": bool(extras and extras.get("has_prices")),
         "trade_count": len(inputs.trades),
         "ledger": ledger,
@@ -122,6 +131,67 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "warnings": list(run.warnings or []),
         "notes": notes,
         "generated_at": timezone.now(),
+    }
+
+
+MONTECARLO_METHODS = (("bootstrap", "Bootstrap of trade returns"), ("shuffle", "Trade order reshuffled"))
+
+
+def montecarlo_rows(stored: dict | None) -> dict | None:
+    """The Monte Carlo table the worker stored (``run.montecarlo``): one row per figure, one
+    column per method ("p5 / p50 / p95" or a probability) and the run's own value; the fan of the
+    bootstrap. None when the run has none."""
+    if not stored or not any(stored.get(m) for m, _ in MONTECARLO_METHODS):
+        return None
+    methods = [(key, title, stored[key]) for key, title in MONTECARLO_METHODS if stored.get(key)]
+    first = methods[0][2]
+
+    def spread(result: dict, key: str, pattern: str) -> str:
+        values = result[key]
+        return " / ".join(kpis.number_text(pattern, values[q]) for q in ("p5", "p50", "p95"))
+
+    def pct(value: float) -> str:
+        return kpis.number_text("{:.1f}%", value)
+
+    actual = first["actual"]
+    ruin = first["settings"]["ruin_pct"]
+    rows = [
+        (
+            "Final return",
+            [spread(r, "final_return_pct", "{:+.1f}%") for _, _, r in methods],
+            kpis.number_text("{:+.1f}%", actual["final_return_pct"]),
+        ),
+        (
+            "Max drawdown at trade closes",
+            [spread(r, "max_drawdown_pct", "{:.1f}%") for _, _, r in methods],
+            kpis.number_text("{:.1f}%", actual["max_drawdown_pct"]),
+        ),
+        (
+            "Longest drawdown (trades)",
+            [spread(r, "longest_drawdown_trades", "{:.0f}") for _, _, r in methods],
+            f"{actual['longest_drawdown_trades']:,}",
+        ),
+        (f"Chance of losing {ruin:g}% of the start", [pct(r["ruin_probability_pct"]) for _, _, r in methods], ""),
+        ("Chance of ending below the start", [pct(r["loss_probability_pct"]) for _, _, r in methods], ""),
+        (
+            "Paths with a lower or equal return / drawdown",
+            [
+                f"{pct(r['actual']['final_return_rank_pct'])} / {pct(r['actual']['max_drawdown_rank_pct'])}"
+                for _, _, r in methods
+            ],
+            "",
+        ),
+    ]
+    settings = first["settings"]
+    return {
+        "methods": [title for _, title, _ in methods],
+        "rows": rows,
+        "fan": first["fan"],
+        "note": (
+            f"{settings['paths']:,} paths of {settings['trades']:,} trades each, seed {settings['seed']}; "
+            "percentiles 5 / 50 / 95. Each trade's return on the equity before it is resampled and compounded; "
+            "an account can be wiped out but never goes below −100%. Drawdowns are measured at trade closes."
+        ),
     }
 
 

@@ -8,9 +8,10 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 def warm_engine(**_kwargs) -> None:
     """Load the engine's compiled kernels (Numba's disk cache) before the first run, so no
     user's run pays for it."""
-    from backtests.engine import warm_up
+    from backtests.engine import montecarlo, warm_up
 
     warm_up()
+    montecarlo.warm_up()
 
 
 @worker_process_shutdown.connect

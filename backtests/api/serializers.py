@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from backtests.engine import montecarlo as mc
 from backtests.models import BacktestRun, Trade
 from marketdata.timeframes import TIMEFRAME_SECONDS
 
@@ -170,7 +171,39 @@ class BacktestRunSerializer(serializers.ModelSerializer):
         if run.status == "SUCCEEDED":
             links["trades"] = url("backtest-trades")
             links["report_pdf"] = url("backtest-report-pdf")
+            links["equity"] = url("backtest-equity")
+            links["montecarlo"] = url("backtest-montecarlo")
         return links
+
+
+class MonteCarloQuerySerializer(serializers.Serializer):
+    """``GET /montecarlo`` settings; the defaults are what the worker stored with the run."""
+
+    paths = serializers.IntegerField(
+        min_value=1,
+        max_value=mc.MAX_PATHS,
+        default=mc.DEFAULT_PATHS,
+        error_messages={"max_value": f"paths is capped at {mc.MAX_PATHS:,} ({mc.MAX_PATHS}) per request"},
+        help_text=f"Number of simulated paths, 1 to {mc.MAX_PATHS:,}.",
+    )
+    method = serializers.ChoiceField(
+        choices=list(mc.METHODS),
+        default="bootstrap",
+        help_text="bootstrap: draw the trades' returns with replacement; shuffle: reorder the same trades.",
+    )
+    seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=mc.DEFAULT_SEED)
+    ruin = serializers.FloatField(
+        min_value=0.01,
+        max_value=100,
+        default=mc.DEFAULT_RUIN_PCT,
+        help_text="Ruin threshold: percent of the starting equity lost at any point.",
+    )
+
+    def settings(self) -> mc.MonteCarloSettings:
+        data = self.validated_data
+        return mc.MonteCarloSettings(
+            paths=data["paths"], method=data["method"], seed=data["seed"], ruin_pct=data["ruin"]
+        )
 
 
 class TradeSerializer(serializers.ModelSerializer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from django.core.files.storage import default_storage
@@ -22,6 +24,7 @@ from backtests import selectors, services
 from backtests.api.serializers import (
     BacktestRequestSerializer,
     BacktestRunSerializer,
+    MonteCarloQuerySerializer,
     SubmitResponseSerializer,
     TradeSerializer,
 )
@@ -92,6 +95,33 @@ class PdfRenderer(renderers.BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         # Only errors reach a renderer (the PDF itself is a FileResponse): keep them JSON.
         return json.dumps(data).encode() if isinstance(data, (dict, list)) else data
+
+
+class EquityCsvRenderer(renderers.BaseRenderer):
+    """``GET /equity?format=csv``: one row per point, ``time,equity,drawdown_pct``."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if not (isinstance(data, dict) and "equity" in data and "time" in data):
+            return json.dumps(data).encode()  # an error keeps the one JSON error shape
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["time", "equity", "drawdown_pct"])
+        writer.writerows(zip(data["time"], data["equity"], data["drawdown_pct"]))
+        return out.getvalue().encode()
+
+
+def _succeeded(run):
+    if run.status != "SUCCEEDED":
+        raise CodedError(
+            "INVALID_STATE",
+            f"the run is {run.status}; results exist once it has SUCCEEDED",
+            details={"status": run.status},
+        )
+    return run
 
 
 class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -174,6 +204,46 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         run = self.get_object()
         page = self.paginate_queryset(selectors.trades_for_run(run=run))
         return self.get_paginated_response(TradeSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: time,equity,drawdown_pct rows.")
+        ],
+        responses={
+            200: OpenApiResponse(
+                description="Columns time (ISO 8601 UTC), equity (money), drawdown_pct (percent, <= 0); every bar "
+                "up to 5,000, else thinned keeping each bucket's extremes and the max drawdown's peak and trough."
+            ),
+            409: OpenApiResponse(description="INVALID_STATE"),
+        },
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, EquityCsvRenderer])
+    def equity(self, request, pk=None):
+        """The equity and drawdown curves, for your own notebooks."""
+        run = _succeeded(self.get_object())
+        response = Response(selectors.backtest_equity(run=run))
+        if request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="quantmetrics-{run.market}-{run.id}-equity.csv"'
+        return response
+
+    @extend_schema(
+        parameters=[MonteCarloQuerySerializer],
+        responses={
+            200: OpenApiResponse(description="Monte Carlo summary and fan percentiles (docs/metrics.md)."),
+            400: OpenApiResponse(description="INVALID_REQUEST, e.g. paths over the cap"),
+            409: OpenApiResponse(description="INVALID_STATE: not SUCCEEDED, or no trades"),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def montecarlo(self, request, pk=None):
+        """Monte Carlo robustness; the defaults answer from the stored result, other settings are computed."""
+        run = _succeeded(self.get_object())
+        query = MonteCarloQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = selectors.backtest_montecarlo(run=run, settings=query.settings())
+        if result is None:
+            raise CodedError("INVALID_STATE", "the run has no trades to resample", details={"trade_count": 0})
+        return Response(result)
 
     @extend_schema(
         request=None,

@@ -15,10 +15,13 @@ General edge cases:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from backtests.engine.downsample import downsample_equity as downsample_equity  # re-exported: one downsampler
 
 SECONDS_PER_YEAR = 365.25 * 86_400
 DAYS_PER_MONTH = 365.25 / 12
@@ -218,9 +221,55 @@ def years_spanned(times_ns: np.ndarray) -> float:
 
 
 def periods_per_year(count: int, years: float) -> float | None:
-    """Observed frequency: ``count`` returns over ``years`` (so weekends and closed sessions do
-    not inflate it, unlike 365 × 24 for hourly FX bars). None when the span is zero."""
+    """Observed frequency: ``count`` returns over ``years``. The fallback when the market's
+    calendar is not known (see ``calendar_annualisation``): right on long spans, inflated on a
+    short window without a weekend (a Monday–Friday FX week counts 8,766 hourly bars a year
+    instead of 6,261). None when the span is zero."""
     return count / years if years > 0 and count > 0 else None
+
+
+# Trading days in a year by calendar: 24/7 crypto trades every day, 24/5 FX and metals five
+# days in seven, exchange-listed indices and stocks about 252 sessions (weekends and holidays off).
+TRADING_DAYS_PER_YEAR = {"crypto": 365.25, "fx": 365.25 * 5 / 7, "index": 252.0}
+WEEK_SECONDS = 7 * 86_400
+
+
+@dataclass(frozen=True)
+class Annualisation:
+    """How many bars (``periods_per_year``) and trading days (``days_per_year``) a market has in
+    a year; ``basis`` says where the numbers come from."""
+
+    periods_per_year: float
+    days_per_year: float
+    basis: str
+
+
+def calendar_annualisation(calendar: str, bar_seconds: float, session_seconds: float | None = None) -> Annualisation:
+    """Bars and trading days a year from the market's trading calendar and the bar size, never
+    from the tested span (docs/metrics.md, "Annualisation").
+
+    ``calendar``: ``"crypto"`` (24/7), ``"fx"`` (24/5, FX and metals) or ``"index"`` (exchange
+    sessions, indices and stocks; ``session_seconds`` is the length of one session, needed for
+    bars shorter than a day). Intraday bars: trading days × bars a trading day (24 h for crypto
+    and FX, ⌈session / bar⌉ for an exchange, so a 6.5 h session has 7 hourly bars); daily bars:
+    the trading days; weekly and longer: 365.25 days / bar. Raises ValueError for an unknown
+    calendar, a bar that is not positive, or an exchange calendar without its session."""
+    if calendar not in TRADING_DAYS_PER_YEAR:
+        raise ValueError(f"unknown calendar {calendar!r}; expected one of {sorted(TRADING_DAYS_PER_YEAR)}")
+    if not bar_seconds > 0:
+        raise ValueError(f"bar_seconds must be positive, got {bar_seconds!r}")
+    days = TRADING_DAYS_PER_YEAR[calendar]
+    if bar_seconds >= WEEK_SECONDS:
+        periods = SECONDS_PER_YEAR / bar_seconds
+    elif bar_seconds >= 86_400:
+        periods = days * 86_400 / bar_seconds
+    elif calendar == "index":
+        if not session_seconds or session_seconds <= 0:
+            raise ValueError("an exchange calendar needs the session length for intraday bars")
+        periods = days * math.ceil(session_seconds / bar_seconds - 1e-9)
+    else:
+        periods = days * 86_400 / bar_seconds
+    return Annualisation(periods, days, f"calendar:{calendar}")
 
 
 def sharpe_ratio(returns: np.ndarray, per_year: float | None) -> float | None:
@@ -285,16 +334,142 @@ def exposure_pct(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> floa
     return float((np.cumsum(marks[:-1]) > 0).mean() * 100)
 
 
+# ---- tail and path statistics --------------------------------------------------------------------
+
+
+def value_at_risk(returns: np.ndarray, level: float = 0.95) -> float | None:
+    """Historical VaR: the (1 − level) quantile of the returns (numpy's linear interpolation
+    between order statistics), as a return: −0.021 means the worst 5 % of periods lost 2.1 % or
+    more. None under 2 finite returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2:
+        return None
+    return float(np.quantile(r, 1.0 - level))
+
+
+def conditional_value_at_risk(returns: np.ndarray, level: float = 0.95) -> float | None:
+    """Historical CVaR (expected shortfall): the mean of the returns at or below the historical
+    VaR, as a return (<= VaR). None under 2 finite returns."""
+    var = value_at_risk(returns, level)
+    if var is None:
+        return None
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return float(r[r <= var].mean())
+
+
+def omega_ratio(returns: np.ndarray, threshold: float = 0.0) -> float | None:
+    """Omega at ``threshold`` (per period): Σ max(r − τ, 0) / Σ max(τ − r, 0). None under 2 finite
+    returns or when no return is below the threshold (infinite)."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)] - threshold
+    if len(r) < 2:
+        return None
+    losses = float(-r[r < 0].sum())
+    return float(r[r > 0].sum()) / losses if losses > 0 else None
+
+
+def tail_ratio(returns: np.ndarray, cutoff: float = 0.95) -> float | None:
+    """|cutoff quantile| / |(1 − cutoff) quantile| of the returns (linear interpolation): how much
+    bigger the good tail is than the bad one. None under 2 finite returns or when the lower
+    quantile is 0."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2:
+        return None
+    lower = abs(float(np.quantile(r, 1.0 - cutoff)))
+    return abs(float(np.quantile(r, cutoff))) / lower if lower > 0 else None
+
+
+def ulcer_index(equity: np.ndarray, peaks: np.ndarray | None = None) -> float:
+    """Ulcer index (Peter Martin, 1987), percent: √(mean over all bars of D_t²), D_t the percent
+    below the running peak (0 at a peak). 0 for a curve that never falls or is empty."""
+    if len(equity) == 0:
+        return 0.0
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        below = np.where(peaks > 0, (peaks - equity) / peaks * 100.0, 0.0)
+    return float(math.sqrt(float(np.mean(below**2))))
+
+
+def recovery_factor(net_profit: float, max_drawdown: float) -> float | None:
+    """Net profit / max drawdown, both in money. None when the curve never fell."""
+    return net_profit / max_drawdown if max_drawdown > 0 else None
+
+
+def kelly_fraction(pnl: np.ndarray) -> float | None:
+    """Kelly criterion of the trades, a fraction of equity: W − (1 − W) / B, with W the share of
+    trades with positive pnl (among all trades, a zero pnl counts as not a win) and B the payoff
+    ratio. Negative means no edge (bet nothing). None without wins or without losses."""
+    payoff = payoff_ratio(pnl)
+    if payoff is None:
+        return None
+    win = float((pnl > 0).mean())
+    return win - (1.0 - win) / payoff
+
+
+def drawdown_recovery(
+    equity: np.ndarray, times_ns: np.ndarray, peaks: np.ndarray | None = None
+) -> tuple[int | None, float | None]:
+    """Time to recover from the largest drawdown (in percent): (bars, days) from its trough to the
+    first later bar at or above the peak before it. (0, 0.0) when the curve never fell; (None,
+    None) when it has not recovered by the last bar."""
+    if len(equity) < 2:
+        return 0, 0.0
+    peaks = np.maximum.accumulate(equity) if peaks is None else peaks
+    with np.errstate(divide="ignore", invalid="ignore"):
+        falls = np.nan_to_num(np.where(peaks > 0, (peaks - equity) / peaks, 0.0), nan=0.0)
+    trough = int(np.argmax(falls))
+    if falls[trough] <= 0:
+        return 0, 0.0
+    back = np.flatnonzero(equity[trough:] >= peaks[trough])
+    if not len(back):
+        return None, None
+    end = trough + int(back[0])
+    return end - trough, float(times_ns[end] - times_ns[trough]) / DAY_NS
+
+
+def monthly_returns(values: np.ndarray, times_ns: np.ndarray, initial: float) -> tuple[list[str], np.ndarray]:
+    """Returns per UTC calendar month, in percent: each month's last value against the previous
+    month's last (the first month against ``initial``, or the first value when ``initial`` is not
+    positive). (["2024-01", ...], returns). Empty without values."""
+    if len(values) == 0:
+        return [], np.zeros(0)
+    months = times_ns.astype("datetime64[ns]").astype("datetime64[M]")
+    last = np.append(np.flatnonzero(months[1:] != months[:-1]), len(values) - 1)
+    closes = values[last]
+    previous = np.concatenate(([initial if initial > 0 else values[0]], closes[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = (closes / previous - 1.0) * 100.0
+    return [str(m) for m in months[last]], returns
+
+
+def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | None:
+    """Net return per unit of time in the market, percent: net_return_pct / (exposure_pct / 100).
+    None when no position was ever held."""
+    return net_return / (exposure / 100.0) if exposure > 0 else None
+
+
 # ---- all together ------------------------------------------------------------------------------
 
 
 def compute_all(
-    trades: pd.DataFrame, equity: pd.Series, initial_capital: float, close: np.ndarray | None = None
+    trades: pd.DataFrame,
+    equity: pd.Series,
+    initial_capital: float,
+    close: np.ndarray | None = None,
+    *,
+    annualisation: Annualisation | None = None,
 ) -> dict[str, Any]:
     """Every metric, as a JSON-safe dict (floats, ints, None). ``trades`` needs ``pnl``;
     ``r_multiple``, ``pnl_pct``, ``bars_held``, ``fees``, ``gross_pnl``, ``direction``,
     ``entry_bar``/``exit_bar`` are used when present. ``equity`` is per bar on a UTC
-    DatetimeIndex; ``close`` gives buy-and-hold over the same bars."""
+    DatetimeIndex; ``close`` gives buy-and-hold over the same bars.
+
+    ``annualisation``: bars and trading days a year from the market's calendar
+    (``calendar_annualisation``); without it, the observed frequency over the span (pure default,
+    for data of unknown calendar)."""
 
     def column(name: str) -> np.ndarray | None:
         return trades[name].to_numpy(dtype=np.float64) if name in trades.columns else None
@@ -310,8 +485,12 @@ def compute_all(
     bar_returns = simple_returns(eq)
     day_values, day_times = daily_closes(eq, times)
     day_returns = simple_returns(day_values)
-    per_bar_year = periods_per_year(len(bar_returns), years)
-    per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
+    if annualisation is not None:
+        per_bar_year: float | None = annualisation.periods_per_year
+        per_day_year: float | None = annualisation.days_per_year
+    else:
+        per_bar_year = periods_per_year(len(bar_returns), years)
+        per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
     peaks = np.maximum.accumulate(eq) if len(eq) else eq
     mdd_pct = max_drawdown_pct(eq, peaks)
     dd_bars, dd_days = drawdown_durations(eq, times, peaks)
@@ -327,6 +506,13 @@ def compute_all(
         if n_trades and "entry_bar" in trades.columns
         else 0.0
     )
+    net_return = (final / initial_capital - 1) * 100
+    max_dd_money = max_drawdown_money(eq, peaks)
+    recovery_bars, recovery_days = drawdown_recovery(eq, times, peaks)
+    kelly = kelly_fraction(pnl)
+    month_labels, month_returns = monthly_returns(eq, times, float(initial_capital))
+    finite_months = month_returns[np.isfinite(month_returns)]
+    var_95, cvar_95 = value_at_risk(day_returns), conditional_value_at_risk(day_returns)
     result: dict[str, Any] = {
         "trade_count": int(n_trades),
         "long_trades": int((directions == "long").sum()),
@@ -340,7 +526,7 @@ def compute_all(
         "gross_loss": float(-losses.sum()),
         "profit_before_costs": float(gross.sum()),
         "total_fees": float(fees.sum()),
-        "net_return_pct": (final / initial_capital - 1) * 100,
+        "net_return_pct": net_return,
         "cagr_pct": cagr,
         "buy_and_hold_return_pct": (
             float((close[-1] / close[0] - 1) * 100) if close is not None and len(close) else None
@@ -355,7 +541,7 @@ def compute_all(
         "max_consecutive_wins": max_consecutive(pnl, wins=True),
         "max_consecutive_losses": max_consecutive(pnl, wins=False),
         "max_drawdown_pct": mdd_pct,
-        "max_drawdown": max_drawdown_money(eq, peaks),
+        "max_drawdown": max_dd_money,
         "max_drawdown_duration_bars": dd_bars,
         "max_drawdown_duration_days": dd_days,
         "sharpe": sharpe_ratio(bar_returns, per_bar_year),
@@ -372,5 +558,21 @@ def compute_all(
         "initial_capital": float(initial_capital),
         "final_equity": final,
         "period_days": span_days,
+        "var_95_daily_pct": None if var_95 is None else var_95 * 100,
+        "cvar_95_daily_pct": None if cvar_95 is None else cvar_95 * 100,
+        "omega": omega_ratio(day_returns),
+        "tail_ratio": tail_ratio(day_returns),
+        "ulcer_index": ulcer_index(eq, peaks),
+        "recovery_factor": recovery_factor(float(pnl.sum()), max_dd_money),
+        "kelly_pct": None if kelly is None else kelly * 100,
+        "max_drawdown_recovery_bars": recovery_bars,
+        "max_drawdown_recovery_days": recovery_days,
+        "best_month_pct": float(finite_months.max()) if len(finite_months) else None,
+        "worst_month_pct": float(finite_months.min()) if len(finite_months) else None,
+        "monthly_win_rate": float((finite_months > 0).mean() * 100) if len(finite_months) else None,
+        "exposure_adjusted_return_pct": exposure_adjusted_return_pct(net_return, exposure),
+        "monthly_returns": [[m, finite_or_none(v)] for m, v in zip(month_labels, month_returns.tolist())],
+        "periods_per_year": per_bar_year,
+        "annualisation": annualisation.basis if annualisation is not None else "observed",
     }
     return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}

@@ -20,7 +20,7 @@ from .errors import InsufficientData
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
 
-ENGINE_VERSION = "0.2.0"
+ENGINE_VERSION = "0.3.0"  # 0.3: calendar annualisation and the tail, path and Monte Carlo results
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
 TRADE_COLUMNS = (
@@ -100,6 +100,7 @@ def run_backtest(
     on_progress: ProgressFn | None = None,
     *,
     trade_from: pd.Timestamp | None = None,
+    annualisation: metric_fns.Annualisation | None = None,
 ) -> BacktestResult:
     """Compute the modules, the signals, simulate and measure.
 
@@ -109,6 +110,10 @@ def run_backtest(
 
     ``trade_from``: bars before it only warm the indicators up. No signal before it is taken,
     and the equity curve, the metrics and ``bars`` cover the bars from it on.
+
+    ``annualisation``: bars and trading days a year of the market's calendar
+    (``metrics.calendar_annualisation``, chosen by the caller, who knows the market); without
+    it the ratios are annualised by the observed frequency.
     """
     _check_data(data)
     if trade_from is not None and not (data.index >= trade_from).any():
@@ -127,7 +132,9 @@ def run_backtest(
             signals = Signals(
                 signals.long_entry & ~warming, signals.short_entry & ~warming, signals.long_exit, signals.short_exit
             )
-        result = _simulate_and_measure(data, spec, signals, progress, trade_from=trade_from)
+        result = _simulate_and_measure(
+            data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation
+        )
     except BaseException:
         checksum.join()  # no thread outlives a failed or cancelled run
         raise
@@ -136,12 +143,17 @@ def run_backtest(
 
 
 def simulate_signals(
-    data: pd.DataFrame, spec: StrategySpec, signals: Signals, on_progress: ProgressFn | None = None
+    data: pd.DataFrame,
+    spec: StrategySpec,
+    signals: Signals,
+    on_progress: ProgressFn | None = None,
+    *,
+    annualisation: metric_fns.Annualisation | None = None,
 ) -> BacktestResult:
     """Like :func:`run_backtest`, with the entry/exit signals given instead of computed from
     the spec's blocks (which are then ignored). For tests and research."""
     _check_data(data)
-    result = _simulate_and_measure(data, spec, signals, on_progress or _no_progress)
+    result = _simulate_and_measure(data, spec, signals, on_progress or _no_progress, annualisation=annualisation)
     result.data_checksum = data_checksum(data)
     return result
 
@@ -161,6 +173,7 @@ def _simulate_and_measure(
     signals: Signals,
     progress: ProgressFn,
     trade_from: pd.Timestamp | None = None,
+    annualisation: metric_fns.Annualisation | None = None,
 ) -> BacktestResult:
     atr = None
     if spec.exit.uses_atr():
@@ -198,7 +211,7 @@ def _simulate_and_measure(
         offset = int(np.argmax(in_window))
         equity, close = equity[in_window], close[in_window]
         measured = trades.assign(entry_bar=trades.entry_bar - offset, exit_bar=trades.exit_bar - offset)
-    metrics = metric_fns.compute_all(measured, equity, spec.initial_capital, close=close)
+    metrics = metric_fns.compute_all(measured, equity, spec.initial_capital, close=close, annualisation=annualisation)
     metrics["skipped_entries"] = sim.skipped_entries
     progress("analysing", 1, 1)
     return BacktestResult(

@@ -57,6 +57,7 @@ def template_apply(template_id: Any, overrides: dict) -> dict:
             "TEMPLATE_NOT_FOUND", f"no template {template_id!r}", details={"field": "template", "available": available}
         )
     body = deep_merge(template.body, overrides)
+    body.setdefault("strategyName", template.name)  # the report's title; the caller's own name wins
     if template.kind == "ict":
         body.setdefault("kind", "ict")
     return body

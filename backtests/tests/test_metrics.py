@@ -62,7 +62,22 @@ GOLDEN = {
     "initial_capital": 10_000.0,
     "final_equity": 9595.89,
     "period_days": 9.958333333333334,
+    # tail and path metrics (daily returns: the equity at each UTC day's last bar)
+    "var_95_daily_pct": -2.1117069307472964,
+    "cvar_95_daily_pct": -2.2480964595156916,
+    "omega": 0.3141475004769823,
+    "tail_ratio": 0.2558719878968331,
+    "ulcer_index": 2.2266981374518506,
+    "recovery_factor": -0.8799155162652993,
+    "kelly_pct": -32.63945182623023,
+    "best_month_pct": -4.041100000000009,
+    "worst_month_pct": -4.041100000000009,
+    "monthly_win_rate": 0.0,
+    "exposure_adjusted_return_pct": -6.688717241379326,
+    "periods_per_year": 8766.0,
 }
+# The golden curve never climbs back to the peak of its largest drawdown.
+GOLDEN_NONE = ("max_drawdown_recovery_bars", "max_drawdown_recovery_days")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +105,13 @@ def test_golden_values(result):
     assert set(GOLDEN) <= set(result)
     for key, value in GOLDEN.items():
         assert result[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+
+
+def test_golden_undefined_values(result):
+    for key in GOLDEN_NONE:
+        assert result[key] is None, key
+    assert result["monthly_returns"] == [["2024-03", pytest.approx(-4.0411, rel=1e-9)]]
+    assert result["annualisation"] == "observed"
 
 
 def test_result_is_json_safe(result):
@@ -331,3 +353,89 @@ def test_psr_is_the_formula_on_its_own_moments():
     assert M.psr_from_moments(sr, len(r), skew, kurt, 0.001) == M.probabilistic_sharpe_ratio(r, 0.001)
     assert M.sharpe_per_period(np.ones(5)) is None and M.return_moments(np.ones(5)) == (0.0, 3.0)
     assert M.psr_from_moments(0.1, 1, 0.0, 3.0) is None
+
+
+# ---- tail and path metrics, by hand ---------------------------------------------------------------
+
+
+def _daily_returns(equity):
+    daily = equity.groupby(equity.index.floor("D")).last().to_numpy()
+    return [daily[i] / daily[i - 1] - 1 for i in range(1, len(daily))]
+
+
+def _quantile(values, q):
+    """Linear interpolation between order statistics (Hyndman & Fan type 7)."""
+    s = sorted(values)
+    position = (len(s) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(s) - 1)
+    return s[low] + (s[high] - s[low]) * (position - low)
+
+
+def test_tail_metrics_by_hand(equity, result):
+    r = _daily_returns(equity)
+    var = _quantile(r, 0.05)
+    assert result["var_95_daily_pct"] == pytest.approx(100 * var, rel=1e-12)
+    assert result["cvar_95_daily_pct"] == pytest.approx(100 * statistics.mean(x for x in r if x <= var), rel=1e-12)
+    assert result["omega"] == pytest.approx(sum(x for x in r if x > 0) / -sum(x for x in r if x < 0), rel=1e-12)
+    assert result["tail_ratio"] == pytest.approx(abs(_quantile(r, 0.95)) / abs(_quantile(r, 0.05)), rel=1e-12)
+
+
+def test_path_metrics_by_hand(trades, equity, result):
+    peak, squares = -math.inf, []
+    for v in equity.to_numpy():
+        peak = max(peak, v)
+        squares.append(((peak - v) / peak * 100) ** 2)
+    assert result["ulcer_index"] == pytest.approx(math.sqrt(sum(squares) / len(squares)), rel=1e-12)
+    assert result["recovery_factor"] == pytest.approx(result["net_profit"] / result["max_drawdown"], rel=1e-12)
+    pnl = list(trades.pnl)
+    win = sum(p > 0 for p in pnl) / len(pnl)
+    payoff = statistics.mean(p for p in pnl if p > 0) / -statistics.mean(p for p in pnl if p < 0)
+    assert result["kelly_pct"] == pytest.approx(100 * (win - (1 - win) / payoff), rel=1e-12)
+    assert result["exposure_adjusted_return_pct"] == pytest.approx(
+        result["net_return_pct"] / (result["exposure_pct"] / 100), rel=1e-12
+    )
+
+
+def test_monthly_metrics_on_the_golden_curve_spread_over_eight_months(trades, equity):
+    """The same 240 values a day apart (2024-03-04 to 2024-10-29): months to compare."""
+    daily = pd.Series(equity.to_numpy(), index=pd.date_range("2024-03-04", periods=len(equity), freq="D", tz="UTC"))
+    out = M.compute_all(trades, daily, CAPITAL)
+    month_end = daily.groupby(daily.index.strftime("%Y-%m")).last()
+    previous = [CAPITAL] + list(month_end.to_numpy()[:-1])
+    expected = [(m, (v / p - 1) * 100) for (m, v), p in zip(month_end.items(), previous)]
+    assert [m for m, _ in out["monthly_returns"]] == [m for m, _ in expected] == [f"2024-{i:02d}" for i in range(3, 11)]
+    assert [v for _, v in out["monthly_returns"]] == pytest.approx([v for _, v in expected], rel=1e-12)
+    values = [v for _, v in expected]
+    assert out["best_month_pct"] == pytest.approx(max(values)) and out["worst_month_pct"] == pytest.approx(min(values))
+    assert out["monthly_win_rate"] == pytest.approx(100 * sum(v > 0 for v in values) / len(values))
+
+
+def test_time_to_recover_runs_from_the_deepest_trough_back_to_its_peak():
+    equity = pd.Series(
+        [100.0, 110, 99, 105, 111, 108, 109.5, 112],
+        index=pd.date_range("2024-01-01", periods=8, freq="D", tz="UTC"),
+    )
+    times = equity.index.as_unit("ns").asi8
+    assert M.drawdown_recovery(equity.to_numpy(), times) == (2, 2.0)  # trough 99 on day 2, 111 >= 110 on day 4
+    assert M.drawdown_recovery(np.array([1.0, 2, 3]), times[:3]) == (0, 0.0)
+    assert M.drawdown_recovery(np.array([3.0, 2, 2.5]), times[:3]) == (None, None)
+
+
+def test_tail_and_path_edge_cases():
+    assert M.value_at_risk(np.array([0.01])) is None and M.conditional_value_at_risk(np.zeros(0)) is None
+    assert M.omega_ratio(np.array([0.01, 0.02, 0.0])) is None, "no loss: infinite"
+    assert M.tail_ratio(np.array([0.0, 0.0, 0.01])) is None, "a zero left tail"
+    assert M.ulcer_index(np.array([1.0, 2.0, 3.0])) == 0.0 and M.ulcer_index(np.zeros(0)) == 0.0
+    assert M.recovery_factor(100.0, 0.0) is None
+    assert M.kelly_fraction(np.array([1.0, 2.0])) is None and M.kelly_fraction(np.zeros(0)) is None
+    assert M.kelly_fraction(np.array([2.0, -1.0])) == pytest.approx(0.5 - 0.5 / 2)
+    assert M.exposure_adjusted_return_pct(5.0, 0.0) is None
+    assert M.conditional_value_at_risk(np.array([0.01, 0.01])) == pytest.approx(0.01), "constant: CVaR = VaR"
+    out = M.compute_all(_trades([]), _flat_equity(), CAPITAL)
+    assert out["var_95_daily_pct"] is None, "48 hourly bars: two days, one daily return"
+    assert out["omega"] is None and out["kelly_pct"] is None
+    three_days = M.compute_all(_trades([]), _flat_equity(n=72), CAPITAL)
+    assert three_days["var_95_daily_pct"] == 0 and three_days["cvar_95_daily_pct"] == 0 and three_days["omega"] is None
+    assert out["max_drawdown_recovery_bars"] == 0 and out["ulcer_index"] == 0
+    assert out["best_month_pct"] == 0 and out["monthly_win_rate"] == 0 and out["exposure_adjusted_return_pct"] is None

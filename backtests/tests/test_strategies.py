@@ -163,3 +163,25 @@ def test_new_backtest_page_offers_templates_and_admin_flags_stuck_runs(client, a
         listing = admin_client.get(f"/admin/backtests/backtestrun/?attention={flag}").content.decode()
         assert str(run.id) in listing
     assert str(run.id) not in admin_client.get("/admin/backtests/backtestrun/?attention=failed").content.decode()
+
+
+def test_a_template_run_is_titled_by_its_template_unless_named(alice_api, alice):
+    from reports.render import ReportInputs, report_context
+
+    named_by_template = alice_api.post(URL, {"template": "rsi_mean_reversion", "marketContext": WINDOW}, format="json")
+    own_name = alice_api.post(
+        URL, {"template": "rsi_mean_reversion", "marketContext": WINDOW, "strategyName": "Mine"}, format="json"
+    )
+    first = BacktestRun.objects.get(id=named_by_template.json()["id"])
+    second = BacktestRun.objects.get(id=own_name.json()["id"])
+    assert first.request["strategyName"] == "RSI mean reversion" and second.request["strategyName"] == "Mine"
+    assert report_context(first, ReportInputs(trades=[]), for_pdf=False)["title"] == "RSI mean reversion"
+    assert first.request_fingerprint == second.request_fingerprint, "a name never changes the result"
+
+
+def test_the_builder_pages_carry_the_templates_name(client, alice):
+    client.force_login(alice)
+    page = client.get("/run-backtest-v4").content.decode()
+    assert '"strategyName": "RSI mean reversion"' in page
+    v5 = client.get("/run-backtest-v5?template=silver_bullet").content.decode()
+    assert "strategyName" in v5

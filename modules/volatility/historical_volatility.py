@@ -4,7 +4,14 @@ r_t = ln(close_t / close_{t-1}); HV = 100 * sample standard deviation (n - 1) of
 ``period`` returns * sqrt(bars per year), in percent per year (or per bar if ``annualize`` is
 off). Bars per year = ``trading_days`` * 86,400 s / bar length, where the bar length is the
 median spacing of the first (up to) 50 bars of the data: it depends only on the start of the
-data, so there is no look-ahead (1 h bars, 252 days: 6,048 bars a year). ``regime`` is "high"
+data, so there is no look-ahead (1 h bars, 252 days: 6,048 bars a year).
+
+``trading_days`` is the market's trading days a year and should follow its calendar, as the
+backtest metrics do (docs/metrics.md, "Annualisation"): 365.25 for 24/7 crypto (the default of
+252 understates crypto volatility by √(365.25 / 252) ≈ 1.20), 260.9 for 24/5 FX and metals, 252
+for exchange-listed indices and stocks on daily bars. Bars a day are counted as 86,400 s / bar,
+which holds for markets that trade around the clock; for intraday bars of an exchange session,
+scale ``trading_days`` by session hours / 24 (US 6.5 h: 252 × 6.5 / 24 = 68.25). ``regime`` is "high"
 when HV is above its own SMA over ``regime_period`` bars. Reference: Hull, "Options, Futures
 and Other Derivatives", ch. "Estimating volatility from historical data".
 """
@@ -51,7 +58,10 @@ class HistoricalVolatility(BaseModule):
             min=1,
             max=366,
             step=1,
-            help="365 for crypto that trades every day.",
+            help=(
+                "The market's trading days a year: 365 for 24/7 crypto, 261 for 24/5 FX and metals, "
+                "252 for stocks and indices on daily bars (intraday exchange bars: 252 × session hours / 24)."
+            ),
         ),
         Param(
             "regime_period",

@@ -113,7 +113,7 @@ def test_every_chart_of_a_500_trade_report_is_drawn_with_its_content(equity, pri
     assert {"Strategy", "Buy and hold", "Initial capital"} <= set(texts(equity_svg))
 
     drawdown = analysis.drawdown_pct(equity)
-    assert f"max {drawdown.min():.1f}%" in texts(charts.drawdown_chart(drawdown))
+    assert f"max −{-drawdown.min():.2f}%" in texts(charts.drawdown_chart(drawdown))
 
     table = analysis.monthly_returns(equity, 10_000)
     heatmap = charts.monthly_returns_heatmap(table)
