@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modules.base import PRICE_COLUMNS
+from modules.base import PRICE_COLUMNS, BaseModule
 from modules.errors import ModuleDataError
 from modules.registry import get_registry
 
@@ -42,8 +42,14 @@ class Operand:
     def column_name(self) -> str:
         if self.column:
             return self.column
-        cls = get_registry().get_module(self.module_id)
-        return cls.column_name(self.config, self.output)
+        return self.module_class().column_name(self.config, self.output)
+
+    def module_class(self) -> type[BaseModule]:
+        """The module a module operand reads. An operand names a price column or a module: one that
+        names neither was built wrong by the caller (the parser never builds one)."""
+        if self.module_id is None:
+            raise TypeError(f"{self!r} names neither a price column nor a module")
+        return get_registry().get_module(self.module_id)
 
     def key(self) -> str:
         """Where this operand's values live in the computed columns. Column names carry only the
@@ -56,7 +62,7 @@ class Operand:
     def label(self) -> str:
         if self.column:
             return self.column
-        cls = get_registry().get_module(self.module_id)
+        cls = self.module_class()
         keys = [str(self.config[p.name]) for p in cls.params if p.key]
         text = f"{cls.name}({', '.join(keys)})" if keys else cls.name
         return f"{text}.{self.output}" if self.output and self.output != cls.primary_output().name else text
@@ -97,9 +103,10 @@ def config_key(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=None) -> dict[str, np.ndarray]:
+def compute_operands(
+    data: pd.DataFrame, blocks: tuple[Block, ...], on_module: Callable[[int, int], None] | None = None
+) -> dict[str, np.ndarray]:
     """Compute every distinct module output the blocks reference, once each."""
-    registry = get_registry()
     wanted: dict[tuple, Operand] = {}
     for block in blocks:
         for condition in block.conditions:
@@ -109,7 +116,7 @@ def compute_operands(data: pd.DataFrame, blocks: tuple[Block, ...], on_module=No
                     wanted.setdefault(key, operand)
     columns: dict[str, np.ndarray] = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS if c in data.columns}
     for i, operand in enumerate(wanted.values()):
-        module = registry.get_module(operand.module_id)()
+        module = operand.module_class()()
         suffix = "#" + config_key(operand.config)
         try:
             # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code

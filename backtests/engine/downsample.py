@@ -9,6 +9,8 @@ the computed one.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -35,7 +37,8 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
                 keep.add(int(start + np.argmax(bucket)))
         positions = np.array(sorted(keep))
     picked = equity.iloc[positions]
-    return [[ts.isoformat(), round(float(v), 6)] for ts, v in picked.items()]
+    # an equity curve is indexed by time (a DatetimeIndex); pandas types a Series' labels as Hashable
+    return [[cast(pd.Timestamp, ts).isoformat(), round(float(v), 6)] for ts, v in picked.items()]
 
 
 def _max_drawdown_positions(values: np.ndarray) -> tuple[int, ...]:

@@ -471,12 +471,16 @@ def compute_all(
     (``calendar_annualisation``); without it, the observed frequency over the span (pure default,
     for data of unknown calendar)."""
 
-    def column(name: str) -> np.ndarray | None:
-        return trades[name].to_numpy(dtype=np.float64) if name in trades.columns else None
+    def has(name: str) -> bool:
+        """There are trades and they carry the optional column ``name``."""
+        return bool(n_trades) and name in trades.columns
+
+    def column(name: str) -> np.ndarray:
+        return trades[name].to_numpy(dtype=np.float64)
 
     pnl = column("pnl") if len(trades) else np.zeros(0)
     n_trades = len(pnl)
-    r = column("r_multiple") if len(trades) and "r_multiple" in trades.columns else np.full(n_trades, np.nan)
+    r = column("r_multiple") if has("r_multiple") else np.full(n_trades, np.nan)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     eq = equity.to_numpy(dtype=np.float64)
     times = equity.index.as_unit("ns").asi8 if isinstance(equity.index, pd.DatetimeIndex) else np.arange(len(eq))
@@ -495,11 +499,11 @@ def compute_all(
     mdd_pct = max_drawdown_pct(eq, peaks)
     dd_bars, dd_days = drawdown_durations(eq, times, peaks)
     cagr = cagr_pct(float(initial_capital), final, years)
-    fees = column("fees") if n_trades and "fees" in trades.columns else np.zeros(n_trades)
-    gross = column("gross_pnl") if n_trades and "gross_pnl" in trades.columns else pnl + fees
+    fees = column("fees") if has("fees") else np.zeros(n_trades)
+    gross = column("gross_pnl") if has("gross_pnl") else pnl + fees
     r_all = np.isfinite(r).all() and n_trades > 0
     directions = trades["direction"].to_numpy() if n_trades and "direction" in trades.columns else np.zeros(0)
-    returns_per_trade = column("pnl_pct") / 100.0 if n_trades and "pnl_pct" in trades.columns else np.zeros(n_trades)
+    returns_per_trade = column("pnl_pct") / 100.0 if has("pnl_pct") else np.zeros(n_trades)
     span_days = years * 365.25
     exposure = (
         exposure_pct(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))

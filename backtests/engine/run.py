@@ -6,7 +6,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -67,11 +67,17 @@ class BacktestResult:
 def data_checksum(data: pd.DataFrame) -> str:
     """sha256 over the UTC timestamps (ns) and the OHLCV values (float64)."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(data.index.as_unit("ns").asi8).tobytes())
+    digest.update(np.ascontiguousarray(_times(data).as_unit("ns").asi8).tobytes())
     for column in ("open", "high", "low", "close", "volume"):
         if column in data.columns:
             digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).tobytes())
     return digest.hexdigest()
+
+
+def _times(data: pd.DataFrame) -> pd.DatetimeIndex:
+    """The bars' times. The engine's data is indexed by a UTC DatetimeIndex (the data contract of
+    ``modules.base``); pandas types ``DataFrame.index`` as a plain Index."""
+    return cast(pd.DatetimeIndex, data.index)
 
 
 class _Checksum(threading.Thread):
@@ -79,7 +85,9 @@ class _Checksum(threading.Thread):
 
     def __init__(self, data: pd.DataFrame):
         super().__init__(daemon=True)
-        self.data, self.value, self.error = data, "", None
+        self.data = data
+        self.value = ""
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
@@ -181,7 +189,7 @@ def _simulate_and_measure(
         atr = atr_cls().calculate(data, {"period": spec.exit.atr_period}).iloc[:, 0].to_numpy(dtype=np.float64)
     basis, size_value = sizing_inputs(spec, data)
     sessions = (
-        session_ends(data.index, spec.exit.session_end, spec.exit.session_timezone)
+        session_ends(_times(data), spec.exit.session_end, spec.exit.session_timezone)
         if spec.exit.close_at_session_end or spec.exit.max_trades_per_session
         else None
     )
@@ -202,7 +210,7 @@ def _simulate_and_measure(
         **levels,
     )
     progress("analysing", 0, 1)
-    trades = trade_frame(sim, data.index)
+    trades = trade_frame(sim, _times(data))
     equity = pd.Series(sim.equity, index=data.index, name="equity")
     close = prices[3]
     measured = trades
