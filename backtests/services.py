@@ -190,14 +190,38 @@ def backtest_submit(
         quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user))
     fingerprint = request_fingerprint(body, window)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window, owner=user)
-    ctx = body["marketContext"]
-    fields = dict(
+    fields = _run_fields(
+        user=user, compiled=compiled, fingerprint=fingerprint, strategy=strategy, idempotency_key=idempotency_key
+    )
+    if source_run is not None:
+        fields.update(_cached_fields(source_run))
+    try:
+        with transaction.atomic():
+            if source_run is not None:  # answered now: its own run, trades and PDF
+                run = _create_cached_run(fields, source_run, pdf=plan.pdf_reports)
+            else:
+                run = BacktestRun.objects.create(**fields)
+                if dispatch:
+                    transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
+    except IntegrityError:
+        if idempotency_key:  # a concurrent request with the same key won the race
+            return BacktestRun.objects.get(owner=user, idempotency_key=idempotency_key)
+        raise
+    observability.CACHE_LOOKUPS.labels(result="hit" if source_run else "miss").inc()
+    logger.info("run submitted", extra={"run_id": str(run.id), "cached": run.cached, "user": user.pk})
+    return run
+
+
+def _run_fields(*, user, compiled: CompiledRequest, fingerprint: str, strategy=None, idempotency_key: str = "") -> dict:
+    """The model fields of a new QUEUED run of ``compiled``."""
+    body, window = compiled.body, compiled.window
+    return dict(
         owner=user,
         strategy=strategy,
         request=body,
         market=window.symbol,
         timeframe=window.timeframe,
-        direction=ctx.get("direction", "Long"),
+        direction=body["marketContext"].get("direction", "Long"),
         data_start=window.start,
         data_end=window.end,
         warmup_start=window.warmup_start,
@@ -206,50 +230,90 @@ def backtest_submit(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    if source_run is not None:
-        now = timezone.now()
-        fields.update(
+
+
+CACHED_COPY_FIELDS = (
+    "metrics",
+    "trade_count",
+    "equity_curve",
+    "data_checksum",
+    "bars",
+    "warnings",
+    "data_quality",
+    "report_data",
+    "equity_detail",
+    "montecarlo",
+    "data_start",
+    "data_end",
+)
+
+
+def _cached_fields(source_run: BacktestRun) -> dict:
+    """The fields of a run answered from ``source_run``: SUCCEEDED at once, its numbers copied."""
+    now = timezone.now()
+    return dict(
+        status=RunStatus.SUCCEEDED,
+        progress=100,
+        stage="done",
+        cached=True,
+        cache_source=source_run,
+        started_at=now,
+        finished_at=now,
+        **{name: getattr(source_run, name) for name in CACHED_COPY_FIELDS},
+    )
+
+
+def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], batch_id) -> list[BacktestRun]:
+    """Save many compiled runs of one batch at once, QUEUED and not sent (the caller hands them
+    to :func:`backtest_dispatch_waiting`): ``items`` are (compiled request, ``batch_params``).
+
+    The same checks as :func:`backtest_submit` with ``dispatch=False``: the owner's plan per run
+    (bars, data source), the fingerprint, and the owner's own result cache (a hit is saved
+    SUCCEEDED with copies of its trades and its own PDF, one by one: hits are the rare case).
+    The misses are written with one ``bulk_create``; the caller holds the transaction.
+    Raises CodedError before anything is written if any run breaks the plan."""
+    plan = plan_for_user(user=user)
+    keyed = []
+    for compiled, batch_params in items:
+        plan_check_run(plan=plan, bars=compiled.window.bars, source=compiled.window.source)
+        keyed.append((compiled, batch_params, request_fingerprint(compiled.body, compiled.window)))
+    candidates = set(
+        BacktestRun.objects.filter(
+            owner=user,
+            request_fingerprint__in=[fp for c, _, fp in keyed if c.body.get("cache") is not False],
             status=RunStatus.SUCCEEDED,
-            progress=100,
-            stage="done",
-            cached=True,
-            cache_source=source_run,
-            started_at=now,
-            finished_at=now,
-            **{
-                name: getattr(source_run, name)
-                for name in (
-                    "metrics",
-                    "trade_count",
-                    "equity_curve",
-                    "data_checksum",
-                    "bars",
-                    "warnings",
-                    "data_quality",
-                    "report_data",
-                    "equity_detail",
-                    "montecarlo",
-                    "data_start",
-                    "data_end",
-                )
-            },
-        )
-    try:
-        with transaction.atomic():
-            run = BacktestRun.objects.create(**fields)
-            if source_run is not None:  # answered now: it started and finished when it was created
-                BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
-                _copy_trades(source_run.id, run.id)
-                if settings.QM_RENDER_PDF and plan.pdf_reports:  # its own PDF: its own name and run id
-                    transaction.on_commit(lambda: report_dispatch(run_id=run.id))
-            elif dispatch:
-                transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
-    except IntegrityError:
-        if idempotency_key:  # a concurrent request with the same key won the race
-            return BacktestRun.objects.get(owner=user, idempotency_key=idempotency_key)
-        raise
-    observability.CACHE_LOOKUPS.labels(result="hit" if source_run else "miss").inc()
-    logger.info("run submitted", extra={"run_id": str(run.id), "cached": run.cached, "user": user.pk})
+            cached=False,
+        ).values_list("request_fingerprint", flat=True)
+    )
+    runs, misses = [], []
+    for compiled, batch_params, fingerprint in keyed:
+        fields = _run_fields(user=user, compiled=compiled, fingerprint=fingerprint)
+        source_run = _cached_result(fingerprint, compiled.window, owner=user) if fingerprint in candidates else None
+        if source_run is None:
+            run = BacktestRun(batch_id=batch_id, batch_params=batch_params, **fields)
+            misses.append(run)
+        else:
+            fields.update(_cached_fields(source_run))
+            run = _create_cached_run(
+                dict(fields, batch_id=batch_id, batch_params=batch_params), source_run, pdf=plan.pdf_reports
+            )
+        runs.append(run)
+    BacktestRun.objects.bulk_create(misses, batch_size=1000)
+    observability.CACHE_LOOKUPS.labels(result="miss").inc(len(misses))
+    observability.CACHE_LOOKUPS.labels(result="hit").inc(len(runs) - len(misses))
+    logger.info("%d batch runs submitted (%d cached)", len(runs), len(runs) - len(misses), extra={"user": user.pk})
+    return runs
+
+
+def _create_cached_run(fields: dict, source_run: BacktestRun, *, pdf: bool) -> BacktestRun:
+    """Save a run answered from ``source_run``: it started and finished when it was created, owns
+    copies of the trades and gets its own PDF (its own name and run id) when the plan has PDFs."""
+    with transaction.atomic():
+        run = BacktestRun.objects.create(**fields)
+        BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
+        _copy_trades(source_run.id, run.id)
+        if settings.QM_RENDER_PDF and pdf:
+            transaction.on_commit(lambda: report_dispatch(run_id=run.id))
     return run
 
 

@@ -27,6 +27,11 @@ class BatchStatus(models.TextChoices):
 BATCH_FINAL_STATUSES = (BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
+class BatchStage(models.TextChoices):
+    CREATING = "creating_runs"  # a task is saving the runs (a large batch): the batch cannot finish yet
+    RUNNING = "running"  # every first-pass run exists; the batch advances as its runs end
+
+
 class BatchMode(models.TextChoices):
     GRID = "grid"
     WALK_FORWARD = "walk_forward"
@@ -41,6 +46,12 @@ class Batch(models.Model):
     name = models.CharField(max_length=200, blank=True)
     mode = models.CharField(max_length=16, choices=BatchMode.choices, default=BatchMode.GRID)
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING, db_index=True)
+    stage = models.CharField(
+        max_length=16,
+        choices=BatchStage.choices,
+        default=BatchStage.RUNNING,
+        help_text="creating_runs while a task saves a large batch's runs, then running.",
+    )
     definition = models.JSONField(
         help_text="The batch request: strategy, grid, markets, timeframes, sample, objective, constraints, walkForward."
     )

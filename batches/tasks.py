@@ -5,7 +5,7 @@ name, so nothing imports this module back."""
 from celery import shared_task
 from django.conf import settings
 
-from batches.services.lifecycle import WAITING, batch_advance, batch_sweep
+from batches.services.lifecycle import WAITING, batch_advance, batch_create_runs, batch_sweep
 from batches.services.report import batch_render_report_pdf
 from batches.services.schedules import schedule_fire
 
@@ -19,6 +19,13 @@ def batch_advance_task(self, batch_id: str) -> str:
     if state == WAITING and self.request.retries < self.max_retries:
         raise self.retry(countdown=settings.QM_BATCH_RECHECK_SECONDS)
     return state
+
+
+@shared_task(name="batches.tasks.create_batch_runs", ignore_result=True, acks_late=True)
+def create_batch_runs_task(batch_id: str) -> str:
+    """Save a large batch's runs (sent by name when its POST committed). A redelivery (the
+    worker died) resumes after the runs already saved."""
+    return batch_create_runs(batch_id=batch_id)
 
 
 @shared_task(name="batches.tasks.batch_run_finished", ignore_result=True)

@@ -3,7 +3,9 @@
 Starts gunicorn and N Celery worker processes (default 2) on PostgreSQL and Redis, without a
 PDF per run (one batch report, rendered on the reports queue), and prints:
 
-- the time to POST the batch (every combination validated and saved as a run),
+- the time to POST the batch (validated and saved; its runs are saved by a task),
+- the POST latency of a 10,000-combination batch (``--large``) and the time until the task
+  has saved all its runs (the batch is then cancelled: one update),
 - submit → batch SUCCEEDED (all runs final, summary with best run and DSR built),
 - submit → batch PDF stored,
 - wall time per combination against a single run's time on an idle system, so the batching
@@ -139,10 +141,42 @@ def run_batch(headers: dict, definition: dict) -> dict:
     }
 
 
+def large_batch_post(headers: dict, combinations: int) -> tuple[float, float]:
+    """POST latency of a ``combinations``-run batch, and submit → every run saved (stage running).
+    The plans' limits are lifted first; the batch is cancelled afterwards."""
+    with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE plans_plan SET combinations_per_batch = GREATEST(combinations_per_batch, %s), "
+            "runs_per_day = GREATEST(runs_per_day, %s)",
+            (combinations, combinations * 3),
+        )
+    sweep = {
+        PERIOD: [5 + i for i in range(10)],
+        LEVEL: [20 + i for i in range(10)],
+        TP: [round(1.0 + 0.01 * i, 2) for i in range(max(1, combinations // 100))],
+    }
+    definition = {"name": "bench large", "strategy": strategy(), "grid": sweep}
+    started = time.monotonic()
+    response = requests.post(f"{BASE}/api/v1/batches", json=definition, headers=headers, timeout=600)
+    response.raise_for_status()
+    posted = time.monotonic() - started
+    batch_id = response.json()["id"]
+    with psycopg.connect(**PG, dbname=DB, autocommit=True) as conn:
+        while conn.execute("SELECT stage, status FROM batches_batch WHERE id = %s", (batch_id,)).fetchone() == (
+            "creating_runs",
+            "RUNNING",
+        ):
+            time.sleep(0.05)
+    created = time.monotonic() - started
+    requests.post(f"{BASE}/api/v1/batches/{batch_id}/cancel", headers=headers, timeout=60)
+    return posted, created
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--combinations", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=10_000, help="combinations of the POST-latency batch (0: skip)")
     args = parser.parse_args()
     token = PLATFORM.setup_database()
     headers = {"Authorization": f"Token {token}"}
@@ -159,6 +193,7 @@ def main() -> None:
         }
         first = run_batch(headers, definition)
         again = run_batch(headers, definition)
+        large = large_batch_post(headers, args.large) if args.large else None
     finally:
         PLATFORM.stop()
     single = statistics.median(latencies)
@@ -191,6 +226,9 @@ def main() -> None:
     )
     print(f"| failed runs | {first['failed']} |")
     print(f"| same batch again (all {again['cached']} answered from the result cache) | {again['done']:.1f} s |")
+    if large:
+        print(f"| POST /api/v1/batches ({args.large:,} combinations: validated, saved, task sent) | {large[0]:.2f} s |")
+        print(f"| submit → all {args.large:,} runs saved by the task (bulk, in chunks) | {large[1]:.1f} s |")
     PLATFORM.drop_database()
 
 

@@ -413,6 +413,10 @@ CELERY_RESULT_EXPIRES = env_int("QM_RESULT_EXPIRES_SECONDS", 86400, min_value=60
 # Most runs one batch may create (combinations × windows, plus out-of-sample runs); a user's
 # BatchLimit row (admin: Batch limits) overrides it either way.
 QM_BATCH_MAX_RUNS = env_int("QM_BATCH_MAX_RUNS", 10_000, min_value=1)
+# A batch planning more runs than this is answered 202 at once and its runs are saved by a task
+# (batches.tasks.create_batch_runs), QM_BATCH_CREATE_CHUNK runs per bulk insert.
+QM_BATCH_INLINE_RUNS = env_int("QM_BATCH_INLINE_RUNS", 50, min_value=0)
+QM_BATCH_CREATE_CHUNK = env_int("QM_BATCH_CREATE_CHUNK", 500, min_value=1, max_value=10_000)
 QM_BATCH_SWEEP_SECONDS = env_int("QM_BATCH_SWEEP_SECONDS", 30, min_value=1)
 QM_BATCH_RECHECK_SECONDS = env_int("QM_BATCH_RECHECK_SECONDS", 2, min_value=1)
 QM_BATCH_RENDER_PDF = env_bool("QM_BATCH_RENDER_PDF", True)  # one PDF per batch, when it is final

@@ -20,7 +20,7 @@ ROUTES = {
     "backtests.tasks.render_report_task": {"queue": "reports"},
     "batches.tasks.render_batch_report": {"queue": "reports"},
     "backtests.tasks.*": {"queue": "backtests"},
-    "batches.tasks.*": {"queue": "backtests"},
+    "batches.tasks.*": {"queue": "backtests"},  # create_batch_runs, advance, sweep, schedules
     "marketdata.tasks.*": {"queue": "data"},
 }
 

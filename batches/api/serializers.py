@@ -74,7 +74,9 @@ class BatchSubmitResponseSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
     status_url = serializers.CharField()
-    runs = serializers.IntegerField()
+    stage = serializers.CharField(help_text="creating_runs: a task is saving the runs; running: they all exist.")
+    planned_runs = serializers.IntegerField()
+    runs = serializers.IntegerField(help_text="Runs saved so far (0 while a task creates a large batch's runs).")
     cached = serializers.IntegerField()
 
 
@@ -86,6 +88,7 @@ class BatchListSerializer(serializers.ModelSerializer):
             "name",
             "mode",
             "status",
+            "stage",
             "schedule",
             "combination_count",
             "planned_runs",
@@ -100,6 +103,7 @@ class BatchDetailSerializer(serializers.ModelSerializer):
     come from the view's context (selectors)."""
 
     counts = serializers.SerializerMethodField()
+    created_runs = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     eta_seconds = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
@@ -113,9 +117,11 @@ class BatchDetailSerializer(serializers.ModelSerializer):
             "name",
             "mode",
             "status",
+            "stage",
             "schedule",
             "combination_count",
             "planned_runs",
+            "created_runs",
             "counts",
             "progress",
             "eta_seconds",
@@ -135,6 +141,11 @@ class BatchDetailSerializer(serializers.ModelSerializer):
 
     def get_counts(self, batch) -> dict:
         return self.context["counts"]
+
+    def get_created_runs(self, batch) -> int:
+        """Runs saved so far; below ``planned_runs`` while ``stage`` is creating_runs (and, for
+        walk-forward, until every window has its out-of-sample run)."""
+        return sum(n for status, n in self.context["counts"].items() if status != "cached")
 
     def get_progress(self, batch) -> float:
         return self.context["progress"]["progress"]

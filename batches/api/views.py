@@ -78,6 +78,8 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ],
     )
     def create(self, request):
+        """Validated at once (every 4xx before anything is saved); a large batch's runs are
+        saved by a task afterwards (``stage`` creating_runs), so this answers at once."""
         serializer = BatchRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         batch = batch_create(user=request.user, definition=serializer.definition())
@@ -88,6 +90,8 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 "id": str(batch.id),
                 "status": batch.status,
                 "status_url": status_url,
+                "stage": batch.stage,
+                "planned_runs": batch.planned_runs,
                 "runs": sum(counts[s] for s in counts if s != "cached"),
                 "cached": counts["cached"],
             },

@@ -16,6 +16,8 @@ delivered twice changes nothing, and every batch ends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from itertools import islice
 
 from celery import current_app
 from django.conf import settings
@@ -29,12 +31,13 @@ from backtests.services import (
     backtest_dispatch_waiting,
     backtest_has_room,
     backtest_submit,
+    backtest_submit_many,
 )
 from backtests.strategies.compile import CompiledRequest
 from batches import selectors
-from batches.models import Batch, BatchMode, BatchStatus, Schedule
+from batches.models import Batch, BatchMode, BatchStage, BatchStatus, Schedule
 from batches.objective import parse_constraints, parse_objective, pick_best
-from batches.services.plan import BatchPlan, batch_plan, combination_compile, window_body
+from batches.services.plan import BatchPlan, batch_plan, batch_plan_restore, combination_compile, window_body
 from batches.services.report import batch_report_dispatch
 from batches.services.summary import batch_build_summary, batch_measure_drift
 from qm_platform.errors import CodedError
@@ -45,6 +48,7 @@ PENDING = (RunStatus.QUEUED, RunStatus.RUNNING)
 IN_SAMPLE, OUT_OF_SAMPLE = "in_sample", "out_of_sample"
 WAITING = "WAITING"  # batch_advance: runs still in flight, nothing was dispatched
 ADVANCE_TASK = "batches.tasks.batch_advance"  # sent by name: the task module imports this one
+CREATE_RUNS_TASK = "batches.tasks.create_batch_runs"
 
 
 # ---- create & dispatch ------------------------------------------------------------------------
@@ -59,35 +63,163 @@ def batch_create(
     warnings: list[str] | None = None,
 ) -> Batch:
     """Validate the request (see :func:`~batches.services.plan.batch_plan`; or take its
-    ``plan``), then create the batch and all its runs in one transaction (an invalid
-    combination creates nothing) and send the runs when it commits. Runs answered from the
-    result cache are SUCCEEDED already and are not sent; if nothing needs sending the batch is
-    advanced (and finished) at once."""
+    ``plan``), then create the batch. Every refusal (4xx) comes from the plan, before anything
+    is saved.
+
+    A batch of at most ``QM_BATCH_INLINE_RUNS`` first-pass runs is created with all its runs in
+    one transaction and the runs are sent when it commits. Runs answered from the result cache
+    are SUCCEEDED already and are not sent; if nothing needs sending the batch is advanced (and
+    finished) at once. A larger batch is saved alone, in stage ``creating_runs``, and
+    ``batches.tasks.create_batch_runs`` saves its runs (:func:`batch_create_runs`), so the
+    request answers at once whatever the batch's size."""
     plan = plan or batch_plan(user=user, definition=definition)
+    inline = plan.first_pass_runs <= settings.QM_BATCH_INLINE_RUNS
     with transaction.atomic():
         batch = Batch.objects.create(
             owner=user,
             schedule=schedule,
             name=plan.name,
             mode=plan.mode,
+            stage=BatchStage.RUNNING if inline else BatchStage.CREATING,
             definition=plan.definition,
             combination_count=len(plan.indices),
             planned_runs=plan.planned_runs,
             warnings=list(warnings or []),
             windows=[dict(w.as_dict(), state=IN_SAMPLE) for w in plan.windows] or None,
         )
-        runs = _grid_runs(plan, user) if plan.mode == BatchMode.GRID else _in_sample_runs(plan, user)
-        to_send = _attach(runs, batch)
         batch_id = batch.id
-        transaction.on_commit(lambda: batch_dispatch(batch_id=batch_id, run_ids=to_send))
-    logger.info(
-        "batch created: %d runs (%d to run, %d cached)",
-        len(runs),
-        len(to_send),
-        len(runs) - len(to_send),
-        extra={"run_id": f"batch:{batch.id}"},
-    )
+        if not inline:
+            transaction.on_commit(lambda: _send_create_runs(batch_id=batch_id))
+            logger.info("batch saved: %d runs to create in a task", plan.first_pass_runs, extra=_log(batch_id))
+        else:
+            runs = _first_pass_runs(plan, user)
+            to_send = _attach(runs, batch)
+            transaction.on_commit(lambda: batch_dispatch(batch_id=batch_id, run_ids=to_send))
+            logger.info(
+                "batch created: %d runs (%d to run, %d cached)",
+                len(runs),
+                len(to_send),
+                len(runs) - len(to_send),
+                extra=_log(batch_id),
+            )
+    if not inline:
+        batch.refresh_from_db()  # FAILED if the broker refused the task
     return batch
+
+
+def _log(batch_id) -> dict:
+    return {"run_id": f"batch:{batch_id}"}
+
+
+def _send_create_runs(*, batch_id) -> None:
+    """Send the task that saves a large batch's runs. A broker that refuses it fails the batch at
+    once (nothing else would ever create its runs): never a batch stuck in ``creating_runs``."""
+    try:
+        current_app.send_task(CREATE_RUNS_TASK, args=[str(batch_id)])
+    except Exception:  # kombu raises OperationalError and friends when the broker is down
+        logger.warning("broker unavailable: the batch's runs cannot be created", extra=_log(batch_id))
+        _creation_failed(
+            batch_id, "BROKER_UNAVAILABLE", "The task queue is unavailable; the batch was not started. Try again."
+        )
+
+
+def _combinations(plan: BatchPlan, *, skip: set = frozenset()) -> Iterator[tuple[dict, dict, dict]]:
+    """(params, request body, batch_params) of every first-pass run of the plan, in order:
+    one per combination, or for walk-forward one per combination and window on the window's
+    in-sample span. ``skip`` holds (combination, window) pairs that already have a run."""
+    for index in plan.indices:
+        params, body = plan.combination(index)
+        if plan.mode != BatchMode.WALK_FORWARD:
+            if (index, None) not in skip:
+                yield params, body, {"combination": index, "params": params}
+            continue
+        for window in plan.windows:
+            if (index, window.index) not in skip:
+                info = {"combination": index, "params": params, "window": window.index, "phase": IN_SAMPLE}
+                yield params, window_body(body, window.is_start, window.is_end), info
+
+
+def _compile(plan: BatchPlan, user, params: dict, body: dict, info: dict) -> CompiledRequest:
+    """Compile one run's request, once (the plan compiled the first grid combination already)."""
+    if plan.first_compiled is not None and plan.mode == BatchMode.GRID and info["combination"] == plan.indices[0]:
+        return plan.first_compiled
+    return combination_compile(user=user, body=body, params=params)
+
+
+def _first_pass_runs(plan: BatchPlan, user) -> list[BacktestRun]:
+    """Save every first-pass run of a small batch, one by one, QUEUED and not sent (or answered
+    from the result cache)."""
+    runs = []
+    for params, body, info in _combinations(plan):
+        run = backtest_submit(user=user, compiled=_compile(plan, user, params, body, info), dispatch=False)
+        run.batch_params = info
+        runs.append(run)
+    return runs
+
+
+def batch_create_runs(*, batch_id) -> str:
+    """Save the first-pass runs of a batch in stage ``creating_runs`` (the task behind a large
+    POST), ``QM_BATCH_CREATE_CHUNK`` at a time: each chunk is compiled (each combination once),
+    written with one bulk insert through ``backtest_submit_many`` (plan, fingerprint and result
+    cache as for one run) and handed to the owner's dispatcher, so the first runs execute while
+    the rest are saved. Between chunks it looks at the batch: a cancel stops it. Any error fails
+    the batch (FAILED, ``error_code``/``error_message``; the runs saved so far are cancelled).
+    When every run exists the batch moves to stage ``running`` and is advanced as usual.
+
+    A second delivery of the task skips the runs already saved. Returns the batch's status."""
+    batch = Batch.objects.select_related("owner").filter(id=batch_id).first()
+    if batch is None:
+        return "MISSING"
+    if batch.status != BatchStatus.RUNNING or batch.stage != BatchStage.CREATING:
+        return batch.status
+    owner = batch.owner
+    try:
+        plan = batch_plan_restore(definition=batch.definition, windows=batch.windows)
+        done = {
+            (info.get("combination"), info.get("window"))
+            for info in batch.runs.values_list("batch_params", flat=True)
+            if info
+        }
+        pending = _combinations(plan, skip=done)
+        while chunk := list(islice(pending, settings.QM_BATCH_CREATE_CHUNK)):
+            if not Batch.objects.filter(id=batch_id, status=BatchStatus.RUNNING).exists():
+                break  # cancelled (or failed) while its runs were being saved
+            items = [(_compile(plan, owner, params, body, info), info) for params, body, info in chunk]
+            with transaction.atomic():
+                backtest_submit_many(user=owner, items=items, batch_id=batch_id)
+            backtest_dispatch_waiting(owner_id=owner.id)
+    except CodedError as exc:
+        _creation_failed(batch_id, exc.code, exc.message)
+    except Exception as exc:  # the batch must end, whatever went wrong
+        logger.exception("creating the batch's runs failed", extra=_log(batch_id))
+        _creation_failed(batch_id, "BATCH_CREATE_FAILED", f"Creating the runs failed: {type(exc).__name__}: {exc}")
+    created = Batch.objects.filter(id=batch_id, status=BatchStatus.RUNNING, stage=BatchStage.CREATING).update(
+        stage=BatchStage.RUNNING
+    )
+    if not created:  # cancelled or failed meanwhile: a chunk saved after the cancel is cancelled too
+        if backtest_cancel_batch_runs(batch_id=batch_id):
+            _rebuild_summary(batch_id)
+        return Batch.objects.filter(id=batch_id).values_list("status", flat=True).first() or "MISSING"
+    logger.info("batch runs created: %d", batch.runs.count(), extra=_log(batch_id))
+    backtest_dispatch_waiting(owner_id=owner.id)
+    return batch_advance(batch_id=batch_id)  # every run may be final already (cached, or fast)
+
+
+def _creation_failed(batch_id, code: str, message: str) -> None:
+    """A batch whose runs could not all be saved ends FAILED with the reason; the runs saved
+    so far are cancelled (they would run for a batch that is over)."""
+    moved = Batch.objects.filter(id=batch_id, status=BatchStatus.RUNNING).update(
+        status=BatchStatus.FAILED, error_code=code, error_message=message[:2000], finished_at=timezone.now()
+    )
+    if moved:
+        backtest_cancel_batch_runs(batch_id=batch_id)
+        _rebuild_summary(batch_id)
+        logger.warning("batch failed while creating its runs: %s %s", code, message, extra=_log(batch_id))
+
+
+def _rebuild_summary(batch_id) -> None:
+    batch = Batch.objects.get(id=batch_id)
+    Batch.objects.filter(id=batch_id).update(summary=batch_build_summary(batch=batch))
 
 
 def _submit(*, user, compiled: CompiledRequest, batch_params: dict) -> BacktestRun:
@@ -95,33 +227,6 @@ def _submit(*, user, compiled: CompiledRequest, batch_params: dict) -> BacktestR
     run = backtest_submit(user=user, compiled=compiled, dispatch=False)
     run.batch_params = batch_params
     return run
-
-
-def _grid_runs(plan: BatchPlan, user) -> list[BacktestRun]:
-    """One run per combination; the first was compiled while planning."""
-    runs = []
-    for index in plan.indices:
-        params, body = plan.combination(index)
-        if index == plan.indices[0] and plan.first_compiled is not None:
-            compiled = plan.first_compiled
-        else:
-            compiled = combination_compile(user=user, body=body, params=params)
-        runs.append(_submit(user=user, compiled=compiled, batch_params={"combination": index, "params": params}))
-    return runs
-
-
-def _in_sample_runs(plan: BatchPlan, user) -> list[BacktestRun]:
-    """Walk-forward: one run per combination and window, on the window's in-sample span."""
-    runs = []
-    for index in plan.indices:
-        params, body = plan.combination(index)
-        for window in plan.windows:
-            compiled = combination_compile(
-                user=user, body=window_body(body, window.is_start, window.is_end), params=params
-            )
-            info = {"combination": index, "params": params, "window": window.index, "phase": IN_SAMPLE}
-            runs.append(_submit(user=user, compiled=compiled, batch_params=info))
-    return runs
 
 
 def _attach(runs: list[BacktestRun], batch: Batch) -> list:
@@ -171,8 +276,8 @@ def batch_advance(*, batch_id) -> str:
         batch = Batch.objects.select_for_update().filter(id=batch_id).first()
         if batch is None:
             return "MISSING"
-        if batch.is_final:
-            return batch.status
+        if batch.is_final or batch.stage == BatchStage.CREATING:
+            return batch.status  # still creating: batch_create_runs advances it when every run exists
         if batch.mode == BatchMode.WALK_FORWARD:
             new_run_ids = _walk_forward_step(batch)
         counts = dict(batch.runs.values_list("status").annotate(n=Count("id")).order_by())

@@ -59,6 +59,11 @@ class BatchPlan:
         return params, self.grid.apply(self.base_body, params)
 
     @property
+    def first_pass_runs(self) -> int:
+        """Runs created with the batch: one per combination (and walk-forward window)."""
+        return len(self.indices) * (len(self.windows) or 1)
+
+    @property
     def planned_runs(self) -> int:
         if self.mode == BatchMode.WALK_FORWARD:
             return len(self.indices) * len(self.windows) + len(self.windows)
@@ -137,6 +142,41 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     plan.definition["strategy"] = raw
     plan.definition["objective_resolved"] = objective.as_dict()
     return plan
+
+
+def batch_plan_restore(*, definition: dict, windows: list[dict] | None) -> BatchPlan:
+    """The plan of a saved batch from its stored ``definition`` (as :func:`batch_plan` left it)
+    and walk-forward ``windows``: the same grid, combinations and windows, rebuilt without
+    compiling anything or checking the user's limits again (both were done when it was
+    created). ``first_compiled`` is None: every combination is compiled by the caller."""
+    raw = definition["strategy"]
+    grid = build_grid(
+        raw,
+        definition.get("grid"),
+        [m.upper() for m in definition.get("markets") or []],
+        definition.get("timeframes") or [],
+        known_leaf_keys=_known_leaf_keys,
+    )
+    return BatchPlan(
+        mode=definition.get("mode", BatchMode.GRID),
+        name=str(definition.get("name") or "")[:200],
+        base_body=raw,
+        grid=grid,
+        indices=grid.indices(definition.get("sample")),
+        objective=parse_objective(definition.get("objective")),
+        constraints=parse_constraints(definition.get("constraints")),
+        windows=[
+            Window(
+                index=w["index"],
+                is_start=pd.Timestamp(w["is_start"]),
+                is_end=pd.Timestamp(w["is_end"]),
+                oos_start=pd.Timestamp(w["oos_start"]),
+                oos_end=pd.Timestamp(w["oos_end"]),
+            )
+            for w in windows or []
+        ],
+        definition=definition,
+    )
 
 
 def _strategy_as_written(definition: dict) -> dict:

@@ -101,3 +101,31 @@ def test_another_users_run_is_not_queued_behind_a_large_batch(tmp_path, alice, a
         assert alice_api.post(f"/api/v1/batches/{batch_id}/cancel").status_code == 200
     finally:
         worker.stop()
+
+
+def test_a_large_batch_is_answered_at_once_and_a_real_worker_creates_and_runs_it(tmp_path, alice_api, settings):
+    """Above QM_BATCH_INLINE_RUNS the POST saves the batch alone; the worker's
+    create_batch_runs task saves the runs in chunks, hands them to the dispatcher, and the
+    batch ends as usual."""
+    settings.QM_BATCH_INLINE_RUNS = 4
+    flush_broker()
+    worker = WorkerProcess(tmp_path / "worker.log", concurrency=2, QM_RENDER_PDF=0, QM_BATCH_CREATE_CHUNK=5)
+    try:
+        definition = {
+            "strategy": v4_body(
+                marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-04-01T00:00:00Z"
+            ),
+            "grid": {PERIOD: [7, 14, 21, 28], TP: [1.5, 3.0, 4.5]},
+        }
+        response = alice_api.post("/api/v1/batches", definition, format="json")
+        assert response.status_code == 202, response.json()
+        answer = response.json()
+        assert answer["stage"] == "creating_runs" and answer["runs"] == 0 and answer["planned_runs"] == 12
+        batch = wait_for(lambda: final_batch(answer["id"]), what="the batch to finish")
+        assert batch.status == BatchStatus.SUCCEEDED and batch.stage == "running", (batch.status, batch.error_message)
+        assert sorted(
+            BacktestRun.objects.filter(batch=batch).values_list("batch_params__combination", flat=True)
+        ) == list(range(12))
+        assert batch.summary["runs"]["SUCCEEDED"] == 12
+    finally:
+        worker.stop()
