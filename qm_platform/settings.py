@@ -121,6 +121,8 @@ LOGIN_URL = "/accounts/login/"
 QM_CACHE_URL = env_str("QM_CACHE_URL", "")
 # Submissions from one client address per period, whoever the user (plans.throttles).
 QM_SUBMIT_ADDRESS_RATE = env_str("QM_SUBMIT_ADDRESS_RATE", "120/min")
+# Login attempts (JWT obtain and refresh) per client address (accounts.throttles).
+QM_LOGIN_RATE = env_str("QM_LOGIN_RATE", "10/min")
 if QM_CACHE_URL and not QM_CACHE_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"QM_CACHE_URL must be a redis:// URL, got {QM_CACHE_URL!r}")
 CACHES = {

@@ -29,6 +29,7 @@ from accounts.api.serializers import (
     TokenObtainSerializer,
     TokenPairSerializer,
 )
+from accounts.throttles import LoginAddressThrottle
 from qm_platform.errors import CodedError
 
 AUTH_FAILED = OpenApiResponse(description="AUTHENTICATION_FAILED")
@@ -50,6 +51,7 @@ class TokenObtainView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle]
 
     @extend_schema(request=TokenObtainSerializer, responses={200: TokenPairSerializer, 401: AUTH_FAILED})
     def post(self, request):
@@ -64,6 +66,7 @@ class TokenRefreshView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle]
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer, 401: AUTH_FAILED})
     def post(self, request):

@@ -113,3 +113,13 @@ def test_a_disabled_account_cannot_refresh(alice, anon_api):
     alice.save()
     refused = anon_api.post(REFRESH_URL, {"refresh": pair["refresh"]}, format="json")
     assert "disabled" in assert_error(refused, 401, "AUTHENTICATION_FAILED")["error"]
+
+
+def test_login_attempts_from_one_address_are_throttled(anon_api, alice, settings):
+    settings.QM_LOGIN_RATE = "3/min"
+    wrong = {"username": "alice", "password": "not-her-password"}
+    answers = [anon_api.post("/api/v1/auth/token", wrong, format="json") for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 401, 429]
+    assert answers[-1].json()["code"] == "RATE_LIMITED" and int(answers[-1]["Retry-After"]) > 0
+    right = {"username": "alice", "password": "alice-password"}
+    assert anon_api.post("/api/v1/auth/token", right, format="json").status_code == 429  # the address waits
