@@ -12,21 +12,15 @@ Bounded for CI (``QM_FUZZ_EXAMPLES`` examples per operation, 10 by default; dete
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+
+from qm_platform.tests.fuzz_checks import CHECKS
 
 MAX_EXAMPLES = int(os.environ.get("QM_FUZZ_EXAMPLES", "10"))
 STATEFUL_EXAMPLES = max(MAX_EXAMPLES // 2, 3)
-UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 HYPOTHESIS = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -34,28 +28,6 @@ HYPOTHESIS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-
-
-def error_contract(ctx, response, case):
-    """Every 4xx is the one error body: success false, a message, an UPPER_SNAKE code, details."""
-    if not 400 <= response.status_code < 500:
-        return None
-    body = response.json()
-    assert isinstance(body, dict) and set(body) == {"success", "error", "code", "details"}, body
-    assert body["success"] is False, body
-    assert isinstance(body["error"], str) and body["error"], body
-    assert isinstance(body["code"], str) and UPPER_SNAKE.match(body["code"]), body
-    assert isinstance(body["details"], dict), body
-    return True
-
-
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    error_contract,
-]
 
 
 def fuzz_config(token: str, **phases: bool) -> schemathesis.Config:
