@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -38,6 +39,7 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF exception handler: renders CodedError, DRF's and Django's errors, and
     anything unexpected (as a 500 without a stack trace) in the one contract."""
+    _render_as_json(context.get("request"))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -78,6 +80,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+def _render_as_json(request: Any) -> None:
+    """An error is JSON whatever format the request asked for (``?format=csv``, ``?format=pdf``):
+    DRF renders the response with the request's accepted renderer, so that is the one to set."""
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
 
 
 def _first_problem(detail: Any, path: str = "") -> str:

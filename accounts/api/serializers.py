@@ -46,7 +46,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 class AccountSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="The account's email address; empty when none was given.")
     date_joined = serializers.DateTimeField()
     last_login = serializers.DateTimeField(allow_null=True)
 

@@ -124,7 +124,13 @@ class ApiKeyListView(APIView):
     def get(self, request):
         return Response(ApiKeySerializer(selectors.api_key_list_for_user(user=request.user), many=True).data)
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        request=ApiKeyCreateSerializer,
+        responses={
+            201: ApiKeyCreatedSerializer,
+            409: OpenApiResponse(description="INVALID_STATE: the account has its maximum of active keys"),
+        },
+    )
     def post(self, request):
         form = ApiKeyCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -148,3 +148,15 @@ def test_the_page_needs_a_login_and_shows_only_ones_own_keys(alice, bob, client)
     assert client.post(f"/accounts/api-keys/{alices.id}/revoke").status_code == 404
     alices.refresh_from_db()
     assert alices.revoked_at is None
+
+
+def test_the_key_cap_is_a_409_the_schema_declares(alice_api, anon_api, monkeypatch):
+    # found by the fuzz run: the 21st key's 409 INVALID_STATE was not in the schema
+    monkeypatch.setattr("accounts.services.MAX_ACTIVE_API_KEYS", 2)
+    for _ in range(2):
+        assert alice_api.post(KEYS_URL, {"name": "k"}, format="json").status_code == 201
+    refused = alice_api.post(KEYS_URL, {"name": "one too many"}, format="json")
+    assert_error(refused, 409, "INVALID_STATE")
+    assert refused.json()["details"] == {"limit": 2}
+    schema = anon_api.get("/api/v1/schema/?format=json").json()
+    assert "409" in schema["paths"]["/api/v1/me/api-keys/"]["post"]["responses"]
