@@ -436,13 +436,19 @@ def monthly_returns(values: np.ndarray, times_ns: np.ndarray, initial: float) ->
     positive). (["2024-01", ...], returns). Empty without values."""
     if len(values) == 0:
         return [], np.zeros(0)
-    months = times_ns.astype("datetime64[ns]").astype("datetime64[M]")
-    last = np.append(np.flatnonzero(months[1:] != months[:-1]), len(values) - 1)
+    # The bars are in time order: find each month's first bar by searching the few month starts
+    # (a million-bar series has a few dozen months) instead of converting every timestamp.
+    span = np.array([times_ns[0], times_ns[-1]], dtype="datetime64[ns]").astype("datetime64[M]")
+    starts = np.arange(span[0], span[1] + np.timedelta64(2, "M"), dtype="datetime64[M]")
+    first_bar = np.searchsorted(times_ns, starts.astype("datetime64[ns]").astype(np.int64))
+    present = first_bar[1:] > first_bar[:-1]  # months with at least one bar
+    last = (first_bar[1:] - 1)[present]
+    months = starts[:-1][present]
     closes = values[last]
     previous = np.concatenate(([initial if initial > 0 else values[0]], closes[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = (closes / previous - 1.0) * 100.0
-    return [str(m) for m in months[last]], returns
+    return [str(m) for m in months], returns
 
 
 def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | None:
