@@ -28,17 +28,40 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
     if n <= max(points, 2):
         positions = np.arange(n)
     else:
-        keep = {0, n - 1, *_max_drawdown_positions(values)}
         edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
-        for start, end in zip(edges[:-1], edges[1:]):
-            if end > start:
-                bucket = values[start:end]
-                keep.add(int(start + np.argmin(bucket)))
-                keep.add(int(start + np.argmax(bucket)))
-        positions = np.array(sorted(keep))
+        keep = np.array([0, n - 1, *_max_drawdown_positions(values)])
+        positions = np.union1d(keep, _bucket_extremes(values, edges))
     picked = equity.iloc[positions]
-    # an equity curve is indexed by time (a DatetimeIndex); pandas types a Series' labels as Hashable
-    return [[cast(pd.Timestamp, ts).isoformat(), round(float(v), 6)] for ts, v in picked.items()]
+    return [[iso, round(v, 6)] for iso, v in zip(_iso_times(picked.index), picked.to_numpy(np.float64).tolist())]
+
+
+def _bucket_extremes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The position of each bucket's lowest and highest value (the first one, as np.argmin and
+    np.argmax give), buckets ``[edges[k], edges[k + 1])``; vectorised, one loop only with NaNs."""
+    starts = np.unique(edges[:-1][edges[1:] > edges[:-1]])  # the non-empty buckets
+    if np.isnan(values).any():
+        ends = np.append(starts[1:], len(values))
+        return np.array(
+            [p for a, b in zip(starts, ends) for p in (a + np.argmin(values[a:b]), a + np.argmax(values[a:b]))]
+        )
+    bucket = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(values))))
+    found = []
+    for extreme in (np.minimum, np.maximum):
+        hit = values == extreme.reduceat(values, starts)[bucket]
+        found.append(np.flatnonzero(hit)[np.unique(bucket[hit], return_index=True)[1]])
+    return np.concatenate(found)
+
+
+def _iso_times(index: pd.Index) -> list[str]:
+    """``Timestamp.isoformat()`` of each label, vectorised for the usual case (UTC times on whole
+    seconds: '2024-01-01T00:00:00+00:00'); any other index is formatted one by one."""
+    if isinstance(index, pd.DatetimeIndex) and str(index.tz) == "UTC":
+        ns = index.as_unit("ns").asi8
+        if len(ns) and not (ns % 1_000_000_000).any():
+            text = np.datetime_as_string((ns // 1_000_000_000).astype("datetime64[s]"), unit="s")
+            return [t + "+00:00" for t in text.tolist()]
+    # an equity curve is indexed by time; pandas types the labels of an Index as Hashable
+    return [cast(pd.Timestamp, ts).isoformat() for ts in index]
 
 
 def _max_drawdown_positions(values: np.ndarray) -> tuple[int, ...]:
