@@ -194,7 +194,7 @@ def backtest_submit(
         user=user, compiled=compiled, fingerprint=fingerprint, strategy=strategy, idempotency_key=idempotency_key
     )
     if source_run is not None:
-        fields.update(_cached_fields(source_run))
+        fields.update(_cached_fields(source_run, compiled))
     try:
         with transaction.atomic():
             if source_run is not None:  # answered now: its own run, trades and PDF
@@ -229,6 +229,7 @@ def _run_fields(*, user, compiled: CompiledRequest, fingerprint: str, strategy=N
         engine_version=ENGINE_VERSION,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        warnings=list(compiled.warnings),
     )
 
 
@@ -248,9 +249,12 @@ CACHED_COPY_FIELDS = (
 )
 
 
-def _cached_fields(source_run: BacktestRun) -> dict:
-    """The fields of a run answered from ``source_run``: SUCCEEDED at once, its numbers copied."""
+def _cached_fields(source_run: BacktestRun, compiled: CompiledRequest) -> dict:
+    """The fields of a run answered from ``source_run``: SUCCEEDED at once, its numbers copied;
+    its warnings are this request's and the source's (data) ones."""
     now = timezone.now()
+    copied = {name: getattr(source_run, name) for name in CACHED_COPY_FIELDS}
+    copied["warnings"] = _merged(list(compiled.warnings), source_run.warnings or [])
     return dict(
         status=RunStatus.SUCCEEDED,
         progress=100,
@@ -259,8 +263,12 @@ def _cached_fields(source_run: BacktestRun) -> dict:
         cache_source=source_run,
         started_at=now,
         finished_at=now,
-        **{name: getattr(source_run, name) for name in CACHED_COPY_FIELDS},
+        **copied,
     )
+
+
+def _merged(first: list[str], then: list[str]) -> list[str]:
+    return first + [w for w in then if w not in first]
 
 
 def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], batch_id) -> list[BacktestRun]:
@@ -293,7 +301,7 @@ def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], bat
             run = BacktestRun(batch_id=batch_id, batch_params=batch_params, **fields)
             misses.append(run)
         else:
-            fields.update(_cached_fields(source_run))
+            fields.update(_cached_fields(source_run, compiled))
             run = _create_cached_run(
                 dict(fields, batch_id=batch_id, batch_params=batch_params), source_run, pdf=plan.pdf_reports
             )
@@ -817,7 +825,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
                 bars=result.bars,
                 data_start=measured[0].to_pydatetime(),
                 data_end=measured[-1].to_pydatetime(),
-                warnings=list(loaded.warnings),
+                warnings=_merged(list(run.warnings or []), list(loaded.warnings)),
                 data_quality=getattr(loaded, "quality", None),
                 heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing",

@@ -10,6 +10,7 @@ its shape with the API's serializer, parses its meaning into the engine's ``Stra
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 from django.conf import settings
 
 from backtests.engine import StrategySpec
+from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import floor_time, period_to_timedelta, timeframe_seconds, utcnow
 from qm_platform.errors import CodedError
 
@@ -80,7 +82,19 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
             f"no dataset with id {window.dataset_id}",
             {"field": "marketContext.dataSource"},
         )
+    if window.source == "synthetic" and window.symbol not in BASE_PRICES:
+        warnings += (_unknown_synthetic_market(window.symbol),)
     return CompiledRequest(body, spec, window, warnings)
+
+
+def _unknown_synthetic_market(symbol: str) -> str:
+    """A typo'd market (XAUSD) would run on invented prices near 100: say so on the run."""
+    close = difflib.get_close_matches(symbol, list(BASE_PRICES), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else f" Known markets: {', '.join(sorted(BASE_PRICES))}."
+    return (
+        f"{symbol} is not a market the synthetic data source knows: its prices are invented around 100 "
+        f"and say nothing about {symbol}.{hint}"
+    )
 
 
 def _parse_time(raw, field: str) -> datetime:

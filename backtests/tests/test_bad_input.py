@@ -130,3 +130,12 @@ def test_a_bad_dataset_symbol_is_400(alice_api, symbol):
     assert response.status_code in (400, 404, 405), response.content[:300]
     if response.status_code == 400:
         assert_contract(response, 400)
+
+
+def test_a_typoed_market_on_synthetic_data_runs_with_a_warning_naming_the_close_ones(alice_api):
+    response = alice_api.post(URL, v4_body(marketContext__market="XAUSD"), format="json")
+    assert response.status_code == 202
+    run = BacktestRun.objects.get(id=response.json()["id"])
+    assert any("XAUSD is not a market" in w and "XAUUSD" in w for w in run.warnings), run.warnings
+    known = alice_api.post(URL, v4_body(marketContext__market="XAUUSD", cache=False), format="json").json()
+    assert not any("not a market" in w for w in BacktestRun.objects.get(id=known["id"]).warnings)
