@@ -33,29 +33,20 @@ def install() -> None:
 
     log_addition, log_change, log_deletions = ModelAdmin.log_addition, ModelAdmin.log_change, ModelAdmin.log_deletions
 
-    @functools.wraps(log_addition)
-    def audited_addition(self, request, obj, message):
-        entry = log_addition(self, request, obj, message)
-        audit_record(
-            user=request.user,
-            action="admin.add",
-            target=_target(obj),
-            request=request,
-            details={"object": str(obj)[:200], "message": _message(message)},
-        )
-        return entry
+    def audited(log, action: str):
+        @functools.wraps(log)
+        def wrapper(self, request, obj, message):
+            entry = log(self, request, obj, message)
+            audit_record(
+                user=request.user,
+                action=action,
+                target=_target(obj),
+                request=request,
+                details={"object": str(obj)[:200], "message": _message(message)},
+            )
+            return entry
 
-    @functools.wraps(log_change)
-    def audited_change(self, request, obj, message):
-        entry = log_change(self, request, obj, message)
-        audit_record(
-            user=request.user,
-            action="admin.change",
-            target=_target(obj),
-            request=request,
-            details={"object": str(obj)[:200], "message": _message(message)},
-        )
-        return entry
+        return wrapper
 
     @functools.wraps(log_deletions)
     def audited_deletions(self, request, queryset):
@@ -70,7 +61,7 @@ def install() -> None:
             )
         return entries
 
-    ModelAdmin.log_addition = audited_addition
-    ModelAdmin.log_change = audited_change
+    ModelAdmin.log_addition = audited(log_addition, "admin.add")
+    ModelAdmin.log_change = audited(log_change, "admin.change")
     ModelAdmin.log_deletions = audited_deletions
     setattr(ModelAdmin, _INSTALLED, True)

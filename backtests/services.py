@@ -631,7 +631,7 @@ def _execute_claimed(run_id, lease: str) -> str:
             annualisation=market_annualisation(symbol=run.market, timeframe=run.timeframe),
         )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
-        _store_results(run, lease, result, loaded)
+        render = _store_results(run, lease, result, loaded)
     except RunCancelled:
         logger.info("run stopped: cancelled or taken over", extra={"run_id": str(run_id)})
         return BacktestRun.objects.get(id=run_id).status
@@ -650,7 +650,7 @@ def _execute_claimed(run_id, lease: str) -> str:
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
         return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
 
-    if _renders_pdf(run):
+    if render:
         transaction.on_commit(lambda: report_dispatch(run_id=run_id))
         return RunStatus.RUNNING
     return _succeed(run_id, lease)
@@ -789,7 +789,7 @@ def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict |
         return None
 
 
-def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
+def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
     """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
     trades = result.trades
     rows = [Trade(run_id=run.id, seq=i + 1, **_trade_fields(t)) for i, t in enumerate(trades.to_dict("records"))]
@@ -833,6 +833,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> None:
             )
 
     _db_retry(write)
+    return render
 
 
 # ---- report -------------------------------------------------------------------------------

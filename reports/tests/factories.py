@@ -9,36 +9,13 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from backtests.tests.factories import v4_body
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import quality_report
 from reports import analysis
 
-REQUEST = {
-    "marketContext": {
-        "market": "XAUUSD",
-        "timeframe": "1h",
-        "direction": "Long",
-        "startDate": "2024-01-01T00:00:00Z",
-        "endDate": "2024-07-01T00:00:00Z",
-        "dataSource": "synthetic",
-    },
-    "decisionBlocks": [
-        {
-            "label": "Momentum",
-            "subConfirmations": [
-                {
-                    "label": "RSI",
-                    "moduleId": "rsi",
-                    "selected": True,
-                    "config": {"period": 14, "operator": "<", "value": 35},
-                }
-            ],
-        }
-    ],
-    "exit": {"stopLoss": 1.0, "takeProfit": 2.0},
-    "strategyName": "RSI dip",
-}
+REQUEST = v4_body(strategyName="RSI dip")
 METRICS = {
     "net_return_pct": 12.5,
     "cagr_pct": 26.1,
