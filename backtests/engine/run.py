@@ -19,6 +19,7 @@ from .conditions import Block, Condition, Operand, compute_operands, evaluate
 from .errors import InsufficientData
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
+from .validate import check_bars
 
 ENGINE_VERSION = "0.3.0"  # 0.3: calendar annualisation and the tail, path and Monte Carlo results
 MIN_BARS = 2
@@ -173,6 +174,7 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 def _check_data(data: pd.DataFrame) -> None:
     if len(data) < MIN_BARS:
         raise InsufficientData(f"the data has {len(data)} bars; a backtest needs at least {MIN_BARS}")
+    check_bars(data)
 
 
 def _simulate_and_measure(

@@ -2,8 +2,14 @@
 
 RSI = 100 - 100 / (1 + RS), RS = Wilder-smoothed average gain / average loss over ``period``
 closes. Computed with TA-Lib ``RSI``; warm-up of ``period`` bars is NaN.
+
+A market that did not move (no gain and no loss over the smoothing) has RSI 50 by convention:
+TA-Lib answers 0 there, which would read as deeply oversold, so "RSI < 30" would open trades on
+a flat series. The flat bars are those where both RSI(close) and RSI(-close) are 0 (a real 0,
+only losses, mirrors to 100).
 """
 
+import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -27,6 +33,10 @@ class RSI(LevelsCheck, BaseModule):
     )
 
     def compute(self, data, config):
-        rsi = talib.RSI(as_float(data, "close"), timeperiod=config["period"])
+        close = as_float(data, "close")
+        rsi = talib.RSI(close, timeperiod=config["period"])
+        if (rsi == 0).any():
+            flat = (rsi == 0) & (talib.RSI(-close, timeperiod=config["period"]) == 0)
+            rsi = np.where(flat, 50.0, rsi)
         zone = zones(rsi, config["overbought"], config["oversold"])
         return {"value": rsi, "zone": zone}

@@ -364,3 +364,17 @@ def test_heikin_ashi_hand_case():
     assert list(out["trend"]) == ["bearish", "bullish", "bullish", "bearish"]
     # bar 1 and 2: bullish with HA low == HA open (no lower shadow) -> strong
     assert list(out["strong"]) == [False, True, True, False]
+
+
+def test_rsi_of_a_flat_series_is_50_not_talibs_0():
+    # given a market that does not move for 30 bars, then only falls
+    close = np.concatenate([np.full(30, 100.0), np.linspace(99.0, 90.0, 10)])
+    # when RSI(14) is computed
+    rsi = run("rsi", bars(close + 0.5, close - 0.5, close))["value"]
+    # then the flat bars read 50 (neutral), and a fall with no gain is still a true 0
+    assert np.isnan(rsi[:14]).all()
+    assert (rsi[14:30] == 50.0).all()
+    assert (rsi[30:] == 0.0).all()
+    # and a rise only is 100
+    rise = np.linspace(90.0, 99.0, 20)
+    assert run("rsi", bars(rise + 0.5, rise - 0.5, rise))["value"][-1] == 100.0

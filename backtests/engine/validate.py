@@ -1,0 +1,58 @@
+"""The engine's own check of the bars it is handed (pure).
+
+The service layer validates provider data (``marketdata/validation.py``); this closes the direct
+path (``run_backtest``, ``simulate_signals``): a frame with a non-finite or non-positive price,
+a high below its low, or timestamps that are not strictly increasing is refused with
+``EngineError`` code ``INVALID_DATA`` naming the first bad bar, instead of silently corrupting
+every indicator after it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import EngineError
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def check_bars(data: pd.DataFrame) -> None:
+    """Raise ``EngineError(code="INVALID_DATA")`` on the first bad bar; ``details`` holds
+    ``bar`` (its position), ``time`` (ISO, when the index has times), ``column`` and ``reason``."""
+    missing = [c for c in PRICE_COLUMNS if c not in data.columns]
+    if missing:
+        raise EngineError(
+            f"the data has no {', '.join(missing)} column", code="INVALID_DATA", details={"columns": missing}
+        )
+    problems: list[tuple[int, int, str, str]] = []  # (first bad bar, check order, column, reason)
+    prices = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS}
+    for column, values in prices.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            problems.append((int(np.argmax(bad)), 0, column, "is not a finite number (NaN or infinity)"))
+            continue
+        bad = values <= 0
+        if bad.any():
+            problems.append((int(np.argmax(bad)), 1, column, "is not positive"))
+    with np.errstate(invalid="ignore"):
+        bad = prices["high"] < prices["low"]
+    if bad.any():
+        problems.append((int(np.argmax(bad)), 2, "high", "is below the low"))
+    index = data.index
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        steps = np.diff(index.as_unit("ns").asi8)
+        bad = steps <= 0
+        if bad.any():
+            first = int(np.argmax(bad)) + 1
+            reason = "repeats the previous bar's time" if steps[first - 1] == 0 else "is before the previous bar"
+            problems.append((first, 3, "timestamp", reason))
+    if not problems:
+        return
+    bar, _, column, reason = min(problems)
+    details: dict = {"bar": bar, "column": column, "reason": reason}
+    if isinstance(index, pd.DatetimeIndex):
+        details["time"] = index[bar].isoformat()
+    where = f"bar {bar}" + (f" ({details['time']})" if "time" in details else "")
+    value = "" if column == "timestamp" else f" = {data[column].iloc[bar]!r}"
+    raise EngineError(f"invalid data at {where}: {column}{value} {reason}", code="INVALID_DATA", details=details)
