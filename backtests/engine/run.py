@@ -132,15 +132,9 @@ def run_backtest(
     checksum.start()
     try:
         progress("computing_modules", 0, 1)
-        columns = compute_operands(
-            data, spec.all_blocks(), on_module=lambda done, total: progress("computing_modules", done, total)
+        signals = market_signals(
+            data, spec, trade_from=trade_from, on_module=lambda done, total: progress("computing_modules", done, total)
         )
-        signals = _signals(spec, columns, len(data))
-        if trade_from is not None:
-            warming = np.asarray(data.index < trade_from)
-            signals = Signals(
-                signals.long_entry & ~warming, signals.short_entry & ~warming, signals.long_exit, signals.short_exit
-            )
         result = _simulate_and_measure(
             data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation
         )
@@ -185,32 +179,8 @@ def _simulate_and_measure(
     trade_from: pd.Timestamp | None = None,
     annualisation: metric_fns.Annualisation | None = None,
 ) -> BacktestResult:
-    atr = None
-    if spec.exit.uses_atr():
-        atr_cls = get_registry().get_module("atr")
-        atr = atr_cls().calculate(data, {"period": spec.exit.atr_period}).iloc[:, 0].to_numpy(dtype=np.float64)
-    basis, size_value = sizing_inputs(spec, data)
-    sessions = (
-        session_ends(_times(data), spec.exit.session_end, spec.exit.session_timezone)
-        if spec.exit.close_at_session_end or spec.exit.max_trades_per_session
-        else None
-    )
-    prices = [data[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
-    levels = {}
-    for name, level in (("stop_level", spec.exit.stop_loss), ("target_level", spec.exit.take_profit)):
-        if level is not None and level.unit == "level":
-            levels[name] = _operand_values(data, level.source)
-    sim = simulate(
-        spec,
-        signals,
-        *prices,
-        atr=atr,
-        size_basis=basis,
-        size_value=size_value,
-        session_end=sessions,
-        on_progress=progress,
-        **levels,
-    )
+    prices, inputs = market_inputs(data, spec)
+    sim = simulate(spec, signals, *prices, on_progress=progress, **inputs)
     progress("analysing", 0, 1)
     trades = trade_frame(sim, _times(data))
     equity = pd.Series(sim.equity, index=data.index, name="equity")
@@ -227,6 +197,46 @@ def _simulate_and_measure(
     return BacktestResult(
         trades=trades, equity=equity, metrics=metrics, bars=len(equity), strategy_text=spec.describe()
     )
+
+
+def market_signals(
+    data: pd.DataFrame,
+    spec: StrategySpec,
+    *,
+    trade_from: pd.Timestamp | None = None,
+    on_module: Callable[[int, int], None] | None = None,
+) -> Signals:
+    """The spec's entry and exit signals on one market's bars (its modules computed, ``on_module``
+    called after each); entries before ``trade_from`` (the warm-up) are dropped."""
+    columns = compute_operands(data, spec.all_blocks(), on_module=on_module)
+    signals = _signals(spec, columns, len(data))
+    if trade_from is not None:
+        warming = np.asarray(data.index < trade_from)
+        signals = Signals(
+            signals.long_entry & ~warming, signals.short_entry & ~warming, signals.long_exit, signals.short_exit
+        )
+    return signals
+
+
+def market_inputs(data: pd.DataFrame, spec: StrategySpec) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """One market's prices (open, high, low, close as float64) and the other per-bar inputs of
+    :func:`~.simulate.simulate` as its keyword arguments (ATR, sizing, sessions, levels)."""
+    atr = None
+    if spec.exit.uses_atr():
+        atr_cls = get_registry().get_module("atr")
+        atr = atr_cls().calculate(data, {"period": spec.exit.atr_period}).iloc[:, 0].to_numpy(dtype=np.float64)
+    basis, size_value = sizing_inputs(spec, data)
+    sessions = (
+        session_ends(_times(data), spec.exit.session_end, spec.exit.session_timezone)
+        if spec.exit.close_at_session_end or spec.exit.max_trades_per_session
+        else None
+    )
+    prices = [data[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
+    inputs: dict[str, Any] = {"atr": atr, "size_basis": basis, "size_value": size_value, "session_end": sessions}
+    for name, level in (("stop_level", spec.exit.stop_loss), ("target_level", spec.exit.take_profit)):
+        if level is not None and level.unit == "level":
+            inputs[name] = _operand_values(data, level.source)
+    return prices, inputs
 
 
 def _operand_values(data: pd.DataFrame, operand) -> np.ndarray:

@@ -121,6 +121,48 @@ def _kernel_input(a: np.ndarray | None, dtype: type, default: np.ndarray) -> np.
     return out
 
 
+def kernel_arrays(
+    spec: StrategySpec,
+    signals: Signals,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    *,
+    atr: np.ndarray | None = None,
+    size_basis: int = 0,
+    size_value: np.ndarray | None = None,
+    session_end: np.ndarray | None = None,
+    stop_level: np.ndarray | None = None,
+    target_level: np.ndarray | None = None,
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
+    """The compiled kernel's inputs for one market: ``bars`` (B_*), ``events`` (E_*) and the
+    parameters ``p`` (P_*). :func:`simulate` runs them; the portfolio kernel runs many."""
+    n = len(close)
+    nan = np.full(n, np.nan)
+    per_bar = {
+        K.B_OPEN: open_,
+        K.B_HIGH: high,
+        K.B_LOW: low,
+        K.B_CLOSE: close,
+        K.B_ATR: atr,
+        K.B_SIZE: size_value,
+        K.B_STOP_LEVEL: stop_level,
+        K.B_TARGET_LEVEL: target_level,
+    }
+    bars = tuple(_kernel_input(per_bar[i], np.float64, nan) for i in range(K.N_BARS_ARRAYS))
+    never = np.zeros(n, dtype=np.bool_)
+    flags = {
+        K.E_LONG_ENTRY: signals.long_entry,
+        K.E_SHORT_ENTRY: signals.short_entry,
+        K.E_LONG_EXIT: signals.long_exit,
+        K.E_SHORT_EXIT: signals.short_exit,
+        K.E_SESSION_END: session_end,
+    }
+    events = tuple(_kernel_input(flags[i], np.bool_, never) for i in range(K.N_EVENTS_ARRAYS))
+    return bars, events, _params(spec, size_basis)
+
+
 def simulate(
     spec: StrategySpec,
     signals: Signals,
@@ -147,28 +189,21 @@ def simulate(
     ti = np.zeros((capacity, K.N_INT), dtype=np.int64)
     tf = np.zeros((capacity, K.N_FLOAT), dtype=np.float64)
     equity = np.empty(n, dtype=np.float64)
-    nan = np.full(n, np.nan)
-    per_bar = {
-        K.B_OPEN: open_,
-        K.B_HIGH: high,
-        K.B_LOW: low,
-        K.B_CLOSE: close,
-        K.B_ATR: atr,
-        K.B_SIZE: size_value,
-        K.B_STOP_LEVEL: stop_level,
-        K.B_TARGET_LEVEL: target_level,
-    }
-    bars = tuple(_kernel_input(per_bar[i], np.float64, nan) for i in range(K.N_BARS_ARRAYS))
-    never = np.zeros(n, dtype=np.bool_)
-    flags = {
-        K.E_LONG_ENTRY: signals.long_entry,
-        K.E_SHORT_ENTRY: signals.short_entry,
-        K.E_LONG_EXIT: signals.long_exit,
-        K.E_SHORT_EXIT: signals.short_exit,
-        K.E_SESSION_END: session_end,
-    }
-    events = tuple(_kernel_input(flags[i], np.bool_, never) for i in range(K.N_EVENTS_ARRAYS))
-    count, skipped = K.run_kernel(bars, events, _params(spec, size_basis), ti, tf, equity)
+    bars, events, p = kernel_arrays(
+        spec,
+        signals,
+        open_,
+        high,
+        low,
+        close,
+        atr=atr,
+        size_basis=size_basis,
+        size_value=size_value,
+        session_end=session_end,
+        stop_level=stop_level,
+        target_level=target_level,
+    )
+    count, skipped = K.run_kernel(bars, events, p, ti, tf, equity)
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]
