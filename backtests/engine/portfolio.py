@@ -42,8 +42,8 @@ from . import metrics as metric_fns
 from .conditions import Operand
 from .errors import InsufficientData, StrategyError
 from .run import (
-    MIN_BARS,
     BacktestResult,
+    _check_data,
     _operand_values,
     data_checksum,
     market_inputs,
@@ -439,9 +439,8 @@ def _check(datas: Mapping[str, pd.DataFrame], rules: PortfolioRules) -> list[str
         weights = rules.weights or {}
         if set(weights) != set(symbols) or abs(sum(weights.values()) - 1.0) > 1e-9:
             raise StrategyError("weights must name every market and sum to 1", code="INVALID_REQUEST")
-    for symbol, data in datas.items():
-        if len(data) < MIN_BARS:
-            raise InsufficientData(f"{symbol}: the data has {len(data)} bars; a backtest needs at least {MIN_BARS}")
+    for data in datas.values():
+        _check_data(data)
     return symbols
 
 
