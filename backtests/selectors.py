@@ -114,3 +114,40 @@ def backtest_equity(*, run: BacktestRun) -> dict:
         "equity": [p[1] for p in points],
         "drawdown_pct": [round(float(v), 9) + 0.0 for v in drawdown.to_numpy()],
     }
+
+
+BENCHMARK_KEYS = (
+    "benchmark_return_pct",
+    "alpha_pct",
+    "beta",
+    "correlation",
+    "tracking_error_pct",
+    "information_ratio",
+    "up_capture_pct",
+    "down_capture_pct",
+    "benchmark_days",
+)
+
+
+def backtest_benchmark(*, run: BacktestRun) -> dict | None:
+    """The run against its benchmark, from what the worker stored (never market data): its name,
+    the figures of ``metrics`` (docs/metrics.md, "Benchmark"), the strategy's and the benchmark's
+    equity at the stored curve's times (money; the benchmark is buy-and-hold of the initial
+    capital) and the rolling 90-day Sharpe and beta. None for a run stored before benchmarks."""
+    metrics = run.metrics or {}
+    extras = run.report_data or {}
+    if "beta" not in metrics:
+        return None
+    benchmark = dict(extras.get("benchmark") or [])
+    points = run.equity_curve or []
+    rolling = extras.get("rolling") or {"window_days": None, "time": [], "sharpe": [], "beta": []}
+    return {
+        "id": str(run.id),
+        "benchmark": metrics.get("benchmark") or extras.get("benchmark_name"),
+        "metrics": {key: metrics.get(key) for key in BENCHMARK_KEYS},
+        "initial_capital": analysis.initial_capital(metrics, run.request),
+        "time": [p[0] for p in points],
+        "equity": [p[1] for p in points],
+        "benchmark_equity": [benchmark.get(p[0]) for p in points],
+        "rolling": rolling,
+    }

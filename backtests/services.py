@@ -36,13 +36,14 @@ from django.utils import timezone
 
 from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
+from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
 from backtests.engine.downsample import downsample_equity
 from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
-from marketdata.services import market_data_load
+from marketdata.services import market_data_load, market_data_load_closes
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
 from plans.selectors import plan_for_user
@@ -185,7 +186,7 @@ def backtest_submit(
         compiled = request_compile(body, user=user)
     body, window = compiled.body, compiled.window
     plan = plan_for_user(user=user)
-    plan_check_run(plan=plan, bars=window.bars, source=window.source)
+    _plan_check(plan, compiled)
     if dispatch:  # a batch checks its runs together, before it creates any
         quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user))
     fingerprint = request_fingerprint(body, window)
@@ -210,6 +211,15 @@ def backtest_submit(
     observability.CACHE_LOOKUPS.labels(result="hit" if source_run else "miss").inc()
     logger.info("run submitted", extra={"run_id": str(run.id), "cached": run.cached, "user": user.pk})
     return run
+
+
+def _plan_check(plan, compiled: CompiledRequest) -> None:
+    """What the owner's plan allows one run: its bars and data source, and its benchmark's source."""
+    plan_check_run(plan=plan, bars=compiled.window.bars, source=compiled.window.source)
+    wanted = compiled.body.get("benchmark")
+    if wanted:
+        source = "dataset" if isinstance(wanted["dataSource"], int) else wanted["dataSource"]
+        plan_check_run(plan=plan, bars=compiled.window.bars, source=source)
 
 
 def _run_fields(*, user, compiled: CompiledRequest, fingerprint: str, strategy=None, idempotency_key: str = "") -> dict:
@@ -283,7 +293,7 @@ def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], bat
     plan = plan_for_user(user=user)
     keyed = []
     for compiled, batch_params in items:
-        plan_check_run(plan=plan, bars=compiled.window.bars, source=compiled.window.source)
+        _plan_check(plan, compiled)
         keyed.append((compiled, batch_params, request_fingerprint(compiled.body, compiled.window)))
     candidates = set(
         BacktestRun.objects.filter(
@@ -754,18 +764,79 @@ def _trade_fields(row: dict) -> dict:
 
 
 def _report_data(
-    run: BacktestRun, frame: pd.DataFrame, trades: pd.DataFrame, equity_curve: list, metrics: dict
+    run: BacktestRun,
+    frame: pd.DataFrame,
+    trades: pd.DataFrame,
+    equity_curve: list,
+    metrics: dict,
+    benchmark: Benchmark | None = None,
 ) -> dict:
     """What the report takes from the price data, computed while it is in memory (pages and PDFs
     render it from the run and never load market data). A failure here costs the report its
     price charts, not the run its results."""
     try:
-        return report_extras(frame, trades, equity_series(equity_curve).index, initial_capital(metrics, run.request))
+        extras = report_extras(
+            frame,
+            trades,
+            equity_series(equity_curve).index,
+            initial_capital(metrics, run.request),
+            benchmark_closes=benchmark.closes if benchmark and benchmark.other else None,
+        )
+        if benchmark is not None:
+            extras.update(benchmark_name=benchmark.name, rolling=benchmark.comparison.rolling)
+        return extras
     except SoftTimeLimitExceeded:
         raise
     except Exception as exc:
         logger.exception("report data failed", extra={"run_id": str(run.id)})
         return {"has_prices": False, "notes": [f"The price charts could not be prepared: {type(exc).__name__}: {exc}"]}
+
+
+@dataclass
+class Benchmark:
+    """What a run is measured against: ``closes`` as of each of its bars, its ``name``, whether it
+    is ``other`` than the run's own market, and the ``comparison`` (metrics and rolling series)."""
+
+    closes: pd.Series
+    name: str
+    other: bool
+    comparison: bm.BenchmarkComparison
+
+
+def _benchmark(run: BacktestRun, equity: pd.Series, frame: pd.DataFrame) -> tuple[Benchmark | None, list[str]]:
+    """The run against its benchmark: the request's ``benchmark`` (loaded now, over the measured
+    window), else buy-and-hold of its own market. A benchmark that cannot be loaded falls back to
+    the run's market with a warning; any other failure costs the run its benchmark figures, never
+    its results."""
+    warnings: list[str] = []
+    if not len(equity):
+        return None, warnings
+    times = pd.DatetimeIndex(equity.index)
+    closes, name, other = frame["close"], f"{run.market} buy and hold", False
+    wanted = (run.request or {}).get("benchmark")
+    if wanted:
+        source = wanted["dataSource"]
+        source = f"dataset:{source}" if isinstance(source, int) else source
+        label = f"{wanted['market']} buy and hold ({source.replace('dataset:', 'dataset ')})"
+        try:
+            closes, loaded_warnings = market_data_load_closes(
+                symbol=wanted["market"], timeframe=run.timeframe, start=times[0], end=run.data_end, source=source
+            )
+            name, other = label, True
+            warnings += [f"Benchmark {wanted['market']}: {w}" for w in loaded_warnings]
+        except CodedError as exc:
+            warnings.append(f"The benchmark {label} could not be loaded ({exc.message}); compared with {name} instead.")
+            closes = frame["close"]
+    try:
+        aligned = pd.Series(bm.closes_at(closes, times), index=times).dropna()
+        days = market_annualisation(symbol=run.market, timeframe=run.timeframe).days_per_year
+        comparison = bm.compare(equity, aligned, days_per_year=days, name=name)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("benchmark comparison failed", extra={"run_id": str(run.id)})
+        return None, warnings
+    return Benchmark(aligned, name, other, comparison), warnings
 
 
 def run_montecarlo(*, trades: pd.DataFrame, initial_capital: float) -> dict | None:
@@ -797,7 +868,10 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
     equity_curve = _downsample_equity(result.equity)
-    report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics)
+    benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame)
+    if benchmark is not None:
+        metrics.update(benchmark.comparison.metrics)
+    report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics, benchmark)
     equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
     montecarlo = _montecarlo(run, trades, metrics)
     render = _renders_pdf(run)
@@ -825,7 +899,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
                 bars=result.bars,
                 data_start=measured[0].to_pydatetime(),
                 data_end=measured[-1].to_pydatetime(),
-                warnings=_merged(list(run.warnings or []), list(loaded.warnings)),
+                warnings=_merged(list(run.warnings or []), list(loaded.warnings) + benchmark_warnings),
                 data_quality=getattr(loaded, "quality", None),
                 heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing",

@@ -152,6 +152,33 @@ def market_data_load(*, run) -> LoadedData:
     return loaded
 
 
+def market_data_load_closes(*, symbol: str, timeframe: str, start, end, source: str) -> tuple[pd.Series, list[str]]:
+    """The closes of another series over a run's window (its benchmark): ``source`` is
+    ``synthetic``, ``yahoo`` or ``dataset:<id>``; (closes on a UTC index, warnings). Only the
+    close column is read. Raises CodedError (DATA_UNAVAILABLE and friends) when there is nothing
+    to compare with."""
+    manager = get_data_manager()
+    try:
+        if source.startswith("dataset:"):
+            dataset = Dataset.objects.filter(id=int(source.split(":", 1)[1])).first()
+            if dataset is None:
+                raise CodedError("DATA_UNAVAILABLE", "the benchmark's dataset was deleted")
+            frame = manager.get_stored(
+                dataset.storage_key, dataset.timeframe, start, end, target_timeframe=timeframe, symbol=dataset.symbol
+            )
+            warnings: list[str] = []
+        else:
+            loaded = manager.get_data(symbol, timeframe, start, end, source, columns=["close"])
+            frame, warnings = loaded.frame, loaded.warnings
+            if loaded.saved:
+                dataset_record(symbol=symbol, timeframe=timeframe, source=source)
+    except StorageError as exc:
+        raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
+    if frame is None or len(frame) < 2:
+        raise CodedError("INSUFFICIENT_DATA", f"no {symbol} {timeframe} data to compare with in the run's window")
+    return frame["close"], warnings
+
+
 def _window_end(run, frame: pd.DataFrame):
     """A window that reaches into the future is judged up to the last closed bar."""
     now = pd.Timestamp(utcnow())

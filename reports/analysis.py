@@ -23,7 +23,7 @@ TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "pnl", 
 OHLC = ("open", "high", "low", "close")
 MAX_WINDOW_BARS = 1000  # a longer trade window is stored thinned (the chart is 720 units wide)
 SIGNIFICANT_DIGITS = 10  # stored prices and money: far below a chart's resolution, far above a cent
-REPORT_DATA_VERSION = 1
+REPORT_DATA_VERSION = 2  # 2: the benchmark's name and the rolling Sharpe and beta
 
 
 def initial_capital(metrics: Mapping | None, request: Mapping | None) -> float:
@@ -205,7 +205,12 @@ def trade_windows(prices: pd.DataFrame | None, trades: pd.DataFrame, *, bars: in
 
 
 def report_extras(
-    prices: pd.DataFrame | None, trades: pd.DataFrame, equity_index: pd.DatetimeIndex, capital: float
+    prices: pd.DataFrame | None,
+    trades: pd.DataFrame,
+    equity_index: pd.DatetimeIndex,
+    capital: float,
+    *,
+    benchmark_closes: pd.Series | None = None,
 ) -> dict:
     """What the report shows from the run's price data, as JSON-ready values to store with the
     run (the worker has the prices in memory; pages and PDFs never load them again):
@@ -213,7 +218,9 @@ def report_extras(
     - ``has_prices``: whether there were prices to chart (two bars or more);
     - ``benchmark``: ``[[time, money], ...]``, buy-and-hold of ``capital`` (``buy_and_hold``) at
       ``equity_index``, the times of the stored (downsampled) equity curve, bought at its first
-      time (bars before it only warmed the indicators up);
+      time (bars before it only warmed the indicators up); of ``benchmark_closes`` when the run
+      is measured against another series (its closes as of the run's bars), else of the run's
+      own market;
     - ``trade_windows``: the best- and worst-trade charts (``trade_windows``), each
       ``{"title", "bars": {"time": [...], "open": [...], "high", "low", "close"}, "marks": [...]}``.
       A window longer than ``MAX_WINDOW_BARS`` bars is stored in buckets of consecutive bars
@@ -232,7 +239,7 @@ def report_extras(
     if prices is None:
         return out
     at = pd.DatetimeIndex(equity_index)
-    close = prices["close"]
+    close = prices["close"] if benchmark_closes is None else benchmark_closes
     if len(at):  # bought at the first measured bar, as the engine's buy_and_hold_return_pct: not in a warm-up
         close = close[close.index >= at[0]]
     benchmark = buy_and_hold(close, at, capital)

@@ -316,6 +316,28 @@ OTHER = {
         "Exposure-adjusted return",
         "Net return divided by the share of bars in the market: the return per unit of time invested.",
     ),
+    "benchmark": ("Benchmark", "What the run is measured against: buy-and-hold of its market, or the series it named."),
+    "benchmark_return_pct": ("Benchmark return", "Return of holding the benchmark from the first to the last bar."),
+    "alpha_pct": (
+        "Alpha",
+        "Jensen's alpha, annualised: the daily return beyond what beta times the benchmark's explains, × days a year.",
+    ),
+    "beta": ("Beta", "Covariance of the daily returns with the benchmark's over the benchmark's variance."),
+    "correlation": ("Correlation", "Pearson correlation of the daily returns with the benchmark's."),
+    "tracking_error_pct": (
+        "Tracking error",
+        "Annualised standard deviation of the daily return minus the benchmark's.",
+    ),
+    "information_ratio": (
+        "Information ratio",
+        "Mean daily excess return over the benchmark ÷ tracking error, annualised.",
+    ),
+    "up_capture_pct": ("Up capture", "Average daily return on the benchmark's up days ÷ the benchmark's, percent."),
+    "down_capture_pct": (
+        "Down capture",
+        "Average daily return on the benchmark's down days ÷ the benchmark's, percent.",
+    ),
+    "benchmark_days": ("Days compared", "Daily returns paired with the benchmark's."),
     "periods_per_year": (
         "Bars per year",
         "Bars a year that annualise Sharpe and Sortino: the market's trading days a year × its bars a day.",

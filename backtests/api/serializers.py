@@ -85,6 +85,15 @@ class BacktestRequestSerializer(serializers.Serializer):
     cache = serializers.BooleanField(
         required=False, default=True, help_text="false: always run, even if an identical run succeeded."
     )
+    benchmark = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "What the run is measured against (alpha, beta, capture, rolling charts): by default buy-and-hold of "
+            'the same market; a symbol ("SPX500", on the run\'s data source) or {"market": "SPX500", "dataSource": '
+            '"synthetic" | "yahoo" | <dataset id>}.'
+        ),
+    )
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -107,6 +116,7 @@ class BacktestRequestSerializer(serializers.Serializer):
             "strategyName",
             "sizing",
             "cache",
+            "benchmark",
         )
         return {k: raw[k] for k in keep if k in raw}
 
@@ -173,6 +183,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             links["report_pdf"] = url("backtest-report-pdf")
             links["equity"] = url("backtest-equity")
             links["montecarlo"] = url("backtest-montecarlo")
+            links["benchmark"] = url("backtest-benchmark")
         return links
 
 
@@ -204,6 +215,42 @@ class MonteCarloQuerySerializer(serializers.Serializer):
         return mc.MonteCarloSettings(
             paths=data["paths"], method=data["method"], seed=data["seed"], ruin_pct=data["ruin"]
         )
+
+
+class BenchmarkFiguresSerializer(serializers.Serializer):
+    """docs/metrics.md, "Benchmark": daily returns of the strategy and the benchmark, paired."""
+
+    benchmark_return_pct = serializers.FloatField(allow_null=True, help_text="Buy-and-hold return, percent.")
+    alpha_pct = serializers.FloatField(allow_null=True, help_text="Jensen's alpha, annualised, percent.")
+    beta = serializers.FloatField(allow_null=True)
+    correlation = serializers.FloatField(allow_null=True)
+    tracking_error_pct = serializers.FloatField(allow_null=True, help_text="Annualised, percent.")
+    information_ratio = serializers.FloatField(allow_null=True, help_text="Annualised.")
+    up_capture_pct = serializers.FloatField(allow_null=True)
+    down_capture_pct = serializers.FloatField(allow_null=True)
+    benchmark_days = serializers.IntegerField(allow_null=True, help_text="Paired daily returns behind the figures.")
+
+
+class RollingSerializer(serializers.Serializer):
+    window_days = serializers.IntegerField(allow_null=True, help_text="Calendar days behind each point (90).")
+    time = serializers.ListField(child=serializers.CharField(), help_text="ISO 8601 UTC, one per day.")
+    sharpe = serializers.ListField(child=serializers.FloatField(allow_null=True), help_text="Annualised.")
+    beta = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
+class BenchmarkSerializer(serializers.Serializer):
+    """``GET /backtests/{id}/benchmark``: what the worker stored, never recomputed."""
+
+    id = serializers.UUIDField()
+    benchmark = serializers.CharField(allow_null=True, help_text="e.g. 'XAUUSD buy and hold'.")
+    metrics = BenchmarkFiguresSerializer()
+    initial_capital = serializers.FloatField()
+    time = serializers.ListField(child=serializers.CharField(), help_text="The stored equity curve's times.")
+    equity = serializers.ListField(child=serializers.FloatField(), help_text="Strategy equity, money.")
+    benchmark_equity = serializers.ListField(
+        child=serializers.FloatField(allow_null=True), help_text="The initial capital held in the benchmark, money."
+    )
+    rolling = RollingSerializer()
 
 
 class TradeSerializer(serializers.ModelSerializer):

@@ -24,6 +24,7 @@ from backtests import selectors, services
 from backtests.api.serializers import (
     BacktestRequestSerializer,
     BacktestRunSerializer,
+    BenchmarkSerializer,
     MonteCarloQuerySerializer,
     SubmitResponseSerializer,
     TradeSerializer,
@@ -244,6 +245,25 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if result is None:
             raise CodedError("INVALID_STATE", "the run has no trades to resample", details={"trade_count": 0})
         return Response(result)
+
+    @extend_schema(
+        responses={
+            200: BenchmarkSerializer,
+            409: OpenApiResponse(description="INVALID_STATE: not SUCCEEDED, or stored before benchmarks were kept"),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def benchmark(self, request, pk=None):
+        """The run against its benchmark (buy-and-hold of its market unless the request named another):
+        alpha, beta, correlation, tracking error, information ratio, capture, both equity curves and the
+        rolling 90-day Sharpe and beta."""
+        run = _succeeded(self.get_object())
+        result = selectors.backtest_benchmark(run=run)
+        if result is None:
+            raise CodedError(
+                "INVALID_STATE", "this run was stored before benchmark figures were kept; run it again", details={}
+            )
+        return Response(BenchmarkSerializer(result).data)
 
     @extend_schema(
         request=None,

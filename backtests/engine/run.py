@@ -21,7 +21,7 @@ from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_i
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
 from .validate import check_bars
 
-ENGINE_VERSION = "0.3.0"  # 0.3: calendar annualisation and the tail, path and Monte Carlo results
+ENGINE_VERSION = "0.4.0"  # 0.4: benchmark figures; 0.3: calendar annualisation, tail, Monte Carlo
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
 TRADE_COLUMNS = (

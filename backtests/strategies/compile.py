@@ -11,6 +11,7 @@ its shape with the API's serializer, parses its meaning into the engine's ``Stra
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,7 +85,79 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
         )
     if window.source == "synthetic" and window.symbol not in BASE_PRICES:
         warnings += (_unknown_synthetic_market(window.symbol),)
+    if body.get("benchmark") is not None:
+        body["benchmark"] = benchmark_from_request(body["benchmark"], window, user=user, now=now)
+    else:
+        body.pop("benchmark", None)
     return CompiledRequest(body, spec, window, warnings)
+
+
+def benchmark_from_request(raw: Any, window: DataWindow, *, user, now: datetime | None = None) -> dict:
+    """The request's ``benchmark`` in its one stored form, ``{"market": "SPX500", "dataSource":
+    "synthetic" | "yahoo" | <dataset id>}``, checked now so a bad one is a 400 and never reaches a
+    worker. ``raw`` is a symbol (on the run's own source; a run on a dataset compares with the
+    platform's default source) or that object; a dataset's market defaults to the dataset's.
+    Unknown synthetic symbols and datasets the user cannot see are refused; a Yahoo symbol is
+    checked against Yahoo's interval limits (it can only be found when the run loads it)."""
+    from backtests.api.serializers import SYMBOL_PATTERN
+    from marketdata.resample import can_resample
+    from marketdata.selectors import dataset_get
+
+    field = "benchmark"
+    if isinstance(raw, str):
+        raw = {"market": raw}
+    if not isinstance(raw, dict) or set(raw) - {"market", "dataSource"}:
+        raise CodedError(
+            "INVALID_REQUEST",
+            'benchmark must be a symbol or {"market": ..., "dataSource": ...}',
+            details={"field": field},
+        )
+    default_source = window.source if window.source in ("synthetic", "yahoo") else settings.QM_DEFAULT_DATA_SOURCE
+    source = raw.get("dataSource", default_source)
+    if isinstance(source, str) and source.isdigit():
+        source = int(source)
+    market = raw.get("market")
+    if isinstance(source, int) and not isinstance(source, bool):
+        dataset = dataset_get(dataset_id=source, user=user)
+        if dataset is None:
+            raise CodedError("DATASET_NOT_FOUND", f"no dataset with id {source}", {"field": "benchmark.dataSource"})
+        if market is not None and str(market).upper() != dataset.symbol:
+            raise CodedError(
+                "INVALID_REQUEST",
+                f"dataset {source} holds {dataset.symbol}, not {str(market).upper()}",
+                details={"field": "benchmark.market", "dataset_symbol": dataset.symbol},
+            )
+        if not can_resample(dataset.timeframe, window.timeframe):
+            raise CodedError(
+                "INVALID_REQUEST",
+                f"dataset {source} holds {dataset.timeframe} bars; a {window.timeframe} run cannot compare with it",
+                details={"field": "benchmark.dataSource", "dataset_timeframe": dataset.timeframe},
+            )
+        return {"market": dataset.symbol, "dataSource": source}
+    if source not in ("synthetic", "yahoo"):
+        raise CodedError(
+            "INVALID_REQUEST",
+            "benchmark.dataSource must be 'synthetic', 'yahoo' or a dataset id",
+            details={"field": "benchmark.dataSource"},
+        )
+    if not isinstance(market, str) or not re.match(SYMBOL_PATTERN, market):
+        raise CodedError("INVALID_REQUEST", "benchmark.market must be a symbol such as SPX500", {"field": field})
+    market = market.upper()
+    if source == "synthetic" and market not in BASE_PRICES:
+        close = difflib.get_close_matches(market, list(BASE_PRICES), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(BASE_PRICES))}"
+        raise CodedError(
+            "INVALID_REQUEST",
+            f"the synthetic data source has no market {market} to compare with: {hint}",
+            details={"field": "benchmark.market", "suggestions": close},
+        )
+    if source == "yahoo":
+        try:
+            _check_yahoo_range(window.timeframe, window.warmup_start or window.start, window.end, now)
+        except CodedError as exc:
+            exc.details = {**exc.details, "field": "benchmark.dataSource"}
+            raise
+    return {"market": market, "dataSource": source}
 
 
 def _unknown_synthetic_market(symbol: str) -> str:

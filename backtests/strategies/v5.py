@@ -97,6 +97,7 @@ class V5RequestSerializer(serializers.Serializer):
     initialCapital = serializers.FloatField(required=False, min_value=1, max_value=1e12)
     strategyName = serializers.CharField(required=False, max_length=200)
     cache = serializers.BooleanField(required=False)
+    benchmark = serializers.JSONField(required=False, allow_null=True, help_text="As in the V4 request.")
 
 
 def _condition(label: str, module: str, config: dict, output: str | None, value: Any) -> dict:
@@ -187,7 +188,7 @@ def compile_ict(body: dict) -> dict:
         ],
         "exit": exit_,
     }
-    for key in ("costs", "sizing", "initialCapital", "strategyName", "cache"):
+    for key in ("costs", "sizing", "initialCapital", "strategyName", "cache", "benchmark"):
         if key in body:
             v4[key] = body[key]
     return v4

@@ -146,3 +146,50 @@ def test_exposure_counts_bars_held_not_bars_that_moved(case, equity):
     moved = (bar_returns(equity) != 0).mean() * 100
     assert theirs == math.ceil(moved)
     assert case["exposure_pct"] == pytest.approx(60.416666666666664, **TIGHT)
+
+
+# ---- the benchmark ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def against():
+    """Our benchmark figures on the shipped benchmark golden data (daily, 24/7), and the two
+    daily return series as quantstats takes them (a tz-naive index: it aligns the benchmark so)."""
+    from backtests.engine import benchmark as B
+
+    frame = pd.read_csv(DATA / "benchmark_golden.csv")
+    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
+    equity, closes = (pd.Series(frame[c].to_numpy(), index=index) for c in ("equity", "benchmark_close"))
+    ours = B.compare(equity, closes, days_per_year=365.25)
+    naive = index.tz_localize(None)
+    d = pd.Series(frame["equity"].to_numpy(), index=naive).pct_change().dropna()
+    b = pd.Series(frame["benchmark_close"].to_numpy(), index=naive).pct_change().dropna()
+    return ours, d, b
+
+
+def test_alpha_beta_and_correlation_agree(against):
+    ours, d, b = against
+    greeks = qs.stats.greeks(d, b, periods=365.25)
+    assert ours.metrics["beta"] == pytest.approx(greeks["beta"], **TIGHT)
+    assert ours.metrics["alpha_pct"] == pytest.approx(100 * greeks["alpha"], **TIGHT)
+    assert ours.metrics["correlation"] ** 2 == pytest.approx(qs.stats.r_squared(d, b), **TIGHT)
+
+
+def test_rolling_sharpe_and_beta_agree(against):
+    """On a 24/7 daily curve the 90 calendar days of a window are 90 returns, quantstats' window."""
+    ours, d, b = against
+    sharpe = qs.stats.rolling_sharpe(d, rolling_period=90, periods_per_year=365.25).dropna()
+    beta = qs.stats.rolling_greeks(d, b, periods=90)["beta"].dropna()
+    times = pd.DatetimeIndex(ours.rolling["time"]).tz_localize(None)
+    assert list(times) == list(sharpe.index) == list(beta.index)
+    assert ours.rolling["sharpe"] == pytest.approx(sharpe.to_list(), **TIGHT)  # stored to 10 decimals
+    assert ours.rolling["beta"] == pytest.approx(beta.to_list(), **TIGHT)
+
+
+def test_information_ratio_is_annualised_here(against):
+    """quantstats' information ratio is per period; ours is annualised by √(trading days a year),
+    as Sharpe is, so the two read on one scale."""
+    ours, d, b = against
+    theirs = qs.stats.information_ratio(d, b)
+    assert ours.metrics["information_ratio"] == pytest.approx(theirs * math.sqrt(365.25), **TIGHT)
+    assert not math.isclose(ours.metrics["information_ratio"], theirs, rel_tol=1e-3)

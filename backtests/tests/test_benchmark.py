@@ -1,0 +1,181 @@
+"""The strategy against a benchmark (backtests/engine/benchmark.py): golden values on the shipped
+data (backtests/tests/data/benchmark_golden.csv: 181 daily equity values and benchmark closes,
+2024-01-01 to 2024-06-29, 23:00 UTC), each re-derived here by an independent calculation, and
+the edge cases docs/metrics.md writes down. Pure: no Django."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtests.engine import benchmark as B
+from backtests.engine import metrics as M
+
+DATA = Path(__file__).parent / "data"
+DAYS = 365.25  # the golden curve is a 24/7 market
+TIGHT = {"rel": 1e-12, "abs": 1e-12}
+
+GOLDEN = {
+    "benchmark": "GOLD buy and hold",
+    "benchmark_return_pct": 5.817000000000006,
+    "alpha_pct": 7.840767440859421,
+    "beta": 0.4843572766672616,
+    "correlation": 0.6707025672288515,
+    "tracking_error_pct": 15.455530199954802,
+    "information_ratio": 0.05270861422447705,
+    "up_capture_pct": 47.68601109345711,
+    "down_capture_pct": 42.276333814195574,
+    "benchmark_days": 180,
+}
+
+
+def golden() -> tuple[pd.Series, pd.Series]:
+    frame = pd.read_csv(DATA / "benchmark_golden.csv")
+    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
+    return (
+        pd.Series(frame["equity"].to_numpy(), index=index),
+        pd.Series(frame["benchmark_close"].to_numpy(), index=index),
+    )
+
+
+@pytest.fixture(scope="module")
+def result():
+    equity, closes = golden()
+    return B.compare(equity, closes, days_per_year=DAYS, name="GOLD buy and hold")
+
+
+def test_golden_values(result):
+    assert result.metrics == pytest.approx(GOLDEN, rel=1e-9)
+
+
+def test_golden_values_by_hand(result):
+    equity, closes = golden()
+    d = equity.to_numpy()[1:] / equity.to_numpy()[:-1] - 1
+    b = closes.to_numpy()[1:] / closes.to_numpy()[:-1] - 1
+    n = len(d)
+    mean_d, mean_b = sum(d) / n, sum(b) / n
+    cov = sum((x - mean_d) * (y - mean_b) for x, y in zip(d, b)) / (n - 1)
+    var_b = sum((y - mean_b) ** 2 for y in b) / (n - 1)
+    var_d = sum((x - mean_d) ** 2 for x in d) / (n - 1)
+    beta = cov / var_b
+    excess = [x - y for x, y in zip(d, b)]
+    mean_e = sum(excess) / n
+    sd_e = math.sqrt(sum((e - mean_e) ** 2 for e in excess) / (n - 1))
+    up = [i for i in range(n) if b[i] > 0]
+    down = [i for i in range(n) if b[i] < 0]
+    m = result.metrics
+    assert m["beta"] == pytest.approx(beta, **TIGHT)
+    assert m["alpha_pct"] == pytest.approx(100 * DAYS * (mean_d - beta * mean_b), **TIGHT)
+    assert m["correlation"] == pytest.approx(cov / math.sqrt(var_b * var_d), **TIGHT)
+    assert m["tracking_error_pct"] == pytest.approx(100 * sd_e * math.sqrt(DAYS), **TIGHT)
+    assert m["information_ratio"] == pytest.approx(mean_e / sd_e * math.sqrt(DAYS), **TIGHT)
+    assert m["up_capture_pct"] == pytest.approx(
+        100 * (sum(d[i] for i in up) / len(up)) / (sum(b[i] for i in up) / len(up)), **TIGHT
+    )
+    assert m["down_capture_pct"] == pytest.approx(
+        100 * (sum(d[i] for i in down) / len(down)) / (sum(b[i] for i in down) / len(down)), **TIGHT
+    )
+    assert m["benchmark_return_pct"] == pytest.approx(100 * (closes.iloc[-1] / closes.iloc[0] - 1), **TIGHT)
+
+
+def test_rolling_sharpe_and_beta_by_hand(result):
+    """Each point: the daily returns of the 90 calendar days (t − 90 d, t], from the first day a full
+    window lies behind the first bar."""
+    equity, closes = golden()
+    rolling = result.rolling
+    assert rolling["window_days"] == 90
+    times = pd.DatetimeIndex(rolling["time"])
+    assert times[0] == equity.index[0] + pd.Timedelta(days=90)
+    assert times[-1] == equity.index[-1] and len(times) == 91
+    d = equity.pct_change().iloc[1:]
+    b = closes.pct_change().iloc[1:]
+    for k in (0, 37, 90):
+        t = times[k]
+        inside = (d.index > t - pd.Timedelta(days=90)) & (d.index <= t)
+        x, y = d[inside].to_numpy(), b[inside].to_numpy()
+        assert len(x) == 90
+        assert rolling["sharpe"][k] == pytest.approx(x.mean() / x.std(ddof=1) * math.sqrt(DAYS), rel=1e-9)
+        assert rolling["beta"][k] == pytest.approx(np.cov(x, y)[0, 1] / y.var(ddof=1), rel=1e-9)
+
+
+def test_the_benchmark_is_read_as_of_each_bar_never_ahead():
+    closes = pd.Series(
+        [100.0, 110.0, 121.0], index=pd.DatetimeIndex(["2024-01-02", "2024-01-04", "2024-01-06"], tz="UTC")
+    )
+    at = pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05", "2024-01-07"], tz="UTC")
+    assert B.closes_at(closes, at).tolist()[1:] == [100.0, 100.0, 110.0, 121.0]
+    assert math.isnan(B.closes_at(closes, at)[0]), "no price before the first close"
+
+
+def test_days_without_a_benchmark_price_are_left_out():
+    index = pd.date_range("2024-01-01 23:00", periods=6, freq="D", tz="UTC")
+    equity = pd.Series([100.0, 101, 99, 102, 103, 101], index=index)
+    closes = pd.Series([50.0, 51, 52, 50], index=index[2:])
+    out = B.compare(equity, closes, days_per_year=DAYS)
+    assert out.metrics["benchmark_days"] == 3
+    assert out.metrics["benchmark_return_pct"] == pytest.approx(0.0)
+
+
+def test_intraday_bars_compare_on_each_days_last_bar():
+    index = pd.date_range("2024-01-01", periods=24 * 5, freq="h", tz="UTC")
+    rng = np.random.default_rng(3)
+    equity = pd.Series(10_000 * np.cumprod(1 + rng.normal(0, 0.001, len(index))), index=index)
+    closes = pd.Series(100 * np.cumprod(1 + rng.normal(0, 0.002, len(index))), index=index)
+    out = B.compare(equity, closes, days_per_year=DAYS)
+    day_equity = equity.groupby(equity.index.floor("D")).last()
+    day_closes = closes.groupby(closes.index.floor("D")).last()
+    d, b = day_equity.pct_change().dropna().to_numpy(), day_closes.pct_change().dropna().to_numpy()
+    assert out.metrics["benchmark_days"] == 4
+    assert out.metrics["beta"] == pytest.approx(np.cov(d, b)[0, 1] / b.var(ddof=1), rel=1e-9)
+
+
+def test_edge_cases():
+    index = pd.date_range("2024-01-01 23:00", periods=5, freq="D", tz="UTC")
+    moving = pd.Series([100.0, 102, 101, 104, 103], index=index)
+    flat = pd.Series(50.0, index=index)
+    # a benchmark that never moves: no beta, alpha, correlation or capture; tracking error is the strategy's
+    out = B.compare(moving, flat, days_per_year=DAYS).metrics
+    assert out["beta"] is None and out["alpha_pct"] is None and out["correlation"] is None
+    assert out["up_capture_pct"] is None and out["down_capture_pct"] is None
+    d = moving.pct_change().dropna().to_numpy()
+    assert out["tracking_error_pct"] == pytest.approx(100 * d.std(ddof=1) * math.sqrt(DAYS))
+    # the strategy is its own benchmark: beta 1, alpha 0, correlation 1, no tracking error, no IR
+    same = B.compare(moving * 100, moving, days_per_year=DAYS).metrics
+    assert same["beta"] == pytest.approx(1.0) and same["alpha_pct"] == pytest.approx(0.0, abs=1e-12)
+    assert same["correlation"] == pytest.approx(1.0)
+    assert same["up_capture_pct"] == pytest.approx(100.0) and same["down_capture_pct"] == pytest.approx(100.0)
+    assert same["tracking_error_pct"] == pytest.approx(0.0, abs=1e-12) and same["information_ratio"] is None
+    # under two daily returns nothing is defined; an unknown calendar leaves the annualised ones out
+    short = B.compare(moving.iloc[:2], moving.iloc[:2], days_per_year=DAYS).metrics
+    assert all(short[k] is None for k in ("beta", "correlation", "tracking_error_pct", "information_ratio"))
+    unknown = B.compare(moving, moving * 2 + np.arange(5.0), days_per_year=None).metrics
+    assert unknown["alpha_pct"] is None and unknown["tracking_error_pct"] is None
+    assert unknown["beta"] is not None
+    # a run shorter than the window has no rolling points
+    assert B.compare(moving, flat, days_per_year=DAYS).rolling == {
+        "window_days": 90,
+        "time": [],
+        "sharpe": [],
+        "beta": [],
+    }
+
+
+def test_a_wiped_out_account_keeps_its_figures_finite():
+    index = pd.date_range("2024-01-01 23:00", periods=6, freq="D", tz="UTC")
+    equity = pd.Series([100.0, 90, 40, 0, 0, 0], index=index)
+    closes = pd.Series([10.0, 11, 10, 12, 11, 13], index=index)
+    out = B.compare(equity, closes, days_per_year=DAYS).metrics
+    assert out["benchmark_days"] == 3, "returns after the equity reached 0 are not finite and are left out"
+    assert all(v is None or math.isfinite(v) for v in out.values() if not isinstance(v, str))
+
+
+def test_it_is_what_the_run_metrics_call_daily_returns():
+    """Same day closes as sharpe_daily: the rolling Sharpe over the whole span is that Sharpe."""
+    equity, closes = golden()
+    metrics = M.compute_all(
+        pd.DataFrame({"pnl": []}), equity, 10_000.0, annualisation=M.calendar_annualisation("crypto", 86_400)
+    )
+    _, d, _ = B.daily_return_pairs(equity, closes.to_numpy())
+    assert M.sharpe_ratio(d, DAYS) == pytest.approx(metrics["sharpe_daily"], rel=1e-12)
