@@ -7,7 +7,8 @@ from functools import partial
 
 import numpy as np
 from django.core.files.storage import default_storage
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from accounts.privacy import ExportFile, ExportPart
 from backtests.engine import montecarlo as mc
@@ -36,6 +37,44 @@ def backtest_list_filtered(*, user, status: str = "", market: str = "", strategy
             | Q(request__strategyName__icontains=strategy)
         )
     return runs
+
+
+def backtest_list_grouped(*, runs: QuerySet[BacktestRun]) -> QuerySet:
+    """``runs`` as list entries, newest first: each run outside a batch is an entry of its own,
+    the runs of one batch are one entry. Rows are ``{"key", "batch_runs", "latest", "runs"}``:
+    ``key`` is the run's id, or the batch's id when ``batch_runs`` > 0. One grouped query, so
+    it paginates in the database however many runs a batch holds."""
+    return (
+        runs.order_by()
+        .values(key=Coalesce(F("batch_id"), F("id")))
+        .annotate(batch_runs=Count("batch_id"), runs=Count("id"), latest=Max("created_at"))
+        .order_by("-latest", "-key")
+    )
+
+
+def backtest_batch_groups(*, runs: QuerySet[BacktestRun], batch_ids) -> dict:
+    """For the batch entries of a runs list: each batch's name, mode and status, and its
+    ``runs`` by status, keyed by batch id (read through the run's foreign key)."""
+    groups: dict = {}
+    rows = (
+        runs.filter(batch_id__in=batch_ids)
+        .order_by()
+        .values("batch_id", "batch__name", "batch__mode", "batch__status", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        group = groups.setdefault(
+            row["batch_id"],
+            {
+                "id": row["batch_id"],
+                "name": row["batch__name"],
+                "mode": row["batch__mode"],
+                "status": row["batch__status"],
+                "counts": {},
+            },
+        )
+        group["counts"][row["status"]] = row["n"]
+    return groups
 
 
 def backtest_get_for_user(*, user, run_id) -> BacktestRun | None:

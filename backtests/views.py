@@ -5,8 +5,11 @@ progress bar use a little plain JavaScript against the public API."""
 from __future__ import annotations
 
 import json
+import uuid
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -26,6 +29,7 @@ from reports.render import STAGE_LABELS, render_report_html
 
 TEST_PERIODS = ["1mo", "2mo", "6mo", "1y", "2y", "5y", "max"]
 COMPARE_MIN, COMPARE_MAX = 2, 4
+RUNS_PER_PAGE = 50
 # What an error code means, in plain words; the page shows it with the code and the details.
 ERROR_HELP = {
     "INSUFFICIENT_DATA": "There was not enough market data in the chosen period to run the test. "
@@ -165,23 +169,64 @@ def run_page(request, pk):
     )
 
 
+def _param_text(batch_params: dict | None) -> str:
+    """A batch run's parameters, each named by the last part of its path: ``period=14, takeProfit=2``."""
+    info = batch_params or {}
+    text = ", ".join(f"{name.rsplit('.', 1)[-1]}={value}" for name, value in (info.get("params") or {}).items())
+    if info.get("window") is not None:
+        phase = "in sample" if info.get("phase") == "in_sample" else "out of sample"
+        text = f"window {info['window'] + 1} {phase}" + (f": {text}" if text else "")
+    return text
+
+
 @login_required
 @require_GET
 def runs_page(request):
-    filters = {key: request.GET.get(key, "").strip() for key in ("status", "market", "strategy")}
-    runs = list(selectors.backtest_list_filtered(user=request.user, **filters)[:200])
+    """The user's runs, 50 a page. A batch's runs are one row (its name, runs by status, links to
+    the batch page and to its runs); ``?batch=<id>`` lists that batch's runs with their
+    parameters, so a sweep of hundreds never buries the user's own runs."""
+    filters = {key: request.GET.get(key, "").strip() for key in ("status", "market", "strategy", "batch")}
+    runs = selectors.backtest_list_filtered(
+        user=request.user, status=filters["status"], market=filters["market"], strategy=filters["strategy"]
+    )
+    batch = None
+    if filters["batch"]:
+        try:
+            batch_id = uuid.UUID(filters["batch"])
+        except ValueError:
+            raise Http404("No such batch") from None
+        mine = selectors.backtest_list_for_user(user=request.user)
+        batch = selectors.backtest_batch_groups(runs=mine, batch_ids=[batch_id]).get(batch_id)
+        page = Paginator(runs.filter(batch_id=batch_id), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+        entries = [{"run": run, "params": _param_text(run.batch_params)} for run in page]
+    else:
+        page = Paginator(selectors.backtest_list_grouped(runs=runs), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+        solo = runs.in_bulk([e["key"] for e in page if not e["batch_runs"]])
+        groups = selectors.backtest_batch_groups(runs=runs, batch_ids=[e["key"] for e in page if e["batch_runs"]])
+        entries = [
+            {"batch": groups[e["key"]], "runs": e["runs"], "latest": e["latest"]}
+            if e["batch_runs"]
+            else {"run": solo[e["key"]]}
+            for e in page
+            if e["key"] in groups or e["key"] in solo
+        ]
     markets = (
         selectors.backtest_list_for_user(user=request.user)
         .order_by("market")
         .values_list("market", flat=True)
         .distinct()
     )
+    query = {k: v for k, v in filters.items() if v}
     return render(
         request,
         "backtests/runs.html",
         {
-            "runs": runs,
+            "entries": entries,
+            "page": page,
+            "batch": batch,
             "filters": filters,
+            "filtered": any(filters[k] for k in ("status", "market", "strategy")),
+            "query": urlencode(query),
             "statuses": list(RunStatus.values),
             "markets": list(markets),
             "compare_min": COMPARE_MIN,

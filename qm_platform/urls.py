@@ -20,6 +20,7 @@ urlpatterns = [
     path("runs/", pages.runs_page, name="runs-page"),
     path("runs/<uuid:pk>/", pages.run_page, name="run-page"),
     path("runs/compare/", pages.compare_page, name="compare-page"),
+    path("", include("batches.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="backtests/login.html"), name="login"),
     path("accounts/", include("accounts.urls")),
     path("healthz", health.healthz),

@@ -47,8 +47,7 @@ def batch_render_report_html(*, batch: Batch, for_pdf: bool, x: str | None = Non
     two swept ones). The PDF version lists the top rows of the results table only."""
     summary = batch.summary or {}
     rows = selectors.sort_rows(selectors.batch_scored_rows(batch=batch), "score")
-    objective = summary.get("objective") or batch.definition.get("objective_resolved") or {}
-    objective_label = objective.get("name", "score")
+    objective_label = batch_objective_label(batch)
     swept = swept_parameters(batch)
     param_names = swept or list((rows[0]["params"] if rows else {}).keys())
     table = rows[:TABLE_ROWS_PDF] if for_pdf else rows
@@ -74,11 +73,24 @@ def batch_render_report_html(*, batch: Batch, for_pdf: bool, x: str | None = Non
         ],
         "table_truncated": len(rows) - len(table),
     }
-    if batch.mode == BatchMode.WALK_FORWARD:
-        context.update(_walk_forward_charts(summary.get("walk_forward") or {}, batch))
-    else:
-        context.update(_grid_charts(summary, rows, swept, objective_label, x, y))
+    context.update(batch_report_charts(batch=batch, rows=rows, x=x, y=y))
     return render_to_string("batches/report.html", context)
+
+
+def batch_objective_label(batch: Batch) -> str:
+    """The objective's name as the report shows it (``custom`` for a weighted score)."""
+    objective = (batch.summary or {}).get("objective") or batch.definition.get("objective_resolved") or {}
+    return objective.get("name", "score")
+
+
+def batch_report_charts(*, batch: Batch, rows: list[dict], x: str | None = None, y: str | None = None) -> dict:
+    """The report's charts from the scored ``rows``: for a grid the heatmap over two swept
+    parameters (``x``, ``y``), the objective's distribution and the best run's equity; for
+    walk-forward the windows timeline and the stitched out-of-sample equity. The batch page
+    shows the same charts as the report."""
+    if batch.mode == BatchMode.WALK_FORWARD:
+        return _walk_forward_charts((batch.summary or {}).get("walk_forward") or {}, batch)
+    return _grid_charts(batch.summary or {}, rows, swept_parameters(batch), batch_objective_label(batch), x, y)
 
 
 def swept_parameters(batch: Batch) -> list[str]:
