@@ -6,13 +6,13 @@ from collections import defaultdict
 from functools import partial
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from accounts.privacy import ExportFile, ExportPart
 from backtests.engine import montecarlo as mc
 from backtests.models import Artifact, BacktestRun, Strategy, Trade
+from qm_platform import artifacts
 from reports import analysis
 from reports.render import ReportInputs
 
@@ -107,9 +107,9 @@ def backtest_export_for_user(*, user) -> ExportPart:
     for run in runs:
         run["trades"] = trades.get(run["id"], [])
     files = [
-        ExportFile(path=f"reports/{run_id}.pdf", open=partial(default_storage.open, key, "rb"))
+        ExportFile(path=f"reports/{run_id}.pdf", open=partial(artifacts.open_for_reading, key))
         for run_id, key in Artifact.objects.filter(run__owner=user).values_list("run_id", "storage_key")
-        if default_storage.exists(key)
+        if artifacts.exists(key)
     ]
     strategies = list(Strategy.objects.filter(owner=user).order_by("created_at").values())
     return ExportPart(data={"strategies": strategies, "runs": runs}, files=files)

@@ -28,8 +28,6 @@ from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -48,7 +46,7 @@ from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
 from plans.selectors import plan_for_user
 from plans.services import day_start, plan_check_run, quota_check_runs
-from qm_platform import observability
+from qm_platform import artifacts, observability
 from qm_platform.errors import CodedError
 from reports.analysis import equity_series, initial_capital, report_extras
 
@@ -403,10 +401,16 @@ def backtest_dispatch(*, run_id) -> bool:
     plan = plan_for_user(user=run.owner)
     if _in_flight(run.owner_id) >= plan.concurrent_runs:
         return False
+    return _send_run_task(run_id, priority=plan.priority)
+
+
+def _send_run_task(run_id, *, priority: int) -> bool:
+    """Hand the run's task to the broker and record when; False (run left as it is) when the
+    broker is down."""
     try:
         result = current_app.send_task(
             RUN_TASK,
-            priority=plan.priority,
+            priority=priority,
             args=[str(run_id)],
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
@@ -427,6 +431,28 @@ def backtest_dispatch_pending(*, older_than_seconds: float = 5) -> int:
     sent = 0
     for owner_id in waiting.values_list("owner_id", flat=True).distinct():
         sent += backtest_dispatch_waiting(owner_id=owner_id, cutoff=cutoff)
+    return sent
+
+
+def backtest_redispatch_unclaimed(*, older_than_seconds: float | None = None, limit: int = 1000) -> int:
+    """Send again the runs that were handed to the broker more than ``older_than_seconds``
+    (``QM_REDISPATCH_SECONDS``) ago and that no worker has claimed: their message may be lost (a
+    broker restarted without persistence, a failover, a worker on the wrong database consuming it).
+    A duplicate is harmless: the claim is conditional, so the second delivery finds the run taken
+    and returns. Each run is sent at most once per interval (its ``dispatched_at`` moves on).
+    Returns how many were sent."""
+    seconds = settings.QM_REDISPATCH_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timezone.timedelta(seconds=seconds)
+    unclaimed = BacktestRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__lt=cutoff).order_by("dispatched_at")
+    sent = 0
+    for run in unclaimed.select_related("owner").only("id", "owner")[:limit]:
+        if not _send_run_task(run.id, priority=plan_for_user(user=run.owner).priority):
+            break  # the broker is down: the next sweep tries again
+        observability.RUNS_REDISPATCHED.inc()
+        logger.warning(
+            "re-sent a run that no worker claimed within %ss of dispatch", seconds, extra={"run_id": str(run.id)}
+        )
+        sent += 1
     return sent
 
 
@@ -977,10 +1003,7 @@ def report_render_pdf(*, run_id) -> Artifact | None:
         BacktestRun.objects.filter(id=run_id).update(report_error=str(exc))
         return None
     observability.STAGE_SECONDS.labels(stage="rendering_report").observe(time.monotonic() - started)
-    key = f"reports/{run.id}.pdf"
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    default_storage.save(key, ContentFile(pdf))
+    key = artifacts.write(f"reports/{run.id}.pdf", pdf)  # replaces an older PDF atomically
     artifact, _ = Artifact.objects.update_or_create(
         run=run,
         kind=Artifact.Kind.REPORT_PDF,
@@ -995,7 +1018,7 @@ def backtest_delete_for_user(*, user) -> dict[str, int]:
     report PDFs in storage first, then the runs (trades and artifacts cascade) and strategies."""
     keys = list(Artifact.objects.filter(run__owner=user).values_list("storage_key", flat=True))
     for key in keys:
-        default_storage.delete(key)  # a file already gone is fine
+        artifacts.delete(key)  # a file already gone is fine
     _, runs = BacktestRun.objects.filter(owner=user).delete()
     strategies, _ = Strategy.objects.filter(owner=user).delete()
     return {

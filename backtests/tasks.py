@@ -45,6 +45,11 @@ def dispatch_queued_runs() -> int:
     return services.backtest_dispatch_pending()
 
 
+@shared_task(name="backtests.tasks.redispatch_unclaimed_runs", ignore_result=True)
+def redispatch_unclaimed_runs() -> int:
+    return services.backtest_redispatch_unclaimed()
+
+
 @shared_task(name="backtests.tasks.reap_stale_runs", ignore_result=True)
 def reap_stale_runs() -> dict:
     return services.backtest_reap_stale()

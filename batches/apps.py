@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete
 
 
 class BatchesConfig(AppConfig):
@@ -10,3 +11,11 @@ class BatchesConfig(AppConfig):
         from batches.services.privacy import batch_delete_for_user, batch_export_for_user
 
         register_exporter("batches", batch_export_for_user, batch_delete_for_user)
+        # A batch's report PDF goes with it, once the deletion has committed.
+        post_delete.connect(_delete_report_file, sender="batches.Batch", dispatch_uid="batch-report-file")
+
+
+def _delete_report_file(sender, instance, **_kwargs) -> None:
+    from qm_platform import artifacts
+
+    artifacts.delete_on_commit(instance.report_key)

@@ -19,6 +19,9 @@ STAGE_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 RUNS_FINISHED = Counter("qm_runs_finished_total", "Runs that reached a final status", ["status"])
+RUNS_REDISPATCHED = Counter(
+    "qm_runs_redispatched", "Runs sent again because no worker claimed them (a lost broker message)"
+)
 CACHE_LOOKUPS = Counter("qm_result_cache_lookups_total", "Result cache lookups at submit", ["result"])
 MODULE_SECONDS = Histogram(
     "qm_module_seconds", "Module calculation time", ["module"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)

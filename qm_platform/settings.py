@@ -234,6 +234,10 @@ CELERY_TASK_ROUTES = routing.ROUTES
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 QM_HEARTBEAT_TIMEOUT = env_int("QM_HEARTBEAT_TIMEOUT", 120, min_value=1)
 QM_MAX_ATTEMPTS = env_int("QM_MAX_ATTEMPTS", 3, min_value=1, max_value=20)
+# A run sent to the broker and not claimed by any worker within this many seconds is sent again
+# (its message may be lost: a broker restart without persistence, a failover); the conditional
+# claim makes the duplicate harmless (backtests.services.backtest_redispatch_unclaimed).
+QM_REDISPATCH_SECONDS = env_int("QM_REDISPATCH_SECONDS", 300, min_value=1)
 
 # --- QuantMetrics -----------------------------------------------------------------------
 QM_STORAGE_BACKEND = env_choice("QM_STORAGE_BACKEND", "local", ("local", "s3"))
@@ -397,6 +401,66 @@ if bool(QM_S3_ACCESS_KEY_ID) != bool(QM_S3_SECRET_ACCESS_KEY):
     raise ImproperlyConfigured("set both QM_S3_ACCESS_KEY_ID and QM_S3_SECRET_ACCESS_KEY (or neither)")
 
 
+# --- artifacts (qm_platform/artifacts.py): report PDFs of runs and batches -------------------
+# One storage for every file a run or batch produces. ``local``: files under QM_ARTIFACT_DIR (one
+# machine, or a disk every web and worker host mounts); ``s3``: django-storages' S3 storage on the
+# market data's bucket and QM_S3_* settings, under QM_ARTIFACT_PREFIX, so a worker on one host
+# writes a PDF that the web server on another serves. Defaults to the market-data backend.
+QM_ARTIFACT_STORAGE = env_choice("QM_ARTIFACT_STORAGE", QM_STORAGE_BACKEND, ("local", "s3"))
+QM_ARTIFACT_PREFIX = env_str("QM_ARTIFACT_PREFIX", "artifacts").strip("/")
+QM_ARTIFACTS_PRESIGN = env_bool("QM_ARTIFACTS_PRESIGN", False)  # 302 to a presigned URL (S3 only)
+QM_ARTIFACTS_PRESIGN_SECONDS = env_int("QM_ARTIFACTS_PRESIGN_SECONDS", 300, min_value=1, max_value=7 * 86400)
+
+
+def s3_artifact_options(
+    *, bucket, prefix, endpoint_url, region, access_key, secret_key, presign_seconds, sse="", sse_kms_key_id=""
+) -> dict:
+    """OPTIONS of django-storages' S3Storage for the artifacts (the tests build theirs here too)."""
+    object_parameters = {"ServerSideEncryption": sse} if sse else {}
+    if sse == "aws:kms" and sse_kms_key_id:
+        object_parameters["SSEKMSKeyId"] = sse_kms_key_id
+    return {
+        "bucket_name": bucket,
+        "location": prefix,
+        "endpoint_url": endpoint_url or None,
+        "region_name": region or None,
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
+        "file_overwrite": True,  # the key is the artifact's identity; a PUT replaces it at once
+        "querystring_auth": True,
+        "querystring_expire": presign_seconds,
+        "signature_version": "s3v4",
+        "addressing_style": "path" if endpoint_url else None,
+        "object_parameters": object_parameters,
+    }
+
+
+if QM_ARTIFACT_STORAGE == "s3":
+    if not QM_S3_BUCKET:
+        raise ImproperlyConfigured("QM_ARTIFACT_STORAGE=s3 needs QM_S3_BUCKET")
+    _s3_options = s3_artifact_options(
+        bucket=QM_S3_BUCKET,
+        prefix=QM_ARTIFACT_PREFIX,
+        endpoint_url=QM_S3_ENDPOINT_URL,
+        region=QM_S3_REGION,
+        access_key=QM_S3_ACCESS_KEY_ID,
+        secret_key=QM_S3_SECRET_ACCESS_KEY,
+        presign_seconds=QM_ARTIFACTS_PRESIGN_SECONDS,
+        sse=QM_S3_SSE,
+        sse_kms_key_id=QM_S3_SSE_KMS_KEY_ID,
+    )
+    _artifacts = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+elif QM_ARTIFACTS_PRESIGN:
+    raise ImproperlyConfigured("QM_ARTIFACTS_PRESIGN=1 needs QM_ARTIFACT_STORAGE=s3")
+else:
+    _artifacts = {"BACKEND": "qm_platform.artifacts.AtomicFileSystemStorage"}  # under MEDIA_ROOT (QM_ARTIFACT_DIR)
+STORAGES = {
+    "default": _artifacts,
+    "artifacts": _artifacts,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+
 # --- batches (batches/) -------------------------------------------------------------------
 # A batch's runs go out as a Celery chord (group of run tasks + a callback that advances the
 # batch), which needs a result backend: the Redis broker itself, or for the embedded
@@ -433,6 +497,8 @@ except ValueError as _exc:
 if not all(isinstance(v, (int, float)) and v >= 0 for v in QM_BATCH_DRIFT_THRESHOLDS.values()):
     raise ImproperlyConfigured("QM_BATCH_DRIFT_THRESHOLDS values must be non-negative numbers")
 CELERY_BEAT_SCHEDULE = routing.beat_schedule(
-    heartbeat_timeout=QM_HEARTBEAT_TIMEOUT, batch_sweep_seconds=QM_BATCH_SWEEP_SECONDS
+    heartbeat_timeout=QM_HEARTBEAT_TIMEOUT,
+    batch_sweep_seconds=QM_BATCH_SWEEP_SECONDS,
+    redispatch_seconds=QM_REDISPATCH_SECONDS,
 )
 # --- end batches ---

@@ -25,12 +25,16 @@ ROUTES = {
 }
 
 
-def beat_schedule(*, heartbeat_timeout: int, batch_sweep_seconds: int) -> dict[str, dict]:
+def beat_schedule(*, heartbeat_timeout: int, batch_sweep_seconds: int, redispatch_seconds: int) -> dict[str, dict]:
     """The periodic sweeps (schedules of users' batches live in django-celery-beat's tables):
-    the outbox (runs never sent), the reaper (workers gone silent) and the batch sweep
-    (batches whose last message never came)."""
+    the outbox (runs never sent), the re-sender (runs sent but never claimed: a lost message), the
+    reaper (workers gone silent) and the batch sweep (batches whose last message never came)."""
     return {
         "dispatch-queued-runs": {"task": "backtests.tasks.dispatch_queued_runs", "schedule": 15.0},
+        "redispatch-unclaimed-runs": {
+            "task": "backtests.tasks.redispatch_unclaimed_runs",
+            "schedule": float(max(1, min(60, redispatch_seconds // 2))),
+        },
         "reap-stale-runs": {
             "task": "backtests.tasks.reap_stale_runs",
             "schedule": float(max(5, heartbeat_timeout // 2)),

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -32,6 +30,7 @@ from backtests.api.serializers import (
 from backtests.models import Artifact, StrategyTemplate
 from backtests.strategies.v5 import V5RequestSerializer
 from plans.throttles import SUBMIT_THROTTLES
+from qm_platform import artifacts
 from qm_platform.errors import CodedError
 from qm_platform.parsers import UUID_PATTERN
 
@@ -307,8 +306,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise CodedError(
                 "REPORT_NOT_AVAILABLE", f"the PDF could not be rendered: {run.report_error or 'unknown error'}"
             )
-        handle = default_storage.open(artifact.storage_key, "rb")
-        return FileResponse(handle, content_type="application/pdf", filename=f"quantmetrics-{run.market}-{run.id}.pdf")
+        return artifacts.download_response(artifact.storage_key, filename=f"quantmetrics-{run.market}-{run.id}.pdf")
 
 
 class TemplateSerializer(serializers.ModelSerializer):

@@ -202,3 +202,43 @@ def test_json_logs_carry_the_run_id(capsys):
         observability.set_run_id("")
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["run_id"] == "run-123" and line["message"] == "claimed"
+
+
+def test_a_run_sent_but_never_claimed_is_sent_again_once_and_runs_once(alice, monkeypatch, caplog):
+    sent = []
+
+    class Sent:
+        id = "task-again"
+
+    def send_task(name, args, **options):
+        sent.append(args[0])
+        return Sent()
+
+    monkeypatch.setattr(services.current_app, "send_task", send_task)
+    long_ago = timezone.now() - timezone.timedelta(seconds=settings.QM_REDISPATCH_SECONDS + 5)
+    lost, recent, running, never_sent = (services.backtest_submit(user=alice, body=v4_body()) for _ in range(4))
+    BacktestRun.objects.filter(id__in=[lost.id, running.id]).update(dispatched_at=long_ago)
+    BacktestRun.objects.filter(id=recent.id).update(dispatched_at=timezone.now())
+    BacktestRun.objects.filter(id=running.id).update(status=RunStatus.RUNNING, lease_token="x")
+    before = observability.RUNS_REDISPATCHED._value.get()
+
+    with caplog.at_level(logging.WARNING, logger="qm.backtests"):
+        assert services.backtest_redispatch_unclaimed() == 1
+    assert sent == [str(lost.id)]  # not the recent one, the running one, nor the outbox's
+    assert observability.RUNS_REDISPATCHED._value.get() == before + 1
+    assert any("no worker claimed" in r.getMessage() and r.run_id == str(lost.id) for r in caplog.records)
+    lost.refresh_from_db()
+    assert lost.celery_task_id == "task-again" and lost.dispatched_at > long_ago
+    assert services.backtest_redispatch_unclaimed() == 0  # at most once per interval
+
+    # Both deliveries arrive: the run is executed once.
+    assert services.backtest_execute(run_id=lost.id) == RunStatus.SUCCEEDED
+    assert services.backtest_execute(run_id=lost.id) == RunStatus.SUCCEEDED
+    lost.refresh_from_db()
+    assert lost.attempts == 1
+
+
+def test_the_beat_schedule_re_sends_unclaimed_runs():
+    entry = settings.CELERY_BEAT_SCHEDULE["redispatch-unclaimed-runs"]
+    assert entry["task"] == "backtests.tasks.redispatch_unclaimed_runs"
+    assert 1 <= entry["schedule"] <= settings.QM_REDISPATCH_SECONDS

