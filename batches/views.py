@@ -176,13 +176,13 @@ def _sort(request, rows: list[dict], param_names: list[str]) -> tuple[str, str]:
     return (sort if sort in allowed else "score"), (order if order in ("asc", "desc") else "desc")
 
 
-def _table(request, batch: Batch, rows: list[dict], param_names: list[str], query: dict) -> dict:
+def _table(request, batch: Batch, rows: list[dict], param_names: list[str], query: dict, best_id=None) -> dict:
     """The results table: sorted by ``?sort=`` (score, a swept parameter or a key metric) in
     ``?order=``, 50 rows a page; each row links to its run."""
     sort, order = _sort(request, rows, param_names)
     ordered = selectors.sort_rows(rows, sort, descending=order == "desc")
     page = Paginator(ordered, ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    best_id = ((batch.summary or {}).get("best") or {}).get("run_id")
+    best_id = best_id or ((batch.summary or {}).get("best") or {}).get("run_id")
     columns = [{"key": p, "label": short_name(p), "title": p, "numeric": False} for p in param_names]
     columns.append({"key": "score", "label": batch_objective_label(batch), "title": "the objective", "numeric": True})
     columns += [{"key": k, "label": METRIC_LABELS.get(k, k), "title": k, "numeric": True} for k in KEY_METRICS]
@@ -193,7 +193,7 @@ def _table(request, batch: Batch, rows: list[dict], param_names: list[str], quer
     return {
         "columns": columns,
         "sort": sort,
-        "sort_label": short_name(sort),
+        "sort_label": batch_objective_label(batch) if sort == "score" else short_name(sort),
         "order": order,
         "page": page,
         "page_query": urlencode({**query, "sort": sort, "order": order}),
@@ -201,7 +201,7 @@ def _table(request, batch: Batch, rows: list[dict], param_names: list[str], quer
             dict(
                 row,
                 param_values=[row["params"].get(p) for p in param_names],
-                metric_values=[row["metrics"].get(k) for k in KEY_METRICS],
+                metric_values=[(k, row["metrics"].get(k)) for k in KEY_METRICS],
                 best=row["run_id"] == best_id,
             )
             for row in page
@@ -264,7 +264,8 @@ def batch_page(request, pk):
         if context.get("heatmap_axes"):
             query.update(x=context["heatmap_axes"][0], y=context["heatmap_axes"][1])
             context["heatmap_choices"] = [{"path": p, "label": short_name(p)} for p in swept_parameters(batch)]
-    context["table"] = _table(request, batch, rows, param_names, query) if rows else None
+    chosen = ((context.get("window") or {}).get("best") or {}).get("run_id")  # a window's pick
+    context["table"] = _table(request, batch, rows, param_names, query, best_id=chosen) if rows else None
     return render(request, "batches/detail.html", context)
 
 
