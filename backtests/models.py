@@ -8,19 +8,54 @@ from django.conf import settings
 from django.db import models
 
 
+class StrategyKind(models.TextChoices):
+    V4 = "v4", "Decision blocks (V4)"
+    ICT = "ict", "ICT configuration (V5)"
+
+
 class Strategy(models.Model):
+    """A user's saved strategy: a name, a description, tags and a body (``definition``, the latest
+    version's) that compiles as a submission would. Every change of the body makes a new immutable
+    :class:`StrategyVersion`; runs, batches and schedules name a strategy and a version."""
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strategies")
     name = models.CharField(max_length=200)
-    definition = models.JSONField(help_text="A V4 decision-block request body.")
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text='Short labels, e.g. ["mean-reversion", "fx"].')
+    kind = models.CharField(max_length=8, choices=StrategyKind.choices, default=StrategyKind.V4)
+    market = models.CharField(
+        max_length=32, blank=True, db_index=True, help_text="The latest version's marketContext.market."
+    )
+    definition = models.JSONField(help_text="The latest version's body: a request body as POST /backtests takes it.")
+    latest_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
         verbose_name_plural = "strategies"
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_strategy_name_per_owner")]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
 
     def __str__(self) -> str:
         return self.name
+
+
+class StrategyVersion(models.Model):
+    """One immutable body of a strategy: written once by ``backtests.library.services``, never changed."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(help_text="1, 2, 3, ... in the order they were saved.")
+    body = models.JSONField()
+    summary = models.CharField(max_length=300, blank=True, help_text="What changed against the previous version.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["strategy", "number"]
+        constraints = [models.UniqueConstraint(fields=["strategy", "number"], name="unique_version_per_strategy")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} v{self.number}"
 
 
 class StrategyTemplate(models.Model):
@@ -29,9 +64,7 @@ class StrategyTemplate(models.Model):
     Loaded from ``backtests/strategy_templates/*.json`` by a data migration and by
     ``manage.py load_templates``; runs with ``{"template": "<id>", ...overrides}``."""
 
-    class Kind(models.TextChoices):
-        V4 = "v4", "Decision blocks (V4)"
-        ICT = "ict", "ICT configuration (V5)"
+    Kind = StrategyKind
 
     id = models.SlugField(primary_key=True, max_length=64)
     name = models.CharField(max_length=200)
@@ -62,6 +95,9 @@ class BacktestRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtest_runs")
     strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    strategy_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The saved strategy's version the run came from (kept if it is deleted)."
+    )
     request = models.JSONField(help_text="The validated request, as submitted.")
     market = models.CharField(max_length=32, db_index=True)
     timeframe = models.CharField(max_length=8)

@@ -162,6 +162,7 @@ def backtest_submit(
     body: dict | None = None,
     compiled: CompiledRequest | None = None,
     strategy: Strategy | None = None,
+    strategy_version: int | None = None,
     idempotency_key: str = "",
     dispatch: bool = True,
 ) -> BacktestRun:
@@ -190,7 +191,12 @@ def backtest_submit(
     fingerprint = request_fingerprint(body, window)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window, owner=user)
     fields = _run_fields(
-        user=user, compiled=compiled, fingerprint=fingerprint, strategy=strategy, idempotency_key=idempotency_key
+        user=user,
+        compiled=compiled,
+        fingerprint=fingerprint,
+        strategy=strategy,
+        strategy_version=strategy_version,
+        idempotency_key=idempotency_key,
     )
     if source_run is not None:
         fields.update(_cached_fields(source_run, compiled))
@@ -220,12 +226,23 @@ def _plan_check(plan, compiled: CompiledRequest) -> None:
         plan_check_run(plan=plan, bars=compiled.window.bars, source=source)
 
 
-def _run_fields(*, user, compiled: CompiledRequest, fingerprint: str, strategy=None, idempotency_key: str = "") -> dict:
-    """The model fields of a new QUEUED run of ``compiled``."""
+def _run_fields(
+    *,
+    user,
+    compiled: CompiledRequest,
+    fingerprint: str,
+    strategy=None,
+    strategy_version: int | None = None,
+    idempotency_key: str = "",
+) -> dict:
+    """The model fields of a new QUEUED run of ``compiled``: the saved strategy and version are
+    the ones the request named, else those given (a re-run, a batch of a saved strategy)."""
     body, window = compiled.body, compiled.window
+    ref = compiled.strategy_ref
     return dict(
         owner=user,
-        strategy=strategy,
+        strategy_id=ref.strategy_id if ref else getattr(strategy, "pk", None),
+        strategy_version=ref.version if ref else strategy_version,
         request=body,
         market=window.symbol,
         timeframe=window.timeframe,
@@ -279,7 +296,14 @@ def _merged(first: list[str], then: list[str]) -> list[str]:
     return first + [w for w in then if w not in first]
 
 
-def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], batch_id) -> list[BacktestRun]:
+def backtest_submit_many(
+    *,
+    user,
+    items: list[tuple[CompiledRequest, dict]],
+    batch_id,
+    strategy: Strategy | None = None,
+    strategy_version: int | None = None,
+) -> list[BacktestRun]:
     """Save many compiled runs of one batch at once, QUEUED and not sent (the caller hands them
     to :func:`backtest_dispatch_waiting`): ``items`` are (compiled request, ``batch_params``).
 
@@ -303,7 +327,9 @@ def backtest_submit_many(*, user, items: list[tuple[CompiledRequest, dict]], bat
     )
     runs, misses = [], []
     for compiled, batch_params, fingerprint in keyed:
-        fields = _run_fields(user=user, compiled=compiled, fingerprint=fingerprint)
+        fields = _run_fields(
+            user=user, compiled=compiled, fingerprint=fingerprint, strategy=strategy, strategy_version=strategy_version
+        )
         source_run = _cached_result(fingerprint, compiled.window, owner=user) if fingerprint in candidates else None
         if source_run is None:
             run = BacktestRun(batch_id=batch_id, batch_params=batch_params, **fields)
@@ -474,7 +500,7 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
 def backtest_rerun(*, run: BacktestRun, user) -> BacktestRun:
     body = dict(run.request)
     body["cache"] = False
-    return backtest_submit(user=user, body=body, strategy=run.strategy)
+    return backtest_submit(user=user, body=body, strategy=run.strategy, strategy_version=run.strategy_version)
 
 
 # ---- cancel & reap ------------------------------------------------------------------------
@@ -1016,14 +1042,21 @@ def report_render_pdf(*, run_id) -> Artifact | None:
 def backtest_delete_for_user(*, user) -> dict[str, int]:
     """Delete the user's backtests (registered in accounts.privacy for account deletion): the
     report PDFs in storage first, then the runs (trades and artifacts cascade) and strategies."""
-    keys = list(Artifact.objects.filter(run__owner=user).values_list("storage_key", flat=True))
+    deleted = backtest_delete_runs(runs=BacktestRun.objects.filter(owner=user))
+    strategies, _ = Strategy.objects.filter(owner=user).delete()
+    return {**deleted, "strategies": strategies}
+
+
+def backtest_delete_runs(*, runs) -> dict[str, int]:
+    """Delete ``runs`` (a queryset): their report PDFs in storage first, then the rows (trades and
+    artifacts cascade). A worker still running one writes nothing afterwards (its lease matches no
+    row). Returns how many runs, trades and report files went."""
+    keys = list(Artifact.objects.filter(run__in=runs).values_list("storage_key", flat=True))
     for key in keys:
         artifacts.delete(key)  # a file already gone is fine
-    _, runs = BacktestRun.objects.filter(owner=user).delete()
-    strategies, _ = Strategy.objects.filter(owner=user).delete()
+    _, deleted = runs.delete()
     return {
-        "runs": runs.get("backtests.BacktestRun", 0),
-        "trades": runs.get("backtests.Trade", 0),
+        "runs": deleted.get("backtests.BacktestRun", 0),
+        "trades": deleted.get("backtests.Trade", 0),
         "report_files": len(keys),
-        "strategies": strategies,
     }

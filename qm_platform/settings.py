@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
         "BatchStatusEnum": "batches.models.BatchStatus",
         "BatchModeEnum": "batches.models.BatchMode",
         "TimeframeEnum": "marketdata.timeframes.TIMEFRAME_SECONDS",
+        "StrategyKindEnum": "backtests.models.StrategyKind",  # v4 | ict (saved strategies, templates)
     },
 }
 

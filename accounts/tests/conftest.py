@@ -45,7 +45,9 @@ def make_run(storage):
     from backtests.models import Artifact, BacktestRun, RunStatus, Strategy, Trade
 
     def make(owner, *, trades: int = 3, market: str = "XAUUSD"):
-        strategy = Strategy.objects.create(owner=owner, name=f"{owner.username} strategy", definition={"x": 1})
+        strategy, _ = Strategy.objects.get_or_create(
+            owner=owner, name=f"{owner.username} strategy", defaults={"definition": {"x": 1}}
+        )
         run = BacktestRun.objects.create(
             owner=owner,
             strategy=strategy,

@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from backtests.api.modules import ModuleViewSet
+from backtests.api.strategies import StrategyViewSet
 from backtests.api.views import BacktestViewSet, TemplateViewSet
 
 
@@ -16,4 +17,5 @@ router = OptionalSlashRouter()
 router.register("backtests", BacktestViewSet, basename="backtest")
 router.register("modules", ModuleViewSet, basename="module")
 router.register("templates", TemplateViewSet, basename="template")
+router.register("strategies", StrategyViewSet, basename="strategy")
 urlpatterns = router.urls

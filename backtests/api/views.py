@@ -86,6 +86,15 @@ class TemplateRequestSerializer(serializers.Serializer):
     template = serializers.SlugField(help_text="A template id from GET /api/v1/templates.")
 
 
+class SavedStrategyRequestSerializer(serializers.Serializer):
+    """Run a saved strategy (``GET /api/v1/strategies``); any other key deep-merges over the
+    version's body, e.g. ``{"marketContext": {"market": "GBPUSD"}}``."""
+
+    strategy = serializers.IntegerField(min_value=1, help_text="The id of one of your saved strategies.")
+    version = serializers.IntegerField(min_value=1, required=False, help_text="Default: the latest version.")
+    marketContext = serializers.DictField(required=False, help_text="Keys replacing the saved marketContext's.")
+
+
 class PdfRenderer(renderers.BaseRenderer):
     media_type = "application/pdf"
     format = "pdf"
@@ -146,12 +155,21 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         request=PolymorphicProxySerializer(
             component_name="BacktestSubmission",
             resource_type_field_name=None,
-            serializers=[BacktestRequestSerializer, V5RequestSerializer, TemplateRequestSerializer],
+            serializers=[
+                BacktestRequestSerializer,
+                V5RequestSerializer,
+                TemplateRequestSerializer,
+                SavedStrategyRequestSerializer,
+            ],
         ),
         examples=[
             OpenApiExample("V4: RSI dip", value=EXAMPLE_V4),
             OpenApiExample("V5: London open FVG (ICT)", value=EXAMPLE_V5),
             OpenApiExample("Template with overrides", value=EXAMPLE_TEMPLATE),
+            OpenApiExample(
+                "Saved strategy, version 2, on another market",
+                value={"strategy": 12, "version": 2, "marketContext": {"market": "GBPUSD"}},
+            ),
         ],
         parameters=[
             OpenApiParameter(
@@ -165,6 +183,7 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         responses={
             202: SubmitResponseSerializer,
             200: OpenApiResponse(SubmitResponseSerializer, description="Idempotent replay or result-cache hit"),
+            404: OpenApiResponse(description="NOT_FOUND: the saved strategy (or its version) is not one of yours"),
         },
     )
     def create(self, request):

@@ -26,6 +26,7 @@ from qm_platform.errors import CodedError
 
 from .expand import expand_request
 from .parse import build_strategy
+from .saved import StrategyRef, saved_strategy_apply
 
 DEFAULT_TEST_PERIOD = "2mo"
 
@@ -49,21 +50,25 @@ class DataWindow:
 @dataclass(frozen=True)
 class CompiledRequest:
     """A checked submission: the canonical V4 ``body`` the run stores (and the result cache
-    hashes), the engine's ``spec``, the data ``window`` and ``warnings`` for the run."""
+    hashes), the engine's ``spec``, the data ``window``, ``warnings`` for the run and the saved
+    strategy (and version) it came from, if it named one."""
 
     body: dict
     spec: StrategySpec
     window: DataWindow
     warnings: tuple[str, ...] = ()
+    strategy_ref: StrategyRef | None = None
 
 
 def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledRequest:
-    """Compile a request body for ``user``. Raises CodedError (400, or 404-free codes such
-    as DATASET_NOT_FOUND for a dataset the user cannot see)."""
+    """Compile a request body for ``user`` (inline, a template with overrides, or a saved
+    strategy's version with overrides). Raises CodedError (400; 404 NOT_FOUND for a saved
+    strategy that is not the user's, DATASET_NOT_FOUND for a dataset they cannot see)."""
     from backtests.api.serializers import BacktestRequestSerializer
     from marketdata.selectors import dataset_get
     from qm_platform.api_errors import _first_problem
 
+    raw, strategy_ref = saved_strategy_apply(raw, user=user)
     expanded = expand_request(raw)
     serializer = BacktestRequestSerializer(data=expanded)
     if not serializer.is_valid():
@@ -89,7 +94,7 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
         body["benchmark"] = benchmark_from_request(body["benchmark"], window, user=user, now=now)
     else:
         body.pop("benchmark", None)
-    return CompiledRequest(body, spec, window, warnings)
+    return CompiledRequest(body, spec, window, warnings, strategy_ref)
 
 
 def benchmark_from_request(raw: Any, window: DataWindow, *, user, now: datetime | None = None) -> dict:
