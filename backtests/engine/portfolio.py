@@ -50,7 +50,7 @@ from .run import (
     market_signals,
     trade_frame,
 )
-from .simulate import SimulatedTrades, kernel_arrays
+from .simulate import Signals, SimulatedTrades, kernel_arrays
 from .strategy import StrategySpec
 
 ProgressFn = Callable[[str, int, int], None]
@@ -488,6 +488,7 @@ def run_portfolio(
     *,
     trade_from: pd.Timestamp | None = None,
     annualisation: metric_fns.Annualisation | None = None,
+    signals: Mapping[str, Signals] | None = None,
 ) -> BacktestResult:
     """Backtest ``spec`` on every market of ``datas`` (symbol → OHLCV frame, in the order that
     breaks ranking ties) with one account. ``on_progress(stage, done, total)``: stage
@@ -496,7 +497,8 @@ def run_portfolio(
 
     The result's trades carry ``market``; ``extra["portfolio"]`` holds the per-market
     contribution, the correlation of the markets' returns, and exposure and open positions over
-    time (see :func:`portfolio_report`)."""
+    time (see :func:`portfolio_report`). ``signals`` (symbol → entry/exit signals) replaces the
+    spec's blocks, for tests and research."""
     symbols = _check(datas, rules)
     progress = on_progress or (lambda stage, done, total: None)
     series: list[MarketSeries] = []
@@ -505,9 +507,10 @@ def run_portfolio(
     for i, symbol in enumerate(symbols):
         data = datas[symbol]
         progress(f"computing_modules:{symbol}", i, total)
-        signals = market_signals(data, spec, trade_from=trade_from)
+        given = signals[symbol] if signals is not None else None
+        market = given if given is not None else market_signals(data, spec, trade_from=trade_from)
         prices, inputs = market_inputs(data, spec)
-        bars, events, p = kernel_arrays(spec, signals, *prices, **inputs)
+        bars, events, p = kernel_arrays(spec, market, *prices, **inputs)
         rank = (
             _operand_values(data, rules.rank_by) if rules.rank_by is not None else np.zeros(len(data), dtype=np.float64)
         )
