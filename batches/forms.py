@@ -90,9 +90,18 @@ class SweepForm(forms.Form):
             self.fields[f"p{n}_on"] = forms.BooleanField(required=False, label=param.label)
             number = forms.IntegerField if param.integer else forms.FloatField
             bounds = {"min_value": param.min, "max_value": param.max}
-            self.fields[f"p{n}_from"] = number(required=False, initial=low, label="from", **bounds)
-            self.fields[f"p{n}_to"] = number(required=False, initial=high, label="to", **bounds)
-            self.fields[f"p{n}_step"] = number(required=False, initial=step, label="step", min_value=0)
+            for part, initial, limits in (
+                ("from", low, bounds),
+                ("to", high, bounds),
+                ("step", step, {"min_value": 0}),
+            ):
+                self.fields[f"p{n}_{part}"] = number(
+                    required=False,
+                    initial=initial,
+                    label=part,
+                    widget=forms.NumberInput(attrs={"aria-label": f"{param.label}: {part}", "step": "any"}),
+                    **limits,
+                )
 
     def parameter_rows(self) -> list[dict]:
         """The offered parameters with their bound fields, for the template."""

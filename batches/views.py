@@ -169,8 +169,14 @@ def batch_new_page(request):
     )
 
 
+def metric_names(rows: list[dict]) -> list[str]:
+    """Every numeric metric the rows' runs report, sorted: the table sorts by any of them."""
+    names = {k for r in rows for k, v in (r["metrics"] or {}).items() if isinstance(v, (int, float))}
+    return sorted(names)
+
+
 def _sort(request, rows: list[dict], param_names: list[str]) -> tuple[str, str]:
-    allowed = {"score", *KEY_METRICS, *param_names}
+    allowed = {"score", *KEY_METRICS, *param_names, *metric_names(rows)}
     sort = request.GET.get("sort", "score")
     order = request.GET.get("order", "desc")
     return (sort if sort in allowed else "score"), (order if order in ("asc", "desc") else "desc")
@@ -190,8 +196,14 @@ def _table(request, batch: Batch, rows: list[dict], param_names: list[str], quer
         flip = "asc" if column["key"] == sort and order == "desc" else "desc"
         column["href"] = "?" + urlencode({**query, "sort": column["key"], "order": flip})
         column["sorted"] = order if column["key"] == sort else ""
+    extra = sort if sort not in {c["key"] for c in columns} else None
+    if extra:  # sorted by a metric the table does not show: show it after the key metrics
+        columns.append({"key": extra, "label": extra, "title": extra, "numeric": True, "sorted": order})
+        columns[-1]["href"] = "?" + urlencode({**query, "sort": extra, "order": "asc" if order == "desc" else "desc"})
     return {
         "columns": columns,
+        "metric_names": metric_names(rows),
+        "query_items": list(query.items()),
         "sort": sort,
         "sort_label": batch_objective_label(batch) if sort == "score" else short_name(sort),
         "order": order,
@@ -201,7 +213,7 @@ def _table(request, batch: Batch, rows: list[dict], param_names: list[str], quer
             dict(
                 row,
                 param_values=[row["params"].get(p) for p in param_names],
-                metric_values=[(k, row["metrics"].get(k)) for k in KEY_METRICS],
+                metric_values=[(k, row["metrics"].get(k)) for k in KEY_METRICS + ((extra,) if extra else ())],
                 best=row["run_id"] == best_id,
             )
             for row in page

@@ -229,6 +229,11 @@ def test_the_batch_page_shows_progress_then_the_best_run_heatmap_and_linked_sort
     assert [counts[r] for r in order] == sorted(counts.values())
     assert 'aria-sort="ascending"' in ascending
     assert alice_client.get(f"/batches/{batch.id}/?sort=nonsense&order=sideways").status_code == 200
+    by_equity = alice_client.get(f"/batches/{batch.id}/?sort=final_equity&order=asc").content.decode()
+    order = re.findall(r'data-run="([0-9a-f-]{36})"', by_equity)
+    equity = {str(r.id): r.metrics["final_equity"] for r in batch.runs.all()}
+    assert [equity[r] for r in order] == sorted(equity.values()), "any metric a run reports sorts the table"
+    assert 'data-sort="final_equity"' in by_equity and "<option selected>final_equity</option>" in by_equity
 
     listing = alice_client.get("/batches/").content.decode()
     assert f"/batches/{batch.id}/" in listing and "Two-way" in listing
