@@ -10,6 +10,7 @@ from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from accounts.privacy import ExportFile, ExportPart
+from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
 from backtests.models import Artifact, BacktestRun, Strategy, Trade
 from qm_platform import artifacts
@@ -155,17 +156,7 @@ def backtest_equity(*, run: BacktestRun) -> dict:
     }
 
 
-BENCHMARK_KEYS = (
-    "benchmark_return_pct",
-    "alpha_pct",
-    "beta",
-    "correlation",
-    "tracking_error_pct",
-    "information_ratio",
-    "up_capture_pct",
-    "down_capture_pct",
-    "benchmark_days",
-)
+BENCHMARK_KEYS = bm.FIGURES
 
 
 def backtest_benchmark(*, run: BacktestRun) -> dict | None:

@@ -48,9 +48,10 @@ import pandas as pd  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from backtests.engine import run_backtest  # noqa: E402
+from backtests.engine.benchmark import compare  # noqa: E402
 from backtests.engine.downsample import downsample_equity  # noqa: E402
 from backtests.models import BacktestRun, Trade  # noqa: E402
-from backtests.services import run_montecarlo  # noqa: E402
+from backtests.services import market_annualisation, run_montecarlo  # noqa: E402
 from backtests.strategies.parse import build_strategy  # noqa: E402
 from marketdata.providers.synthetic import SyntheticProvider  # noqa: E402
 from reports import charts  # noqa: E402
@@ -87,6 +88,7 @@ CHART_FUNCTIONS = (
     "histogram_chart",
     "win_loss_bars",
     "montecarlo_fan_chart",
+    "rolling_chart",
 )
 
 
@@ -130,6 +132,9 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     frame = frame.loc[:last_exit]
     result = run_backtest(frame, spec)
     metrics = dict(result.metrics, strategy_text=result.strategy_text)
+    days = market_annualisation(symbol=ctx["market"], timeframe=ctx["timeframe"]).days_per_year
+    comparison = compare(result.equity, frame["close"], days_per_year=days, name=f"{ctx['market']} buy and hold")
+    metrics.update(comparison.metrics)
     run = BacktestRun(
         id=uuid.uuid4(),
         request=BODY,
@@ -170,6 +175,7 @@ def build_run(trades_wanted: int) -> tuple[BacktestRun, ReportInputs]:
     ]
     # What the worker stores with the run from the prices (the report never loads them).
     extras = report_extras(frame, result.trades, equity_series(run.equity_curve).index, initial_capital(metrics, BODY))
+    extras.update(benchmark_name=comparison.metrics["benchmark"], rolling=comparison.rolling)
     return run, ReportInputs(trades=trades, extras=extras)
 
 

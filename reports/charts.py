@@ -245,11 +245,34 @@ def _y_limits(*arrays: np.ndarray, pad: float = 0.06) -> tuple[float, float]:
     return low - margin, high + margin
 
 
+def _time_value_axes(
+    t: np.ndarray, ylo: float, yhi: float, *, top: float, height: float, count: int = 5
+) -> tuple[_Axes, list[str]]:
+    """Axes for values over time (ns) between ``ylo`` and ``yhi``, widened to round ticks, with
+    their grid and labels."""
+    ticks = nice_ticks(ylo, yhi, count)
+    ax = _Axes((62, top, WIDTH - 12, height - 24), (t[0], t[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    return ax, _y_grid(ax, ticks, lambda v: _fmt_number(v, step)) + _x_time_axis(ax)
+
+
+def _level(ax: _Axes, y: float) -> str:
+    """A dashed horizontal line across the plot at user unit ``y`` (a reference level)."""
+    return f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{AXIS}" stroke-dasharray="2 3"/>'
+
+
 # ---- charts -----------------------------------------------------------------------------------
 
 
-def equity_chart(equity: pd.Series, benchmark: pd.Series | None, initial_capital: float, height: float = 250) -> str:
-    """Strategy equity (money) against buy-and-hold of the same capital, both on one time axis."""
+def equity_chart(
+    equity: pd.Series,
+    benchmark: pd.Series | None,
+    initial_capital: float,
+    height: float = 250,
+    benchmark_label: str = "Buy and hold",
+) -> str:
+    """Strategy equity (money) against buy-and-hold of the same capital (of the run's market, or
+    of the benchmark it named: ``benchmark_label``), both on one time axis."""
     label = "Equity curve against buy-and-hold"
     if len(equity) < 2:
         return _empty(height, label, "No equity curve for this run")
@@ -260,21 +283,15 @@ def equity_chart(equity: pd.Series, benchmark: pd.Series | None, initial_capital
         bench.to_numpy(float) if bench is not None else np.zeros(0),
         np.array([initial_capital], float),
     )
-    ticks = nice_ticks(ylo, yhi)
-    ax = _Axes((62, 26, WIDTH - 12, height - 24), (t[0], t[-1]), (min(ylo, ticks[0]), max(yhi, ticks[-1])))
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
-    body = _y_grid(ax, ticks, lambda v: _fmt_number(v, step)) + _x_time_axis(ax)
+    ax, body = _time_value_axes(t, ylo, yhi, top=26, height=height)
     base = float(ax.y(initial_capital))
-    body.append(
-        f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{base:.1f}" y2="{base:.1f}" stroke="{AXIS}" '
-        f'stroke-dasharray="2 3"/>'
-    )
+    body.append(_level(ax, base))
     xs, ys = ax.x(t), ax.y(equity.to_numpy(float))
     body.append(_area(xs, ys, base, ACCENT, 0.07))
     items = [("Strategy", ACCENT, "")]
     if bench is not None:
         body.append(_line(ax.x(_ns(bench.index)), ax.y(bench.to_numpy(float)), BENCH, 1.2, "5 3"))
-        items.append(("Buy and hold", BENCH, "5 3"))
+        items.append((benchmark_label, BENCH, "5 3"))
     body.append(_line(xs, ys, ACCENT, 1.6))
     body += _legend(ax.x0 + 8, 16, items + [("Initial capital", AXIS, "2 3")])
     return _svg(height, body, label)
@@ -850,4 +867,27 @@ def montecarlo_fan_chart(fan: dict | None, height: float = 230) -> str:
         16,
         [("This run", INK, ""), ("Median path", ACCENT, "4 3"), ("25–75% / 5–95% of paths", "#9db8f0", "")],
     )
+    return _svg(height, body, label)
+
+
+def rolling_chart(series: pd.Series, *, label: str, reference: float, reference_label: str, height: float = 210) -> str:
+    """A rolling statistic over time (the benchmark section's rolling Sharpe and beta): one line,
+    gaps where a window had no variation, and a dashed reference line (0 for Sharpe, 1 for beta)
+    labelled at its right end. ``series``: values on a UTC DatetimeIndex."""
+    values = series.to_numpy(np.float64) if len(series) else np.zeros(0)
+    if np.isfinite(values).sum() < 2:
+        return _empty(height, label, "Too few days for a rolling window")
+    t = _ns(pd.DatetimeIndex(series.index))
+    ax, body = _time_value_axes(
+        t, *_y_limits(values, np.array([reference], np.float64)), top=14, height=height, count=4
+    )
+    ref = float(ax.y(reference))
+    body.append(_level(ax, ref))
+    body.append(_text(ax.x1 - 4, ref - 4, reference_label, anchor="end", size=9))
+    xs, ys = ax.x(t), ax.y(values)
+    finite = np.isfinite(values)
+    # one path per run of finite values: a window without variation is a gap, not a drop to 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype(np.int8), [0]))))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        body.append(_line(xs[start:stop], ys[start:stop], ACCENT, 1.4))
     return _svg(height, body, label)

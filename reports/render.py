@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from backtests.engine.benchmark import FIGURES
 from reports import analysis, charts, kpis
 
 logger = logging.getLogger("qm.reports")
@@ -85,8 +86,14 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
     monthly = analysis.stored_monthly_returns(metrics.get("monthly_returns"))  # every bar's, from the worker
     if monthly is None:
         monthly = analysis.monthly_returns(equity, capital)
+    benchmark = benchmark_rows(metrics, extras)
     chart = {
-        "equity": charts.equity_chart(equity, analysis.stored_benchmark(extras), capital),
+        "equity": charts.equity_chart(
+            equity,
+            analysis.stored_benchmark(extras),
+            capital,
+            benchmark_label=benchmark["name"] if benchmark else "Buy and hold",
+        ),
         "drawdown": charts.drawdown_chart(
             analysis.drawdown_pct(equity), max_drawdown_pct=kpis.metric_value(metrics, "max_drawdown_pct")
         ),
@@ -102,6 +109,14 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
             hour_labels, hour_wins, hour_losses, height=180, title="Wins and losses by hour of entry (UTC)"
         ),
     }
+    if benchmark and benchmark["own_page"]:
+        rolling = benchmark["rolling"]
+        chart["rolling_sharpe"] = charts.rolling_chart(
+            rolling["sharpe"], label="Rolling 90-day Sharpe", reference=0.0, reference_label="0"
+        )
+        chart["rolling_beta"] = charts.rolling_chart(
+            rolling["beta"], label="Rolling 90-day beta", reference=1.0, reference_label="β = 1: moves with it"
+        )
     montecarlo = montecarlo_rows(getattr(run, "montecarlo", None))
     if montecarlo:
         chart["montecarlo"] = charts.montecarlo_fan_chart(montecarlo["fan"])
@@ -116,10 +131,13 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "strategy_text": metrics.get("strategy_text", ""),
         "cover": _cover_rows(run, quality),
         "kpis": kpis.summary(metrics, run.trade_count),
-        "other_metrics": kpis.other_metrics(metrics),
+        "other_metrics": [
+            m for m in kpis.other_metrics(metrics) if not benchmark or m["key"] not in (*BENCHMARK_ROWS, "benchmark")
+        ],
         "definitions": kpis.definitions(metrics),
         "chart": chart,
         "montecarlo": montecarlo,
+        "benchmark": benchmark,
         "has_prices": bool(extras and extras.get("has_prices")),
         "trade_count": len(inputs.trades),
         "ledger": ledger,
@@ -131,6 +149,43 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "warnings": list(run.warnings or []),
         "notes": notes,
         "generated_at": timezone.now(),
+    }
+
+
+BENCHMARK_ROWS = FIGURES
+
+
+def benchmark_rows(metrics: dict, extras: dict | None) -> dict | None:
+    """The benchmark section from the stored figures (``metrics``) and rolling series
+    (``report_data.rolling``): its name, one row per figure (label, text as "All statistics"
+    prints it), the rolling Sharpe and beta as Series, and whether it earns a page of its own
+    (there are rolling points to draw). None for a run stored before benchmarks."""
+    if "beta" not in metrics:
+        return None
+    stored = (extras or {}).get("rolling") or {}
+    index = pd.to_datetime(stored.get("time") or [], utc=True, format="ISO8601")
+
+    def series(key: str) -> pd.Series:
+        values = [np.nan if v is None else float(v) for v in stored.get(key) or []]
+        return pd.Series(values, index=index, dtype=np.float64)
+
+    rolling = {"sharpe": series("sharpe"), "beta": series("beta"), "window_days": stored.get("window_days") or 90}
+    drawable = any(rolling[key].notna().sum() >= 2 for key in ("sharpe", "beta"))
+    name = str(metrics.get("benchmark") or (extras or {}).get("benchmark_name") or "Buy and hold")
+    days = (metrics.get("period_days") or 0) or 0
+    return {
+        "name": name,
+        "rows": [(kpis.OTHER[key][0], kpis.format_value(key, metrics.get(key)), key) for key in BENCHMARK_ROWS],
+        "rolling": rolling,
+        "own_page": drawable,
+        "note": (
+            "Daily returns of the strategy and the benchmark, paired by UTC day; alpha, tracking error and the "
+            "information ratio are annualised by the market's trading days a year. Rolling figures use the "
+            f"{rolling['window_days']} calendar days up to each day."
+            if drawable
+            else f"Rolling {rolling['window_days']}-day Sharpe and beta need more than {rolling['window_days']} days "
+            f"of data; this run spans {days:,.0f}."
+        ),
     }
 
 

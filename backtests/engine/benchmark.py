@@ -20,6 +20,18 @@ import pandas as pd
 from backtests.engine import metrics as M
 
 ROLLING_WINDOW_DAYS = 90  # calendar days of daily returns behind each point of the rolling charts
+#: the numeric figures ``compare`` adds to a run's metrics (besides the ``benchmark`` name), in reading order
+FIGURES = (
+    "benchmark_return_pct",
+    "alpha_pct",
+    "beta",
+    "correlation",
+    "tracking_error_pct",
+    "information_ratio",
+    "up_capture_pct",
+    "down_capture_pct",
+    "benchmark_days",
+)
 
 
 @dataclass

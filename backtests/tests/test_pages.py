@@ -121,7 +121,7 @@ def refuse_market_data(monkeypatch) -> None:
 
 
 def has_price_charts(html: str) -> bool:
-    return all(text in html for text in ('id="chart-price-1"', "Best trade", "Worst trade", "Buy and hold"))
+    return all(text in html for text in ('id="chart-price-1"', "Best trade", "Worst trade", "XAUUSD buy and hold"))
 
 
 @pytest.mark.django_db

@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
+from backtests.engine import benchmark as B
 from backtests.tests.factories import v4_body
 from marketdata.providers.synthetic import SyntheticProvider
 from marketdata.timeframes import timeframe_seconds
@@ -86,6 +88,14 @@ def equity_points(trades: list[dict], start: datetime, end: datetime, capital: f
     return points
 
 
+def bar_equity(trades: list[dict], prices: pd.DataFrame, capital: float = 10_000.0) -> pd.Series:
+    """The account at every bar of ``prices``: the capital plus the P&L of the trades closed by then."""
+    exits = pd.DatetimeIndex([t["exit_time"] for t in trades])
+    pnl = np.concatenate(([0.0], np.cumsum([t["pnl"] for t in trades])))
+    closed = exits.searchsorted(prices.index, side="right") if len(trades) else np.zeros(len(prices), dtype=int)
+    return pd.Series(capital + pnl[closed], index=prices.index)
+
+
 def stored_run(
     owner,
     *,
@@ -96,10 +106,12 @@ def stored_run(
     metrics: dict | None = None,
     warnings: list | None = None,
     strategy_name: str = "RSI dip",
+    benchmark: bool = True,
     **fields,
 ):
     """A saved run (with its Trade rows) as the worker would have left it; pass
-    ``report_data=None`` for a run stored before the report's data was kept."""
+    ``report_data=None`` for a run stored before the report's data was kept, ``benchmark=False``
+    for one stored before benchmark figures were."""
     from backtests.models import BacktestRun, Trade
 
     request = copy.deepcopy(REQUEST)
@@ -123,6 +135,12 @@ def stored_run(
             analysis.equity_series(curve).index,
             analysis.initial_capital(run_metrics, request),
         )
+        if benchmark:  # as the worker measures it: the equity at every bar against holding the market
+            comparison = B.compare(
+                bar_equity(rows, prices), prices["close"], days_per_year=365.25 * 5 / 7, name=f"{market} buy and hold"
+            )
+            run_metrics.update({k: v for k, v in comparison.metrics.items() if k not in run_metrics})
+            report_data.update(benchmark_name=comparison.metrics["benchmark"], rolling=comparison.rolling)
         window_end = prices.index[-1] + pd.Timedelta(seconds=timeframe_seconds(timeframe))  # as the loader judges it
         quality = quality_report(prices, symbol=market, timeframe=timeframe, start=start, end=window_end)
     values = {
