@@ -400,3 +400,36 @@ def test_the_runs_list_groups_a_batch_paginates_by_50_and_filters_by_batch(alice
     assert "period=7" in listed and "period=21" in listed
     assert "No runs match" in text(alice_client.get(f"/runs/?batch={batch.id}&status=SUCCEEDED"))
     assert alice_client.get("/runs/?batch=not-a-uuid").status_code == 404
+
+
+def test_a_batch_still_saving_its_runs_a_failed_one_and_a_running_walk_forward_render(alice_client, alice):
+    saving = Batch.objects.create(
+        owner=alice, name="Big", definition={"strategy": v4_body(), "grid": {PERIOD: [7, 14]}}, stage="creating_runs"
+    )
+    saving.planned_runs = 10_000
+    saving.save()
+    page = text(alice_client.get(f"/batches/{saving.id}/"))
+    assert "saving the runs (0 of 10000)" in page and "The best run is chosen when every run is final." in page
+
+    failed = Batch.objects.create(
+        owner=alice,
+        definition={"strategy": v4_body()},
+        status=BatchStatus.FAILED,
+        error_code="BATCH_CREATE_FAILED",
+        error_message="the runs could not be saved",
+    )
+    page = text(alice_client.get(f"/batches/{failed.id}/"))
+    assert "BATCH_CREATE_FAILED the runs could not be saved" in page and "Cancel the batch" not in page
+
+    body = v4_body(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-06-01T00:00:00Z")
+    running = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={PERIOD: [7, 14]},
+        walkForward={"inSample": "3mo", "outOfSample": "1mo"},
+    )
+    page = text(alice_client.get(f"/batches/{running.id}/"))
+    assert "Window 2" in page and "running in sample" in page and "4 queued" in page
+    window = text(alice_client.get(f"/batches/{running.id}/?window=0"))
+    assert "after the in-sample runs" in window and "Not yet: it runs once every in-sample run" in window
