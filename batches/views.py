@@ -273,6 +273,9 @@ def batch_page(request, pk):
             rows = []  # the windows table stands for the runs; each window lists its own
     else:
         context.update(batch_report_charts(batch=batch, rows=rows, x=request.GET.get("x"), y=request.GET.get("y")))
+        if not any(r["score"] is not None for r in rows):
+            for chart in ("distribution_svg", "heatmap_svg", "heatmap_axes"):  # nothing scored yet: no empty chart
+                context.pop(chart, None)
         if context.get("heatmap_axes"):
             query.update(x=context["heatmap_axes"][0], y=context["heatmap_axes"][1])
             context["heatmap_choices"] = [{"path": p, "label": short_name(p)} for p in swept_parameters(batch)]

@@ -207,6 +207,7 @@ def test_the_batch_page_shows_progress_then_the_best_run_heatmap_and_linked_sort
     page = text(running)
     assert running.status_code == 200 and "4 queued" in page and 'aria-valuenow="0' in running.content.decode()
     assert "Cancel the batch" in page and "qmBatchProgress" in running.content.decode()
+    assert "No scored runs" not in page, "no empty chart before the first result"
 
     batch = run_all(batch)
     assert batch.status == BatchStatus.SUCCEEDED
