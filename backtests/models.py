@@ -200,6 +200,9 @@ class BacktestRun(models.Model):
 class Trade(models.Model):
     run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="trades")
     seq = models.PositiveIntegerField(help_text="Position of the trade in the run, from 1.")
+    market = models.CharField(
+        max_length=32, blank=True, default="", help_text="The market traded: a portfolio's trades name theirs."
+    )
     direction = models.CharField(max_length=8)
     entry_time = models.DateTimeField()
     entry_price = models.FloatField()

@@ -39,8 +39,10 @@ from backtests.engine import montecarlo as mc
 from backtests.engine.downsample import downsample_equity
 from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
+from backtests.portfolios import portfolio_execute
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
+from backtests.strategies.portfolio import is_portfolio
 from marketdata.services import market_data_load, market_data_load_closes
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
@@ -365,6 +367,8 @@ def _cached_result(fingerprint: str, window, *, owner) -> BacktestRun | None:
     The cache reuses computation, never identity, and only within one account: a hit from
     another user's run would tell the caller that someone ran this strategy (and when), so
     each user's cache holds only their own runs."""
+    if getattr(window, "markets", ()):
+        return None  # a portfolio's data is many series: it always runs
     candidate = (
         BacktestRun.objects.filter(
             owner=owner, request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED, cached=False
@@ -610,7 +614,7 @@ class ProgressWriter:
     last_write: float = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        low, high = STAGES[stage]
+        low, high = STAGES[stage.split(":", 1)[0]]  # "computing_modules:EURUSD": a portfolio's market
         pct = int(low + (high - low) * (done / total if total else 1))
         elapsed = time.monotonic() - self.last_write
         if elapsed < self.min_interval and (stage == self.last_stage or elapsed < self.min_interval / 4):
@@ -619,6 +623,7 @@ class ProgressWriter:
 
     def write(self, stage: str, pct: int) -> None:
         pct = max(pct, self.last_pct)
+        stage = stage[:32]  # the column's width; a long symbol is cut
         changed = _db_retry(
             lambda: BacktestRun.objects.filter(id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease).update(
                 stage=stage, progress=pct, heartbeat_at=timezone.now()
@@ -681,17 +686,22 @@ def _execute_claimed(run_id, lease: str) -> str:
     stage_started = time.monotonic()
     try:
         spec = build_strategy(run.request)  # the stored body was compiled at submission
-        loaded = market_data_load(run=run)
-        observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
-        progress.write("loading_data", 10)
+        annualisation = market_annualisation(symbol=run.market, timeframe=run.timeframe)
         started = time.monotonic()
-        result = run_backtest(
-            loaded.frame,
-            spec,
-            on_progress=progress,
-            trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
-            annualisation=market_annualisation(symbol=run.market, timeframe=run.timeframe),
-        )
+        if is_portfolio(run.request):
+            result, loaded = portfolio_execute(run=run, spec=spec, progress=progress, annualisation=annualisation)
+        else:
+            loaded = market_data_load(run=run)
+            observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
+            progress.write("loading_data", 10)
+            started = time.monotonic()
+            result = run_backtest(
+                loaded.frame,
+                spec,
+                on_progress=progress,
+                trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
+                annualisation=annualisation,
+            )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         render = _store_results(run, lease, result, loaded)
     except RunCancelled:
@@ -806,6 +816,7 @@ def _trade_fields(row: dict) -> dict:
             value = float(row[name])
             fields[name] = None if np.isnan(value) else value
     fields.update(
+        market=row.get("market") or "",
         direction=row["direction"],
         exit_reason=row["exit_reason"],
         bars_held=int(row["bars_held"]),
@@ -923,7 +934,12 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
     benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame)
     if benchmark is not None:
         metrics.update(benchmark.comparison.metrics)
-    report_data = _report_data(run, loaded.frame, trades, equity_curve, metrics, benchmark)
+    portfolio = result.extra.get("portfolio")
+    # a portfolio's price charts are its first market's, with that market's trades
+    charted = trades[trades.market == result.extra["markets"][0]] if portfolio else trades
+    report_data = _report_data(run, loaded.frame, charted, equity_curve, metrics, benchmark)
+    if portfolio:
+        report_data["portfolio"] = portfolio
     equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
     montecarlo = _montecarlo(run, trades, metrics)
     render = _renders_pdf(run)

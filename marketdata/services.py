@@ -116,33 +116,35 @@ def set_data_manager(manager: DataManager | None) -> None:
 # ---- runs -----------------------------------------------------------------------------------
 
 
-def market_data_load(*, run) -> LoadedData:
-    """The data a run asked for, with its quality report and plain-language warnings.
+def market_data_load(*, run, symbol: str | None = None) -> LoadedData:
+    """The data a run asked for, with its quality report and plain-language warnings; ``symbol``:
+    one market of a portfolio run (default: the run's market).
 
     Raises CodedError: DATA_UNAVAILABLE (provider down with nothing cached, storage
     failure, deleted dataset), DATA_RANGE_UNAVAILABLE, INSUFFICIENT_DATA.
     """
+    market = symbol or run.market
     try:
         manager = get_data_manager()
         if run.data_source.startswith("dataset:"):
             loaded = _load_dataset(manager, run)
         else:
             loaded = manager.get_data(
-                run.market, run.timeframe, run.warmup_start or run.data_start, run.data_end, run.data_source
+                market, run.timeframe, run.warmup_start or run.data_start, run.data_end, run.data_source
             )
             if loaded.saved:
-                dataset_record(symbol=run.market, timeframe=run.timeframe, source=run.data_source)
+                dataset_record(symbol=market, timeframe=run.timeframe, source=run.data_source)
     except StorageError as exc:
         raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
     if len(loaded.frame) < 2:
         raise CodedError(
             "INSUFFICIENT_DATA",
-            f"no {run.market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
+            f"no {market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
             f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)",
         )
     loaded.quality = quality_report(
         loaded.frame,
-        symbol=run.market,
+        symbol=market,
         timeframe=run.timeframe,
         start=run.data_start,
         end=_window_end(run, loaded.frame),

@@ -19,7 +19,15 @@ MAX_LABEL = 200  # characters of a label or name
 
 
 class MarketContextSerializer(serializers.Serializer):
-    market = serializers.RegexField(SYMBOL_PATTERN, help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD.")
+    market = serializers.RegexField(
+        SYMBOL_PATTERN, required=False, help_text="Symbol, e.g. XAUUSD, EURUSD, BTCUSD (or markets, a portfolio)."
+    )
+    markets = serializers.ListField(
+        child=serializers.RegexField(SYMBOL_PATTERN),
+        required=False,
+        allow_empty=False,
+        help_text="A portfolio: 1 to 50 symbols traded by one account (see the request's portfolio).",
+    )
     timeframe = serializers.ChoiceField(choices=list(TIMEFRAME_SECONDS))
     direction = serializers.ChoiceField(choices=["Long", "Short", "Both"], default="Long")
     testPeriod = serializers.CharField(required=False, max_length=16, help_text="1mo, 2mo, 6mo, 1y, 2y, 5y or max.")
@@ -35,6 +43,13 @@ class MarketContextSerializer(serializers.Serializer):
         ),
     )
     dataSource = serializers.JSONField(required=False, help_text="'synthetic', 'yahoo' or a dataset id.")
+
+    def validate(self, attrs):
+        if ("market" in attrs) == ("markets" in attrs):
+            raise serializers.ValidationError(
+                {"market": ["give market (one market) or markets (a portfolio), exactly one of them"]}
+            )
+        return attrs
 
 
 class SubConfirmationSerializer(serializers.Serializer):
@@ -85,6 +100,14 @@ class BacktestRequestSerializer(serializers.Serializer):
     cache = serializers.BooleanField(
         required=False, default=True, help_text="false: always run, even if an identical run succeeded."
     )
+    portfolio = serializers.DictField(
+        required=False,
+        help_text=(
+            "With marketContext.markets: allocation (equal, weights, risk_parity), weights {market: fraction}, "
+            "maxOpenPositions, maxPerMarket, rankBy {module, config}, rebalance (none, daily, weekly), "
+            "riskWindow, onMissing (fail, skip). See docs/engine.md, Portfolios."
+        ),
+    )
     benchmark = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -117,6 +140,7 @@ class BacktestRequestSerializer(serializers.Serializer):
             "sizing",
             "cache",
             "benchmark",
+            "portfolio",
         )
         return {k: raw[k] for k in keep if k in raw}
 
@@ -258,6 +282,7 @@ class TradeSerializer(serializers.ModelSerializer):
         model = Trade
         fields = [
             "seq",
+            "market",
             "direction",
             "entry_time",
             "entry_price",

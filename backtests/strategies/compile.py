@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,12 +20,14 @@ import pandas as pd
 from django.conf import settings
 
 from backtests.engine import StrategySpec
+from backtests.engine.portfolio import PortfolioRules
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import floor_time, period_to_timedelta, timeframe_seconds, utcnow
 from qm_platform.errors import CodedError
 
 from .expand import expand_request
 from .parse import build_strategy
+from .portfolio import is_portfolio, portfolio_markets, portfolio_rules
 from .saved import StrategyRef, saved_strategy_apply
 
 DEFAULT_TEST_PERIOD = "2mo"
@@ -40,24 +42,27 @@ class DataWindow:
     source: str  # "synthetic", "yahoo" or "dataset"
     dataset_id: int | None = None
     warmup_start: datetime | None = None  # data from here warms indicators up; trading starts at start
+    markets: tuple[str, ...] = ()  # a portfolio's basket (symbol is its first market)
 
     @property
     def bars(self) -> int:
         """About how many bars the window holds, warm-up included (calendar time ÷ bar size)."""
-        return int((self.end - (self.warmup_start or self.start)).total_seconds() // timeframe_seconds(self.timeframe))
+        span = int((self.end - (self.warmup_start or self.start)).total_seconds() // timeframe_seconds(self.timeframe))
+        return span * max(1, len(self.markets))  # a portfolio: every market's bars
 
 
 @dataclass(frozen=True)
 class CompiledRequest:
     """A checked submission: the canonical V4 ``body`` the run stores (and the result cache
     hashes), the engine's ``spec``, the data ``window``, ``warnings`` for the run and the saved
-    strategy (and version) it came from, if it named one."""
+    strategy (and version) it came from, if it named one; a portfolio's ``portfolio`` rules."""
 
     body: dict
     spec: StrategySpec
     window: DataWindow
     warnings: tuple[str, ...] = ()
     strategy_ref: StrategyRef | None = None
+    portfolio: PortfolioRules | None = None
 
 
 def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledRequest:
@@ -82,19 +87,42 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
     warnings = tuple(f"Ignored the unknown field {key!r}." for key in ignored)
     spec = build_strategy(body)
     window = data_window_from_request(body, now=now)
+    rules = None
+    if is_portfolio(body):
+        window, rules = _portfolio_window(body, window)
+    elif body.get("portfolio") is not None:
+        raise CodedError(
+            "INVALID_REQUEST",
+            "portfolio needs marketContext.markets (the basket) instead of marketContext.market",
+            details={"field": "portfolio"},
+        )
     if window.source == "dataset" and dataset_get(dataset_id=window.dataset_id, user=user) is None:
         raise CodedError(
             "DATASET_NOT_FOUND",
             f"no dataset with id {window.dataset_id}",
             {"field": "marketContext.dataSource"},
         )
-    if window.source == "synthetic" and window.symbol not in BASE_PRICES:
+    if window.source == "synthetic" and window.symbol not in BASE_PRICES and rules is None:
         warnings += (_unknown_synthetic_market(window.symbol),)
     if body.get("benchmark") is not None:
         body["benchmark"] = benchmark_from_request(body["benchmark"], window, user=user, now=now)
     else:
         body.pop("benchmark", None)
-    return CompiledRequest(body, spec, window, warnings, strategy_ref)
+    return CompiledRequest(body, spec, window, warnings, strategy_ref, rules)
+
+
+def _portfolio_window(body: dict, window: DataWindow) -> tuple[DataWindow, PortfolioRules]:
+    """A portfolio's basket and rules, checked: on the synthetic source every market must be one
+    it knows (the close ones are suggested); a dataset holds one market, so it cannot serve one."""
+    if window.source == "dataset":
+        raise CodedError(
+            "INVALID_REQUEST",
+            "a portfolio runs on the 'synthetic' or 'yahoo' data source; a dataset holds one market",
+            details={"field": "marketContext.dataSource"},
+        )
+    markets = portfolio_markets(body, known=BASE_PRICES if window.source == "synthetic" else None)
+    rules = portfolio_rules(body, markets)
+    return replace(window, symbol=markets[0], markets=markets), rules
 
 
 def benchmark_from_request(raw: Any, window: DataWindow, *, user, now: datetime | None = None) -> dict:
@@ -216,7 +244,8 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
             "marketContext.dataSource must be 'synthetic', 'yahoo' or a dataset id",
             details={"field": "marketContext.dataSource"},
         )
-    dataset = _dataset_for_window(dataset_id, ctx["market"], timeframe) if dataset_id is not None else None
+    market = ctx.get("market") or (ctx.get("markets") or ["?"])[0]
+    dataset = _dataset_for_window(dataset_id, market, timeframe) if dataset_id is not None else None
     if ctx.get("startDate") or ctx.get("endDate"):
         start = _parse_time(ctx.get("startDate"), "marketContext.startDate")
         end = _parse_time(ctx.get("endDate"), "marketContext.endDate")
@@ -263,7 +292,7 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
         )
     if source == "yahoo":
         _check_yahoo_range(timeframe, warmup_start or start, end, now)
-    return DataWindow(ctx["market"].upper(), timeframe, start, end, source, dataset_id, warmup_start)
+    return DataWindow(str(market).upper(), timeframe, start, end, source, dataset_id, warmup_start)
 
 
 def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: datetime | None) -> None:
