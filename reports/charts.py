@@ -734,7 +734,7 @@ def score_distribution_chart(values: Sequence[float | None], best: float | None,
     if high == low:
         low, high = low - 0.5, high + 0.5
     counts, edges = np.histogram(scores, bins=min(40, max(5, int(math.sqrt(len(scores))))), range=(low, high))
-    ticks = nice_ticks(0, counts.max(), 4)
+    ticks = [t for t in nice_ticks(0, counts.max(), 4) if float(t).is_integer()]  # runs are counted whole
     ax = _Axes((44, 30, WIDTH - 12, height - 34), (edges[0], edges[-1]), (0, max(ticks[-1], counts.max())))
     body = _y_grid(ax, ticks, lambda v: f"{v:.0f}")
     bars = "".join(

@@ -166,6 +166,12 @@ def test_score_distribution_marks_the_best_run():
     assert "best 1.2" in texts(svg) and "sharpe" in texts(svg)
 
 
+def test_score_distribution_counts_runs_in_whole_numbers():
+    svg = charts.score_distribution_chart([0.2, 0.8, 1.0, 1.05, 1.2, 1.3], 1.3, "sharpe")  # at most 2 a bin
+    counts = [w for w in texts(svg) if w.isdigit()]
+    assert counts == sorted(set(counts), key=int) and "0" in counts, counts
+
+
 def test_windows_timeline_has_a_row_per_window_and_segmented_equity_shades_each_window():
     windows = [
         {
