@@ -148,6 +148,11 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "report_pdf": url("batch-report-pdf"),
             "cancel": url("batch-cancel"),
         }
+        best = (batch.summary or {}).get("best")
+        if best:  # the best run's own curves and robustness, on the run API (the batch's owner owns it)
+            for key in ("run", "equity", "montecarlo", "benchmark"):
+                name = "backtest-detail" if key == "run" else f"backtest-{key}"
+                links[f"best_{key}"] = request.build_absolute_uri(reverse(name, kwargs={"pk": best["run_id"]}))
         context = {
             "request": request,
             "counts": counts,

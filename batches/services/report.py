@@ -21,6 +21,7 @@ from qm_platform import artifacts
 from reports import charts
 from reports.analysis import equity_series
 from reports.pdf import PdfRenderError, html_to_pdf
+from reports.render import benchmark_rows, montecarlo_rows
 
 logger = logging.getLogger("qm.batches")
 
@@ -147,11 +148,16 @@ def _grid_charts(summary: dict, rows: list[dict], swept: list[str], label: str, 
         [r["score"] for r in rows], best["score"] if best else None, label
     )
     if best:
-        run = BacktestRun.objects.only("id", "equity_curve", "metrics").filter(id=best["run_id"]).first()
+        run = BacktestRun.objects.only("id", "equity_curve", "metrics", "montecarlo").filter(id=best["run_id"]).first()
         capital = float(((run.metrics or {}) if run else {}).get("initial_capital") or 10_000)
         out["best_equity_svg"] = charts.segmented_equity_chart(
             equity_series(run.equity_curve if run else []), capital, label="best run equity"
         )
+        # the best run's own robustness and benchmark figures, as its run report prints them
+        montecarlo = montecarlo_rows(run.montecarlo if run else None)
+        if montecarlo:
+            out["best_montecarlo"] = dict(montecarlo, fan_svg=charts.montecarlo_fan_chart(montecarlo["fan"]))
+        out["best_benchmark"] = benchmark_rows((run.metrics or {}) if run else {}, None)
     return out
 
 

@@ -52,6 +52,12 @@ def test_post_answers_202_and_get_shows_counts_progress_and_sorted_results(alice
     assert detail["summary"]["dsr"]["trials"] == 3
     page = alice_api.get(detail["links"]["report"])
     assert page.status_code == 200 and b"Deflated Sharpe Ratio" in page.content
+    assert b"Best run: Monte Carlo robustness" in page.content and b"Best run against" in page.content
+    best_run = BacktestRun.objects.get(id=best["run_id"])
+    curve = alice_api.get(detail["links"]["best_equity"]).json()
+    assert curve["id"] == best["run_id"] and curve["max_drawdown_pct"] == best_run.metrics["max_drawdown_pct"]
+    assert alice_api.get(detail["links"]["best_montecarlo"]).json() == best_run.montecarlo["bootstrap"]
+    assert alice_api.get(detail["links"]["best_benchmark"]).json()["metrics"]["beta"] == best_run.metrics["beta"]
 
 
 def test_errors_follow_the_contract(alice_api):
