@@ -24,6 +24,7 @@ from django.utils.safestring import mark_safe
 
 from backtests.engine.benchmark import FIGURES
 from reports import analysis, charts, kpis
+from reports.portfolio_charts import portfolio_section
 
 logger = logging.getLogger("qm.reports")
 
@@ -138,6 +139,7 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "chart": chart,
         "montecarlo": montecarlo,
         "benchmark": benchmark,
+        "portfolio": portfolio_section((extras or {}).get("portfolio"), capital),
         "has_prices": bool(extras and extras.get("has_prices")),
         "trade_count": len(inputs.trades),
         "ledger": ledger,

@@ -100,6 +100,20 @@ def test_a_portfolio_runs_and_stores_trades_by_market_and_the_report_section(ali
     api_trades = alice_api.get(f"{URL}/{run_id}/trades").json()
     rows = api_trades["results"] if isinstance(api_trades, dict) else api_trades
     assert {row["market"] for row in rows} <= set(MARKETS)
+    # the run page and the report render the portfolio section from the stored numbers
+    from django.test import Client
+
+    from backtests import selectors
+    from reports.render import render_report_html
+
+    client = Client()
+    client.force_login(alice)
+    html = client.get(f"/runs/{run_id}/").content.decode()
+    for part in ('id="portfolio"', 'id="chart-contribution"', 'id="chart-correlation"', 'id="chart-exposure"'):
+        assert part in html
+    assert all(f'data-market="{m}"' in html for m in MARKETS)
+    pdf_html = render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run))
+    assert 'id="portfolio"' in pdf_html and "Contribution to P&amp;L by market" in pdf_html
 
 
 def test_progress_names_each_market_and_cancel_stops_within_a_second(alice, monkeypatch):
