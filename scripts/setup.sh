@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what QuantMetrics needs on a fresh Debian machine: system packages (Chromium for
-# PDFs, poppler for PDF checks) and the Python package with its dev extras. Idempotent.
+# PDFs, poppler for PDF checks) and the Python package with its dev extras, then compiles the
+# Numba kernels into the installed tree (qm_platform/numba_cache) so a worker starts in seconds.
+# Idempotent (a second run loads the kernels instead of compiling them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +19,5 @@ fi
 PY=${PYTHON:-python3}
 $PY -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E '^(WARNING: (Location|Running pip))' || true
 $PY -c "import django, celery, talib, playwright" # fails loudly if the install did not work
+# Compile every kernel now, not in a worker's first run (no database or broker needed).
+DJANGO_DEBUG=1 QM_VAR_DIR="${QM_VAR_DIR:-var}" $PY manage.py warm_kernels

@@ -1,17 +1,31 @@
 """Worker process hooks: warm the engine when a pool process starts, dispatch runs that never
 reached the broker when the worker is ready, close the warm Chromium when a process exits."""
 
+import logging
+
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
+
+logger = logging.getLogger("qm.workers")
 
 
 @worker_process_init.connect
 def warm_engine(**_kwargs) -> None:
-    """Load the engine's compiled kernels (Numba's disk cache) before the first run, so no
-    user's run pays for it."""
-    from backtests.engine import montecarlo, warm_up
+    """Load the engine's compiled kernels before the first run, so no user's run pays for them.
 
-    warm_up()
-    montecarlo.warm_up()
+    With Numba's disk cache filled for this CPU and code (``manage.py warm_kernels`` at install)
+    that takes seconds and is done here. Otherwise (another CPU, changed code, no warm-up at
+    install) the kernels compile in a background thread, which takes minutes, and the process
+    serves runs at once, running what is not compiled yet as plain Python (slower, same results:
+    ``backtests.engine.jit``)."""
+    from backtests.engine import jit, kernel, montecarlo, warm_up
+    from backtests.engine.run import warm_up_all
+
+    if jit.cache_matches(kernel.run_kernel, montecarlo._paths_kernel):
+        warm_up()
+        montecarlo.warm_up()
+    else:
+        logger.warning("Numba's cache does not match this machine: compiling in the background, runs go on meanwhile")
+        jit.warm_in_background(warm_up_all)
 
 
 @worker_process_shutdown.connect

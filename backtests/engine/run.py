@@ -305,15 +305,12 @@ def trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
     )
 
 
-def warm_up() -> None:
-    """Run a tiny backtest so a new process loads the compiled kernels from Numba's on-disk
-    cache (or compiles them, once per machine and code version) before its first real run.
-    A worker can call this at start-up; the engine works the same without it."""
-    n = 300
+def _warm_frame(n: int = 300) -> pd.DataFrame:
+    """A small hourly OHLCV frame that takes every branch the warm-ups need."""
     steps = np.sin(np.arange(n) / 7.0)
     close = 100.0 + np.cumsum(steps)
     index = pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC", name="timestamp")
-    data = pd.DataFrame(
+    return pd.DataFrame(
         {
             "open": np.concatenate(([100.0], close[:-1])),
             "high": close + 0.5,
@@ -323,6 +320,9 @@ def warm_up() -> None:
         },
         index=index,
     )
+
+
+def _warm_spec() -> StrategySpec:
     registry = get_registry()
 
     def module(module_id: str, **config: Any) -> Operand:
@@ -334,11 +334,35 @@ def warm_up() -> None:
             Condition(left=module("ema", period=20), operator="<", value=Operand(column="close")),
         )
     )
-    spec = StrategySpec(
+    return StrategySpec(
         direction="Long",
         entry_blocks=(entry,),
         exit=ExitRules(stop_loss=Level(1.0, "atr"), take_profit=Level(2.0, "r")),
         sizing=Sizing(config=registry.get_module("fixed_fraction").validate_config({})),
         initial_capital=DEFAULT_CAPITAL,
     )
-    run_backtest(data, spec)
+
+
+def warm_up() -> None:
+    """Run a tiny backtest so a new process loads the compiled kernels from Numba's on-disk
+    cache (or compiles them, once per machine and code version) before its first real run.
+    A worker can call this at start-up; the engine works the same without it."""
+    run_backtest(_warm_frame(), _warm_spec())
+
+
+def warm_up_all() -> int:
+    """Load or compile every kernel the platform has: the single-market engine's, the Monte
+    Carlo's, the portfolio loop's and every registered module's (each run once with its defaults
+    on a small frame). What ``manage.py warm_kernels`` runs at install time; returns the number
+    of modules run."""
+    from . import montecarlo
+    from .portfolio import PortfolioRules, run_portfolio
+
+    warm_up()
+    montecarlo.warm_up()
+    data = _warm_frame(600)
+    run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
+    modules = get_registry().all()
+    for cls in modules:
+        cls().calculate(data, {})
+    return len(modules)
