@@ -18,7 +18,7 @@ def warm_engine(**_kwargs) -> None:
     serves runs at once, running what is not compiled yet as plain Python (slower, same results:
     ``backtests.engine.jit``)."""
     from backtests.engine import jit, kernel, montecarlo, warm_up
-    from backtests.engine.run import warm_up_all
+    from backtests.engine.warm import warm_up_all
 
     if jit.cache_matches(kernel.run_kernel, montecarlo._paths_kernel):
         warm_up()

@@ -28,7 +28,7 @@ logger = logging.getLogger("qm.engine.jit")
 
 _state = threading.local()  # .compiling: this thread is the warm-up, it compiles
 _interpreting = threading.Event()  # set while a background warm-up runs
-_original_compile_for_args = Dispatcher._compile_for_args
+_original_compile_for_args = getattr(Dispatcher, "_compile_for_args")  # noqa: B009 (not in numba's stubs)
 
 
 def _compile_or_interpret(self: Any, *args: Any, **kws: Any) -> Any:
@@ -37,7 +37,7 @@ def _compile_or_interpret(self: Any, *args: Any, **kws: Any) -> Any:
     return _original_compile_for_args(self, *args, **kws)
 
 
-Dispatcher._compile_for_args = _compile_or_interpret
+setattr(Dispatcher, "_compile_for_args", _compile_or_interpret)  # noqa: B010
 
 
 def interpreting() -> bool:

@@ -348,21 +348,3 @@ def warm_up() -> None:
     cache (or compiles them, once per machine and code version) before its first real run.
     A worker can call this at start-up; the engine works the same without it."""
     run_backtest(_warm_frame(), _warm_spec())
-
-
-def warm_up_all() -> int:
-    """Load or compile every kernel the platform has: the single-market engine's, the Monte
-    Carlo's, the portfolio loop's and every registered module's (each run once with its defaults
-    on a small frame). What ``manage.py warm_kernels`` runs at install time; returns the number
-    of modules run."""
-    from . import montecarlo
-    from .portfolio import PortfolioRules, run_portfolio
-
-    warm_up()
-    montecarlo.warm_up()
-    data = _warm_frame(600)
-    run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
-    modules = get_registry().all()
-    for cls in modules:
-        cls().calculate(data, {})
-    return len(modules)

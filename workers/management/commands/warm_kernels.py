@@ -14,7 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         from backtests.engine import jit, kernel, montecarlo
-        from backtests.engine.run import warm_up_all
+        from backtests.engine.warm import warm_up_all
 
         cached = jit.cache_matches(kernel.run_kernel, montecarlo._paths_kernel)
         started = time.monotonic()

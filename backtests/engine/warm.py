@@ -1,0 +1,24 @@
+"""Every compiled kernel at once: what ``manage.py warm_kernels`` runs at install or image-build
+time, and what a worker compiles in the background when its cache does not match (backtests/engine/jit.py)."""
+
+from __future__ import annotations
+
+from modules.registry import get_registry
+
+from . import montecarlo
+from .portfolio import PortfolioRules, run_portfolio
+from .run import _warm_frame, _warm_spec, warm_up
+
+
+def warm_up_all() -> int:
+    """Load or compile every kernel the platform has: the single-market engine's, the Monte
+    Carlo's, the portfolio loop's and every registered module's (each run once with its defaults
+    on a small frame). Returns the number of modules run."""
+    warm_up()
+    montecarlo.warm_up()
+    data = _warm_frame(600)
+    run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
+    modules = get_registry().all()
+    for cls in modules:
+        cls().calculate(data, {})
+    return len(modules)
