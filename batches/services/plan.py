@@ -18,6 +18,7 @@ from backtests.api.serializers import SYMBOL_PATTERN
 from backtests.services import backtest_count_today
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import CONDITION_KEYS, COST_KEYS, EXIT_KEYS
+from backtests.strategies.portfolio import PORTFOLIO_KEYS
 from backtests.strategies.templates import template_apply
 from batches import selectors
 from batches.grid import Grid, build_grid
@@ -201,7 +202,8 @@ def _strategy_as_written(definition: dict) -> dict:
 
 def _known_leaf_keys(body: dict, parent_keys, _parent) -> set[str]:
     """Keys a grid path may set although the request leaves them out: a module's declared
-    parameters and the condition keys (in a ``config``), and the engine's exit and cost keys."""
+    parameters and the condition keys (in a ``config``), the engine's exit and cost keys, and a
+    portfolio's rules (``portfolio.maxOpenPositions``, ...)."""
     if parent_keys and parent_keys[-1] == "config":
         node = body
         for key in parent_keys[:-1]:
@@ -215,6 +217,8 @@ def _known_leaf_keys(body: dict, parent_keys, _parent) -> set[str]:
         return set(EXIT_KEYS)
     if list(parent_keys) == ["costs"]:
         return set(COST_KEYS)
+    if list(parent_keys) == ["portfolio"]:
+        return set(PORTFOLIO_KEYS)
     return set()
 
 

@@ -580,3 +580,33 @@ def test_a_cron_on_a_day_of_the_month_is_read_in_crons_order(alice):
         cron="0 6 15 * *",
     )
     assert schedule.cron == "0 6 15 * *"
+
+
+def test_a_portfolio_strategy_sweeps_its_rules_and_walks_forward(alice):
+    body = v4_body(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-05-01T00:00:00Z")
+    body["marketContext"].pop("market")
+    body["marketContext"]["markets"] = ["EURUSD", "XAUUSD", "BTCUSD"]
+    body["portfolio"] = {"rankBy": {"module": "roc", "config": {"period": 10}}}
+    grid = {"portfolio.maxOpenPositions": [1, 2], "portfolio.allocation": ["equal", "risk_parity"]}
+    batch = create(alice, strategy=body, grid=grid)
+    assert batch.planned_runs == 4
+    assert run_all(batch) == BatchStatus.SUCCEEDED
+    runs = list(batch.runs.all())
+    assert {r.request["portfolio"]["maxOpenPositions"] for r in runs} == {1, 2}
+    assert all(
+        r.report_data["portfolio"]["max_open_positions"] <= r.request["portfolio"]["maxOpenPositions"] for r in runs
+    )
+    walk = create(
+        alice,
+        mode="walk_forward",
+        strategy=body,
+        grid={"portfolio.maxOpenPositions": [1, 3]},
+        walkForward={"inSample": "2mo", "outOfSample": "1mo", "step": "1mo"},
+    )
+    assert run_all(walk) == BatchStatus.SUCCEEDED
+    assert all(
+        set(r.trades.values_list("market", flat=True)) <= {"EURUSD", "XAUUSD", "BTCUSD"} for r in walk.runs.all()
+    )
+    with pytest.raises(CodedError) as excinfo:
+        create(alice, strategy=body, grid={"portfolio.maxOpen": [1, 2]})
+    assert "maxOpenPositions" in str(excinfo.value.details)
