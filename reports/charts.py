@@ -121,6 +121,22 @@ def _decimals(step: float) -> int:
     return 12
 
 
+def price_decimals(prices) -> int:
+    """The decimals a market is quoted in, from its typical price: 5 for FX majors (1.08123),
+    3 for yen pairs and prices in the tens or hundreds (150.123), 2 from 1,000 up (2,034.56)."""
+    values = np.abs(np.asarray(prices, dtype=np.float64))
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 2
+    typical = float(np.median(values))
+    return 2 if typical >= 1000 else 3 if typical >= 10 else 5
+
+
+def _fmt_price(value: float, step: float, decimals: int) -> str:
+    """A price label in the instrument's decimals (or more, if the tick step needs them)."""
+    return number_text(f"{{:,.{max(decimals, _decimals(step))}f}}", value)
+
+
 def _fmt_number(value: float, step: float) -> str:
     decimals = _decimals(step)
     if abs(value) >= 1000 and decimals == 0:
@@ -367,8 +383,9 @@ def price_chart(prices: pd.DataFrame, marks: Sequence[dict], title: str, height:
     ticks = nice_ticks(ylo, yhi, 4)
     ax = _Axes((62, 40, WIDTH - 12, height - 24), (-0.5, n - 0.5), (ylo, yhi))
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    decimals = price_decimals(prices["close"].to_numpy(float))
     body = [_text(6, 14, title, anchor="start", color=INK, size=11, weight="bold")]
-    body += _y_grid(ax, ticks, lambda v: _fmt_number(v, step))
+    body += _y_grid(ax, ticks, lambda v: _fmt_price(v, step, decimals))
     body.append(f'<line x1="{ax.x0:.1f}" x2="{ax.x1:.1f}" y1="{ax.y1:.1f}" y2="{ax.y1:.1f}" stroke="{AXIS}"/>')
     for pos, label in _bar_ticks(prices.index):
         x = float(ax.x(pos))

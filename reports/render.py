@@ -380,13 +380,6 @@ def _plain(value: Any) -> str:
 # ---- the trade list ---------------------------------------------------------------------------
 
 
-def _price_decimals(prices: list[float]) -> int:
-    if not prices:
-        return 2
-    typical = float(np.median(np.abs(prices)))
-    return 2 if typical >= 1000 else 3 if typical >= 10 else 5
-
-
 def _size_text(size: float) -> str:
     return f"{size:,.0f}" if abs(size) >= 1000 else f"{size:.2f}" if abs(size) >= 1 else f"{size:.4f}"
 
@@ -394,7 +387,7 @@ def _size_text(size: float) -> str:
 def _trade_cells(trades: list) -> tuple[list[list[str]], list[bool | None], bool]:
     """Text of every cell, each trade's outcome (True win, False loss, None flat) and whether the
     fees column is shown (only when some trade paid fees)."""
-    decimals = _price_decimals([t.entry_price for t in trades])
+    decimals = charts.price_decimals([t.entry_price for t in trades])
     with_fees = any(t.fees for t in trades)
     cells, outcomes = [], []
     for t in trades:

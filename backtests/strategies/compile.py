@@ -25,7 +25,8 @@ from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import floor_time, period_to_timedelta, timeframe_seconds, utcnow
 from qm_platform.errors import CodedError
 
-from .expand import expand_request
+from .expand import apply_template, expand_request
+from .keys import check_request_keys
 from .parse import build_strategy
 from .portfolio import is_portfolio, portfolio_markets, portfolio_rules
 from .saved import StrategyRef, saved_strategy_apply
@@ -74,6 +75,8 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
     from qm_platform.api_errors import _first_problem
 
     raw, strategy_ref = saved_strategy_apply(raw, user=user)
+    raw = apply_template(raw)
+    warnings = check_request_keys(raw)
     expanded = expand_request(raw)
     serializer = BacktestRequestSerializer(data=expanded)
     if not serializer.is_valid():
@@ -83,8 +86,6 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
             {"fields": serializer.errors},
         )
     body = serializer.body()
-    ignored = sorted(str(k) for k in expanded if k not in body and k not in serializer.fields)
-    warnings = tuple(f"Ignored the unknown field {key!r}." for key in ignored)
     spec = build_strategy(body)
     window = data_window_from_request(body, now=now)
     rules = None
@@ -102,8 +103,6 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
             f"no dataset with id {window.dataset_id}",
             {"field": "marketContext.dataSource"},
         )
-    if window.source == "synthetic" and window.symbol not in BASE_PRICES and rules is None:
-        warnings += (_unknown_synthetic_market(window.symbol),)
     if body.get("benchmark") is not None:
         body["benchmark"] = benchmark_from_request(body["benchmark"], window, user=user, now=now)
     else:
@@ -193,13 +192,19 @@ def benchmark_from_request(raw: Any, window: DataWindow, *, user, now: datetime 
     return {"market": market, "dataSource": source}
 
 
-def _unknown_synthetic_market(symbol: str) -> str:
-    """A typo'd market (XAUSD) would run on invented prices near 100: say so on the run."""
-    close = difflib.get_close_matches(symbol, list(BASE_PRICES), n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else f" Known markets: {', '.join(sorted(BASE_PRICES))}."
-    return (
-        f"{symbol} is not a market the synthetic data source knows: its prices are invented around 100 "
-        f"and say nothing about {symbol}.{hint}"
+def _check_synthetic_market(symbol: str) -> None:
+    """A typo'd market (XAUSD) would run on invented prices that say nothing about any market:
+    refuse it, naming the close ones. Yahoo and datasets name their own symbols."""
+    if symbol in BASE_PRICES:
+        return
+    markets = sorted(BASE_PRICES)
+    close = difflib.get_close_matches(symbol, markets, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; it knows {', '.join(markets)}."
+    raise CodedError(
+        "INVALID_REQUEST",
+        f"{symbol} is not a market the synthetic data source knows{hint} For another symbol use "
+        "dataSource 'yahoo' or an uploaded dataset.",
+        {"field": "marketContext.market", "close_matches": close, "markets": markets},
     )
 
 
@@ -282,6 +287,12 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
                 f"{ctx['warmup']!r}",
                 details={"field": "marketContext.warmup"},
             ) from None
+    if source == "synthetic" and not ctx.get("markets"):  # a portfolio's basket is checked on its own
+        _check_synthetic_market(str(market).upper())
+    if source == "yahoo":  # Yahoo's own limit (1m: 30 days) says more than the bar limit
+        _check_yahoo_range(timeframe, warmup_start or start, end, now)
+    if dataset is not None:
+        _check_dataset_range(dataset, start, end)
     bars = ((end - (warmup_start or start)).total_seconds()) / timeframe_seconds(timeframe)
     if bars > settings.QM_MAX_BARS:
         raise CodedError(
@@ -290,8 +301,6 @@ def data_window_from_request(body: dict, *, now: datetime | None = None) -> Data
             f"{settings.QM_MAX_BARS:,}. Shorten the period or use a larger timeframe.",
             details={"field": "marketContext.testPeriod", "max_bars": settings.QM_MAX_BARS},
         )
-    if source == "yahoo":
-        _check_yahoo_range(timeframe, warmup_start or start, end, now)
     return DataWindow(str(market).upper(), timeframe, start, end, source, dataset_id, warmup_start)
 
 
@@ -304,6 +313,28 @@ def _check_yahoo_range(timeframe: str, start: datetime, end: datetime, now: date
     except DataRangeUnavailable as exc:
         exc.details = {"field": "marketContext.testPeriod", **exc.details}
         raise
+
+
+def _check_dataset_range(dataset, start: datetime, end: datetime) -> None:
+    """A window that holds none of the dataset's bars would fail in the worker: refuse it here,
+    naming the range the dataset covers."""
+    first = pd.Timestamp(dataset.start).tz_convert("UTC")
+    last = pd.Timestamp(dataset.end).tz_convert("UTC")
+    if pd.Timestamp(end) > first and pd.Timestamp(start) <= last:
+        return
+    raise CodedError(
+        "DATA_RANGE_UNAVAILABLE",
+        f"dataset {dataset.id} ({dataset.symbol} {dataset.timeframe}) covers {first:%Y-%m-%d %H:%M} to "
+        f"{last:%Y-%m-%d %H:%M} UTC; the requested period ({pd.Timestamp(start):%Y-%m-%d} to "
+        f"{pd.Timestamp(end):%Y-%m-%d}) holds none of its bars. Choose dates inside that range, or a testPeriod.",
+        {
+            "field": "marketContext.startDate",
+            "dataset_start": first.isoformat(),
+            "dataset_end": last.isoformat(),
+            "requested_start": pd.Timestamp(start).isoformat(),
+            "requested_end": pd.Timestamp(end).isoformat(),
+        },
+    )
 
 
 def _dataset_for_window(dataset_id: int, market: str, timeframe: str):

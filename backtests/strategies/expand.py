@@ -17,13 +17,19 @@ from .templates import template_apply
 GENERATED = "generated"
 
 
+def apply_template(data: Any) -> Any:
+    """The request with its ``template`` (if it names one) applied; other bodies unchanged."""
+    if not isinstance(data, dict) or "template" not in data:
+        return data
+    body = copy.deepcopy(data)
+    template_id = body.pop("template")
+    return template_apply(template_id, body)
+
+
 def expand_request(data: Any) -> Any:
     if not isinstance(data, dict):
         return data  # the serializer reports the shape error
-    body = copy.deepcopy(data)
-    if "template" in body:
-        template_id = body.pop("template")
-        body = template_apply(template_id, body)
+    body = copy.deepcopy(apply_template(data))
     if body.get("kind") == "ict":
         from .v5 import compile_ict
 

@@ -132,10 +132,67 @@ def test_a_bad_dataset_symbol_is_400(alice_api, symbol):
         assert_contract(response, 400)
 
 
-def test_a_typoed_market_on_synthetic_data_runs_with_a_warning_naming_the_close_ones(alice_api):
-    response = alice_api.post(URL, v4_body(marketContext__market="XAUSD"), format="json")
-    assert response.status_code == 202
-    run = BacktestRun.objects.get(id=response.json()["id"])
-    assert any("XAUSD is not a market" in w and "XAUUSD" in w for w in run.warnings), run.warnings
+def test_a_typoed_market_on_synthetic_data_is_400_naming_the_close_ones(alice_api):
+    body = assert_contract(
+        alice_api.post(URL, v4_body(marketContext__market="XAUSD"), format="json"), 400, "INVALID_REQUEST"
+    )
+    assert "XAUSD is not a market" in body["error"] and "XAUUSD" in body["error"]
+    assert body["details"]["field"] == "marketContext.market" and "XAUUSD" in body["details"]["close_matches"]
+    assert BacktestRun.objects.count() == 0
     known = alice_api.post(URL, v4_body(marketContext__market="XAUUSD", cache=False), format="json").json()
     assert not any("not a market" in w for w in BacktestRun.objects.get(id=known["id"]).warnings)
+
+
+def _rename(body: dict, path: list, old: str, new: str) -> dict:
+    target = body
+    for key in path:
+        target = target[key]
+    target[new] = target.pop(old)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "typo", "field"),
+    [
+        ([], "marketContext", "marketContxt", "marketContxt"),
+        ([], "decisionBlocks", "decisionblocks", "decisionblocks"),
+        (["marketContext"], "timeframe", "timefame", "marketContext.timefame"),
+        (["decisionBlocks", 0], "subConfirmations", "subConfirmation", "decisionBlocks[0].subConfirmation"),
+        (
+            ["decisionBlocks", 0, "subConfirmations", 0],
+            "moduleId",
+            "moduleID",
+            "decisionBlocks[0].subConfirmations[0].moduleID",
+        ),
+    ],
+)
+def test_a_typoed_key_at_any_level_is_400_with_the_close_match(alice_api, path, old, typo, field):
+    body = _rename(v4_body(), path, old, typo)
+    err = assert_contract(alice_api.post(URL, body, format="json"), 400, "INVALID_REQUEST")
+    assert err["details"]["field"] == field and err["details"]["close_matches"] == [old], err
+    assert f"did you mean {old}?" in err["error"]
+    assert BacktestRun.objects.count() == 0
+
+
+def test_a_typoed_key_of_a_v5_request_is_400(alice_api):
+    from backtests.api.views import EXAMPLE_V5
+
+    body = json.loads(json.dumps(EXAMPLE_V5))
+    body["ict"]["entryModle"] = body["ict"].pop("entryModel", "fvg")
+    err = assert_contract(alice_api.post(URL, body, format="json"), 400, "INVALID_REQUEST")
+    assert err["details"] == {"field": "ict.entryModle", "close_matches": ["entryModel"]}
+
+
+def test_an_unknown_key_that_resembles_none_is_ignored_with_a_warning(alice_api):
+    body = v4_body(notes="my own annotation")
+    response = alice_api.post(URL, body, format="json")
+    assert response.status_code == 202, response.content
+    assert "Ignored the unknown field 'notes'." in BacktestRun.objects.get(id=response.json()["id"]).warnings
+
+
+def test_yahoo_1m_over_a_long_period_names_yahoos_30_day_limit_not_the_bar_limit(alice_api):
+    body = v4_body(marketContext__dataSource="yahoo", marketContext__timeframe="1m", marketContext__testPeriod="max")
+    for key in ("startDate", "endDate"):
+        body["marketContext"].pop(key)
+    err = assert_contract(alice_api.post(URL, body, format="json"), 400, "DATA_RANGE_UNAVAILABLE")
+    assert "last 30 days" in err["error"] and "limit is" not in err["error"], err

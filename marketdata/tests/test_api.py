@@ -246,6 +246,20 @@ def test_backtest_on_a_dataset_checks_market_and_timeframe(alice_api, make_manag
     assert "holds 1h bars" in err["error"]
 
 
+def test_backtest_outside_a_datasets_range_is_400_naming_the_covered_range(alice_api, make_manager):
+    dataset_id = upload(alice_api).json()["id"]
+    body = v4_body(
+        marketContext__dataSource=dataset_id,
+        marketContext__market="EURUSD",
+        marketContext__startDate="2025-01-01T00:00:00Z",
+        marketContext__endDate="2025-02-01T00:00:00Z",
+    )
+    err = assert_error(alice_api.post("/api/v1/backtests", body, format="json"), 400, "DATA_RANGE_UNAVAILABLE")
+    assert "covers 2024-01-08 00:00 to 2024-01-12 23:00 UTC" in err["error"], err
+    assert err["details"]["dataset_start"].startswith("2024-01-08") and err["details"]["field"]
+    assert BacktestRun.objects.count() == 0
+
+
 def test_yahoo_request_beyond_its_limits_is_refused_up_front(alice_api):
     body = v4_body(
         marketContext__dataSource="yahoo",
