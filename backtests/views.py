@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -20,8 +21,16 @@ from backtests import selectors, services
 from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
 from backtests.engine.conditions import OPERATORS
 from backtests.models import Artifact, RunStatus
+from backtests.strategies.ict_form import (
+    ENTRY_CHOICES,
+    HTF_FORM_CHOICES,
+    SESSION_CHOICES,
+    ict_body_from_form,
+    ict_form_values,
+)
 from marketdata.providers.synthetic import BASE_PRICES
 from marketdata.timeframes import TIMEFRAME_SECONDS
+from qm_platform.error_text import error_lines
 from qm_platform.errors import CodedError
 from qm_platform.parsers import loads_bounded
 from reports import analysis, charts, kpis
@@ -86,14 +95,20 @@ def _submit(request, *, kind: str | None = None):
     return run
 
 
+def _error_context(error: CodedError | None) -> dict:
+    """What ``_error.html`` shows: the error, its code in plain words and its details as sentences."""
+    if error is None:
+        return {"error": None}
+    return {"error": error, "error_help": error_help(error.code), "error_lines": error_lines(error)}
+
+
 def _builder_context(payload: str, error: CodedError | None = None) -> dict:
     from backtests.models import StrategyTemplate
 
     templates = list(StrategyTemplate.objects.only("id", "name", "kind", "body"))
     return {
         "payload": payload,
-        "error": error,
-        "error_help": error_help(error.code) if error else "",
+        **_error_context(error),
         "templates": [t for t in templates if t.kind == "v4"],
         "ict_templates": [t for t in templates if t.kind == "ict"],
         "template_bodies": {t.id: {**t.body, "strategyName": t.name} for t in templates if t.kind == "v4"},
@@ -119,21 +134,55 @@ def run_backtest_v4(request):
     return render(request, "backtests/new.html", _builder_context(json.dumps(EXAMPLE_V4, indent=2)))
 
 
+def _v5_context(body: dict, payload: str, error: CodedError | None = None) -> dict:
+    from backtests.models import StrategyTemplate
+
+    return {
+        "form": ict_form_values(body if isinstance(body, dict) else {}),
+        "payload": payload,
+        **_error_context(error),
+        "markets": sorted(BASE_PRICES),
+        "timeframes": list(TIMEFRAME_SECONDS),
+        "directions": ["Long", "Short"],
+        "periods": TEST_PERIODS,
+        "sessions": SESSION_CHOICES,
+        "entry_models": ENTRY_CHOICES,
+        "htf_choices": HTF_FORM_CHOICES,
+        "ict_templates": list(StrategyTemplate.objects.filter(kind="ict").only("id", "name")),
+    }
+
+
+def _v5_posted_body(request) -> dict:
+    """The V5 body a POST means: its JSON (a JSON request, or the JSON panel once edited) or
+    the form's fields."""
+    if (
+        request.content_type == "application/json"
+        or request.POST.get("source") == "json"
+        or ("payload" in request.POST and "market" not in request.POST)
+    ):
+        body = _parse_body(request)
+        if isinstance(body, dict):
+            body.setdefault("kind", "ict")
+        return body
+    return ict_body_from_form(request.POST)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_backtest_v5(request):
-    """The seed's V5 ICT endpoint. GET: a form with an example configuration. POST (JSON or form
-    field ``payload``, ``"kind": "ict"`` implied): enqueue, then 303 to the run page."""
+    """The ICT (V5) builder. GET: the form, filled from the example or ``?template=``. POST (the
+    form's fields, its JSON, or a JSON body; ``"kind": "ict"`` implied): enqueue, then 303 to
+    the run page."""
     if request.method == "POST":
+        body: Any = {}
         try:
-            run = _submit(request, kind="ict")
+            body = _v5_posted_body(request)
+            run = services.backtest_submit(user=request.user, body=body)
         except CodedError as exc:
-            return render(
-                request,
-                "backtests/new_v5.html",
-                {"payload": _raw_payload(request), "error": exc, "error_help": error_help(exc.code)},
-                status=exc.status_code,
-            )
+            shown = body if isinstance(body, dict) and body else {}
+            payload = json.dumps(shown, indent=2) if shown else _raw_payload(request)
+            return render(request, "backtests/new_v5.html", _v5_context(shown, payload, exc), status=exc.status_code)
+        audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     from backtests.models import StrategyTemplate
 
@@ -141,7 +190,7 @@ def run_backtest_v5(request):
     chosen = StrategyTemplate.objects.filter(id=request.GET.get("template", ""), kind="ict").first()
     if chosen is not None:
         example = {**chosen.body, "strategyName": chosen.name}  # the run is titled by its template
-    return render(request, "backtests/new_v5.html", {"payload": json.dumps(example, indent=2)})
+    return render(request, "backtests/new_v5.html", _v5_context(example, json.dumps(example, indent=2)))
 
 
 @login_required

@@ -93,6 +93,8 @@ def _render_as_json(request: Any) -> None:
 def _first_problem(detail: Any, path: str = "") -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if key == "non_field_errors":  # DRF's name for "the object itself"
+                return _first_problem(value, path)
             return _first_problem(value, f"{path}.{key}" if path else str(key))
     if isinstance(detail, list) and detail:
         return _first_problem(detail[0], path)
@@ -108,4 +110,9 @@ def json_404(request, exception=None):
 
 
 def json_500(request):
+    """The API answers JSON in the contract; a page answers the styled 500 page."""
+    if not request.path.startswith("/api/"):
+        from django.views.defaults import server_error
+
+        return server_error(request)
     return JsonResponse(error_body("INTERNAL_ERROR", "An internal error occurred; it has been logged."), status=500)

@@ -114,6 +114,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env_path("QM_ARTIFACT_DIR", VAR_DIR / "artifacts")
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/runs/"  # not Django's /accounts/profile/, which is no page here
 
 # --- cache (API throttling) ------------------------------------------------------------------
 # Per process by default; set QM_CACHE_URL=redis://host:6379/1 so every web process shares the
@@ -329,7 +330,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
-SPECTACULAR_SETTINGS.update({"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"})
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+)
 
 # Error pages never show secrets: the debug page's settings and request environment hide
 # URL-shaped values (they carry credentials) besides Django's usual keys and passwords.
