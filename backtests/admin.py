@@ -1,10 +1,13 @@
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from backtests import services
 from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, Trade
+from qm_platform.admin_display import AdminCss, json_summary, number, short_id, sparkline, table
 from qm_platform.errors import CodedError
+from reports import kpis
+from reports.charts import price_decimals
 
 
 @admin.register(Strategy)
@@ -22,6 +25,9 @@ class StrategyTemplateAdmin(admin.ModelAdmin):
 
 
 class TradeInline(admin.TabularInline):
+    """The trade table as a trader reads it: prices in the instrument's decimals, money and
+    percentages rounded."""
+
     model = Trade
     extra = 0
     can_delete = False
@@ -29,18 +35,43 @@ class TradeInline(admin.TabularInline):
         "seq",
         "direction",
         "entry_time",
-        "entry_price",
+        "entry",
         "exit_time",
-        "exit_price",
-        "size",
-        "pnl",
-        "pnl_pct",
+        "exit",
+        "units",
+        "net_pnl",
+        "return_pct",
+        "r",
         "exit_reason",
         "bars_held",
     )
     readonly_fields = fields
     max_num = 0
     show_change_link = False
+
+    @admin.display(description="Entry price")
+    def entry(self, trade):
+        return number(trade.entry_price, price_decimals([trade.entry_price or 0]))
+
+    @admin.display(description="Exit price")
+    def exit(self, trade):
+        return number(trade.exit_price, price_decimals([trade.entry_price or 0]))
+
+    @admin.display(description="Size")
+    def units(self, trade):
+        return number(trade.size, 2 if abs(trade.size or 0) >= 1 else 4)
+
+    @admin.display(description="P&L")
+    def net_pnl(self, trade):
+        return number(trade.pnl, 2, signed=True)
+
+    @admin.display(description="Return")
+    def return_pct(self, trade):
+        return number(trade.pnl_pct, 2, suffix=" %", signed=True)
+
+    @admin.display(description="R")
+    def r(self, trade):
+        return number(trade.r_multiple, 2, signed=True)
 
 
 class ArtifactInline(admin.TabularInline):
@@ -74,30 +105,152 @@ class HealthFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes that occur, by name; runs without one as "No error" (Django's own filter
+    would list the empty code as a link with no text)."""
+
+    title = "error code"
+    parameter_name = "error"
+
+    def lookups(self, request, model_admin):
+        codes = BacktestRun.objects.exclude(error_code="").order_by("error_code").values_list("error_code", flat=True)
+        return [("none", "No error"), *((code, code) for code in codes.distinct())]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(error_code="")
+        if self.value():
+            return queryset.filter(error_code=self.value())
+        return queryset
+
+
 @admin.register(BacktestRun)
 class BacktestRunAdmin(admin.ModelAdmin):
+    """Runs as a product page: a short id, the KPIs rounded to their units, the equity curve as
+    a sparkline, links to the PDF and the app's page; the stored JSON only folded away."""
+
     list_display = (
-        "id",
+        "short_id",
         "owner",
         "market",
         "timeframe",
         "direction",
-        "status",
+        "status_badge",
         "progress",
         "duration",
         "trade_count",
+        "net_return",
         "error_code",
         "attempts",
         "cached",
         "created_at",
         "pdf_link",
     )
-    list_filter = (HealthFilter, "status", "market", "timeframe", "error_code", "cached")
+    list_display_links = ("short_id",)
+    list_filter = (HealthFilter, "status", "market", "timeframe", ErrorCodeFilter, "cached")
     search_fields = ("id", "market", "owner__username")
-    readonly_fields = [f.name for f in BacktestRun._meta.fields] + ["pdf_link", "page_link"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "owner"),
+                    ("status_badge", "progress", "stage"),
+                    ("market", "timeframe", "direction"),
+                    ("batch", "batch_params_text"),
+                    ("page_link", "pdf_link"),
+                )
+            },
+        ),
+        ("Results", {"fields": ("metrics_summary", "equity_sparkline", "trade_count")}),
+        (
+            "Data",
+            {"fields": (("data_source", "bars"), ("data_start", "data_end", "warmup_start"), "data_quality_summary")},
+        ),
+        (
+            "Timing and delivery",
+            {
+                "fields": (
+                    ("created_at", "started_at", "finished_at", "duration"),
+                    ("attempts", "cached", "cache_source"),
+                    ("engine_version", "data_checksum"),
+                )
+            },
+        ),
+        ("Problems", {"fields": ("error_code", "error_message", "report_error", "warnings_list")}),
+        ("Request", {"classes": ("collapse",), "fields": ("request_json",)}),
+    )
+    readonly_fields = [f.name for f in BacktestRun._meta.fields] + [
+        "short_id",
+        "status_badge",
+        "net_return",
+        "pdf_link",
+        "page_link",
+        "duration",
+        "metrics_summary",
+        "equity_sparkline",
+        "data_quality_summary",
+        "warnings_list",
+        "request_json",
+        "batch_params_text",
+    ]
     inlines = [ArtifactInline, TradeInline]
     actions = ["rerun"]
     date_hierarchy = "created_at"
+
+    class Media(AdminCss):
+        pass
+
+    @admin.display(description="Run", ordering="id")
+    def short_id(self, run):
+        return short_id(run.id)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, run):
+        return format_html('<span class="qm-badge {}">{}</span>', run.status, run.get_status_display())
+
+    @admin.display(description="Net return")
+    def net_return(self, run):
+        return number((run.metrics or {}).get("net_return_pct"), 2, suffix=" %", signed=True)
+
+    @admin.display(description="Key figures")
+    def metrics_summary(self, run):
+        if not run.metrics:
+            return "–"
+        return table((card["label"], card["text"]) for card in kpis.summary(run.metrics, run.trade_count))
+
+    @admin.display(description="Equity")
+    def equity_sparkline(self, run):
+        curve = run.equity_curve or []
+        values = [point[1] for point in curve if isinstance(point, (list, tuple)) and len(point) > 1]
+        if len(values) < 2:
+            return "–"
+        return format_html(
+            '{} <span class="help">{} → {} ({} points stored)</span>',
+            sparkline(values, label=f"equity of run {run.id}"),
+            number(values[0], 2),
+            number(values[-1], 2),
+            f"{len(values):,}",
+        )
+
+    @admin.display(description="Data quality")
+    def data_quality_summary(self, run):
+        return json_summary(run.data_quality, lines=8)
+
+    @admin.display(description="Warnings")
+    def warnings_list(self, run):
+        if not run.warnings:
+            return "–"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in run.warnings)))
+
+    @admin.display(description="Request (as submitted)")
+    def request_json(self, run):
+        return json_summary(run.request, lines=0)
+
+    @admin.display(description="Batch parameters")
+    def batch_params_text(self, run):
+        params = run.batch_params or {}
+        return ", ".join(f"{k} = {v}" for k, v in params.items()) or "–"
 
     @admin.display(description="Duration")
     def duration(self, run):

@@ -12,14 +12,15 @@ from batches.models import Batch, BatchLimit, Schedule
 from batches.services.lifecycle import batch_cancel
 from batches.services.plan import batch_plan
 from batches.services.schedules import schedule_check_timing, schedule_delete, schedule_fire, schedule_sync
+from qm_platform.admin_display import AdminCss, json_summary, number, short_id, table, truncated
 from qm_platform.errors import CodedError
 
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
     list_display = (
-        "id",
-        "name",
+        "short_id",
+        "name_text",
         "owner",
         "mode",
         "status",
@@ -31,11 +32,81 @@ class BatchAdmin(admin.ModelAdmin):
         "finished_at",
         "report_link",
     )
+    list_display_links = ("short_id",)
     list_filter = ("status", "mode", "drift_alert", "schedule")
     search_fields = ("id", "name", "owner__username")
-    readonly_fields = [f.name for f in Batch._meta.fields] + ["drift_table", "report_link"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("id", "owner"),
+                    ("name", "mode", "status", "stage"),
+                    ("combination_count", "planned_runs", "schedule"),
+                    ("page_link", "report_link"),
+                )
+            },
+        ),
+        ("Results", {"fields": ("summary_table", "windows_summary", "drift_table", "drift_alert")}),
+        ("Timing", {"fields": (("created_at", "finished_at"),)}),
+        ("Problems", {"fields": ("error_code", "error_message", "report_error", "warnings")}),
+        ("Definition", {"classes": ("collapse",), "fields": ("definition_json",)}),
+    )
+    readonly_fields = [f.name for f in Batch._meta.fields] + [
+        "drift_table",
+        "report_link",
+        "page_link",
+        "summary_table",
+        "windows_summary",
+        "definition_json",
+        "short_id",
+        "name_text",
+    ]
     actions = ["cancel"]
     date_hierarchy = "created_at"
+
+    class Media(AdminCss):
+        pass
+
+    @admin.display(description="Batch", ordering="id")
+    def short_id(self, batch):
+        return short_id(batch.id)
+
+    @admin.display(description="Name", ordering="name")
+    def name_text(self, batch):
+        return truncated(batch.name or batch.mode, 36)
+
+    @admin.display(description="Page")
+    def page_link(self, batch):
+        return format_html('<a href="{}">batch page</a>', reverse("batch-page", kwargs={"pk": batch.id}))
+
+    @admin.display(description="Summary")
+    def summary_table(self, batch):
+        summary = batch.summary or {}
+        if not summary:
+            return "–"
+        rows = []
+        for key, value in summary.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append((key.replace("_", " "), number(value, 0 if isinstance(value, int) else 3)))
+            elif isinstance(value, str):
+                rows.append((key.replace("_", " "), truncated(value, 60)))
+            elif isinstance(value, dict) and key in ("best", "best_run"):
+                rows.append((key.replace("_", " "), json_summary(value, lines=4)))
+        other = {
+            k: v for k, v in summary.items() if not isinstance(v, (int, float, str)) and k not in ("best", "best_run")
+        }
+        if other:
+            rows.append(("more", json_summary(other, lines=0)))
+        return table(rows)
+
+    @admin.display(description="Walk-forward windows")
+    def windows_summary(self, batch):
+        return json_summary(batch.windows, lines=0) if batch.windows else "–"
+
+    @admin.display(description="Definition")
+    def definition_json(self, batch):
+        return json_summary(batch.definition, lines=0)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("owner", "schedule")
@@ -80,7 +151,7 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 def _fmt(value) -> str:
-    return "–" if value is None else f"{value:.3g}"
+    return number(value, 3) if isinstance(value, float) else number(value, 0)
 
 
 class ScheduleForm(forms.ModelForm):

@@ -1,16 +1,14 @@
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from marketdata import services
 from marketdata.models import Dataset
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import POLICIES, quality_summary
+from qm_platform.admin_display import AdminCss, json_summary, number
 from qm_platform.errors import CodedError
 
 
@@ -26,7 +24,7 @@ class CsvUploadForm(forms.Form):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "timeframe", "source", "owner", "start", "end", "rows", "bytes", "score", "last_updated")
+    list_display = ("symbol", "timeframe", "source", "owner", "covers", "rows_text", "size", "score", "last_updated")
     list_filter = ("source", "timeframe")
     search_fields = ("symbol", "name")
     readonly_fields = (
@@ -49,9 +47,25 @@ class DatasetAdmin(admin.ModelAdmin):
     exclude = ("quality_report",)
     change_list_template = "admin/marketdata/dataset/change_list.html"
 
+    class Media(AdminCss):
+        pass
+
+    @admin.display(description="covers", ordering="start")
+    def covers(self, obj):
+        return f"{obj.start:%Y-%m-%d %H:%M} → {obj.end:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="bars", ordering="rows")
+    def rows_text(self, obj):
+        return number(obj.rows, 0)
+
+    @admin.display(description="size", ordering="bytes")
+    def size(self, obj):
+        return f"{number(obj.bytes / 1e6, 2)} MB" if obj.bytes >= 1e5 else f"{number(obj.bytes / 1e3, 1)} kB"
+
     @admin.display(description="quality")
     def score(self, obj):
-        return obj.completeness_score
+        score = obj.completeness_score
+        return number(score, 1) if isinstance(score, float) else score
 
     @admin.display(description="quality summary")
     def quality(self, obj):
@@ -62,9 +76,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="quality report")
     def quality_report_json(self, obj):
-        return format_html(
-            "<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(obj.quality_report or {}, indent=2)
-        )
+        return json_summary(obj.quality_report or {}, lines=0)
 
     def has_add_permission(self, request):
         return False  # datasets come from providers or from the upload form
