@@ -43,6 +43,7 @@ from backtests.portfolios import portfolio_execute
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
 from backtests.strategies.portfolio import is_portfolio
+from marketdata.progress import reporting as data_progress
 from marketdata.services import market_data_load, market_data_load_closes
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
@@ -609,17 +610,33 @@ class ProgressWriter:
     run_id: object
     lease: str
     min_interval: float
+    check_interval: float = 0.25
     last_pct: int = -1
     last_stage: str = ""
     last_write: float = 0.0
+    last_check: float = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         low, high = STAGES[stage.split(":", 1)[0]]  # "computing_modules:EURUSD": a portfolio's market
         pct = int(low + (high - low) * (done / total if total else 1))
-        elapsed = time.monotonic() - self.last_write
+        now = time.monotonic()
+        elapsed = now - self.last_write
         if elapsed < self.min_interval and (stage == self.last_stage or elapsed < self.min_interval / 4):
+            if now - max(self.last_check, self.last_write) >= self.check_interval:
+                self.check()
             return
         self.write(stage, pct)
+
+    def check(self) -> None:
+        """Stop (RunCancelled) if the run left RUNNING or our lease was taken over."""
+        still_ours = _db_retry(
+            lambda: BacktestRun.objects.filter(
+                id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
+            ).exists()
+        )
+        self.last_check = time.monotonic()
+        if not still_ours:
+            raise RunCancelled()
 
     def write(self, stage: str, pct: int) -> None:
         pct = max(pct, self.last_pct)
@@ -682,7 +699,12 @@ def backtest_execute(*, run_id, task_id: str = "") -> str:
 
 def _execute_claimed(run_id, lease: str) -> str:
     run = BacktestRun.objects.get(id=run_id)
-    progress = ProgressWriter(run_id=run.id, lease=lease, min_interval=settings.QM_PROGRESS_MIN_INTERVAL)
+    progress = ProgressWriter(
+        run_id=run.id,
+        lease=lease,
+        min_interval=settings.QM_PROGRESS_MIN_INTERVAL,
+        check_interval=settings.QM_CANCEL_CHECK_INTERVAL,
+    )
     stage_started = time.monotonic()
     try:
         spec = build_strategy(run.request)  # the stored body was compiled at submission
@@ -691,7 +713,8 @@ def _execute_claimed(run_id, lease: str) -> str:
         if is_portfolio(run.request):
             result, loaded = portfolio_execute(run=run, spec=spec, progress=progress, annualisation=annualisation)
         else:
-            loaded = market_data_load(run=run)
+            with data_progress(lambda done, total: progress("loading_data", done, total)):
+                loaded = market_data_load(run=run)
             observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
             progress.write("loading_data", 10)
             started = time.monotonic()

@@ -252,6 +252,9 @@ if QM_CHROMIUM_PATH and not Path(QM_CHROMIUM_PATH).exists():
 QM_RENDER_PDF = env_bool("QM_RENDER_PDF", True)
 QM_REPORT_PAGE_SIZE = env_choice("QM_REPORT_PAGE_SIZE", "A4", ("A4", "Letter"))
 QM_PROGRESS_MIN_INTERVAL = float(env_int("QM_PROGRESS_MIN_INTERVAL_MS", 1000, min_value=0)) / 1000
+# Between progress writes a worker still looks whether its run was cancelled this often (one
+# indexed single-row read), so a cancel stops a run within about this long at any stage.
+QM_CANCEL_CHECK_INTERVAL = float(env_int("QM_CANCEL_CHECK_INTERVAL_MS", 250, min_value=10)) / 1000
 QM_MAX_BARS = env_int("QM_MAX_BARS", 5_000_000, min_value=1000)
 
 QM_LOG_FORMAT = env_choice("QM_LOG_FORMAT", "plain", ("plain", "json"))

@@ -21,6 +21,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from marketdata.progress import report
 from marketdata.timeframes import timeframe_seconds
 
 ANCHOR = pd.Timestamp("2015-01-01", tz="UTC")
@@ -124,7 +125,8 @@ class SyntheticProvider:
         offsets = np.arange(bars_per_day) * bar
         hours = (offsets // 3600) % 24
         activity = HOUR_ACTIVITY[hours]
-        for day in days:
+        for number, day in enumerate(days):
+            report(number, len(days))  # progress, and the run's chance to stop (cancelled)
             if is_weekend_closed(symbol) and day.day_of_week >= 5:
                 continue
             i = (day - ANCHOR).days

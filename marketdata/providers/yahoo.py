@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from marketdata.progress import report
 from marketdata.providers import DataRangeUnavailable, ProviderError, ProviderUnavailable, SymbolNotFound
 from marketdata.resample import day_session_for, resample_ohlcv
 from marketdata.timeframes import timeframe_seconds, utcnow
@@ -168,6 +169,7 @@ class YahooProvider:
         step = pd.Timedelta(days=limit.max_days_per_request) if limit.max_days_per_request else None
         chunk_start = start_ts
         while chunk_start < end_ts:
+            report(int((chunk_start - start_ts) / (end_ts - start_ts) * 1000), 1000)  # may stop a cancelled run
             chunk_end = min(end_ts, chunk_start + step) if step else end_ts
             frames.append(self._history(ticker, limit.interval, chunk_start, chunk_end))
             chunk_start = chunk_end

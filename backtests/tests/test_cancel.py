@@ -1,0 +1,56 @@
+"""A cancel stops the worker within about QM_CANCEL_CHECK_INTERVAL at any stage, data
+generation included (bench/cancel.py measures how long)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import override_settings
+
+from backtests import services
+from backtests.models import BacktestRun, RunStatus, Trade
+from marketdata.providers.synthetic import SyntheticProvider
+
+from .factories import v4_body
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(QM_RENDER_PDF=False, QM_CANCEL_CHECK_INTERVAL=0.01, QM_PROGRESS_MIN_INTERVAL=60)
+def test_a_cancel_while_the_data_is_generated_stops_the_worker_at_once(alice, monkeypatch):
+    # A year of 1m bars: generated day by day, ~260 days; the user cancels on the 5th.
+    body = v4_body(
+        marketContext__timeframe="1m",
+        marketContext__startDate="2023-01-01T00:00:00Z",
+        marketContext__endDate="2024-01-01T00:00:00Z",
+    )
+    run = services.backtest_submit(user=alice, body=body)
+    days = []
+    real = SyntheticProvider._intraday
+
+    def one_day(self, *args, **kwargs):
+        days.append(time.monotonic())
+        if len(days) == 5:
+            services.backtest_cancel(run=BacktestRun.objects.get(id=run.id))
+        time.sleep(0.005)  # a day's bars take a few ms to generate
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyntheticProvider, "_intraday", one_day)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
+    assert 5 <= len(days) < 15, f"the worker generated {len(days)} days; the year has ~260"
+    assert not Trade.objects.filter(run=run).exists()
+    assert BacktestRun.objects.get(id=run.id).status == RunStatus.CANCELLED
+
+
+@pytest.mark.parametrize("stage", list(services.STAGES))
+def test_between_progress_writes_the_worker_still_notices_a_cancel(alice, stage):
+    run = services.backtest_submit(user=alice, body=v4_body())
+    BacktestRun.objects.filter(id=run.id).update(status=RunStatus.RUNNING, lease_token="mine")
+    writer = services.ProgressWriter(run_id=run.id, lease="mine", min_interval=60, check_interval=0)
+    writer.write(stage, 1)  # the last write: the next ones wait a minute
+    writer(stage, 1, 10)  # still ours: nothing happens
+    BacktestRun.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)
+    with pytest.raises(services.RunCancelled):
+        writer(stage, 2, 10)
+    assert BacktestRun.objects.get(id=run.id).progress == 1, "a cancel check writes nothing"
