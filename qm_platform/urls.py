@@ -2,11 +2,23 @@ from csp.constants import SELF
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from backtests import views as pages
 from qm_platform import health
+
+
+class FaviconView(RedirectView):
+    """Browsers (and the admin) ask for /favicon.ico: the icon is a static file."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("qm/favicon.svg")
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -33,6 +45,7 @@ urlpatterns = [
     path("", include("batches.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="backtests/login.html"), name="login"),
     path("accounts/", include("accounts.urls")),
+    path("favicon.ico", FaviconView.as_view()),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("metrics", health.metrics_view),

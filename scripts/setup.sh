@@ -22,3 +22,6 @@ $PY -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E 
 $PY -c "import django, celery, talib, playwright" # fails loudly if the install did not work
 # Compile every kernel now, not in a worker's first run (no database or broker needed).
 DJANGO_DEBUG=1 QM_VAR_DIR="${QM_VAR_DIR:-var}" $PY manage.py warm_kernels
+
+# axe-core for the site audit (qm_platform/tests/test_site_audit.py), pinned by package-lock.json
+npm ci --silent --no-audit --no-fund
