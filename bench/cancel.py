@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import BenchPlatform  # noqa: E402
 
-PLATFORM = BenchPlatform("cancel", db="qm_bench_cancel", redis_db=13, port=8093)
+PLATFORM = BenchPlatform(
+    "cancel", db="qm_bench_cancel", redis_db=int(os.environ.get("QM_BENCH_REDIS_DB", "12")), port=8093
+)
 CANCEL_AFTER = 0.6  # seconds into data loading
 
 
