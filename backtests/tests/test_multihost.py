@@ -1,0 +1,579 @@
+"""Scale-out across machines, on this machine: Linux network namespaces joined by veth pairs to
+a bridge, one "host" each for PostgreSQL (its own initdb cluster), Redis and S3 (SeaweedFS), the
+web server with celery beat, and the workers, each with its own QM_VAR_DIR. Nothing is shared
+but the network (and the installed code with its compiled kernels, as an image would ship them).
+
+1. a run submitted to the web host executes on a worker host; its PDF downloads from the web host;
+2. the link of the worker holding a run is cut mid-run: the other worker takes it over after the
+   heartbeat timeout and it ends SUCCEEDED once; the cut worker's late writes are refused;
+3. the database host is cut for 5 s mid-run: nothing is lost or stuck;
+4. a third worker host added while a 200-run batch runs takes runs within seconds (printed);
+5. Redis is restarted without persistence while 50 runs are queued: all 50 end SUCCEEDED, once.
+
+Needs root and iproute2 (CI runs as root); skipped with the reason otherwise. The services the
+other tests share (PostgreSQL and Redis on 127.0.0.1) are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from backtests.tests.factories import v4_body
+from conftest import ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedFS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.multihost]
+
+LAB = os.getpid() % 200 + 20  # one subnet and set of names per test run: 10.77.<LAB>.0/24
+NET = f"10.77.{LAB}"
+HOSTS = {"db": 2, "svc": 3, "web": 4, "w1": 5, "w2": 6, "w3": 7}
+HEARTBEAT_TIMEOUT = 10
+PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
+FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+TWO_MONTHS = {"marketContext__startDate": "2024-01-01T00:00:00Z", "marketContext__endDate": "2024-03-01T00:00:00Z"}
+
+
+def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def say(message: str) -> None:
+    """Progress and measurements, shown in the test output (-s) and kept in the report."""
+    print(f"[multihost] {message}", flush=True)
+
+
+class Lab:
+    """The namespaces, the bridge that joins them and every process started in them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.bridge = f"qmbr{LAB}"
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.made: list[str] = []
+
+    def ns(self, host: str) -> str:
+        return f"qm{LAB}-{host}"
+
+    def ip(self, host: str) -> str:
+        return f"{NET}.{HOSTS[host]}"
+
+    def veth(self, host: str) -> str:
+        return f"qm{LAB}{host}"  # the bridge's end of the host's link (at most 15 characters)
+
+    def build(self) -> None:
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        self.made.append("bridge")
+        sh("ip", "addr", "add", f"{NET}.1/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        for host in HOSTS:
+            ns = self.ns(host)
+            sh("ip", "netns", "add", ns)
+            self.made.append(ns)
+            sh("ip", "link", "add", self.veth(host), "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "link", "set", self.veth(host), "master", self.bridge, "up")
+            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{self.ip(host)}/24", "dev", "eth0")
+            sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+            sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+    def db(self):
+        return psycopg.connect(host=self.ip("db"), user="postgres", dbname="qm", autocommit=True, connect_timeout=3)
+
+    def cut(self, host: str) -> None:
+        sh("ip", "link", "set", self.veth(host), "down")
+
+    def restore(self, host: str) -> None:
+        sh("ip", "link", "set", self.veth(host), "up")
+
+    def start(self, name: str, host: str, cmd: list[str], env: dict | None = None, user: str = "") -> subprocess.Popen:
+        prefix = ["ip", "netns", "exec", self.ns(host)] + (["runuser", "-u", user, "--"] if user else [])
+        # the process writes to its own copy of the descriptor: ours is closed once it is started
+        with open(self.log(name), "ab") as log:
+            proc = subprocess.Popen(
+                prefix + cmd,
+                cwd=ROOT,
+                env=env or dict(os.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> Path:
+        return self.root / f"{name}.log"
+
+    def stop(self, name: str, sig=signal.SIGTERM, timeout: float = 20) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def teardown(self) -> None:
+        for name in list(self.procs):
+            self.stop(name, timeout=10)
+        for made in reversed(self.made):
+            if made == "bridge":
+                sh("ip", "link", "del", self.bridge, check=False)
+                continue
+            for pid in sh("ip", "netns", "pids", made, check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)  # anything of ours still inside
+            sh("ip", "netns", "del", made, check=False)
+
+
+def wait_for(what: str, predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def netns_unavailable() -> str:
+    if os.geteuid() != 0:
+        return "the multi-host test needs root to create network namespaces (CI runs as root)"
+    if shutil.which("ip") is None or shutil.which("runuser") is None:
+        return "the multi-host test needs iproute2's `ip` and `runuser`"
+    probe = f"qm{LAB}-probe"
+    made = sh("ip", "netns", "add", probe, check=False)
+    if made.returncode != 0:
+        return f"network namespaces cannot be created here: {made.stderr.strip()}"
+    sh("ip", "netns", "del", probe, check=False)
+    return ""
+
+
+@pytest.fixture(scope="module")
+def lab():
+    reason = netns_unavailable()
+    if reason:
+        pytest.skip(reason)
+    for tool in ("initdb", "postgres", "redis-server"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the multi-host test needs `{tool}` (scripts/setup.sh installs the services)")
+    root = Path(tempfile.mkdtemp(prefix="qm-multihost-"))
+    root.chmod(0o755)
+    lab = Lab(root)
+    try:
+        lab.build()
+        _start_services(lab)
+        yield lab
+    finally:
+        lab.teardown()
+        kept = ROOT / "var" / "multihost-logs"  # the hosts' logs outlive the lab, for a failure's post-mortem
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.mkdir(parents=True)
+        for log in root.glob("*.log"):
+            shutil.copy(log, kept / log.name)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_services(lab: Lab) -> None:
+    started = time.monotonic()
+    pgdata = lab.root / "pgdata"
+    pgdata.mkdir()
+    shutil.chown(pgdata, "postgres", "postgres")
+    sh("runuser", "-u", "postgres", "--", "initdb", "-D", str(pgdata), "-A", "trust", "-U", "postgres", "--no-sync")
+    with open(pgdata / "pg_hba.conf", "a") as hba:
+        hba.write(f"host all all {NET}.0/24 trust\n")
+    lab.start(
+        "postgres",
+        "db",
+        ["postgres", "-D", str(pgdata), "-c", f"listen_addresses={lab.ip('db')}", "-k", str(pgdata), "-c", "fsync=off"],
+        user="postgres",
+    )
+    lab.redis_cmd = [
+        "redis-server",
+        "--bind",
+        lab.ip("svc"),
+        "--port",
+        "6379",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+    ]
+    lab.start("redis", "svc", lab.redis_cmd)
+    s3 = SeaweedFS(
+        lab.root / "seaweedfs",
+        ip=lab.ip("svc"),
+        ports=[9333, 8080, 8888, 8333, 23646],
+        prefix=["ip", "netns", "exec", lab.ns("svc")],
+    )
+    lab.procs["seaweedfs"] = s3.proc
+    s3.wait_ready(bucket="quantmetrics")
+    wait_for("PostgreSQL", lambda: _pg_up(lab), 60)
+    with psycopg.connect(host=lab.ip("db"), user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE qm")
+    env = host_env(lab, "web")
+    sh_env = dict(env)
+    for step in (["migrate", "-v0"], ["qm_demo"]):
+        done = subprocess.run(
+            ["ip", "netns", "exec", lab.ns("web"), sys.executable, "manage.py", *step],
+            cwd=ROOT,
+            env=sh_env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    lab.token = done.stdout.strip().splitlines()[-1]
+    with lab.db() as conn:
+        # the test measures the platform, not a plan: the limits out of the way, and up to 50 runs of
+        # the user in the broker at once (the per-user dispatcher keeps the rest in the outbox)
+        conn.execute(
+            "UPDATE plans_plan SET concurrent_runs = 50, runs_per_day = 100000, bars_per_run = 5000000, "
+            "combinations_per_batch = 10000, submit_rate = '1000/min' WHERE slug = 'elite'"
+        )
+        conn.execute(
+            "INSERT INTO plans_userplan (user_id, plan_id, assigned_at) "
+            "SELECT id, 'elite', now() FROM auth_user WHERE username = 'demo'"
+        )
+    lab.start(
+        "web",
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "qm_platform.wsgi:application",
+            "--bind",
+            f"{lab.ip('web')}:8000",
+            "--workers",
+            "2",
+            "--timeout",
+            "120",
+        ],
+        env=env,
+    )
+    lab.start("beat", "web", [sys.executable, "-m", "celery", "-A", "qm_platform", "beat", "--loglevel=INFO"], env=env)
+    lab.http = requests.Session()
+    lab.http.trust_env = False  # no proxy between the test and its hosts
+    lab.http.headers["Authorization"] = f"Token {lab.token}"
+    lab.url = f"http://{lab.ip('web')}:8000/api/v1"
+    wait_for("the web server", lambda: _http_up(lab), 60)
+    for worker in ("w1", "w2"):
+        start_worker(lab, worker)
+    for worker in ("w1", "w2"):
+        wait_ready(lab, worker)
+    say(f"services, web, beat and two workers up in {time.monotonic() - started:.1f} s")
+
+
+def _pg_up(lab: Lab) -> bool:
+    try:
+        psycopg.connect(host=lab.ip("db"), user="postgres", dbname="postgres", connect_timeout=1).close()
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _http_up(lab: Lab) -> bool:
+    try:
+        return lab.http.get(f"http://{lab.ip('web')}:8000/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def host_env(lab: Lab, host: str) -> dict:
+    var = lab.root / f"var-{host}"  # the host's own QM_VAR_DIR: shared with no other host
+    var.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QM_", "DJANGO_", "PROMETHEUS_", "CELERY_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "qm_platform.settings",
+            "DJANGO_SECRET_KEY": "multihost-test-only-key-0123456789abcdefghijklmnop",
+            "DJANGO_ALLOWED_HOSTS": lab.ip("web"),
+            "QM_SSL_REDIRECT": "0",
+            "QM_SECURE_COOKIES": "0",
+            "QM_HSTS_SECONDS": "0",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"postgres://postgres@{lab.ip('db')}:5432/qm",
+            "CELERY_BROKER_URL": f"redis://{lab.ip('svc')}:6379/0",
+            "QM_VAR_DIR": str(var),
+            "QM_STORAGE_BACKEND": "s3",
+            "QM_ARTIFACT_STORAGE": "s3",
+            "QM_S3_ENDPOINT_URL": f"http://{lab.ip('svc')}:8333",
+            "QM_S3_BUCKET": "quantmetrics",
+            "QM_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
+            "QM_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+            "QM_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "QM_REDISPATCH_SECONDS": "30",  # longer than a run waits in the broker here
+            "QM_BATCH_SWEEP_SECONDS": "3",
+            "QM_BATCH_RENDER_PDF": "0",
+            "QM_TASK_SOFT_TIME_LIMIT": "120",
+            "QM_TASK_TIME_LIMIT": "150",
+        }
+    )
+    return env
+
+
+def start_worker(lab: Lab, host: str) -> float:
+    """Start a worker on ``host``; returns the monotonic time it was started."""
+    started = time.monotonic()
+    lab.start(
+        host,
+        host,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "qm_platform",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{host}@qm{LAB}",
+        ],
+        env=host_env(lab, host),
+    )
+    return started
+
+
+def wait_ready(lab: Lab, host: str, timeout: float = 120) -> None:
+    def ready() -> bool:
+        if lab.procs[host].poll() is not None:
+            raise AssertionError(f"worker {host} exited:\n{lab.log(host).read_text()[-3000:]}")
+        return b" ready." in lab.log(host).read_bytes()
+
+    wait_for(f"worker {host}", ready, timeout)
+
+
+def submit(lab: Lab, body: dict) -> str:
+    response = lab.http.post(f"{lab.url}/backtests", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def run_row(lab: Lab, run_id: str) -> dict:
+    with lab.db() as conn:
+        cur = conn.execute(
+            "SELECT status, attempts, trade_count, celery_task_id, lease_token, "
+            "(SELECT count(*) FROM backtests_trade t WHERE t.run_id = r.id), "
+            "(SELECT count(DISTINCT seq) FROM backtests_trade t WHERE t.run_id = r.id) "
+            "FROM backtests_backtestrun r WHERE id = %s",
+            (run_id,),
+        )
+        status, attempts, trade_count, task_id, lease, trades, seqs = cur.fetchone()
+    return dict(
+        status=status,
+        attempts=attempts,
+        trade_count=trade_count,
+        task_id=task_id,
+        lease=lease,
+        trades=trades,
+        seqs=seqs,
+    )
+
+
+def wait_final(lab: Lab, run_id: str, timeout: float = 180) -> dict:
+    return wait_for(f"run {run_id}", lambda: (row := run_row(lab, run_id))["status"] in FINAL and row, timeout, 0.5)
+
+
+def batch_runs(lab: Lab, batch_id: str) -> list[tuple]:
+    with lab.db() as conn:
+        return conn.execute(
+            "SELECT id, status, attempts, trade_count, "
+            "(SELECT count(*) FROM backtests_trade t WHERE t.run_id = r.id) "
+            "FROM backtests_backtestrun r WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchall()
+
+
+def holder(lab: Lab, task_id: str) -> str:
+    """The worker host whose log shows it received the task."""
+    for host in ("w1", "w2", "w3"):
+        if host in lab.procs and task_id and task_id.encode() in lab.log(host).read_bytes():
+            return host
+    return ""
+
+
+def long_body() -> dict:
+    """A run that takes several seconds on a worker: a year of 5-minute bars and four modules."""
+    body = v4_body(
+        marketContext__timeframe="5m",
+        marketContext__startDate="2023-01-01T00:00:00Z",
+        marketContext__endDate="2024-01-01T00:00:00Z",
+        cache=False,
+    )
+    body["decisionBlocks"][0]["subConfirmations"] += [
+        {"moduleId": "ema", "config": {"period": 200, "operator": "<", "value": {"column": "close"}}},
+        {"moduleId": "supertrend", "config": {"operator": "<", "value": {"column": "close"}}},
+        {"moduleId": "adx", "config": {"operator": ">", "value": 10}},
+    ]
+    return body
+
+
+# ---- the scenarios ----------------------------------------------------------------------------
+
+
+def test_a_pdf_written_on_a_worker_host_downloads_from_the_web_host(lab):
+    run_id = submit(lab, v4_body(cache=False))
+    row = wait_final(lab, run_id)
+    assert row["status"] == "SUCCEEDED" and row["trades"] == row["trade_count"] > 0
+    pdf = wait_for(
+        "the PDF",
+        lambda: (r := lab.http.get(f"{lab.url}/backtests/{run_id}/report.pdf", timeout=30)).status_code == 200 and r,
+        120,
+        1,
+    )
+    assert pdf.headers["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    executed_on = holder(lab, row["task_id"])
+    assert executed_on in ("w1", "w2")
+    # No host holds the file: it is in S3 only.
+    assert not any(lab.root.glob("var-*/artifacts/**/*.pdf"))
+    say(f"run executed on {executed_on}, its {len(pdf.content):,}-byte PDF served by the web host from S3")
+
+
+def test_a_worker_cut_off_mid_run_loses_the_run_to_the_other_which_finishes_it_once(lab):
+    run_id = submit(lab, long_body())
+    row = wait_for(
+        "the run to be running", lambda: (r := run_row(lab, run_id))["status"] == "RUNNING" and r["task_id"] and r, 120
+    )
+    cut = wait_for("the worker holding the run", lambda: holder(lab, row["task_id"]), 30)
+    other = "w2" if cut == "w1" else "w1"
+    lab.cut(cut)
+    say(f"cut {cut} off mid-run")
+    try:
+        done = wait_final(lab, run_id, timeout=240)
+    finally:
+        lab.restore(cut)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["attempts"] == 2
+    assert done["trades"] == done["seqs"] == done["trade_count"] > 0  # stored once
+    assert b"succeeded" in lab.log(other).read_bytes()
+    # Back on the network, the cut-off worker's lease is gone: its writes are refused and it stops.
+    time.sleep(HEARTBEAT_TIMEOUT)
+    after = run_row(lab, run_id)
+    assert after == done
+    say(f"{other} took the run over and finished it (attempt 2); {cut}'s late writes refused")
+
+
+def test_the_database_host_cut_for_five_seconds_loses_nothing(lab):
+    ids = [submit(lab, v4_body(cache=False, exit__takeProfit=1.5 + i / 10)) for i in range(6)]
+    wait_for("a run to start", lambda: any(run_row(lab, i)["status"] == "RUNNING" for i in ids), 60)
+    lab.cut("db")
+    time.sleep(5)
+    lab.restore("db")
+    rows = [wait_final(lab, i, timeout=240) for i in ids]
+    assert [r["status"] for r in rows] == ["SUCCEEDED"] * len(ids)
+    assert all(r["trades"] == r["seqs"] == r["trade_count"] for r in rows)
+    say(f"database cut for 5 s: {len(ids)} runs SUCCEEDED, attempts {[r['attempts'] for r in rows]}")
+
+
+def _batch(lab: Lab, periods: list[int], targets: list[float], **window) -> str:
+    body = {
+        "strategy": v4_body(**(window or TWO_MONTHS)),
+        "grid": {PERIOD: periods, "exit.takeProfit": targets},
+        "objective": "sharpe",
+    }
+    response = lab.http.post(f"{lab.url}/batches", json=body, timeout=60)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def _finished(lab: Lab, batch_id: str) -> int:
+    return sum(1 for run in batch_runs(lab, batch_id) if run[1] in FINAL)
+
+
+def no_pdfs(lab: Lab) -> None:
+    """The batch scenarios measure runs, not PDF rendering: the user's plan stops including PDFs."""
+    with lab.db() as conn:
+        conn.execute("UPDATE plans_plan SET pdf_reports = false WHERE slug = 'elite'")
+
+
+def test_a_worker_on_a_fresh_host_takes_runs_of_a_running_batch_within_seconds(lab):
+    no_pdfs(lab)
+    batch_id = _batch(lab, list(range(5, 45)), [1.0, 1.5, 2.0, 2.5, 3.0])  # 200 runs
+    wait_for("the batch's runs", lambda: len(batch_runs(lab, batch_id)) == 200, 120)
+    wait_for("the batch to be under way", lambda: _finished(lab, batch_id) >= 10, 120)
+    window = 15.0
+    before, t0 = _finished(lab, batch_id), time.monotonic()
+    time.sleep(window)
+    two_rate = (_finished(lab, batch_id) - before) / (time.monotonic() - t0)
+
+    started = start_worker(lab, "w3")
+    wait_ready(lab, "w3")
+    ready = time.monotonic() - started
+    first = wait_for(
+        "w3's first finished run",
+        lambda: b"run_backtest_task" in lab.log("w3").read_bytes() and _w3_succeeded(lab),
+        120,
+    )
+    first_run = time.monotonic() - started
+    before, t0 = _finished(lab, batch_id), time.monotonic()
+    time.sleep(window)
+    three_rate = (_finished(lab, batch_id) - before) / (time.monotonic() - t0)
+    wait_for("the batch's runs to finish", lambda: _finished(lab, batch_id) == 200, 600, 1)
+    runs = batch_runs(lab, batch_id)
+    assert all(run[1] == "SUCCEEDED" and run[3] == run[4] for run in runs)
+    assert first
+    say(
+        f"fresh worker host w3: ready {ready:.1f} s after start, first run finished {first_run:.1f} s after start "
+        f"(goal: 10 s); batch throughput {two_rate:.2f} runs/s with 2 workers, {three_rate:.2f} with 3 "
+        f"(all workers share this machine's {os.cpu_count()} cores)"
+    )
+
+
+def _w3_succeeded(lab: Lab) -> bool:
+    return bool(re.search(rb"run_backtest_task\[[^\]]+\] succeeded", lab.log("w3").read_bytes()))
+
+
+def test_a_redis_restart_without_persistence_loses_no_queued_run(lab):
+    no_pdfs(lab)
+    for host in ("w1", "w2", "w3"):  # nothing consumes while the runs are queued
+        lab.stop(host)
+    # 50 runs, saved at once; another window than the last batch's, so none is a result-cache hit
+    batch_id = _batch(
+        lab,
+        list(range(5, 15)),
+        [1.0, 1.5, 2.0, 2.5, 3.0],
+        marketContext__startDate="2024-03-01T00:00:00Z",
+        marketContext__endDate="2024-05-01T00:00:00Z",
+    )
+    wait_for(
+        "50 runs handed to the broker",
+        lambda: _dispatched(lab, batch_id) == 50,
+        60,
+    )
+    lab.stop("redis", sig=signal.SIGKILL)
+    lab.start("redis", "svc", lab.redis_cmd)  # empty: no persistence
+    say("Redis restarted empty with 50 runs queued")
+    for host in ("w1", "w2"):
+        start_worker(lab, host)
+    for host in ("w1", "w2"):
+        wait_ready(lab, host)
+    wait_for("the 50 runs", lambda: _finished(lab, batch_id) == 50, 300, 1)
+    runs = batch_runs(lab, batch_id)
+    assert len(runs) == 50
+    assert all(run[1] == "SUCCEEDED" for run in runs)
+    assert all(run[2] == 1 and run[3] == run[4] for run in runs)  # each executed once, stored once
+    say("all 50 runs re-sent by beat and SUCCEEDED once")
+
+
+def _dispatched(lab: Lab, batch_id: str) -> int:
+    with lab.db() as conn:
+        return conn.execute(
+            "SELECT count(*) FROM backtests_backtestrun WHERE batch_id = %s AND dispatched_at IS NOT NULL", (batch_id,)
+        ).fetchone()[0]
