@@ -17,6 +17,7 @@ other tests share (PostgreSQL and Redis on 127.0.0.1) are never touched.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import shutil
@@ -49,9 +50,16 @@ def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
 
+_reporter = None  # pytest's terminal reporter, set by the lab fixture
+
+
 def say(message: str) -> None:
-    """Progress and measurements, shown in the test output (-s) and kept in the report."""
-    print(f"[multihost] {message}", flush=True)
+    """Progress and measurements, written to the test run's output even when it is captured."""
+    line = f"[multihost] {message}"
+    if _reporter is not None:
+        _reporter.write_line(line)
+    else:
+        print(line, flush=True)
 
 
 class Lab:
@@ -148,6 +156,12 @@ def wait_for(what: str, predicate, timeout: float, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def tool_path(name: str) -> str:
+    """A program on PATH, or PostgreSQL's from Debian's versioned folder (not on PATH there)."""
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else "")
+
+
 def netns_unavailable() -> str:
     if os.geteuid() != 0:
         return "the multi-host test needs root to create network namespaces (CI runs as root)"
@@ -162,13 +176,15 @@ def netns_unavailable() -> str:
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(pytestconfig):
+    global _reporter
+    _reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
     reason = netns_unavailable()
     if reason:
         pytest.skip(reason)
     for tool in ("initdb", "postgres", "redis-server"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"the multi-host test needs `{tool}` (scripts/setup.sh installs the services)")
+        if not tool_path(tool):
+            pytest.fail(f"the multi-host test needs `{tool}` (scripts/services.sh installs PostgreSQL and Redis)")
     root = Path(tempfile.mkdtemp(prefix="qm-multihost-"))
     root.chmod(0o755)
     lab = Lab(root)
@@ -191,13 +207,15 @@ def _start_services(lab: Lab) -> None:
     pgdata = lab.root / "pgdata"
     pgdata.mkdir()
     shutil.chown(pgdata, "postgres", "postgres")
-    sh("runuser", "-u", "postgres", "--", "initdb", "-D", str(pgdata), "-A", "trust", "-U", "postgres", "--no-sync")
+    initdb = [tool_path("initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres", "--no-sync"]
+    sh("runuser", "-u", "postgres", "--", *initdb)
     with open(pgdata / "pg_hba.conf", "a") as hba:
         hba.write(f"host all all {NET}.0/24 trust\n")
     lab.start(
         "postgres",
         "db",
-        ["postgres", "-D", str(pgdata), "-c", f"listen_addresses={lab.ip('db')}", "-k", str(pgdata), "-c", "fsync=off"],
+        [tool_path("postgres"), "-D", str(pgdata), "-k", str(pgdata), "-c", f"listen_addresses={lab.ip('db')}"]
+        + ["-c", "fsync=off"],
         user="postgres",
     )
     lab.redis_cmd = [
