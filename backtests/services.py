@@ -990,7 +990,9 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
                 bars=result.bars,
                 data_start=measured[0].to_pydatetime(),
                 data_end=measured[-1].to_pydatetime(),
-                warnings=_merged(list(run.warnings or []), list(loaded.warnings) + benchmark_warnings),
+                warnings=_merged(
+                    list(run.warnings or []), list(loaded.warnings) + benchmark_warnings + list(result.warnings)
+                ),
                 data_quality=getattr(loaded, "quality", None),
                 heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing",

@@ -85,11 +85,24 @@ class BacktestRequestSerializer(serializers.Serializer):
         help_text=(
             "stopLoss / takeProfit (a number in percent, or {value, unit} with unit percent, atr, points, r "
             "or level), trailingStop, breakEvenAtR, maxBarsInTrade, closeAtSessionEnd, sessionEnd, "
-            "sessionTimezone, exitOnOppositeSignal, sameBarPolicy, maxTradesPerSession. See docs/engine.md."
+            "sessionTimezone, exitOnOppositeSignal, sameBarPolicy, maxTradesPerSession, intrabar (a finer "
+            "timeframe for the bar magnifier). See docs/engine.md."
         ),
     )
     costs = serializers.DictField(
-        required=False, help_text="commissionPct, commissionFixed, spread, spreadUnit, slippage, slippageUnit."
+        required=False,
+        help_text=(
+            "commissionPct, commissionFixed, commissionPerLot, commissionMin, spread, spreadUnit, slippage, "
+            "slippageUnit, fromInstrument (the instrument's default spread and commission)."
+        ),
+    )
+    account = serializers.DictField(
+        required=False,
+        help_text=(
+            "leverage (most notional per unit of equity; default the instrument's 1 / margin rate), "
+            "maintenanceMarginPct (liquidation level, % of the notional; default half the initial margin), "
+            "financing (swap, borrow or funding; default true). See docs/engine.md."
+        ),
     )
     sizing = serializers.DictField(
         required=False, help_text='e.g. {"moduleId": "fixed_fraction", "config": {"risk_pct": 1}, "pyramiding": 1}.'
@@ -134,6 +147,7 @@ class BacktestRequestSerializer(serializers.Serializer):
             "shortExitBlocks",
             "exit",
             "costs",
+            "account",
             "quickTest",
             "initialCapital",
             "strategyName",

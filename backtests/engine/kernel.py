@@ -7,9 +7,9 @@ it implements are in docs/engine.md ("Semantics"); simulate.py prepares its inpu
 ``run_kernel(bars, events, p, ti, tf, equity)`` walks bar t in the order a trader sees it:
 
 1. the open: the exits ordered on the last close fill, then the entry ordered there
-   (``_enter``: the fill, ``_stop_distance``, ``_target``, ``_trail_distance``, ``_size``);
+   (``_open_slot``: the fill, ``_stop_distance``, ``_target``, ``_trail_distance``, ``_size``);
 2. inside the bar: each slot's stop, trailing included (``_stop``), and target against the bar
-   (``_exit_price``); a slot that survives widens its extremes (``_track_extremes``) and may
+   (``_exit_hit``); a slot that survives widens its extremes (``_track_extremes``) and may
    reach break-even (``_break_even``), both for the bars after this one;
 3. the close: session end and end of data close every slot, then equity is marked (``_marked``);
 4. the signals on the close become the orders for the next open, exits first (``_exit_signal``,
@@ -40,6 +40,8 @@ bars       4    B_ATR              price      ATR, read on the signal bar for ``
 bars       5    B_SIZE             basis      the sizing module's output on the signal bar (see P_SIZE_BASIS)
 bars       6    B_STOP_LEVEL       price      the stop's level for unit ``level``, read on the signal bar
 bars       7    B_TARGET_LEVEL     price      the target's level for unit ``level``, read on the signal bar
+bars       8    B_FIN_LONG         fraction   financing a long pays at this bar's close, of its notional (- earns)
+bars       9    B_FIN_SHORT        fraction   financing a short pays at this bar's close, of its notional (- earns)
 events     0    E_LONG_ENTRY       bool       a long entry signal on this close (an order for the next open)
 events     1    E_SHORT_ENTRY      bool       a short entry signal on this close
 events     2    E_LONG_EXIT        bool       close longs at the next open
@@ -67,6 +69,13 @@ p          18   P_SIZE_BASIS       code       BASIS_*: B_SIZE is units, a risk f
                                               equity fraction
 p          19   P_CLOSE_SESSION    0/1        close every slot at the close of each session's last bar
 p          20   P_MAX_PER_SESSION  entries    most entries per session; 0: no cap
+p          21   P_TICK             price      fills round to it, against the trader (buys up, sells down); 0: off
+p          22   P_LOT              units      sizes round down to a multiple of it; 0: off
+p          23   P_MIN_QTY          units      a smaller size skips the entry (counted below_min); 0: off
+p          24   P_LEVERAGE         times      most notional (all open slots) per unit of equity at a fill; 0: no cap
+p          25   P_MAINT            fraction   maintenance margin of the notional: equity at or below it liquidates
+p          26   P_COMM_PER_UNIT    money      commission per unit per fill (per lot / contract size)
+p          27   P_COMM_MIN         money      least commission of a fill; 0: none
 slots      0    S_DIR              +1/-1      long/short
 slots      1    S_ENTRY_BAR        bar        the entry bar
 slots      2    S_FILL             price      entry fill (after spread and slippage)
@@ -86,6 +95,8 @@ slots      14   S_SLIP             price      slippage paid on the entry, per un
 slots      15   S_BE_DONE          0/1        break-even was reached (it moves the stop once)
 slots      16   S_TIME_EXIT        0/1        exits at the next open (P_MAX_BARS reached)
 slots      17   S_EQUITY           money      equity marked to market at the fill (what sizing used)
+slots      18   S_FINANCING        money      financing paid so far (swap, borrow, funding; - earned)
+slots      19   S_REQUESTED        units      the size the sizing module asked for, before the cap and lot step
 ti         0    I_ENTRY_BAR        bar        the entry bar
 ti         1    I_EXIT_BAR         bar        the exit bar (the entry bar for an exit inside it)
 ti         2    I_DIRECTION        +1/-1      long/short
@@ -97,18 +108,23 @@ tf         3    F_GROSS_PNL        money      at market prices, before every cos
 tf         4    F_COMMISSION       money      both fills
 tf         5    F_SPREAD_COST      money      both fills
 tf         6    F_SLIPPAGE_COST    money      both fills
-tf         7    F_PNL              money      F_GROSS_PNL - F_COMMISSION - F_SPREAD_COST - F_SLIPPAGE_COST
+tf         7    F_PNL              money      F_GROSS_PNL - F_COMMISSION - F_SPREAD_COST - F_SLIPPAGE_COST - F_FINANCING
 tf         8    F_RISK_PER_UNIT    price      1 R (NaN without a stop)
 tf         9    F_MAE              money      maximum adverse excursion from the entry fill, >= 0
 tf         10   F_MFE              money      maximum favourable excursion from the entry fill, >= 0
 tf         11   F_STOP_PRICE       price      initial stop (NaN without)
 tf         12   F_TARGET_PRICE     price      initial target (+-inf without)
 tf         13   F_ENTRY_EQUITY     money      S_EQUITY
+tf         14   F_FINANCING        money      S_FINANCING at the exit (already out of cash bar by bar)
+tf         15   F_REQUESTED_SIZE   units      S_REQUESTED
 equity     t                       money      at bar t's close: ``cash`` plus the open slots marked to market
-(loop)          cash               money      initial cash + closed trades' pnl - open entries' commissions
+(loop)          cash               money      initial cash + closed trades' pnl - open entries' commissions, financing
 (loop)          count              slots      open entries: rows 0 .. count - 1 of ``slots``
 (loop)          n_trades           trades     rows of ``ti``/``tf`` written
 (loop)          skipped            entries    entries ordered but not taken (levels, size, warm-up, cap, equity)
+(loop)          below_min          entries    entries skipped because the lot-rounded size was under P_MIN_QTY
+(loop)          capped             entries    entries whose size P_LEVERAGE cut
+(loop)          wiped              bar        the bar the account's equity reached 0 (-1: never); no trading after it
 (loop)          session_entries    entries    entries taken in the current session
 (loop)          entry              -1/0/+1    the entry ordered for the next open
 (loop)          exit_all           bool       every slot exits at the next open (exit or opposite signal)
@@ -123,8 +139,8 @@ import numpy as np
 from numba import njit
 
 # ---- per-bar inputs ------------------------------------------------------------------------------
-B_OPEN, B_HIGH, B_LOW, B_CLOSE, B_ATR, B_SIZE, B_STOP_LEVEL, B_TARGET_LEVEL = range(8)
-N_BARS_ARRAYS = 8
+B_OPEN, B_HIGH, B_LOW, B_CLOSE, B_ATR, B_SIZE, B_STOP_LEVEL, B_TARGET_LEVEL, B_FIN_LONG, B_FIN_SHORT = range(10)
+N_BARS_ARRAYS = 10
 E_LONG_ENTRY, E_SHORT_ENTRY, E_LONG_EXIT, E_SHORT_EXIT, E_SESSION_END = range(5)
 N_EVENTS_ARRAYS = 5
 
@@ -151,15 +167,29 @@ N_EVENTS_ARRAYS = 5
     P_SIZE_BASIS,
     P_CLOSE_SESSION,
     P_MAX_PER_SESSION,
-) = range(21)
-N_PARAMS = 21
+    P_TICK,
+    P_LOT,
+    P_MIN_QTY,
+    P_LEVERAGE,
+    P_MAINT,
+    P_COMM_PER_UNIT,
+    P_COMM_MIN,
+) = range(28)
+N_PARAMS = 28
 
 UNIT_NONE, UNIT_PERCENT, UNIT_ATR, UNIT_POINTS, UNIT_R, UNIT_LEVEL = range(6)
 UNIT_CODES = {"percent": UNIT_PERCENT, "atr": UNIT_ATR, "points": UNIT_POINTS, "r": UNIT_R, "level": UNIT_LEVEL}
 BASIS_UNITS, BASIS_RISK_FRACTION, BASIS_UNITS_PER_EQUITY, BASIS_EQUITY_FRACTION = range(4)
 
-EXIT_REASONS = ("stop", "target", "trailing", "signal", "time", "session_end", "end_of_data")
-R_STOP, R_TARGET, R_TRAILING, R_SIGNAL, R_TIME, R_SESSION_END, R_END_OF_DATA = range(7)
+EXIT_REASONS = ("stop", "target", "trailing", "signal", "time", "session_end", "end_of_data", "liquidation")
+R_STOP, R_TARGET, R_TRAILING, R_SIGNAL, R_TIME, R_SESSION_END, R_END_OF_DATA, R_LIQUIDATION = range(8)
+# what _open_slot did with an order
+TAKEN, TAKEN_CAPPED, SKIPPED, BELOW_MIN = range(4)
+# how _exit_hit decided: a level at the open, one level inside the bar (or none), both inside
+HIT_GAP, HIT_INSIDE, HIT_BOTH = range(3)
+# run_kernel's counters (its second result)
+C_SKIPPED, C_BELOW_MIN, C_CAPPED, C_LIQUIDATIONS, C_WIPED_BAR, C_MAGNIFIED, C_UNRESOLVED = range(7)
+N_COUNTERS = 7
 
 # ---- trade record --------------------------------------------------------------------------------
 I_ENTRY_BAR, I_EXIT_BAR, I_DIRECTION, I_REASON = range(4)
@@ -179,8 +209,10 @@ N_INT = 4
     F_STOP_PRICE,
     F_TARGET_PRICE,
     F_ENTRY_EQUITY,
-) = range(14)
-N_FLOAT = 14
+    F_FINANCING,
+    F_REQUESTED_SIZE,
+) = range(16)
+N_FLOAT = 16
 
 # ---- open-trade slots ----------------------------------------------------------------------------
 (
@@ -202,8 +234,10 @@ N_FLOAT = 14
     S_BE_DONE,
     S_TIME_EXIT,
     S_EQUITY,
-) = range(18)
-N_SLOT = 18
+    S_FINANCING,
+    S_REQUESTED,
+) = range(20)
+N_SLOT = 20
 
 
 # A call between compiled functions reference-counts each array argument (an atomic increment
@@ -229,6 +263,45 @@ def _slippage(price: float, p: np.ndarray) -> float:
     if p[P_SLIP_PCT] > 0:
         return price * p[P_SLIP] / 100.0
     return p[P_SLIP]
+
+
+@njit(cache=True, nogil=True)
+def _round_fill(price: float, side: float, tick: float) -> float:
+    """``price`` on the tick grid (P_TICK; 0: unchanged), against the trader: a buy (``side``
+    +1.0) rounds up, a sell (-1.0) down. The 1e-9 tick of tolerance keeps a price already on the
+    grid where it is despite float error."""
+    if tick <= 0:
+        return price
+    steps = price / tick
+    if side > 0:
+        return np.ceil(steps - 1e-9) * tick
+    return np.floor(steps + 1e-9) * tick
+
+
+@njit(cache=True, nogil=True)
+def _commission(size: float, fill: float, p: np.ndarray) -> float:
+    """The commission of one fill (money): P_COMM_PCT % of its value + P_COMM_FIXED +
+    P_COMM_PER_UNIT per unit, at least P_COMM_MIN."""
+    comm = p[P_COMM_PCT] / 100.0 * size * fill + p[P_COMM_FIXED] + p[P_COMM_PER_UNIT] * size
+    return max(comm, p[P_COMM_MIN])
+
+
+@njit(cache=True, nogil=True)
+def _liquidation_price(slots: np.ndarray, count: int, cash: float, maint: float) -> float:
+    """The market price (price) at which the open slots' equity falls to the maintenance margin
+    ``maint`` (P_MAINT) of their notional. All slots share one direction d; with S units in all
+    and F = sum of size x fill: a long's equity cash + S P - F meets maint S P at
+    P = (F - cash) / (S (1 - maint)), a short's cash - S P + F at P = (cash + F) / (S (1 + maint)).
+    A long whose price is <= 0 is never liquidated (prices are positive)."""
+    d = slots[0, S_DIR]
+    units = 0.0
+    cost = 0.0
+    for k in range(count):
+        units += slots[k, S_SIZE]
+        cost += slots[k, S_SIZE] * slots[k, S_FILL]
+    if d > 0:
+        return (cost - cash) / (units * (1.0 - maint))
+    return (cash + cost) / (units * (1.0 + maint))
 
 
 @njit(cache=True, nogil=True)
@@ -316,7 +389,7 @@ def _size(value: float, marked: float, risk: float, fill: float, p: np.ndarray) 
 
 
 @njit(cache=True, nogil=True, inline=INLINE)
-def _enter(
+def _open_slot(
     slots: np.ndarray,
     count: int,
     t: int,
@@ -328,23 +401,42 @@ def _enter(
     stop_level: float,
     target_level: float,
     p: np.ndarray,
-) -> tuple[float, bool]:
+) -> tuple[float, int]:
     """Open slot ``count`` at bar t's open ``o`` (price), direction ``d`` (+1.0 long, -1.0 short).
     ``atr``, ``value`` (the sizing module's output), ``stop_level`` and ``target_level`` are the
-    signal bar's (B_*). Returns the cash (money) after the entry's commission, and whether the
-    entry was taken (if not, nothing changed)."""
+    signal bar's (B_*). Returns the cash (money) after the entry's commission, and what happened
+    (TAKEN, TAKEN_CAPPED: P_LEVERAGE cut the size, SKIPPED, BELOW_MIN: the lot-rounded size was
+    under P_MIN_QTY; if not taken, nothing changed)."""
     marked = _marked(slots, count, o, cash)
     hs = _half_spread(o, p)
     sl = _slippage(o, p)
     fill = o + d * (hs + sl)
+    if p[P_TICK] > 0:
+        fill = _round_fill(fill, d, p[P_TICK])
+        sl = d * (fill - o) - hs  # slippage and the tick rounding: what the fill pays beyond half the spread
     stop_unit = int(p[P_STOP_UNIT])
     risk, stop_ok = _stop_distance(d, fill, atr, stop_level, stop_unit, p[P_STOP_VAL])
     target, target_ok = _target(d, fill, atr, risk, target_level, int(p[P_TP_UNIT]), p[P_TP_VAL])
     trail, trail_ok = _trail_distance(atr, risk, int(p[P_TRAIL_UNIT]), p[P_TRAIL_VAL])
-    size = _size(value, marked, risk, fill, p)
-    if not (stop_ok and target_ok and trail_ok and marked > 0 and size > 0 and size < np.inf and value > 0):
-        return cash, False
-    comm = p[P_COMM_PCT] / 100.0 * size * fill + p[P_COMM_FIXED]
+    requested = _size(value, marked, risk, fill, p)
+    if not (stop_ok and target_ok and trail_ok and marked > 0 and requested > 0 and requested < np.inf and value > 0):
+        return cash, SKIPPED
+    size = requested
+    status = TAKEN
+    if p[P_LEVERAGE] > 0:
+        room = p[P_LEVERAGE] * marked
+        for k in range(count):
+            room -= slots[k, S_SIZE] * o
+        if size * fill > room:
+            size = room / fill
+            status = TAKEN_CAPPED
+            if size <= 0:
+                return cash, SKIPPED
+    if p[P_LOT] > 0:
+        size = np.floor(size / p[P_LOT] + 1e-9) * p[P_LOT]
+    if size <= 0 or size < p[P_MIN_QTY]:
+        return cash, BELOW_MIN
+    comm = _commission(size, fill, p)
     has_stop = stop_unit != UNIT_NONE
     stop = fill - d * risk if has_stop else -d * np.inf
     slots[count, S_DIR] = d
@@ -365,7 +457,28 @@ def _enter(
     slots[count, S_BE_DONE] = 0.0
     slots[count, S_TIME_EXIT] = 0.0
     slots[count, S_EQUITY] = marked
-    return cash - comm, True
+    slots[count, S_FINANCING] = 0.0
+    slots[count, S_REQUESTED] = requested
+    return cash - comm, status
+
+
+@njit(cache=True, nogil=True, inline=INLINE)
+def _enter(
+    slots: np.ndarray,
+    count: int,
+    t: int,
+    d: float,
+    cash: float,
+    o: float,
+    atr: float,
+    value: float,
+    stop_level: float,
+    target_level: float,
+    p: np.ndarray,
+) -> tuple[float, bool]:
+    """``_open_slot`` answering only whether the entry was taken (the portfolio kernel's use)."""
+    cash, status = _open_slot(slots, count, t, d, cash, o, atr, value, stop_level, target_level, p)
+    return cash, status <= TAKEN_CAPPED
 
 
 # ---- stops ---------------------------------------------------------------------------------------
@@ -376,15 +489,22 @@ def _stop(slots: np.ndarray, k: int, trail_unit: int, trail_val: float) -> tuple
     """Slot k's stop for the current bar (price) and whether the trailing stop set it, the tighter
     of the two (``trail_unit``/``trail_val``: P_TRAIL_UNIT/P_TRAIL_VAL). The trailing level
     follows S_FAV, the extreme of the bars before this one: within a bar the order of high and
-    low is unknown, so the bar cannot move its own stop."""
+    low is unknown, so the bar cannot move its own stop (the magnifier's finer bars can:
+    ``_magnified_exit``)."""
+    return _stop_from(slots, k, slots[k, S_FAV], trail_unit, trail_val)
+
+
+@njit(cache=True, nogil=True)
+def _stop_from(slots: np.ndarray, k: int, fav: float, trail_unit: int, trail_val: float) -> tuple[float, bool]:
+    """``_stop`` with the trailing level following the favourable price ``fav``."""
     d = slots[k, S_DIR]
     base = slots[k, S_BASE_STOP]
     if trail_unit == UNIT_NONE:
         return base, False
     if trail_unit == UNIT_PERCENT:
-        trail_level = slots[k, S_FAV] * (1.0 - d * trail_val / 100.0)
+        trail_level = fav * (1.0 - d * trail_val / 100.0)
     else:
-        trail_level = slots[k, S_FAV] - d * slots[k, S_TRAIL_DIST]
+        trail_level = fav - d * slots[k, S_TRAIL_DIST]
     if d * (trail_level - base) > 0:
         return trail_level, True
     return base, False
@@ -441,7 +561,10 @@ def _close_slot(
     hs = _half_spread(raw, p)
     sl = _slippage(raw, p)
     fill = raw - d * (hs + sl)
-    comm = p[P_COMM_PCT] / 100.0 * size * fill + p[P_COMM_FIXED]
+    if p[P_TICK] > 0:
+        fill = _round_fill(fill, -d, p[P_TICK])
+        sl = d * (raw - fill) - hs
+    comm = _commission(size, fill, p)
     entry_fill = slots[k, S_FILL]
     # the exit bar counts up to the fill only: what the market did after it is not the trade's
     fav = slots[k, S_FAV]
@@ -467,13 +590,16 @@ def _close_slot(
     tf[n_trades, F_COMMISSION] = commission
     tf[n_trades, F_SPREAD_COST] = spread_cost
     tf[n_trades, F_SLIPPAGE_COST] = slip_cost
-    tf[n_trades, F_PNL] = gross - commission - spread_cost - slip_cost
+    financing = slots[k, S_FINANCING]
+    tf[n_trades, F_PNL] = gross - commission - spread_cost - slip_cost - financing
     tf[n_trades, F_RISK_PER_UNIT] = slots[k, S_RISK]
     tf[n_trades, F_MAE] = size * max(0.0, d * (entry_fill - adv))
     tf[n_trades, F_MFE] = size * max(0.0, d * (fav - entry_fill))
     tf[n_trades, F_STOP_PRICE] = slots[k, S_INIT_STOP]
     tf[n_trades, F_TARGET_PRICE] = slots[k, S_TARGET]
     tf[n_trades, F_ENTRY_EQUITY] = slots[k, S_EQUITY]
+    tf[n_trades, F_FINANCING] = financing
+    tf[n_trades, F_REQUESTED_SIZE] = slots[k, S_REQUESTED]
     cash += d * size * (fill - entry_fill) - comm
     for j in range(k, count - 1):
         slots[j, :] = slots[j + 1, :]
@@ -481,12 +607,13 @@ def _close_slot(
 
 
 @njit(cache=True, nogil=True)
-def _exit_price(
+def _exit_hit(
     slots: np.ndarray, k: int, o: float, h: float, lo: float, trail_unit: int, trail_val: float, target_first: bool
-) -> tuple[float, int]:
+) -> tuple[float, int, int]:
     """Where slot k exits inside the bar (open ``o``, high ``h``, low ``lo``) and why (R_*), or
-    reason -1 if it does not; ``trail_unit``/``trail_val`` are P_TRAIL_UNIT/P_TRAIL_VAL. The open
-    is the bar's first price, so a gap beyond a level decides before ``target_first``
+    reason -1 if it does not, and how it was decided (HIT_*: at the open, inside the bar, or
+    both levels inside the bar); ``trail_unit``/``trail_val`` are P_TRAIL_UNIT/P_TRAIL_VAL. The
+    open is the bar's first price, so a gap beyond a level decides before ``target_first``
     (P_TARGET_FIRST), which only settles both levels inside the bar, where the path is unknown."""
     d = slots[k, S_DIR]
     level, trailing = _stop(slots, k, trail_unit, trail_val)
@@ -503,18 +630,69 @@ def _exit_price(
         target_hit = lo <= target
     stop_reason = R_TRAILING if trailing else R_STOP
     if stop_gap:
-        return o, stop_reason
+        return o, stop_reason, HIT_GAP
     if target_gap:
-        return o, R_TARGET
+        return o, R_TARGET, HIT_GAP
     if stop_hit and target_hit:
         if target_first:
-            return target, R_TARGET
-        return level, stop_reason
+            return target, R_TARGET, HIT_BOTH
+        return level, stop_reason, HIT_BOTH
     if stop_hit:
-        return level, stop_reason
+        return level, stop_reason, HIT_INSIDE
     if target_hit:
-        return target, R_TARGET
-    return 0.0, -1
+        return target, R_TARGET, HIT_INSIDE
+    return 0.0, -1, HIT_INSIDE
+
+
+@njit(cache=True, nogil=True)
+def _exit_price(
+    slots: np.ndarray, k: int, o: float, h: float, lo: float, trail_unit: int, trail_val: float, target_first: bool
+) -> tuple[float, int]:
+    """``_exit_hit`` without how it was decided (the portfolio kernel's use)."""
+    raw, reason, _ = _exit_hit(slots, k, o, h, lo, trail_unit, trail_val, target_first)
+    return raw, reason
+
+
+@njit(cache=True, nogil=True)
+def _magnified_exit(
+    slots: np.ndarray,
+    k: int,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
+    start: int,
+    end: int,
+    trail_unit: int,
+    trail_val: float,
+    target_first: bool,
+) -> tuple[float, int, bool]:
+    """The bar magnifier: ``_exit_hit`` walked over the bar's finer bars ``start`` .. ``end`` - 1
+    in time order, so the first level touched fills, and a trailing stop follows each finer bar's
+    favourable extreme. Returns (price, R_* or -1 if no finer bar exits, whether a finer bar
+    still held both levels and ``target_first`` settled it)."""
+    d = slots[k, S_DIR]
+    target = slots[k, S_TARGET]
+    fav = slots[k, S_FAV]
+    for j in range(start, end):
+        level, trailing = _stop_from(slots, k, fav, trail_unit, trail_val)
+        so, sh, sl = sub_open[j], sub_high[j], sub_low[j]
+        stop_reason = R_TRAILING if trailing else R_STOP
+        if d * (so - level) <= 0:
+            return so, stop_reason, False
+        if d * (so - target) >= 0:
+            return so, R_TARGET, False
+        stop_hit = sl <= level if d > 0 else sh >= level
+        target_hit = sh >= target if d > 0 else sl <= target
+        if stop_hit and target_hit:
+            if target_first:
+                return target, R_TARGET, True
+            return level, stop_reason, True
+        if stop_hit:
+            return level, stop_reason, False
+        if target_hit:
+            return target, R_TARGET, False
+        fav = max(fav, sh) if d > 0 else min(fav, sl)
+    return 0.0, -1, False
 
 
 # ---- orders --------------------------------------------------------------------------------------
@@ -564,27 +742,54 @@ def _entry_order(go_long: bool, go_short: bool, position: float, remaining: int,
 # ---- the loop ------------------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline=INLINE)
+def _close_all(
+    slots: np.ndarray,
+    count: int,
+    bar: int,
+    raw: float,
+    reason: int,
+    cash: float,
+    p: np.ndarray,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    n_trades: int,
+) -> tuple[float, int, int]:
+    """Close every open slot on ``bar`` at ``raw`` with ``reason``; returns (cash, 0, n_trades)."""
+    while count > 0:
+        cash, count, n_trades = _close_slot(slots, 0, count, bar, raw, reason, cash, p, ti, tf, n_trades)
+    return cash, count, n_trades
+
+
 @njit(cache=True, nogil=True)
 def run_kernel(
     bars: tuple[np.ndarray, ...],
     events: tuple[np.ndarray, ...],
+    sub: tuple[np.ndarray, ...],
+    sub_start: np.ndarray,
     p: np.ndarray,
     ti: np.ndarray,
     tf: np.ndarray,
     equity: np.ndarray,
-) -> tuple[int, int]:
+    counters: np.ndarray,
+) -> int:
     """Simulate. ``bars`` (B_*, float64) and ``events`` (E_*, bool) are tuples of per-bar
-    arrays, ``p`` the parameters (P_*). Fills ``ti``/``tf`` (one row per trade, in exit order;
-    as many rows as entry signals suffice) and ``equity`` (money, per bar, marked to market at
-    the close). Returns (number of trades, entries skipped)."""
+    arrays, ``p`` the parameters (P_*). ``sub`` holds the magnifier's finer bars (open, high, low;
+    empty without it), bar t's being ``sub_start[t]`` .. ``sub_start[t + 1] - 1`` (int64, n + 1).
+    Fills ``ti``/``tf`` (one row per trade, in exit order; as many rows as entry signals
+    suffice), ``equity`` (money, per bar, marked to market at the close, 0 from a wipe-out on)
+    and ``counters`` (int64, C_*). Returns the number of trades."""
     # unpacked and decoded once: the helpers in the loop get plain values, since every array passed
     # to a call is reference-counted each time, which would cost more than the bar's own work
     open_, high, low, close = bars[B_OPEN], bars[B_HIGH], bars[B_LOW], bars[B_CLOSE]
     atr, size_value = bars[B_ATR], bars[B_SIZE]
     stop_level, target_level = bars[B_STOP_LEVEL], bars[B_TARGET_LEVEL]
+    fin_long, fin_short = bars[B_FIN_LONG], bars[B_FIN_SHORT]
     long_entry, short_entry = events[E_LONG_ENTRY], events[E_SHORT_ENTRY]
     long_exit, short_exit = events[E_LONG_EXIT], events[E_SHORT_EXIT]
     session_end = events[E_SESSION_END]
+    sub_open, sub_high, sub_low = sub
+    magnify = sub_open.shape[0] > 0
     n = close.shape[0]
     pyramiding = int(p[P_PYRAMIDING])
     slots = np.zeros((pyramiding, N_SLOT))
@@ -596,13 +801,15 @@ def run_kernel(
     opposite = p[P_OPPOSITE] > 0
     close_session = p[P_CLOSE_SESSION] > 0
     max_per_session = int(p[P_MAX_PER_SESSION])
+    maint = p[P_MAINT]
     cash = p[P_CAPITAL]
     count = 0
     n_trades = 0
-    skipped = 0
     session_entries = 0
     exit_all = False
     entry = 0
+    counters[:] = 0
+    counters[C_WIPED_BAR] = -1
     for t in range(n):
         o = open_[t]
         # ---- the open: exits ordered on the last close, then the entry ---------------------------
@@ -617,10 +824,10 @@ def run_kernel(
         if t > 0 and session_end[t - 1]:
             session_entries = 0
         if entry != 0:
-            taken = False
+            status = SKIPPED
             if max_per_session <= 0 or session_entries < max_per_session:  # P_MAX_PER_SESSION 0: no cap
                 signal = t - 1
-                cash, taken = _enter(
+                cash, status = _open_slot(
                     slots,
                     count,
                     t,
@@ -633,30 +840,92 @@ def run_kernel(
                     target_level[signal],
                     p,
                 )
-            if taken:
+            if status <= TAKEN_CAPPED:  # TAKEN or TAKEN_CAPPED
                 count += 1
                 session_entries += 1
+                if status == TAKEN_CAPPED:
+                    counters[C_CAPPED] += 1
+            elif status == BELOW_MIN:
+                counters[C_BELOW_MIN] += 1
             else:
-                skipped += 1
-        # ---- inside the bar: stops and targets against its high and low --------------------------
+                counters[C_SKIPPED] += 1
+        # ---- inside the bar: liquidation, stops and targets against its high and low -------------
         h = high[t]
         lo = low[t]
-        k = 0
-        while k < count:
-            raw, reason = _exit_price(slots, k, o, h, lo, trail_unit, trail_val, target_first)
-            if reason >= 0:
-                cash, count, n_trades = _close_slot(slots, k, count, t, raw, reason, cash, p, ti, tf, n_trades)
-            else:
+        liquidate = False
+        d = 0.0
+        level = 0.0
+        if count > 0:
+            d = slots[0, S_DIR]
+            level = _liquidation_price(slots, count, cash, maint)
+            if d * (o - level) <= 0:  # opened beyond it: out at the open, the worse price
+                cash, count, n_trades = _close_all(slots, count, t, o, R_LIQUIDATION, cash, p, ti, tf, n_trades)
+                counters[C_LIQUIDATIONS] += 1
+            elif d * ((lo if d > 0 else h) - level) <= 0:
+                liquidate = True
+        if liquidate:
+            # the path down to the liquidation price passes the stops set before it: they fill first
+            adverse = lo if d > 0 else h
+            k = 0
+            while k < count:
+                stop, trailing = _stop(slots, k, trail_unit, trail_val)
+                if d * (stop - level) > 0:
+                    reason = R_TRAILING if trailing else R_STOP
+                    raw = o if d * (o - stop) <= 0 else stop
+                    cash, count, n_trades = _close_slot(slots, k, count, t, raw, reason, cash, p, ti, tf, n_trades)
+                else:
+                    k += 1
+            if count > 0:
+                level = _liquidation_price(slots, count, cash, maint)
+                if d * (adverse - level) <= 0:
+                    cash, count, n_trades = _close_all(slots, count, t, level, R_LIQUIDATION, cash, p, ti, tf, n_trades)
+                    counters[C_LIQUIDATIONS] += 1
+            for k in range(count):
                 _track_extremes(slots, k, h, lo)
-                _break_even(slots, k, be_r)
-                k += 1
-        # ---- the close: session end and end of data, then equity ---------------------------------
+        else:
+            start = sub_start[t]
+            end = sub_start[t + 1]
+            k = 0
+            while k < count:
+                raw, reason, hit = _exit_hit(slots, k, o, h, lo, trail_unit, trail_val, target_first)
+                if magnify and hit != HIT_GAP and (hit == HIT_BOTH or trail_unit != UNIT_NONE):
+                    if end > start:
+                        fine, fine_reason, tie = _magnified_exit(
+                            slots, k, sub_open, sub_high, sub_low, start, end, trail_unit, trail_val, target_first
+                        )
+                        if fine_reason >= 0:
+                            raw, reason = fine, fine_reason
+                        if hit == HIT_BOTH:
+                            counters[C_UNRESOLVED if tie or fine_reason < 0 else C_MAGNIFIED] += 1
+                    elif hit == HIT_BOTH:
+                        counters[C_UNRESOLVED] += 1
+                if reason >= 0:
+                    cash, count, n_trades = _close_slot(slots, k, count, t, raw, reason, cash, p, ti, tf, n_trades)
+                else:
+                    _track_extremes(slots, k, h, lo)
+                    _break_even(slots, k, be_r)
+                    k += 1
+        # ---- the close: session end and end of data, financing, then equity ----------------------
         c = close[t]
         last = t == n - 1
         if count > 0 and (last or (close_session and session_end[t])):
             reason = R_END_OF_DATA if last else R_SESSION_END
-            while count > 0:
-                cash, count, n_trades = _close_slot(slots, 0, count, t, c, reason, cash, p, ti, tf, n_trades)
+            cash, count, n_trades = _close_all(slots, count, t, c, reason, cash, p, ti, tf, n_trades)
+        if count > 0 and (fin_long[t] != 0 or fin_short[t] != 0):
+            rate = fin_long[t] if slots[0, S_DIR] > 0 else fin_short[t]
+            for k in range(count):
+                charge = slots[k, S_SIZE] * c * rate
+                slots[k, S_FINANCING] += charge
+                cash -= charge
+            d = slots[0, S_DIR]
+            if d * (c - _liquidation_price(slots, count, cash, maint)) <= 0:  # the charge took it to the margin
+                cash, count, n_trades = _close_all(slots, count, t, c, R_LIQUIDATION, cash, p, ti, tf, n_trades)
+                counters[C_LIQUIDATIONS] += 1
+        if count == 0 and cash <= 0:
+            # wiped out: the account stops at 0 (the loss beyond it is the broker's) and trades no more
+            counters[C_WIPED_BAR] = t
+            equity[t:] = 0.0
+            break
         equity[t] = _marked(slots, count, c, cash)
         if last:
             break
@@ -675,4 +944,4 @@ def run_kernel(
         elif count > 0 and max_bars > 0:
             remaining -= _mark_time_exits(slots, count, t, max_bars)
         entry = _entry_order(go_long, go_short, position, remaining, pyramiding)
-    return n_trades, skipped
+    return n_trades

@@ -293,11 +293,12 @@ def sortino_ratio(returns: np.ndarray, per_year: float | None) -> float | None:
 
 
 def simple_returns(values: np.ndarray) -> np.ndarray:
-    """r_t = v_t / v_{t-1} − 1 (inf/NaN where the previous value is 0)."""
+    """r_t = v_t / v_{t-1} − 1; NaN where the previous value is not positive (a return across a
+    wiped-out or negative account means nothing, and the ratios built on returns become null)."""
     if len(values) < 2:
         return np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return values[1:] / values[:-1] - 1.0
+        return np.where(values[:-1] > 0, values[1:] / values[:-1] - 1.0, np.nan)
 
 
 def daily_closes(values: np.ndarray, times_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

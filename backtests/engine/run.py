@@ -15,13 +15,16 @@ from modules.registry import get_registry
 
 from . import kernel as K
 from . import metrics as metric_fns
+from .account import account_outcome
 from .conditions import Block, Condition, Operand, compute_operands, evaluate
 from .errors import InsufficientData
+from .financing import financing_rates
+from .intrabar import finer_bars
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
 from .validate import check_bars
 
-ENGINE_VERSION = "0.4.0"  # 0.4: benchmark figures; 0.3: calendar annualisation, tail, Monte Carlo
+ENGINE_VERSION = "0.5.0"  # 0.5: instruments, account, financing, magnifier; 0.4: benchmark figures
 MIN_BARS = 2
 ProgressFn = Callable[[str, int, int], None]
 TRADE_COLUMNS = (
@@ -50,6 +53,8 @@ TRADE_COLUMNS = (
     "risk",
     "entry_bar",
     "exit_bar",
+    "financing",
+    "requested_size",
 )
 
 
@@ -63,6 +68,7 @@ class BacktestResult:
     bars: int = 0
     strategy_text: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # for the run (ACCOUNT_WIPED_OUT, capped sizes, ...)
 
 
 def data_checksum(data: pd.DataFrame) -> str:
@@ -110,6 +116,7 @@ def run_backtest(
     *,
     trade_from: pd.Timestamp | None = None,
     annualisation: metric_fns.Annualisation | None = None,
+    intrabar: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Compute the modules, the signals, simulate and measure.
 
@@ -123,6 +130,9 @@ def run_backtest(
     ``annualisation``: bars and trading days a year of the market's calendar
     (``metrics.calendar_annualisation``, chosen by the caller, who knows the market); without
     it the ratios are annualised by the observed frequency.
+
+    ``intrabar``: the bars of ``spec.exit.intrabar`` (a finer timeframe) over the same span, for
+    the bar magnifier; without them the magnifier falls back to ``sameBarPolicy`` and says so.
     """
     _check_data(data)
     if trade_from is not None and not (data.index >= trade_from).any():
@@ -136,7 +146,7 @@ def run_backtest(
             data, spec, trade_from=trade_from, on_module=lambda done, total: progress("computing_modules", done, total)
         )
         result = _simulate_and_measure(
-            data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation
+            data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation, intrabar=intrabar
         )
     except BaseException:
         checksum.join()  # no thread outlives a failed or cancelled run
@@ -178,9 +188,17 @@ def _simulate_and_measure(
     progress: ProgressFn,
     trade_from: pd.Timestamp | None = None,
     annualisation: metric_fns.Annualisation | None = None,
+    intrabar: pd.DataFrame | None = None,
 ) -> BacktestResult:
     prices, inputs = market_inputs(data, spec)
-    sim = simulate(spec, signals, *prices, on_progress=progress, **inputs)
+    finer, bars_without_finer = None, None
+    if spec.exit.intrabar:
+        if intrabar is not None and len(intrabar):
+            arrays, starts, bars_without_finer = finer_bars(_times(data), intrabar)
+            finer = (arrays, starts)
+        else:
+            bars_without_finer = len(data)
+    sim = simulate(spec, signals, *prices, on_progress=progress, intrabar=finer, **inputs)
     progress("analysing", 0, 1)
     trades = trade_frame(sim, _times(data))
     equity = pd.Series(sim.equity, index=data.index, name="equity")
@@ -193,9 +211,25 @@ def _simulate_and_measure(
         measured = trades.assign(entry_bar=trades.entry_bar - offset, exit_bar=trades.exit_bar - offset)
     metrics = metric_fns.compute_all(measured, equity, spec.initial_capital, close=close, annualisation=annualisation)
     metrics["skipped_entries"] = sim.skipped_entries
+    account_metrics, warnings = account_outcome(
+        sim.counters,
+        float(trades["financing"].sum()),
+        spec.account,
+        spec.instrument,
+        _times(data),
+        intrabar=spec.exit.intrabar,
+        same_bar_policy=spec.exit.same_bar_policy,
+        bars_without_finer=bars_without_finer,
+    )
+    metrics.update(account_metrics)
     progress("analysing", 1, 1)
     return BacktestResult(
-        trades=trades, equity=equity, metrics=metrics, bars=len(equity), strategy_text=spec.describe()
+        trades=trades,
+        equity=equity,
+        metrics=metrics,
+        bars=len(equity),
+        strategy_text=spec.describe(),
+        warnings=warnings,
     )
 
 
@@ -220,7 +254,7 @@ def market_signals(
 
 def market_inputs(data: pd.DataFrame, spec: StrategySpec) -> tuple[list[np.ndarray], dict[str, Any]]:
     """One market's prices (open, high, low, close as float64) and the other per-bar inputs of
-    :func:`~.simulate.simulate` as its keyword arguments (ATR, sizing, sessions, levels)."""
+    :func:`~.simulate.simulate` as its keyword arguments (ATR, sizing, sessions, levels, financing)."""
     atr = None
     if spec.exit.uses_atr():
         atr_cls = get_registry().get_module("atr")
@@ -233,6 +267,8 @@ def market_inputs(data: pd.DataFrame, spec: StrategySpec) -> tuple[list[np.ndarr
     )
     prices = [data[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
     inputs: dict[str, Any] = {"atr": atr, "size_basis": basis, "size_value": size_value, "session_end": sessions}
+    if spec.account.financing:
+        inputs["financing"] = financing_rates(_times(data), spec.instrument)
     for name, level in (("stop_level", spec.exit.stop_loss), ("target_level", spec.exit.take_profit)):
         if level is not None and level.unit == "level":
             inputs[name] = _operand_values(data, level.source)
@@ -262,7 +298,8 @@ def _signals(spec: StrategySpec, columns: dict[str, np.ndarray], n: int) -> Sign
 
 def trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
     """The trade list. Money in account currency, prices are fills (after spread and slippage),
-    ``pnl`` is net of every cost, ``fees`` = commission + spread_cost + slippage_cost."""
+    ``pnl`` is net of every cost, ``fees`` = commission + spread_cost + slippage_cost, ``pnl`` =
+    ``gross_pnl`` - ``fees`` - ``financing``."""
     col = sim.column
     size = col(K.F_SIZE)
     entry_price = col(K.F_ENTRY_PRICE)
@@ -300,6 +337,8 @@ def trade_frame(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
             "risk": risk,
             "entry_bar": sim.entry_bar,
             "exit_bar": sim.exit_bar,
+            "financing": col(K.F_FINANCING),
+            "requested_size": col(K.F_REQUESTED_SIZE),
         },
         columns=list(TRADE_COLUMNS),
     )

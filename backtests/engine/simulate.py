@@ -8,7 +8,7 @@ kernel.py and are written down, with worked examples, in docs/engine.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -18,10 +18,12 @@ from modules.position_sizing._base import SIZING_BASES, PositionSizingModule
 from modules.registry import get_registry
 
 from . import kernel as K
+from .account import account_params
 from .strategy import StrategySpec
 
 ProgressFn = Callable[[str, int, int], None]
 DAY_NS = 86_400 * 1_000_000_000
+COUNTER_NAMES = ("skipped", "below_min", "capped", "liquidations", "wiped_bar", "magnified", "unresolved")
 
 
 @dataclass
@@ -45,6 +47,7 @@ class SimulatedTrades:
     values: np.ndarray  # float columns, kernel.F_*
     equity: np.ndarray  # mark-to-market equity at each bar's close
     skipped_entries: int = 0
+    counters: dict[str, int] = field(default_factory=dict)  # the kernel's C_* counters by name
 
     def __len__(self) -> int:
         return len(self.entry_bar)
@@ -105,6 +108,13 @@ def _params(spec: StrategySpec, basis: int) -> np.ndarray:
     p[K.P_SIZE_BASIS] = basis
     p[K.P_CLOSE_SESSION] = float(ex.close_at_session_end)
     p[K.P_MAX_PER_SESSION] = ex.max_trades_per_session or 0
+    account_params(
+        p,
+        spec.account,
+        spec.instrument,
+        commission_per_lot=costs.commission_per_lot,
+        commission_min=costs.commission_min,
+    )
     return p
 
 
@@ -135,6 +145,7 @@ def kernel_arrays(
     session_end: np.ndarray | None = None,
     stop_level: np.ndarray | None = None,
     target_level: np.ndarray | None = None,
+    financing: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
     """The compiled kernel's inputs for one market: ``bars`` (B_*), ``events`` (E_*) and the
     parameters ``p`` (P_*). :func:`simulate` runs them; the portfolio kernel runs many."""
@@ -149,8 +160,14 @@ def kernel_arrays(
         K.B_SIZE: size_value,
         K.B_STOP_LEVEL: stop_level,
         K.B_TARGET_LEVEL: target_level,
+        K.B_FIN_LONG: financing[0] if financing else None,
+        K.B_FIN_SHORT: financing[1] if financing else None,
     }
-    bars = tuple(_kernel_input(per_bar[i], np.float64, nan) for i in range(K.N_BARS_ARRAYS))
+    zero = np.zeros(n)  # no financing
+    bars = tuple(
+        _kernel_input(per_bar[i], np.float64, zero if i in (K.B_FIN_LONG, K.B_FIN_SHORT) else nan)
+        for i in range(K.N_BARS_ARRAYS)
+    )
     never = np.zeros(n, dtype=np.bool_)
     flags = {
         K.E_LONG_ENTRY: signals.long_entry,
@@ -177,10 +194,14 @@ def simulate(
     session_end: np.ndarray | None = None,
     stop_level: np.ndarray | None = None,
     target_level: np.ndarray | None = None,
+    financing: tuple[np.ndarray, np.ndarray] | None = None,
+    intrabar: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> SimulatedTrades:
     """Run the compiled kernel. ``atr`` is needed for ATR units, ``size_value`` is the sizing
-    module's output per bar, ``session_end`` marks each session's last bar."""
+    module's output per bar, ``session_end`` marks each session's last bar, ``financing`` is
+    (long, short) per bar (``financing.financing_rates``), ``intrabar`` the magnifier's finer
+    bars and each bar's first one (``intrabar.finer_bars``)."""
     n = len(close)
     if on_progress:
         on_progress("simulating", 0, n)
@@ -202,8 +223,14 @@ def simulate(
         session_end=session_end,
         stop_level=stop_level,
         target_level=target_level,
+        financing=financing,
     )
-    count, skipped = K.run_kernel(bars, events, p, ti, tf, equity)
+    no_finer = np.zeros(0)
+    finer, finer_start = intrabar if intrabar else ((no_finer, no_finer, no_finer), np.zeros(n + 1, dtype=np.int64))
+    sub = tuple(_kernel_input(a, np.float64, no_finer) for a in finer)
+    sub_start = _kernel_input(finer_start, np.int64, finer_start)
+    counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
+    count = K.run_kernel(bars, events, sub, sub_start, p, ti, tf, equity, counters)
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]
@@ -216,5 +243,6 @@ def simulate(
         reason=ti[:, K.I_REASON].copy(),
         values=tf,
         equity=equity,
-        skipped_entries=int(skipped),
+        skipped_entries=int(counters[K.C_SKIPPED]),
+        counters={name: int(counters[i]) for i, name in enumerate(COUNTER_NAMES)},
     )

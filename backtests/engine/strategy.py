@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .account import Account
 from .conditions import Block, Operand
+from .instrument import Instrument
 
 DEFAULT_CAPITAL = 10_000.0
 DEFAULT_RISK_PCT = 1.0
@@ -47,6 +49,7 @@ class ExitRules:
     exit_on_opposite_signal: bool = False
     same_bar_policy: str = "stop_first"
     max_trades_per_session: int | None = None
+    intrabar: str | None = None  # a finer timeframe whose bars settle what a bar cannot (the magnifier)
 
     # The original's percent-only fields, kept for callers that read them.
     @property
@@ -71,8 +74,10 @@ class ExitRules:
 @dataclass(frozen=True)
 class Costs:
     """Per fill: commission ``commission_pct`` % of the fill's value plus ``commission_fixed``
-    money; ``spread`` (full bid-ask width; half is paid on each fill) and ``slippage`` (per
-    fill, against the trader), each in price points or percent of the price."""
+    money plus ``commission_per_lot`` money per lot (the instrument's contract size; 1 unit
+    without an instrument), at least ``commission_min``; ``spread`` (full bid-ask width; half is
+    paid on each fill) and ``slippage`` (per fill, against the trader), each in price points or
+    percent of the price."""
 
     commission_pct: float = 0.0
     commission_fixed: float = 0.0
@@ -80,9 +85,18 @@ class Costs:
     spread_unit: str = "points"
     slippage: float = 0.0
     slippage_unit: str = "points"
+    commission_per_lot: float = 0.0
+    commission_min: float = 0.0
 
     def any(self) -> bool:
-        return bool(self.commission_pct or self.commission_fixed or self.spread or self.slippage)
+        return bool(
+            self.commission_pct
+            or self.commission_fixed
+            or self.spread
+            or self.slippage
+            or self.commission_per_lot
+            or self.commission_min
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,8 @@ class StrategySpec:
     exit_blocks: tuple[Block, ...] = ()
     short_exit_blocks: tuple[Block, ...] = ()
     costs: Costs = Costs()
+    instrument: Instrument | None = None
+    account: Account = Account()
 
     def all_blocks(self) -> tuple[Block, ...]:
         return self.entry_blocks + self.short_entry_blocks + self.exit_blocks + self.short_exit_blocks
@@ -144,6 +160,8 @@ class StrategySpec:
             tail.append("reverse on opposite signal")
         if ex.same_bar_policy != "stop_first":
             tail.append("target first in a bar")
+        if ex.intrabar:
+            tail.append(f"intrabar {ex.intrabar}")
         if self.costs.any():
             c = self.costs
             parts = []
@@ -151,12 +169,18 @@ class StrategySpec:
                 parts.append(f"{c.commission_pct:g}%")
             if c.commission_fixed:
                 parts.append(f"{c.commission_fixed:g} per fill")
+            if c.commission_per_lot:
+                parts.append(f"{c.commission_per_lot:g} per lot")
+            if c.commission_min:
+                parts.append(f"min {c.commission_min:g}")
             if c.spread:
                 parts.append(f"spread {c.spread:g}{'%' if c.spread_unit == 'percent' else ' pts'}")
             if c.slippage:
                 parts.append(f"slippage {c.slippage:g}{'%' if c.slippage_unit == 'percent' else ' pts'}")
             tail.append("costs " + ", ".join(parts))
         tail.append(f"size {self.sizing.describe()}")
+        if self.account.describe():
+            tail.append(self.account.describe())
         return head + " · " + " · ".join(tail)
 
 

@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backtests.engine.account import Account
 from backtests.engine.conditions import OPERATORS, Block, Condition, Operand
 from backtests.engine.errors import StrategyError
+from backtests.engine.instrument import Instrument
 from backtests.engine.strategy import (
     DEFAULT_ATR_PERIOD,
     DEFAULT_CAPITAL,
@@ -32,6 +34,7 @@ from backtests.engine.strategy import (
     StrategySpec,
 )
 from modules.base import PRICE_COLUMNS, BaseModule
+from modules.common.timeframes import TIMEFRAME_SECONDS
 from modules.errors import ModuleConfigError, ModuleNotFound
 from modules.registry import get_registry
 
@@ -58,8 +61,21 @@ EXIT_KEYS = (
     "exitOnOppositeSignal",
     "sameBarPolicy",
     "maxTradesPerSession",
+    "intrabar",
 )
-COST_KEYS = ("commissionPct", "commissionFixed", "spread", "spreadUnit", "slippage", "slippageUnit")
+COST_KEYS = (
+    "commissionPct",
+    "commissionFixed",
+    "commissionPerLot",
+    "commissionMin",
+    "spread",
+    "spreadUnit",
+    "slippage",
+    "slippageUnit",
+    "fromInstrument",
+)
+ACCOUNT_KEYS = ("leverage", "maintenanceMarginPct", "financing")
+MAX_LEVERAGE = 1000.0
 SIZING_KEYS = ("moduleId", "config", "pyramiding", "method", "riskPct")
 MAX_PYRAMIDING = 100
 
@@ -419,7 +435,22 @@ def _level(exit_cfg: Mapping[str, Any], key: str, units: tuple[str, ...], direct
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-def _exit_rules(raw: Any, direction: str) -> ExitRules:
+def _intrabar(raw: Any, timeframe: Any) -> str | None:
+    """A timeframe finer than the run's that divides it (1m for 1h), or None."""
+    if raw is None:
+        return None
+    if raw not in TIMEFRAME_SECONDS:
+        raise _fail(f"exit.intrabar must be one of {list(TIMEFRAME_SECONDS)}, got {raw!r}", "exit.intrabar")
+    bar = TIMEFRAME_SECONDS.get(timeframe) if isinstance(timeframe, str) else None
+    if bar is not None and not (TIMEFRAME_SECONDS[raw] < bar and bar % TIMEFRAME_SECONDS[raw] == 0):
+        raise _fail(
+            f"exit.intrabar must be a finer timeframe that divides the run's {timeframe} bars, got {raw!r}",
+            "exit.intrabar",
+        )
+    return raw
+
+
+def _exit_rules(raw: Any, direction: str, timeframe: Any = None) -> ExitRules:
     cfg = _object(raw, "exit", EXIT_KEYS)
     stop = _level(cfg, "stopLoss", STOP_UNITS, direction)
     target = _level(cfg, "takeProfit", TARGET_UNITS, direction)
@@ -477,25 +508,66 @@ def _exit_rules(raw: Any, direction: str) -> ExitRules:
         opposite,
         policy,
         per_session,
+        _intrabar(cfg.get("intrabar"), timeframe),
     )
 
 
-def _costs(raw: Any) -> Costs:
+def _costs(raw: Any, instrument: Instrument | None) -> Costs:
     cfg = _object(raw, "costs", COST_KEYS)
+    from_instrument = _boolean(cfg.get("fromInstrument", False), "costs.fromInstrument")
+    if from_instrument and instrument is None:
+        raise _fail("costs.fromInstrument needs a market the instrument table can resolve", "costs.fromInstrument")
 
-    def amount(key: str, high: float) -> float:
-        return 0.0 if cfg.get(key) is None else _number(cfg[key], f"costs.{key}", 0.0, high, low_open=False)
+    def amount(key: str, high: float, default: float = 0.0) -> float:
+        return default if cfg.get(key) is None else _number(cfg[key], f"costs.{key}", 0.0, high, low_open=False)
 
     spread_unit = _choice(cfg.get("spreadUnit", "points"), "costs.spreadUnit", PRICE_COST_UNITS)
     slippage_unit = _choice(cfg.get("slippageUnit", "points"), "costs.slippageUnit", PRICE_COST_UNITS)
+    if from_instrument and cfg.get("spread") is not None and spread_unit != "points":
+        raise _fail("costs.fromInstrument gives the spread in points; spreadUnit must be points", "costs.spreadUnit")
+    # given fields win over the instrument's defaults
+    default = instrument if from_instrument and instrument is not None else None
     return Costs(
-        commission_pct=amount("commissionPct", 10.0),
+        commission_pct=amount("commissionPct", 10.0, default.commission_pct if default else 0.0),
         commission_fixed=amount("commissionFixed", 1e9),
-        spread=amount("spread", 10.0 if spread_unit == "percent" else 1e9),
+        spread=amount("spread", 10.0 if spread_unit == "percent" else 1e9, default.spread if default else 0.0),
         spread_unit=spread_unit,
         slippage=amount("slippage", 10.0 if slippage_unit == "percent" else 1e9),
         slippage_unit=slippage_unit,
+        commission_per_lot=amount("commissionPerLot", 1e9, default.commission_per_lot if default else 0.0),
+        commission_min=amount("commissionMin", 1e9),
     )
+
+
+def _account(raw: Any, instrument: Instrument | None, direction: str) -> Account:
+    """The account: leverage up to the instrument's maximum (its default), a maintenance margin
+    below the initial one, financing on or off."""
+    cfg = _object(raw, "account", ACCOUNT_KEYS)
+    ceiling = instrument.max_leverage if instrument is not None else MAX_LEVERAGE
+    leverage = instrument.max_leverage if instrument is not None else None
+    if cfg.get("leverage") is not None:
+        leverage = _number(cfg["leverage"], "account.leverage", 0.0, MAX_LEVERAGE, what=" (times the equity)")
+        if leverage > ceiling * (1 + 1e-9):
+            raise _fail(
+                f"account.leverage {leverage:g} is above {instrument.symbol if instrument else ''}'s maximum of "
+                f"{ceiling:g}:1 (margin rate {instrument.margin_rate if instrument else 0:g})",
+                "account.leverage",
+                max_leverage=ceiling,
+            )
+    maintenance = None
+    if cfg.get("maintenanceMarginPct") is not None:
+        maintenance = _number(
+            cfg["maintenanceMarginPct"], "account.maintenanceMarginPct", 0.0, 100.0, low_open=False, what=" (percent)"
+        )
+        if leverage and maintenance >= 100.0 / leverage:
+            raise _fail(
+                f"account.maintenanceMarginPct must be below the initial margin, 100 / leverage = {100 / leverage:g}",
+                "account.maintenanceMarginPct",
+            )
+    financing = _boolean(cfg.get("financing", True), "account.financing")
+    if instrument is not None and not instrument.shortable and direction != "Long":
+        raise _fail(f"{instrument.symbol} cannot be sold short", "marketContext.direction")
+    return Account(leverage=leverage, maintenance_margin_pct=maintenance, financing=financing)
 
 
 def _sizing(raw: Any) -> Sizing:
@@ -558,8 +630,10 @@ def _blocks(request: Mapping[str, Any], key: str, *, required: bool) -> tuple[Bl
     return blocks
 
 
-def build_strategy(request: Mapping[str, Any]) -> StrategySpec:
-    """Validate a request body and return its :class:`StrategySpec` (raises StrategyError)."""
+def build_strategy(request: Mapping[str, Any], *, instrument: Instrument | None = None) -> StrategySpec:
+    """Validate a request body and return its :class:`StrategySpec` (raises StrategyError).
+    ``instrument``: the market's row of the instrument table (the compiler resolves it); it
+    sets the grid, the default leverage and financing. Without it: no grid, no leverage cap."""
     if not isinstance(request, Mapping):
         raise _fail("the request must be an object", "")
     context = request.get("marketContext") or {}
@@ -590,8 +664,9 @@ def build_strategy(request: Mapping[str, Any]) -> StrategySpec:
         short_entry = ()
     exit_blocks = _blocks(request, "exitBlocks", required=False)
     short_exit_blocks = _blocks(request, "shortExitBlocks", required=False) if direction == "Both" else ()
-    exit_rules = _exit_rules(request.get("exit"), direction)
-    costs = _costs(request.get("costs"))
+    exit_rules = _exit_rules(request.get("exit"), direction, context.get("timeframe"))
+    costs = _costs(request.get("costs"), instrument)
+    account = _account(request.get("account"), instrument, direction)
     sizing = _sizing(request.get("sizing"))
     capital = request.get("initialCapital", DEFAULT_CAPITAL)
     if isinstance(capital, bool) or not isinstance(capital, (int, float)) or not 0 < capital <= 1e12:
@@ -606,4 +681,6 @@ def build_strategy(request: Mapping[str, Any]) -> StrategySpec:
         exit_blocks=exit_blocks,
         short_exit_blocks=short_exit_blocks,
         costs=costs,
+        instrument=instrument,
+        account=account,
     )
