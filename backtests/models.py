@@ -226,6 +226,10 @@ class Trade(models.Model):
     initial_stop = models.FloatField(null=True, blank=True)
     initial_target = models.FloatField(null=True, blank=True)
     risk = models.FloatField(null=True, blank=True, help_text="Money at risk at the initial stop.")
+    financing = models.FloatField(default=0.0, help_text="Swap, borrow or funding paid, money (negative: earned).")
+    requested_size = models.FloatField(
+        null=True, blank=True, help_text="Units the sizing asked for, before the leverage cap and the lot step."
+    )
 
     class Meta:
         ordering = ["run", "seq"]

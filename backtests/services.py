@@ -44,7 +44,8 @@ from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import build_strategy
 from backtests.strategies.portfolio import is_portfolio
 from marketdata.progress import reporting as data_progress
-from marketdata.services import market_data_load, market_data_load_closes
+from marketdata.selectors import instrument_resolve
+from marketdata.services import market_data_load, market_data_load_closes, market_data_load_finer
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
 from plans.selectors import plan_for_user
@@ -142,9 +143,10 @@ def _db_retry(fn: Callable[[], T], attempts: int = 4) -> T:
 # ---- submit & dispatch --------------------------------------------------------------------
 
 
-def request_fingerprint(body: dict, window) -> str:
+def request_fingerprint(body: dict, window, instrument=None) -> str:
     """sha256 of the canonical request (keys sorted, non-result keys dropped), the resolved
-    data window and the engine version. Equal fingerprints on equal data give equal results."""
+    data window, the instrument's terms and the engine version. Equal fingerprints on equal data
+    give equal results."""
     canonical = {k: v for k, v in body.items() if k not in NON_RESULT_KEYS}
     canonical["_window"] = [
         window.symbol,
@@ -155,6 +157,8 @@ def request_fingerprint(body: dict, window) -> str:
         window.dataset_id,
     ]
     canonical["_engine"] = ENGINE_VERSION
+    if instrument is not None:  # an admin edit of the instrument is a different run
+        canonical["_instrument"] = instrument.to_dict()
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -191,7 +195,7 @@ def backtest_submit(
     _plan_check(plan, compiled)
     if dispatch:  # a batch checks its runs together, before it creates any
         quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user))
-    fingerprint = request_fingerprint(body, window)
+    fingerprint = request_fingerprint(body, window, compiled.spec.instrument)
     source_run = None if body.get("cache") is False else _cached_result(fingerprint, window, owner=user)
     fields = _run_fields(
         user=user,
@@ -319,7 +323,9 @@ def backtest_submit_many(
     keyed = []
     for compiled, batch_params in items:
         _plan_check(plan, compiled)
-        keyed.append((compiled, batch_params, request_fingerprint(compiled.body, compiled.window)))
+        keyed.append(
+            (compiled, batch_params, request_fingerprint(compiled.body, compiled.window, compiled.spec.instrument))
+        )
     candidates = set(
         BacktestRun.objects.filter(
             owner=user,
@@ -707,14 +713,21 @@ def _execute_claimed(run_id, lease: str) -> str:
     )
     stage_started = time.monotonic()
     try:
-        spec = build_strategy(run.request)  # the stored body was compiled at submission
         annualisation = market_annualisation(symbol=run.market, timeframe=run.timeframe)
         started = time.monotonic()
         if is_portfolio(run.request):
+            spec = build_strategy(run.request)  # the stored body was compiled at submission
             result, loaded = portfolio_execute(run=run, spec=spec, progress=progress, annualisation=annualisation)
         else:
+            instrument, _ = instrument_resolve(symbol=run.market)  # the compiler warned of a generic one
+            spec = build_strategy(run.request, instrument=instrument)
             with data_progress(lambda done, total: progress("loading_data", done, total)):
                 loaded = market_data_load(run=run)
+            finer = None
+            if spec.exit.intrabar:
+                finer, note = market_data_load_finer(run=run, timeframe=spec.exit.intrabar)
+                if note:
+                    loaded.warnings.append(note)
             observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
             progress.write("loading_data", 10)
             started = time.monotonic()
@@ -724,6 +737,7 @@ def _execute_claimed(run_id, lease: str) -> str:
                 on_progress=progress,
                 trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
                 annualisation=annualisation,
+                intrabar=finer,
             )
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         render = _store_results(run, lease, result, loaded)
@@ -827,17 +841,27 @@ TRADE_FLOATS = (
     "slippage_cost",
     "mae",
     "mfe",
+    "financing",
 )
-TRADE_OPTIONAL = ("r_multiple", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk")
+TRADE_OPTIONAL = ("r_multiple", "mae_r", "mfe_r", "initial_stop", "initial_target", "risk", "requested_size")
 
 
-def _trade_fields(row: dict) -> dict:
-    """One engine trade row → Trade model fields (NaN, e.g. R without a stop, becomes null)."""
+TRADE_PRICES = ("entry_price", "exit_price", "initial_stop", "initial_target")
+
+
+def _trade_fields(row: dict, decimals: int | None = None) -> dict:
+    """One engine trade row → Trade model fields (NaN, e.g. R without a stop, becomes null).
+    Prices are stored with the instrument's ``decimals`` (fills are on its tick already: this
+    drops float noise such as 100.01000000000001, so the API, lists and report agree)."""
     fields = {name: float(row[name]) for name in TRADE_FLOATS if name in row}
     for name in TRADE_OPTIONAL:
         if name in row:
             value = float(row[name])
             fields[name] = None if np.isnan(value) else value
+    if decimals is not None:
+        for name in TRADE_PRICES:
+            if fields.get(name) is not None:
+                fields[name] = round(fields[name], decimals)
     fields.update(
         market=row.get("market") or "",
         direction=row["direction"],
@@ -949,7 +973,10 @@ def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict |
 def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
     """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
     trades = result.trades
-    rows = [Trade(run_id=run.id, seq=i + 1, **_trade_fields(t)) for i, t in enumerate(trades.to_dict("records"))]
+    decimals = result.metrics.get("price_decimals")
+    rows = [
+        Trade(run_id=run.id, seq=i + 1, **_trade_fields(t, decimals)) for i, t in enumerate(trades.to_dict("records"))
+    ]
     measured = result.equity.index  # the trading window (after any warm-up)
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text

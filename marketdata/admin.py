@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from marketdata import services
-from marketdata.models import Dataset
+from marketdata.models import Dataset, Instrument
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import POLICIES, quality_summary
 from qm_platform.admin_display import AdminCss, json_summary, number
@@ -115,3 +115,25 @@ class DatasetAdmin(admin.ModelAdmin):
             "title": "Upload a CSV dataset",
         }
         return TemplateResponse(request, "admin/marketdata/dataset/upload_csv.html", context)
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    """The instrument table (seeded from marketdata/instruments.json): a run reads its market's
+    row when it is submitted and when it runs. Values the engine refuses are refused here."""
+
+    list_display = (
+        "symbol",
+        "asset_class",
+        "quote_currency",
+        "tick_size",
+        "contract_size",
+        "lot_step",
+        "min_lots",
+        "margin_rate",
+        "financing",
+        "updated_at",
+    )
+    list_filter = ("asset_class", "financing", "calendar")
+    search_fields = ("symbol", "name")
+    readonly_fields = ("updated_at",)

@@ -50,3 +50,77 @@ class Dataset(models.Model):
     @property
     def completeness_score(self) -> int | None:
         return (self.quality_report or {}).get("completeness_score")
+
+
+class Instrument(models.Model):
+    """A tradable symbol's terms: the engine's ``Instrument`` (backtests/engine/instrument.py,
+    where each field is explained), seeded from marketdata/instruments.json and editable in the
+    admin. A run reads its market's row when it is submitted and again when it runs."""
+
+    ASSET_CLASSES = [(c, c) for c in ("fx", "metal", "index", "crypto", "stock", "future", "other")]
+    FINANCING = [(c, c) for c in ("none", "swap", "borrow", "funding")]
+    CALENDARS = [("fx", "24/5 FX and metals"), ("crypto", "24/7 crypto"), ("index", "exchange hours")]
+
+    symbol = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=16, choices=ASSET_CLASSES)
+    quote_currency = models.CharField(max_length=8, default="USD")
+    tick_size = models.FloatField(help_text="Price increment; fills round to it.")
+    contract_size = models.FloatField(default=1.0, help_text="Units in one lot.")
+    lot_step = models.FloatField(default=0.01, help_text="Lots; sizes round down to it.")
+    min_lots = models.FloatField(default=0.01, help_text="Smallest size in lots; a smaller entry is skipped.")
+    calendar = models.CharField(max_length=8, choices=CALENDARS, default="fx")
+    spread = models.FloatField(default=0.0, help_text="Typical full spread in price (costs.fromInstrument).")
+    commission_per_lot = models.FloatField(default=0.0, help_text="Money per lot per fill (costs.fromInstrument).")
+    commission_pct = models.FloatField(default=0.0, help_text="% of a fill's value (costs.fromInstrument).")
+    margin_rate = models.FloatField(default=0.1, help_text="Initial margin, fraction of the notional (0.05 = 20:1).")
+    shortable = models.BooleanField(default=True)
+    financing = models.CharField(max_length=8, choices=FINANCING, default="none")
+    swap_long_pct = models.FloatField(default=0.0, help_text="% of the notional a long pays per night (- earns).")
+    swap_short_pct = models.FloatField(default=0.0, help_text="% of the notional a short pays per night (- earns).")
+    borrow_pct = models.FloatField(default=0.0, help_text="% a year a short pays (stocks).")
+    funding_pct = models.FloatField(default=0.0, help_text="% per 8 hours a long pays and a short earns (perpetuals).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    def as_engine(self):
+        """The engine's Instrument (raises ValueError on values it refuses)."""
+        from backtests.engine.instrument import Instrument as EngineInstrument
+
+        return EngineInstrument.from_dict({name: getattr(self, name) for name in ENGINE_FIELDS})
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        try:
+            self.as_engine()
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+ENGINE_FIELDS = (
+    "symbol",
+    "name",
+    "asset_class",
+    "quote_currency",
+    "tick_size",
+    "contract_size",
+    "lot_step",
+    "min_lots",
+    "calendar",
+    "spread",
+    "commission_per_lot",
+    "commission_pct",
+    "margin_rate",
+    "shortable",
+    "financing",
+    "swap_long_pct",
+    "swap_short_pct",
+    "borrow_pct",
+    "funding_pct",
+)

@@ -7,7 +7,10 @@ import io
 from django.db.models import Q, QuerySet
 
 from accounts.privacy import ExportFile, ExportPart
-from marketdata.models import Dataset
+from backtests.engine.instrument import Instrument as EngineInstrument
+from backtests.engine.instrument import generic_instrument
+from marketdata.instrument_table import base_symbol, shipped_table, unknown_instrument_warning
+from marketdata.models import Dataset, Instrument
 from marketdata.services import get_data_manager
 
 
@@ -55,3 +58,16 @@ def _csv_opener(storage_key: str, timeframe: str):
         return io.BytesIO(b"" if frame is None else frame.to_csv().encode())
 
     return open_csv
+
+
+def instrument_resolve(*, symbol: str) -> tuple[EngineInstrument, str | None]:
+    """The instrument a run of ``symbol`` trades: the admin's row, else the shipped table's,
+    else the documented generic default with a warning for the run (the second value)."""
+    base = base_symbol(symbol)
+    row = Instrument.objects.filter(symbol=base).first()
+    if row is not None:
+        return row.as_engine(), None
+    shipped = shipped_table().get(base)
+    if shipped is not None:
+        return shipped, None
+    return generic_instrument(base), unknown_instrument_warning(base)

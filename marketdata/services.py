@@ -181,6 +181,38 @@ def market_data_load_closes(*, symbol: str, timeframe: str, start, end, source: 
     return frame["close"], warnings
 
 
+def market_data_load_finer(*, run, timeframe: str) -> tuple[pd.DataFrame | None, str | None]:
+    """The bar magnifier's data: ``run``'s market in the finer ``timeframe`` over its window
+    (from the same source; a dataset serves it when its bars are fine enough). Never fails the
+    run: without the data it answers (None, a warning) and the engine falls back to
+    sameBarPolicy."""
+    start = run.warmup_start or run.data_start
+    try:
+        manager = get_data_manager()
+        if run.data_source.startswith("dataset:"):
+            from marketdata.resample import can_resample
+
+            dataset = Dataset.objects.filter(id=int(run.data_source.split(":", 1)[1])).first()
+            if dataset is None or not can_resample(dataset.timeframe, timeframe):
+                held = dataset.timeframe if dataset else "no"
+                return None, f"The dataset holds {held} bars, not {timeframe} or finer, for the bar magnifier."
+            frame = manager.get_stored(
+                dataset.storage_key,
+                dataset.timeframe,
+                start,
+                run.data_end,
+                target_timeframe=timeframe,
+                symbol=dataset.symbol,
+            )
+        else:
+            frame = manager.get_data(run.market, timeframe, start, run.data_end, run.data_source).frame
+    except (CodedError, DataUnavailable, StorageError) as exc:
+        return None, f"No {timeframe} bars for the bar magnifier ({exc})."
+    if frame is None or frame.empty:
+        return None, f"No {timeframe} bars for the bar magnifier."
+    return frame, None
+
+
 def _window_end(run, frame: pd.DataFrame):
     """A window that reaches into the future is judged up to the last closed bar."""
     now = pd.Timestamp(utcnow())

@@ -343,6 +343,30 @@ OTHER = {
         "Bars a year that annualise Sharpe and Sortino: the market's trading days a year × its bars a day.",
     ),
     "annualisation": ("Annualised by", "Where the bars per year come from: the market's calendar, or the span."),
+    "total_financing": (
+        "Financing",
+        "Swap, borrow and funding the positions paid over the run (negative: earned), in account currency.",
+    ),
+    "leverage_cap": (
+        "Leverage cap",
+        "The most notional per unit of equity an entry could open (account.leverage; by default the "
+        "instrument's 1 ÷ margin rate). n/a: no cap.",
+    ),
+    "capped_entries": ("Entries capped", "Entries whose size the leverage cap cut (each keeps its requested size)."),
+    "skipped_below_min_size": (
+        "Entries under the minimum",
+        "Entries skipped because their size, rounded down to the lot step, was under the instrument's minimum.",
+    ),
+    "liquidations": ("Liquidations", "Positions closed because equity fell to the maintenance margin."),
+    "wiped_out": ("Account wiped out", "Whether equity reached 0; trading stopped there (ACCOUNT_WIPED_OUT)."),
+    "intrabar_resolved": (
+        "Bars settled by the magnifier",
+        "Bars holding both the stop and the target whose finer bars showed which came first.",
+    ),
+    "intrabar_unresolved": (
+        "Bars settled by the policy",
+        "Bars holding both levels that the finer bars could not order: sameBarPolicy settled them.",
+    ),
 }
 ANNUALISATION_TEXT = {
     "calendar:crypto": "24/7 crypto calendar",
@@ -350,7 +374,7 @@ ANNUALISATION_TEXT = {
     "calendar:index": "exchange sessions",
     "observed": "bars observed over the span",
 }
-HIDDEN = {"strategy_text"}
+HIDDEN = {"strategy_text", "price_decimals"}
 
 
 def format_value(key: str, value: Any) -> str:
@@ -358,6 +382,8 @@ def format_value(key: str, value: Any) -> str:
     number = _num(value)
     if key == "annualisation":
         return ANNUALISATION_TEXT.get(str(value), str(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if number is None:
         return NA if value is None or isinstance(value, (int, float)) else str(value)
     if key.endswith("_pct") or key in ("win_rate", "monthly_win_rate"):

@@ -121,7 +121,8 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
     montecarlo = montecarlo_rows(getattr(run, "montecarlo", None))
     if montecarlo:
         chart["montecarlo"] = charts.montecarlo_fan_chart(montecarlo["fan"])
-    ledger = ledger_rows(inputs.trades) if for_pdf else None
+    decimals = metrics.get("price_decimals")  # the instrument's, when the run had one
+    ledger = ledger_rows(inputs.trades, decimals=decimals) if for_pdf else None
     notes = list(inputs.notes) + ([NO_EXTRAS_NOTE] if extras is None else list(extras.get("notes") or []))
     notes += quality.pop("notes")
     return {
@@ -143,7 +144,7 @@ def report_context(run, inputs: ReportInputs, *, for_pdf: bool, page_size: str =
         "has_prices": bool(extras and extras.get("has_prices")),
         "trade_count": len(inputs.trades),
         "ledger": ledger,
-        "web_trades": None if for_pdf else web_trade_rows(inputs.trades[:WEB_TRADE_ROWS]),
+        "web_trades": None if for_pdf else web_trade_rows(inputs.trades[:WEB_TRADE_ROWS], decimals=decimals),
         "web_trades_capped": not for_pdf and len(inputs.trades) > WEB_TRADE_ROWS,
         "web_trade_limit": WEB_TRADE_ROWS,
         "rules": _rules(request_body),
@@ -278,10 +279,24 @@ def _cover_rows(run, quality: dict) -> list[tuple[str, str]]:
         ("Bars", f"{run.bars:,}" if run.bars else "n/a"),
         ("Data source", source),
         ("Data quality", f"{score:.0f} / 100 ({quality['basis']})" if score is not None else "n/a"),
+        ("Account", _account_text(run.metrics or {})),
         ("Engine version", run.engine_version or "n/a"),
         ("Run id", str(run.id)),
         ("Generated", f"{timezone.now():%Y-%m-%d %H:%M} UTC"),
     ]
+
+
+def _account_text(metrics: dict) -> str:
+    """Leverage, financing, liquidations and a wipe-out, as one line of the cover."""
+    leverage = metrics.get("leverage_cap")
+    parts = [f"leverage up to {leverage:g}:1" if leverage else "no leverage cap"]
+    if metrics.get("total_financing"):
+        parts.append(f"financing {-metrics['total_financing']:+,.2f}")
+    if metrics.get("liquidations"):
+        parts.append(f"{metrics['liquidations']} liquidated")
+    if metrics.get("wiped_out"):
+        parts.append("account wiped out")
+    return " · ".join(parts)
 
 
 def _quality(report: dict | None) -> dict:
@@ -384,10 +399,12 @@ def _size_text(size: float) -> str:
     return f"{size:,.0f}" if abs(size) >= 1000 else f"{size:.2f}" if abs(size) >= 1 else f"{size:.4f}"
 
 
-def _trade_cells(trades: list) -> tuple[list[list[str]], list[bool | None], bool]:
+def _trade_cells(trades: list, decimals: int | None = None) -> tuple[list[list[str]], list[bool | None], bool]:
     """Text of every cell, each trade's outcome (True win, False loss, None flat) and whether the
-    fees column is shown (only when some trade paid fees)."""
-    decimals = charts.price_decimals([t.entry_price for t in trades])
+    fees column is shown (only when some trade paid fees). Prices show ``decimals`` digits (the
+    instrument's), or as many as their size suggests."""
+    if decimals is None:
+        decimals = charts.price_decimals([t.entry_price for t in trades])
     with_fees = any(t.fees for t in trades)
     cells, outcomes = [], []
     for t in trades:
@@ -429,14 +446,14 @@ HEADERS = [
 LEFT_ALIGNED = {1, 2, 4, 11}
 
 
-def ledger_rows(trades: list) -> dict:
+def ledger_rows(trades: list, decimals: int | None = None) -> dict:
     """The PDF's trade list as monospaced lines, one table cell per trade.
 
     Chromium's print time grows with the number of separately laid-out text boxes: a 500-trade
     table with a cell per value took ~350 ms to print here, the same trades as one line per
     row ~110 ms. The table (one cell per row) keeps Chromium's repeated header on every page.
     """
-    cells, outcomes, with_fees = _trade_cells(trades)
+    cells, outcomes, with_fees = _trade_cells(trades, decimals)
     headers = list(HEADERS)
     if with_fees:
         headers.insert(9, "Fees")
@@ -463,9 +480,9 @@ def ledger_rows(trades: list) -> dict:
     return {"header": head, "rows": mark_safe("".join(rows)), "font_px": f"{font_px:.2f}"}
 
 
-def web_trade_rows(trades: list) -> dict:
+def web_trade_rows(trades: list, decimals: int | None = None) -> dict:
     """The results page's trade table: a real table (sortable by eye, paginated in the browser)."""
-    cells, outcomes, with_fees = _trade_cells(trades)
+    cells, outcomes, with_fees = _trade_cells(trades, decimals)
     headers = list(HEADERS)
     if with_fees:
         headers.insert(9, "Fees")

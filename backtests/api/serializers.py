@@ -318,6 +318,8 @@ class TradeSerializer(serializers.ModelSerializer):
             "initial_stop",
             "initial_target",
             "risk",
+            "financing",
+            "requested_size",
             "exit_reason",
             "bars_held",
         ]

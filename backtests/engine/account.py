@@ -84,6 +84,7 @@ def account_outcome(
         "liquidations": counts.get("liquidations", 0),
         "wiped_out": counts.get("wiped_bar", -1) >= 0,
         "leverage_cap": account.leverage,
+        "price_decimals": instrument.decimals if instrument is not None else None,
     }
     warnings = []
     if counts.get("below_min"):

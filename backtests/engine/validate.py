@@ -17,16 +17,17 @@ from .errors import EngineError
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def check_bars(data: pd.DataFrame) -> None:
+def check_bars(data: pd.DataFrame, columns: tuple[str, ...] = PRICE_COLUMNS) -> None:
     """Raise ``EngineError(code="INVALID_DATA")`` on the first bad bar; ``details`` holds
-    ``bar`` (its position), ``time`` (ISO, when the index has times), ``column`` and ``reason``."""
-    missing = [c for c in PRICE_COLUMNS if c not in data.columns]
+    ``bar`` (its position), ``time`` (ISO, when the index has times), ``column`` and ``reason``.
+    ``columns``: the price columns checked (and required); high and low always."""
+    missing = [c for c in columns if c not in data.columns]
     if missing:
         raise EngineError(
             f"the data has no {', '.join(missing)} column", code="INVALID_DATA", details={"columns": missing}
         )
     problems: list[tuple[int, int, str, str]] = []  # (first bad bar, check order, column, reason)
-    prices = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS}
+    prices = {c: data[c].to_numpy(dtype=np.float64) for c in columns}
     for column, values in prices.items():
         bad = ~np.isfinite(values)
         if bad.any():

@@ -71,7 +71,7 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
     strategy's version with overrides). Raises CodedError (400; 404 NOT_FOUND for a saved
     strategy that is not the user's, DATASET_NOT_FOUND for a dataset they cannot see)."""
     from backtests.api.serializers import BacktestRequestSerializer
-    from marketdata.selectors import dataset_get
+    from marketdata.selectors import dataset_get, instrument_resolve
     from qm_platform.api_errors import _first_problem
 
     raw, strategy_ref = saved_strategy_apply(raw, user=user)
@@ -86,7 +86,13 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
             {"fields": serializer.errors},
         )
     body = serializer.body()
-    spec = build_strategy(body)
+    if is_portfolio(body):  # a basket trades each market on the portfolio's one account
+        spec = build_strategy(body)
+    else:
+        instrument, unknown = instrument_resolve(symbol=body["marketContext"]["market"])
+        spec = build_strategy(body, instrument=instrument)
+        if unknown:
+            warnings += (unknown,)
     window = data_window_from_request(body, now=now)
     rules = None
     if is_portfolio(body):

@@ -111,16 +111,17 @@ def test_under_the_cap_nothing_changes():
 # ---- liquidation and wipe-out ------------------------------------------------------------------
 
 
+def ten_times(data, **body):
+    """1,000 units long from bar 2's open on 10,000 under leverage 10, maintenance margin 5 %."""
+    account = Account(leverage=10, maintenance_margin_pct=5)
+    return run(data, long=[1], account=account, sizing={"moduleId": "fixed_units", "config": {"units": 1000}}, **body)
+
+
 def test_liquidation_at_the_maintenance_margin_inside_the_bar():
     # given 1,000 units long at 100 on 10,000 (10x), maintenance 5 %:
     # P = (F - cash) / (S (1 - m)) = (100,000 - 10,000) / (1,000 x 0.95) = 94.7368...
     data = bars(flat(2) + [(100, 100.5, 99.5, 100), (99, 99.5, 94, 95), (95, 96, 94, 95)])
-    result = run(
-        data,
-        long=[1],
-        account=Account(leverage=10, maintenance_margin_pct=5),
-        sizing={"moduleId": "fixed_units", "config": {"units": 1000}},
-    )
+    result = ten_times(data)
     [trade] = result.trades.itertuples()
     liquidation = 90_000 / 950
     assert (trade.exit_bar, trade.exit_reason) == (3, "liquidation")
@@ -132,12 +133,7 @@ def test_liquidation_at_the_maintenance_margin_inside_the_bar():
 
 def test_a_gap_beyond_the_liquidation_price_fills_at_the_open():
     data = bars(flat(2) + [(100, 100.5, 99.5, 100), (90, 91, 89, 90), (90, 91, 89, 90)])
-    result = run(
-        data,
-        long=[1],
-        account=Account(leverage=10, maintenance_margin_pct=5),
-        sizing={"moduleId": "fixed_units", "config": {"units": 1000}},
-    )
+    result = ten_times(data)
     [trade] = result.trades.itertuples()
     assert (trade.exit_price, trade.exit_reason) == (90.0, "liquidation")
     # the loss (10,000) took the whole account: it stops at 0 and trading ends
@@ -147,13 +143,7 @@ def test_a_gap_beyond_the_liquidation_price_fills_at_the_open():
 
 def test_a_stop_before_the_liquidation_price_fills_first():
     data = bars(flat(2) + [(100, 100.5, 99.5, 100), (99, 99.5, 94, 95), (95, 96, 94, 95)])
-    result = run(
-        data,
-        long=[1],
-        account=Account(leverage=10, maintenance_margin_pct=5),
-        sizing={"moduleId": "fixed_units", "config": {"units": 1000}},
-        exit={"stopLoss": 3, "stopLossUnit": "points"},
-    )
+    result = ten_times(data, exit={"stopLoss": 3, "stopLossUnit": "points"})
     [trade] = result.trades.itertuples()
     assert (trade.exit_price, trade.exit_reason) == (97.0, "stop")
 

@@ -132,3 +132,50 @@ def test_our_exposure_and_trade_count_match_the_peers_statistics():
     assert ours.metrics["trade_count"] == peer["# Trades"] + 1  # ours includes the end_of_data trade
     exposure = exposure_pct(closed.entry_bar.to_numpy(), closed.exit_bar.to_numpy(), len(data))
     assert exposure == pytest.approx(peer["Exposure Time [%]"], abs=1e-9)
+
+
+class ShortAllIn(backtesting.Strategy):
+    def init(self):
+        pass
+
+    def next(self):
+        if len(self.data) == 2 and not self.position:
+            self.sell()  # at the next open, (almost) all the equity
+
+
+def test_a_wiped_out_account_ends_at_zero_as_in_backtesting_py():
+    """backtesting.py is the reference when the money runs out: it closes the trades and keeps
+    the equity at 0 to the end. Ours does the same, closing at the price where equity reached 0
+    (200 here: P = (cash + F) / S), where backtesting.py closes at the close of the first bar whose
+    equity is below 0 (220, one bar later); the equity curves are the same bar by bar."""
+    import pandas as pd
+
+    from backtests.engine import Signals, simulate_signals
+
+    rows = [(100, 101, 99, 100)] * 5
+    rows += [(100 + 20 * i, 120 + 20 * i, 99 + 20 * i, 120 + 20 * i) for i in range(8)]
+    rows += [(300, 301, 299, 300)] * 3
+    index = pd.date_range("2024-01-01", periods=len(rows), freq="h", tz="UTC", name="timestamp")
+    data = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index, dtype=float)
+    data["volume"] = 1000.0
+    peer_data = data.rename(columns=str.title) * SCALE
+    peer_data.index = peer_data.index.tz_localize(None)
+    peer = backtesting.Backtest(peer_data, ShortAllIn, cash=10_000, commission=0, trade_on_close=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stats = peer.run()
+    peer_equity = stats._equity_curve["Equity"].to_numpy()
+
+    body = {
+        "marketContext": {"direction": "Short"},
+        "decisionBlocks": [{"subConfirmations": [{"moduleId": "rsi", "config": {"operator": "<", "value": 30}}]}],
+        "sizing": {"moduleId": "percent_of_equity", "config": {"percent": 100}},
+    }
+    none = np.zeros(len(data), dtype=bool)
+    short = none.copy()
+    short[1] = True
+    ours = simulate_signals(data, build_strategy(body), Signals(none, short, none, none))
+    [trade] = ours.trades.itertuples()
+    assert (trade.exit_bar, trade.exit_price, trade.exit_reason) == (9, 200.0, "liquidation")
+    np.testing.assert_allclose(ours.equity.to_numpy(), peer_equity, rtol=1e-9, atol=1e-6)
+    assert peer_equity[-1] == 0 and ours.equity.iloc[-1] == 0 and ours.metrics["wiped_out"]
