@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtests', '0011_run_equity_detail_montecarlo'),
+        ('backtests', '0012_strategy_library'),
     ]
 
     operations = [
