@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtests', '0012_strategy_library'),
+        ('backtests', '0013_trade_market'),
     ]
 
     operations = [
