@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtests', '0013_trade_market'),
+        ('backtests', '0014_load_portfolio_template'),
     ]
 
     operations = [
