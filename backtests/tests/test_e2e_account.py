@@ -18,14 +18,14 @@ def test_a_leveraged_run_with_financing_and_the_magnifier(live_server, celery_wo
         exit={"takeProfit": 2.0, "intrabar": "15m"},  # no stop: the margin decides the losers
         costs={"fromInstrument": True},
         account={"leverage": 20},
-        sizing={"moduleId": "percent_of_equity", "config": {"percent": 2000}},
+        sizing={"moduleId": "fixed_units", "config": {"units": 10_000}},  # far more gold than 20:1 allows
     )
     response = requests.post(f"{live_server.url}/api/v1/backtests", json=body, headers=headers, timeout=10)
     assert response.status_code == 202, response.text
     run, _ = poll(response.json()["status_url"], headers, timeout=180)
     assert run["status"] == "SUCCEEDED", run
     metrics = run["metrics"]
-    assert metrics["leverage_cap"] == 20 and metrics["price_decimals"] == 2
+    assert metrics["leverage_cap"] == 20 and metrics["price_decimals"] == 2 and metrics["capped_entries"] > 0
     assert metrics["liquidations"] >= 1 and metrics["total_financing"] != 0
     assert "intrabar_resolved" in metrics
 
