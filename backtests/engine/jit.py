@@ -31,13 +31,24 @@ _interpreting = threading.Event()  # set while a background warm-up runs
 _original_compile_for_args = getattr(Dispatcher, "_compile_for_args")  # noqa: B009 (not in numba's stubs)
 
 
+_waits_for_compile: set[int] = set()  # ids of kernels whose Python version is too slow to stand in
+
+
 def _compile_or_interpret(self: Any, *args: Any, **kws: Any) -> Any:
-    if _interpreting.is_set() and not getattr(_state, "compiling", False):
+    if _interpreting.is_set() and not getattr(_state, "compiling", False) and id(self) not in _waits_for_compile:
         return self.py_func  # the dispatcher calls it with the same arguments
     return _original_compile_for_args(self, *args, **kws)
 
 
 setattr(Dispatcher, "_compile_for_args", _compile_or_interpret)  # noqa: B010
+
+
+def wait_for_compile(dispatcher: Any) -> Any:
+    """Mark a kernel whose Python version would be far slower than waiting for its compile (the
+    Monte Carlo's 10,000 paths of numpy scalars): during a warm-up a call to it waits for the
+    compiler instead (the warm-up compiles such kernels first). Returns the dispatcher."""
+    _waits_for_compile.add(id(dispatcher))
+    return dispatcher
 
 
 def interpreting() -> bool:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import jit
+
 METHODS = ("bootstrap", "shuffle")
 DEFAULT_PATHS = 10_000
 MAX_PATHS = 100_000
@@ -126,6 +128,9 @@ def _paths_kernel(returns, paths, shuffle, seed, steps, ruin_level):  # pragma: 
         longest[p] = longest_run
         ruined[p] = low <= ruin_level
     return final, max_dd, longest, ruined, marks
+
+
+jit.wait_for_compile(_paths_kernel)  # interpreted, 10,000 paths take minutes: wait for the compiler
 
 
 def _path_stats(equity: np.ndarray) -> tuple[float, float, int]:

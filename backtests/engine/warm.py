@@ -14,8 +14,8 @@ def warm_up_all() -> int:
     """Load or compile every kernel the platform has: the single-market engine's, the Monte
     Carlo's, the portfolio loop's and every registered module's (each run once with its defaults
     on a small frame). Returns the number of modules run."""
+    montecarlo.warm_up()  # first: runs wait for this one (jit.wait_for_compile), the others run as Python
     warm_up()
-    montecarlo.warm_up()
     data = _warm_frame(600)
     run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
     modules = get_registry().all()

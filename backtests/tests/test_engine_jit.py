@@ -85,3 +85,21 @@ def test_a_run_through_the_python_kernels_matches_the_compiled_run(tmp_path):
         interpreted["trades"], compiled.trades[["entry_price", "exit_price", "pnl"]].values, rtol=1e-12
     )
     assert interpreted["final_equity"] == float(compiled.equity.iloc[-1])
+
+
+def test_a_kernel_marked_to_wait_is_compiled_even_during_a_warm_up():
+    @njit
+    def triple(x):
+        return 3 * x
+
+    jit.wait_for_compile(triple)
+    release = threading.Event()
+    thread = jit.warm_in_background(lambda: release.wait(30))
+    try:
+        assert jit.interpreting()
+        assert triple(2) == 6
+        assert len(triple.signatures) == 1  # compiled, not answered by the Python function
+        assert id(montecarlo._paths_kernel) in jit._waits_for_compile  # the Monte Carlo waits
+    finally:
+        release.set()
+        thread.join(60)
