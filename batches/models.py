@@ -44,6 +44,12 @@ class Batch(models.Model):
         "batches.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
     )
     name = models.CharField(max_length=200, blank=True)
+    strategy = models.ForeignKey(
+        "backtests.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    strategy_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The saved strategy's version the batch swept (kept if it is deleted)."
+    )
     mode = models.CharField(max_length=16, choices=BatchMode.choices, default=BatchMode.GRID)
     status = models.CharField(max_length=16, choices=BatchStatus.choices, default=BatchStatus.RUNNING, db_index=True)
     stage = models.CharField(
@@ -98,6 +104,14 @@ class Schedule(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batch_schedules")
     name = models.CharField(max_length=200)
     definition = models.JSONField(help_text="A batch request, as POST /api/v1/batches takes it.")
+    strategy = models.ForeignKey(
+        "backtests.Strategy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="schedules",
+        help_text='The saved strategy the definition names ("strategy": id), if any.',
+    )
     cron = models.CharField(
         max_length=120, blank=True, help_text="minute hour day-of-month month day-of-week, e.g. '0 6 * * 1-5'."
     )

@@ -96,12 +96,11 @@ def strategy_metrics_by_version(*, strategy: Strategy) -> list[dict]:
 
 
 def strategy_batches(*, strategy: Strategy):
-    """The batches that ran the strategy, newest first (through its runs: batches sit above this
-    app, so they are reached by the run's relation, not imported)."""
-    batch_model = BacktestRun._meta.get_field("batch").related_model
-    return (
-        batch_model.objects.filter(owner_id=strategy.owner_id, runs__strategy=strategy)
-        .distinct()
-        .order_by("-created_at")
-        .defer("definition", "windows")
-    )
+    """The batches that swept the strategy, newest first (the relation batches.Batch.strategy:
+    batches sit above this app, so they are reached by the relation, never imported)."""
+    return strategy.batches.filter(owner_id=strategy.owner_id).order_by("-created_at").defer("definition", "windows")
+
+
+def strategy_schedules(*, strategy: Strategy):
+    """The schedules whose definition names the strategy (batches.Schedule.strategy)."""
+    return strategy.schedules.filter(owner_id=strategy.owner_id).order_by("name")

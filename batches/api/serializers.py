@@ -26,9 +26,20 @@ class WalkForwardSerializer(serializers.Serializer):
 class BatchRequestSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=200, allow_blank=True)
     mode = serializers.ChoiceField(choices=BatchMode.values, default=BatchMode.GRID)
-    strategy = serializers.JSONField(required=False, help_text="A backtest request body (V4/V5).")
+    strategy = serializers.JSONField(
+        required=False,
+        help_text="A backtest request body (V4/V5), or the id of one of your saved strategies "
+        "(GET /api/v1/strategies; with `version` and `overrides`).",
+    )
+    version = serializers.JSONField(
+        required=False,
+        help_text='With a saved strategy: a version number, or "latest" (the default; a schedule then '
+        "follows the strategy's new versions).",
+    )
     template = serializers.CharField(required=False, max_length=64, help_text="A strategy template id.")
-    overrides = serializers.DictField(required=False, help_text="Top-level keys replacing the template's.")
+    overrides = serializers.DictField(
+        required=False, help_text="Keys deep-merged over the template's (or the saved strategy's) body."
+    )
     grid = serializers.DictField(
         child=serializers.ListField(allow_empty=False),
         required=False,
@@ -57,6 +68,7 @@ class BatchRequestSerializer(serializers.Serializer):
             "name",
             "mode",
             "strategy",
+            "version",
             "template",
             "overrides",
             "grid",
@@ -90,6 +102,8 @@ class BatchListSerializer(serializers.ModelSerializer):
             "status",
             "stage",
             "schedule",
+            "strategy",
+            "strategy_version",
             "combination_count",
             "planned_runs",
             "drift_alert",
@@ -119,6 +133,8 @@ class BatchDetailSerializer(serializers.ModelSerializer):
             "status",
             "stage",
             "schedule",
+            "strategy",
+            "strategy_version",
             "combination_count",
             "planned_runs",
             "created_runs",
@@ -174,6 +190,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "definition",
+            "strategy",
             "cron",
             "interval_seconds",
             "timezone",
@@ -184,7 +201,15 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "updated_at",
             "recent_batches",
         ]
-        read_only_fields = ["id", "last_fired_at", "last_error", "created_at", "updated_at", "recent_batches"]
+        read_only_fields = [
+            "id",
+            "strategy",
+            "last_fired_at",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "recent_batches",
+        ]
         extra_kwargs = {"cron": {"required": False}, "interval_seconds": {"required": False}}
 
     def validate_definition(self, value):

@@ -71,10 +71,17 @@ class BatchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         request=BatchRequestSerializer,
-        responses={202: BatchSubmitResponseSerializer},
+        responses={
+            202: BatchSubmitResponseSerializer,
+            404: OpenApiResponse(description="NOT_FOUND: the saved strategy (or version) is not one of yours"),
+        },
         examples=[
             OpenApiExample("Grid over two markets", value=EXAMPLE_BATCH),
             OpenApiExample("Walk-forward", value=EXAMPLE_WALK_FORWARD),
+            OpenApiExample(
+                "A saved strategy's version 2",
+                value={"strategy": 12, "version": 2, "grid": {"exit.takeProfit": [1.5, 2, 3]}},
+            ),
         ],
     )
     def create(self, request):
@@ -226,7 +233,10 @@ class ScheduleViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=ScheduleSerializer,
-        responses={201: ScheduleSerializer},
+        responses={
+            201: ScheduleSerializer,
+            404: OpenApiResponse(description="NOT_FOUND: the saved strategy (or version) is not one of yours"),
+        },
         examples=[
             OpenApiExample(
                 "Weekday mornings",

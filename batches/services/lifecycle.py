@@ -79,6 +79,8 @@ def batch_create(
             owner=user,
             schedule=schedule,
             name=plan.name,
+            strategy=plan.strategy,
+            strategy_version=plan.strategy_version,
             mode=plan.mode,
             stage=BatchStage.RUNNING if inline else BatchStage.CREATING,
             definition=plan.definition,
@@ -151,9 +153,12 @@ def _first_pass_runs(plan: BatchPlan, user) -> list[BacktestRun]:
     from the result cache)."""
     runs = []
     for params, body, info in _combinations(plan):
-        run = backtest_submit(user=user, compiled=_compile(plan, user, params, body, info), dispatch=False)
-        run.batch_params = info
-        runs.append(run)
+        compiled = _compile(plan, user, params, body, info)
+        runs.append(
+            _submit(
+                user=user, compiled=compiled, batch_params=info, strategy=plan.strategy, version=plan.strategy_version
+            )
+        )
     return runs
 
 
@@ -186,7 +191,13 @@ def batch_create_runs(*, batch_id) -> str:
                 break  # cancelled (or failed) while its runs were being saved
             items = [(_compile(plan, owner, params, body, info), info) for params, body, info in chunk]
             with transaction.atomic():
-                backtest_submit_many(user=owner, items=items, batch_id=batch_id)
+                backtest_submit_many(
+                    user=owner,
+                    items=items,
+                    batch_id=batch_id,
+                    strategy=batch.strategy,
+                    strategy_version=batch.strategy_version,
+                )
             backtest_dispatch_waiting(owner_id=owner.id)
     except CodedError as exc:
         _creation_failed(batch_id, exc.code, exc.message)
@@ -222,9 +233,12 @@ def _rebuild_summary(batch_id) -> None:
     Batch.objects.filter(id=batch_id).update(summary=batch_build_summary(batch=batch))
 
 
-def _submit(*, user, compiled: CompiledRequest, batch_params: dict) -> BacktestRun:
-    """Save one run of the batch, QUEUED and not sent (or answered from the result cache)."""
-    run = backtest_submit(user=user, compiled=compiled, dispatch=False)
+def _submit(
+    *, user, compiled: CompiledRequest, batch_params: dict, strategy=None, version: int | None = None
+) -> BacktestRun:
+    """Save one run of the batch, QUEUED and not sent (or answered from the result cache); it
+    records the saved strategy and version the batch sweeps, if any."""
+    run = backtest_submit(user=user, compiled=compiled, dispatch=False, strategy=strategy, strategy_version=version)
     run.batch_params = batch_params
     return run
 
@@ -343,7 +357,13 @@ def _out_of_sample_run(batch: Batch, window: dict, rows: list[dict]) -> Backtest
         user=batch.owner, body=window_body(request, window["oos_start"], window["oos_end"]), params=best["params"]
     )
     info = {"combination": best["combination"], "params": best["params"], "window": window["index"]}
-    run = _submit(user=batch.owner, compiled=compiled, batch_params=dict(info, phase=OUT_OF_SAMPLE))
+    run = _submit(
+        user=batch.owner,
+        compiled=compiled,
+        batch_params=dict(info, phase=OUT_OF_SAMPLE),
+        strategy=batch.strategy,
+        version=batch.strategy_version,
+    )
     window.update(
         state=OUT_OF_SAMPLE if run.status in PENDING else "done",
         oos_run_id=str(run.id),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +20,8 @@ from backtests.services import backtest_count_today
 from backtests.strategies.compile import CompiledRequest, request_compile
 from backtests.strategies.parse import CONDITION_KEYS, COST_KEYS, EXIT_KEYS
 from backtests.strategies.portfolio import PORTFOLIO_KEYS
-from backtests.strategies.templates import template_apply
+from backtests.strategies.saved import names_saved_strategy, parse_reference, strategy_version_for_user
+from backtests.strategies.templates import deep_merge, template_apply
 from batches import selectors
 from batches.grid import Grid, build_grid
 from batches.models import BatchMode
@@ -53,6 +55,9 @@ class BatchPlan:
     definition: dict = field(default_factory=dict)
     # Grid mode: combination indices[0], compiled while validating; its run submits it as is.
     first_compiled: CompiledRequest | None = None
+    # The saved strategy (backtests.Strategy) and version the batch sweeps, when it names one.
+    strategy: Any = None
+    strategy_version: int | None = None
 
     def combination(self, index: int) -> tuple[dict, dict]:
         """(parameters, the request body with them written in) of combination ``index``."""
@@ -100,7 +105,7 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     CodedError (400)."""
     if not isinstance(definition, dict):
         raise CodedError("INVALID_REQUEST", "the batch request must be a JSON object")
-    raw = _strategy_as_written(definition)
+    raw, strategy, version = _strategy_as_written(definition, user=user)
     mode = definition.get("mode", BatchMode.GRID)
     if mode not in BatchMode.values:
         raise CodedError("INVALID_REQUEST", f"mode must be one of {BatchMode.values}", details={"field": "mode"})
@@ -129,6 +134,8 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
         indices=[],
         objective=objective,
         constraints=constraints,
+        strategy=strategy,
+        strategy_version=version,
     )
     if walk_forward is not None:
         # The windows split the strategy's data window, known once a combination compiles.
@@ -139,8 +146,14 @@ def batch_plan(*, user, definition: dict) -> BatchPlan:
     if walk_forward is None:
         params, body = plan.combination(plan.indices[0])
         plan.first_compiled = combination_compile(user=user, body=body, params=params)
-    plan.definition = {k: v for k, v in definition.items() if k not in ("strategy", "overrides")}
+    plan.definition = {k: v for k, v in definition.items() if k not in ("strategy", "overrides", "version")}
     plan.definition["strategy"] = raw
+    if strategy is not None:  # what was asked ("latest" or a number) and what it resolved to
+        plan.definition["savedStrategy"] = {
+            "id": strategy.id,
+            "version": version,
+            "requested": definition.get("version") or "latest",
+        }
     plan.definition["objective_resolved"] = objective.as_dict()
     return plan
 
@@ -180,24 +193,33 @@ def batch_plan_restore(*, definition: dict, windows: list[dict] | None) -> Batch
     )
 
 
-def _strategy_as_written(definition: dict) -> dict:
-    """The request body the grid sweeps: ``strategy``, or ``template`` with ``overrides``
-    deep-merged (400 TEMPLATE_NOT_FOUND for an unknown template)."""
+def _strategy_as_written(definition: dict, *, user) -> tuple[dict, Any, int | None]:
+    """The request body the grid sweeps, and the saved strategy and version it came from (or
+    None, None): ``strategy`` (a request body, or the id of a saved strategy with ``version``, a
+    number or "latest", and ``overrides`` deep-merged over its body), or ``template`` with
+    ``overrides``. 400 TEMPLATE_NOT_FOUND for an unknown template; 404 NOT_FOUND for a saved
+    strategy (or version) that is not the user's."""
     has_strategy, has_template = definition.get("strategy") is not None, definition.get("template") is not None
     if has_strategy == has_template:
         raise CodedError(
             "INVALID_REQUEST",
-            "give exactly one of 'strategy' (a request body) or 'template' (a template id)",
+            "give exactly one of 'strategy' (a request body or a saved strategy's id) or 'template' (a template id)",
             details={"field": "strategy"},
         )
+    overrides = definition.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise CodedError("INVALID_REQUEST", "overrides must be an object", details={"field": "overrides"})
     if has_template:
-        overrides = definition.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise CodedError("INVALID_REQUEST", "overrides must be an object", details={"field": "overrides"})
-        return template_apply(definition["template"], overrides)
+        return template_apply(definition["template"], overrides), None, None
+    if names_saved_strategy(definition):
+        strategy_id, version = parse_reference(definition["strategy"], definition.get("version"))
+        strategy, saved = strategy_version_for_user(user=user, strategy_id=strategy_id, version=version)
+        body = deep_merge(saved.body, overrides)
+        body.setdefault("strategyName", strategy.name)
+        return body, strategy, saved.number
     if not isinstance(definition["strategy"], dict):
         raise CodedError("INVALID_REQUEST", "strategy must be a request body (object)", details={"field": "strategy"})
-    return definition["strategy"]
+    return definition["strategy"], None, None
 
 
 def _known_leaf_keys(body: dict, parent_keys, _parent) -> set[str]:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from backtests.strategies.saved import names_saved_strategy
 from batches.models import Batch, Schedule
 from batches.services.lifecycle import batch_create
 from batches.services.plan import batch_plan
@@ -111,7 +112,7 @@ def schedule_create(
     and its celery-beat PeriodicTask."""
     schedule_check_timing(cron=cron, interval_seconds=interval_seconds, tz=timezone_name)
     _check_plan(user=user, cron=cron, interval_seconds=interval_seconds, adding=1)
-    batch_plan(user=user, definition=definition)
+    plan = batch_plan(user=user, definition=definition)
     if Schedule.objects.filter(owner=user, name=name).exists():
         raise CodedError("DUPLICATE_NAME", f"you already have a schedule named {name!r}", details={"field": "name"})
     with transaction.atomic():
@@ -119,6 +120,7 @@ def schedule_create(
             owner=user,
             name=name,
             definition=definition,
+            strategy=plan.strategy,
             cron=cron,
             interval_seconds=interval_seconds,
             timezone=timezone_name,
@@ -142,7 +144,7 @@ def schedule_update(*, schedule: Schedule, **changes) -> Schedule:
     schedule_check_timing(cron=schedule.cron, interval_seconds=schedule.interval_seconds, tz=schedule.timezone)
     _check_plan(user=schedule.owner, cron=schedule.cron, interval_seconds=schedule.interval_seconds, adding=0)
     if "definition" in changes:
-        batch_plan(user=schedule.owner, definition=schedule.definition)
+        schedule.strategy = batch_plan(user=schedule.owner, definition=schedule.definition).strategy
     if Schedule.objects.filter(owner=schedule.owner, name=schedule.name).exclude(id=schedule.id).exists():
         raise CodedError(
             "DUPLICATE_NAME", f"you already have a schedule named {schedule.name!r}", details={"field": "name"}
@@ -222,7 +224,9 @@ def _refresh_data(definition: dict, body: dict) -> list[str]:
 
 def schedule_fire(*, schedule_id) -> Batch | None:
     """Celery beat fired a schedule: refresh the data it needs and create its batch. A
-    definition that no longer validates is recorded on the schedule (``last_error``)."""
+    definition that no longer validates is recorded on the schedule (``last_error``); one that
+    names a saved strategy whose version no longer compiles (or that was deleted) pauses the
+    schedule, saying why, until the user fixes the strategy and enables it again."""
     schedule = Schedule.objects.select_related("owner").filter(id=schedule_id).first()
     if schedule is None or not schedule.enabled:
         return None
@@ -233,8 +237,31 @@ def schedule_fire(*, schedule_id) -> Batch | None:
         warnings = _refresh_data(definition, plan.base_body)
         batch = batch_create(user=schedule.owner, plan=plan, schedule=schedule, warnings=warnings)
     except CodedError as exc:
-        Schedule.objects.filter(id=schedule.id).update(last_error=f"{exc.code}: {exc.message}")
+        if names_saved_strategy(definition):
+            schedule_pause(schedule=schedule, reason=_strategy_problem(definition, exc))
+        else:
+            Schedule.objects.filter(id=schedule.id).update(last_error=f"{exc.code}: {exc.message}")
         logger.warning("schedule %s could not create its batch: %s", schedule.id, exc.message)
         return None
     Schedule.objects.filter(id=schedule.id).update(last_error="")
     return batch
+
+
+def _strategy_problem(definition: dict, exc: CodedError) -> str:
+    version = definition.get("version") or "latest"
+    if exc.code == "NOT_FOUND":
+        return (
+            f"Paused: the saved strategy {definition['strategy']} (version {version}) no longer exists. {exc.message}"
+        )
+    return (
+        f"Paused: the saved strategy {definition['strategy']} (version {version}) no longer compiles: "
+        f"{exc.code}: {exc.message} Fix the strategy, then enable the schedule again."
+    )
+
+
+def schedule_pause(*, schedule: Schedule, reason: str) -> None:
+    """Disable the schedule (and its PeriodicTask) with ``reason`` in ``last_error``."""
+    with transaction.atomic():
+        Schedule.objects.filter(id=schedule.id).update(enabled=False, last_error=reason[:2000])
+        schedule.enabled, schedule.last_error = False, reason[:2000]
+        schedule_sync(schedule=schedule)

@@ -239,14 +239,15 @@ def batch_measure_drift(*, batch: Batch, summary: dict) -> tuple[dict | None, bo
         )
         .exclude(id=batch.id)
         .order_by("-created_at")
-        .only("id", "summary", "mode")
+        .only("id", "summary", "mode", "strategy_version")
         .first()
     )
     if previous is None:
         return None, False
+    version = _version_change(previous.strategy_version, batch.strategy_version)
     current, before = _headline_metrics(summary), _headline_metrics(previous.summary or {})
     if current is None or before is None:
-        return {"previous_batch": str(previous.id), "metrics": {}, "note": "no best run to compare"}, False
+        return {"previous_batch": str(previous.id), "metrics": {}, "note": "no best run to compare", **version}, False
     metrics, alert = {}, False
     for name, threshold in settings.QM_BATCH_DRIFT_THRESHOLDS.items():
         now_value, old_value = finite_or_none(current.get(name)), finite_or_none(before.get(name))
@@ -260,7 +261,18 @@ def batch_measure_drift(*, batch: Batch, summary: dict) -> tuple[dict | None, bo
             "threshold": threshold,
             "alert": dropped,
         }
-    return {"previous_batch": str(previous.id), "metrics": metrics}, alert
+    return {"previous_batch": str(previous.id), "metrics": metrics, **version}, alert
+
+
+def _version_change(previous: int | None, current: int | None) -> dict:
+    """What drift says of the saved strategy's version: a schedule on "latest" follows the
+    strategy's improvements, so a change of metrics may come from a new version, not the market."""
+    if previous is None and current is None:
+        return {}
+    out: dict = {"strategy_version": {"previous": previous, "current": current, "changed": previous != current}}
+    if previous != current:
+        out["version_note"] = f"the strategy changed from version {previous} to version {current} since the last batch"
+    return out
 
 
 def _headline_metrics(summary: dict) -> dict | None:
