@@ -1,20 +1,75 @@
 from django.contrib import admin, messages
+from django.db.models import Count, JSONField, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from backtests import services
-from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, Trade
+from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, StrategyVersion, Trade
 from qm_platform.admin_display import AdminCss, json_summary, number, short_id, sparkline, table
 from qm_platform.errors import CodedError
 from reports import kpis
 from reports.charts import price_decimals
 
 
+class StrategyVersionInline(admin.TabularInline):
+    """Versions are immutable: shown, never added, changed or deleted here."""
+
+    model = StrategyVersion
+    extra = 0
+    can_delete = False
+    fields = ("number", "summary", "created_at", "body")
+    readonly_fields = fields
+    ordering = ("-number",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Strategy)
 class StrategyAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "updated_at")
-    search_fields = ("name",)
-    list_filter = ("owner",)
+    """Saved strategies with their owner, latest version, runs and the last run's metrics. The
+    body changes only through the library (a new version each time), so it is read-only here."""
+
+    list_display = ("name", "owner", "kind", "market", "latest_version", "run_count", "last_run", "updated_at")
+    list_select_related = ("owner",)
+    search_fields = ("name", "owner__username", "tags")
+    list_filter = ("kind",)
+    readonly_fields = ("kind", "market", "latest_version", "definition", "created_at", "updated_at")
+    inlines = [StrategyVersionInline]
+
+    def get_queryset(self, request):
+        last = BacktestRun.objects.filter(strategy=OuterRef("pk")).order_by("-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                run_total=Count("runs", distinct=True),
+                last_run_status=Subquery(last.values("status")[:1]),
+                last_run_metrics=Subquery(last.values("metrics")[:1], output_field=JSONField()),
+            )
+        )
+
+    @admin.display(description="runs", ordering="run_total")
+    def run_count(self, obj) -> int:
+        return obj.run_total
+
+    @admin.display(description="last run")
+    def last_run(self, obj) -> str:
+        if obj.last_run_status is None:
+            return "–"
+        metrics = obj.last_run_metrics or {}
+        if obj.last_run_status != "SUCCEEDED" or not metrics:
+            return obj.last_run_status.lower()
+        parts = [
+            ("Sharpe", metrics.get("sharpe"), "{:.2f}"),
+            ("net", metrics.get("net_return_pct"), "{:+.2f}%"),
+            ("max DD", metrics.get("max_drawdown_pct"), "{:.2f}%"),
+            ("trades", metrics.get("trade_count"), "{}"),
+        ]
+        return " · ".join(f"{label} {fmt.format(value)}" for label, value, fmt in parts if value is not None)
 
 
 @admin.register(StrategyTemplate)

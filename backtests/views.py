@@ -20,6 +20,7 @@ from accounts.services import audit_record
 from backtests import selectors, services
 from backtests.api.views import EXAMPLE_V4, EXAMPLE_V5
 from backtests.engine.conditions import OPERATORS
+from backtests.library import selectors as library_selectors
 from backtests.models import Artifact, RunStatus
 from backtests.strategies.ict_form import (
     ENTRY_CHOICES,
@@ -84,12 +85,24 @@ def _raw_payload(request) -> str:
     return request.POST.get("payload", "")
 
 
+def _as_saved_version(request, body):
+    """A body that is exactly the latest version of the saved strategy the page loaded
+    (``strategy_ref``) runs as that strategy and version, so the run is listed in its history."""
+    saved = library_selectors.strategy_get_for_user(user=request.user, strategy_id=request.POST.get("strategy_ref", ""))
+    if saved is not None and body == saved.definition:
+        return {"strategy": saved.id, "version": saved.latest_version}
+    return body
+
+
 def _submit(request, *, kind: str | None = None):
     """Parse, expand (templates, V5, sessions), validate and submit a page's POST; raises
-    CodedError for anything invalid. ``kind`` is implied when the body names none."""
+    CodedError for anything invalid. ``kind`` is implied when the body names none. A body that is
+    exactly the latest version of the saved strategy the page loaded (``strategy_ref``) runs as
+    that strategy and version, so the run is listed in the strategy's history."""
     body = _parse_body(request)
     if kind and isinstance(body, dict):
         body.setdefault("kind", kind)
+    body = _as_saved_version(request, body)
     run = services.backtest_submit(user=request.user, body=body)
     audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
     return run
@@ -102,11 +115,17 @@ def _error_context(error: CodedError | None) -> dict:
     return {"error": error, "error_help": error_help(error.code), "error_lines": error_lines(error)}
 
 
-def _builder_context(payload: str, error: CodedError | None = None) -> dict:
+def _builder_context(request, payload: str, error: CodedError | None = None, loaded=None) -> dict:
     from backtests.models import StrategyTemplate
 
     templates = list(StrategyTemplate.objects.only("id", "name", "kind", "body"))
+    if loaded is None:
+        loaded = library_selectors.strategy_get_for_user(
+            user=request.user, strategy_id=request.POST.get("strategy_ref", "")
+        )
     return {
+        "saved_strategies": library_selectors.strategy_list_for_user(user=request.user).filter(kind="v4")[:500],
+        "loaded": loaded,
         "payload": payload,
         **_error_context(error),
         "templates": [t for t in templates if t.kind == "v4"],
@@ -128,10 +147,17 @@ def run_backtest_v4(request):
             run = _submit(request)
         except CodedError as exc:
             return render(
-                request, "backtests/new.html", _builder_context(_raw_payload(request), exc), status=exc.status_code
+                request,
+                "backtests/new.html",
+                _builder_context(request, _raw_payload(request), exc),
+                status=exc.status_code,
             )
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
-    return render(request, "backtests/new.html", _builder_context(json.dumps(EXAMPLE_V4, indent=2)))
+    loaded = library_selectors.strategy_get_for_user(user=request.user, strategy_id=request.GET.get("strategy", ""))
+    payload = loaded.definition if loaded is not None else EXAMPLE_V4
+    return render(
+        request, "backtests/new.html", _builder_context(request, json.dumps(payload, indent=2), loaded=loaded)
+    )
 
 
 def _v5_context(body: dict, payload: str, error: CodedError | None = None) -> dict:
@@ -177,7 +203,7 @@ def run_backtest_v5(request):
         body: Any = {}
         try:
             body = _v5_posted_body(request)
-            run = services.backtest_submit(user=request.user, body=body)
+            run = services.backtest_submit(user=request.user, body=_as_saved_version(request, body))
         except CodedError as exc:
             shown = body if isinstance(body, dict) and body else {}
             payload = json.dumps(shown, indent=2) if shown else _raw_payload(request)
@@ -188,9 +214,13 @@ def run_backtest_v5(request):
 
     example = EXAMPLE_V5
     chosen = StrategyTemplate.objects.filter(id=request.GET.get("template", ""), kind="ict").first()
+    loaded = library_selectors.strategy_get_for_user(user=request.user, strategy_id=request.GET.get("strategy", ""))
     if chosen is not None:
         example = {**chosen.body, "strategyName": chosen.name}  # the run is titled by its template
-    return render(request, "backtests/new_v5.html", _v5_context(example, json.dumps(example, indent=2)))
+    elif loaded is not None:
+        example = loaded.definition
+    context = _v5_context(example, json.dumps(example, indent=2))
+    return render(request, "backtests/new_v5.html", {**context, "loaded": loaded})
 
 
 @login_required

@@ -164,6 +164,11 @@ class SweepForm(forms.Form):
             "grid": data["grid"],
             "objective": data["objective"],
         }
+        saved = self.run.strategy if self.run.strategy_version else None
+        if saved is not None and saved.kind == "v4":
+            # A run of a saved strategy sweeps that strategy's version (recorded on the batch); the
+            # run's own request, deep-merged over the version's body, keeps the grid paths the same.
+            definition.update(strategy=saved.id, version=self.run.strategy_version, overrides=strategy)
         if data["market_list"]:
             definition["markets"] = data["market_list"]
         if data["timeframe_list"]:

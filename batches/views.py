@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backtests import selectors as run_selectors
+from backtests.library import selectors as library_selectors
 from backtests.models import RunStatus
 from batches import selectors
 from batches.forms import ScheduleForm, SweepForm
@@ -341,9 +342,17 @@ def _apply_service_error(form: ScheduleForm, exc: CodedError) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def schedule_new_page(request):
-    """A new schedule; ``?batch=<id>`` fills it with that batch's definition and name."""
+    """A new schedule; ``?batch=<id>`` fills it with that batch's definition and name,
+    ``?strategy=<id>`` with the latest version of a saved strategy (a schedule that follows it)."""
     initial: dict = {}
     batch_id = request.GET.get("batch")
+    strategy_id = request.GET.get("strategy")
+    if strategy_id:
+        strategy = library_selectors.strategy_get_for_user(user=request.user, strategy_id=strategy_id)
+        if strategy is None:
+            raise Http404("No such strategy")
+        definition = {"name": strategy.name, "strategy": strategy.id, "version": "latest"}
+        initial = {"name": f"{strategy.name} (latest version)", "definition": json.dumps(definition, indent=2)}
     if batch_id:
         try:
             batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)

@@ -43,6 +43,7 @@ urlpatterns = [
     path("runs/<uuid:pk>/", pages.run_page, name="run-page"),
     path("runs/compare/", pages.compare_page, name="compare-page"),
     path("", include("batches.urls")),
+    path("", include("backtests.library.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="backtests/login.html"), name="login"),
     path("accounts/", include("accounts.urls")),
     path("favicon.ico", FaviconView.as_view()),

@@ -20,9 +20,9 @@ from rest_framework.response import Response
 from accounts.services import audit_record
 from backtests.api.views import EXAMPLE_V4
 from backtests.library import selectors, services, transfer
+from backtests.library.checks import compile_status
 from backtests.library.diff import body_patch, patch_summary
 from backtests.models import Strategy, StrategyVersion
-from backtests.strategies.compile import request_compile
 from qm_platform.errors import CodedError
 from qm_platform.parsers import loads_bounded
 
@@ -174,15 +174,6 @@ class ImportQuerySerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=200, required=False, help_text="Save under this name instead of the file's."
     )
-
-
-def compile_status(*, user, body) -> dict:
-    """Whether ``body`` compiles for ``user`` today, and if not the compiler's reason."""
-    try:
-        request_compile(body, user=user)
-    except CodedError as exc:
-        return {"ok": False, "code": exc.code, "message": exc.message, "details": exc.details}
-    return {"ok": True, "code": "", "message": "", "details": {}}
 
 
 EXAMPLE_STRATEGY = {

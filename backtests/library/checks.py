@@ -60,3 +60,12 @@ def clean_tags(tags: Any) -> list[str]:
         if tag.strip() not in cleaned:
             cleaned.append(tag.strip())
     return cleaned
+
+
+def compile_status(*, user, body) -> dict:
+    """Whether ``body`` compiles for ``user`` today, and if not the compiler's reason."""
+    try:
+        request_compile(body, user=user)
+    except CodedError as exc:
+        return {"ok": False, "code": exc.code, "message": exc.message, "details": exc.details}
+    return {"ok": True, "code": "", "message": "", "details": {}}

@@ -137,3 +137,20 @@ def test_a_strategy_reference_that_is_not_an_id_is_400(alice):
     with pytest.raises(CodedError) as excinfo:
         lifecycle.batch_create(user=alice, definition={"strategy": "twelve"})
     assert excinfo.value.code == "INVALID_REQUEST" and excinfo.value.details["field"] == "strategy"
+
+
+def test_optimising_a_run_of_a_saved_strategy_sweeps_that_version(client, alice, saved):
+    from batches.tests.test_pages import PERIOD, sweep_form
+    from reports.tests.factories import stored_run
+
+    run = stored_run(alice)
+    BacktestRun.objects.filter(id=run.id).update(strategy=saved, strategy_version=1)
+    run.refresh_from_db()
+    client.force_login(alice)
+    response = client.post(f"/batches/new/?run={run.id}", sweep_form(run))
+    assert response.status_code == 303, response.content.decode()[:2000]
+    batch = Batch.objects.get()
+    assert (batch.strategy_id, batch.strategy_version) == (saved.id, 1)
+    assert batch.definition["grid"] == {PERIOD: [10, 12, 14]}
+    assert batch.definition["strategy"]["marketContext"] == run.request["marketContext"]
+    assert set(batch.runs.values_list("strategy_version", flat=True)) == {1}
