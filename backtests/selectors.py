@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from accounts.privacy import ExportFile, ExportPart
 from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
-from backtests.models import Artifact, BacktestRun, Strategy, Trade
+from backtests.models import Artifact, BacktestRun, Strategy, StrategyVersion, Trade
 from qm_platform import artifacts
 from reports import analysis
 from reports.render import ReportInputs
@@ -99,8 +99,8 @@ def backtest_get_by_idempotency_key(*, user, key: str) -> BacktestRun | None:
 
 
 def backtest_export_for_user(*, user) -> ExportPart:
-    """The user's backtests for their data export (registered in accounts.privacy): strategies,
-    runs with their trades, and each run's PDF report as ``reports/<run id>.pdf``."""
+    """The user's backtests for their data export (registered in accounts.privacy): strategies
+    with every version, runs with their trades, and each run's PDF report as ``reports/<run id>.pdf``."""
     trades = defaultdict(list)
     for trade in Trade.objects.filter(run__owner=user).order_by("run_id", "seq").values():
         trades[trade["run_id"]].append(trade)
@@ -113,6 +113,11 @@ def backtest_export_for_user(*, user) -> ExportPart:
         if artifacts.exists(key)
     ]
     strategies = list(Strategy.objects.filter(owner=user).order_by("created_at").values())
+    versions = defaultdict(list)
+    for version in StrategyVersion.objects.filter(strategy__owner=user).order_by("strategy_id", "number").values():
+        versions[version["strategy_id"]].append(version)
+    for strategy in strategies:
+        strategy["versions"] = versions.get(strategy["id"], [])
     return ExportPart(data={"strategies": strategies, "runs": runs}, files=files)
 
 

@@ -15,7 +15,9 @@ from django.core.files.storage import default_storage
 from accounts import privacy
 from accounts.models import AuditEntry
 from accounts.services import api_key_create
+from backtests.library import services as library
 from backtests.models import Artifact, BacktestRun, Strategy, Trade
+from backtests.tests.factories import v4_body
 from marketdata.models import Dataset
 
 from .conftest import assert_error
@@ -51,6 +53,8 @@ def test_export_holds_the_users_data_and_files_and_nothing_of_anyone_elses(
     my_dataset, their_dataset = make_dataset(alice, symbol="GBPUSD"), make_dataset(bob, symbol="USDJPY")
     api_key_create(user=alice, name="alice ci")
     api_key_create(user=bob, name="bob ci")
+    saved = library.strategy_create(user=alice, name="alice saved", body=v4_body())
+    library.strategy_update(strategy=saved, body=v4_body(exit__takeProfit=3.0))
 
     data, files = read_export(alice_api.get(EXPORT_URL, HTTP_ACCEPT="application/zip"))
 
@@ -59,7 +63,9 @@ def test_export_holds_the_users_data_and_files_and_nothing_of_anyone_elses(
     runs = data["backtests"]["runs"]
     assert sorted(r["id"] for r in runs) == sorted(str(r.id) for r in mine)
     assert sorted(len(r["trades"]) for r in runs) == [2, 3]
-    assert {s["name"] for s in data["backtests"]["strategies"]} == {"alice strategy"}
+    strategies = {s["name"]: s for s in data["backtests"]["strategies"]}
+    assert set(strategies) == {"alice strategy", "alice saved"}
+    assert [v["body"]["exit"]["takeProfit"] for v in strategies["alice saved"]["versions"]] == [2.0, 3.0]
     assert [d["id"] for d in data["marketdata"]["datasets"]] == [my_dataset.id]
     assert {a["action"] for a in data["audit"]} >= {"api_key.create"}
     for run in mine:
