@@ -154,3 +154,5 @@ def test_optimising_a_run_of_a_saved_strategy_sweeps_that_version(client, alice,
     assert batch.definition["grid"] == {PERIOD: [10, 12, 14]}
     assert batch.definition["strategy"]["marketContext"] == run.request["marketContext"]
     assert set(batch.runs.values_list("strategy_version", flat=True)) == {1}
+    page = client.get(f"/batches/{batch.id}/").content.decode()
+    assert f'href="/strategies/{saved.id}/"' in page and "version 1" in page
