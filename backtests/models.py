@@ -11,6 +11,7 @@ from django.db import models
 class StrategyKind(models.TextChoices):
     V4 = "v4", "Decision blocks (V4)"
     ICT = "ict", "ICT configuration (V5)"
+    PORTFOLIO = "portfolio", "Portfolio (several markets, one account)"
 
 
 class Strategy(models.Model):
@@ -22,9 +23,12 @@ class Strategy(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True, help_text='Short labels, e.g. ["mean-reversion", "fx"].')
-    kind = models.CharField(max_length=8, choices=StrategyKind.choices, default=StrategyKind.V4)
+    kind = models.CharField(max_length=16, choices=StrategyKind.choices, default=StrategyKind.V4)
     market = models.CharField(
-        max_length=32, blank=True, db_index=True, help_text="The latest version's marketContext.market."
+        max_length=32,
+        blank=True,
+        db_index=True,
+        help_text="The latest version's marketContext.market (a portfolio's first market).",
     )
     definition = models.JSONField(help_text="The latest version's body: a request body as POST /backtests takes it.")
     latest_version = models.PositiveIntegerField(default=0)
@@ -68,7 +72,7 @@ class StrategyTemplate(models.Model):
 
     id = models.SlugField(primary_key=True, max_length=64)
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     description = models.TextField()
     body = models.JSONField(help_text="The request body the template stands for.")
     updated_at = models.DateTimeField(auto_now=True)

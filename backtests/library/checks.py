@@ -7,6 +7,7 @@ from typing import Any
 
 from backtests.models import StrategyKind
 from backtests.strategies.compile import request_compile
+from backtests.strategies.portfolio import is_portfolio
 from backtests.strategies.saved import names_saved_strategy
 from backtests.strategies.templates import template_apply
 from qm_platform.errors import CodedError
@@ -37,12 +38,24 @@ def strategy_check_body(*, user, body: Any, field: str = "body") -> dict:
 
 
 def kind_of(body: dict) -> str:
+    if is_portfolio(body):
+        return StrategyKind.PORTFOLIO
     return StrategyKind.ICT if body.get("kind") == "ict" else StrategyKind.V4
 
 
-def market_of(body: dict) -> str:
+def markets_of(body: dict) -> list[str]:
+    """The markets a body trades: its market, or a portfolio's basket."""
     ctx = body.get("marketContext")
-    return str(ctx.get("market") or "").upper()[:32] if isinstance(ctx, dict) else ""
+    if not isinstance(ctx, dict):
+        return []
+    raw = ctx.get("markets") if is_portfolio(body) else [ctx.get("market")]
+    return [str(m).upper() for m in raw or [] if m]
+
+
+def market_of(body: dict) -> str:
+    """The strategy's ``market`` column: its market, or a portfolio's first market."""
+    markets = markets_of(body)
+    return markets[0][:32] if markets else ""
 
 
 def clean_tags(tags: Any) -> list[str]:

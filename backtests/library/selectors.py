@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Max, QuerySet
 
+from backtests.library.checks import markets_of
 from backtests.models import BacktestRun, Strategy, StrategyVersion
 
 # The figures a strategy's history shows for each run (keys of BacktestRun.metrics).
@@ -19,10 +20,18 @@ def strategy_list_for_user(*, user, name: str = "", tag: str = "", market: str =
     )
     if name:
         strategies = strategies.filter(name__icontains=name)
-    if tag:
-        strategies = strategies.filter(tags__contains=[tag])
-    if market:
-        strategies = strategies.filter(market=market.upper())
+    if tag or market:
+        # Tags and a portfolio's markets are JSON lists, which SQLite cannot search by element:
+        # the user's strategies are matched here (a user has hundreds at most).
+        wanted = market.upper()
+        rows = Strategy.objects.filter(owner=user).values_list("id", "tags", "definition")
+        strategies = strategies.filter(
+            id__in=[
+                pk
+                for pk, tags, body in rows
+                if (not tag or tag in (tags or [])) and (not wanted or wanted in markets_of(body or {}))
+            ]
+        )
     return strategies.order_by("-updated_at", "-id")
 
 

@@ -212,3 +212,15 @@ def test_a_saved_body_that_no_longer_compiles_says_why(alice_api):
     assert detail["compiles"]["ok"] is False and detail["compiles"]["code"] == "MODULE_NOT_FOUND"
     run = alice_api.post("/api/v1/backtests", {"strategy": strategy["id"]}, format="json")
     assert run.status_code == 400 and run.json()["code"] == "MODULE_NOT_FOUND"
+
+
+def test_a_portfolio_is_a_kind_of_its_own_found_by_any_of_its_markets(alice_api):
+    from backtests.tests.test_api_portfolio import portfolio_body
+
+    created = save(alice_api, name="Basket", body=portfolio_body(markets=["EURUSD", "GBPUSD"]))
+    assert created["kind"] == "portfolio" and created["market"] == "EURUSD"
+    save(alice_api, name="Gold only")
+    assert [s["name"] for s in alice_api.get(URL, {"market": "gbpusd"}).json()["results"]] == ["Basket"]
+    run = alice_api.post("/api/v1/backtests", {"strategy": created["id"]}, format="json")
+    assert run.status_code == 202, run.json()
+    assert BacktestRun.objects.get(id=run.json()["id"]).request["marketContext"]["markets"] == ["EURUSD", "GBPUSD"]
