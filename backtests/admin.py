@@ -40,6 +40,9 @@ class StrategyAdmin(admin.ModelAdmin):
     readonly_fields = ("kind", "market", "latest_version", "definition", "created_at", "updated_at")
     inlines = [StrategyVersionInline]
 
+    class Media(AdminCss):
+        pass
+
     def get_queryset(self, request):
         last = BacktestRun.objects.filter(strategy=OuterRef("pk")).order_by("-created_at")
         return (

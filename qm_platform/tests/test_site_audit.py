@@ -34,20 +34,28 @@ PAGES = [
     ("schedules", "/schedules/", "alice", "h1", True),
     ("schedule", "/schedules/{schedule}/", "alice", "form", True),
     ("api-keys", "/accounts/api-keys/", "alice", "h1", True),
+    ("strategies", "/strategies/", "alice", "#strategies-table", True),
+    ("strategy", "/strategies/{strategy}/", "alice", "#versions", True),
+    ("strategy-version", "/strategies/{strategy}/versions/2/", "alice", "#version-body", True),
+    ("builder-saved", "/run-backtest-v4?strategy={strategy}", "alice", "body[data-builder=ready]", True),
     ("admin", "/admin/", "root", "#content", True),
     ("admin-runs", "/admin/backtests/backtestrun/", "root", "#result_list", True),
     ("admin-run", "/admin/backtests/backtestrun/{succeeded}/change/", "root", "#content", True),
     ("admin-batches", "/admin/batches/batch/", "root", "#result_list", True),
     ("admin-batch", "/admin/batches/batch/{batch}/change/", "root", "#content", True),
     ("admin-datasets", "/admin/marketdata/dataset/", "root", "#content", True),
+    ("admin-strategies", "/admin/backtests/strategy/", "root", "#result_list", True),
+    ("admin-strategy", "/admin/backtests/strategy/{strategy}/change/", "root", "#content", True),
     ("swagger", "/api/v1/docs/", "anon", "#swagger-ui .opblock", False),
     ("redoc", "/api/v1/redoc/", "anon", "redoc .api-content", False),
 ]
 
 
 def seed(alice) -> dict:
-    """A succeeded, a failed and a queued run, a finished batch and a schedule for alice."""
+    """A succeeded, a failed and a queued run, a finished batch, a schedule and a saved strategy
+    of two versions (the succeeded run came from the second) for alice."""
     from backtests import services as run_services
+    from backtests.library import services as library
     from backtests.models import BacktestRun, RunStatus
     from batches.models import BatchStatus
     from batches.services import lifecycle
@@ -66,8 +74,16 @@ def seed(alice) -> dict:
         run_services.backtest_execute(run_id=run_id)
     assert lifecycle.batch_advance(batch_id=batch.id) == BatchStatus.SUCCEEDED
     schedule = schedule_create(user=alice, name="Weekday sweep", definition=sweep, cron="0 6 * * 1-5", enabled=False)
+    strategy = library.strategy_create(user=alice, name="Audit RSI", body=short, tags=["audit"])
+    library.strategy_update(strategy=strategy, body={**short, "exit": {"stopLoss": 1.0, "takeProfit": 3.0}})
+    BacktestRun.objects.filter(id=succeeded.id).update(strategy=strategy, strategy_version=2)
     ids = {"succeeded": succeeded.id, "other": other.id, "failed": failed.id, "queued": queued.id}
-    return {**{k: str(v) for k, v in ids.items()}, "batch": str(batch.id), "schedule": schedule.id}
+    return {
+        **{k: str(v) for k, v in ids.items()},
+        "batch": str(batch.id),
+        "schedule": schedule.id,
+        "strategy": strategy.id,
+    }
 
 
 def audit(base_url: str, ids: dict) -> list:
