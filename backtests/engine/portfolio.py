@@ -29,6 +29,8 @@ Rules in docs/engine.md ("Portfolios"). Pure: no Django.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -445,27 +447,36 @@ def _check(datas: Mapping[str, pd.DataFrame], rules: PortfolioRules) -> list[str
 
 
 def allocation_weights(
-    closes: list[pd.Series], union: pd.DatetimeIndex, rules: PortfolioRules, symbols: list[str]
+    volatility: np.ndarray | None, rules: PortfolioRules, symbols: list[str], bars: int
 ) -> np.ndarray:
     """(union bars, markets): each market's budget as a fraction of the equity, known at each
-    union bar's close (risk parity reads only closes up to it)."""
+    union bar's close. ``volatility`` (union bars, markets): each market's rolling standard
+    deviation of close-to-close returns at its last close, for ``risk_parity`` (inverse
+    volatility, normalised over the markets that have one; none yet: no budget)."""
     n = len(symbols)
     if rules.allocation == "weights":
         row = np.array([float((rules.weights or {})[s]) for s in symbols])
-        return np.tile(row, (len(union), 1))
-    if rules.allocation == "equal":
+        return np.tile(row, (bars, 1))
+    if rules.allocation == "equal" or volatility is None:
         slots = min(n, rules.max_open_positions) if rules.max_open_positions else n
-        return np.full((len(union), n), 1.0 / slots)
-    vols = pd.concat(
-        [c.pct_change().rolling(rules.risk_window).std() for c in closes], axis=1, keys=range(n), sort=True
-    ).reindex(union, method="ffill")
+        return np.full((bars, n), 1.0 / slots)
     with np.errstate(divide="ignore", invalid="ignore"):
-        inverse = 1.0 / vols.to_numpy(dtype=np.float64)
+        inverse = 1.0 / volatility
     inverse[~np.isfinite(inverse)] = 0.0
     totals = inverse.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(totals > 0, inverse / totals, 0.0)
-    return weights
+        return np.where(totals > 0, inverse / totals, 0.0)
+
+
+def on_union(columns: list[np.ndarray], union_of: np.ndarray, offsets: np.ndarray, bars: int) -> np.ndarray:
+    """(union bars, markets): each market's per-bar values placed on the union clock and carried
+    forward (the last known value); NaN before the market's first bar."""
+    out = np.full((bars, len(columns)), np.nan)
+    for m, values in enumerate(columns):
+        out[union_of[offsets[m] : offsets[m + 1]], m] = values
+    known = np.where(np.isnan(out), 0, np.arange(bars)[:, None])
+    np.maximum.accumulate(known, axis=0, out=known)
+    return out[known, np.arange(len(columns))]
 
 
 def rebalance_bars(union: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
@@ -501,6 +512,15 @@ def run_portfolio(
     spec's blocks, for tests and research."""
     symbols = _check(datas, rules)
     progress = on_progress or (lambda stage, done, total: None)
+    checksum = _Checksum(datas)
+    checksum.start()  # hashlib releases the GIL: the data is hashed while the modules compute
+    try:
+        return _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signals, checksum)
+    finally:
+        checksum.join()  # no thread outlives a failed or cancelled run
+
+
+def _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signals, checksum) -> BacktestResult:
     series: list[MarketSeries] = []
     prepared = []
     total = len(symbols)
@@ -519,39 +539,52 @@ def run_portfolio(
         series.append(MarketSeries(symbol, index, prices[3]))
     progress("computing_modules", total, total)
     arrays = _arrays(series, prepared, spec, rules)
-    return _simulate_portfolio(arrays, series, spec, rules, progress, datas, trade_from, annualisation)
+    result = _simulate_portfolio(arrays, series, spec, rules, progress, trade_from, annualisation)
+    result.data_checksum = checksum.result()
+    return result
 
 
 def _arrays(series: list[MarketSeries], prepared: list, spec: StrategySpec, rules: PortfolioRules) -> PortfolioArrays:
     symbols = [s.symbol for s in series]
-    lengths = [len(s.index) for s in series]
     offsets = np.zeros(len(series) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum(lengths)
+    offsets[1:] = np.cumsum([len(s.index) for s in series])
     times = np.concatenate([s.index.as_unit("ns").asi8 for s in series])
-    union_ns = np.unique(times)
-    union = pd.DatetimeIndex(pd.to_datetime(union_ns, utc=True))
+    ordered = np.sort(times, kind="mergesort")  # each market's times are sorted already
+    fresh = np.ones(len(ordered), dtype=np.bool_)
+    fresh[1:] = ordered[1:] != ordered[:-1]
+    union_ns = ordered[fresh]
+    union_of = np.searchsorted(union_ns, times)
     bars = tuple(
         np.ascontiguousarray(np.concatenate([item[0][i] for item in prepared])) for i in range(K.N_BARS_ARRAYS)
     )
     events = tuple(
         np.ascontiguousarray(np.concatenate([item[1][i] for item in prepared])) for i in range(K.N_EVENTS_ARRAYS)
     )
-    p = prepared[0][2]
+    volatility = None
+    if rules.allocation == "risk_parity":
+        vols = [
+            pd.Series(s.close).pct_change().rolling(rules.risk_window).std().to_numpy(dtype=np.float64) for s in series
+        ]
+        volatility = on_union(vols, union_of, offsets, len(union_ns))
     per_market = rules.max_per_market or spec.sizing.pyramiding
-    closes = [pd.Series(s.close, index=s.index) for s in series]
     return PortfolioArrays(
         bars=bars,
         events=events,
-        p=p,
+        p=prepared[0][2],
         times=times,
         offsets=offsets,
         union=union_ns,
-        union_of=np.searchsorted(union_ns, times),
+        union_of=union_of,
         rank=np.ascontiguousarray(np.concatenate([item[3] for item in prepared]), dtype=np.float64),
-        weights=np.ascontiguousarray(allocation_weights(closes, union, rules, symbols)),
-        rebalance_at=rebalance_bars(union, rules.rebalance),
+        weights=np.ascontiguousarray(allocation_weights(volatility, rules, symbols, len(union_ns))),
+        rebalance_at=rebalance_bars(_utc_index(union_ns), rules.rebalance),
         limits=np.array([rules.max_open_positions or 0, per_market], dtype=np.int64),
     )
+
+
+def _utc_index(ns: np.ndarray, name: str | None = None, unit: str = "ns") -> pd.DatetimeIndex:
+    """UTC times from int64 nanoseconds, in ``unit`` (the data's: pandas keeps one per index)."""
+    return pd.DatetimeIndex(ns.view("datetime64[ns]"), name=name).tz_localize("UTC").as_unit(unit)
 
 
 def _simulate_portfolio(
@@ -560,7 +593,6 @@ def _simulate_portfolio(
     spec: StrategySpec,
     rules: PortfolioRules,
     progress: ProgressFn,
-    datas: Mapping[str, pd.DataFrame],
     trade_from: pd.Timestamp | None,
     annualisation: metric_fns.Annualisation | None,
 ) -> BacktestResult:
@@ -600,7 +632,7 @@ def _simulate_portfolio(
     )
     progress("simulating", n_union, n_union)
     progress("analysing", 0, 1)
-    union = pd.DatetimeIndex(pd.to_datetime(arrays.union, utc=True), name="timestamp")
+    union = _utc_index(arrays.union, name="timestamp", unit=series[0].index.unit)
     trades = _trades(ti[:n_trades], tf[:n_trades], tm[:n_trades], series, arrays)
     equity_series = pd.Series(equity, index=union, name="equity")
     in_window = np.ones(n_union, dtype=np.bool_) if trade_from is None else np.asarray(union >= trade_from)
@@ -609,22 +641,23 @@ def _simulate_portfolio(
     offset = int(np.argmax(in_window))
     measured_equity = equity_series[in_window]
     measured = trades.assign(entry_bar=trades.entry_bar - offset, exit_bar=trades.exit_bar - offset)
-    basket = _basket(series, union)[in_window]
+    closes = on_union([s.close for s in series], arrays.union_of, arrays.offsets, n_union)
+    basket = series[0].close if len(series) == 1 else _basket(closes)
     metrics = metric_fns.compute_all(
-        measured, measured_equity, spec.initial_capital, close=basket, annualisation=annualisation
+        measured, measured_equity, spec.initial_capital, close=basket[in_window], annualisation=annualisation
     )
     metrics["skipped_entries"] = int(skipped.sum())
     metrics["skipped_for_capital"] = int(skipped[SKIP_CAPITAL])
     metrics["skipped_for_max_open"] = int(skipped[SKIP_MAX_OPEN])
     report = portfolio_report(
         trades,
-        series,
-        union,
-        in_window,
-        open_positions,
-        exposure,
-        equity,
-        market_open_bars,
+        [s.symbol for s in series],
+        closes[in_window],
+        union[in_window],
+        open_positions[in_window],
+        exposure[in_window],
+        equity[in_window],
+        market_open_bars / n_union * 100.0,
         spec.initial_capital,
     )
     progress("analysing", 1, 1)
@@ -634,30 +667,43 @@ def _simulate_portfolio(
         metrics=metrics,
         bars=len(measured_equity),
         strategy_text=spec.describe() + " · " + rules.describe(len(series)),
-        data_checksum=_checksum(datas),
         extra={"portfolio": report, "markets": [s.symbol for s in series]},
     )
 
 
-def _checksum(datas: Mapping[str, pd.DataFrame]) -> str:
-    import hashlib
+class _Checksum(threading.Thread):
+    """sha256 over each market's symbol and data checksum (``run.data_checksum``), in a thread."""
 
-    digest = hashlib.sha256()
-    for symbol, data in datas.items():
-        digest.update(symbol.encode())
-        digest.update(data_checksum(data).encode())
-    return digest.hexdigest()
+    def __init__(self, datas: Mapping[str, pd.DataFrame]):
+        super().__init__(daemon=True)
+        self.datas = dict(datas)
+        self.value = ""
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            digest = hashlib.sha256()
+            for symbol, data in self.datas.items():
+                digest.update(symbol.encode())
+                digest.update(data_checksum(data).encode())
+            self.value = digest.hexdigest()
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
-def _basket(series: list[MarketSeries], union: pd.DatetimeIndex) -> np.ndarray:
-    """An equal-weight buy-and-hold basket on the union clock (each market's close over its
-    first, carried forward), for the buy-and-hold comparison; one market: its own close."""
-    if len(series) == 1:
-        return series[0].close
-    frame = pd.concat(
-        [pd.Series(s.close / s.close[0], index=s.index) for s in series], axis=1, keys=range(len(series)), sort=True
-    )
-    return frame.reindex(union).ffill().fillna(1.0).mean(axis=1).to_numpy(dtype=np.float64)
+def _basket(closes: np.ndarray) -> np.ndarray:
+    """An equal-weight buy-and-hold basket on the union clock: each market's close over its
+    first, carried forward (1 before its first bar), averaged; for the buy-and-hold figure."""
+    first = closes[np.argmax(~np.isnan(closes), axis=0), np.arange(closes.shape[1])]
+    growth = closes / first
+    growth[np.isnan(growth)] = 1.0
+    return growth.mean(axis=1)
 
 
 def _trades(
@@ -665,106 +711,102 @@ def _trades(
 ) -> pd.DataFrame:
     """The trade list in entry order (ties: the markets' order), with ``market``; ``entry_bar``
     and ``exit_bar`` on the union clock, ``bars_held`` in the market's own bars."""
-    frames = []
-    for m, s in enumerate(series):
-        mine = tm == m
-        order = np.argsort(ti[mine, K.I_ENTRY_BAR], kind="stable")
-        sim = SimulatedTrades(
-            entry_bar=ti[mine, K.I_ENTRY_BAR][order],
-            exit_bar=ti[mine, K.I_EXIT_BAR][order],
-            direction=ti[mine, K.I_DIRECTION][order],
-            reason=ti[mine, K.I_REASON][order],
-            values=tf[mine][order],
-            equity=np.zeros(0),
-        )
-        frame = trade_frame_with_reasons(sim, s.index)
-        offset = arrays.offsets[m]
-        frame["entry_bar"] = arrays.union_of[offset + sim.entry_bar]
-        frame["exit_bar"] = arrays.union_of[offset + sim.exit_bar]
-        frame.insert(0, "market", s.symbol)
-        frame["_m"] = m
-        frames.append(frame)
-    out = pd.concat(frames, ignore_index=True)
-    out = out.sort_values(["entry_bar", "_m", "exit_bar"], kind="stable").drop(columns="_m")
-    return out.reset_index(drop=True)
-
-
-def trade_frame_with_reasons(sim: SimulatedTrades, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """:func:`run.trade_frame`, knowing the portfolio's extra exit reason (``rebalance``)."""
-    rebalanced = sim.reason == R_REBALANCE
-    frame = trade_frame(
-        SimulatedTrades(
-            sim.entry_bar, sim.exit_bar, sim.direction, np.where(rebalanced, 0, sim.reason), sim.values, sim.equity
-        ),
-        index,
+    start = arrays.offsets[tm]  # each trade's market's first bar in the concatenated arrays
+    entry = ti[:, K.I_ENTRY_BAR] + start
+    exit_ = ti[:, K.I_EXIT_BAR] + start
+    order = np.lexsort((exit_, tm, arrays.union_of[entry]))
+    reason = ti[order, K.I_REASON]
+    rebalanced = reason == R_REBALANCE
+    sim = SimulatedTrades(
+        entry_bar=entry[order],
+        exit_bar=exit_[order],
+        direction=ti[order, K.I_DIRECTION],
+        reason=np.where(rebalanced, 0, reason),
+        values=tf[order],
+        equity=np.zeros(0),
     )
+    frame = trade_frame(sim, _utc_index(arrays.times, unit=series[0].index.unit))  # the concatenated bars' times
     if rebalanced.any():
         frame.loc[rebalanced, "exit_reason"] = "rebalance"
+    frame["entry_bar"] = arrays.union_of[sim.entry_bar]
+    frame["exit_bar"] = arrays.union_of[sim.exit_bar]
+    symbols = np.array([s.symbol for s in series], dtype=object)
+    frame.insert(0, "market", symbols[tm[order]])
     return frame
+
+
+def _correlation(returns: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns (NaN for a column without variance). By einsum, not
+    BLAS: on a busy machine a threaded matrix product waits for cores it does not get."""
+    centred = returns - returns.mean(axis=0)
+    scale = np.sqrt(np.einsum("ti,ti->i", centred, centred))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = centred / scale
+    return np.clip(np.einsum("ti,tj->ij", z, z), -1.0, 1.0)
 
 
 def portfolio_report(
     trades: pd.DataFrame,
-    series: list[MarketSeries],
-    union: pd.DatetimeIndex,
-    in_window: np.ndarray,
+    symbols: list[str],
+    closes: np.ndarray,
+    times: pd.DatetimeIndex,
     open_positions: np.ndarray,
     exposure: np.ndarray,
     equity: np.ndarray,
-    market_open_bars: np.ndarray,
+    exposure_pct: np.ndarray,
     initial_capital: float,
     points: int = 600,
 ) -> dict[str, Any]:
-    """What the report shows of a portfolio, JSON-ready: ``contribution`` per market (net P&L
-    in money and as % of the initial capital, trades, win rate %, exposure % of the union bars
-    with a position), ``correlation`` of the markets' close-to-close returns (on the union clock,
-    last known price), and ``exposure`` over time (time, gross exposure % of equity, open
-    positions), thinned to about ``points`` rows keeping each bucket's largest exposure."""
-    measured_bars = int(in_window.sum())
-    contribution = []
-    for m, s in enumerate(series):
-        mine = trades[trades.market == s.symbol]
-        pnl = float(mine.pnl.sum()) if len(mine) else 0.0
-        contribution.append(
-            {
-                "market": s.symbol,
-                "pnl": pnl,
-                "pnl_pct": pnl / initial_capital * 100.0,
-                "trades": int(len(mine)),
-                "win_rate_pct": float((mine.pnl > 0).mean() * 100.0) if len(mine) else None,
-                "exposure_pct": float(market_open_bars[m] / len(union) * 100.0) if len(union) else 0.0,
-            }
-        )
-    closes = pd.concat(
-        [pd.Series(s.close, index=s.index) for s in series], axis=1, keys=[s.symbol for s in series], sort=True
-    )
-    returns = closes.reindex(union).ffill()[in_window].pct_change(fill_method=None)
-    corr = returns.corr(min_periods=3)
-    matrix = [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in corr.to_numpy()]
-    eq = equity[in_window]
-    gross = exposure[in_window]
-    held = open_positions[in_window]
+    """What the report shows of a portfolio over the measured bars, JSON-ready:
+    ``contribution`` per market (net P&L in money and as % of the initial capital, trades, win
+    rate %, exposure: % of the union bars with a position), ``correlation`` of the markets'
+    close-to-close returns (on the union clock, last known price, over the bars where every
+    market has one), and ``exposure`` over time (time, gross exposure % of equity, open
+    positions), thinned to about ``points`` rows keeping each bucket's largest values."""
+    code = pd.Categorical(trades["market"], categories=symbols).codes
+    pnl = trades["pnl"].to_numpy(dtype=np.float64)
+    n = len(symbols)
+    money = np.bincount(code, weights=pnl, minlength=n)
+    count = np.bincount(code, minlength=n)
+    wins = np.bincount(code, weights=(pnl > 0).astype(np.float64), minlength=n)
+    contribution = [
+        {
+            "market": symbol,
+            "pnl": float(money[m]),
+            "pnl_pct": float(money[m] / initial_capital * 100.0),
+            "trades": int(count[m]),
+            "win_rate_pct": float(wins[m] / count[m] * 100.0) if count[m] else None,
+            "exposure_pct": float(exposure_pct[m]),
+        }
+        for m, symbol in enumerate(symbols)
+    ]
     with np.errstate(divide="ignore", invalid="ignore"):
-        gross_pct = np.where(eq > 0, gross / eq * 100.0, 0.0)
-    times = union[in_window]
-    step = max(1, int(np.ceil(measured_bars / points)))
-    rows = []
-    for start in range(0, measured_bars, step):
-        stop = min(start + step, measured_bars)
-        j = start + int(np.argmax(gross_pct[start:stop]))
-        rows.append([times[start].isoformat(), round(float(gross_pct[j]), 4), int(held[start:stop].max())])
+        returns = closes[1:] / closes[:-1] - 1.0
+        complete = returns[np.isfinite(returns).all(axis=1)]
+        corr = _correlation(complete) if len(complete) >= 3 and n > 1 else np.ones((n, n))
+    matrix = [[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in corr]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gross_pct = np.where(equity > 0, exposure / equity * 100.0, 0.0)
+    bars = len(times)
+    step = max(1, int(np.ceil(bars / points)))
+    starts = np.arange(0, bars, step)
+    most_exposed = np.maximum.reduceat(gross_pct, starts) if bars else np.zeros(0)
+    most_held = np.maximum.reduceat(open_positions, starts) if bars else np.zeros(0, dtype=np.int64)
+    stamps = times[starts].strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    rows = [[t, round(float(e), 4), int(h)] for t, e, h in zip(stamps, most_exposed, most_held, strict=True)]
     return {
-        "markets": [s.symbol for s in series],
+        "markets": list(symbols),
         "contribution": contribution,
-        "correlation": {"markets": [s.symbol for s in series], "matrix": matrix},
+        "correlation": {"markets": list(symbols), "matrix": matrix},
         "exposure": rows,
-        "max_open_positions": int(held.max()) if len(held) else 0,
-        "average_exposure_pct": float(gross_pct.mean()) if len(gross_pct) else 0.0,
+        "max_open_positions": int(open_positions.max()) if bars else 0,
+        "average_exposure_pct": float(gross_pct.mean()) if bars else 0.0,
     }
 
 
 __all__ = [
     "ALLOCATIONS",
+    "on_union",
     "MAX_MARKETS",
     "REBALANCES",
     "PortfolioRules",

@@ -78,8 +78,8 @@ def sizing_inputs(spec: StrategySpec, data: pd.DataFrame) -> tuple[int, np.ndarr
     """The sizing module's basis code and its primary output per bar."""
     # build_strategy admits position_sizing modules only
     cls = cast(type[PositionSizingModule], get_registry().get_module(spec.sizing.module_id))
-    frame = cls().calculate(data, spec.sizing.config)
-    values = frame[cls.column_name(cls.validate_config(spec.sizing.config))].to_numpy(dtype=np.float64)
+    arrays = cls().calculate_arrays(data, spec.sizing.config)  # no DataFrame: a portfolio calls this per market
+    values = np.asarray(arrays[cls.column_name(cls.validate_config(spec.sizing.config))], dtype=np.float64)
     return SIZING_BASES.index(cls.sizing_basis), np.ascontiguousarray(values)
 
 
