@@ -33,7 +33,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,8 +59,9 @@ ProgressFn = Callable[[str, int, int], None]
 MAX_MARKETS = 50
 ALLOCATIONS = ("equal", "weights", "risk_parity")
 REBALANCES = ("none", "daily", "weekly")
-EXIT_REASONS = K.EXIT_REASONS + ("rebalance",)
-R_REBALANCE = len(K.EXIT_REASONS)
+# A literal, not len(K.EXIT_REASONS): Numba freezes a global into the compiled (and cached) loop,
+# and its cache only knows this file's changes, so a reason added in kernel.py must not move it.
+R_REBALANCE = 99
 DEFAULT_RISK_WINDOW = 20
 # skip counters: why an ordered entry was not taken
 SKIP_RULES, SKIP_CAPITAL, SKIP_MAX_OPEN = range(3)
@@ -582,7 +583,9 @@ def _arrays(series: list[MarketSeries], prepared: list, spec: StrategySpec, rule
     )
 
 
-def _utc_index(ns: np.ndarray, name: str | None = None, unit: str = "ns") -> pd.DatetimeIndex:
+def _utc_index(
+    ns: np.ndarray, name: str | None = None, unit: Literal["s", "ms", "us", "ns"] = "ns"
+) -> pd.DatetimeIndex:
     """UTC times from int64 nanoseconds, in ``unit`` (the data's: pandas keeps one per index)."""
     return pd.DatetimeIndex(ns.view("datetime64[ns]"), name=name).tz_localize("UTC").as_unit(unit)
 
