@@ -16,7 +16,15 @@ def warm_engine(**_kwargs) -> None:
     that takes seconds and is done here. Otherwise (another CPU, changed code, no warm-up at
     install) the kernels compile in a background thread, which takes minutes, and the process
     serves runs at once, running what is not compiled yet as plain Python (slower, same results:
-    ``backtests.engine.jit``)."""
+    ``backtests.engine.jit``).
+
+    The data providers (yfinance, curl_cffi) are imported here too, without touching the
+    network. Imported lazily inside a run instead, a soft time limit striking mid-import left a
+    half-initialised module behind that failed every later run of the process."""
+    from marketdata.services import build_providers
+
+    build_providers()
+
     from backtests.engine import jit, kernel, montecarlo, warm_up
     from backtests.engine.warm import warm_up_all
 

@@ -223,11 +223,11 @@ def test_soft_time_limit_fails_the_run_with_timeout(tmp_path, alice):
     from backtests.tasks import run_backtest_task
 
     flush_broker()
-    worker = WorkerProcess(tmp_path / "worker.log", QM_RENDER_PDF=0)
+    # A market-data cache of its own, empty: generating the run's 1.5M bars alone takes several
+    # times 0.3 s, so the limit strikes while the run is busy.
+    worker = WorkerProcess(tmp_path / "worker.log", QM_RENDER_PDF=0, QM_DATA_DIR=tmp_path / "market_cache")
     try:
-        # A symbol never seen before: generating its 1.5M bars alone takes several times 0.3 s.
-        fresh = {**HEAVY, "marketContext": {**HEAVY["marketContext"], "market": f"TMO{time.time_ns() % 10**9}"}}
-        run = services.backtest_submit(user=alice, body=fresh, dispatch=False)
+        run = services.backtest_submit(user=alice, body={**HEAVY, "cache": False}, dispatch=False)
         # Celery carries the limits in the message; send this one with a 0.3 s soft limit.
         run_backtest_task.apply_async(args=[str(run.id)], soft_time_limit=0.3, time_limit=20)
         wait_for(lambda: status_of(run.id)[0] in FINAL, timeout=60, what="the run to time out")

@@ -44,6 +44,10 @@ HEARTBEAT_TIMEOUT = 10
 PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 TWO_MONTHS = {"marketContext__startDate": "2024-01-01T00:00:00Z", "marketContext__endDate": "2024-03-01T00:00:00Z"}
+OTHER_TWO_MONTHS = {
+    "marketContext__startDate": "2023-09-01T00:00:00Z",
+    "marketContext__endDate": "2023-11-01T00:00:00Z",
+}
 
 
 def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -530,6 +534,13 @@ def test_a_worker_on_a_fresh_host_takes_runs_of_a_running_batch_within_seconds(l
     before, t0 = _finished(lab, batch_id), time.monotonic()
     time.sleep(window)
     two_rate = (_finished(lab, batch_id) - before) / (time.monotonic() - t0)
+    batches = [batch_id]
+    # On a quiet machine two workers may finish the rest before a third is up: give them a second
+    # batch (another window, so no result-cache hit) whenever less than 90 s of work is left.
+    if (200 - _finished(lab, batch_id)) < 90 * max(two_rate, 0.1):
+        batches.append(_batch(lab, list(range(5, 45)), [1.0, 1.5, 2.0, 2.5, 3.0], **OTHER_TWO_MONTHS))
+        wait_for("the second batch's runs", lambda: len(batch_runs(lab, batches[1])) == 200, 120)
+    assert _finished(lab, batches[-1]) < 200, "the batches finished before the third worker was started"
 
     started = start_worker(lab, "w3")
     wait_ready(lab, "w3")
@@ -540,11 +551,12 @@ def test_a_worker_on_a_fresh_host_takes_runs_of_a_running_batch_within_seconds(l
         120,
     )
     first_run = time.monotonic() - started
-    before, t0 = _finished(lab, batch_id), time.monotonic()
+    done = lambda: sum(_finished(lab, b) for b in batches)  # noqa: E731
+    before, t0 = done(), time.monotonic()
     time.sleep(window)
-    three_rate = (_finished(lab, batch_id) - before) / (time.monotonic() - t0)
-    wait_for("the batch's runs to finish", lambda: _finished(lab, batch_id) == 200, 600, 1)
-    runs = batch_runs(lab, batch_id)
+    three_rate = (done() - before) / (time.monotonic() - t0)
+    wait_for("the batches' runs to finish", lambda: done() == 200 * len(batches), 600, 1)
+    runs = [run for b in batches for run in batch_runs(lab, b)]
     assert all(run[1] == "SUCCEEDED" and run[3] == run[4] for run in runs)
     assert first
     say(
