@@ -13,6 +13,7 @@ from backtests.engine.portfolio import run_portfolio
 from backtests.engine.strategy import StrategySpec
 from backtests.strategies.portfolio import on_missing, portfolio_markets, portfolio_rules
 from marketdata.manager import LoadedData
+from marketdata.progress import reporting as data_progress
 from marketdata.services import market_data_load
 from qm_platform.errors import CodedError
 
@@ -23,9 +24,10 @@ MISSING_CODES = ("DATA_UNAVAILABLE", "INSUFFICIENT_DATA", "DATA_RANGE_UNAVAILABL
 
 
 def portfolio_execute(*, run, spec: StrategySpec, progress, annualisation) -> tuple[BacktestResult, LoadedData]:
-    """Load the basket (stage ``loading_data:<SYMBOL>`` per market; each write doubles as the
-    cancellation check) and run it. A market without data for the window fails the run naming
-    it, or with ``portfolio.onMissing: "skip"`` is left out and named in the warnings. Returns
+    """Load the basket (stage ``loading_data:<SYMBOL>`` per market, reported while the market's
+    data is generated or downloaded too; each report doubles as the cancellation check) and run
+    it. A market without data for the window fails the run naming it, or with
+    ``portfolio.onMissing: "skip"`` is left out and named in the warnings. Returns
     the result and the first market's data (the report's price charts and default benchmark),
     with every market's warnings."""
     markets = portfolio_markets(run.request)
@@ -34,10 +36,13 @@ def portfolio_execute(*, run, spec: StrategySpec, progress, annualisation) -> tu
     datas: dict[str, pd.DataFrame] = {}
     warnings: list[str] = []
     first: LoadedData | None = None
+    n = len(markets)
     for i, symbol in enumerate(markets):
-        progress.write(f"loading_data:{symbol}"[:32], int(10 * i / len(markets)))
+        stage = f"loading_data:{symbol}"
+        progress.write(stage, int(10 * i / n))
         try:
-            loaded = market_data_load(run=run, symbol=symbol)
+            with data_progress(lambda done, total, i=i, stage=stage: progress(stage, i * total + done, n * total)):
+                loaded = market_data_load(run=run, symbol=symbol)
         except CodedError as exc:
             if not skip or exc.code not in MISSING_CODES:
                 raise CodedError(
@@ -52,6 +57,14 @@ def portfolio_execute(*, run, spec: StrategySpec, progress, annualisation) -> tu
         raise CodedError("DATA_UNAVAILABLE", "no market of the portfolio has data for the window", {"markets": markets})
     if len(datas) < len(markets) and rules.weights:  # the left-out markets' weights are shared out
         total = sum(rules.weights[m] for m in datas)
+        if total <= 0:
+            left_out = [m for m in markets if m not in datas]
+            raise CodedError(
+                "DATA_UNAVAILABLE",
+                f"the markets with data for the window ({', '.join(datas)}) all have weight 0; "
+                f"without data: {', '.join(left_out)}",
+                {"markets": list(datas), "missing": left_out},
+            )
         rules = type(rules)(**{**rules.__dict__, "weights": {m: rules.weights[m] / total for m in datas}})
     result = run_portfolio(
         datas,

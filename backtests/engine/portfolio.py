@@ -504,7 +504,8 @@ def run_portfolio(
 ) -> BacktestResult:
     """Backtest ``spec`` on every market of ``datas`` (symbol → OHLCV frame, in the order that
     breaks ranking ties) with one account. ``on_progress(stage, done, total)``: stage
-    ``computing_modules:<SYMBOL>`` once per market (it may raise to cancel), then
+    ``computing_modules:<SYMBOL>`` for each market, before it and after each of its modules
+    (it may raise to cancel), then
     ``simulating`` and ``analysing``. ``trade_from``: bars before it only warm up.
 
     The result's trades carry ``market``; ``extra["portfolio"]`` holds the per-market
@@ -529,7 +530,9 @@ def _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signa
         data = datas[symbol]
         progress(f"computing_modules:{symbol}", i, total)
         given = signals[symbol] if signals is not None else None
-        market = given if given is not None else market_signals(data, spec, trade_from=trade_from)
+        # reported after each module too: a cancel is noticed within one module, not one market
+        on_module = _module_progress(progress, symbol, i, total)
+        market = given if given is not None else market_signals(data, spec, trade_from=trade_from, on_module=on_module)
         prices, inputs = market_inputs(data, spec)
         bars, events, p = kernel_arrays(spec, market, *prices, **inputs)
         rank = (
@@ -543,6 +546,15 @@ def _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signa
     result = _simulate_portfolio(arrays, series, spec, rules, progress, trade_from, annualisation)
     result.data_checksum = checksum.result()
     return result
+
+
+def _module_progress(progress: ProgressFn, symbol: str, i: int, total: int) -> Callable[[int, int], None]:
+    """Market ``i`` of ``total``'s ``on_module(done, modules)`` as its ``computing_modules:<SYMBOL>``."""
+
+    def on_module(done: int, modules: int) -> None:
+        progress(f"computing_modules:{symbol}", i * modules + done, total * modules)
+
+    return on_module
 
 
 def _arrays(series: list[MarketSeries], prepared: list, spec: StrategySpec, rules: PortfolioRules) -> PortfolioArrays:

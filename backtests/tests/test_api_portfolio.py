@@ -116,26 +116,67 @@ def test_a_portfolio_runs_and_stores_trades_by_market_and_the_report_section(ali
     assert 'id="portfolio"' in pdf_html and "Contribution to P&amp;L by market" in pdf_html
 
 
-def test_progress_names_each_market_and_cancel_stops_within_a_second(alice, monkeypatch):
+def test_progress_names_each_market_and_a_cancel_stops_at_the_next_module(alice, monkeypatch):
     run = services.backtest_submit(user=alice, body=portfolio_body(markets=MARKETS))
     stages = []
-    cancelled_at = []
     real_write = services.ProgressWriter.write
 
     def spy(self, stage, pct):
         stages.append(stage)
-        if stage == "computing_modules:GBPUSD" and not cancelled_at:
+        real_write(self, stage, pct)
+        if stage == "computing_modules:GBPUSD":  # the user cancels as GBPUSD's modules start
             BacktestRun.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)
-            cancelled_at.append(time.monotonic())
-        return real_write(self, stage, pct)
 
     monkeypatch.setattr(services.ProgressWriter, "write", spy)
     with override_settings(QM_PROGRESS_MIN_INTERVAL=0):
         assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
-    stopped = time.monotonic()
-    assert "loading_data:EURUSD" in stages and "computing_modules:EURUSD" in stages
-    assert stopped - cancelled_at[0] < 1.0
+    assert stages[: len(MARKETS)] == [f"loading_data:{m}" for m in MARKETS]
+    # each market's modules are reported before and after they run: the one after GBPUSD's RSI stops
+    assert stages[len(MARKETS) :] == ["computing_modules:EURUSD"] * 2 + ["computing_modules:GBPUSD"] * 2
     assert not Trade.objects.filter(run=run).exists()
+
+
+@override_settings(QM_CANCEL_CHECK_INTERVAL=0.01, QM_PROGRESS_MIN_INTERVAL=60)
+def test_a_cancel_while_a_markets_data_is_generated_stops_its_generation(alice, monkeypatch, settings, tmp_path):
+    """Two months of 1m bars per market, generated day by day: the user cancels on the 5th day
+    of the second market; the worker stops there, not after the market (or the basket)."""
+    from marketdata.providers.synthetic import SyntheticProvider
+
+    settings.QM_DATA_DIR = tmp_path  # an empty cache: every market is generated
+
+    body = portfolio_body(markets=["EURUSD", "BTCUSD", "XAUUSD"], marketContext__timeframe="1m")
+    run = services.backtest_submit(user=alice, body=body)
+    days = []
+    real = SyntheticProvider._intraday
+
+    def one_day(self, symbol, *args, **kwargs):
+        days.append(symbol)
+        if days.count("BTCUSD") == 5:
+            services.backtest_cancel(run=BacktestRun.objects.get(id=run.id))
+        time.sleep(0.005)  # a day's bars take a few ms to generate: the check interval passes
+        return real(self, symbol, *args, **kwargs)
+
+    monkeypatch.setattr(SyntheticProvider, "_intraday", one_day)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
+    assert days.count("EURUSD") > 30  # the first market was loaded whole
+    assert 5 <= days.count("BTCUSD") < 15, f"{days.count('BTCUSD')} of BTCUSD's 60 days generated"
+    assert "XAUUSD" not in days
+    assert not Trade.objects.filter(run=run).exists()
+
+
+def test_a_timeframe_the_source_lacks_is_400_naming_the_field(alice_api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        unknown = alice_api.post(URL, portfolio_body(marketContext__timeframe="7m"), format="json")
+        # Yahoo serves 1m bars for the last 30 days only: no market of the basket has them
+        yahoo = portfolio_body(marketContext__timeframe="1m", marketContext__dataSource="yahoo")
+        too_old = alice_api.post(URL, yahoo, format="json")
+    assert unknown.status_code == 400 and unknown.json()["code"] == "INVALID_REQUEST"
+    assert "timeframe" in str(unknown.json()["details"])
+    assert too_old.status_code == 400, too_old.content
+    assert too_old.json()["code"] == "DATA_RANGE_UNAVAILABLE"
+    assert too_old.json()["details"]["field"] == "marketContext.testPeriod"
+    assert too_old.json()["details"]["timeframe"] == "1m"
+    assert not callbacks and not BacktestRun.objects.exists()
 
 
 def test_a_market_without_data_fails_the_run_or_is_skipped_with_a_warning(alice, monkeypatch):
@@ -159,3 +200,9 @@ def test_a_market_without_data_fails_the_run_or_is_skipped_with_a_warning(alice,
     skipping.refresh_from_db()
     assert any(w.startswith("Left GBPUSD out of the portfolio") for w in skipping.warnings)
     assert "GBPUSD" not in set(Trade.objects.filter(run=skipping).values_list("market", flat=True))
+    # the markets left all have weight 0: the run fails saying so (their weights cannot be shared out)
+    weighted = {"onMissing": "skip", "allocation": "weights", "weights": {"GBPUSD": 1.0}}
+    unweighted = services.backtest_submit(user=alice, body=portfolio_body(weighted, markets=["EURUSD", "GBPUSD"]))
+    assert services.backtest_execute(run_id=unweighted.id) == RunStatus.FAILED
+    unweighted.refresh_from_db()
+    assert unweighted.error_code == "DATA_UNAVAILABLE" and "weight 0" in unweighted.error_message
