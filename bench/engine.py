@@ -38,8 +38,8 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
   some positions liquidated.
 * **QuantMetrics with the bar magnifier** (issue 13): the same run with ``exit.intrabar``, the
   finer bars being four 15-second bars per minute drawn from each minute's OHLC (open, then the
-  extreme nearer the open, the other extreme, the close), 4M finer bars in all; their mapping to
-  the bars is timed with the run.
+  extreme nearer the open, the other extreme, the close), 4M finer bars in all; their check
+  and arrangement for the kernel are timed with the run (building them is not: a loader's work).
 
 Targets (issue 5): at least 2x faster than warm vectorbt; under 1 s in a fresh process;
 at least 50x faster than backtesting.py; peak memory under 1 GB. Issue 13: the magnifier under

@@ -71,12 +71,13 @@ def account_outcome(
     *,
     intrabar: str | None,
     same_bar_policy: str,
-    bars_without_finer: int | None,
+    finer_available: bool | None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The run's account figures for the metrics, and its warnings: sizes under the minimum,
     capped entries, liquidations, a wipe-out (``ACCOUNT_WIPED_OUT: ...``), the magnifier's
     fallbacks. ``counts`` are the kernel's counters by name, ``financing`` the trades' total
-    (money); ``bars_without_finer`` is None when no magnifier was asked for."""
+    (money); ``finer_available`` (whether any bar has finer bars) is None when no magnifier was
+    asked for."""
     metrics: dict[str, Any] = {
         "total_financing": financing,
         "capped_entries": counts.get("capped", 0),
@@ -106,10 +107,10 @@ def account_outcome(
             f"{WIPED_OUT}: the account's equity reached 0 at {index[wiped].isoformat()} (bar {wiped}); "
             "trading stopped there and the equity stays 0."
         )
-    if bars_without_finer is not None:
+    if finer_available is not None:
         metrics["intrabar_resolved"] = counts.get("magnified", 0)
         metrics["intrabar_unresolved"] = counts.get("unresolved", 0)
-        if bars_without_finer >= len(index):
+        if not finer_available:
             warnings.append(
                 f"No {intrabar} bars were available for the bar magnifier: a bar holding both the stop "
                 f"and the target was settled by sameBarPolicy ({same_bar_policy})."

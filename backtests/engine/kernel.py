@@ -766,7 +766,8 @@ def run_kernel(
     bars: tuple[np.ndarray, ...],
     events: tuple[np.ndarray, ...],
     sub: tuple[np.ndarray, ...],
-    sub_start: np.ndarray,
+    sub_times: np.ndarray,
+    bar_edges: np.ndarray,
     p: np.ndarray,
     ti: np.ndarray,
     tf: np.ndarray,
@@ -775,7 +776,9 @@ def run_kernel(
 ) -> int:
     """Simulate. ``bars`` (B_*, float64) and ``events`` (E_*, bool) are tuples of per-bar
     arrays, ``p`` the parameters (P_*). ``sub`` holds the magnifier's finer bars (open, high, low;
-    empty without it), bar t's being ``sub_start[t]`` .. ``sub_start[t + 1] - 1`` (int64, n + 1).
+    empty without it) and ``sub_times`` their times (int64 ns, increasing); bar t's are those timed
+    in ``bar_edges[t]`` .. ``bar_edges[t + 1]`` (int64 ns, n + 1, the end exclusive), found by a
+    binary search only for a bar the magnifier walks.
     Fills ``ti``/``tf`` (one row per trade, in exit order; as many rows as entry signals
     suffice), ``equity`` (money, per bar, marked to market at the close, 0 from a wipe-out on)
     and ``counters`` (int64, C_*). Returns the number of trades."""
@@ -883,12 +886,15 @@ def run_kernel(
             for k in range(count):
                 _track_extremes(slots, k, h, lo)
         else:
-            start = sub_start[t]
-            end = sub_start[t + 1]
+            start = -1  # this bar's finer bars, looked up by the first slot that needs them
+            end = -1
             k = 0
             while k < count:
                 raw, reason, hit = _exit_hit(slots, k, o, h, lo, trail_unit, trail_val, target_first)
                 if magnify and hit != HIT_GAP and (hit == HIT_BOTH or trail_unit != UNIT_NONE):
+                    if start < 0:
+                        start = np.searchsorted(sub_times, bar_edges[t])
+                        end = np.searchsorted(sub_times, bar_edges[t + 1])
                     if end > start:
                         fine, fine_reason, tie = _magnified_exit(
                             slots, k, sub_open, sub_high, sub_low, start, end, trail_unit, trail_val, target_first

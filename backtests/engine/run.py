@@ -191,13 +191,12 @@ def _simulate_and_measure(
     intrabar: pd.DataFrame | None = None,
 ) -> BacktestResult:
     prices, inputs = market_inputs(data, spec)
-    finer, bars_without_finer = None, None
+    finer, finer_available = None, None
     if spec.exit.intrabar:
+        finer_available = False
         if intrabar is not None and len(intrabar):
-            arrays, starts, bars_without_finer = finer_bars(_times(data), intrabar)
-            finer = (arrays, starts)
-        else:
-            bars_without_finer = len(data)
+            finer = finer_bars(_times(data), intrabar)
+            finer_available = finer.any_bar
     sim = simulate(spec, signals, *prices, on_progress=progress, intrabar=finer, **inputs)
     progress("analysing", 0, 1)
     trades = trade_frame(sim, _times(data))
@@ -219,7 +218,7 @@ def _simulate_and_measure(
         _times(data),
         intrabar=spec.exit.intrabar,
         same_bar_policy=spec.exit.same_bar_policy,
-        bars_without_finer=bars_without_finer,
+        finer_available=finer_available,
     )
     metrics.update(account_metrics)
     progress("analysing", 1, 1)

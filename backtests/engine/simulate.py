@@ -19,6 +19,7 @@ from modules.registry import get_registry
 
 from . import kernel as K
 from .account import account_params
+from .intrabar import FinerBars
 from .strategy import StrategySpec
 
 ProgressFn = Callable[[str, int, int], None]
@@ -195,13 +196,13 @@ def simulate(
     stop_level: np.ndarray | None = None,
     target_level: np.ndarray | None = None,
     financing: tuple[np.ndarray, np.ndarray] | None = None,
-    intrabar: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    intrabar: FinerBars | None = None,
     on_progress: ProgressFn | None = None,
 ) -> SimulatedTrades:
     """Run the compiled kernel. ``atr`` is needed for ATR units, ``size_value`` is the sizing
     module's output per bar, ``session_end`` marks each session's last bar, ``financing`` is
     (long, short) per bar (``financing.financing_rates``), ``intrabar`` the magnifier's finer
-    bars and each bar's first one (``intrabar.finer_bars``)."""
+    bars (``intrabar.finer_bars``)."""
     n = len(close)
     if on_progress:
         on_progress("simulating", 0, n)
@@ -225,12 +226,13 @@ def simulate(
         target_level=target_level,
         financing=financing,
     )
-    no_finer = np.zeros(0)
-    finer, finer_start = intrabar if intrabar else ((no_finer, no_finer, no_finer), np.zeros(n + 1, dtype=np.int64))
-    sub = tuple(_kernel_input(a, np.float64, no_finer) for a in finer)
-    sub_start = _kernel_input(finer_start, np.int64, finer_start)
+    no_prices, no_times = np.zeros(0), np.zeros(0, dtype=np.int64)
+    finer = (intrabar.open, intrabar.high, intrabar.low) if intrabar else (no_prices, no_prices, no_prices)
+    sub = tuple(_kernel_input(a, np.float64, no_prices) for a in finer)
+    sub_times = _kernel_input(intrabar.times if intrabar else None, np.int64, no_times)
+    bar_edges = _kernel_input(intrabar.edges if intrabar else None, np.int64, no_times)
     counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
-    count = K.run_kernel(bars, events, sub, sub_start, p, ti, tf, equity, counters)
+    count = K.run_kernel(bars, events, sub, sub_times, bar_edges, p, ti, tf, equity, counters)
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]

@@ -26,8 +26,11 @@ def check_bars(data: pd.DataFrame, columns: tuple[str, ...] = PRICE_COLUMNS) -> 
         raise EngineError(
             f"the data has no {', '.join(missing)} column", code="INVALID_DATA", details={"columns": missing}
         )
-    problems: list[tuple[int, int, str, str]] = []  # (first bad bar, check order, column, reason)
     prices = {c: data[c].to_numpy(dtype=np.float64) for c in columns}
+    index = data.index
+    if _plainly_valid(prices, index):
+        return
+    problems: list[tuple[int, int, str, str]] = []  # (first bad bar, check order, column, reason)
     for column, values in prices.items():
         bad = ~np.isfinite(values)
         if bad.any():
@@ -40,7 +43,6 @@ def check_bars(data: pd.DataFrame, columns: tuple[str, ...] = PRICE_COLUMNS) -> 
         bad = prices["high"] < prices["low"]
     if bad.any():
         problems.append((int(np.argmax(bad)), 2, "high", "is below the low"))
-    index = data.index
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
         steps = np.diff(index.as_unit("ns").asi8)
         bad = steps <= 0
@@ -57,3 +59,24 @@ def check_bars(data: pd.DataFrame, columns: tuple[str, ...] = PRICE_COLUMNS) -> 
     where = f"bar {bar}" + (f" ({details['time']})" if "time" in details else "")
     value = "" if column == "timestamp" else f" = {data[column].iloc[bar]!r}"
     raise EngineError(f"invalid data at {where}: {column}{value} {reason}", code="INVALID_DATA", details=details)
+
+
+def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
+    """Whether every check passes, by reductions that make no per-bar temporaries but two bool
+    arrays (a few ms per million bars, against the per-check masks that find the first bad bar).
+    A NaN fails every comparison, so a min or max that is NaN fails too; high needs no min and
+    low no max, as low <= high is checked."""
+    high, low = prices["high"], prices["low"]
+    if len(high) == 0:
+        return False  # the checks below need a value; the full checks handle an empty frame
+    for column, values in prices.items():
+        if column != "high" and not values.min() > 0:
+            return False
+        if column != "low" and not values.max() < np.inf:
+            return False
+    if not np.greater_equal(high, low).all():
+        return False
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
+        times = index.asi8  # in the index's own unit: the order is the same in any
+        return bool(np.greater(times[1:], times[:-1]).all())
+    return True

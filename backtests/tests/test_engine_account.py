@@ -10,8 +10,10 @@ import pytest
 
 from backtests.engine import Signals, simulate_signals
 from backtests.engine.account import Account
+from backtests.engine.errors import EngineError
 from backtests.engine.financing import financing_rates
 from backtests.engine.instrument import Instrument, generic_instrument
+from backtests.engine.intrabar import median_step
 from backtests.strategies.parse import build_strategy
 from backtests.tests.test_engine_semantics import bars, flat, mask
 
@@ -322,3 +324,84 @@ def test_the_magnifier_moves_a_trailing_stop_inside_the_bar():
     assert run(data, long=[1], exit=rules).trades.exit_reason.tolist() == ["end_of_data"]
     [trade] = run(data, long=[1], exit={**rules, "intrabar": "1m"}, intrabar=finer).trades.itertuples()
     assert trade.exit_reason == "trailing" and trade.exit_price == pytest.approx(101.0)
+
+
+def hours_with_minutes(hour_paths):
+    """Hourly bars, each built from its list of 1m closes, and those 1m bars."""
+    rows, minutes = [], []
+    start = pd.Timestamp("2024-01-02 00:00", tz="UTC")
+    for hour, closes in enumerate(hour_paths):
+        path = np.asarray(closes, dtype=float)
+        opens = np.concatenate(([path[0]], path[:-1]))
+        rows.append((path[0], path.max(), path.min(), path[-1]))
+        index = pd.date_range(start + pd.Timedelta(hours=hour), periods=len(path), freq="min", tz="UTC")
+        minutes.append(
+            pd.DataFrame({"open": opens, "high": np.maximum(opens, path), "low": np.minimum(opens, path)}, index=index)
+        )
+    return bars(rows), pd.concat(minutes)
+
+
+TARGET_FIRST = list(np.linspace(100, 103.2, 20)) + list(np.linspace(103, 97.5, 40))
+STOP_FIRST = list(np.linspace(100, 97.8, 20)) + list(np.linspace(98, 103.5, 40))
+QUIET = [100.0] * 60
+
+
+def test_each_ambiguous_bar_is_settled_by_its_own_finer_bars():
+    # given two trades whose hours both hold stop and target, the first target-first, the second stop-first
+    data, finer = hours_with_minutes([QUIET, QUIET, TARGET_FIRST, QUIET, STOP_FIRST, QUIET])
+    # when magnified, each hour reads its own minutes only (not the next hour's)
+    result = run(data, long=[1, 3], exit={**EXIT, "intrabar": "1m"}, intrabar=finer)
+    assert [(t.exit_bar, t.exit_price, t.exit_reason) for t in result.trades.itertuples()] == [
+        (2, 103.0, "target"),
+        (4, 98.0, "stop"),
+    ]
+    assert (result.metrics["intrabar_resolved"], result.metrics["intrabar_unresolved"]) == (2, 0)
+    assert result.warnings == []
+
+
+def test_a_bar_without_finer_bars_falls_back_to_the_policy_and_is_counted():
+    data, finer = hours_with_minutes([QUIET, QUIET, TARGET_FIRST, QUIET, STOP_FIRST, QUIET])
+    without_third_hour = finer[(finer.index < data.index[2]) | (finer.index >= data.index[3])]
+    result = run(
+        data,
+        long=[1, 3],
+        exit={**EXIT, "intrabar": "1m", "sameBarPolicy": "target_first"},
+        intrabar=without_third_hour,
+    )
+    # the third hour's trade: no minutes, so target_first; the fifth's minutes say stop
+    assert result.trades.exit_reason.tolist() == ["target", "stop"]
+    assert (result.metrics["intrabar_resolved"], result.metrics["intrabar_unresolved"]) == (1, 1)
+    assert any("1 bars held both the stop and the target" in w for w in result.warnings)
+
+
+def test_finer_bars_outside_the_run_are_no_finer_bars():
+    data, finer = hours_with_minutes([QUIET, QUIET, TARGET_FIRST])
+    later = finer.set_axis(finer.index + pd.Timedelta(days=1))
+    result = run(data, long=[1], exit={**EXIT, "intrabar": "1m"}, intrabar=later)
+    assert result.trades.exit_reason.tolist() == ["stop"]
+    assert any("No 1m bars were available" in w for w in result.warnings)
+
+
+def test_bad_finer_bars_are_refused_naming_the_bar():
+    data, finer = hours_with_minutes([QUIET, QUIET, TARGET_FIRST])
+    finer.iloc[130, finer.columns.get_loc("low")] = np.nan
+    with pytest.raises(EngineError) as raised:
+        run(data, long=[1], exit={**EXIT, "intrabar": "1m"}, intrabar=finer)
+    assert raised.value.code == "INVALID_DATA" and raised.value.details["bar"] == 130
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [60] * 9 + [3600] * 2,  # a regular series with gaps
+        [60] * 10 + [3600] * 2,  # even: the middle pair is equal
+        [60] * 6 + [120] * 6,  # even: the middle pair differs, the mean
+        [60, 120, 180, 240, 300],  # no value repeats
+        [7],  # one step
+        [],  # one bar
+    ],
+)
+def test_the_last_bars_span_is_the_median_step(steps):
+    opens = np.concatenate(([0], np.cumsum(np.asarray(steps, dtype=np.int64)))) * 1_000_000_000
+    expected = int(np.median(np.diff(opens))) if len(opens) > 1 else 0
+    assert median_step(opens) == expected
