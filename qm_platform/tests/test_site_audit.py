@@ -28,11 +28,18 @@ PAGES = [
     ("run-failed", "/runs/{failed}/", "alice", "#error", True),
     ("run-queued", "/runs/{queued}/", "alice", "#waiting", True),
     ("compare", "/runs/compare/?ids={succeeded},{other}", "alice", "#compare-chart svg", True),
-    ("optimise", "/batches/new/?run={succeeded}", "alice", "form", True),
+    ("optimise", "/batches/new/?run={succeeded}", "alice", "#sweep-form", True),
+    ("batch-choose-run", "/batches/new/", "alice", "h1", True),
     ("batches", "/batches/", "alice", "h1", True),
-    ("batch", "/batches/{batch}/", "alice", "h1", True),
-    ("schedules", "/schedules/", "alice", "h1", True),
-    ("schedule", "/schedules/{schedule}/", "alice", "form", True),
+    ("batch", "/batches/{batch}/", "alice", "#results-table", True),
+    ("batch-running", "/batches/{running}/", "alice", "#progress", True),
+    ("walk-forward", "/batches/{walk_forward}/", "alice", "#windows-table", True),
+    ("walk-forward-window", "/batches/{walk_forward}/?window=1", "alice", "#window-title", True),
+    ("runs-of-batch", "/runs/?batch={batch}", "alice", "table", True),
+    ("schedules", "/schedules/", "alice", "#schedules-table", True),
+    ("schedule-new", "/schedules/new/", "alice", "#schedule-form", True),
+    ("schedule-from-batch", "/schedules/new/?batch={batch}", "alice", "#schedule-form", True),
+    ("schedule", "/schedules/{schedule}/", "alice", "#schedule-form", True),
     ("api-keys", "/accounts/api-keys/", "alice", "h1", True),
     ("strategies", "/strategies/", "alice", "#strategies-table", True),
     ("strategy", "/strategies/{strategy}/", "alice", "#versions", True),
@@ -51,15 +58,17 @@ PAGES = [
 ]
 
 
-def seed(alice) -> dict:
-    """A succeeded, a failed and a queued run, a finished batch, a schedule and a saved strategy
-    of two versions (the succeeded run came from the second) for alice."""
+def seed(alice, monkeypatch) -> dict:
+    """A succeeded, a failed and a queued run, a finished sweep, a running one, a finished
+    walk-forward, a schedule and a saved strategy of two versions (the succeeded run came from
+    the second) for alice."""
     from backtests import services as run_services
     from backtests.library import services as library
     from backtests.models import BacktestRun, RunStatus
     from batches.models import BatchStatus
     from batches.services import lifecycle
     from batches.services.schedules import schedule_create
+    from batches.tests.test_pages_browser import finished_walk_forward
     from reports.tests.factories import stored_run
 
     succeeded = stored_run(alice, trades=30, market="EURUSD")
@@ -73,6 +82,12 @@ def seed(alice) -> dict:
     for run_id in BacktestRun.objects.filter(batch=batch, status=RunStatus.QUEUED).values_list("id", flat=True):
         run_services.backtest_execute(run_id=run_id)
     assert lifecycle.batch_advance(batch_id=batch.id) == BatchStatus.SUCCEEDED
+    running = lifecycle.batch_create(
+        user=alice, definition={"name": "Audit sweep, running", "strategy": short, "grid": {period: [9, 21]}}
+    )
+    run_services.backtest_execute(run_id=BacktestRun.objects.filter(batch=running).earliest("created_at").id)
+    walk_forward = finished_walk_forward(alice, monkeypatch)
+    assert walk_forward.status == BatchStatus.SUCCEEDED
     schedule = schedule_create(user=alice, name="Weekday sweep", definition=sweep, cron="0 6 * * 1-5", enabled=False)
     strategy = library.strategy_create(user=alice, name="Audit RSI", body=short, tags=["audit"])
     library.strategy_update(strategy=strategy, body={**short, "exit": {"stopLoss": 1.0, "takeProfit": 3.0}})
@@ -81,6 +96,8 @@ def seed(alice) -> dict:
     return {
         **{k: str(v) for k, v in ids.items()},
         "batch": str(batch.id),
+        "running": str(running.id),
+        "walk_forward": str(walk_forward.id),
         "schedule": schedule.id,
         "strategy": strategy.id,
     }
@@ -116,7 +133,7 @@ def test_every_page_loads_cleanly_accessibly_and_only_from_this_origin(
     django_user_model.objects.create_superuser("root", password="root-password")
     monkeypatch.setattr(lifecycle, "batch_dispatch", lambda **kw: True)  # the test runs the batch's runs
     with override_settings(QM_RENDER_PDF=False, QM_BATCH_RENDER_PDF=False):
-        ids = seed(alice)
+        ids = seed(alice, monkeypatch)
     with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's sync API keeps its own event loop
         visits = pool.submit(audit, live_server.url, ids).result(timeout=600)
 
