@@ -4,6 +4,8 @@ a schedule whose strategy no longer compiles pauses itself, and another user's s
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import override_settings
 
@@ -79,6 +81,39 @@ def test_another_users_strategy_is_404_for_batches_and_schedules(alice_api, bob_
     missing = alice_api.post("/api/v1/batches", {"strategy": saved.id, "version": 9}, format="json")
     assert missing.status_code == 404 and missing.json()["details"]["latest_version"] == 2
     assert not Batch.objects.exists()
+
+
+def test_another_users_strategy_is_404_through_walk_forward_schedule_edits_and_every_page(bob, bob_api, saved):
+    """Bob names alice's strategy wherever a strategy can be named: a walk-forward, an edit of his
+    own schedule, the schedule form, a builder's JSON and its hidden ``strategy_ref``."""
+    from django.test import Client
+
+    wf = {"mode": "walk_forward", "strategy": saved.id, "grid": {TP: [2, 3]}}
+    wf["walkForward"] = {"inSample": "1mo", "outOfSample": "1mo"}
+    response = bob_api.post("/api/v1/batches", wf, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+    own = schedules.schedule_create(
+        user=bob, name="bob's", definition={"strategy": v4_body(**SHORT), "grid": {TP: [2, 3]}}, interval_seconds=3600
+    )
+    response = bob_api.patch(f"/api/v1/schedules/{own.id}", {"definition": {"strategy": saved.id}}, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+    own.refresh_from_db()
+    assert own.strategy_id is None and own.definition["strategy"]["exit"] == v4_body()["exit"]
+
+    page = Client()
+    page.force_login(bob)
+    form = {"name": "mine", "timing": "interval", "interval_seconds": "3600", "timezone": "UTC"}
+    response = page.post("/schedules/new/", {**form, "definition": json.dumps({"strategy": saved.id})})
+    assert response.status_code == 404 and "RSI dip" not in response.content.decode()
+    response = page.post("/run-backtest-v4", {"payload": json.dumps({"strategy": saved.id})})
+    assert response.status_code == 404 and "RSI dip" not in response.content.decode()
+    # alice's exact body with her strategy's id in the hidden field runs as bob's own body
+    response = page.post("/run-backtest-v4", {"payload": json.dumps(saved.definition), "strategy_ref": saved.id})
+    assert response.status_code == 303
+    run = BacktestRun.objects.get(owner=bob)
+    assert run.strategy_id is None and run.strategy_version is None
+    assert not Batch.objects.exists() and list(bob.batch_schedules.all()) == [own]
+    assert not BacktestRun.objects.filter(strategy=saved).exists()
 
 
 def test_a_schedule_on_latest_follows_new_versions_and_drift_names_the_change(alice, saved, monkeypatch):
