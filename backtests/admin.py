@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from backtests import services
 from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, StrategyVersion, Trade
-from qm_platform.admin_display import AdminCss, json_summary, number, short_id, sparkline, table
+from qm_platform.admin_display import AdminCss, json_summary, moment, number, short_id, sparkline, table
 from qm_platform.errors import CodedError
 from reports import kpis
 from reports.charts import price_decimals
@@ -92,9 +92,9 @@ class TradeInline(admin.TabularInline):
     fields = (
         "seq",
         "direction",
-        "entry_time",
+        "entered",
         "entry",
-        "exit_time",
+        "exited",
         "exit",
         "units",
         "net_pnl",
@@ -106,6 +106,14 @@ class TradeInline(admin.TabularInline):
     readonly_fields = fields
     max_num = 0
     show_change_link = False
+
+    @admin.display(description="Entry (UTC)")
+    def entered(self, trade):
+        return moment(trade.entry_time)
+
+    @admin.display(description="Exit (UTC)")
+    def exited(self, trade):
+        return moment(trade.exit_time)
 
     @admin.display(description="Entry price")
     def entry(self, trade):
