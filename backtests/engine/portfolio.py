@@ -535,10 +535,8 @@ def _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signa
         market = given if given is not None else market_signals(data, spec, trade_from=trade_from, on_module=on_module)
         prices, inputs = market_inputs(data, spec)
         bars, events, p = kernel_arrays(spec, market, *prices, **inputs)
-        rank = (
-            _operand_values(data, rules.rank_by) if rules.rank_by is not None else np.zeros(len(data), dtype=np.float64)
-        )
-        prepared.append((bars, events, p, rank))
+        rank = _operand_values(data, rules.rank_by) if rules.rank_by is not None else None
+        prepared.append((bars, events, p, rank, _placeholders(inputs)))
         index = pd.DatetimeIndex(data.index)
         series.append(MarketSeries(symbol, index, prices[3]))
     progress("computing_modules", total, total)
@@ -546,6 +544,21 @@ def _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signa
     result = _simulate_portfolio(arrays, series, spec, rules, progress, trade_from, annualisation)
     result.data_checksum = checksum.result()
     return result
+
+
+def _placeholders(inputs: Mapping[str, Any]) -> frozenset[int]:
+    """The per-bar arrays (``K.B_*``) that ``kernel_arrays`` fills with a placeholder (NaN, or 0
+    for financing) because ``market_inputs`` has no such input for the market."""
+    absent = {
+        index
+        for index, name in ((K.B_ATR, "atr"), (K.B_SIZE, "size_value"), (K.B_STOP_LEVEL, "stop_level"))
+        if inputs.get(name) is None
+    }
+    if inputs.get("target_level") is None:
+        absent.add(K.B_TARGET_LEVEL)
+    if inputs.get("financing") is None:
+        absent |= {K.B_FIN_LONG, K.B_FIN_SHORT}
+    return frozenset(absent)
 
 
 def _module_progress(progress: ProgressFn, symbol: str, i: int, total: int) -> Callable[[int, int], None]:
@@ -567,8 +580,13 @@ def _arrays(series: list[MarketSeries], prepared: list, spec: StrategySpec, rule
     fresh[1:] = ordered[1:] != ordered[:-1]
     union_ns = ordered[fresh]
     union_of = np.searchsorted(union_ns, times)
+    total = int(offsets[-1])
     bars = tuple(
-        np.ascontiguousarray(np.concatenate([item[0][i] for item in prepared])) for i in range(K.N_BARS_ARRAYS)
+        # an input no market has (no ATR exit, no financing, ...) is one placeholder, not N copied
+        np.full(total, 0.0 if i in (K.B_FIN_LONG, K.B_FIN_SHORT) else np.nan)
+        if all(i in item[4] for item in prepared)
+        else np.ascontiguousarray(np.concatenate([item[0][i] for item in prepared]))
+        for i in range(K.N_BARS_ARRAYS)
     )
     events = tuple(
         np.ascontiguousarray(np.concatenate([item[1][i] for item in prepared])) for i in range(K.N_EVENTS_ARRAYS)
@@ -588,7 +606,9 @@ def _arrays(series: list[MarketSeries], prepared: list, spec: StrategySpec, rule
         offsets=offsets,
         union=union_ns,
         union_of=union_of,
-        rank=np.ascontiguousarray(np.concatenate([item[3] for item in prepared]), dtype=np.float64),
+        rank=np.zeros(total)
+        if rules.rank_by is None
+        else np.ascontiguousarray(np.concatenate([item[3] for item in prepared]), dtype=np.float64),
         weights=np.ascontiguousarray(allocation_weights(volatility, rules, symbols, len(union_ns))),
         rebalance_at=rebalance_bars(_utc_index(union_ns), rules.rebalance),
         limits=np.array([rules.max_open_positions or 0, per_market], dtype=np.int64),

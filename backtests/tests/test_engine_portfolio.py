@@ -37,8 +37,18 @@ def _spec(**overrides):
     return build_strategy(body)
 
 
-def test_one_market_portfolio_equals_the_single_market_run(datas):
-    spec = _spec()
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the fixed-percent stop and target of _spec
+        {  # ATR levels (a per-bar input); sized so every position fits in the cash (no leverage)
+            "exit": {"stopLoss": {"value": 2, "unit": "atr"}, "takeProfit": {"value": 3, "unit": "atr"}},
+            "sizing": {"moduleId": "percent_of_equity", "config": {"percent": 50}},
+        },
+    ],
+)
+def test_one_market_portfolio_equals_the_single_market_run(datas, overrides):
+    spec = _spec(**overrides)
     single = run_backtest(datas["XAUUSD"], spec)
     port = run_portfolio({"XAUUSD": datas["XAUUSD"]}, spec, PortfolioRules())
     assert len(single.trades) > 5
