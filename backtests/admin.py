@@ -17,9 +17,13 @@ class StrategyVersionInline(admin.TabularInline):
     model = StrategyVersion
     extra = 0
     can_delete = False
-    fields = ("number", "summary", "created_at", "body")
+    fields = ("number", "summary", "created_at", "body_json")
     readonly_fields = fields
     ordering = ("-number",)
+
+    @admin.display(description="Body")
+    def body_json(self, version):
+        return json_summary(version.body, lines=0)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -37,11 +41,16 @@ class StrategyAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username", "tags")
     list_filter = ("kind",)
-    readonly_fields = ("kind", "market", "latest_version", "definition", "created_at", "updated_at")
+    fields = ("owner", "name", "description", "tags", "kind", "market", "latest_version", "definition_json")
+    fields += ("created_at", "updated_at")
+    readonly_fields = ("kind", "market", "latest_version", "definition_json", "created_at", "updated_at")
     inlines = [StrategyVersionInline]
 
     class Media(AdminCss):
         pass
+
+    def has_add_permission(self, request):
+        return False  # a strategy starts with its first version, through the library or the API
 
     def get_queryset(self, request):
         last = BacktestRun.objects.filter(strategy=OuterRef("pk")).order_by("-created_at")
@@ -54,6 +63,11 @@ class StrategyAdmin(admin.ModelAdmin):
                 last_run_metrics=Subquery(last.values("metrics")[:1], output_field=JSONField()),
             )
         )
+
+    @admin.display(description="Definition")
+    def definition_json(self, obj):
+        """The latest version's body, folded (a request body as POST /backtests takes it)."""
+        return json_summary(obj.definition, lines=0)
 
     @admin.display(description="runs", ordering="run_total")
     def run_count(self, obj) -> int:

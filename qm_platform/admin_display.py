@@ -90,7 +90,7 @@ def json_summary(data: Any, *, lines: int = 6) -> SafeString | str:
     else:
         label = f"{len(all_lines):,} lines"
     return format_html(
-        '<details class="qm-json"><summary>{} ({} lines)</summary><pre>{}</pre></details>',
+        '<details class="qm-json"><summary>{} ({} lines)</summary><pre tabindex="0">{}</pre></details>',
         label,
         f"{len(all_lines):,}",
         text,

@@ -133,3 +133,5 @@ def test_admin_lists_owner_latest_version_runs_and_the_last_runs_metrics(admin_c
     assert "RSI dip" in html and "alice" in html and "Sharpe 1.25" in html and "+3.50%" in html
     detail = admin_client.get(f"/admin/backtests/strategy/{saved.id}/change/").content.decode()
     assert "exit.takeProfit" in detail  # the versions inline, read-only
+    assert detail.count('<details class="qm-json">') == 3, "the definition and both versions' bodies are folded"
+    assert admin_client.get("/admin/backtests/strategy/add/").status_code == 403  # versions start in the library

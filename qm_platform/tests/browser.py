@@ -4,8 +4,8 @@
 the page made (``requests``), console errors and uncaught exceptions (``errors``) and, with
 axe-core injected before any page script (an init script, which the Content-Security-Policy
 does not block, so pages run under their real CSP), the accessibility violations of impact
-``serious`` or ``critical``. axe-core comes from npm (package.json; ``npm ci`` in
-scripts/setup.sh).
+``serious`` or ``critical``, and how far the page sticks out sideways. axe-core comes from npm
+(package.json; ``npm ci`` in scripts/setup.sh).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Visit:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     violations: list[dict] = field(default_factory=list)
+    overflow: int = 0  # px the page sticks out sideways at the context's width
+
+    def sideways(self) -> list[str]:
+        return [f"{self.overflow} px wider than the window"] if self.overflow > 0 else []
 
     def foreign_requests(self, origin: str) -> list[str]:
         """Requests to anything but ``origin`` (data: and blob: URLs stay in the page)."""
@@ -84,6 +88,7 @@ class PageAudit:
             if ready:
                 page.wait_for_selector(ready)
             page.wait_for_timeout(300)  # scripts that run after load (polling, charts) get a moment
+            visit.overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             if axe:
                 visit.violations = page.evaluate(
                     """async (options) => (await axe.run(document, options)).violations

@@ -1,5 +1,6 @@
 """Every page in real Chromium: it loads, says nothing in red on the console, asks no other host
-for anything, and axe-core finds no serious or critical accessibility violation.
+for anything, fits a 1,366 px window without scrolling sideways, and axe-core finds no serious or
+critical accessibility violation.
 
 The pages run under their real Content-Security-Policy (axe-core is injected as an init
 script). Screenshots land in var/screenshots/audit/. Add a page to PAGES when you add one.
@@ -139,7 +140,12 @@ def test_every_page_loads_cleanly_accessibly_and_only_from_this_origin(
 
     assert [v.path for v in visits if v.status != (404 if v.path.startswith("not-found") else 200)] == []
     problems = {
-        v.path: {"foreign": v.foreign_requests(live_server.url), "errors": v.errors, "axe": v.violations}
+        v.path: {
+            "foreign": v.foreign_requests(live_server.url),
+            "errors": v.errors,
+            "axe": v.violations,
+            "sideways": v.sideways(),
+        }
         for v in visits
     }
     expected_errors = {"not-found": "404"}  # the browser logs the 404 status of the page itself
