@@ -73,6 +73,8 @@ class Instrument(models.Model):
     spread = models.FloatField(default=0.0, help_text="Typical full spread in price (costs.fromInstrument).")
     commission_per_lot = models.FloatField(default=0.0, help_text="Money per lot per fill (costs.fromInstrument).")
     commission_pct = models.FloatField(default=0.0, help_text="% of a fill's value (costs.fromInstrument).")
+    commission_per_fill = models.FloatField(default=0.0, help_text="Money per fill (costs.fromInstrument).")
+    commission_min = models.FloatField(default=0.0, help_text="The least commission of a fill (costs.fromInstrument).")
     margin_rate = models.FloatField(default=0.1, help_text="Initial margin, fraction of the notional (0.05 = 20:1).")
     shortable = models.BooleanField(default=True)
     financing = models.CharField(max_length=8, choices=FINANCING, default="none")
@@ -116,6 +118,8 @@ ENGINE_FIELDS = (
     "spread",
     "commission_per_lot",
     "commission_pct",
+    "commission_per_fill",
+    "commission_min",
     "margin_rate",
     "shortable",
     "financing",

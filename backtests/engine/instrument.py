@@ -30,7 +30,8 @@ class Instrument:
     - ``margin_rate`` (fraction of the notional): the initial margin; 1 / margin_rate is the
       largest leverage a run may ask for.
     - ``spread`` (price, the whole bid-ask width), ``commission_per_lot`` (money per lot per fill),
-      ``commission_pct`` (% of a fill's value): the costs used with ``costs.fromInstrument``.
+      ``commission_pct`` (% of a fill's value), ``commission_per_fill`` (money per fill) and
+      ``commission_min`` (money, the least a fill pays): the costs used with ``costs.fromInstrument``.
     - financing, per ``financing`` kind: ``swap``: ``swap_long_pct``/``swap_short_pct`` % of the
       notional a long/short pays per night (negative: earns), at 17:00 New York, Wednesday's
       night three times; ``borrow``: a short pays ``borrow_pct`` % a year (/360 per night, Friday's
@@ -50,6 +51,8 @@ class Instrument:
     spread: float = 0.0
     commission_per_lot: float = 0.0
     commission_pct: float = 0.0
+    commission_per_fill: float = 0.0
+    commission_min: float = 0.0
     margin_rate: float = 0.1
     shortable: bool = True
     financing: str = "none"
@@ -64,7 +67,15 @@ class Instrument:
         for name in ("tick_size", "contract_size", "lot_step", "margin_rate"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be positive")
-        for name in ("min_lots", "spread", "commission_per_lot", "commission_pct", "borrow_pct"):
+        for name in (
+            "min_lots",
+            "spread",
+            "commission_per_lot",
+            "commission_pct",
+            "commission_per_fill",
+            "commission_min",
+            "borrow_pct",
+        ):
             if not getattr(self, name) >= 0:
                 problems.append(f"{name} must be zero or more")
         if self.margin_rate > 1:

@@ -529,13 +529,13 @@ def _costs(raw: Any, instrument: Instrument | None) -> Costs:
     default = instrument if from_instrument and instrument is not None else None
     return Costs(
         commission_pct=amount("commissionPct", 10.0, default.commission_pct if default else 0.0),
-        commission_fixed=amount("commissionFixed", 1e9),
+        commission_fixed=amount("commissionFixed", 1e9, default.commission_per_fill if default else 0.0),
         spread=amount("spread", 10.0 if spread_unit == "percent" else 1e9, default.spread if default else 0.0),
         spread_unit=spread_unit,
         slippage=amount("slippage", 10.0 if slippage_unit == "percent" else 1e9),
         slippage_unit=slippage_unit,
         commission_per_lot=amount("commissionPerLot", 1e9, default.commission_per_lot if default else 0.0),
-        commission_min=amount("commissionMin", 1e9),
+        commission_min=amount("commissionMin", 1e9, default.commission_min if default else 0.0),
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from backtests.models import BacktestRun
 from backtests.strategies.compile import request_compile
+from marketdata.models import Instrument
 
 from .factories import v4_body
 
@@ -45,6 +46,9 @@ def test_the_compiler_gives_the_run_its_instrument_and_the_defaults_it_implies(a
     assert spec.instrument is not None and spec.instrument.symbol == "XAUUSD"
     assert spec.account.leverage == pytest.approx(20.0) and spec.account.maintenance_fraction == pytest.approx(0.025)
     assert spec.costs.spread == spec.instrument.spread and spec.costs.commission_min == 1
+    Instrument.objects.filter(symbol="XAUUSD").update(commission_per_fill=0.25, commission_min=2)  # the admin's edit
+    broker = request_compile(v4_body(costs={"fromInstrument": True}), user=alice).spec.costs
+    assert (broker.commission_fixed, broker.commission_min) == (0.25, 2)
     own = request_compile(v4_body(costs={"fromInstrument": True, "spread": 0.1}, account={"leverage": 5}), user=alice)
     assert own.spec.costs.spread == 0.1 and own.spec.account.leverage == 5
     assert "leverage 5:1" in own.spec.describe()

@@ -264,6 +264,24 @@ def test_commission_per_lot_with_a_minimum():
     assert trade.commission == pytest.approx(2 * 0.5 * 7)
 
 
+def test_the_instruments_commission_per_fill_and_minimum_with_from_instrument():
+    # a broker charging 0.5 a fill, at least 3: 10 units pay 0.5, raised to 3, on each of two fills
+    broker = replace(GRID, commission_per_fill=0.5, commission_min=3.0)
+    data = bars(flat(4))
+    signals = Signals(mask(4, [1]), mask(4), mask(4), mask(4))
+
+    def commission(costs):
+        request = {"decisionBlocks": BLOCK, "sizing": {"moduleId": "fixed_units", "config": {"units": 10}}}
+        spec = build_strategy({**request, "costs": costs}, instrument=broker)
+        [trade] = simulate_signals(data, replace(spec, account=NO_ACCOUNT), signals).trades.itertuples()
+        return trade.commission
+
+    assert commission({"fromInstrument": True}) == pytest.approx(2 * 3.0)
+    assert commission({"fromInstrument": True, "commissionMin": 0}) == pytest.approx(2 * 0.5)  # given wins
+    assert commission({"fromInstrument": True, "commissionFixed": 4, "commissionMin": 0}) == pytest.approx(2 * 4.0)
+    assert commission({}) == 0.0  # the instrument's costs only with fromInstrument
+
+
 # ---- the bar magnifier -------------------------------------------------------------------------
 
 

@@ -8,8 +8,9 @@ def seed_instruments(apps, schema_editor):
     from marketdata.instrument_table import seed_rows
 
     Instrument = apps.get_model("marketdata", "Instrument")
+    columns = {field.name for field in Instrument._meta.get_fields()}  # this migration's, not today's
     for row in seed_rows():
-        Instrument.objects.get_or_create(symbol=row["symbol"], defaults=row)
+        Instrument.objects.get_or_create(symbol=row["symbol"], defaults={k: v for k, v in row.items() if k in columns})
 
 
 class Migration(migrations.Migration):
