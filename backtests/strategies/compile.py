@@ -87,6 +87,7 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
         )
     body = serializer.body()
     if is_portfolio(body):  # a basket trades each market on the portfolio's one account
+        _refuse_single_market_fields(body)
         spec = build_strategy(body)
     else:
         instrument, unknown = instrument_resolve(symbol=body["marketContext"]["market"])
@@ -114,6 +115,20 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
     else:
         body.pop("benchmark", None)
     return CompiledRequest(body, spec, window, warnings, strategy_ref, rules)
+
+
+def _refuse_single_market_fields(body: dict) -> None:
+    """A portfolio trades its shared cash without leverage, margin or financing, and has no finer
+    bars to magnify: ``account`` and ``exit.intrabar`` would be ignored, so they are refused."""
+    exit_rules = body.get("exit") or {}
+    for field, given in (("account", body.get("account")), ("exit.intrabar", exit_rules.get("intrabar"))):
+        if given:
+            raise CodedError(
+                "INVALID_REQUEST",
+                f"{field} is for one market's run: a portfolio's cash is shared without leverage, margin, "
+                "financing or the bar magnifier (docs/engine.md, Portfolios)",
+                details={"field": field},
+            )
 
 
 def _portfolio_window(body: dict, window: DataWindow) -> tuple[DataWindow, PortfolioRules]:

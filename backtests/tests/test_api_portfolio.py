@@ -70,6 +70,20 @@ def test_bad_portfolios_are_400_naming_the_field_and_enqueue_nothing(
         assert "XAUUSD" in body["details"]["close_matches"]
 
 
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"exit": {"stopLoss": 1, "intrabar": "15m"}}, "exit.intrabar"),
+        ({"account": {"leverage": 5}}, "account"),
+        ({"account": {"financing": False}}, "account"),
+    ],
+)
+def test_one_markets_account_and_magnifier_are_400_for_a_portfolio(alice_api, changes, field):
+    # the portfolio engine would ignore them: refused rather than silently dropped
+    _error(alice_api.post(URL, portfolio_body(**changes), format="json"), field)
+    assert not BacktestRun.objects.exists()
+
+
 def test_portfolio_without_markets_and_market_with_markets_are_400(alice_api):
     body = v4_body(portfolio={"maxOpenPositions": 2})
     _error(alice_api.post(URL, body, format="json"), "portfolio")
