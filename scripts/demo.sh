@@ -53,6 +53,7 @@ setsid celery -A qm_platform worker --loglevel=INFO --concurrency=2 >var/log/wor
 setsid celery -A qm_platform beat --loglevel=INFO >var/log/beat.log 2>&1 & pids+=($!)
 
 for _ in $(seq 1 60); do curl -fs "${BASE}/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+READY_NS=$(date +%s%N)  # the web server answers: from here the demo run is timed
 
 BODY='{"marketContext":{"market":"XAUUSD","timeframe":"15m","direction":"Long","testPeriod":"6mo"},
  "decisionBlocks":[{"label":"Momentum","subConfirmations":[
@@ -72,6 +73,9 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 echo
+WAITED_MS=$((($(date +%s%N) - READY_NS) / 1000000))
+printf 'Demo run %s %d.%d s after the web server answered (the worker started with it).\n' \
+  "${STATUS%%|*}" $((WAITED_MS / 1000)) $((WAITED_MS % 1000 / 100))
 cat <<TXT
 
 QuantMetrics is running on embedded defaults (SQLite, filesystem broker, local Parquet) in $(pwd)/var
@@ -85,4 +89,6 @@ QuantMetrics is running on embedded defaults (SQLite, filesystem broker, local P
   Logs:         var/log/web.log, var/log/worker.log, var/log/beat.log
 Press Ctrl-C to stop.
 TXT
+# QM_DEMO_EXIT=1 stops everything once the demo run is done (to time a fresh clone's first run).
+[ "${QM_DEMO_EXIT:-0}" = 1 ] && exit 0
 wait
