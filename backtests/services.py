@@ -64,6 +64,7 @@ STAGES = {
     "analysing": (80, 85),
     "rendering_report": (85, 99),
 }
+HTML_READY_PROGRESS = 92  # rendering_report: the report's HTML is built, the PDF is next
 EQUITY_POINTS = 600
 EQUITY_DETAIL_POINTS = 5_000  # GET /equity: every bar up to this, then thinned with extremes kept
 ALLOWED_TRANSITIONS = {
@@ -1059,9 +1060,14 @@ def backtest_finish_report(*, run_id) -> str:
     run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
     if run is None:
         return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
-    BacktestRun.objects.filter(id=run_id, lease_token=run.lease_token).update(heartbeat_at=timezone.now())
+    mine = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_token=run.lease_token)
+    mine.update(heartbeat_at=timezone.now())
+
+    def html_ready() -> None:  # the page is built; Chromium prints it next (the longer half)
+        mine.update(progress=HTML_READY_PROGRESS, heartbeat_at=timezone.now())
+
     try:
-        report_render_pdf(run_id=run_id)
+        report_render_pdf(run_id=run_id, on_html_ready=html_ready)
     except SoftTimeLimitExceeded:
         BacktestRun.objects.filter(id=run_id).update(report_error="PDF rendering hit the time limit.")
     return _succeed(run_id, run.lease_token)
@@ -1081,9 +1087,10 @@ def report_regenerate(*, run: BacktestRun) -> Artifact:
     return artifact
 
 
-def report_render_pdf(*, run_id) -> Artifact | None:
+def report_render_pdf(*, run_id, on_html_ready: Callable[[], None] | None = None) -> Artifact | None:
     """Render the run's report to PDF and store it as an artifact. A failure is recorded on
-    the run (``report_error``); the results stay saved."""
+    the run (``report_error``); the results stay saved. ``on_html_ready`` is called between the
+    HTML and the PDF (the worker moves the run's progress bar)."""
     from reports.pdf import PdfRenderError, html_to_pdf
     from reports.render import render_report_html
 
@@ -1091,6 +1098,8 @@ def report_render_pdf(*, run_id) -> Artifact | None:
     started = time.monotonic()
     try:
         html = render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run))
+        if on_html_ready is not None:
+            on_html_ready()
         pdf = html_to_pdf(html, page_format=settings.QM_REPORT_PAGE_SIZE)
     except PdfRenderError as exc:
         logger.warning("PDF rendering failed: %s", exc, extra={"run_id": str(run_id)})

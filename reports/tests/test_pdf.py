@@ -130,3 +130,27 @@ def test_a_missing_chromium_is_recorded_on_the_run_and_the_report_can_be_regener
     assert response.status_code == 200, response.content
     run.refresh_from_db()
     assert run.report_error == "" and Artifact.objects.filter(run=run, kind="report_pdf").exists()
+
+
+def test_the_bar_moves_while_the_report_renders_and_the_run_then_succeeds(alice, monkeypatch):
+    """85 % when the results are stored, 92 % once the report's HTML is built and Chromium prints
+    it, 100 % with the PDF stored."""
+    from backtests.models import BacktestRun
+
+    run = stored_run(alice, trades=5)
+    BacktestRun.objects.filter(id=run.id).update(
+        status="RUNNING", stage="rendering_report", progress=85, lease_token="t"
+    )
+    seen = []
+    real = pdf.html_to_pdf
+
+    def printing(html, **kwargs):  # the real Chromium, with a look at the bar first
+        seen.append(BacktestRun.objects.values_list("progress", "stage").get(id=run.id))
+        return real(html, **kwargs)
+
+    monkeypatch.setattr(pdf, "html_to_pdf", printing)
+    assert services.backtest_finish_report(run_id=run.id) == "SUCCEEDED"
+    run.refresh_from_db()
+    assert seen == [(services.HTML_READY_PROGRESS, "rendering_report")] and 85 < services.HTML_READY_PROGRESS < 100
+    assert (run.status, run.progress) == ("SUCCEEDED", 100)
+    assert Artifact.objects.filter(run=run, kind=Artifact.Kind.REPORT_PDF).exists()
