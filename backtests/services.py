@@ -1064,12 +1064,15 @@ def backtest_finish_report(*, run_id) -> str:
     mine.update(heartbeat_at=timezone.now())
 
     def html_ready() -> None:  # the page is built; Chromium prints it next (the longer half)
-        mine.update(progress=HTML_READY_PROGRESS, heartbeat_at=timezone.now())
+        if not mine.update(progress=HTML_READY_PROGRESS, heartbeat_at=timezone.now()):
+            raise RunCancelled  # cancelled meanwhile: no PDF, the worker is free at once
 
     try:
         report_render_pdf(run_id=run_id, on_html_ready=html_ready)
     except SoftTimeLimitExceeded:
         BacktestRun.objects.filter(id=run_id).update(report_error="PDF rendering hit the time limit.")
+    except RunCancelled:
+        return BacktestRun.objects.get(id=run_id).status
     return _succeed(run_id, run.lease_token)
 
 

@@ -54,3 +54,31 @@ def test_between_progress_writes_the_worker_still_notices_a_cancel(alice, stage)
     with pytest.raises(services.RunCancelled):
         writer(stage, 2, 10)
     assert BacktestRun.objects.get(id=run.id).progress == 1, "a cancel check writes nothing"
+
+
+def test_a_cancel_while_the_report_is_built_skips_printing_the_pdf(alice, monkeypatch):
+    """The report stage (the longest of a short run: Chromium prints the PDF) notices a cancel
+    that came while its HTML was built, and frees the worker without printing."""
+    from reports import pdf, render
+    from reports.tests.factories import stored_run
+
+    run = stored_run(alice, trades=5)
+    BacktestRun.objects.filter(id=run.id).update(
+        status="RUNNING", stage="rendering_report", progress=85, lease_token="t"
+    )
+    real_html, real_pdf, printed = render.render_report_html, pdf.html_to_pdf, []
+
+    def html_then_cancel(*args, **kwargs):
+        html = real_html(*args, **kwargs)
+        services.backtest_cancel(run=BacktestRun.objects.get(id=run.id))  # the user, meanwhile
+        return html
+
+    def printing(html, **kwargs):
+        printed.append(html)
+        return real_pdf(html, **kwargs)
+
+    monkeypatch.setattr(render, "render_report_html", html_then_cancel)
+    monkeypatch.setattr(pdf, "html_to_pdf", printing)
+    assert services.backtest_finish_report(run_id=run.id) == RunStatus.CANCELLED
+    assert printed == [] and not run.artifacts.exists()
+    assert BacktestRun.objects.get(id=run.id).progress == 85
