@@ -1,5 +1,6 @@
-"""How long a cancelled run keeps its worker busy: cancel while the worker generates two years
-of 1m synthetic bars (the slowest stage), then time until the worker has stopped working on it.
+"""How long a cancelled run keeps its worker busy: cancel while the worker loads two years of 1m
+synthetic bars (the slowest stage: generating them, then saving, reading back and two quality
+reports), then time until the worker has stopped working on it.
 
 The worker's service runs in this process (``backtest_execute`` in a thread) against a
 throwaway PostgreSQL database, so the moment it returns is exact. The peer, measured in the
@@ -33,7 +34,7 @@ PLATFORM = BenchPlatform(
     redis_db=int(os.environ.get("QM_BENCH_REDIS_DB", "12")),
     port=8093,
 )
-CANCEL_AFTER = 0.6  # seconds into data loading
+CANCEL_AFTER = 0.6  # seconds into data loading (about when the bars are generated and being saved)
 
 
 def window(trial: int) -> tuple[str, str, str]:
@@ -131,7 +132,7 @@ def main() -> None:
         PLATFORM.drop_database()
     what = "3 markets x 8 months" if args.portfolio_only else "2 years"
     print(
-        f"\nCancel while the worker generates {what} of 1m synthetic bars ({args.trials} trials each, cancel "
+        f"\nCancel while the worker loads {what} of 1m synthetic bars ({args.trials} trials each, cancel "
         f"{CANCEL_AFTER:.1f} s into the run)\n"
     )
     print("| worker | stage at cancel | cancel → worker free (median) | worst | run left as |")

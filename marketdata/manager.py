@@ -35,6 +35,7 @@ import pandas as pd
 from qm_platform.errors import CodedError
 
 from .cache import FrameCache
+from .progress import checkpoint
 from .providers import DataRangeUnavailable, ProviderError, ProviderUnavailable, SymbolNotFound
 from .providers.synthetic import SyntheticProvider
 from .reliability import CircuitBreaker, CircuitOpen, Throttle, call_with_retries
@@ -155,6 +156,8 @@ class DataManager:
                 raise DataUnavailable(exc.message, code="DATA_RANGE_UNAVAILABLE", details=exc.details) from exc
             except (SymbolNotFound, ProviderError) as exc:
                 raise DataUnavailable(_short(exc.message, 400), details=exc.details) from exc
+        if saved:
+            checkpoint()
         meta = self.storage.metadata(key, timeframe) if saved else meta
         frame = self.storage.get_data(key, timeframe, start_ts, end_ts, columns=cols)  # column-pruned
         if frame is None:
@@ -254,6 +257,7 @@ class DataManager:
             backoff=self.backoff,
             sleep=self.sleep,
         )
+        checkpoint()  # a cancel that came while the provider worked stops before the save
         covered_start = utc(raw.attrs.get("covered_start")) or a
         if raw.attrs.get("note"):
             warnings.append(raw.attrs["note"])

@@ -17,20 +17,32 @@ from contextvars import ContextVar
 
 Callback = Callable[[int, int], None]
 _callback: ContextVar[Callback | None] = ContextVar("qm_data_progress", default=None)
+_last: ContextVar[tuple[int, int]] = ContextVar("qm_data_progress_last", default=(0, 1))
 
 
 @contextmanager
 def reporting(callback: Callback) -> Iterator[None]:
     """Send ``report(done, total)`` calls made inside the block to ``callback``."""
-    token = _callback.set(callback)
+    token, last = _callback.set(callback), _last.set((0, 1))
     try:
         yield
     finally:
         _callback.reset(token)
+        _last.reset(last)
 
 
 def report(done: int, total: int) -> None:
     """``done`` of ``total`` units of the current load are finished (no-op without a callback)."""
     callback = _callback.get()
     if callback is not None:
+        _last.set((done, total))
         callback(done, total)
+
+
+def checkpoint() -> None:
+    """Between two steps of a load that report nothing themselves (saving, reading back, the
+    quality report): the callback is called again with the last progress, so a cancelled run
+    stops here instead of after the whole load."""
+    callback = _callback.get()
+    if callback is not None:
+        callback(*_last.get())

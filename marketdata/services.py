@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from marketdata.manager import DataManager, DataUnavailable, LoadedData, series_key
 from marketdata.models import Dataset
+from marketdata.progress import checkpoint
 from marketdata.providers.csv import parse_csv
 from marketdata.storage import StorageError
 from marketdata.storage.base import empty_frame, utc
@@ -133,6 +134,7 @@ def market_data_load(*, run, symbol: str | None = None) -> LoadedData:
                 market, run.timeframe, run.warmup_start or run.data_start, run.data_end, run.data_source
             )
             if loaded.saved:
+                checkpoint()
                 dataset_record(symbol=market, timeframe=run.timeframe, source=run.data_source)
     except StorageError as exc:
         raise CodedError("DATA_UNAVAILABLE", f"market data storage failed: {exc}") from exc
@@ -142,6 +144,7 @@ def market_data_load(*, run, symbol: str | None = None) -> LoadedData:
             f"no {market} {run.timeframe} data between {run.data_start:%Y-%m-%d %H:%M} and "
             f"{run.data_end:%Y-%m-%d %H:%M} UTC ({len(loaded.frame)} bars)",
         )
+    checkpoint()
     loaded.quality = quality_report(
         loaded.frame,
         symbol=market,
@@ -269,6 +272,7 @@ def _dataset_fields(manager: DataManager, storage_key: str, timeframe: str, symb
         frame = empty_frame()
     if len(frame) > QUALITY_MAX_ROWS:
         frame = frame.iloc[-QUALITY_MAX_ROWS:]
+    checkpoint()
     start = utc(meta["covered_start"]) if meta.get("covered_start") else None
     if start is not None and len(frame):
         start = max(start, frame.index[0])

@@ -82,3 +82,33 @@ def test_a_cancel_while_the_report_is_built_skips_printing_the_pdf(alice, monkey
     assert services.backtest_finish_report(run_id=run.id) == RunStatus.CANCELLED
     assert printed == [] and not run.artifacts.exists()
     assert BacktestRun.objects.get(id=run.id).progress == 85
+
+
+@override_settings(QM_RENDER_PDF=False, QM_CANCEL_CHECK_INTERVAL=0, QM_PROGRESS_MIN_INTERVAL=60)
+def test_a_cancel_while_the_data_is_saved_stops_before_the_quality_reports(alice, monkeypatch):
+    """After the bars are generated the load still saves them, reads them back and writes two
+    quality reports (about a second for two years of 1m bars): each step is a place to stop."""
+    from marketdata import services as data_services
+    from marketdata.storage.parquet import PartitionedParquetStorage
+
+    body = v4_body(
+        marketContext__timeframe="1m",
+        marketContext__startDate="2023-01-01T00:00:00Z",
+        marketContext__endDate="2023-02-01T00:00:00Z",
+    )
+    run = services.backtest_submit(user=alice, body=body)
+    real_save, real_quality, reports = PartitionedParquetStorage.save_data, data_services.quality_report, []
+
+    def save_then_cancel(self, *args, **kwargs):
+        saved = real_save(self, *args, **kwargs)
+        services.backtest_cancel(run=BacktestRun.objects.get(id=run.id))  # the user, meanwhile
+        return saved
+
+    def quality(*args, **kwargs):
+        reports.append(kwargs.get("symbol"))
+        return real_quality(*args, **kwargs)
+
+    monkeypatch.setattr(PartitionedParquetStorage, "save_data", save_then_cancel)
+    monkeypatch.setattr(data_services, "quality_report", quality)
+    assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
+    assert reports == [], "neither the dataset's nor the run's quality report was computed"
