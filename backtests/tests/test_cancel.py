@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from backtests import services
@@ -85,11 +86,13 @@ def test_a_cancel_while_the_report_is_built_skips_printing_the_pdf(alice, monkey
 
 
 @override_settings(QM_RENDER_PDF=False, QM_CANCEL_CHECK_INTERVAL=0, QM_PROGRESS_MIN_INTERVAL=60)
-def test_a_cancel_while_the_data_is_saved_stops_before_the_quality_reports(alice, monkeypatch):
+def test_a_cancel_while_the_data_is_saved_stops_before_the_quality_reports(alice, monkeypatch, tmp_path):
     """After the bars are generated the load still saves them, reads them back and writes two
     quality reports (about a second for two years of 1m bars): each step is a place to stop."""
     from marketdata import services as data_services
     from marketdata.storage.parquet import PartitionedParquetStorage
+
+    monkeypatch.setattr(settings, "QM_DATA_DIR", tmp_path / "market_cache")  # nothing cached: it generates
 
     body = v4_body(
         marketContext__timeframe="1m",
@@ -112,3 +115,4 @@ def test_a_cancel_while_the_data_is_saved_stops_before_the_quality_reports(alice
     monkeypatch.setattr(data_services, "quality_report", quality)
     assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
     assert reports == [], "neither the dataset's nor the run's quality report was computed"
+    assert (tmp_path / "market_cache").exists(), "the bars were generated and saved before the cancel"
