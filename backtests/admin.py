@@ -5,7 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from backtests import services
 from backtests.models import Artifact, BacktestRun, Strategy, StrategyTemplate, StrategyVersion, Trade
-from qm_platform.admin_display import AdminCss, json_summary, moment, number, short_id, sparkline, table
+from qm_platform.admin_display import json_summary, moment, number, short_id, sparkline, table
 from qm_platform.errors import CodedError
 from reports import kpis
 from reports.charts import price_decimals
@@ -45,9 +45,6 @@ class StrategyAdmin(admin.ModelAdmin):
     fields += ("created_at", "updated_at")
     readonly_fields = ("kind", "market", "latest_version", "definition_json", "created_at", "updated_at")
     inlines = [StrategyVersionInline]
-
-    class Media(AdminCss):
-        pass
 
     def has_add_permission(self, request):
         return False  # a strategy starts with its first version, through the library or the API
@@ -277,9 +274,6 @@ class BacktestRunAdmin(admin.ModelAdmin):
     inlines = [ArtifactInline, TradeInline]
     actions = ["rerun"]
     date_hierarchy = "created_at"
-
-    class Media(AdminCss):
-        pass
 
     @admin.display(description="Run", ordering="id")
     def short_id(self, run):

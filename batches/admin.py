@@ -12,7 +12,7 @@ from batches.models import Batch, BatchLimit, Schedule
 from batches.services.lifecycle import batch_cancel
 from batches.services.plan import batch_plan
 from batches.services.schedules import schedule_check_timing, schedule_delete, schedule_fire, schedule_sync
-from qm_platform.admin_display import AdminCss, json_summary, number, short_id, table, truncated
+from qm_platform.admin_display import json_summary, number, short_id, table, truncated
 from qm_platform.errors import CodedError
 
 
@@ -64,9 +64,6 @@ class BatchAdmin(admin.ModelAdmin):
     ]
     actions = ["cancel"]
     date_hierarchy = "created_at"
-
-    class Media(AdminCss):
-        pass
 
     @admin.display(description="Batch", ordering="id")
     def short_id(self, batch):

@@ -8,7 +8,7 @@ from marketdata import services
 from marketdata.models import Dataset, Instrument
 from marketdata.timeframes import TIMEFRAME_SECONDS
 from marketdata.validation import POLICIES, quality_summary
-from qm_platform.admin_display import AdminCss, json_summary, number
+from qm_platform.admin_display import json_summary, number
 from qm_platform.errors import CodedError
 
 
@@ -46,9 +46,6 @@ class DatasetAdmin(admin.ModelAdmin):
     )
     exclude = ("quality_report",)
     change_list_template = "admin/marketdata/dataset/change_list.html"
-
-    class Media(AdminCss):
-        pass
 
     @admin.display(description="covers", ordering="start")
     def covers(self, obj):

@@ -20,12 +20,6 @@ from django.utils.safestring import SafeString, mark_safe
 DASH = "–"
 
 
-class AdminCss:
-    """``Media`` for a ModelAdmin: the product look (list tables that fit, summaries)."""
-
-    css = {"all": ("qm/admin.css",)}
-
-
 def short_id(value: Any, length: int = 8) -> SafeString:
     """The first ``length`` characters of an id, monospaced, the whole id as its tooltip."""
     text = str(value)

@@ -70,7 +70,7 @@ WSGI_APPLICATION = "qm_platform.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "qm_platform" / "templates"],  # admin/base_site.html: the admin's product look
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

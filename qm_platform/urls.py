@@ -20,6 +20,10 @@ class FaviconView(RedirectView):
         return static("qm/favicon.svg")
 
 
+admin.site.site_header = "QuantMetrics admin"
+admin.site.site_title = "QuantMetrics admin"
+admin.site.index_title = "Runs, strategies, batches, data and accounts"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -52,6 +52,15 @@ PAGES = [
     ("admin-batches", "/admin/batches/batch/", "root", "#result_list", True),
     ("admin-batch", "/admin/batches/batch/{batch}/change/", "root", "#content", True),
     ("admin-datasets", "/admin/marketdata/dataset/", "root", "#content", True),
+    ("admin-dataset", "/admin/marketdata/dataset/{dataset}/change/", "root", "#content", True),
+    ("admin-instruments", "/admin/marketdata/instrument/", "root", "#result_list", True),
+    ("admin-instrument", "/admin/marketdata/instrument/{instrument}/change/", "root", "#content", True),
+    ("admin-schedules", "/admin/batches/schedule/", "root", "#result_list", True),
+    ("admin-schedule", "/admin/batches/schedule/{schedule}/change/", "root", "#content", True),
+    ("admin-templates", "/admin/backtests/strategytemplate/", "root", "#result_list", True),
+    ("admin-template", "/admin/backtests/strategytemplate/rsi_mean_reversion/change/", "root", "#content", True),
+    ("admin-users", "/admin/auth/user/", "root", "#result_list", True),
+    ("admin-audit", "/admin/accounts/auditentry/", "root", "#content", True),
     ("admin-strategies", "/admin/backtests/strategy/", "root", "#result_list", True),
     ("admin-strategy", "/admin/backtests/strategy/{strategy}/change/", "root", "#content", True),
     ("swagger", "/api/v1/docs/", "anon", "#swagger-ui .opblock", False),
@@ -70,6 +79,8 @@ def seed(alice, monkeypatch) -> dict:
     from batches.services import lifecycle
     from batches.services.schedules import schedule_create
     from batches.tests.test_pages_browser import finished_walk_forward
+    from marketdata.models import Instrument
+    from marketdata.services import dataset_record
     from reports.tests.factories import stored_run
 
     succeeded = stored_run(alice, trades=30, market="EURUSD")
@@ -101,6 +112,8 @@ def seed(alice, monkeypatch) -> dict:
         "walk_forward": str(walk_forward.id),
         "schedule": schedule.id,
         "strategy": strategy.id,
+        "dataset": dataset_record(symbol="XAUUSD", timeframe="1h", source="synthetic").id,  # the sweeps' data
+        "instrument": Instrument.objects.get(symbol="EURUSD").id,
     }
 
 
