@@ -35,8 +35,8 @@ class DatasetAdmin(admin.ModelAdmin):
         "name",
         "start",
         "end",
-        "rows",
-        "bytes",
+        "rows_text",
+        "size",
         "storage_key",
         "checksum",
         "quality",
@@ -44,7 +44,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "created_at",
         "last_updated",
     )
-    exclude = ("quality_report",)
+    exclude = ("quality_report", "rows", "bytes")  # shown as bars and size, rounded
     change_list_template = "admin/marketdata/dataset/change_list.html"
 
     @admin.display(description="covers", ordering="start")

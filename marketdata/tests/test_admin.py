@@ -40,6 +40,8 @@ def test_upload_form_imports_and_shows_the_quality_report(admin_client, make_man
     detail = admin_client.get(response["Location"])
     assert detail.status_code == 200
     assert b"Data quality 100/100" in detail.content and b"completeness_score" in detail.content
+    size = f"{dataset.bytes / 1e3:,.1f} kB".encode()
+    assert b"Bars:" in detail.content and size in detail.content and b"Bytes:" not in detail.content
 
 
 def test_upload_form_lists_problems_by_line(admin_client, make_manager):
