@@ -160,10 +160,16 @@ def run_backtest_v4(request):
     )
 
 
-def _v5_context(body: dict, payload: str, error: CodedError | None = None) -> dict:
+def _v5_context(request, body: dict, payload: str, error: CodedError | None = None, loaded=None) -> dict:
     from backtests.models import StrategyTemplate
 
+    if loaded is None:
+        loaded = library_selectors.strategy_get_for_user(
+            user=request.user, strategy_id=request.POST.get("strategy_ref", "")
+        )
     return {
+        "saved_strategies": library_selectors.strategy_list_for_user(user=request.user).filter(kind="ict")[:500],
+        "loaded": loaded,
         "form": ict_form_values(body if isinstance(body, dict) else {}),
         "payload": payload,
         **_error_context(error),
@@ -207,7 +213,8 @@ def run_backtest_v5(request):
         except CodedError as exc:
             shown = body if isinstance(body, dict) and body else {}
             payload = json.dumps(shown, indent=2) if shown else _raw_payload(request)
-            return render(request, "backtests/new_v5.html", _v5_context(shown, payload, exc), status=exc.status_code)
+            context = _v5_context(request, shown, payload, exc)
+            return render(request, "backtests/new_v5.html", context, status=exc.status_code)
         audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
         return HttpResponseRedirect(reverse("run-page", kwargs={"pk": run.id}), status=303)
     from backtests.models import StrategyTemplate
@@ -219,8 +226,8 @@ def run_backtest_v5(request):
         example = {**chosen.body, "strategyName": chosen.name}  # the run is titled by its template
     elif loaded is not None:
         example = loaded.definition
-    context = _v5_context(example, json.dumps(example, indent=2))
-    return render(request, "backtests/new_v5.html", {**context, "loaded": loaded})
+    context = _v5_context(request, example, json.dumps(example, indent=2), loaded=loaded)
+    return render(request, "backtests/new_v5.html", context)
 
 
 @login_required

@@ -7,6 +7,7 @@ import pytest
 
 from backtests.models import BacktestRun
 from backtests.strategies.ict_form import ict_body_from_form, ict_form_values
+from backtests.tests.factories import v4_body
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +87,19 @@ def test_a_bad_field_is_shown_as_a_sentence_with_the_form_kept(client, alice):
     assert response.status_code == 400 and BacktestRun.objects.count() == 0
     assert "ict.stop.bufferPct: Ensure this value is less than or equal to 10.</li>" in html, html[:3000]
     assert 'value="OB short"' in html
+
+
+def test_the_builder_offers_the_users_ict_strategies_to_load_and_save(client, alice, bob):
+    from backtests.library import services as library
+
+    setup = library.strategy_create(user=alice, name="OB short", body=ict_body_from_form(FORM))
+    library.strategy_create(user=alice, name="A V4 one", body=v4_body())
+    client.force_login(alice)
+    html = client.get("/run-backtest-v5").content.decode()
+    assert 'id="save-as"' in html and 'id="save-version" disabled' in html
+    assert f'<option value="{setup.id}">OB short (v1)</option>' in html and "A V4 one" not in html
+    loaded = client.get(f"/run-backtest-v5?strategy={setup.id}").content.decode()
+    assert f'name="strategy_ref" id="strategy-ref" value="{setup.id}"' in loaded and "Editing" in loaded
+    client.force_login(bob)
+    theirs = client.get(f"/run-backtest-v5?strategy={setup.id}").content.decode()
+    assert "OB short" not in theirs and 'id="strategy-ref" value=""' in theirs

@@ -1,9 +1,10 @@
 """The ICT (V5) builder and the admin's run page in real headless Chromium against a live server:
 build a setup in the form (the JSON panel follows it and agrees with the server's reading of the
-same form), edit the JSON and load it back into the form, submit, see the run wait for a worker,
-then finish; open it in the admin as a staff user (a summary with a sparkline, not a dump).
-The run executes in this process, as in the other page tests. Screenshots land in
-``var/screenshots``; every request a page makes stays on this host."""
+same form) and save it to the library, edit the JSON, load it back into the form and save version
+2, submit, see the run (of version 2) wait for a worker, then finish; open it in the admin as a
+staff user (a summary with a sparkline, not a dump). The run executes in this process, as in the
+other page tests. Screenshots land in ``var/screenshots``; every request a page makes stays on
+this host."""
 
 import json
 import re
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from backtests import services as run_services
-from backtests.models import BacktestRun, RunStatus
+from backtests.models import BacktestRun, RunStatus, Strategy
 from backtests.strategies.ict_form import ict_body_from_form
 
 from .test_pages import wait_until
@@ -97,14 +98,19 @@ def browse(base_url: str, seen: dict) -> None:
                     field.fill(value)
             page.click("#json-panel summary")
             seen["form_json"] = json.loads(page.input_value("#payload"))
+            page.fill("#f-save-name", "ICT order block")
+            page.click("#save-as")
+            expect(page.locator("#save-status")).to_contain_text("as version 1")
             page.screenshot(path=str(SCREENSHOT_DIR / "ict-builder.png"), full_page=True)
 
-            # The JSON edited by hand, then loaded into the form: the form follows it.
+            # The JSON edited by hand, loaded into the form (the form follows it), saved as version 2.
             edited = {**seen["form_json"], "ict": {**seen["form_json"]["ict"], "target": {"type": "r", "value": 2.5}}}
             page.fill("#payload", json.dumps(edited))
             page.click("#load-json")
             expect(page.locator("#f-target-r")).to_have_value("2.5")
             seen["reloaded_json"] = json.loads(page.input_value("#payload"))
+            page.click("#save-version")
+            expect(page.locator("#save-status")).to_contain_text("Saved version 2")
 
             page.click("#submit")
             page.wait_for_url(RUN_URL)
@@ -163,6 +169,10 @@ def test_in_a_real_browser_build_an_ict_setup_run_it_and_open_it_in_the_admin(
     modules = [s["moduleId"] for b in run.request["decisionBlocks"] for s in b["subConfirmations"]]
     assert "order_blocks" in modules and "htf_filter" in modules
     assert run.request["exit"]["takeProfit"] == {"unit": "r", "value": 2.5}, "the JSON loaded into the form ran"
+    strategy = Strategy.objects.get(owner=alice)
+    assert (strategy.name, strategy.kind, strategy.latest_version) == ("ICT order block", "ict", 2)
+    assert strategy.versions.get(number=1).body == seen["form_json"] and strategy.definition == seen["reloaded_json"]
+    assert (run.strategy_id, run.strategy_version) == (strategy.id, 2), "the saved version ran, as that version"
     assert seen["queued"]["status"] == "QUEUED" and "waiting for a worker" in seen["queued"]["eta"]
     assert seen["waiting_visible"]
     assert seen["kpi_trades"] == f"{run.trade_count:,}"

@@ -75,14 +75,19 @@ def seed(alice, monkeypatch) -> dict:
     from backtests import services as run_services
     from backtests.library import services as library
     from backtests.models import BacktestRun, RunStatus
+    from backtests.strategies.templates import templates_load
     from batches.models import BatchStatus
     from batches.services import lifecycle
     from batches.services.schedules import schedule_create
     from batches.tests.test_pages_browser import finished_walk_forward
+    from marketdata.instrument_table import seed_rows
     from marketdata.models import Instrument
     from marketdata.services import dataset_record
     from reports.tests.factories import stored_run
 
+    for row in seed_rows():  # the migrations' rows, gone if a transactional test ran before this one
+        Instrument.objects.get_or_create(symbol=row["symbol"], defaults=row)
+    templates_load()
     succeeded = stored_run(alice, trades=30, market="EURUSD")
     other = stored_run(alice, trades=12, strategy_name="Second")
     failed = stored_run(alice, status="FAILED", error_code="INSUFFICIENT_DATA", error_message="no bars in the window")
