@@ -191,7 +191,8 @@ def _table(request, batch: Batch, rows: list[dict], param_names: list[str], quer
     page = Paginator(ordered, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     best_id = best_id or ((batch.summary or {}).get("best") or {}).get("run_id")
     columns = [{"key": p, "label": short_name(p), "title": p, "numeric": False} for p in param_names]
-    columns.append({"key": "score", "label": batch_objective_label(batch), "title": "the objective", "numeric": True})
+    objective = batch_objective_label(batch)  # "Score (sharpe)": told apart from the Sharpe column beside it
+    columns.append({"key": "score", "label": f"Score ({objective})", "title": "the objective", "numeric": True})
     columns += [{"key": k, "label": METRIC_LABELS.get(k, k), "title": k, "numeric": True} for k in KEY_METRICS]
     for column in columns:
         flip = "asc" if column["key"] == sort and order == "desc" else "desc"

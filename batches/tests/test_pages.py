@@ -221,6 +221,8 @@ def test_the_batch_page_shows_progress_then_the_best_run_heatmap_and_linked_sort
     rows = re.findall(r'<tr class="[^"]*" data-run="([0-9a-f-]{36})"', html)
     assert sorted(rows) == sorted(str(r.id) for r in batch.runs.all())
     assert rows[0] == best["run_id"], "sorted by the objective, best first"
+    objective = batch.summary["objective"]["name"]
+    assert f'data-sort="score">Score ({objective}) ▼</a>' in html, "the objective's column is not a metric's twin"
     for run_id in rows:
         assert f'href="/runs/{run_id}/"' in html
 
