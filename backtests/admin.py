@@ -344,6 +344,12 @@ class BacktestRunAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("owner").prefetch_related("artifacts")
 
+    def has_add_permission(self, request):
+        return False  # runs are submitted through the API or the builders
+
+    def has_change_permission(self, request, obj=None):
+        return False  # only the services change a run; a Save here would write the whole row over a worker's
+
     @admin.action(description="Re-run selected backtests")
     def rerun(self, request, queryset):
         created = 0

@@ -51,3 +51,17 @@ def test_the_runs_list_shows_short_ids_and_fits(root_client, alice):
     html = root_client.get("/admin/backtests/backtestrun/").content.decode()
     assert f'title="{run.id}">{str(run.id)[:8]}</span>' in html and "qm/admin.css" in html
     assert f"/admin/backtests/backtestrun/{run.id}/change/" in html
+
+
+def test_a_run_is_read_not_edited_in_the_admin_and_can_be_run_again(root_client, alice):
+    run = stored_run(alice, trades=3)
+    page = root_client.get(f"/admin/backtests/backtestrun/{run.id}/change/").content.decode()
+    assert 'name="_save"' not in page and "View backtest run" in page
+    assert root_client.post(f"/admin/backtests/backtestrun/{run.id}/change/", {}).status_code == 403
+    assert root_client.get("/admin/backtests/backtestrun/add/").status_code == 403
+    listing = root_client.get("/admin/backtests/backtestrun/").content.decode()
+    assert 'value="rerun"' in listing
+    response = root_client.post(
+        "/admin/backtests/backtestrun/", {"action": "rerun", "_selected_action": [str(run.id)]}, follow=True
+    )
+    assert response.status_code == 200 and alice.backtest_runs.count() == 2
