@@ -138,6 +138,12 @@ class BatchAdmin(admin.ModelAdmin):
     def report_link(self, batch):
         return format_html('<a href="{}">report</a>', reverse("batch-report", kwargs={"pk": batch.id}))
 
+    def has_add_permission(self, request):
+        return False  # batches are created through the API, the pages or a schedule
+
+    def has_change_permission(self, request, obj=None):
+        return False  # only the lifecycle service changes a batch; a Save would write over its progress
+
     @admin.action(description="Cancel selected batches")
     def cancel(self, request, queryset):
         for batch in queryset:

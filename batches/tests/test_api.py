@@ -136,3 +136,10 @@ def test_admin_pages_for_batches_and_schedules(admin_client, alice):
         f"/admin/batches/batch/{batch.id}/change/",
     ):
         assert admin_client.get(url).status_code == 200, url
+    # a batch is read here, never saved over its lifecycle; cancelling stays an action of the list
+    assert 'name="_save"' not in admin_client.get(f"/admin/batches/batch/{batch.id}/change/").content.decode()
+    assert admin_client.post(f"/admin/batches/batch/{batch.id}/change/", {}).status_code == 403
+    assert admin_client.get("/admin/batches/batch/add/").status_code == 403
+    admin_client.post("/admin/batches/batch/", {"action": "cancel", "_selected_action": [str(batch.id)]})
+    batch.refresh_from_db()
+    assert batch.status == "CANCELLED"
