@@ -9,7 +9,10 @@ Writers of one series on different machines are serialised by a lease object
 (``<prefix>/.locks/<SYMBOL>__<timeframe>.lock``) created with a conditional PUT
 (``If-None-Match: *``): only one writer can create it. A lease older than ``lease_seconds``
 (its writer crashed) is broken with a conditional DELETE on its ETag, so two writers cannot
-both break the same lease.
+both break the same lease. A waiter waits longer than a lease lives (``lock_timeout`` >
+``lease_seconds``), so a writer that crashed or was cut off mid-save never makes the next
+writer give up: it breaks the expired lease and saves. A lease covers one save (read, merge and
+write a series' month partitions): seconds, well inside ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pyarrow import fs as pafs
 from .base import StorageError
 from .parquet import PartitionedParquetStorage
 
-LEASE_SECONDS = 120
+LEASE_SECONDS = 30
 LOCK_TIMEOUT_SECONDS = 60
 SSE_CHOICES = ("", "AES256", "aws:kms")
 
@@ -62,6 +65,11 @@ class S3Storage(PartitionedParquetStorage):
             raise StorageError("S3 storage needs a bucket")
         if sse not in SSE_CHOICES:
             raise StorageError(f"unknown server-side encryption {sse!r}; expected one of {SSE_CHOICES}")
+        if lock_timeout <= lease_seconds:
+            raise StorageError(
+                f"lock_timeout ({lock_timeout} s) must exceed lease_seconds ({lease_seconds} s): a writer would "
+                "give up before a crashed writer's lease could be broken"
+            )
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url

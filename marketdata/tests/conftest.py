@@ -36,6 +36,7 @@ def s3_storage(seaweedfs):
         endpoint_url=seaweedfs["endpoint_url"],
         access_key_id=seaweedfs["access_key_id"],
         secret_access_key=seaweedfs["secret_access_key"],
+        lease_seconds=5,
         lock_timeout=10,
     )
 

@@ -330,6 +330,22 @@ def test_s3_lease_serialises_writers_and_an_expired_lease_is_broken(s3_storage):
     assert len(s3_storage.get_data("EURUSD@synthetic", "1h")) == 24 + sum(len(p) for p in parts)
 
 
+def test_s3_a_writer_cut_off_mid_save_never_makes_the_next_one_give_up(s3_storage, seaweedfs):
+    """The multi-host test found it: a worker cut off while it held a series' lease, the worker
+    taking its run over gave up after lock_timeout (60 s) while the lease lived 120 s. A waiter
+    now outlives a lease, and storage refuses settings where it would not."""
+    from marketdata.storage.s3 import LEASE_SECONDS, LOCK_TIMEOUT_SECONDS, S3Storage
+
+    assert LOCK_TIMEOUT_SECONDS > LEASE_SECONDS
+    s3_storage.lease_seconds, s3_storage.lock_timeout = 0.5, 3
+    key = s3_storage._key(".locks/EURUSD@SYNTHETIC__1h.lock")
+    s3_storage.client.put_object(Bucket=s3_storage.bucket, Key=key, Body=b"cut off just now")
+    s3_storage.save_data("EURUSD@synthetic", "1h", bars(end="2024-01-02"))  # waits, breaks it, saves
+    assert len(s3_storage.get_data("EURUSD@synthetic", "1h")) == 24
+    with pytest.raises(StorageError, match="must exceed lease_seconds"):
+        S3Storage(bucket=seaweedfs["bucket"], endpoint_url=seaweedfs["endpoint_url"], lease_seconds=60, lock_timeout=60)
+
+
 def test_float_values_survive_exactly(storage):
     rng = np.random.default_rng(1)
     idx = pd.date_range("2024-01-01", periods=1000, freq="1min", tz=UTC)
