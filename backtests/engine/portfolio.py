@@ -30,7 +30,6 @@ Rules in docs/engine.md ("Portfolios"). Pure: no Django.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,6 +43,7 @@ from . import metrics as metric_fns
 from .conditions import Operand
 from .errors import InsufficientData, StrategyError
 from .run import (
+    BackgroundChecksum,
     BacktestResult,
     _check_data,
     _operand_values,
@@ -514,7 +514,8 @@ def run_portfolio(
     spec's blocks, for tests and research."""
     symbols = _check(datas, rules)
     progress = on_progress or (lambda stage, done, total: None)
-    checksum = _Checksum(datas)
+    basket = dict(datas)
+    checksum = BackgroundChecksum(lambda: _basket_checksum(basket))
     checksum.start()  # hashlib releases the GIL: the data is hashed while the modules compute
     try:
         return _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signals, checksum)
@@ -706,30 +707,13 @@ def _simulate_portfolio(
     )
 
 
-class _Checksum(threading.Thread):
-    """sha256 over each market's symbol and data checksum (``run.data_checksum``), in a thread."""
-
-    def __init__(self, datas: Mapping[str, pd.DataFrame]):
-        super().__init__(daemon=True)
-        self.datas = dict(datas)
-        self.value = ""
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            digest = hashlib.sha256()
-            for symbol, data in self.datas.items():
-                digest.update(symbol.encode())
-                digest.update(data_checksum(data).encode())
-            self.value = digest.hexdigest()
-        except BaseException as exc:  # re-raised in the caller's thread
-            self.error = exc
-
-    def result(self) -> str:
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
+def _basket_checksum(datas: Mapping[str, pd.DataFrame]) -> str:
+    """sha256 over each market's symbol and data checksum (``run.data_checksum``)."""
+    digest = hashlib.sha256()
+    for symbol, data in datas.items():
+        digest.update(symbol.encode())
+        digest.update(data_checksum(data).encode())
+    return digest.hexdigest()
 
 
 def _basket(closes: np.ndarray) -> np.ndarray:

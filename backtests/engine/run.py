@@ -87,18 +87,20 @@ def _times(data: pd.DataFrame) -> pd.DatetimeIndex:
     return cast(pd.DatetimeIndex, data.index)
 
 
-class _Checksum(threading.Thread):
-    """hashlib releases the GIL on large buffers: hash the data while the modules compute."""
+class BackgroundChecksum(threading.Thread):
+    """hashlib releases the GIL on large buffers: ``compute()`` (a hash of the run's data) runs
+    in this thread while the modules compute; ``result()`` joins and returns it, re-raising its
+    error in the caller's thread."""
 
-    def __init__(self, data: pd.DataFrame):
+    def __init__(self, compute: Callable[[], str]):
         super().__init__(daemon=True)
-        self.data = data
+        self.compute = compute
         self.value = ""
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.value = data_checksum(self.data)
+            self.value = self.compute()
         except BaseException as exc:  # re-raised in the caller's thread
             self.error = exc
 
@@ -138,7 +140,7 @@ def run_backtest(
     if trade_from is not None and not (data.index >= trade_from).any():
         raise InsufficientData(f"no bars at or after {trade_from} to trade on")
     progress = on_progress or _no_progress
-    checksum = _Checksum(data)
+    checksum = BackgroundChecksum(lambda: data_checksum(data))
     checksum.start()
     try:
         progress("computing_modules", 0, 1)
