@@ -162,6 +162,12 @@ class BacktestRun(models.Model):
         help_text="Monte Carlo robustness computed by the worker with the default settings, by method "
         "(backtests.engine.montecarlo). Null for runs stored before it was kept or without trades.",
     )
+    timings = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Where the run's time went, in milliseconds by step (submit, claim, data, modules, simulate, "
+        "metrics, report data, database writes, ...): backtests.services.RunClock; bench/throughput.py adds them up.",
+    )
     engine_version = models.CharField(max_length=32, blank=True)
     data_checksum = models.CharField(max_length=64, blank=True)
     data_source = models.CharField(max_length=64, blank=True)

@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -64,6 +65,8 @@ STAGES = {
     "analysing": (80, 85),
     "rendering_report": (85, 99),
 }
+# The engine's progress stages as steps of a run's clock (RunClock)
+CLOCK_STEPS = {"loading_data": "data", "computing_modules": "modules", "simulating": "simulate", "analysing": "metrics"}
 HTML_READY_PROGRESS = 92  # rendering_report: the report's HTML is built, the PDF is next
 EQUITY_POINTS = 600
 EQUITY_DETAIL_POINTS = 5_000  # GET /equity: every bar up to this, then thinned with extremes kept
@@ -88,6 +91,34 @@ class RunBusy(Exception):
 
 class IllegalTransition(Exception):
     """Code asked for a status change the state machine forbids: a bug, never user input."""
+
+
+class RunClock:
+    """Where one run's time goes, in milliseconds by step, stored with the run (``timings``) so a
+    benchmark can add up the steps of many runs. ``step(name)`` times a block; the engine's own
+    steps (modules, simulate, metrics) are read from its progress calls by :class:`ProgressWriter`,
+    which keeps its database time out of them (that is ``progress``)."""
+
+    def __init__(self, initial: dict | None = None):
+        self.ms: dict[str, float] = dict(initial or {})
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def step(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, (time.perf_counter() - started) * 1000)
+
+    def add(self, name: str, ms: float) -> None:
+        self.ms[name] = self.ms.get(name, 0.0) + ms
+
+    def as_dict(self) -> dict[str, float]:
+        """The steps, rounded to 0.01 ms, and ``worker`` (claim to now)."""
+        out = {name: round(ms, 2) for name, ms in self.ms.items()}
+        out["worker"] = round((time.perf_counter() - self.started) * 1000 + self.ms.get("worker", 0.0), 2)
+        return out
 
 
 # ---- state machine ------------------------------------------------------------------------
@@ -185,6 +216,7 @@ def backtest_submit(
     - ``dispatch=False`` saves a QUEUED run without sending it: the caller (a batch) sends it.
     Raises CodedError (400) for anything invalid: no run is created, nothing enqueued.
     """
+    started = time.perf_counter()
     if idempotency_key:
         existing = BacktestRun.objects.filter(owner=user, idempotency_key=idempotency_key).first()
         if existing:
@@ -208,6 +240,7 @@ def backtest_submit(
     )
     if source_run is not None:
         fields.update(_cached_fields(source_run, compiled))
+    fields["timings"] = {"submit": round((time.perf_counter() - started) * 1000, 2)}  # the API's part (RunClock)
     try:
         with transaction.atomic():
             if source_run is not None:  # answered now: its own run, trades and PDF
@@ -622,8 +655,35 @@ class ProgressWriter:
     last_stage: str = ""
     last_write: float = 0.0
     last_check: float = 0.0
+    clock: RunClock | None = None
+    step: str | None = None  # the clock's step the run is in, since ``step_since`` (perf_counter)
+    step_since: float = 0.0
+    step_db_ms: float = 0.0  # this writer's database time since ``step_since``
+
+    def mark(self, stage: str | None) -> None:
+        """The run entered ``stage`` (None: left the last one): the clock gets the time of the
+        step it leaves, less this writer's database time in it (counted as ``progress``)."""
+        if self.clock is None:
+            return
+        now = time.perf_counter()
+        if self.step is not None:
+            self.clock.add(self.step, (now - self.step_since) * 1000 - self.step_db_ms)
+        self.step = CLOCK_STEPS.get(stage.split(":", 1)[0]) if stage else None
+        self.step_since, self.step_db_ms = now, 0.0
+
+    def _timed(self, fn: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            if self.clock is not None:
+                ms = (time.perf_counter() - started) * 1000
+                self.clock.add("progress", ms)
+                self.step_db_ms += ms
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.clock is not None and CLOCK_STEPS.get(stage.split(":", 1)[0]) != self.step:
+            self.mark(stage)
         low, high = STAGES[stage.split(":", 1)[0]]  # "computing_modules:EURUSD": a portfolio's market
         pct = int(low + (high - low) * (done / total if total else 1))
         now = time.monotonic()
@@ -636,10 +696,12 @@ class ProgressWriter:
 
     def check(self) -> None:
         """Stop (RunCancelled) if the run left RUNNING or our lease was taken over."""
-        still_ours = _db_retry(
-            lambda: BacktestRun.objects.filter(
-                id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
-            ).exists()
+        still_ours = self._timed(
+            lambda: _db_retry(
+                lambda: BacktestRun.objects.filter(
+                    id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
+                ).exists()
+            )
         )
         self.last_check = time.monotonic()
         if not still_ours:
@@ -648,9 +710,11 @@ class ProgressWriter:
     def write(self, stage: str, pct: int) -> None:
         pct = max(pct, self.last_pct)
         stage = stage[:32]  # the column's width; a long symbol is cut
-        changed = _db_retry(
-            lambda: BacktestRun.objects.filter(id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease).update(
-                stage=stage, progress=pct, heartbeat_at=timezone.now()
+        changed = self._timed(
+            lambda: _db_retry(
+                lambda: BacktestRun.objects.filter(
+                    id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
+                ).update(stage=stage, progress=pct, heartbeat_at=timezone.now())
             )
         )
         if not changed:
@@ -685,7 +749,9 @@ def backtest_execute(*, run_id, task_id: str = "") -> str:
 
     Safe to deliver twice. Raises RunBusy when another live worker holds the run (the task
     retries later and then finds it finished, or its worker dead)."""
-    lease = _claim(run_id, task_id)
+    clock = RunClock()
+    with clock.step("claim"):
+        lease = _claim(run_id, task_id)
     if lease is None:
         run = BacktestRun.objects.filter(id=run_id).only("status", "attempts", "heartbeat_at").first()
         if run is None:
@@ -699,29 +765,39 @@ def backtest_execute(*, run_id, task_id: str = "") -> str:
         return run.status
     observability.set_run_id(str(run_id))
     try:
-        return _execute_claimed(run_id, lease)
+        return _execute_claimed(run_id, lease, clock)
     finally:
         observability.set_run_id("")
 
 
-def _execute_claimed(run_id, lease: str) -> str:
-    run = BacktestRun.objects.get(id=run_id)
+def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
+    clock = clock or RunClock()
+    with clock.step("load_run"):
+        run = BacktestRun.objects.get(id=run_id)
+    if run.timings and "submit" in run.timings:  # the API's part, stored when the run was saved
+        clock.ms["submit"] = run.timings["submit"]
     progress = ProgressWriter(
         run_id=run.id,
         lease=lease,
         min_interval=settings.QM_PROGRESS_MIN_INTERVAL,
         check_interval=settings.QM_CANCEL_CHECK_INTERVAL,
+        clock=clock,
     )
     stage_started = time.monotonic()
     try:
-        annualisation = market_annualisation(symbol=run.market, timeframe=run.timeframe)
+        with clock.step("prepare"):
+            annualisation = market_annualisation(symbol=run.market, timeframe=run.timeframe)
         started = time.monotonic()
         if is_portfolio(run.request):
             spec = build_strategy(run.request)  # the stored body was compiled at submission
+            progress.mark("loading_data")
             result, loaded = portfolio_execute(run=run, spec=spec, progress=progress, annualisation=annualisation)
+            progress.mark(None)
         else:
-            instrument, _ = instrument_resolve(symbol=run.market)  # the compiler warned of a generic one
-            spec = build_strategy(run.request, instrument=instrument)
+            with clock.step("prepare"):
+                instrument, _ = instrument_resolve(symbol=run.market)  # the compiler warned of a generic one
+                spec = build_strategy(run.request, instrument=instrument)
+            progress.mark("loading_data")
             with data_progress(lambda done, total: progress("loading_data", done, total)):
                 loaded = market_data_load(run=run)
             finer = None
@@ -740,8 +816,9 @@ def _execute_claimed(run_id, lease: str) -> str:
                 annualisation=annualisation,
                 intrabar=finer,
             )
+            progress.mark(None)
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
-        render = _store_results(run, lease, result, loaded)
+        render = _store_results(run, lease, result, loaded, clock)
     except RunCancelled:
         logger.info("run stopped: cancelled or taken over", extra={"run_id": str(run_id)})
         return BacktestRun.objects.get(id=run_id).status
@@ -763,7 +840,7 @@ def _execute_claimed(run_id, lease: str) -> str:
     if render:
         transaction.on_commit(lambda: report_dispatch(run_id=run_id))
         return RunStatus.RUNNING
-    return _succeed(run_id, lease)
+    return _succeed(run_id, lease, clock)
 
 
 def _renders_pdf(run: BacktestRun) -> bool:
@@ -790,9 +867,10 @@ def _caused_by(exc: BaseException, kind: type) -> bool:
     return False
 
 
-def _succeed(run_id, lease: str) -> str:
+def _succeed(run_id, lease: str, clock: RunClock | None = None) -> str:
     run = BacktestRun.objects.only("started_at").get(id=run_id)
     now = timezone.now()
+    timed = {"timings": clock.as_dict()} if clock is not None else {}
     if transition(
         run_id,
         to=RunStatus.SUCCEEDED,
@@ -801,6 +879,7 @@ def _succeed(run_id, lease: str) -> str:
         progress=100,
         stage="done",
         finished_at=now,
+        **timed,
     ):
         if run.started_at:
             observability.STAGE_SECONDS.labels(stage="total").observe((now - run.started_at).total_seconds())
@@ -971,29 +1050,38 @@ def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict |
         return None
 
 
-def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
+def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock | None = None) -> bool:
     """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
+    clock = clock or RunClock()
     trades = result.trades
     decimals = result.metrics.get("price_decimals")
-    rows = [
-        Trade(run_id=run.id, seq=i + 1, **_trade_fields(t, decimals)) for i, t in enumerate(trades.to_dict("records"))
-    ]
+    with clock.step("trade_rows"):
+        rows = [
+            Trade(run_id=run.id, seq=i + 1, **_trade_fields(t, decimals))
+            for i, t in enumerate(trades.to_dict("records"))
+        ]
     measured = result.equity.index  # the trading window (after any warm-up)
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
-    equity_curve = _downsample_equity(result.equity)
-    benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame)
+    with clock.step("equity_curves"):
+        equity_curve = _downsample_equity(result.equity)
+    with clock.step("benchmark"):
+        benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame)
     if benchmark is not None:
         metrics.update(benchmark.comparison.metrics)
     portfolio = result.extra.get("portfolio")
     # a portfolio's price charts are its first market's, with that market's trades
     charted = trades[trades.market == result.extra["markets"][0]] if portfolio else trades
-    report_data = _report_data(run, loaded.frame, charted, equity_curve, metrics, benchmark)
+    with clock.step("report_data"):
+        report_data = _report_data(run, loaded.frame, charted, equity_curve, metrics, benchmark)
     if portfolio:
         report_data["portfolio"] = portfolio
-    equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
-    montecarlo = _montecarlo(run, trades, metrics)
-    render = _renders_pdf(run)
+    with clock.step("equity_curves"):
+        equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
+    with clock.step("montecarlo"):
+        montecarlo = _montecarlo(run, trades, metrics)
+    with clock.step("prepare"):
+        render = _renders_pdf(run)
 
     def write():
         with transaction.atomic():
@@ -1025,9 +1113,11 @@ def _store_results(run: BacktestRun, lease: str, result, loaded) -> bool:
                 heartbeat_at=timezone.now(),
                 stage="rendering_report" if render else "analysing",
                 progress=85,
+                **({"timings": clock.as_dict()} if render else {}),  # the report's steps are added to these
             )
 
-    _db_retry(write)
+    with clock.step("db_write"):
+        _db_retry(write)
     return render
 
 
@@ -1057,15 +1147,22 @@ def backtest_finish_report(*, run_id) -> str:
         if not Artifact.objects.filter(run_id=run_id, kind=Artifact.Kind.REPORT_PDF).exists():
             report_render_pdf(run_id=run_id)
         return RunStatus.SUCCEEDED
+    clock = RunClock()
     run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
     if run is None:
         return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
+    clock.ms.update(run.timings or {})
     mine = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_token=run.lease_token)
     mine.update(heartbeat_at=timezone.now())
+    marks = [time.perf_counter()]  # HTML started; printing started
 
     def html_ready() -> None:  # the page is built; Chromium prints it next (the longer half)
-        if not mine.update(progress=HTML_READY_PROGRESS, heartbeat_at=timezone.now()):
+        clock.add("pdf_html", (time.perf_counter() - marks[0]) * 1000)
+        with clock.step("progress"):
+            moved = mine.update(progress=HTML_READY_PROGRESS, heartbeat_at=timezone.now())
+        if not moved:
             raise RunCancelled  # cancelled meanwhile: no PDF, the worker is free at once
+        marks.append(time.perf_counter())
 
     try:
         report_render_pdf(run_id=run_id, on_html_ready=html_ready)
@@ -1073,7 +1170,8 @@ def backtest_finish_report(*, run_id) -> str:
         BacktestRun.objects.filter(id=run_id).update(report_error="PDF rendering hit the time limit.")
     except RunCancelled:
         return BacktestRun.objects.get(id=run_id).status
-    return _succeed(run_id, run.lease_token)
+    clock.add("pdf_print", (time.perf_counter() - marks[-1]) * 1000)
+    return _succeed(run_id, run.lease_token, clock)
 
 
 def report_regenerate(*, run: BacktestRun) -> Artifact:

@@ -24,20 +24,32 @@ class BenchPlatform:
     """``db``: a database created (and dropped) for the run; ``redis_db``: the broker's number;
     ``env``: extra settings (e.g. QM_RENDER_PDF)."""
 
-    def __init__(self, name: str, db: str, redis_db: int, port: int, env: dict | None = None):
+    def __init__(
+        self, name: str, db: str, redis_db: int, port: int, env: dict | None = None, redis_port: int | None = None
+    ):
         self.name, self.db, self.redis_db, self.port = name, db, redis_db, port
         self.var = ROOT / "var" / f"bench-{name}"
         self.base = f"http://127.0.0.1:{port}"
         self.extra = env or {}
         self.procs: list[subprocess.Popen] = []
         self.secret_key = secrets.token_urlsafe(50)
+        # ``redis_port``: a Redis server of the bench's own (started and stopped with the platform),
+        # so its CPU time is this platform's alone; else the machine's shared one, database ``redis_db``
+        self.redis_port = redis_port
+        self.redis: subprocess.Popen | None = None
+
+    @property
+    def broker_url(self) -> str:
+        if self.redis_port:
+            return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"redis://127.0.0.1:6379/{self.redis_db}"
 
     def env(self, **overrides) -> dict:
         e = dict(os.environ)
         e.update(
             DJANGO_SETTINGS_MODULE="qm_platform.settings",
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{self.db}",
-            CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
+            CELERY_BROKER_URL=self.broker_url,
             QM_VAR_DIR=str(self.var),
             QM_LOG_LEVEL="WARNING",
             PYTHONPATH=str(ROOT),
@@ -74,10 +86,61 @@ class BenchPlatform:
                 "INSERT INTO plans_userplan (user_id, plan_id, assigned_at) "
                 "SELECT id, 'elite', now() FROM auth_user WHERE username = 'demo'"
             )
-        subprocess.run(["redis-cli", "-n", str(self.redis_db), "flushdb"], check=True, capture_output=True)
+        if not self.redis_port:
+            subprocess.run(["redis-cli", "-n", str(self.redis_db), "flushdb"], check=True, capture_output=True)
         return out.stdout.strip()
 
+    def start_redis(self) -> None:
+        """The bench's own Redis (no persistence), when ``redis_port`` is set."""
+        if not self.redis_port or self.redis is not None:
+            return
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(self.redis_port), "ping"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the bench's Redis did not start")
+
+    def stop_redis(self) -> None:
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(timeout=30)
+            self.redis = None
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by this platform's processes, by role: ``http``
+        (gunicorn), ``workers`` (Celery), ``postgres`` (the server processes serving this bench's
+        database; the machine's PostgreSQL is shared, so only backends connected to it count) and
+        ``redis`` (only with a Redis of the bench's own). Take the difference of two calls."""
+        tick = os.sysconf("SC_CLK_TCK")
+        roles = {p.pid: ("http" if "gunicorn" in " ".join(p.args) else "workers") for p in self.procs}
+        if self.redis is not None:
+            roles[self.redis.pid] = "redis"
+        out = dict.fromkeys(("http", "workers", "postgres", "redis"), 0.0)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue  # the process ended meanwhile
+            fields = stat[stat.rindex(")") + 2 :].split()
+            session, used = int(fields[3]), int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+            role = roles.get(session)
+            if role is None and cmdline.startswith("postgres: ") and f" {self.db} " in cmdline:
+                role = "postgres"
+            if role is not None:
+                out[role] += used / tick
+        return out
+
     def start(self, workers: int, **env) -> None:
+        self.start_redis()
         e = self.env(**env)
         # the processes write to their own copies of the descriptor: ours is closed once they are started
         with open(self.var / "bench.log", "ab") as log:
@@ -151,5 +214,6 @@ class BenchPlatform:
         self.procs = []
 
     def drop_database(self) -> None:
+        self.stop_redis()
         with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")

@@ -5,9 +5,18 @@ Starts gunicorn and N Celery worker processes, submits backtests over HTTP (one 
 minute and submit-to-SUCCEEDED latency, without and with PDF, plus a repeated batch answered
 from the result cache, and the latency of a single run on an idle system.
 
-    python3 bench/throughput.py [--runs 300] [--pdf-runs 300] [--workers 2]
+Then where each run's milliseconds go: the steps the worker times and stores with every run
+(``BacktestRun.timings``: submit in the API, claim, data, modules, simulate, metrics, report
+data, Monte Carlo, database writes, ...; averaged over the batch), and the CPU time each kind of
+process spent per run (HTTP, workers, PostgreSQL, Redis: read from /proc before and after the
+batch), from which the scaling table follows: what one host of N workers does, and how many
+hosts one PostgreSQL and one Redis serve before they saturate.
 
-It creates (and drops) the PostgreSQL database ``qm_bench`` and uses Redis database 10.
+    python3 bench/throughput.py [--runs 300] [--pdf-runs 300] [--workers 2] [--scaling]
+
+``--scaling`` adds a batch on 1 worker. It creates (and drops) the PostgreSQL database
+``qm_bench`` and starts a Redis server of its own on port 6390 (so its CPU time is the bench's
+alone; the machine's PostgreSQL is shared, so only the backends of ``qm_bench`` are counted).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import psycopg
 import requests
 from harness import PG, BenchPlatform
 
-PLATFORM = BenchPlatform("throughput", db="qm_bench", redis_db=10, port=8765)
+PLATFORM = BenchPlatform("throughput", db="qm_bench", redis_db=10, port=8765, redis_port=6390)
 DB = PLATFORM.db
 BASE = PLATFORM.base
 ORIGINAL = "6–10 runs/min, 3–10 s per run (original report)"
@@ -75,23 +84,38 @@ def wait_done(ids: list[str], timeout: float = 1800) -> list[tuple]:
     deadline = time.monotonic() + timeout
     with psycopg.connect(**PG, dbname=DB) as conn:
         while time.monotonic() < deadline:
-            rows = conn.execute(
-                "SELECT status, created_at, finished_at FROM backtests_backtestrun WHERE id = ANY(%s::uuid[])", (ids,)
-            ).fetchall()
+            (done,) = conn.execute(
+                "SELECT count(*) FROM backtests_backtestrun WHERE id = ANY(%s::uuid[]) "
+                "AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                (ids,),
+            ).fetchone()
             conn.commit()
-            if len(rows) == len(ids) and all(r[0] in ("SUCCEEDED", "FAILED", "CANCELLED") for r in rows):
+            if done == len(ids):
+                rows = conn.execute(
+                    "SELECT status, created_at, finished_at, timings FROM backtests_backtestrun "
+                    "WHERE id = ANY(%s::uuid[])",
+                    (ids,),
+                ).fetchall()
+                conn.commit()
                 return rows
-            time.sleep(0.05)
+            time.sleep(0.1)
     raise RuntimeError("runs did not finish in time")
 
 
 def batch(token: str, bodies: list[dict]) -> dict:
+    cpu_before = PLATFORM.cpu_seconds()
     started = time.monotonic()
     ids = submit_all(token, bodies)
     rows = wait_done(ids)
     elapsed = time.monotonic() - started
+    cpu_after = PLATFORM.cpu_seconds()
     failed = [r for r in rows if r[0] != "SUCCEEDED"]
     latencies = sorted((r[2] - r[1]).total_seconds() for r in rows)
+    steps: dict[str, float] = {}
+    timed = [r[3] for r in rows if r[3]]
+    for timings in timed:
+        for step, ms in timings.items():
+            steps[step] = steps.get(step, 0.0) + ms / len(timed)
     return {
         "runs": len(ids),
         "failed": len(failed),
@@ -99,7 +123,70 @@ def batch(token: str, bodies: list[dict]) -> dict:
         "per_min": len(ids) / elapsed * 60,
         "p50": statistics.median(latencies),
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "steps": steps,
+        "cpu_ms": {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(ids) for role in cpu_after},
+        "load": os.getloadavg(),
     }
+
+
+# the steps of BacktestRun.timings, in the order a run goes through them, with what each is
+STEPS = {
+    "submit": "HTTP: the API's service (compile, plan checks, fingerprint, cache lookup, save)",
+    "claim": "DB: claim (conditional update, lease)",
+    "load_run": "DB: read the run",
+    "prepare": "calendar, instrument, strategy build, plan",
+    "data": "data: market data from storage, quality report",
+    "modules": "engine: modules",
+    "simulate": "engine: simulation (compiled kernel)",
+    "metrics": "engine: trades frame, metrics",
+    "trade_rows": "trade rows (model objects)",
+    "equity_curves": "equity curves (600 and 5,000 points)",
+    "benchmark": "benchmark comparison",
+    "report_data": "report data (price windows, benchmark, rolling)",
+    "montecarlo": "Monte Carlo (10,000 paths x 2 methods)",
+    "db_write": "DB: results written (trades, metrics, report data, curves)",
+    "progress": "DB: progress writes and cancel checks",
+    "pdf_html": "PDF: report HTML",
+    "pdf_print": "PDF: Chromium print, artifact stored",
+}
+
+
+def print_breakdown(label: str, r: dict) -> None:
+    steps = dict(r["steps"])
+    worker = steps.pop("worker", 0.0)
+    submit = steps.pop("submit", 0.0)
+    print(f"\nWhere a run's milliseconds go ({label}; mean of {r['runs']} runs, as each worker timed them):\n")
+    print("| step | ms per run | share of the worker's time |")
+    print("|---|---:|---:|")
+    print(f"| {STEPS['submit']} | {submit:.1f} | (API process) |")
+    for step in [s for s in STEPS if s in steps] + sorted(s for s in steps if s not in STEPS):
+        print(f"| {STEPS.get(step, step)} | {steps[step]:.1f} | {steps[step] / worker * 100 if worker else 0:.0f}% |")
+    rest = worker - sum(steps.values())
+    print(
+        f"| rest (task overhead, final status write, Python between steps) | {rest:.1f} | "
+        f"{rest / worker * 100 if worker else 0:.0f}% |"
+    )
+    print(f"| **worker, claim to results stored** | **{worker:.1f}** | 100% |")
+    cpu = r["cpu_ms"]
+    total = sum(cpu.values())
+    print(
+        f"\nCPU time per run by process ({label}; /proc, user + system; load average "
+        f"{r['load'][0]:.1f} {r['load'][1]:.1f} {r['load'][2]:.1f}):\n"
+    )
+    print("| process | CPU ms per run | share | runs/min one core of it sustains |")
+    print("|---|---:|---:|---:|")
+    names = {
+        "http": "HTTP (gunicorn)",
+        "workers": "Celery workers",
+        "postgres": "PostgreSQL (this database's backends)",
+        "redis": "Redis (the bench's own)",
+    }
+    for role, ms in cpu.items():
+        print(
+            f"| {names[role]} | {ms:.1f} | {ms / total * 100 if total else 0:.0f}% | "
+            f"{60_000 / ms if ms else float('inf'):,.0f} |"
+        )
+    print(f"| all | {total:.1f} | 100% | {60_000 / total if total else 0:,.0f} |")
 
 
 def single(token: str, n: int, offset: int) -> dict:
@@ -123,37 +210,67 @@ def single(token: str, n: int, offset: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--pdf-runs", type=int, default=300)
+    parser.add_argument("--pdf-runs", type=int, default=300, help="0: no PDF row")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scaling", action="store_true", help="also a batch on 1 worker (the scaling table)")
     args = parser.parse_args()
     token = PLATFORM.setup_database()
-    rows = []
-    for render_pdf, n, offset in ((False, args.runs, 0), (True, args.pdf_runs, 100_000)):
-        PLATFORM.start(args.workers, QM_RENDER_PDF=int(render_pdf))
-        try:
-            single(token, 1, offset + 90_000)  # warm: data into storage, Chromium started
-            idle = single(token, 10, offset + 90_001)
-            result = batch(token, [body(offset + i) for i in range(n)])
-            label = "with PDF" if render_pdf else "without PDF"
-            rows.append((f"{n} distinct runs, {label}", result, idle))
-            if not render_pdf:
-                cached = batch(token, [body(offset + i) for i in range(n)])
-                rows.append((f"{n} repeated runs, cache on", cached, None))
-        finally:
-            PLATFORM.stop()
+    rows, breakdowns = [], []
+    plan = [(False, args.runs, 0, args.workers)]
+    if args.scaling:
+        plan.append((False, args.runs, 200_000, 1))
+    if args.pdf_runs:
+        plan.append((True, args.pdf_runs, 100_000, args.workers))
+    try:
+        for render_pdf, n, offset, workers in plan:
+            PLATFORM.start(workers, QM_RENDER_PDF=int(render_pdf))
+            try:
+                single(token, 1, offset + 90_000)  # warm: data into storage, Chromium started
+                idle = single(token, 10, offset + 90_001)
+                result = batch(token, [body(offset + i) for i in range(n)])
+                label = f"{n} distinct runs, {'with PDF' if render_pdf else 'without PDF'}, {workers} worker(s)"
+                rows.append((label, result, idle))
+                breakdowns.append((label, result))
+                if not render_pdf and workers == args.workers:
+                    cached = batch(token, [body(offset + i) for i in range(n)])
+                    rows.append((f"{n} repeated runs, cache on", cached, None))
+            finally:
+                PLATFORM.stop()
+    finally:
+        PLATFORM.stop_redis()
     print(
-        f"\nThroughput on {os.cpu_count()} cores, {args.workers} worker processes, PostgreSQL + Redis "
-        f"(one year of 15m EURUSD bars, 3 modules per run)\n"
+        f"\nThroughput on {os.cpu_count()} cores, PostgreSQL + Redis (one year of 15m EURUSD bars, 3 modules per run)\n"
     )
-    print("| batch | runs/min | p50 latency | p95 latency | idle single-run p50 | failed | vs original |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| batch | runs/min | p50 latency | p95 latency | idle single-run p50 | failed | load average | vs original |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for label, r, idle in rows:
         idle_text = f"{idle['p50'] * 1000:.0f} ms" if idle else "–"
         print(
             f"| {label} | {r['per_min']:.0f} | {r['p50']:.2f} s | {r['p95']:.2f} s | {idle_text} | {r['failed']} "
-            f"| {r['per_min'] / 8:.0f}× of 8/min |"
+            f"| {r['load'][0]:.1f} | {r['per_min'] / 8:.0f}× of 8/min |"
         )
     print(f"\nOriginal: {ORIGINAL}.")
+    for label, r in breakdowns:
+        print_breakdown(label, r)
+    main_row = breakdowns[0][1]
+    cpu = main_row["cpu_ms"]
+    cores = os.cpu_count() or 1
+    engine_ms = sum(main_row["steps"].get(k, 0.0) for k in ("modules", "simulate", "metrics"))
+    host_rate = cores * 60_000 / (cpu["http"] + cpu["workers"])  # runs/min of one host's HTTP and workers
+    pg_rate, redis_rate = 60_000 / max(cpu["postgres"], 1e-9), 60_000 / max(cpu["redis"], 1e-9)
+    print(
+        f"\nFloor at these costs: {cores} cores / {sum(cpu.values()):.1f} CPU ms per run = "
+        f"{cores * 60_000 / sum(cpu.values()):,.0f} runs/min (measured {main_row['per_min']:,.0f}); "
+        f"the engine's own time ({engine_ms:.1f} ms: modules, simulate, metrics) × {cores} cores: "
+        f"{cores * 60_000 / max(engine_ms, 1e-9):,.0f} runs/min."
+    )
+    print(
+        f"Fleet projection: a {cores}-core host of HTTP and workers does {host_rate:,.0f} runs/min; one PostgreSQL "
+        f"core saturates at {pg_rate:,.0f} runs/min ({pg_rate / host_rate:.1f} hosts), one Redis core at "
+        f"{redis_rate:,.0f} runs/min ({redis_rate / host_rate:.1f} hosts)."
+    )
     PLATFORM.drop_database()
 
 
