@@ -25,7 +25,8 @@ from harness import ROOT, BenchPlatform
 sys.path.insert(0, str(ROOT))
 from backtests.tests.factories import v4_body  # noqa: E402
 
-PLATFORM = BenchPlatform("worker-start", db="qm_bench_start", redis_db=11, port=8766, env={"QM_RENDER_PDF": "0"})
+# its own broker number and port: bench/batch.py uses 11 and 8766, and two benches may run at once
+PLATFORM = BenchPlatform("worker-start", db="qm_bench_start", redis_db=13, port=8767, env={"QM_RENDER_PDF": "0"})
 INSTALLED_CACHE = ROOT / "qm_platform" / "numba_cache"
 
 
