@@ -124,10 +124,13 @@ class RunClock:
 # ---- state machine ------------------------------------------------------------------------
 
 
-def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = None, **fields) -> bool:
+def transition(
+    run_id, *, to: str, frm: tuple[str, ...], lease: str | None = None, owner_batch: tuple | None = None, **fields
+) -> bool:
     """Move a run from one of ``frm`` to ``to`` if it is still there (and, with ``lease``,
     still held by that lease). Returns whether it moved. Raises IllegalTransition for a move
-    the state machine forbids."""
+    the state machine forbids. ``owner_batch``: the run's (owner id, batch id) when the caller
+    has them (a final move reads them otherwise)."""
     for source in frm:
         if to not in ALLOWED_TRANSITIONS.get(source, set()):
             logger.error("illegal transition %s → %s for run %s", source, to, run_id)
@@ -138,7 +141,9 @@ def transition(run_id, *, to: str, frm: tuple[str, ...], lease: str | None = Non
     moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
     if moved and to in FINAL_STATUSES:
         observability.RUNS_FINISHED.labels(status=to).inc()
-        owner_id, batch_id = BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id").first()
+        owner_id, batch_id = (
+            owner_batch or BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id").first()
+        )
         transaction.on_commit(lambda: _after_final(owner_id, batch_id))
     return moved
 
@@ -837,10 +842,12 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
         logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
         return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
 
-    if render:
-        transaction.on_commit(lambda: report_dispatch(run_id=run_id))
-        return RunStatus.RUNNING
-    return _succeed(run_id, lease, clock)
+    if not render:
+        return RunStatus.SUCCEEDED  # stored and ended in one transaction
+    if settings.QM_REPORT_IN_RUN_TASK:  # this worker prints now: no second trip through the broker
+        return backtest_finish_report(run_id=run_id, clock=clock)
+    transaction.on_commit(lambda: report_dispatch(run_id=run_id))
+    return RunStatus.RUNNING
 
 
 def _renders_pdf(run: BacktestRun) -> bool:
@@ -1083,41 +1090,57 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
     with clock.step("prepare"):
         render = _renders_pdf(run)
 
+    fields = dict(
+        metrics=metrics,
+        trade_count=len(rows),
+        equity_curve=equity_curve,
+        report_data=report_data,
+        equity_detail=equity_detail,
+        montecarlo=montecarlo,
+        engine_version=result.engine_version,
+        data_checksum=result.data_checksum,
+        bars=result.bars,
+        data_start=measured[0].to_pydatetime(),
+        data_end=measured[-1].to_pydatetime(),
+        warnings=_merged(list(run.warnings or []), list(loaded.warnings) + benchmark_warnings + list(result.warnings)),
+        data_quality=getattr(loaded, "quality", None),
+        heartbeat_at=timezone.now(),
+    )
+
     def write():
+        """One transaction: the row first (the conditional update holds the lease and locks the
+        row), then the trades. Without a PDF the same update ends the run (SUCCEEDED, 100 %);
+        with one it waits at 85 % for the report."""
         with transaction.atomic():
-            locked = (
-                BacktestRun.objects.select_for_update()
-                .filter(id=run.id, status=RunStatus.RUNNING, lease_token=lease)
-                .first()
-            )
-            if locked is None:
+            mine = BacktestRun.objects.filter(id=run.id, status=RunStatus.RUNNING, lease_token=lease)
+            if render:
+                moved = mine.update(stage="rendering_report", progress=85, timings=clock.as_dict(), **fields)
+            else:
+                moved = transition(
+                    run.id,
+                    to=RunStatus.SUCCEEDED,
+                    frm=(RunStatus.RUNNING,),
+                    lease=lease,
+                    owner_batch=(run.owner_id, run.batch_id),
+                    progress=100,
+                    stage="done",
+                    finished_at=timezone.now(),
+                    timings=clock.as_dict(),
+                    **fields,
+                )
+            if not moved:
                 raise RunCancelled()
-            Trade.objects.filter(run_id=run.id).delete()
+            if run.attempts > 1:  # an earlier attempt may have stored trades before it died
+                Trade.objects.filter(run_id=run.id).delete()
             Trade.objects.bulk_create(rows, batch_size=2000)
-            BacktestRun.objects.filter(id=run.id).update(
-                metrics=metrics,
-                trade_count=len(rows),
-                equity_curve=equity_curve,
-                report_data=report_data,
-                equity_detail=equity_detail,
-                montecarlo=montecarlo,
-                engine_version=result.engine_version,
-                data_checksum=result.data_checksum,
-                bars=result.bars,
-                data_start=measured[0].to_pydatetime(),
-                data_end=measured[-1].to_pydatetime(),
-                warnings=_merged(
-                    list(run.warnings or []), list(loaded.warnings) + benchmark_warnings + list(result.warnings)
-                ),
-                data_quality=getattr(loaded, "quality", None),
-                heartbeat_at=timezone.now(),
-                stage="rendering_report" if render else "analysing",
-                progress=85,
-                **({"timings": clock.as_dict()} if render else {}),  # the report's steps are added to these
-            )
 
     with clock.step("db_write"):
         _db_retry(write)
+    if not render:
+        # the write's own time, known only now: one small update (the breakdown bench/throughput.py prints)
+        BacktestRun.objects.filter(id=run.id).update(timings=clock.as_dict())
+        if run.started_at:
+            observability.STAGE_SECONDS.labels(stage="total").observe((timezone.now() - run.started_at).total_seconds())
     return render
 
 
@@ -1139,19 +1162,21 @@ def report_dispatch(*, run_id) -> bool:
     return True
 
 
-def backtest_finish_report(*, run_id) -> str:
+def backtest_finish_report(*, run_id, clock: RunClock | None = None) -> str:
     """Render the PDF of a run whose results are stored, then mark it SUCCEEDED. A rendering
-    failure is recorded on the run (``report_error``) and the run still succeeds."""
+    failure is recorded on the run (``report_error``) and the run still succeeds. Called by the
+    worker that ran it right after storing (``QM_REPORT_IN_RUN_TASK``, with its ``clock``), else
+    by the report task on the ``reports`` queue."""
     cached = BacktestRun.objects.filter(id=run_id, status=RunStatus.SUCCEEDED, cached=True).first()
     if cached is not None:  # answered from the cache: it still gets a PDF of its own
         if not Artifact.objects.filter(run_id=run_id, kind=Artifact.Kind.REPORT_PDF).exists():
             report_render_pdf(run_id=run_id)
         return RunStatus.SUCCEEDED
-    clock = RunClock()
     run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
     if run is None:
         return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
-    clock.ms.update(run.timings or {})
+    if clock is None:  # a task of its own: the run's steps so far are the stored ones
+        clock = RunClock(run.timings)
     mine = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, lease_token=run.lease_token)
     mine.update(heartbeat_at=timezone.now())
     marks = [time.perf_counter()]  # HTML started; printing started

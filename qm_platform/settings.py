@@ -250,6 +250,9 @@ QM_CHROMIUM_PATH = env_str("QM_CHROMIUM_PATH", _system_chromium)
 if QM_CHROMIUM_PATH and not Path(QM_CHROMIUM_PATH).exists():
     raise ImproperlyConfigured(f"QM_CHROMIUM_PATH points to a missing file: {QM_CHROMIUM_PATH}")
 QM_RENDER_PDF = env_bool("QM_RENDER_PDF", True)
+# The worker that ran a backtest prints its PDF right away (one task per run); off: a report task on
+# the ``reports`` queue prints it (for a fleet whose Chromium lives on specialised report workers).
+QM_REPORT_IN_RUN_TASK = env_bool("QM_REPORT_IN_RUN_TASK", True)
 QM_REPORT_PAGE_SIZE = env_choice("QM_REPORT_PAGE_SIZE", "A4", ("A4", "Letter"))
 QM_PROGRESS_MIN_INTERVAL = float(env_int("QM_PROGRESS_MIN_INTERVAL_MS", 1000, min_value=0)) / 1000
 # Between progress writes a worker still looks whether its run was cancelled this often (one
