@@ -42,12 +42,25 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
   extreme nearer the open, the other extreme, the close), 4M finer bars in all; their check
   and arrangement for the kernel are timed with the run (building them is not: a loader's work).
 
-Our three warm runs (plain, account, magnifier) are timed in turns, one of each per round, so the
-machine's load changing during the benchmark touches them alike and their ratios hold.
+* **The floor** (issue 19): a hand-written Numba loop (``floor_loop`` below: plain ``@njit``, one
+  position, the same fill rules -- a signal on bar t fills at bar t + 1's open, the stop and the
+  target from the fill, a gap beyond a level fills at the open, the stop first when the bar holds
+  both, end of data at the last close -- writing the trades and the equity per bar) over the same
+  precomputed signals; and the same loop with the signals made from the data by TA-Lib's RSI and
+  EMA (a hand-written backtest from the same DataFrame, no metrics). Both must give our trades and
+  final equity (checked).
+* **Where our time goes**: the plain run's own progress calls (``on_progress``) timestamped:
+  modules, conditions and inputs, the kernel (with its input arrays), the trade list, the metrics
+  and the account figures, and the wait for the data checksum (its thread hashes while the rest
+  runs). Best of each phase over the warm runs.
+
+Our three warm runs (plain, account, magnifier) and the two floors are timed in turns, one of each
+per round, so the machine's load changing during the benchmark touches them alike and their ratios
+hold.
 
 Targets (issue 5): at least 2x faster than warm vectorbt; under 1 s in a fresh process;
 at least 50x faster than backtesting.py; peak memory under 1 GB. Issue 13: the magnifier under
-1.5x the plain run.
+1.5x the plain run. Issue 19: the plain run under 0.03 s warm and within 1.5x of the floor.
 """
 
 from __future__ import annotations
@@ -89,6 +102,9 @@ TARGET_VS_BACKTESTING = 50.0
 TARGET_FRESH_S = 1.0
 TARGET_MEMORY_MB = 1024.0
 TARGET_MAGNIFIER = 1.5
+TARGET_WARM_S = 0.03
+TARGET_VS_FLOOR = 1.5
+CAPITAL = 10_000.0  # the engine's default initial capital (strategy.DEFAULT_CAPITAL)
 ACCOUNT_REQUEST = {
     **REQUEST,
     "costs": {"fromInstrument": True},
@@ -243,6 +259,130 @@ def run_ours_magnified(frame, finer):
     return len(result.trades), result.metrics["final_equity"], result.metrics
 
 
+# ---- the floor: a hand-written loop --------------------------------------------------------------
+
+
+def _floor_kernel():
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def floor_loop(open_, high, low, close, entry, capital, stop_frac, target_frac, equity, trades):
+        """One long position, all-in, no costs: a signal on bar t's close fills at bar t + 1's
+        open; the stop and the target are set from the fill; a gap beyond a level fills at the
+        open; a bar reaching both fills the stop; the last bar's close ends the data. Writes the
+        equity at each close and (entry bar, exit bar, fill, exit, pnl) per trade; returns the
+        number of trades."""
+        n = close.shape[0]
+        cash = capital
+        size = 0.0
+        fill = 0.0
+        stop = 0.0
+        target = 0.0
+        entry_bar = -1
+        pending = False
+        n_trades = 0
+        for t in range(n):
+            o = open_[t]
+            if pending:
+                pending = False
+                fill = o
+                size = cash / o
+                stop = o * (1.0 - stop_frac)
+                target = o * (1.0 + target_frac)
+                entry_bar = t
+            if size > 0.0:
+                exit_price = -1.0
+                if o <= stop or o >= target:
+                    exit_price = o
+                elif low[t] <= stop:
+                    exit_price = stop
+                elif high[t] >= target:
+                    exit_price = target
+                elif t == n - 1:
+                    exit_price = close[t]
+                if exit_price > 0.0:
+                    pnl = size * (exit_price - fill)
+                    cash += pnl
+                    trades[n_trades, 0] = entry_bar
+                    trades[n_trades, 1] = t
+                    trades[n_trades, 2] = fill
+                    trades[n_trades, 3] = exit_price
+                    trades[n_trades, 4] = pnl
+                    n_trades += 1
+                    size = 0.0
+            equity[t] = cash + size * (close[t] - fill)
+            if size == 0.0 and entry[t] and t < n - 1:
+                pending = True
+        return n_trades
+
+    return floor_loop
+
+
+def floor_signals(frame):
+    """RSI(14) < 30 AND close > EMA(200) from TA-Lib: the strategy's entries, as a bool array."""
+    import numpy as np
+    import talib
+
+    close = frame["close"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (talib.RSI(close, 14) < 30) & (close > talib.EMA(close, 200))
+
+
+def floor_runners(frame):
+    """(loop over the precomputed signals, the same loop with the signals made from ``frame``)."""
+    import numpy as np
+
+    loop = _floor_kernel()
+    prices = [frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")]
+    signals = floor_signals(frame)
+
+    def run(entry):
+        equity = np.empty(len(entry))
+        trades = np.empty((max(int(entry.sum()), 1), 5))
+        count = loop(*prices, entry, CAPITAL, SL, TP, equity, trades)
+        return count, float(equity[-1])
+
+    return (lambda f: run(signals)), (lambda f: run(floor_signals(f)))
+
+
+PHASES = ("modules", "conditions and inputs", "kernel", "trade list, metrics, account", "checksum wait")
+
+
+def run_ours_split(frame):
+    """``run_ours`` with its progress calls timestamped: seconds per phase (``PHASES``)."""
+    from backtests.engine import run_backtest
+    from backtests.strategies.parse import build_strategy
+
+    marks: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if stage == "computing_modules":
+            marks["modules"] = now
+        elif stage == "simulating":
+            marks["kernel start" if done == 0 else "kernel end"] = now
+        elif stage == "analysing":
+            marks["analysing end" if done else "analysing start"] = now
+
+    start = time.perf_counter()
+    result = run_backtest(frame, build_strategy(REQUEST), progress)
+    end = time.perf_counter()
+    split = dict(
+        zip(
+            PHASES,
+            (
+                marks["modules"] - start,
+                marks["kernel start"] - marks["modules"],
+                marks["analysing start"] - marks["kernel start"],
+                marks["analysing end"] - marks["analysing start"],
+                end - marks["analysing end"],
+            ),
+            strict=True,
+        )
+    )
+    return len(result.trades), result.metrics["final_equity"], split
+
+
 RUNNERS = {"ours": run_ours, "vectorbt": run_vectorbt, "backtesting": run_backtesting}
 
 
@@ -350,13 +490,75 @@ def main() -> int:
         ours_fresh = fresh("ours", data_path)
         # ours plain, with the account and with the magnifier in turns: their ratios are the targets
         finer = finer_minutes(frame)
+        floor_given, floor_from_data = floor_runners(frame)
+        splits: list[dict[str, float]] = []
+
+        def ours_split(f):
+            trades, final, split = run_ours_split(f)
+            splits.append(split)
+            return trades, final
+
         measured = best_of_interleaved(
-            [run_ours, run_ours_account, lambda f: run_ours_magnified(f, finer)], frame, args.repeat
+            [
+                run_ours,
+                run_ours_account,
+                lambda f: run_ours_magnified(f, finer),
+                floor_given,
+                floor_from_data,
+                ours_split,
+            ],
+            frame,
+            args.repeat,
         )
         ours_s, (ours_trades, ours_final) = measured[0]
         account_s, (acc_trades, acc_final, acc_metrics) = measured[1]
         magnified_s, (mag_trades, _, mag_metrics) = measured[2]
+        floor_s, (floor_trades, floor_final) = measured[3]
+        floor_data_s, _ = measured[4]
+        split = {phase: min(s[phase] for s in splits) for phase in PHASES}
         rows.append(("QuantMetrics (warm)", n, ours_s, None, str(ours_trades), f"final equity {ours_final:,.2f}"))
+        rows.append(
+            (
+                "floor: hand-written Numba loop over the same precomputed signals (warm)",
+                n,
+                floor_s,
+                ours_s,
+                str(floor_trades),
+                f"final equity {floor_final:,.2f}; ours is {ours_s / floor_s:.1f}x it",
+            )
+        )
+        rows.append(
+            (
+                "floor from the data: TA-Lib RSI and EMA, the signal, the same loop (warm)",
+                n,
+                floor_data_s,
+                ours_s,
+                str(floor_trades),
+                f"ours is {ours_s / floor_data_s:.2f}x it",
+            )
+        )
+        checks.append(
+            (
+                "the floor gives our trades and final equity (1e-9)",
+                floor_trades == ours_trades and abs(floor_final / ours_final - 1) < 1e-9,
+                f"{floor_trades} vs {ours_trades} trades, rel. diff {abs(floor_final / ours_final - 1):.1e}",
+            )
+        )
+        checks.append((f"warm run <= {TARGET_WARM_S:g} s", ours_s <= TARGET_WARM_S, f"{ours_s:.4f} s"))
+        checks.append(
+            (
+                f"within {TARGET_VS_FLOOR:g}x the floor from the data",
+                ours_s / floor_data_s <= TARGET_VS_FLOOR,
+                f"{ours_s / floor_data_s:.2f}x",
+            )
+        )
+        checks.append(
+            (
+                f"within {TARGET_VS_FLOOR:g}x the loop over precomputed signals",
+                ours_s / floor_s <= TARGET_VS_FLOOR,
+                f"{ours_s / floor_s:.1f}x",
+            )
+        )
         rows.append(
             (
                 "QuantMetrics, fresh process: first run",
@@ -502,6 +704,19 @@ def main() -> int:
         lines.append(f"| {name} | {per_million:.3f} | {bars / seconds:,.0f} | {ratio} | {trades} | {note} |")
     lines.append("")
     lines.append("Ratios: warm rows against our warm run, the fresh-process row against our fresh-process run.")
+    lines += [
+        "",
+        "Where the plain warm run's time goes (best of each phase over the warm runs, from its progress calls):",
+        "",
+        "| phase | ms | share |",
+        "|---|---:|---:|",
+    ]
+    total = sum(split.values())
+    lines += [f"| {phase} | {split[phase] * 1e3:.2f} | {split[phase] / total:.0%} |" for phase in PHASES]
+    lines.append(f"| sum | {total * 1e3:.2f} | |")
+    load = os.getloadavg()
+    lines.append("")
+    lines.append(f"Load average at the end: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} ({os.cpu_count()} CPUs).")
     lines += ["", "| target | met | measured |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else 'NO'} | {measured} |" for name, ok, measured in checks]
     text = "\n".join(lines)

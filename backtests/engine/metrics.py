@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
+from backtests.engine import jit
 from backtests.engine.downsample import downsample_equity as downsample_equity  # re-exported: one downsampler
 
 SECONDS_PER_YEAR = 365.25 * 86_400
@@ -458,6 +460,357 @@ def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | 
     return net_return / (exposure / 100.0) if exposure > 0 else None
 
 
+# ---- the equity curve's statistics in one compiled pass --------------------------------------------
+#
+# compute_all reads a million-bar curve a dozen times through the functions above (running peak,
+# drawdowns, durations, recovery, ulcer, returns, their mean, deviation and downside). The pass below
+# computes the same numbers in one walk, bit for bit: the comparisons and maxima are exact in any
+# order, and every sum is NumPy's own pairwise summation (``_pairwise_sum``, the order of
+# ``np.add.reduce`` on a contiguous float64 array), so a mean or a deviation rounds as NumPy's does.
+# It applies to the usual curve, every value finite and positive; any other (a wiped-out account, a
+# short curve) goes through the functions above. test_metrics.py checks the two agree exactly.
+
+
+# Inlined into the walk (Numba's own inlining): a call between compiled functions reference-counts
+# each array argument, which, once per leaf of 128 values, would cost more than the arithmetic.
+@njit(cache=True, nogil=True, inline="always")
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """NumPy's pairwise sum of ``a[lo:lo + n]`` for n <= 128: under 8 values in a row, else 8
+    lanes, combined as ((0+1)+(2+3))+((4+5)+(6+7)), then the rest in a row."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    whole = n - n % 8
+    while i < whole:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """The sum of ``a[lo:lo + n]`` added in NumPy's pairwise order (``pairwise_sum`` in NumPy's
+    ``loops_utils.h``), as :func:`_pairwise_walk` walks it."""
+    state = np.zeros(N_STATE)
+    return _pairwise_walk(MODE_ARRAY, a, np.zeros(0, dtype=np.int64), lo, n, state, 0.0)
+
+
+def _np_sum(a: np.ndarray) -> float:
+    """``np.sum`` of a float64 array: 0.0 plus the pairwise sum (NumPy starts from add's identity)."""
+    return 0.0 + _pairwise_sum(a, 0, a.shape[0])
+
+
+# what _pairwise_walk sums: an array's values, or per bar of an equity curve (running in bar order)
+# the squared percent fall below the running peak, the bar return r, (r - mean)², min(r, 0)²
+MODE_ARRAY, MODE_FALLS, MODE_RETURNS, MODE_DEVIATIONS, MODE_DOWNSIDE = range(5)
+# the walk's running state, by position
+(
+    ST_BAD,
+    ST_PEAK,
+    ST_LAST_PEAK,
+    ST_DD_BARS,
+    ST_DD_DAYS,
+    ST_REAL,
+    ST_MAX_FALL,
+    ST_TROUGH,
+    ST_TROUGH_PEAK,
+    ST_MAX_MONEY,
+    ST_LOW,
+    ST_HIGH,
+) = range(12)
+N_STATE = 12
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _leaf(
+    mode: int,
+    a: np.ndarray,
+    times: np.ndarray,
+    start: int,
+    length: int,
+    buf: np.ndarray,
+    state: np.ndarray,
+    mean: float,
+) -> None:
+    """``buf[:length]``: the values ``mode`` sums for positions ``start`` .. ``start + length - 1``
+    (MODE_FALLS: bars of ``a``; the return modes: returns, r_i = a[i + 1] / a[i] - 1), updating
+    ``state`` (ST_*). The leaves come in position order, so running values carry over."""
+    if mode == MODE_ARRAY:
+        for k in range(length):
+            buf[k] = a[start + k]
+    elif mode == MODE_FALLS:
+        peaks = buf[128:]  # the second half of buf: the running peak of each position
+        bad = state[ST_BAD] > 0
+        peak = state[ST_PEAK]
+        last_peak = int(state[ST_LAST_PEAK])
+        dd_bars = int(state[ST_DD_BARS])
+        dd_days = state[ST_DD_DAYS]
+        real = state[ST_REAL] > 0
+        for k in range(length):
+            i = start + k
+            e = a[i]
+            if not (e > 0.0 and e < np.inf):
+                bad = True
+            if e >= peak:  # at a peak: the drawdown since the last one ends here
+                bars = i - last_peak
+                if bars > 1:
+                    days = (times[i] - times[last_peak]) / DAY_NS
+                    if not real or bars > dd_bars:
+                        dd_bars = bars
+                    if not real or days > dd_days:
+                        dd_days = days
+                    real = True
+                last_peak = i
+                peak = e
+            peaks[k] = peak
+        falls = buf[256:]  # the third: (peak - e) / peak, as a vector loop
+        for k in range(length):
+            falls[k] = (peaks[k] - a[start + k]) / peaks[k]
+        for k in range(length):  # the ulcer's squared percent falls
+            below = falls[k] * 100.0
+            buf[k] = below * below
+        max_fall = state[ST_MAX_FALL]
+        max_money = state[ST_MAX_MONEY]
+        trough = int(state[ST_TROUGH])
+        trough_peak = state[ST_TROUGH_PEAK]
+        for k in range(length):  # the largest fall (its first bar) and fall in money
+            if falls[k] > max_fall:
+                max_fall = falls[k]
+                trough = start + k
+                trough_peak = peaks[k]
+            money = peaks[k] - a[start + k]
+            if money > max_money:
+                max_money = money
+        state[ST_BAD] = 1.0 if bad else 0.0
+        state[ST_PEAK] = peak
+        state[ST_LAST_PEAK] = last_peak
+        state[ST_DD_BARS] = dd_bars
+        state[ST_DD_DAYS] = dd_days
+        state[ST_REAL] = 1.0 if real else 0.0
+        state[ST_MAX_FALL] = max_fall
+        state[ST_TROUGH] = trough
+        state[ST_TROUGH_PEAK] = trough_peak
+        state[ST_MAX_MONEY] = max_money
+    elif mode == MODE_RETURNS:
+        for k in range(length):
+            buf[k] = a[start + k + 1] / a[start + k] - 1.0
+        low = state[ST_LOW]
+        high = state[ST_HIGH]
+        for k in range(length):
+            low = min(low, buf[k])
+            high = max(high, buf[k])
+        state[ST_LOW] = low
+        state[ST_HIGH] = high
+    elif mode == MODE_DEVIATIONS:
+        for k in range(length):
+            dev = (a[start + k + 1] / a[start + k] - 1.0) - mean
+            buf[k] = dev * dev
+    else:
+        for k in range(length):
+            down = min(a[start + k + 1] / a[start + k] - 1.0, 0.0)
+            buf[k] = down * down
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_walk(
+    mode: int, a: np.ndarray, times: np.ndarray, lo: int, n: int, state: np.ndarray, mean: float
+) -> float:
+    """The pairwise sum (NumPy's order: ``pairwise_sum`` in ``loops_utils.h``) of the ``n``
+    values ``mode`` gives from position ``lo`` on (``_leaf``), without making them into an array:
+    a span of at most 128 is one leaf, summed by ``_block_sum``; a longer one is split in two
+    halves, the first a multiple of 8, each summed and then added. NumPy recurses; this walks the
+    same tree with a stack of its own (Numba's disk cache cannot hold a recursive function), so
+    the leaves come left to right and ``_leaf``'s running state holds."""
+    buf = np.empty(384)  # a leaf's values, and _leaf's scratch
+    if n <= 128:
+        _leaf(mode, a, times, lo, n, buf, state, mean)
+        return _block_sum(buf, 0, n)
+    starts = np.empty(64, dtype=np.int64)
+    lengths = np.empty(64, dtype=np.int64)
+    stages = np.empty(64, dtype=np.int64)  # 0: sum the first half next, 1: the second, 2: add them
+    firsts = np.empty(64)  # the first half's sum
+    top = 0
+    starts[0], lengths[0], stages[0] = lo, n, 0
+    done = 0.0  # the sum of the span just finished
+    while True:
+        start, length = starts[top], lengths[top]
+        if length <= 128:
+            _leaf(mode, a, times, start, length, buf, state, mean)
+            done = _block_sum(buf, 0, length)
+            top -= 1
+            continue
+        half = length // 2
+        half -= half % 8
+        if stages[top] == 0:
+            stages[top] = 1
+            top += 1
+            starts[top], lengths[top], stages[top] = start, half, 0
+        elif stages[top] == 1:
+            firsts[top] = done
+            stages[top] = 2
+            top += 1
+            starts[top], lengths[top], stages[top] = start + half, length - half, 0
+        else:
+            done = firsts[top] + done
+            if top == 0:
+                return done
+            top -= 1
+
+
+# _curve_pass's results, by position
+(
+    CV_MAX_FALL,
+    CV_MAX_FALL_MONEY,
+    CV_DD_BARS,
+    CV_DD_DAYS,
+    CV_RECOVERY_BARS,
+    CV_RECOVERY_DAYS,
+    CV_ULCER_SUM,
+    CV_RETURNS_FINITE,
+    CV_RETURNS_MIN,
+    CV_RETURNS_MAX,
+    CV_RETURNS_SUM,
+    CV_RETURNS_SQDEV_SUM,
+    CV_RETURNS_DOWNSIDE_SUM,
+) = range(13)
+N_CURVE = 13
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _curve_pass(eq: np.ndarray, times: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Four compiled walks over an equity curve ``eq`` (money per bar, at least 2 bars) at
+    ``times`` (int64 ns), and one over the times, making no array of the curve's length (a fresh
+    one costs more in page faults than the arithmetic): (whether it applies -- every value finite
+    and positive, the times increasing; if not, the rest is meaningless --, the CV_* statistics,
+    the positions of each UTC day's last bar). Running peak P, fall (P - e) / P: the largest fall
+    (fraction) and fall in money, the longest drawdown in bars and in days as
+    ``drawdown_durations``, the recovery from the largest fall as ``drawdown_recovery`` (-1 bars:
+    never), the pairwise sum of the squared percent falls (ulcer), and of the bar returns r: all
+    finite (1/0), min, max, pairwise sums of r, of (r - mean)² and of min(r, 0)²."""
+    n = eq.shape[0]
+    m = n - 1
+    out = np.zeros(N_CURVE)
+    state = np.zeros(N_STATE)
+    state[ST_PEAK] = eq[0]
+    state[ST_MAX_FALL] = -1.0
+    state[ST_MAX_MONEY] = -1.0
+    state[ST_LOW] = np.inf
+    state[ST_HIGH] = -np.inf
+    out[CV_ULCER_SUM] = 0.0 + _pairwise_walk(MODE_FALLS, eq, times, 0, n, state, 0.0)
+    if state[ST_BAD] > 0:
+        return False, out, np.zeros(0, dtype=np.int64)
+    last_peak = int(state[ST_LAST_PEAK])
+    dd_bars = int(state[ST_DD_BARS])
+    dd_days = state[ST_DD_DAYS]
+    real = state[ST_REAL] > 0
+    if last_peak < n - 1:  # the open tail: a drawdown not recovered by the last bar
+        bars = n - 1 - last_peak
+        days = (times[n - 1] - times[last_peak]) / DAY_NS
+        if not real or bars > dd_bars:
+            dd_bars = bars
+        if not real or days > dd_days:
+            dd_days = days
+    max_fall = state[ST_MAX_FALL]
+    trough = int(state[ST_TROUGH])
+    out[CV_MAX_FALL] = max_fall
+    out[CV_MAX_FALL_MONEY] = state[ST_MAX_MONEY]
+    out[CV_DD_BARS] = dd_bars
+    out[CV_DD_DAYS] = dd_days
+    if max_fall > 0:
+        out[CV_RECOVERY_BARS] = -1.0
+        for j in range(trough, n):
+            if eq[j] >= state[ST_TROUGH_PEAK]:
+                out[CV_RECOVERY_BARS] = j - trough
+                out[CV_RECOVERY_DAYS] = float(times[j] - times[trough]) / DAY_NS
+                break
+    total = 0.0 + _pairwise_walk(MODE_RETURNS, eq, times, 0, m, state, 0.0)
+    low, high = state[ST_LOW], state[ST_HIGH]
+    out[CV_RETURNS_FINITE] = 1.0 if np.isfinite(low) and np.isfinite(high) else 0.0
+    out[CV_RETURNS_MIN] = low
+    out[CV_RETURNS_MAX] = high
+    out[CV_RETURNS_SUM] = total
+    mean = total / m
+    out[CV_RETURNS_SQDEV_SUM] = 0.0 + _pairwise_walk(MODE_DEVIATIONS, eq, times, 0, m, state, mean)
+    out[CV_RETURNS_DOWNSIDE_SUM] = 0.0 + _pairwise_walk(MODE_DOWNSIDE, eq, times, 0, m, state, 0.0)
+    # each UTC day's last bar: with increasing times a day ends where the next bar reaches the
+    # next midnight (one division a day, not one a bar); counted, then written
+    count = 1
+    midnight = (times[0] // DAY_NS + 1) * DAY_NS
+    for i in range(1, n):
+        if times[i] <= times[i - 1]:
+            return False, out, np.zeros(0, dtype=np.int64)
+        if times[i] >= midnight:
+            count += 1
+            midnight = (times[i] // DAY_NS + 1) * DAY_NS
+    last = np.empty(count, dtype=np.int64)
+    k = 0
+    midnight = (times[0] // DAY_NS + 1) * DAY_NS
+    for i in range(1, n):
+        if times[i] >= midnight:
+            last[k] = i - 1
+            k += 1
+            midnight = (times[i] // DAY_NS + 1) * DAY_NS
+    last[k] = n - 1
+    return True, out, last
+
+
+@njit(cache=True, nogil=True)
+def _bars_held_union(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> int:
+    """How many of ``bars`` bars lie in at least one [entry_bar, exit_bar] (what ``exposure_pct``
+    counts); -1 when a bar is outside 0 .. bars - 1 (the caller then takes the array way)."""
+    order = np.argsort(entry_bar, kind="mergesort")
+    covered = 0
+    end = -1  # last bar covered so far
+    for k in order:
+        start, stop = entry_bar[k], exit_bar[k]
+        if start < 0 or stop >= bars or stop < start:
+            return -1
+        if start > end:
+            covered += stop - start + 1
+            end = stop
+        elif stop > end:
+            covered += stop - end
+            end = stop
+    return covered
+
+
+def _fast_curve(eq: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``_curve_pass`` when it applies (2 bars or more, every value finite and positive, the
+    kernel compiled), else None (the caller takes the functions above)."""
+    if len(eq) < 2 or (jit.interpreting() and not _curve_pass.signatures):
+        return None
+    ok, stats, last = _curve_pass(_read_only(eq, np.float64), _read_only(times, np.int64))
+    return (stats, last) if ok else None
+
+
+def _read_only(a: np.ndarray, dtype: type) -> np.ndarray:
+    """``a`` as a read-only C-contiguous array of ``dtype`` (a view when it already is one): Numba
+    compiles a variant per argument type and read-only is part of it, so every call has the one
+    signature the on-disk cache holds."""
+    out = np.require(a, dtype=dtype, requirements=["C", "A"])
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
 # ---- all together ------------------------------------------------------------------------------
 
 
@@ -490,21 +843,45 @@ def compute_all(
     r = column("r_multiple") if has("r_multiple") else np.full(n_trades, np.nan)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     eq = equity.to_numpy(dtype=np.float64)
-    times = equity.index.as_unit("ns").asi8 if isinstance(equity.index, pd.DatetimeIndex) else np.arange(len(eq))
+    times = _nanoseconds(equity.index) if isinstance(equity.index, pd.DatetimeIndex) else np.arange(len(eq))
     final = float(eq[-1]) if len(eq) else float(initial_capital)
     years = years_spanned(times)
-    bar_returns = simple_returns(eq)
-    day_values, day_times = daily_closes(eq, times)
+    curve = _fast_curve(eq, times)
+    if curve is None:
+        bar_returns = simple_returns(eq)
+        day_values, day_times = daily_closes(eq, times)
+        bar_return_count = len(bar_returns)
+    else:
+        stats, last = curve
+        day_values, day_times = eq[last], times[last]
+        bar_return_count = len(eq) - 1
     day_returns = simple_returns(day_values)
     if annualisation is not None:
         per_bar_year: float | None = annualisation.periods_per_year
         per_day_year: float | None = annualisation.days_per_year
     else:
-        per_bar_year = periods_per_year(len(bar_returns), years)
+        per_bar_year = periods_per_year(bar_return_count, years)
         per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
-    peaks = np.maximum.accumulate(eq) if len(eq) else eq
-    mdd_pct = max_drawdown_pct(eq, peaks)
-    dd_bars, dd_days = drawdown_durations(eq, times, peaks)
+    if curve is None:
+        peaks = np.maximum.accumulate(eq) if len(eq) else eq
+        mdd_pct = max_drawdown_pct(eq, peaks)
+        dd_bars, dd_days = drawdown_durations(eq, times, peaks)
+        max_dd_money = max_drawdown_money(eq, peaks)
+        recovery_bars, recovery_days = drawdown_recovery(eq, times, peaks)
+        ulcer = ulcer_index(eq, peaks)
+        sharpe = sharpe_ratio(bar_returns, per_bar_year)
+        sortino = sortino_ratio(bar_returns, per_bar_year)
+    else:
+        mdd_pct = float(np.float64(stats[CV_MAX_FALL]) * 100)
+        dd_bars, dd_days = int(stats[CV_DD_BARS]), float(stats[CV_DD_DAYS])
+        max_dd_money = float(stats[CV_MAX_FALL_MONEY])
+        recovery_bars, recovery_days = (
+            (None, None)
+            if stats[CV_RECOVERY_BARS] < 0
+            else (int(stats[CV_RECOVERY_BARS]), float(stats[CV_RECOVERY_DAYS]))
+        )
+        ulcer = math.sqrt(float(np.float64(stats[CV_ULCER_SUM]) / len(eq)))
+        sharpe, sortino = _ratios_from_curve(stats, bar_return_count, per_bar_year)
     cagr = cagr_pct(float(initial_capital), final, years)
     fees = column("fees") if has("fees") else np.zeros(n_trades)
     gross = column("gross_pnl") if has("gross_pnl") else pnl + fees
@@ -513,13 +890,11 @@ def compute_all(
     returns_per_trade = column("pnl_pct") / 100.0 if has("pnl_pct") else np.zeros(n_trades)
     span_days = years * 365.25
     exposure = (
-        exposure_pct(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))
+        _exposure(trades["entry_bar"].to_numpy(), trades["exit_bar"].to_numpy(), len(eq))
         if n_trades and "entry_bar" in trades.columns
         else 0.0
     )
     net_return = (final / initial_capital - 1) * 100
-    max_dd_money = max_drawdown_money(eq, peaks)
-    recovery_bars, recovery_days = drawdown_recovery(eq, times, peaks)
     kelly = kelly_fraction(pnl)
     month_labels, month_returns = monthly_returns(eq, times, float(initial_capital))
     finite_months = month_returns[np.isfinite(month_returns)]
@@ -555,8 +930,8 @@ def compute_all(
         "max_drawdown": max_dd_money,
         "max_drawdown_duration_bars": dd_bars,
         "max_drawdown_duration_days": dd_days,
-        "sharpe": sharpe_ratio(bar_returns, per_bar_year),
-        "sortino": sortino_ratio(bar_returns, per_bar_year),
+        "sharpe": sharpe,
+        "sortino": sortino,
         "sharpe_daily": sharpe_ratio(day_returns, per_day_year),
         "sortino_daily": sortino_ratio(day_returns, per_day_year),
         "calmar": (cagr / mdd_pct) if cagr is not None and mdd_pct > 0 else None,
@@ -573,7 +948,7 @@ def compute_all(
         "cvar_95_daily_pct": None if cvar_95 is None else cvar_95 * 100,
         "omega": omega_ratio(day_returns),
         "tail_ratio": tail_ratio(day_returns),
-        "ulcer_index": ulcer_index(eq, peaks),
+        "ulcer_index": ulcer,
         "recovery_factor": recovery_factor(float(pnl.sum()), max_dd_money),
         "kelly_pct": None if kelly is None else kelly * 100,
         "max_drawdown_recovery_bars": recovery_bars,
@@ -587,3 +962,34 @@ def compute_all(
         "annualisation": annualisation.basis if annualisation is not None else "observed",
     }
     return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}
+
+
+def _ratios_from_curve(stats: np.ndarray, count: int, per_year: float | None) -> tuple[float | None, float | None]:
+    """``sharpe_ratio`` and ``sortino_ratio`` of the bar returns from ``_curve_pass``'s sums, with
+    NumPy's own steps (mean = sum / n, std = sqrt(sum of squared deviations / (n - 1)))."""
+    if count < 2 or per_year is None or not stats[CV_RETURNS_FINITE]:
+        return None, None
+    mean = np.float64(stats[CV_RETURNS_SUM]) / count
+    sharpe = None
+    if stats[CV_RETURNS_MAX] != stats[CV_RETURNS_MIN]:
+        std = np.sqrt(np.float64(stats[CV_RETURNS_SQDEV_SUM]) / (count - 1))
+        sharpe = finite_or_none(math.sqrt(per_year) * mean / std)
+    downside = math.sqrt(float(np.float64(stats[CV_RETURNS_DOWNSIDE_SUM]) / count))
+    sortino = None if downside == 0 else finite_or_none(math.sqrt(per_year) * mean / downside)
+    return sharpe, sortino
+
+
+def _exposure(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> float:
+    """``exposure_pct`` by a walk over the trades instead of an array of the bars."""
+    if bars == 0 or len(entry_bar) == 0 or (jit.interpreting() and not _bars_held_union.signatures):
+        return exposure_pct(entry_bar, exit_bar, bars)
+    covered = _bars_held_union(_read_only(entry_bar, np.int64), _read_only(exit_bar, np.int64), bars)
+    if covered < 0:
+        return exposure_pct(entry_bar, exit_bar, bars)
+    return float(np.float64(covered) / bars * 100)
+
+
+def _nanoseconds(index: pd.DatetimeIndex) -> np.ndarray:
+    """The index's times as int64 nanoseconds (``as_unit("ns")`` converts even an index already in
+    nanoseconds, a copy of the million values)."""
+    return index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
