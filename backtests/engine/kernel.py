@@ -241,8 +241,10 @@ N_SLOT = 20
 
 
 # A call between compiled functions reference-counts each array argument (an atomic increment
-# and decrement). LLVM inlines the small helpers, and the counting goes with the call; the two big
+# and decrement). LLVM inlines most small helpers, and the counting goes with the call; the two big
 # ones, run once per entry and once per exit, Numba inlines itself, so the split costs no speed.
+# So does it the two that run on every bar with a position (``_marked``, ``_liquidation_price``):
+# LLVM left them calls, whose counting cost more than the bar's own work.
 INLINE: Final = "always"
 
 
@@ -286,7 +288,7 @@ def _commission(size: float, fill: float, p: np.ndarray) -> float:
     return max(comm, p[P_COMM_MIN])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline=INLINE)
 def _liquidation_price(slots: np.ndarray, count: int, cash: float, maint: float) -> float:
     """The market price (price) at which the open slots' equity falls to the maintenance margin
     ``maint`` (P_MAINT) of their notional. All slots share one direction d; with S units in all
@@ -304,7 +306,7 @@ def _liquidation_price(slots: np.ndarray, count: int, cash: float, maint: float)
     return (cash + cost) / (units * (1.0 + maint))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline=INLINE)
 def _marked(slots: np.ndarray, count: int, price: float, cash: float) -> float:
     """Equity (money): ``cash`` plus the open slots marked to market at ``price``."""
     equity = cash
