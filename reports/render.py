@@ -43,6 +43,8 @@ STAGE_LABELS = {
 # Printable width of the trade ledger in characters of the monospaced font at its size; the
 # ledger font shrinks when a run's numbers make the rows wider (so nothing is clipped).
 LEDGER_CHARS_AT_8PX = 140
+# Trades printed in one row of the PDF's trade list (one laid-out box; see ledger_rows).
+LEDGER_TRADES_PER_ROW = 5
 
 
 @dataclass
@@ -447,11 +449,14 @@ LEFT_ALIGNED = {1, 2, 4, 11}
 
 
 def ledger_rows(trades: list, decimals: int | None = None) -> dict:
-    """The PDF's trade list as monospaced lines, one table cell per trade.
+    """The PDF's trade list as monospaced lines, ``LEDGER_TRADES_PER_ROW`` trades (lines) to a
+    table row.
 
-    Chromium's print time grows with the number of separately laid-out text boxes: a 500-trade
-    table with a cell per value took ~350 ms to print here, the same trades as one line per
-    row ~110 ms. The table (one cell per row) keeps Chromium's repeated header on every page.
+    Chromium's print time grows with the number of laid-out boxes: a 500-trade table with a cell
+    per value took ~350 ms to print here, one line per row ~110 ms, and a row per
+    ``LEDGER_TRADES_PER_ROW`` lines about a third of that (bench/report.py). The table keeps
+    Chromium's repeated header on every page; a row is not split across pages, and every other
+    row is shaded, so the eye follows a line in bands of ``LEDGER_TRADES_PER_ROW``.
     """
     cells, outcomes, with_fees = _trade_cells(trades, decimals)
     headers = list(HEADERS)
@@ -467,14 +472,18 @@ def ledger_rows(trades: list, decimals: int | None = None) -> dict:
 
     pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)  # P&L, P&L %, (Fees,) R share the outcome colour
     head = "  ".join(line(headers))
-    rows = []
+    lines = []
     for row, outcome in zip(cells, outcomes):
         parts = line(row)
         tone = "win" if outcome else "loss" if outcome is False else "flat"
-        rows.append(
-            f'<tr><td>{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
-            f"{escape('  '.join(parts[pnl_from:pnl_to]))}</span>  {escape('  '.join(parts[pnl_to:]))}</td></tr>"
+        lines.append(
+            f'{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
+            f"{escape('  '.join(parts[pnl_from:pnl_to]))}</span>  {escape('  '.join(parts[pnl_to:]))}"
         )
+    rows = (
+        "<tr><td>" + "\n".join(lines[at : at + LEDGER_TRADES_PER_ROW]) + "</td></tr>"
+        for at in range(0, len(lines), LEDGER_TRADES_PER_ROW)
+    )
     chars = len(head)
     font_px = min(8.0, 8.0 * LEDGER_CHARS_AT_8PX / chars) if chars else 8.0
     return {"header": head, "rows": mark_safe("".join(rows)), "font_px": f"{font_px:.2f}"}

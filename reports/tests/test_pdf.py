@@ -154,3 +154,12 @@ def test_the_bar_moves_while_the_report_renders_and_the_run_then_succeeds(alice,
     assert seen == [(services.HTML_READY_PROGRESS, "rendering_report")] and 85 < services.HTML_READY_PROGRESS < 100
     assert (run.status, run.progress) == ("SUCCEEDED", 100)
     assert Artifact.objects.filter(run=run, kind=Artifact.Kind.REPORT_PDF).exists()
+
+
+def test_a_printed_document_is_hidden_from_the_screen_and_keeps_its_mode():
+    hidden = pdf.SCREEN_HIDDEN
+    document = '<!doctype html><html lang="en"><head><meta charset="utf-8"></head><body><header>x</header></body>'
+    assert pdf.printable(document) == document.replace("<head>", "<head>" + hidden)
+    assert pdf.printable("<!DOCTYPE html><p>no head</p>") == "<!DOCTYPE html>" + hidden + "<p>no head</p>"
+    assert pdf.printable("<p>fragment</p>") == hidden + "<p>fragment</p>"
+    assert pdf.printable("<html><header>h</header></html>").startswith(hidden), "a <header> is not the head"

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from reports.render import ReportInputs, ledger_rows, render_report_html
+from reports.render import LEDGER_TRADES_PER_ROW, ReportInputs, ledger_rows, render_report_html
 
 from .factories import stored_inputs, stored_run
 
@@ -76,10 +76,13 @@ def test_without_trades_or_price_data_the_report_still_renders(alice):
 
 
 def test_ledger_lines_align_and_colour_the_result_columns(alice):
-    run = stored_run(alice, trades=3)
+    run = stored_run(alice, trades=LEDGER_TRADES_PER_ROW + 3)
     ledger = ledger_rows(list(run.trades.order_by("seq")))
     assert ledger["header"].split()[:3] == ["#", "Side", "Entry"]
     rows = ledger["rows"].split("</tr>")[:-1]
-    assert len(rows) == 3 and all('class="win"' in r or 'class="loss"' in r or 'class="flat"' in r for r in rows)
-    widths = {len(r.replace("<tr><td>", "").split("<span")[0]) for r in rows}
+    assert len(rows) == 2, f"{LEDGER_TRADES_PER_ROW} trades to a row, then the rest"
+    lines = [line for r in rows for line in r.removeprefix("<tr><td>").removesuffix("</td>").split("\n")]
+    assert [int(line.split()[0]) for line in lines] == list(range(1, LEDGER_TRADES_PER_ROW + 4))
+    assert all('class="win"' in r or 'class="loss"' in r or 'class="flat"' in r for r in lines)
+    widths = {len(r.split("<span")[0]) for r in lines}
     assert len(widths) == 1, "every line has the same column layout"
