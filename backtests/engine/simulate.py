@@ -132,6 +132,25 @@ def _kernel_input(a: np.ndarray | None, dtype: type, default: np.ndarray) -> np.
     return out
 
 
+_placeholder_arrays: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _placeholders(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read-only arrays of ``n`` NaN, 0.0 and False: the kernel's input for what a strategy does not
+    use (ATR, levels, financing, short signals, sessions). The last length's are kept and shared by
+    every run: made afresh, their 17 MB per million bars were page faults on every run (several
+    milliseconds), and nothing can write to them."""
+    global _placeholder_arrays
+    kept = _placeholder_arrays
+    if kept is None or kept[0] != n:
+        arrays = (np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.bool_))
+        for array in arrays:
+            array.flags.writeable = False
+        kept = (n, *arrays)
+        _placeholder_arrays = kept
+    return kept[1], kept[2], kept[3]
+
+
 def kernel_arrays(
     spec: StrategySpec,
     signals: Signals,
@@ -151,7 +170,7 @@ def kernel_arrays(
     """The compiled kernel's inputs for one market: ``bars`` (B_*), ``events`` (E_*) and the
     parameters ``p`` (P_*). :func:`simulate` runs them; the portfolio kernel runs many."""
     n = len(close)
-    nan = np.full(n, np.nan)
+    nan, zero, never = _placeholders(n)
     per_bar = {
         K.B_OPEN: open_,
         K.B_HIGH: high,
@@ -164,12 +183,10 @@ def kernel_arrays(
         K.B_FIN_LONG: financing[0] if financing else None,
         K.B_FIN_SHORT: financing[1] if financing else None,
     }
-    zero = np.zeros(n)  # no financing
     bars = tuple(
         _kernel_input(per_bar[i], np.float64, zero if i in (K.B_FIN_LONG, K.B_FIN_SHORT) else nan)
         for i in range(K.N_BARS_ARRAYS)
     )
-    never = np.zeros(n, dtype=np.bool_)
     flags = {
         K.E_LONG_ENTRY: signals.long_entry,
         K.E_SHORT_ENTRY: signals.short_entry,
