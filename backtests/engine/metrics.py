@@ -15,6 +15,7 @@ General edge cases:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -460,315 +461,159 @@ def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | 
     return net_return / (exposure / 100.0) if exposure > 0 else None
 
 
-# ---- the equity curve's statistics in one compiled pass --------------------------------------------
+# ---- the equity curve's statistics without the temporaries ----------------------------------------
 #
 # compute_all reads a million-bar curve a dozen times through the functions above (running peak,
-# drawdowns, durations, recovery, ulcer, returns, their mean, deviation and downside). The pass below
-# computes the same numbers in one walk, bit for bit: the comparisons and maxima are exact in any
-# order, and every sum is NumPy's own pairwise summation (``_pairwise_sum``, the order of
-# ``np.add.reduce`` on a contiguous float64 array), so a mean or a deviation rounds as NumPy's does.
-# It applies to the usual curve, every value finite and positive; any other (a wiped-out account, a
-# short curve) goes through the functions above. test_metrics.py checks the two agree exactly.
-
-
-# Inlined into the walk (Numba's own inlining): a call between compiled functions reference-counts
-# each array argument, which, once per leaf of 128 values, would cost more than the arithmetic.
-@njit(cache=True, nogil=True, inline="always")
-def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
-    """NumPy's pairwise sum of ``a[lo:lo + n]`` for n <= 128: under 8 values in a row, else 8
-    lanes, combined as ((0+1)+(2+3))+((4+5)+(6+7)), then the rest in a row."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    whole = n - n % 8
-    while i < whole:
-        j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
+# drawdowns, durations, recovery, ulcer, returns, their mean, deviation and downside), each making
+# arrays of the curve's length: a fresh 8 MB array costs more in page faults than its arithmetic.
+# _curve_stats computes the same numbers with the same NumPy operations in the same order, so bit
+# for bit, writing into two scratch arrays kept per thread, and walks the serial parts (running
+# peak, drawdown durations, each day's last bar) in one compiled loop. It applies to the usual
+# curve, every value finite and positive and the times increasing; any other (a wiped-out account,
+# a curve of one bar) goes through the functions above. test_metrics_curve_pass.py checks the two
+# agree exactly.
 
 
 @njit(cache=True, nogil=True)
-def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
-    """The sum of ``a[lo:lo + n]`` added in NumPy's pairwise order (``pairwise_sum`` in NumPy's
-    ``loops_utils.h``), as :func:`_pairwise_walk` walks it."""
-    state = np.zeros(N_STATE)
-    return _pairwise_walk(MODE_ARRAY, a, np.zeros(0, dtype=np.int64), lo, n, state, 0.0)
-
-
-def _np_sum(a: np.ndarray) -> float:
-    """``np.sum`` of a float64 array: 0.0 plus the pairwise sum (NumPy starts from add's identity)."""
-    return 0.0 + _pairwise_sum(a, 0, a.shape[0])
-
-
-# what _pairwise_walk sums: an array's values, or per bar of an equity curve (running in bar order)
-# the squared percent fall below the running peak, the bar return r, (r - mean)², min(r, 0)²
-MODE_ARRAY, MODE_FALLS, MODE_RETURNS, MODE_DEVIATIONS, MODE_DOWNSIDE = range(5)
-# the walk's running state, by position
-(
-    ST_BAD,
-    ST_PEAK,
-    ST_LAST_PEAK,
-    ST_DD_BARS,
-    ST_DD_DAYS,
-    ST_REAL,
-    ST_MAX_FALL,
-    ST_TROUGH,
-    ST_TROUGH_PEAK,
-    ST_MAX_MONEY,
-    ST_LOW,
-    ST_HIGH,
-) = range(12)
-N_STATE = 12
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _leaf(
-    mode: int,
-    a: np.ndarray,
-    times: np.ndarray,
-    start: int,
-    length: int,
-    buf: np.ndarray,
-    state: np.ndarray,
-    mean: float,
-) -> None:
-    """``buf[:length]``: the values ``mode`` sums for positions ``start`` .. ``start + length - 1``
-    (MODE_FALLS: bars of ``a``; the return modes: returns, r_i = a[i + 1] / a[i] - 1), updating
-    ``state`` (ST_*). The leaves come in position order, so running values carry over."""
-    if mode == MODE_ARRAY:
-        for k in range(length):
-            buf[k] = a[start + k]
-    elif mode == MODE_FALLS:
-        peaks = buf[128:]  # the second half of buf: the running peak of each position
-        bad = state[ST_BAD] > 0
-        peak = state[ST_PEAK]
-        last_peak = int(state[ST_LAST_PEAK])
-        dd_bars = int(state[ST_DD_BARS])
-        dd_days = state[ST_DD_DAYS]
-        real = state[ST_REAL] > 0
-        for k in range(length):
-            i = start + k
-            e = a[i]
-            if not (e > 0.0 and e < np.inf):
-                bad = True
-            if e >= peak:  # at a peak: the drawdown since the last one ends here
-                bars = i - last_peak
-                if bars > 1:
-                    days = (times[i] - times[last_peak]) / DAY_NS
-                    if not real or bars > dd_bars:
-                        dd_bars = bars
-                    if not real or days > dd_days:
-                        dd_days = days
-                    real = True
-                last_peak = i
-                peak = e
-            peaks[k] = peak
-        falls = buf[256:]  # the third: (peak - e) / peak, as a vector loop
-        for k in range(length):
-            falls[k] = (peaks[k] - a[start + k]) / peaks[k]
-        for k in range(length):  # the ulcer's squared percent falls
-            below = falls[k] * 100.0
-            buf[k] = below * below
-        max_fall = state[ST_MAX_FALL]
-        max_money = state[ST_MAX_MONEY]
-        trough = int(state[ST_TROUGH])
-        trough_peak = state[ST_TROUGH_PEAK]
-        for k in range(length):  # the largest fall (its first bar) and fall in money
-            if falls[k] > max_fall:
-                max_fall = falls[k]
-                trough = start + k
-                trough_peak = peaks[k]
-            money = peaks[k] - a[start + k]
-            if money > max_money:
-                max_money = money
-        state[ST_BAD] = 1.0 if bad else 0.0
-        state[ST_PEAK] = peak
-        state[ST_LAST_PEAK] = last_peak
-        state[ST_DD_BARS] = dd_bars
-        state[ST_DD_DAYS] = dd_days
-        state[ST_REAL] = 1.0 if real else 0.0
-        state[ST_MAX_FALL] = max_fall
-        state[ST_TROUGH] = trough
-        state[ST_TROUGH_PEAK] = trough_peak
-        state[ST_MAX_MONEY] = max_money
-    elif mode == MODE_RETURNS:
-        for k in range(length):
-            buf[k] = a[start + k + 1] / a[start + k] - 1.0
-        low = state[ST_LOW]
-        high = state[ST_HIGH]
-        for k in range(length):
-            low = min(low, buf[k])
-            high = max(high, buf[k])
-        state[ST_LOW] = low
-        state[ST_HIGH] = high
-    elif mode == MODE_DEVIATIONS:
-        for k in range(length):
-            dev = (a[start + k + 1] / a[start + k] - 1.0) - mean
-            buf[k] = dev * dev
-    else:
-        for k in range(length):
-            down = min(a[start + k + 1] / a[start + k] - 1.0, 0.0)
-            buf[k] = down * down
-
-
-@njit(cache=True, nogil=True)
-def _pairwise_walk(
-    mode: int, a: np.ndarray, times: np.ndarray, lo: int, n: int, state: np.ndarray, mean: float
-) -> float:
-    """The pairwise sum (NumPy's order: ``pairwise_sum`` in ``loops_utils.h``) of the ``n``
-    values ``mode`` gives from position ``lo`` on (``_leaf``), without making them into an array:
-    a span of at most 128 is one leaf, summed by ``_block_sum``; a longer one is split in two
-    halves, the first a multiple of 8, each summed and then added. NumPy recurses; this walks the
-    same tree with a stack of its own (Numba's disk cache cannot hold a recursive function), so
-    the leaves come left to right and ``_leaf``'s running state holds."""
-    buf = np.empty(384)  # a leaf's values, and _leaf's scratch
-    if n <= 128:
-        _leaf(mode, a, times, lo, n, buf, state, mean)
-        return _block_sum(buf, 0, n)
-    starts = np.empty(64, dtype=np.int64)
-    lengths = np.empty(64, dtype=np.int64)
-    stages = np.empty(64, dtype=np.int64)  # 0: sum the first half next, 1: the second, 2: add them
-    firsts = np.empty(64)  # the first half's sum
-    top = 0
-    starts[0], lengths[0], stages[0] = lo, n, 0
-    done = 0.0  # the sum of the span just finished
-    while True:
-        start, length = starts[top], lengths[top]
-        if length <= 128:
-            _leaf(mode, a, times, start, length, buf, state, mean)
-            done = _block_sum(buf, 0, length)
-            top -= 1
-            continue
-        half = length // 2
-        half -= half % 8
-        if stages[top] == 0:
-            stages[top] = 1
-            top += 1
-            starts[top], lengths[top], stages[top] = start, half, 0
-        elif stages[top] == 1:
-            firsts[top] = done
-            stages[top] = 2
-            top += 1
-            starts[top], lengths[top], stages[top] = start + half, length - half, 0
-        else:
-            done = firsts[top] + done
-            if top == 0:
-                return done
-            top -= 1
-
-
-# _curve_pass's results, by position
-(
-    CV_MAX_FALL,
-    CV_MAX_FALL_MONEY,
-    CV_DD_BARS,
-    CV_DD_DAYS,
-    CV_RECOVERY_BARS,
-    CV_RECOVERY_DAYS,
-    CV_ULCER_SUM,
-    CV_RETURNS_FINITE,
-    CV_RETURNS_MIN,
-    CV_RETURNS_MAX,
-    CV_RETURNS_SUM,
-    CV_RETURNS_SQDEV_SUM,
-    CV_RETURNS_DOWNSIDE_SUM,
-) = range(13)
-N_CURVE = 13
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _curve_pass(eq: np.ndarray, times: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
-    """Four compiled walks over an equity curve ``eq`` (money per bar, at least 2 bars) at
-    ``times`` (int64 ns), and one over the times, making no array of the curve's length (a fresh
-    one costs more in page faults than the arithmetic): (whether it applies -- every value finite
-    and positive, the times increasing; if not, the rest is meaningless --, the CV_* statistics,
-    the positions of each UTC day's last bar). Running peak P, fall (P - e) / P: the largest fall
-    (fraction) and fall in money, the longest drawdown in bars and in days as
-    ``drawdown_durations``, the recovery from the largest fall as ``drawdown_recovery`` (-1 bars:
-    never), the pairwise sum of the squared percent falls (ulcer), and of the bar returns r: all
-    finite (1/0), min, max, pairwise sums of r, of (r - mean)² and of min(r, 0)²."""
+def _peak_walk(eq: np.ndarray, times: np.ndarray, peaks: np.ndarray, last: np.ndarray) -> tuple[bool, int, float, int]:
+    """One walk over ``eq`` (money per bar) at ``times`` (int64 ns): ``peaks`` gets the running
+    maximum, ``last`` each UTC day's last bar. Returns (whether every value is finite and positive
+    and the times increase -- if not, the rest is meaningless --, the longest drawdown in bars and
+    in days as ``drawdown_durations``, the number of days)."""
     n = eq.shape[0]
-    m = n - 1
-    out = np.zeros(N_CURVE)
-    state = np.zeros(N_STATE)
-    state[ST_PEAK] = eq[0]
-    state[ST_MAX_FALL] = -1.0
-    state[ST_MAX_MONEY] = -1.0
-    state[ST_LOW] = np.inf
-    state[ST_HIGH] = -np.inf
-    out[CV_ULCER_SUM] = 0.0 + _pairwise_walk(MODE_FALLS, eq, times, 0, n, state, 0.0)
-    if state[ST_BAD] > 0:
-        return False, out, np.zeros(0, dtype=np.int64)
-    last_peak = int(state[ST_LAST_PEAK])
-    dd_bars = int(state[ST_DD_BARS])
-    dd_days = state[ST_DD_DAYS]
-    real = state[ST_REAL] > 0
+    peak = eq[0]
+    last_peak = 0
+    dd_bars = 0
+    dd_days = 0.0
+    real = False
+    days = 0
+    midnight = (times[0] // DAY_NS + 1) * DAY_NS  # one division a day, not one a bar
+    for i in range(n):
+        e = eq[i]
+        if not (e > 0.0 and e < np.inf):
+            return False, 0, 0.0, 0
+        if e >= peak:  # at a peak: the drawdown since the last one ends here
+            bars = i - last_peak
+            if bars > 1:
+                span = (times[i] - times[last_peak]) / DAY_NS
+                if not real or bars > dd_bars:
+                    dd_bars = bars
+                if not real or span > dd_days:
+                    dd_days = span
+                real = True
+            last_peak = i
+            peak = e
+        peaks[i] = peak
+        if i > 0:
+            if times[i] <= times[i - 1]:
+                return False, 0, 0.0, 0
+            if times[i] >= midnight:
+                last[days] = i - 1
+                days += 1
+                midnight = (times[i] // DAY_NS + 1) * DAY_NS
+    last[days] = n - 1
+    days += 1
     if last_peak < n - 1:  # the open tail: a drawdown not recovered by the last bar
         bars = n - 1 - last_peak
-        days = (times[n - 1] - times[last_peak]) / DAY_NS
+        span = (times[n - 1] - times[last_peak]) / DAY_NS
         if not real or bars > dd_bars:
             dd_bars = bars
-        if not real or days > dd_days:
-            dd_days = days
-    max_fall = state[ST_MAX_FALL]
-    trough = int(state[ST_TROUGH])
-    out[CV_MAX_FALL] = max_fall
-    out[CV_MAX_FALL_MONEY] = state[ST_MAX_MONEY]
-    out[CV_DD_BARS] = dd_bars
-    out[CV_DD_DAYS] = dd_days
+        if not real or span > dd_days:
+            dd_days = span
+    return True, dd_bars, dd_days, days
+
+
+class _Scratch(threading.local):
+    """Two float64 work arrays per thread, kept between runs (a run of n bars needs 2 × 8n bytes)."""
+
+    arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+
+_scratch = _Scratch()
+
+
+def _work_arrays(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 arrays of ``n`` values, views of this thread's kept scratch (made anew when it is
+    too small, or more than twice too large, so one long run does not hold its memory for good)."""
+    kept = _scratch.arrays
+    if kept is None or not n <= len(kept[0]) <= 2 * n:
+        kept = (np.empty(n), np.empty(n))
+        _scratch.arrays = kept
+    return kept[0][:n], kept[1][:n]
+
+
+@dataclass(frozen=True)
+class CurveStats:
+    """The equity curve's figures that compute_all takes from _curve_stats."""
+
+    max_drawdown_pct: float
+    max_drawdown_money: float
+    drawdown_bars: int
+    drawdown_days: float
+    recovery_bars: int | None
+    recovery_days: float | None
+    ulcer: float
+    sharpe: float | None
+    sortino: float | None
+    day_last: np.ndarray  # each UTC day's last bar
+
+
+def _curve_stats(eq: np.ndarray, times: np.ndarray, per_year: float | None) -> CurveStats | None:
+    """The functions above's numbers for the curve ``eq`` at ``times`` (int64 ns), or None when the
+    curve is not one this path takes (fewer than 2 bars, a value not finite or not positive, times
+    not increasing, or the compiled walk not compiled yet while kernels compile in the background)."""
+    n = len(eq)
+    if n < 2 or (jit.interpreting() and not _peak_walk.signatures):
+        return None
+    eq = _read_only(eq, np.float64)
+    peaks, work = _work_arrays(n)
+    ok, dd_bars, dd_days, days = _peak_walk(eq, _read_only(times, np.int64), peaks, work.view(np.int64))
+    if not ok:
+        return None
+    day_last = work.view(np.int64)[:days].copy()
+    # max_drawdown_pct, max_drawdown_money, drawdown_recovery: (peaks - equity) / peaks
+    np.subtract(peaks, eq, out=work)
+    max_money = float(work.max())
+    falls = np.divide(work, peaks, out=work)
+    trough = int(np.argmax(falls))
+    max_fall = falls[trough]
+    recovery_bars: int | None = 0
+    recovery_days: float | None = 0.0
     if max_fall > 0:
-        out[CV_RECOVERY_BARS] = -1.0
-        for j in range(trough, n):
-            if eq[j] >= state[ST_TROUGH_PEAK]:
-                out[CV_RECOVERY_BARS] = j - trough
-                out[CV_RECOVERY_DAYS] = float(times[j] - times[trough]) / DAY_NS
-                break
-    total = 0.0 + _pairwise_walk(MODE_RETURNS, eq, times, 0, m, state, 0.0)
-    low, high = state[ST_LOW], state[ST_HIGH]
-    out[CV_RETURNS_FINITE] = 1.0 if np.isfinite(low) and np.isfinite(high) else 0.0
-    out[CV_RETURNS_MIN] = low
-    out[CV_RETURNS_MAX] = high
-    out[CV_RETURNS_SUM] = total
-    mean = total / m
-    out[CV_RETURNS_SQDEV_SUM] = 0.0 + _pairwise_walk(MODE_DEVIATIONS, eq, times, 0, m, state, mean)
-    out[CV_RETURNS_DOWNSIDE_SUM] = 0.0 + _pairwise_walk(MODE_DOWNSIDE, eq, times, 0, m, state, 0.0)
-    # each UTC day's last bar: with increasing times a day ends where the next bar reaches the
-    # next midnight (one division a day, not one a bar); counted, then written
-    count = 1
-    midnight = (times[0] // DAY_NS + 1) * DAY_NS
-    for i in range(1, n):
-        if times[i] <= times[i - 1]:
-            return False, out, np.zeros(0, dtype=np.int64)
-        if times[i] >= midnight:
-            count += 1
-            midnight = (times[i] // DAY_NS + 1) * DAY_NS
-    last = np.empty(count, dtype=np.int64)
-    k = 0
-    midnight = (times[0] // DAY_NS + 1) * DAY_NS
-    for i in range(1, n):
-        if times[i] >= midnight:
-            last[k] = i - 1
-            k += 1
-            midnight = (times[i] // DAY_NS + 1) * DAY_NS
-    last[k] = n - 1
-    return True, out, last
+        back = np.flatnonzero(eq[trough:] >= peaks[trough])
+        recovery_bars, recovery_days = None, None
+        if len(back):
+            end = trough + int(back[0])
+            recovery_bars, recovery_days = end - trough, float(times[end] - times[trough]) / DAY_NS
+    # ulcer_index: mean of ((peaks - equity) / peaks * 100)²
+    below = np.multiply(falls, 100.0, out=peaks)
+    ulcer = math.sqrt(float(np.mean(np.multiply(below, below, out=below))))
+    # sharpe_ratio and sortino_ratio of simple_returns(eq), NumPy's mean and std(ddof=1) step by step
+    m = n - 1
+    returns = np.subtract(np.divide(eq[1:], eq[:-1], out=work[:m]), 1.0, out=work[:m])
+    low, high = returns.min(), returns.max()
+    sharpe = sortino = None
+    if m >= 2 and per_year is not None and np.isfinite(low) and np.isfinite(high):
+        mean = returns.mean()
+        if high != low:
+            deviation = np.subtract(returns, mean, out=peaks[:m])
+            std = np.sqrt(np.multiply(deviation, deviation, out=deviation).sum() / (m - 1))
+            sharpe = finite_or_none(math.sqrt(per_year) * mean / std)
+        down = np.minimum(returns, 0.0, out=peaks[:m])
+        downside = math.sqrt(float(np.mean(np.multiply(down, down, out=down))))
+        sortino = None if downside == 0 else finite_or_none(math.sqrt(per_year) * mean / downside)
+    return CurveStats(
+        max_drawdown_pct=float(max_fall * 100),
+        max_drawdown_money=max_money,
+        drawdown_bars=int(dd_bars),
+        drawdown_days=float(dd_days),
+        recovery_bars=recovery_bars,
+        recovery_days=recovery_days,
+        ulcer=ulcer,
+        sharpe=sharpe,
+        sortino=sortino,
+        day_last=day_last,
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -789,15 +634,6 @@ def _bars_held_union(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> 
             covered += stop - end
             end = stop
     return covered
-
-
-def _fast_curve(eq: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``_curve_pass`` when it applies (2 bars or more, every value finite and positive, the
-    kernel compiled), else None (the caller takes the functions above)."""
-    if len(eq) < 2 or (jit.interpreting() and not _curve_pass.signatures):
-        return None
-    ok, stats, last = _curve_pass(_read_only(eq, np.float64), _read_only(times, np.int64))
-    return (stats, last) if ok else None
 
 
 def _read_only(a: np.ndarray, dtype: type) -> np.ndarray:
@@ -846,23 +682,22 @@ def compute_all(
     times = _nanoseconds(equity.index) if isinstance(equity.index, pd.DatetimeIndex) else np.arange(len(eq))
     final = float(eq[-1]) if len(eq) else float(initial_capital)
     years = years_spanned(times)
-    curve = _fast_curve(eq, times)
-    if curve is None:
-        bar_returns = simple_returns(eq)
-        day_values, day_times = daily_closes(eq, times)
-        bar_return_count = len(bar_returns)
-    else:
-        stats, last = curve
-        day_values, day_times = eq[last], times[last]
-        bar_return_count = len(eq) - 1
-    day_returns = simple_returns(day_values)
+    bar_return_count = max(len(eq) - 1, 0)  # len(simple_returns(eq))
     if annualisation is not None:
         per_bar_year: float | None = annualisation.periods_per_year
         per_day_year: float | None = annualisation.days_per_year
     else:
         per_bar_year = periods_per_year(bar_return_count, years)
+    curve = _curve_stats(eq, times, per_bar_year)
+    if curve is None:
+        day_values, day_times = daily_closes(eq, times)
+    else:
+        day_values, day_times = eq[curve.day_last], times[curve.day_last]
+    day_returns = simple_returns(day_values)
+    if annualisation is None:
         per_day_year = periods_per_year(len(day_returns), years_spanned(day_times))
     if curve is None:
+        bar_returns = simple_returns(eq)
         peaks = np.maximum.accumulate(eq) if len(eq) else eq
         mdd_pct = max_drawdown_pct(eq, peaks)
         dd_bars, dd_days = drawdown_durations(eq, times, peaks)
@@ -872,16 +707,10 @@ def compute_all(
         sharpe = sharpe_ratio(bar_returns, per_bar_year)
         sortino = sortino_ratio(bar_returns, per_bar_year)
     else:
-        mdd_pct = float(np.float64(stats[CV_MAX_FALL]) * 100)
-        dd_bars, dd_days = int(stats[CV_DD_BARS]), float(stats[CV_DD_DAYS])
-        max_dd_money = float(stats[CV_MAX_FALL_MONEY])
-        recovery_bars, recovery_days = (
-            (None, None)
-            if stats[CV_RECOVERY_BARS] < 0
-            else (int(stats[CV_RECOVERY_BARS]), float(stats[CV_RECOVERY_DAYS]))
-        )
-        ulcer = math.sqrt(float(np.float64(stats[CV_ULCER_SUM]) / len(eq)))
-        sharpe, sortino = _ratios_from_curve(stats, bar_return_count, per_bar_year)
+        mdd_pct, max_dd_money = curve.max_drawdown_pct, curve.max_drawdown_money
+        dd_bars, dd_days = curve.drawdown_bars, curve.drawdown_days
+        recovery_bars, recovery_days = curve.recovery_bars, curve.recovery_days
+        ulcer, sharpe, sortino = curve.ulcer, curve.sharpe, curve.sortino
     cagr = cagr_pct(float(initial_capital), final, years)
     fees = column("fees") if has("fees") else np.zeros(n_trades)
     gross = column("gross_pnl") if has("gross_pnl") else pnl + fees
@@ -962,21 +791,6 @@ def compute_all(
         "annualisation": annualisation.basis if annualisation is not None else "observed",
     }
     return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}
-
-
-def _ratios_from_curve(stats: np.ndarray, count: int, per_year: float | None) -> tuple[float | None, float | None]:
-    """``sharpe_ratio`` and ``sortino_ratio`` of the bar returns from ``_curve_pass``'s sums, with
-    NumPy's own steps (mean = sum / n, std = sqrt(sum of squared deviations / (n - 1)))."""
-    if count < 2 or per_year is None or not stats[CV_RETURNS_FINITE]:
-        return None, None
-    mean = np.float64(stats[CV_RETURNS_SUM]) / count
-    sharpe = None
-    if stats[CV_RETURNS_MAX] != stats[CV_RETURNS_MIN]:
-        std = np.sqrt(np.float64(stats[CV_RETURNS_SQDEV_SUM]) / (count - 1))
-        sharpe = finite_or_none(math.sqrt(per_year) * mean / std)
-    downside = math.sqrt(float(np.float64(stats[CV_RETURNS_DOWNSIDE_SUM]) / count))
-    sortino = None if downside == 0 else finite_or_none(math.sqrt(per_year) * mean / downside)
-    return sharpe, sortino
 
 
 def _exposure(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> float:

@@ -74,10 +74,12 @@ class BacktestResult:
 def data_checksum(data: pd.DataFrame) -> str:
     """sha256 over the UTC timestamps (ns) and the OHLCV values (float64)."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(_times(data).as_unit("ns").asi8).tobytes())
+    times = _times(data)
+    # hashed from the arrays' own memory (``.data``, a memoryview): no bytes copy of each column
+    digest.update(np.ascontiguousarray(times.asi8 if times.unit == "ns" else times.as_unit("ns").asi8).data)
     for column in ("open", "high", "low", "close", "volume"):
         if column in data.columns:
-            digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).tobytes())
+            digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).data)
     return digest.hexdigest()
 
 

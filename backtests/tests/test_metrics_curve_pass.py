@@ -1,5 +1,6 @@
-"""compute_all takes the equity curve's statistics from one compiled pass (metrics._curve_pass)
-and the exposure from a walk over the trades; these must give exactly the numbers of the plain
+"""compute_all takes the equity curve's statistics from metrics._curve_stats (scratch arrays
+and one compiled walk instead of the plain functions' temporaries) and the exposure from a walk
+over the trades; these must give exactly the numbers of the plain
 functions they stand in for (max_drawdown_pct, drawdown_durations, sharpe_ratio, ...), bit for
 bit, on every kind of curve: rising, falling, flat, recovering, at a new peak on the last bar,
 minute to daily bars, with and without the market's calendar. Pure: no Django."""
@@ -14,7 +15,7 @@ from backtests.engine import metrics as M
 def _reference(monkeypatch, *args, **kwargs):
     """compute_all by the plain functions alone."""
     with monkeypatch.context() as patch:
-        patch.setattr(M, "_fast_curve", lambda eq, times: None)
+        patch.setattr(M, "_curve_stats", lambda eq, times, per_year: None)
         patch.setattr(M, "_exposure", M.exposure_pct)
         return M.compute_all(*args, **kwargs)
 
@@ -33,7 +34,7 @@ def _trades(rng, n: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_the_compiled_pass_gives_the_plain_functions_numbers_exactly(monkeypatch, seed):
+def test_the_curve_stats_give_the_plain_functions_numbers_exactly(monkeypatch, seed):
     rng = np.random.default_rng(seed)
     n = int(rng.choice([2, 3, 9, 129, 300, 1_000, 5_000, 20_011]))
     freq = str(rng.choice(["min", "15min", "h", "D"]))
@@ -47,19 +48,12 @@ def test_the_compiled_pass_gives_the_plain_functions_numbers_exactly(monkeypatch
         assert fast == plain
 
 
-def test_a_curve_the_pass_does_not_take_goes_the_plain_way(monkeypatch):
+def test_a_curve_the_fast_path_does_not_take_goes_the_plain_way(monkeypatch):
     """A wiped-out account (zeros) and an unordered index are the plain functions' cases."""
     equity = pd.Series([10_000.0, 9_000.0, 0.0, 0.0], index=pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC"))
-    assert M._fast_curve(equity.to_numpy(), equity.index.asi8) is None
+    assert M._curve_stats(equity.to_numpy(), equity.index.asi8, 1.0) is None
     assert M.compute_all(pd.DataFrame({"pnl": []}), equity, 10_000.0) == _reference(
         monkeypatch, pd.DataFrame({"pnl": []}), equity, 10_000.0
     )
     backwards = pd.Series([1.0, 2.0, 3.0], index=pd.DatetimeIndex([3, 2, 1]).tz_localize("UTC"))
-    assert M._fast_curve(backwards.to_numpy(), backwards.index.asi8) is None
-
-
-def test_the_pairwise_sum_is_numpys():
-    rng = np.random.default_rng(7)
-    for n in [1, 7, 8, 9, 127, 128, 129, 1_000, 8_193, 100_003]:
-        values = rng.standard_normal(n) * 1e-3
-        assert M._np_sum(values) == np.sum(values)
+    assert M._curve_stats(backwards.to_numpy(), backwards.index.asi8, 1.0) is None
