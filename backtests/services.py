@@ -129,8 +129,8 @@ def transition(
 ) -> bool:
     """Move a run from one of ``frm`` to ``to`` if it is still there (and, with ``lease``,
     still held by that lease). Returns whether it moved. Raises IllegalTransition for a move
-    the state machine forbids. ``owner_batch``: the run's (owner id, batch id) when the caller
-    has them (a final move reads them otherwise)."""
+    the state machine forbids. ``owner_batch``: the run's (owner id, batch id, batch params) when
+    the caller has them (a final move reads them otherwise)."""
     for source in frm:
         if to not in ALLOWED_TRANSITIONS.get(source, set()):
             logger.error("illegal transition %s → %s for run %s", source, to, run_id)
@@ -141,18 +141,29 @@ def transition(
     moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
     if moved and to in FINAL_STATUSES:
         observability.RUNS_FINISHED.labels(status=to).inc()
-        owner_id, batch_id = (
-            owner_batch or BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id").first()
+        owner_id, batch_id, batch_params = (
+            owner_batch
+            or BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id", "batch_params").first()
         )
-        transaction.on_commit(lambda: _after_final(owner_id, batch_id))
+        windowed = "window" in (batch_params or {})
+        transaction.on_commit(lambda: _after_final(owner_id, batch_id, windowed=windowed))
     return moved
 
 
-def _after_final(owner_id, batch_id) -> None:
+def _after_final(owner_id, batch_id, *, windowed: bool = True) -> None:
     """A run ended: its owner's next waiting run takes its slot, and its batch (if any) moves on
-    (by task name: batches sits above this app)."""
+    (by task name: batches sits above this app). A grid batch can only move on when its last run
+    ends, so while others of it are still QUEUED or RUNNING no message is sent: each run looks
+    after its own commit, so the last one to end sees every other final and sends it (and the
+    beat sweep is the backstop). A walk-forward run (``windowed``) always sends: the end of a
+    window's in-sample runs creates its out-of-sample run."""
     backtest_dispatch_waiting(owner_id=owner_id)
     if batch_id is not None:
+        if (
+            not windowed
+            and BacktestRun.objects.filter(batch_id=batch_id, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)).exists()
+        ):
+            return
         try:
             current_app.send_task(BATCH_RUN_FINISHED_TASK, args=[str(batch_id)])
         except Exception:  # the broker is down: the batch sweep advances it
@@ -539,9 +550,12 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
     waiting = BacktestRun.objects.filter(owner_id=owner_id, status=RunStatus.QUEUED, dispatched_at__isnull=True)
     if cutoff is not None:
         waiting = waiting.filter(created_at__lte=cutoff)
+    plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
+    room = min(1000, plan.concurrent_runs - _in_flight(owner_id))
     sent = 0
-    for run_id in waiting.order_by("created_at").values_list("id", flat=True)[:1000]:
-        if not backtest_dispatch(run_id=run_id):
+    # the room is counted once, not again before each run (two queries per run sent, on every run's end)
+    for run_id in waiting.order_by("created_at").values_list("id", flat=True)[: max(room, 0)]:
+        if not _send_run_task(run_id, priority=plan.priority):
             break
         sent += 1
     return sent
@@ -1121,7 +1135,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
                     to=RunStatus.SUCCEEDED,
                     frm=(RunStatus.RUNNING,),
                     lease=lease,
-                    owner_batch=(run.owner_id, run.batch_id),
+                    owner_batch=(run.owner_id, run.batch_id, run.batch_params),
                     progress=100,
                     stage="done",
                     finished_at=timezone.now(),

@@ -25,10 +25,18 @@ class BenchPlatform:
     ``env``: extra settings (e.g. QM_RENDER_PDF)."""
 
     def __init__(
-        self, name: str, db: str, redis_db: int, port: int, env: dict | None = None, redis_port: int | None = None
+        self,
+        name: str,
+        db: str,
+        redis_db: int,
+        port: int,
+        env: dict | None = None,
+        redis_port: int | None = None,
+        root: Path = ROOT,
     ):
         self.name, self.db, self.redis_db, self.port = name, db, redis_db, port
-        self.var = ROOT / "var" / f"bench-{name}"
+        self.root = root  # the source tree the platform runs (another one: an A/B against a baseline)
+        self.var = root / "var" / f"bench-{name}"
         self.base = f"http://127.0.0.1:{port}"
         self.extra = env or {}
         self.procs: list[subprocess.Popen] = []
@@ -52,7 +60,7 @@ class BenchPlatform:
             CELERY_BROKER_URL=self.broker_url,
             QM_VAR_DIR=str(self.var),
             QM_LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
+            PYTHONPATH=str(self.root),
             # production settings over plain HTTP on loopback
             DJANGO_SECRET_KEY=self.secret_key,
             QM_SSL_REDIRECT="0",
@@ -71,10 +79,10 @@ class BenchPlatform:
             conn.execute(f"CREATE DATABASE {self.db}")
         shutil.rmtree(self.var, ignore_errors=True)
         self.var.mkdir(parents=True)
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env(), check=True)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=self.root, env=self.env(), check=True)
         out = subprocess.run(
             [sys.executable, "manage.py", "qm_demo"],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env(),
             check=True,
             capture_output=True,
@@ -162,7 +170,7 @@ class BenchPlatform:
                         "--log-level",
                         "warning",
                     ],
-                    cwd=ROOT,
+                    cwd=self.root,
                     env=e,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -186,7 +194,7 @@ class BenchPlatform:
                             f"{self.name}{n}@%h",
                             "--loglevel=WARNING",
                         ],
-                        cwd=ROOT,
+                        cwd=self.root,
                         env=e,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -217,3 +225,19 @@ class BenchPlatform:
         self.stop_redis()
         with psycopg.connect(**PG, dbname="postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+
+
+def baseline_tree(ref: str) -> Path:
+    """The files of ``ref`` (``git archive``, unpacked under var/ and kept for the next call) with
+    its kernel cache filled, for benches that run a baseline and this tree in turns."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tree = ROOT / "var" / f"baseline-{sha}"
+    if not (tree / "manage.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="qm_platform.settings", DJANGO_DEBUG="1", PYTHONPATH=str(tree))
+        subprocess.run([sys.executable, "manage.py", "warm_kernels"], cwd=tree, env=env, check=True)
+    return tree

