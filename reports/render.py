@@ -413,9 +413,9 @@ def _trade_cells(trades: list, decimals: int | None = None) -> tuple[list[list[s
         row = [
             str(t.seq),
             t.direction,
-            f"{t.entry_time:%Y-%m-%d %H:%M}",
+            t.entry_time.isoformat(" ", "minutes")[:16],  # "%Y-%m-%d %H:%M", several times faster
             f"{t.entry_price:,.{decimals}f}",
-            f"{t.exit_time:%Y-%m-%d %H:%M}",
+            t.exit_time.isoformat(" ", "minutes")[:16],
             f"{t.exit_price:,.{decimals}f}",
             _size_text(t.size),
             f"{t.pnl:+,.2f}",
@@ -463,23 +463,20 @@ def ledger_rows(trades: list, decimals: int | None = None) -> dict:
     if with_fees:
         headers.insert(9, "Fees")
     left = {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
-    widths = [len(h) for h in headers]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
-
-    def line(values: list[str]) -> list[str]:
-        return [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))]
-
+    columns = zip(*cells, strict=True) if cells else ([] for _ in headers)
+    widths = [max([len(h), *map(len, column)]) for h, column in zip(headers, columns, strict=True)]
+    specs = [f"{{:{'<' if i in left else '>'}{w}}}" for i, w in enumerate(widths)]  # "{:<5}", "{:>8}"
     pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)  # P&L, P&L %, (Fees,) R share the outcome colour
-    head = "  ".join(line(headers))
-    lines = []
-    for row, outcome in zip(cells, outcomes):
-        parts = line(row)
-        tone = "win" if outcome else "loss" if outcome is False else "flat"
-        lines.append(
-            f'{escape("  ".join(parts[:pnl_from]))}  <span class="{tone}">'
-            f"{escape('  '.join(parts[pnl_from:pnl_to]))}</span>  {escape('  '.join(parts[pnl_to:]))}"
-        )
+    before, coloured, after = (
+        "  ".join(part).format for part in (specs[:pnl_from], specs[pnl_from:pnl_to], specs[pnl_to:])
+    )
+    head = "  ".join(specs).format(*headers)
+    tones = {True: "win", False: "loss", None: "flat"}
+    lines = [
+        f'{escape(before(*row[:pnl_from]))}  <span class="{tones[outcome]}">'
+        f"{escape(coloured(*row[pnl_from:pnl_to]))}</span>  {escape(after(*row[pnl_to:]))}"
+        for row, outcome in zip(cells, outcomes, strict=True)
+    ]
     rows = (
         "<tr><td>" + "\n".join(lines[at : at + LEDGER_TRADES_PER_ROW]) + "</td></tr>"
         for at in range(0, len(lines), LEDGER_TRADES_PER_ROW)
