@@ -11,7 +11,8 @@ swings in it, and it spans level +/- ``zone_width`` / 2 ATR. Zones with fewer th
 highest level at or below the close, the nearest resistance the zone with the lowest level
 above it. ``state``: "in_support" / "in_resistance" when the close is inside that zone (the
 nearer level wins if both), "outside" when in neither, "neutral" when there are no zones.
-Price units. Numba kernel; clustering runs only when the set of swings changes.
+Price units. Numba kernel; clustering runs only when the set of swings changes, over the window's
+prices kept sorted as swings enter and leave (no sort, no allocation per change).
 Approach after the common fractal S/R method (Bill Williams, "Trading Chaos", 1995).
 """
 
@@ -38,6 +39,8 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
     state = np.zeros(n, dtype=np.int8)
     z_level = np.empty(m)
     z_count = np.empty(m)
+    window = np.empty(m)  # the prices of the swings in the window, kept sorted
+    size = 0
     nz = 0
     half = np.nan
     start = 0
@@ -45,9 +48,20 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
     for t in range(n):
         changed = False
         while end < m and ev_bar[end] <= t:
+            # a swing enters: inserted in order (equal prices are interchangeable)
+            price = ev_price[end]
+            at = np.searchsorted(window[:size], price)
+            for k in range(size, at, -1):
+                window[k] = window[k - 1]
+            window[at] = price
+            size += 1
             end += 1
             changed = True
         while start < end and ev_bar[start] - right <= t - lookback:
+            # a swing leaves: one entry of its price goes
+            at = np.searchsorted(window[:size], ev_price[start])
+            window[at : size - 1] = window[at + 1 : size]
+            size -= 1
             start += 1
             changed = True
         if changed:
@@ -55,7 +69,7 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
             width = width_atr * atr[t]
             half = width / 2.0
             if end > start and width > 0.0:
-                levels = np.sort(ev_price[start:end])
+                levels = window[:size]  # np.sort(ev_price[start:end]), kept up to date
                 first = levels[0]
                 total = 0.0
                 count = 0

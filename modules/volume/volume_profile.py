@@ -20,7 +20,8 @@ from modules.common.series import labels
 from modules.common.swings_sr import rolling_max, rolling_min
 
 
-@njit(cache=True)
+# inlined by Numba: as a call it reference-counted ``hist`` twice a bar
+@njit(cache=True, inline="always")
 def _spread(hist, low, high, volume, bottom, scale, bins, sign):
     """Add (sign=1) or remove (sign=-1) one bar's volume, spread evenly over its bins."""
     a = min(int((low - bottom) * scale), bins - 1)
@@ -40,6 +41,8 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
     edges = np.zeros(bins + 1)
     inverse = np.zeros(bins + 1)
     inverse[1:] = 1.0 / np.arange(1, bins + 1)
+    first_bin = np.zeros(period, dtype=np.int64)
+    last_bin = np.zeros(period, dtype=np.int64)
     built = False  # hist holds the window ending at t - 1 on the same price grid
     total = 0.0
     for t in range(period - 1, n):
@@ -71,11 +74,17 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
             # rebuild with a difference array: +share at the first bin, -share past the last
             edges[:] = 0.0
             total = 0.0
-            for j in range(t - period + 1, t + 1):
-                v = volume[j]
+            first = t - period + 1
+            # each bar's first and last bin in a loop of its own (vector code), then the
+            # additions in bar order as before
+            for i in range(period):
+                first_bin[i] = min(int((low[first + i] - bottom) * scale), bins - 1)
+                last_bin[i] = min(int((high[first + i] - bottom) * scale), bins - 1)
+            for i in range(period):
+                v = volume[first + i]
                 if v > 0.0:
-                    a = min(int((low[j] - bottom) * scale), bins - 1)
-                    b = min(int((high[j] - bottom) * scale), bins - 1)
+                    a = first_bin[i]
+                    b = last_bin[i]
                     share = v * inverse[b - a + 1]
                     edges[a] += share
                     edges[b + 1] -= share
