@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
+from . import jit
 from .errors import EngineError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -61,6 +63,26 @@ def check_bars(data: pd.DataFrame, columns: tuple[str, ...] = PRICE_COLUMNS) -> 
     raise EngineError(f"invalid data at {where}: {column}{value} {reason}", code="INVALID_DATA", details=details)
 
 
+@njit(cache=True, nogil=True)
+def _ohlc_plainly_valid(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, times: np.ndarray
+) -> bool:
+    """``_plainly_valid`` for the four prices and int64 times in one pass, no temporaries: every
+    open, low and close above 0, every open, high and close below infinity, high >= low (a NaN
+    fails each), times strictly increasing. Accumulated without branches (vector code)."""
+    n = close.shape[0]
+    ok = n > 0
+    for i in range(n):
+        o = open_[i]
+        c = close[i]
+        hi = high[i]
+        lo = low[i]
+        ok &= (o > 0.0) & (o < np.inf) & (c > 0.0) & (c < np.inf) & (lo > 0.0) & (hi < np.inf) & (hi >= lo)
+    for i in range(1, times.shape[0]):
+        ok &= times[i] > times[i - 1]
+    return ok
+
+
 def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
     """Whether every check passes, by reductions that make no per-bar temporaries but two bool
     arrays (a few ms per million bars, against the per-check masks that find the first bad bar).
@@ -69,6 +91,14 @@ def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
     high, low = prices["high"], prices["low"]
     if len(high) == 0:
         return False  # the checks below need a value; the full checks handle an empty frame
+    if (
+        tuple(prices) == PRICE_COLUMNS
+        and isinstance(index, pd.DatetimeIndex)
+        and not (jit.interpreting() and not _ohlc_plainly_valid.signatures)
+    ):
+        # the engine's usual frame: one compiled pass (about a quarter of the reductions' time)
+        open_, high_, low_, close = (_read_only(prices[c]) for c in PRICE_COLUMNS)
+        return bool(_ohlc_plainly_valid(open_, high_, low_, close, _read_only(index.asi8)))
     for column, values in prices.items():
         if column != "high" and not values.min() > 0:
             return False
@@ -80,3 +110,12 @@ def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
         times = index.asi8  # in the index's own unit: the order is the same in any
         return bool(np.greater(times[1:], times[:-1]).all())
     return True
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous and read-only (a view when it is one already): one compiled signature."""
+    out = np.ascontiguousarray(a)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
