@@ -204,7 +204,7 @@ def _simulate_and_measure(
     sim = simulate(spec, signals, *prices, on_progress=progress, intrabar=finer, **inputs)
     progress("analysing", 0, 1)
     trades = trade_frame(sim, _times(data))
-    equity = pd.Series(sim.equity, index=data.index, name="equity")
+    equity = pd.Series(sim.equity, index=data.index, name="equity", copy=False)  # sim's own array: no copy
     close = prices[3]
     measured = trades
     if trade_from is not None:  # the warm-up is not part of the measured period
