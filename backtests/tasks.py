@@ -41,8 +41,8 @@ def render_report_task(run_id: str) -> str:
 
 
 @shared_task(name="backtests.tasks.dispatch_queued_runs", ignore_result=True)
-def dispatch_queued_runs() -> int:
-    return services.backtest_dispatch_pending()
+def dispatch_queued_runs(older_than_seconds: float = 5) -> int:
+    return services.backtest_dispatch_pending(older_than_seconds=older_than_seconds)
 
 
 @shared_task(name="backtests.tasks.redispatch_unclaimed_runs", ignore_result=True)

@@ -1,10 +1,11 @@
 """How soon a new worker serves: a run is waiting in the broker, a Celery worker process is started,
-and the clock runs until the run is SUCCEEDED. Twice: with the kernel cache that
+and the clock runs until the run is SUCCEEDED. Two cases, each started ``--trials`` times (3),
+alternately, medians printed with the load average: with the kernel cache that
 ``manage.py warm_kernels`` filled at install (a fresh host from the image), and with an empty
 cache (a host whose CPU the cache does not match: the worker compiles in the background and
 serves the run through the kernels' Python code meanwhile).
 
-    python3 bench/worker_start.py        # PostgreSQL and Redis on loopback, like the tests
+    python3 bench/worker_start.py [--trials 3]   # PostgreSQL and Redis on loopback, like the tests
 
 Prints a table; the goal is a first run finished within 10 s of the worker's start.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,26 +68,36 @@ def first_run(token: str, cache_dir: Path, label: str) -> dict:
 
 
 def main() -> None:
+    trials = int(sys.argv[sys.argv.index("--trials") + 1]) if "--trials" in sys.argv else 3
     if not any(INSTALLED_CACHE.rglob("*.nbi")):
         sys.exit("no installed kernel cache: run `python3 manage.py warm_kernels` (scripts/setup.sh does) first")
     token = PLATFORM.setup_database()
-    empty = Path(tempfile.mkdtemp(prefix="qm-empty-numba-cache-"))
+    empties: list[Path] = []
     rows = []
     try:
         PLATFORM.start(workers=0)
-        rows.append(first_run(token, INSTALLED_CACHE, "cached"))
-        rows.append(first_run(token, empty, "empty"))
+        for _ in range(trials):  # alternated, so the machine's other load weighs on both alike
+            rows.append(first_run(token, INSTALLED_CACHE, "cached"))
+            empties.append(Path(tempfile.mkdtemp(prefix="qm-empty-numba-cache-")))  # a new one each time
+            rows.append(first_run(token, empties[-1], "empty"))
     finally:
         PLATFORM.stop()
         PLATFORM.drop_database()
-        shutil.rmtree(empty, ignore_errors=True)
-    print(f"\nA new worker's first run (6 months of 1h bars, RSI), {os.cpu_count()} cores")
+        for empty in empties:
+            shutil.rmtree(empty, ignore_errors=True)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nA new worker's first run (6 months of 1h bars, RSI), {os.cpu_count()} cores, load average {load}")
+    print(f"median of {trials} starts (fastest–slowest)")
     print("| kernel cache | worker ready | first run SUCCEEDED | status |")
     print("|---|---:|---:|---|")
     names = {"cached": "filled at install (warm_kernels)", "empty": "empty (compiles in the background)"}
-    for row in rows:
-        ready = f"{row['ready_s']:.1f} s" if row["ready_s"] is not None else "–"
-        print(f"| {names[row['case']]} | {ready} | **{row['first_run_s']:.1f} s** | {row['status']} |")
+    for case, name in names.items():
+        mine = [row for row in rows if row["case"] == case]
+        readies = [row["ready_s"] for row in mine if row["ready_s"] is not None]
+        firsts = [row["first_run_s"] for row in mine]
+        ready = f"{statistics.median(readies):.1f} s ({min(readies):.1f}–{max(readies):.1f})" if readies else "–"
+        first = f"**{statistics.median(firsts):.1f} s** ({min(firsts):.1f}–{max(firsts):.1f})"
+        print(f"| {name} | {ready} | {first} | {', '.join(sorted({row['status'] for row in mine}))} |")
     print("\nseconds after the worker process was started; goal: first run within 10 s")
 
 

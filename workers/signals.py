@@ -2,6 +2,8 @@
 reached the broker when the worker is ready, close the warm Chromium when a process exits."""
 
 import logging
+import threading
+import time
 
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
@@ -9,31 +11,64 @@ logger = logging.getLogger("qm.workers")
 
 
 @worker_process_init.connect
-def warm_engine(**_kwargs) -> None:
-    """Load the engine's compiled kernels before the first run, so no user's run pays for them.
+def warm_engine(**_kwargs) -> threading.Thread:
+    """Get a new pool process ready for its first run without holding up its start: returns at
+    once, the warming goes on in a background thread (returned, for tests).
 
-    With Numba's disk cache filled for this CPU and code (``manage.py warm_kernels`` at install)
-    that takes seconds and is done here. Otherwise (another CPU, changed code, no warm-up at
-    install) the kernels compile in a background thread, which takes minutes, and the process
-    serves runs at once, running what is not compiled yet as plain Python (slower, same results:
-    ``backtests.engine.jit``).
+    Celery counts a pool process as up only when this hook has returned, takes no run before, and
+    kills one that is not up within ``worker_proc_alive_timeout`` (4 s): a start-up that loads
+    kernels here would delay every first run by that much and, on a loaded host, be killed and
+    start over. In the background instead, the first run starts at once and its own I/O (claim,
+    database, market data from S3) overlaps the loading; a kernel the run reaches before the
+    thread has loaded it is loaded by the run (Numba's compiler lock makes the two wait for each
+    other, never load twice).
 
-    The data providers (yfinance, curl_cffi) are imported here too, without touching the
-    network. Imported lazily inside a run instead, a soft time limit striking mid-import left a
-    half-initialised module behind that failed every later run of the process."""
-    from marketdata.services import build_providers
+    The thread builds the data manager first (it imports the data providers, yfinance and
+    curl_cffi, and boto3 for S3, without touching the network: every run needs it), then:
 
-    build_providers()
+    - with Numba's disk cache filled for this CPU and code (``manage.py warm_kernels`` at install),
+      loads the engine's and the Monte Carlo's kernels (a second or so). The modules' kernels are
+      left to the runs that use them (each loads in milliseconds; all 74 take seconds of CPU a
+      fresh host's first runs would pay for);
+    - otherwise (another CPU, changed code, no warm-up at install) compiles every kernel, which
+      takes minutes, while runs go on running what is not compiled yet as plain Python (slower,
+      same results: ``backtests.engine.jit``).
 
-    from backtests.engine import jit, kernel, montecarlo, warm_up
+    A provider imported lazily inside a run instead could be cut by a soft time limit mid-import
+    and leave a half-initialised module that failed every later run of the process; imported by
+    this thread, a run that needs it meanwhile waits for the import to finish."""
+    from backtests.engine import jit, kernel, montecarlo
     from backtests.engine.warm import warm_up_all
 
     if jit.cache_matches(kernel.run_kernel, montecarlo._paths_kernel):
+        thread = threading.Thread(target=_load_cached_kernels, name="qm-kernel-load", daemon=True)
+        thread.start()
+        return thread
+    logger.warning("Numba's cache does not match this machine: compiling in the background, runs go on meanwhile")
+    return jit.warm_in_background(lambda: (_build_data_manager(), warm_up_all()))
+
+
+def _load_cached_kernels() -> None:
+    from backtests.engine import montecarlo, warm_up
+
+    started = time.monotonic()
+    _build_data_manager()
+    try:
         warm_up()
         montecarlo.warm_up()
-    else:
-        logger.warning("Numba's cache does not match this machine: compiling in the background, runs go on meanwhile")
-        jit.warm_in_background(warm_up_all)
+    except Exception:
+        logger.exception("loading the engine's kernels failed; they load when a run first uses them")
+        return
+    logger.info("engine kernels loaded from the cache in %.1f s", time.monotonic() - started)
+
+
+def _build_data_manager() -> None:
+    from marketdata.services import get_data_manager
+
+    try:
+        get_data_manager()
+    except Exception:  # a run builds it again and reports what is wrong
+        logger.exception("building the data manager at start-up failed")
 
 
 @worker_process_shutdown.connect
@@ -49,7 +84,13 @@ def close_browser(**_kwargs) -> None:
 
 @worker_ready.connect
 def dispatch_on_start(**_kwargs) -> None:
-    """Start-up sweep: hand any run that never reached the broker to it now."""
-    from backtests.services import backtest_dispatch_pending
+    """Start-up sweep: hand any run that never reached the broker to it, through a task (the beat's
+    outbox sweep, counting runs saved a moment ago too) that a pool process runs. Celery consumes
+    nothing until this hook returns: the sweep's queries done here, on a busy database (a batch
+    with hundreds of runs in the outbox), held a new worker's first run up by seconds."""
+    from backtests.tasks import dispatch_queued_runs
 
-    backtest_dispatch_pending(older_than_seconds=0)
+    try:
+        dispatch_queued_runs.apply_async(kwargs={"older_than_seconds": 0})
+    except Exception:  # the beat's sweep sends them within 15 s
+        logger.exception("could not send the start-up sweep")
