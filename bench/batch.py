@@ -30,7 +30,7 @@ import time
 
 import psycopg
 import requests
-from harness import PG, BenchPlatform, baseline_tree
+from harness import PG, BenchPlatform, CpuMeter, baseline_tree
 
 ENV = {"QM_RENDER_PDF": 0, "QM_BATCH_RENDER_PDF": 1}
 PLATFORM = BenchPlatform("batch", db="qm_bench_batch", redis_db=11, port=8766, env=ENV, redis_port=6392)
@@ -129,20 +129,20 @@ def batch_stats(platform: BenchPlatform, batch_id: str) -> dict:
 
 
 def run_batch(platform: BenchPlatform, headers: dict, definition: dict) -> dict:
-    cpu_before = platform.cpu_seconds()
-    started = time.monotonic()
-    response = requests.post(f"{platform.base}/api/v1/batches", json=definition, headers=headers, timeout=600)
-    response.raise_for_status()
-    posted = time.monotonic() - started
-    done, pdf = wait_batch(platform, response.json()["id"])
-    cpu_after = platform.cpu_seconds()
+    with CpuMeter(platform) as meter:
+        started = time.monotonic()
+        response = requests.post(f"{platform.base}/api/v1/batches", json=definition, headers=headers, timeout=600)
+        response.raise_for_status()
+        posted = time.monotonic() - started
+        done, pdf = wait_batch(platform, response.json()["id"])
+    cpu = meter.seconds()
     stats = batch_stats(platform, response.json()["id"])
     return {
         "id": response.json()["id"],
         "post": posted,
         "done": posted + done,
         "pdf": posted + pdf if pdf is not None else None,
-        "cpu_ms": {role: (cpu_after[role] - cpu_before[role]) * 1000 / max(1, stats["runs"]) for role in cpu_after},
+        "cpu_ms": {role: seconds * 1000 / max(1, stats["runs"]) for role, seconds in cpu.items()},
         "load": os.getloadavg(),
         **stats,
     }

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,16 +121,16 @@ class BenchPlatform:
             self.redis.wait(timeout=30)
             self.redis = None
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds (user + system) used so far by this platform's processes, by role: ``http``
-        (gunicorn), ``workers`` (Celery), ``postgres`` (the server processes serving this bench's
-        database; the machine's PostgreSQL is shared, so only backends connected to it count) and
-        ``redis`` (only with a Redis of the bench's own). Take the difference of two calls."""
+    def process_cpu(self) -> dict[int, tuple[str, float]]:
+        """CPU seconds (user + system) used so far by each of this platform's processes, with its
+        role: ``http`` (gunicorn), ``workers`` (Celery, Chromium included), ``postgres`` (the server
+        processes serving this bench's database; the machine's PostgreSQL is shared, so only
+        backends connected to it count) and ``redis`` (only with a Redis of the bench's own)."""
         tick = os.sysconf("SC_CLK_TCK")
         roles = {p.pid: ("http" if "gunicorn" in " ".join(p.args) else "workers") for p in self.procs}
         if self.redis is not None:
             roles[self.redis.pid] = "redis"
-        out = dict.fromkeys(("http", "workers", "postgres", "redis"), 0.0)
+        out = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -144,7 +145,7 @@ class BenchPlatform:
             if role is None and cmdline.startswith("postgres: ") and f" {self.db} " in cmdline:
                 role = "postgres"
             if role is not None:
-                out[role] += used / tick
+                out[int(entry.name)] = (role, used / tick)
         return out
 
     def start(self, workers: int, **env) -> None:
@@ -241,3 +242,40 @@ def baseline_tree(ref: str) -> Path:
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="qm_platform.settings", DJANGO_DEBUG="1", PYTHONPATH=str(tree))
         subprocess.run([sys.executable, "manage.py", "warm_kernels"], cwd=tree, env=env, check=True)
     return tree
+
+
+ROLES = ("http", "workers", "postgres", "redis")
+
+
+class CpuMeter:
+    """CPU seconds of a platform's processes by role over a span (``with CpuMeter(p) as meter``),
+    sampled every ``interval`` seconds: a process that ends inside the span (a database backend
+    recycled after CONN_MAX_AGE) keeps what it used up to its last sample."""
+
+    def __init__(self, platform: BenchPlatform, interval: float = 0.5):
+        self.platform, self.interval = platform, interval
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample_until_done, daemon=True)
+
+    def __enter__(self) -> CpuMeter:
+        self.first = self.platform.process_cpu()
+        self.last = dict(self.first)
+        self.thread.start()
+        return self
+
+    def _sample_until_done(self) -> None:
+        while not self.done.wait(self.interval):
+            self.last.update(self.platform.process_cpu())
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+        self.last.update(self.platform.process_cpu())
+
+    def seconds(self) -> dict[str, float]:
+        out = dict.fromkeys(ROLES, 0.0)
+        for pid, (role, used) in self.last.items():
+            out[role] += used - self.first.get(pid, (role, 0.0))[1]
+        return out

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import requests
-from harness import PG, BenchPlatform, baseline_tree
+from harness import PG, BenchPlatform, CpuMeter, baseline_tree
 
 PLATFORM = BenchPlatform("throughput", db="qm_bench", redis_db=10, port=8765, redis_port=6390)
 ORIGINAL = "6–10 runs/min, 3–10 s per run (original report)"
@@ -105,12 +105,12 @@ def wait_done(platform: BenchPlatform, ids: list[str], timeout: float = 1800) ->
 
 
 def batch(platform: BenchPlatform, token: str, bodies: list[dict]) -> dict:
-    cpu_before = platform.cpu_seconds()
-    started = time.monotonic()
-    ids = submit_all(platform, token, bodies)
-    rows = wait_done(platform, ids)
-    elapsed = time.monotonic() - started
-    cpu_after = platform.cpu_seconds()
+    with CpuMeter(platform) as meter:
+        started = time.monotonic()
+        ids = submit_all(platform, token, bodies)
+        rows = wait_done(platform, ids)
+        elapsed = time.monotonic() - started
+    cpu = meter.seconds()
     failed = [r for r in rows if r[0] != "SUCCEEDED"]
     latencies = sorted((r[2] - r[1]).total_seconds() for r in rows)
     steps: dict[str, float] = {}
@@ -126,7 +126,7 @@ def batch(platform: BenchPlatform, token: str, bodies: list[dict]) -> dict:
         "p50": statistics.median(latencies),
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
         "steps": steps,
-        "cpu_ms": {role: (cpu_after[role] - cpu_before[role]) * 1000 / len(ids) for role in cpu_after},
+        "cpu_ms": {role: seconds * 1000 / len(ids) for role, seconds in cpu.items()},
         "load": os.getloadavg(),
     }
 
