@@ -135,12 +135,23 @@ def compute_operands(
 
 def evaluate(blocks: tuple[Block, ...], columns: Mapping[str, np.ndarray], length: int) -> np.ndarray:
     """The entry signal per bar: AND over blocks of each block's AND/OR of its conditions."""
-    signal = np.ones(length, dtype=bool)
+    if not blocks:
+        return np.zeros(length, dtype=bool)
+    signal: np.ndarray | None = None
     for block in blocks:
+        # combined in place, mask by mask (a reduce over the list would stack the masks first)
+        combine = np.logical_or if block.logic == "any" else np.logical_and
         masks = [evaluate_condition(c, columns) for c in block.conditions]
-        combined = np.logical_or.reduce(masks) if block.logic == "any" else np.logical_and.reduce(masks)
-        signal &= combined
-    return signal if blocks else np.zeros(length, dtype=bool)
+        # no condition: all (AND's identity) or none (OR's), as a reduce over nothing gives
+        combined = np.array(masks[0], dtype=bool) if masks else np.full(length, block.logic != "any")
+        for mask in masks[1:]:
+            combine(combined, mask, out=combined)
+        if signal is None:
+            signal = combined
+        else:
+            signal &= combined
+    assert signal is not None
+    return signal
 
 
 def _values(v: Any, columns: Mapping[str, np.ndarray]):
