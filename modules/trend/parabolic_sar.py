@@ -7,10 +7,32 @@ crosses the SAR. Computed with TA-Lib ``SAR``; the first bar is NaN. Price units
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.errors import ModuleConfigError
+
+DIRECTIONS = ("bullish", "bearish", "neutral")
+
+
+@njit(cache=True, nogil=True)
+def _direction(close, sar):
+    """Direction codes (DIRECTIONS: close above the SAR, below it, else -- equal or NaN) and
+    whether the direction flipped between bullish and bearish from the bar before, in one pass
+    (no boolean temporaries)."""
+    n = close.shape[0]
+    direction = np.empty(n, dtype=np.int8)
+    reversal = np.zeros(n, dtype=np.bool_)
+    previous = np.int8(2)
+    for t in range(n):
+        bull = np.int8(close[t] > sar[t])
+        bear = np.int8(close[t] < sar[t])
+        code = np.int8(2 - 2 * bull - bear)
+        direction[t] = code
+        if t > 0:
+            reversal[t] = (code == 0 and previous == 1) or (code == 1 and previous == 0)
+        previous = code
+    return direction, reversal
 
 
 class ParabolicSAR(BaseModule):
@@ -45,9 +67,5 @@ class ParabolicSAR(BaseModule):
             acceleration=config["acceleration"],
             maximum=config["maximum"],
         )
-        close = as_float(data, "close")
-        bull, bear = close > sar, close < sar
-        reversal = np.zeros(len(sar), dtype=bool)
-        reversal[1:] = (bull[1:] & bear[:-1]) | (bear[1:] & bull[:-1])
-        direction = labels([(bull, "bullish"), (bear, "bearish")], len(sar), "neutral")
-        return {"value": sar, "direction": direction, "reversal": reversal}
+        direction, reversal = _direction(as_float(data, "close"), sar)
+        return {"value": sar, "direction": labels_from_codes(direction, DIRECTIONS), "reversal": reversal}
