@@ -7,8 +7,9 @@ but the network (and the installed code with its compiled kernels, as an image w
 2. the link of the worker holding a run is cut mid-run: the other worker takes it over after the
    heartbeat timeout and it ends SUCCEEDED once; the cut worker's late writes are refused;
 3. the database host is cut for 5 s mid-run: nothing is lost or stuck;
-4. a third worker host added while a 200-run batch runs takes runs within seconds (printed) and
-   takes its share of the batch, so the batch's wall time drops (printed: with and without it);
+4. a third worker host added while a 200-run batch runs takes runs within seconds (printed: its
+   ready and first-run seconds) and at least a third of the runs left, runs the other two need
+   not do, so the batch's wall time drops (printed: with it, and the others' time alone);
 5. Redis is restarted without persistence while 50 runs are queued: all 50 end SUCCEEDED, once.
 
 CPUs. Namespaces separate the network, not the processors: unpinned, every "host" would share
