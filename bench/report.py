@@ -10,7 +10,9 @@ exactly ``--trades`` trades; no database needed), then in one process:
 - warm: ``--repeat`` more PDFs in the same warm browser and page (what workers do);
 - floor: interleaved with the warm PDFs, the same warm browser and page printing the very HTML
   the report built, as a static document (no template, no charts): what Chromium alone costs
-  for these pages; the warm PDF's ratio to it is what building the HTML adds;
+  for these pages; the warm PDF's ratio to it is what building the HTML adds; for both, the CPU
+  time every process spent per PDF (what a PDF costs a loaded worker host, and steadier than
+  wall time on a shared machine);
 - warm, new page: ``--repeat`` PDFs in a warm browser, opening a new page for each;
 - fresh: ``--fresh`` PDFs each in a newly started Playwright + Chromium (what a renderer
   without a warm browser pays), closed after each PDF.
@@ -188,6 +190,30 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def cpu_ms() -> float:
+    """CPU time so far of this process and every process under it (Playwright's driver,
+    Chromium's browser, renderer and helpers), in ms, from each thread's /proc schedstat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    children.setdefault(int(stat.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
+                    total += int(schedstat.read().split()[0])
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total / 1e6
+
+
 def start_browser():
     from playwright.sync_api import sync_playwright
 
@@ -243,17 +269,21 @@ def main() -> None:
     chart_timer.take()
     load_before = os.getloadavg()
     static = doc  # the pages as a static document: what the report built, printed as it is
-    warm, html_ms, chart_ms, floor = [], [], [], []
+    warm, html_ms, chart_ms, floor, warm_cpu, floor_cpu = [], [], [], [], [], []
     for _ in range(args.repeat):
+        c0 = cpu_ms()
         t0 = time.perf_counter()
         doc, build = html()
         pdf = html_to_pdf(doc, page_format=args.page_size)
         warm.append((time.perf_counter() - t0) * 1000)
+        warm_cpu.append(cpu_ms() - c0)
         html_ms.append(build)
         chart_ms.append(chart_timer.take())
+        c0 = cpu_ms()
         t0 = time.perf_counter()
         html_to_pdf(static, page_format=args.page_size)
         floor.append((time.perf_counter() - t0) * 1000)
+        floor_cpu.append(cpu_ms() - c0)
     load_after = os.getloadavg()
     shutdown_browser()
     if not any(chart_ms):
@@ -309,6 +339,11 @@ def main() -> None:
         f"| floor: the same pages as a static HTML, printed by the same warm Chromium | {len(floor)} | "
         f"{floor_med:.0f} | {percentile(floor, 95):.0f} |"
     )
+    print(
+        f"| CPU per warm PDF, every process (Python, driver, Chromium), mean | {len(warm_cpu)} | "
+        f"{statistics.fmean(warm_cpu):.0f} | |"
+    )
+    print(f"| CPU per floor PDF, every process, mean | {len(floor_cpu)} | {statistics.fmean(floor_cpu):.0f} | |")
     print(
         f"| warm browser, a new page per PDF: HTML + page + PDF | {len(new_page_warm)} | "
         f"{statistics.median(new_page_warm):.0f} | {percentile(new_page_warm, 95):.0f} |"
