@@ -6,19 +6,22 @@ shutdown. The executable comes from ``settings.QM_CHROMIUM_PATH`` (the system ch
 present), else Playwright's own.
 
 Page size, margins and the page footer come from the document's ``@page`` rules (the report
-template sets them from ``QM_REPORT_PAGE_SIZE``); ``page_format`` and ``DEFAULT_MARGIN`` serve
+template sets them from ``QM_REPORT_PAGE_SIZE``); ``page_format`` and ``DEFAULT_MARGIN_MM`` serve
 documents without them.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import logging
 import os
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -39,7 +42,7 @@ CHROMIUM_ARGS = [
 ]
 PAGE_TIMEOUT_MS = 60_000
 PDFS_PER_PAGE = 100
-DEFAULT_MARGIN = {"top": "12mm", "bottom": "12mm", "left": "12mm", "right": "12mm"}
+DEFAULT_MARGIN_MM = 12
 
 
 class PdfRenderError(Exception):
@@ -54,10 +57,25 @@ def launch_options() -> dict:
     return options
 
 
-def new_page(browser):
+MM_PER_INCH = 25.4
+# Paper sizes in inches (what Chromium's printToPDF takes) for documents without an @page size.
+PAPER_INCHES = {"a4": (210 / MM_PER_INCH, 297 / MM_PER_INCH), "letter": (8.5, 11.0)}
+
+
+@dataclass
+class Tab:
+    """A page of the browser and the DevTools session that prints in it."""
+
+    page: Any  # playwright.sync_api.Page
+    session: Any  # its CDPSession
+    frame_id: str  # the page's main frame, whose document each PDF replaces
+
+
+def new_page(browser) -> Tab:
     page = browser.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
-    return page
+    session = page.context.new_cdp_session(page)
+    return Tab(page, session, session.send("Page.getFrameTree")["frameTree"]["frame"]["id"])
 
 
 # A printed document is never looked at on screen, yet Chromium lays it out for the screen when
@@ -76,19 +94,43 @@ def printable(html: str) -> str:
     return html[:at] + SCREEN_HIDDEN + html[at:]
 
 
-def print_to_pdf(page, html: str, page_format: str) -> bytes:
-    page.set_content(printable(html), wait_until="load")
+def print_to_pdf(tab: Tab, html: str, page_format: str) -> bytes:
+    """Replace the tab's document with ``html`` and print it, in two DevTools calls.
+
+    ``Page.setDocumentContent`` parses the document before it returns (a report loads nothing,
+    so it is complete), and ``Page.printToPDF`` answers with the PDF itself: Playwright's
+    ``set_content`` and ``pdf`` take several more round trips through its driver (waiting for the
+    load event, then reading the PDF as a stream), about 7 ms a PDF on this machine
+    (bench/report.py's floor row prints through here too)."""
+    tab.session.send("Page.setDocumentContent", {"frameId": tab.frame_id, "html": printable(html)})
+    width, height = PAPER_INCHES[page_format.lower()]
+    margin = DEFAULT_MARGIN_MM / MM_PER_INCH
     # The document's @page size and margins win over these, which serve documents without.
-    return page.pdf(format=page_format, print_background=True, prefer_css_page_size=True, margin=DEFAULT_MARGIN)
+    printed = tab.session.send(
+        "Page.printToPDF",
+        {
+            "paperWidth": width,
+            "paperHeight": height,
+            "marginTop": margin,
+            "marginBottom": margin,
+            "marginLeft": margin,
+            "marginRight": margin,
+            "printBackground": True,
+            "preferCSSPageSize": True,
+            "generateTaggedPDF": False,
+            "generateDocumentOutline": False,
+        },
+    )
+    return base64.b64decode(printed["data"])
 
 
 def print_page(browser, html: str, page_format: str) -> bytes:
     """One PDF in a new page of ``browser`` (a Playwright sync Browser), closed afterwards."""
-    page = new_page(browser)
+    tab = new_page(browser)
     try:
-        return print_to_pdf(page, html, page_format)
+        return print_to_pdf(tab, html, page_format)
     finally:
-        page.close()
+        tab.page.close()
 
 
 class _Browser:
@@ -96,16 +138,16 @@ class _Browser:
 
     Opening a page costs about as much as printing a 500-trade report here (170–250 ms each on
     a 2-core machine; bench/report.py), so a PDF does not open one: each PDF replaces the whole
-    document of one warm page (``set_content``; reports carry no scripts and load nothing, so
+    document of one warm page (``print_to_pdf``; reports carry no scripts and load nothing, so
     nothing of one report survives into the next). The
-    page is replaced after ``PDFS_PER_PAGE`` PDFs (bounding whatever a long-lived page might
-    accumulate) and after any failure; the browser is relaunched when it has died.
+    page is replaced after ``PDFS_PER_PAGE`` PDFs (its renderer grows by about 1 MB a 500-trade
+    PDF: 140 -> 420 MB over 300) and after any failure; the browser is relaunched when it has died.
     """
 
     def __init__(self) -> None:
         self._playwright = None
         self._browser = None
-        self._page = None
+        self._page: Tab | None = None
         self._page_uses = 0
         self.launches = 0
 
@@ -127,19 +169,19 @@ class _Browser:
         )
         return self._browser
 
-    def page(self):
+    def page(self) -> Tab:
         browser = self.get()
-        if self._page is None or self._page.is_closed() or self._page_uses >= PDFS_PER_PAGE:
+        if self._page is None or self._page.page.is_closed() or self._page_uses >= PDFS_PER_PAGE:
             self.drop_page()
             self._page = new_page(browser)
         self._page_uses += 1
         return self._page
 
     def drop_page(self) -> None:
-        page, self._page, self._page_uses = self._page, None, 0
-        if page is not None:
+        tab, self._page, self._page_uses = self._page, None, 0
+        if tab is not None:
             try:
-                page.close()
+                tab.page.close()
             except Exception:  # the page or the browser is already gone
                 logger.debug("ignoring error while closing a page", exc_info=True)
 
@@ -197,7 +239,10 @@ def _render(html: str, page_format: str) -> bytes:
 
 
 def html_to_pdf(html: str, *, page_format: str = "A4", timeout: float = 120) -> bytes:
-    """Print ``html`` (self-contained: inline CSS and SVG) to PDF bytes in the warm browser."""
+    """Print ``html`` (self-contained: inline CSS and SVG) to PDF bytes in the warm browser;
+    ``page_format`` (A4 or Letter) serves a document without an @page size."""
+    if page_format.lower() not in PAPER_INCHES:
+        raise ValueError(f"unknown page format {page_format!r}: A4 or Letter")
     return _get_executor().submit(_render, html, page_format).result(timeout=timeout)
 
 
