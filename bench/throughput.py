@@ -198,7 +198,9 @@ def single(platform: BenchPlatform, token: str, n: int, offset: int) -> dict:
     for i in range(n):
         started = time.monotonic()
         url = f"{platform.base}/api/v1/backtests"
-        run_id = requests.post(url, json=body(offset + i), headers=headers, timeout=30).json()["id"]
+        response = requests.post(url, json=body(offset + i), headers=headers, timeout=30)
+        response.raise_for_status()
+        run_id = response.json()["id"]
         while requests.get(f"{url}/{run_id}", headers=headers, timeout=30).json()["status"] not in (
             "SUCCEEDED",
             "FAILED",

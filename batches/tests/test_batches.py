@@ -4,9 +4,11 @@ cancel, walk-forward windows and schedules' drift. Runs are executed in-process 
 ``backtest_execute``; the chord callback is stood in for by ``batch_advance``."""
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from celery import current_app
 from django.test import override_settings
 
 from backtests import services as run_services
@@ -223,6 +225,25 @@ def test_a_failed_run_is_listed_and_does_not_fail_the_batch(alice, monkeypatch):
     assert failed["params"] == {PERIOD: 14}
 
 
+def test_only_the_last_run_of_a_grid_batch_to_end_sends_the_batch_on(
+    alice, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A grid batch moves on only when its last run ends: the runs that end while others are in
+    flight send no batch_run_finished (a 1,000-run sweep sent 1,000, each a task and a row lock)."""
+    sent = []
+    monkeypatch.setattr(
+        current_app,
+        "send_task",
+        lambda name, **options: sent.append((name, options.get("args"))) or SimpleNamespace(id="t"),
+    )
+    batch = create(alice, grid={TP: [1.5, 2, 3]})
+    for run_id in BacktestRun.objects.filter(batch=batch).order_by("created_at").values_list("id", flat=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_services.backtest_execute(run_id=run_id) == RunStatus.SUCCEEDED
+    assert [args for name, args in sent if name == run_services.BATCH_RUN_FINISHED_TASK] == [[str(batch.id)]]
+    assert lifecycle.batch_advance(batch_id=batch.id) == BatchStatus.SUCCEEDED
+
+
 def test_the_summary_is_built_once_however_often_the_callback_arrives(alice, monkeypatch):
     batch = create(alice, grid={PERIOD: [7, 14]})
     for run_id in batch.runs.values_list("id", flat=True):
@@ -244,8 +265,6 @@ def test_advance_waits_while_runs_are_in_flight(alice):
 
 
 def test_a_broker_outage_leaves_the_batch_runs_in_the_outbox(alice, monkeypatch):
-    from celery import current_app
-
     batch = create(alice, grid={PERIOD: [7, 14]})
     ids = list(batch.runs.values_list("id", flat=True))
 
