@@ -1186,7 +1186,11 @@ def backtest_finish_report(*, run_id, clock: RunClock | None = None) -> str:
         if not Artifact.objects.filter(run_id=run_id, kind=Artifact.Kind.REPORT_PDF).exists():
             report_render_pdf(run_id=run_id)
         return RunStatus.SUCCEEDED
-    run = BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report").first()
+    run = (  # the lease and the steps so far: not the stored results (the renderer reads those)
+        BacktestRun.objects.filter(id=run_id, status=RunStatus.RUNNING, stage="rendering_report")
+        .only("id", "lease_token", "timings")
+        .first()
+    )
     if run is None:
         return BacktestRun.objects.filter(id=run_id).values_list("status", flat=True).first() or "MISSING"
     if clock is None:  # a task of its own: the run's steps so far are the stored ones
@@ -1234,7 +1238,7 @@ def report_render_pdf(*, run_id, on_html_ready: Callable[[], None] | None = None
     from reports.pdf import PdfRenderError, html_to_pdf
     from reports.render import render_report_html
 
-    run = BacktestRun.objects.get(id=run_id)
+    run = BacktestRun.objects.defer("equity_detail").get(id=run_id)  # the report draws the 600-point curve
     started = time.monotonic()
     try:
         html = render_report_html(run, for_pdf=True, inputs=selectors.report_inputs_for_run(run=run))
