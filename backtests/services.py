@@ -165,7 +165,7 @@ def _after_final(owner_id, batch_id, *, windowed: bool = True) -> None:
         ):
             return
         try:
-            current_app.send_task(BATCH_RUN_FINISHED_TASK, args=[str(batch_id)])
+            current_app.send_task(BATCH_RUN_FINISHED_TASK, args=[str(batch_id)], ignore_result=True)
         except Exception:  # the broker is down: the batch sweep advances it
             logger.warning(
                 "broker unavailable: the batch sweep will advance the batch", extra={"run_id": str(batch_id)}
@@ -500,6 +500,7 @@ def _send_run_task(run_id, *, priority: int) -> bool:
             priority=priority,
             args=[str(run_id)],
             retry=True,
+            ignore_result=True,  # no result is read: no subscription to a result store
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
         )
     except Exception:  # kombu raises OperationalError and friends when the broker is down
@@ -1168,6 +1169,7 @@ def report_dispatch(*, run_id) -> bool:
             "backtests.tasks.render_report_task",
             args=[str(run_id)],
             retry=True,
+            ignore_result=True,  # no result is read: no subscription to a result store
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         )
     except Exception:

@@ -220,7 +220,6 @@ else:
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's LOGGING (run ids, JSON) in workers
-CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -472,19 +471,15 @@ STORAGES = {
 
 
 # --- batches (batches/) -------------------------------------------------------------------
-# A batch's runs go out as a Celery chord (group of run tasks + a callback that advances the
-# batch), which needs a result backend: the Redis broker itself, or for the embedded
-# filesystem broker a file:// backend under VAR_DIR. Results stay ignored by default; only
-# the chord's header signatures ask for theirs. Job state still lives in the database: a beat
-# sweep finishes any batch whose callback never came.
+# No task's result is ever read: job state lives in the database and batches go out through the
+# per-user dispatcher (no chord), so there is no result backend by default. With one (the broker's
+# Redis, as this setting once defaulted to), every send_task subscribed to the task's result
+# channel first, and with Redis down each send then spent Celery's 20 reconnection retries (about
+# 19 s) there before failing: a POST answered after 19 s instead of at once. QM_RESULT_BACKEND
+# sets one for an operator's own ad-hoc tasks; the platform's sends still ask for no result.
 import json as _json  # noqa: E402
 
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    _default_result_backend = CELERY_BROKER_URL
-else:
-    (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
-    _default_result_backend = f"file://{VAR_DIR / 'celery-results'}"
-CELERY_RESULT_BACKEND = env_str("QM_RESULT_BACKEND", _default_result_backend)
+CELERY_RESULT_BACKEND = env_str("QM_RESULT_BACKEND", "") or None
 CELERY_RESULT_EXPIRES = env_int("QM_RESULT_EXPIRES_SECONDS", 86400, min_value=60)
 # Most runs one batch may create (combinations × windows, plus out-of-sample runs); a user's
 # BatchLimit row (admin: Batch limits) overrides it either way.

@@ -154,6 +154,45 @@ def test_runs_submitted_while_the_broker_is_down_all_succeed_once_it_is_back(tmp
         redis.stop()
 
 
+SENDS_WITH_THE_BROKER_DOWN = """
+import logging, uuid
+import django
+django.setup()
+from backtests import services
+from batches.services import lifecycle, report
+logging.getLogger("celery.backends").addHandler(logging.StreamHandler())
+print("run sent:", services._send_run_task(uuid.uuid4(), priority=5))
+print("report sent:", services.report_dispatch(run_id=uuid.uuid4()))
+print("batch report sent:", report.batch_report_dispatch(batch_id=uuid.uuid4()))
+"""
+
+
+@pytest.mark.parametrize("result_backend", ["default", "configured"])
+def test_a_send_to_a_broker_that_is_down_fails_at_once_without_touching_a_result_store(result_backend):
+    """With a result backend on the broker's Redis (the setting's old default), Celery's send_task
+    first subscribed to the task's result channel, and with Redis down spent 20 reconnection
+    retries there (about 19 s) before the send failed: each POST hung that long. No result is
+    read, so the platform has no result backend by default and its sends ask for none, even where
+    an operator configures one: the send fails on the broker alone, the run waits in the outbox."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = worker_env(CELERY_BROKER_URL=closed)
+    env.pop("QM_RESULT_BACKEND", None)
+    if result_backend == "configured":
+        env["QM_RESULT_BACKEND"] = closed
+    done = subprocess.run(
+        [sys.executable, "-c", SENDS_WITH_THE_BROKER_DOWN],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "run sent: False" in out and "report sent: False" in out and "batch report sent: False" in out, out
+    assert "result store" not in out and "Connection to Redis lost" not in out, out
+
+
 def _ok(url):
     try:
         return requests.get(url, timeout=1).status_code == 200

@@ -117,7 +117,7 @@ def _send_create_runs(*, batch_id) -> None:
     """Send the task that saves a large batch's runs. A broker that refuses it fails the batch at
     once (nothing else would ever create its runs): never a batch stuck in ``creating_runs``."""
     try:
-        current_app.send_task(CREATE_RUNS_TASK, args=[str(batch_id)])
+        current_app.send_task(CREATE_RUNS_TASK, args=[str(batch_id)], ignore_result=True)
     except Exception:  # kombu raises OperationalError and friends when the broker is down
         logger.warning("broker unavailable: the batch's runs cannot be created", extra=_log(batch_id))
         _creation_failed(
@@ -263,7 +263,7 @@ def batch_dispatch(*, batch_id, run_ids: list) -> bool:
     wait in the outbox, whose beat sweep sends them, and the batch sweep finishes the batch."""
     if not run_ids:
         try:
-            current_app.send_task(ADVANCE_TASK, args=[str(batch_id)])
+            current_app.send_task(ADVANCE_TASK, args=[str(batch_id)], ignore_result=True)
         except Exception:  # kombu raises OperationalError and friends when the broker is down
             logger.warning("broker unavailable: the batch sweep will advance it", extra={"run_id": f"batch:{batch_id}"})
             return False

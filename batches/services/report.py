@@ -186,6 +186,7 @@ def batch_report_dispatch(*, batch_id) -> bool:
             REPORT_TASK,
             args=[str(batch_id)],
             retry=True,
+            ignore_result=True,  # no result is read: no subscription to a result store
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         )
     except Exception:  # kombu raises OperationalError and friends when the broker is down
