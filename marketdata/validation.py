@@ -21,7 +21,6 @@ they are reported in the quality report.
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from backtests.engine import data_checksum
 from marketdata.timeframes import timeframe_seconds
 from qm_platform.errors import CodedError
 
@@ -365,12 +365,10 @@ def _gaps_and_spikes(df: pd.DataFrame, index: pd.DatetimeIndex, symbol: str, tim
     ``_SCANS_KEPT`` (bars, window) pairs of the process: every run of a sweep, and every run of
     a throughput test, reads the same window of the same market, and the two scans are most of
     a run's data step. The key holds a digest of the bars themselves (times and OHLCV), so
-    other bars never share an entry. Copies are returned: the caller may change its lists."""
-    digest = hashlib.blake2b(np.ascontiguousarray(index.as_unit("ns").asi8).tobytes(), digest_size=16)
-    for column in ("open", "high", "low", "close", "volume"):
-        if column in df.columns:
-            digest.update(np.ascontiguousarray(df[column].to_numpy(dtype=np.float64)).tobytes())
-    key = (digest.hexdigest(), len(df), symbol, timeframe, str(start), str(end))
+    other bars never share an entry (the engine's ``data_checksum``, which a run stores). Copies
+    are returned: the caller may change its lists."""
+    bars = df if isinstance(df.index, pd.DatetimeIndex) else df.set_axis(index)
+    key = (data_checksum(bars), len(df), symbol, timeframe, str(start), str(end))
     with _SCANS_LOCK:
         found = _SCANS.get(key)
         if found is not None:

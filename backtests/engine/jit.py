@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from numba.core.dispatcher import Dispatcher
 
 logger = logging.getLogger("qm.engine.jit")
@@ -54,6 +55,25 @@ def wait_for_compile(dispatcher: Any) -> Any:
 def interpreting() -> bool:
     """Whether kernels not compiled yet run as Python (a background warm-up is running)."""
     return _interpreting.is_set()
+
+
+def usable(dispatcher: Any) -> bool:
+    """Whether calling ``dispatcher`` runs compiled code: false only while a background warm-up
+    runs and this kernel is not compiled yet (it would run as Python). A fast path that is only
+    fast compiled asks this and takes its plain NumPy way otherwise."""
+    return not (_interpreting.is_set() and not dispatcher.signatures)
+
+
+def read_only(a: np.ndarray, dtype: Any) -> np.ndarray:
+    """``a`` as a read-only, aligned, C-contiguous array of ``dtype``, copied only if it is not one
+    already. Numba compiles one variant per argument type, and read-only is part of the type:
+    pandas hands out read-only views, NumPy writeable arrays. Making every kernel argument
+    read-only (a view, no copy) keeps a kernel at one signature, which the on-disk cache has."""
+    out = np.require(a, dtype=dtype, requirements=["C", "A"])
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def cache_matches(*dispatchers: Any) -> bool:

@@ -563,11 +563,11 @@ def _curve_stats(eq: np.ndarray, times: np.ndarray, per_year: float | None) -> C
     curve is not one this path takes (fewer than 2 bars, a value not finite or not positive, times
     not increasing, or the compiled walk not compiled yet while kernels compile in the background)."""
     n = len(eq)
-    if n < 2 or (jit.interpreting() and not _peak_walk.signatures):
+    if n < 2 or not jit.usable(_peak_walk):
         return None
-    eq = _read_only(eq, np.float64)
+    eq = jit.read_only(eq, np.float64)
     peaks, work = _work_arrays(n)
-    ok, dd_bars, dd_days, days = _peak_walk(eq, _read_only(times, np.int64), peaks, work.view(np.int64))
+    ok, dd_bars, dd_days, days = _peak_walk(eq, jit.read_only(times, np.int64), peaks, work.view(np.int64))
     if not ok:
         return None
     day_last = work.view(np.int64)[:days].copy()
@@ -634,17 +634,6 @@ def _bars_held_union(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> 
             covered += stop - end
             end = stop
     return covered
-
-
-def _read_only(a: np.ndarray, dtype: type) -> np.ndarray:
-    """``a`` as a read-only C-contiguous array of ``dtype`` (a view when it already is one): Numba
-    compiles a variant per argument type and read-only is part of it, so every call has the one
-    signature the on-disk cache holds."""
-    out = np.require(a, dtype=dtype, requirements=["C", "A"])
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
 
 
 # ---- all together ------------------------------------------------------------------------------
@@ -795,9 +784,9 @@ def compute_all(
 
 def _exposure(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> float:
     """``exposure_pct`` by a walk over the trades instead of an array of the bars."""
-    if bars == 0 or len(entry_bar) == 0 or (jit.interpreting() and not _bars_held_union.signatures):
+    if bars == 0 or len(entry_bar) == 0 or not jit.usable(_bars_held_union):
         return exposure_pct(entry_bar, exit_bar, bars)
-    covered = _bars_held_union(_read_only(entry_bar, np.int64), _read_only(exit_bar, np.int64), bars)
+    covered = _bars_held_union(jit.read_only(entry_bar, np.int64), jit.read_only(exit_bar, np.int64), bars)
     if covered < 0:
         return exposure_pct(entry_bar, exit_bar, bars)
     return float(np.float64(covered) / bars * 100)

@@ -17,6 +17,7 @@ import pandas as pd
 from modules.position_sizing._base import SIZING_BASES, PositionSizingModule
 from modules.registry import get_registry
 
+from . import jit
 from . import kernel as K
 from .account import account_params
 from .intrabar import FinerBars
@@ -120,16 +121,8 @@ def _params(spec: StrategySpec, basis: int) -> np.ndarray:
 
 
 def _kernel_input(a: np.ndarray | None, dtype: type, default: np.ndarray) -> np.ndarray:
-    """``a`` (``default`` if None) as a read-only, aligned, C-contiguous array of ``dtype``,
-    copied only if it is not one already. Numba compiles one variant per argument type, and
-    read-only is part of the type: pandas hands out read-only views, NumPy writeable arrays.
-    Making every input read-only (a view, no copy) keeps the kernel at one signature, which the
-    on-disk cache always has."""
-    out = np.require(default if a is None else a, dtype=dtype, requirements=["C", "A"])
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
+    """``a`` (``default`` if None) as the kernel takes it (``jit.read_only``: one signature)."""
+    return jit.read_only(default if a is None else a, dtype)
 
 
 _placeholder_arrays: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None

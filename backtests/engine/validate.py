@@ -91,14 +91,10 @@ def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
     high, low = prices["high"], prices["low"]
     if len(high) == 0:
         return False  # the checks below need a value; the full checks handle an empty frame
-    if (
-        tuple(prices) == PRICE_COLUMNS
-        and isinstance(index, pd.DatetimeIndex)
-        and not (jit.interpreting() and not _ohlc_plainly_valid.signatures)
-    ):
+    if tuple(prices) == PRICE_COLUMNS and isinstance(index, pd.DatetimeIndex) and jit.usable(_ohlc_plainly_valid):
         # the engine's usual frame: one compiled pass (about a quarter of the reductions' time)
-        open_, high_, low_, close = (_read_only(prices[c]) for c in PRICE_COLUMNS)
-        return bool(_ohlc_plainly_valid(open_, high_, low_, close, _read_only(index.asi8)))
+        open_, high_, low_, close = (jit.read_only(prices[c], np.float64) for c in PRICE_COLUMNS)
+        return bool(_ohlc_plainly_valid(open_, high_, low_, close, jit.read_only(index.asi8, np.int64)))
     for column, values in prices.items():
         if column != "high" and not values.min() > 0:
             return False
@@ -110,12 +106,3 @@ def _plainly_valid(prices: dict[str, np.ndarray], index: pd.Index) -> bool:
         times = index.asi8  # in the index's own unit: the order is the same in any
         return bool(np.greater(times[1:], times[:-1]).all())
     return True
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    """``a`` C-contiguous and read-only (a view when it is one already): one compiled signature."""
-    out = np.ascontiguousarray(a)
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
