@@ -26,6 +26,14 @@ Output representation (what :meth:`BaseModule.calculate_arrays` returns, and the
 ``compute`` may return a categorical output as such a Categorical (build it with
 :func:`categorical` or :func:`labels_from_codes`, in any category order: it is remapped to the
 declared order) or, slower, as an array of label strings.
+
+Derived outputs on demand: for an output derived from the others (a label such as "close above
+the average", a ratio such as %B), ``compute`` may return a zero-argument callable instead of
+the array; it is called only when that output is asked for. ``calculate_arrays(...,
+outputs=names)`` computes and returns only the named outputs (the engine asks for the ones its
+conditions read); by default, and in :meth:`BaseModule.calculate`, every output is computed.
+Such a pass reads and writes whole arrays at memory speed, about as long as the TA-Lib call it
+derives from, so a strategy comparing only a moving average no longer pays for its labels.
 """
 
 from __future__ import annotations
@@ -261,11 +269,18 @@ class BaseModule(ABC):
         """Return ``{output name: array}`` for a validated config. Must not mutate ``data``.
 
         Numeric outputs are float arrays, boolean outputs bool arrays, categorical outputs a
-        :class:`pandas.Categorical` (see :func:`categorical`) or an array of label strings.
+        :class:`pandas.Categorical` (see :func:`categorical`) or an array of label strings;
+        any of them may be a zero-argument callable returning it, called only if that output
+        is asked for.
         """
 
     def calculate_arrays(
-        self, data: pd.DataFrame, config: Mapping[str, Any] | None = None, *, objects: bool = False
+        self,
+        data: pd.DataFrame,
+        config: Mapping[str, Any] | None = None,
+        *,
+        objects: bool = False,
+        outputs: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """Validate ``config``, compute, and return ``{column name: array}`` (no DataFrame).
 
@@ -274,9 +289,24 @@ class BaseModule(ABC):
         :class:`pandas.Categorical` with the declared values as categories (``arr == "bullish"``
         is a ``bool`` ndarray); ``objects=True`` turns those into object ndarrays of ``str``
         instead (about 3 ms per million bars each). Arrays never share memory with ``data``.
+        ``outputs``: the output names wanted (default: all); only those are returned, and
+        derived outputs nobody asked for are not computed (see the module docstring).
         """
         full = self.validate_config(config)
-        return self._arrays(data, full, objects)
+        return self._arrays(data, full, objects, self._wanted(outputs))
+
+    @classmethod
+    def _wanted(cls, names: Iterable[str] | None) -> tuple[Output, ...]:
+        """The declared outputs named in ``names`` (declared order), all of them for ``None``."""
+        if names is None:
+            return cls.outputs
+        names = set(names)
+        unknown = sorted(names - {out.name for out in cls.outputs})
+        if unknown:
+            raise ModuleConfigError(
+                cls.module_id, "outputs", f"unknown outputs {unknown}; expected some of {[o.name for o in cls.outputs]}"
+            )
+        return tuple(out for out in cls.outputs if out.name in names)
 
     def calculate(self, data: pd.DataFrame, config: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Validate ``config``, compute, and return the new columns as a DataFrame on ``data.index``.
@@ -284,9 +314,11 @@ class BaseModule(ABC):
         Categorical outputs are ``category`` columns (declared values, declared order).
         """
         full = self.validate_config(config)
-        return pd.DataFrame(self._arrays(data, full, False), index=data.index, copy=False)
+        return pd.DataFrame(self._arrays(data, full, False, self.outputs), index=data.index, copy=False)
 
-    def _arrays(self, data: pd.DataFrame, full: dict[str, Any], objects: bool) -> dict[str, Any]:
+    def _arrays(
+        self, data: pd.DataFrame, full: dict[str, Any], objects: bool, wanted: tuple[Output, ...]
+    ) -> dict[str, Any]:
         missing = [c for c in self.requires if c not in data.columns]
         if missing:
             raise ModuleDataError(f"{self.module_id} needs columns {missing}")
@@ -294,11 +326,13 @@ class BaseModule(ABC):
         n = len(data)
         inputs = None
         columns: dict[str, Any] = {}
-        for out in self.outputs:
+        for out in wanted:
             try:
                 raw = arrays[out.name]
             except KeyError:
                 raise ModuleDataError(f"{self.module_id}: compute returned no {out.name!r} output") from None
+            if callable(raw):  # a derived output, computed now that it is asked for
+                raw = raw()
             values: pd.Categorical | np.ndarray
             if out.kind == "categorical":
                 values = _as_categorical(self.module_id, out, raw, n)

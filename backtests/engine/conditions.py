@@ -106,21 +106,23 @@ def config_key(config: Mapping[str, Any]) -> str:
 def compute_operands(
     data: pd.DataFrame, blocks: tuple[Block, ...], on_module: Callable[[int, int], None] | None = None
 ) -> dict[str, np.ndarray]:
-    """Compute every distinct module output the blocks reference, once each."""
-    wanted: dict[tuple, Operand] = {}
+    """Compute every distinct module output the blocks reference, once each (a module's outputs
+    that no condition reads are not computed, see ``modules.base``)."""
+    wanted: dict[tuple, tuple[Operand, set[str]]] = {}
     for block in blocks:
         for condition in block.conditions:
             for operand in condition.operands():
                 if operand.module_id:
                     key = (operand.module_id, tuple(sorted(operand.config.items())))
-                    wanted.setdefault(key, operand)
+                    outputs = wanted.setdefault(key, (operand, set()))[1]
+                    outputs.add(operand.output or operand.module_class().primary_output().name)
     columns: dict[str, np.ndarray] = {c: data[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS if c in data.columns}
-    for i, operand in enumerate(wanted.values()):
+    for i, (operand, outputs) in enumerate(wanted.values()):
         module = operand.module_class()()
         suffix = "#" + config_key(operand.config)
         try:
             # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code
-            arrays = module.calculate_arrays(data, operand.config)
+            arrays = module.calculate_arrays(data, operand.config, outputs=outputs)
         except ModuleDataError as exc:
             raise EngineError(
                 f"{module.name} cannot be computed on this data: {exc}",

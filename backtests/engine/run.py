@@ -283,8 +283,9 @@ def _operand_values(data: pd.DataFrame, operand) -> np.ndarray:
     if operand.column:
         return data[operand.column].to_numpy(dtype=np.float64)
     cls = get_registry().get_module(operand.module_id)
-    arrays = cls().calculate_arrays(data, operand.config)
-    return np.asarray(arrays[cls.column_name(operand.config, operand.output)], dtype=np.float64)
+    output = operand.output or cls.primary_output().name
+    arrays = cls().calculate_arrays(data, operand.config, outputs=(output,))
+    return np.asarray(arrays[cls.column_name(operand.config, output)], dtype=np.float64)
 
 
 def _signals(spec: StrategySpec, columns: dict[str, np.ndarray], n: int) -> Signals:

@@ -8,6 +8,8 @@ The primary output is %B, so ``bollinger_20_2 < 0`` means "close below the lower
 %B, bandwidth and the zone come from one Numba pass over TA-Lib's bands.
 """
 
+import functools
+
 import numpy as np
 import talib
 from numba import njit
@@ -73,12 +75,13 @@ class Bollinger(BaseModule):
             nbdevdn=config["std_dev"],
             matype=talib.MA_Type.SMA,
         )
-        percent_b, bandwidth, zone = _derived(as_float(data, "close"), upper, middle, lower)
+        # %B, bandwidth and zone: one pass for the three, only if one of them is asked for
+        derived = functools.cache(lambda: _derived(as_float(data, "close"), upper, middle, lower))
         return {
-            "percent_b": percent_b,
+            "percent_b": lambda: derived()[0],
             "upper": upper,
             "middle": middle,
             "lower": lower,
-            "bandwidth": bandwidth,
-            "zone": labels_from_codes(zone, ZONES),
+            "bandwidth": lambda: derived()[1],
+            "zone": lambda: labels_from_codes(derived()[2], ZONES),
         }

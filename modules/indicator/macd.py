@@ -48,5 +48,9 @@ class MACD(BaseModule):
             slowperiod=config["slow"],
             signalperiod=config["signal"],
         )
-        trend = compare(hist, 0, ("bullish", "bearish", "neutral"))
-        return {"macd": line, "signal": signal, "histogram": hist, "trend": trend}
+        return {
+            "macd": line,
+            "signal": signal,
+            "histogram": hist,
+            "trend": lambda: compare(hist, 0, ("bullish", "bearish", "neutral")),
+        }

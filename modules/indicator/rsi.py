@@ -38,5 +38,4 @@ class RSI(LevelsCheck, BaseModule):
         if (rsi == 0).any():
             flat = (rsi == 0) & (talib.RSI(-close, timeperiod=config["period"]) == 0)
             rsi = np.where(flat, 50.0, rsi)
-        zone = zones(rsi, config["overbought"], config["oversold"])
-        return {"value": rsi, "zone": zone}
+        return {"value": rsi, "zone": lambda: zones(rsi, config["overbought"], config["oversold"])}

@@ -45,5 +45,4 @@ class Stochastic(LevelsCheck, BaseModule):
             slowd_period=config["d_period"],
             slowd_matype=talib.MA_Type.SMA,
         )
-        zone = zones(k, config["overbought"], config["oversold"])
-        return {"k": k, "d": d, "zone": zone}
+        return {"k": k, "d": d, "zone": lambda: zones(k, config["overbought"], config["oversold"])}

@@ -30,5 +30,4 @@ class CCI(LevelsCheck, BaseModule):
         cci = talib.CCI(
             as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
         )
-        zone = zones(cci, config["overbought"], config["oversold"])
-        return {"value": cci, "zone": zone}
+        return {"value": cci, "zone": lambda: zones(cci, config["overbought"], config["oversold"])}

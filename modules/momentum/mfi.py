@@ -36,5 +36,4 @@ class MFI(LevelsCheck, BaseModule):
             as_float(data, "volume"),
             timeperiod=config["period"],
         )
-        zone = zones(mfi, config["overbought"], config["oversold"])
-        return {"value": mfi, "zone": zone}
+        return {"value": mfi, "zone": lambda: zones(mfi, config["overbought"], config["oversold"])}

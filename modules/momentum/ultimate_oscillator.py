@@ -44,5 +44,4 @@ class UltimateOscillator(LevelsCheck, BaseModule):
             timeperiod2=config["medium"],
             timeperiod3=config["long"],
         )
-        zone = zones(uo, config["overbought"], config["oversold"])
-        return {"value": uo, "zone": zone}
+        return {"value": uo, "zone": lambda: zones(uo, config["overbought"], config["oversold"])}

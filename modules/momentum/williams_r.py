@@ -30,5 +30,4 @@ class WilliamsR(LevelsCheck, BaseModule):
         wr = talib.WILLR(
             as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
         )
-        zone = zones(wr, config["overbought"], config["oversold"])
-        return {"value": wr, "zone": zone}
+        return {"value": wr, "zone": lambda: zones(wr, config["overbought"], config["oversold"])}

@@ -20,4 +20,4 @@ class DEMA(BaseModule):
 
     def compute(self, data, config):
         value = talib.DEMA(price_source(data, config["source"]), timeperiod=config["period"])
-        return {"value": value, "position": position(as_float(data, "close"), value)}
+        return {"value": value, "position": lambda: position(as_float(data, "close"), value)}

@@ -22,4 +22,4 @@ class EMA(BaseModule):
 
     def compute(self, data, config):
         value = talib.EMA(price_source(data, config["source"]), timeperiod=config["period"])
-        return {"value": value, "position": position(as_float(data, "close"), value)}
+        return {"value": value, "position": lambda: position(as_float(data, "close"), value)}

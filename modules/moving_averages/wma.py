@@ -21,4 +21,4 @@ class WMA(BaseModule):
 
     def compute(self, data, config):
         value = talib.WMA(price_source(data, config["source"]), timeperiod=config["period"])
-        return {"value": value, "position": position(as_float(data, "close"), value)}
+        return {"value": value, "position": lambda: position(as_float(data, "close"), value)}

@@ -325,7 +325,9 @@ class HTFFilter(BaseModule):
         inner = self.inner(config)
         output = self.inner_output(config)
         inner_config = config["module_config"]
-        raw = inner().calculate_arrays(htf, inner_config)[inner.column_name(inner_config, output.name)]
+        raw = inner().calculate_arrays(htf, inner_config, outputs=(output.name,))[
+            inner.column_name(inner_config, output.name)
+        ]
         htf_ns = datetime_index(htf).as_unit("ns").asi8
         index = completed_index(base_ns, base_seconds, htf_ns, htf_seconds)
         missing = index < 0

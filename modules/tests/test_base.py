@@ -149,6 +149,41 @@ def test_label_arrays_from_compute_are_still_accepted_and_checked():
         toy.calculate_arrays(data, {})
 
 
+def test_derived_outputs_are_computed_only_when_asked_for(monkeypatch):
+    """A derived output (a callable from ``compute``) runs only for callers that ask for it:
+    the engine asking for an EMA's value or Bollinger's bands skips the labels and ratios."""
+    import modules.indicator.bollinger as bollinger
+    import modules.moving_averages.ema as ema
+
+    calls: list[str] = []
+    real_position, real_derived = ema.position, bollinger._derived
+
+    def position(*args):
+        calls.append("position")
+        return real_position(*args)
+
+    def derived(*args):
+        calls.append("bands")
+        return real_derived(*args)
+
+    monkeypatch.setattr(ema, "position", position)
+    monkeypatch.setattr(bollinger, "_derived", derived)
+    data = load_sample()
+
+    assert list(ema.EMA().calculate_arrays(data, {}, outputs=["value"])) == ["ema_20"]
+    bands = bollinger.Bollinger().calculate_arrays(data, {}, outputs=["upper", "lower"])
+    assert list(bands) == ["bollinger_20_2_upper", "bollinger_20_2_lower"]
+    assert calls == []
+
+    assert list(ema.EMA().calculate_arrays(data, {})) == ["ema_20", "ema_20_position"]
+    assert calls == ["position"]
+    # %B, bandwidth and zone asked for together: still one pass
+    bollinger.Bollinger().calculate_arrays(data, {}, outputs=["percent_b", "bandwidth", "zone"])
+    assert calls == ["position", "bands"]
+    assert len(bollinger.Bollinger().calculate(data, {}).columns) == len(bollinger.Bollinger.outputs)
+    assert calls == ["position", "bands", "bands"]
+
+
 def test_every_registry_categorical_output_is_int8_coded_in_declared_order():
     sample = load_sample().iloc[:300]
     for cls in REGISTRY.all():

@@ -124,3 +124,20 @@ def test_short_inputs_give_warm_up_values_not_errors(module_id, sample):
             assert n < 2, f"{module_id} refuses {n} bars"
             continue
         assert len(result) == n and len(result.columns) == len(cls.outputs)
+
+
+@pytest.mark.parametrize("module_id", MODULE_IDS)
+def test_each_output_asked_for_alone_equals_the_full_computation(module_id, sample):
+    """``calculate_arrays(outputs=[name])`` returns that output only, identical to the one
+    computed with all the others."""
+    cls = REGISTRY.get_module(module_id)
+    defaults = cls.validate_config({})
+    full = cls().calculate_arrays(sample, {})
+    for output in cls.outputs:
+        column = cls.column_name(defaults, output.name)
+        alone = cls().calculate_arrays(sample, {}, outputs=[output.name])
+        assert list(alone) == [column]
+        assert np.array_equal(np.asarray(alone[column]), np.asarray(full[column]), equal_nan=output.kind == "numeric")
+    with pytest.raises(ModuleConfigError) as err:
+        cls().calculate_arrays(sample, {}, outputs=["__no_such_output__"])
+    assert err.value.field == "outputs"

@@ -49,10 +49,13 @@ class ADX(BaseModule):
         adx = talib.ADX(high, low, close, timeperiod=period)
         plus_di = talib.PLUS_DI(high, low, close, timeperiod=period)
         minus_di = talib.MINUS_DI(high, low, close, timeperiod=period)
-        strong = adx >= config["threshold"]
-        trend = labels(
-            [(strong & (plus_di > minus_di), "uptrend"), (strong & (minus_di > plus_di), "downtrend")],
-            len(adx),
-            "no_trend",
-        )
+
+        def trend():  # computed only if asked for
+            strong = adx >= config["threshold"]
+            return labels(
+                [(strong & (plus_di > minus_di), "uptrend"), (strong & (minus_di > plus_di), "downtrend")],
+                len(adx),
+                "no_trend",
+            )
+
         return {"adx": adx, "plus_di": plus_di, "minus_di": minus_di, "trend": trend}

@@ -33,5 +33,9 @@ class Aroon(BaseModule):
         high, low = as_float(data, "high"), as_float(data, "low")
         down, up = talib.AROON(high, low, timeperiod=config["period"])
         osc = talib.AROONOSC(high, low, timeperiod=config["period"])
-        trend = compare(osc, 0, ("bullish", "bearish", "neutral"))
-        return {"oscillator": osc, "up": up, "down": down, "trend": trend}
+        return {
+            "oscillator": osc,
+            "up": up,
+            "down": down,
+            "trend": lambda: compare(osc, 0, ("bullish", "bearish", "neutral")),
+        }

@@ -5,6 +5,8 @@ per bar. Computed with TA-Lib ``LINEARREG_SLOPE``; the first ``period - 1`` bars
 ``slope_pct`` = 100 * slope / source price: percent per bar, comparable across instruments.
 """
 
+import functools
+
 import numpy as np
 import talib
 from numba import njit
@@ -52,9 +54,9 @@ class LinearRegressionSlope(BaseModule):
     def compute(self, data, config):
         price = price_source(data, config["source"])
         slope = talib.LINEARREG_SLOPE(price, timeperiod=config["period"])
-        slope_pct, direction = _derived(slope, price)
+        derived = functools.cache(lambda: _derived(slope, price))  # one pass for both, if asked for
         return {
             "slope": slope,
-            "slope_pct": slope_pct,
-            "direction": labels_from_codes(direction, ("rising", "falling", "flat")),
+            "slope_pct": lambda: derived()[0],
+            "direction": lambda: labels_from_codes(derived()[1], ("rising", "falling", "flat")),
         }

@@ -5,6 +5,8 @@ SAR[t] = SAR[t-1] + AF * (EP - SAR[t-1]), EP = extreme point of the current tren
 crosses the SAR. Computed with TA-Lib ``SAR``; the first bar is NaN. Price units.
 """
 
+import functools
+
 import numpy as np
 import talib
 from numba import njit
@@ -67,5 +69,9 @@ class ParabolicSAR(BaseModule):
             acceleration=config["acceleration"],
             maximum=config["maximum"],
         )
-        direction, reversal = _direction(as_float(data, "close"), sar)
-        return {"value": sar, "direction": labels_from_codes(direction, DIRECTIONS), "reversal": reversal}
+        derived = functools.cache(lambda: _direction(as_float(data, "close"), sar))  # one pass, if asked for
+        return {
+            "value": sar,
+            "direction": lambda: labels_from_codes(derived()[0], DIRECTIONS),
+            "reversal": lambda: derived()[1],
+        }

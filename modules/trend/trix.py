@@ -35,5 +35,8 @@ class TRIX(BaseModule):
     def compute(self, data, config):
         trix = talib.TRIX(price_source(data, config["source"]), timeperiod=config["period"])
         signal = talib.EMA(trix, timeperiod=config["signal"])
-        trend = compare(trix, signal, ("bullish", "bearish", "neutral"))
-        return {"value": trix, "signal": signal, "trend": trend}
+        return {
+            "value": trix,
+            "signal": signal,
+            "trend": lambda: compare(trix, signal, ("bullish", "bearish", "neutral")),
+        }

@@ -5,7 +5,6 @@ across instruments and price levels. Computed with TA-Lib ``NATR``; the first ``
 are NaN. ``regime`` is "high" when NATR is above its own SMA over ``regime_period`` bars.
 """
 
-import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -41,6 +40,8 @@ class NATR(BaseModule):
             as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), timeperiod=config["period"]
         )
         average = talib.SMA(natr, timeperiod=config["regime_period"])
-        with np.errstate(invalid="ignore"):
-            regime = compare(natr, average, ("high", "low", "neutral"), ties="low")
-        return {"value": natr, "average": average, "regime": regime}
+        return {
+            "value": natr,
+            "average": average,
+            "regime": lambda: compare(natr, average, ("high", "low", "neutral"), ties="low"),
+        }

@@ -6,7 +6,6 @@ changes matter, not its level. ``signal`` = SMA(A/D, signal_period); ``trend`` i
 (accumulation) above the signal, "falling" (distribution) below. Units: volume.
 """
 
-import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -34,6 +33,4 @@ class ADLine(BaseModule):
     def compute(self, data, config):
         ad = talib.AD(as_float(data, "high"), as_float(data, "low"), as_float(data, "close"), as_float(data, "volume"))
         signal = talib.SMA(ad, timeperiod=config["signal_period"])
-        with np.errstate(invalid="ignore"):
-            trend = compare(ad, signal, ("rising", "falling", "neutral"))
-        return {"value": ad, "signal": signal, "trend": trend}
+        return {"value": ad, "signal": signal, "trend": lambda: compare(ad, signal, ("rising", "falling", "neutral"))}

@@ -6,7 +6,6 @@ its level. ``signal`` = SMA(OBV, signal_period) (TA-Lib ``SMA``); ``trend`` is "
 OBV is above its signal (volume flowing in), "falling" below. Units: volume.
 """
 
-import numpy as np
 import talib
 
 from modules.base import BaseModule, Output, Param, as_float
@@ -34,6 +33,4 @@ class OBV(BaseModule):
     def compute(self, data, config):
         obv = talib.OBV(as_float(data, "close"), as_float(data, "volume"))
         signal = talib.SMA(obv, timeperiod=config["signal_period"])
-        with np.errstate(invalid="ignore"):
-            trend = compare(obv, signal, ("rising", "falling", "neutral"))
-        return {"value": obv, "signal": signal, "trend": trend}
+        return {"value": obv, "signal": signal, "trend": lambda: compare(obv, signal, ("rising", "falling", "neutral"))}
