@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from backtests.engine.jsonable import iso_times, significant_list
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "pnl", "r_multiple", "direction")
 OHLC = ("open", "high", "low", "close")
@@ -243,13 +245,13 @@ def report_extras(
     if len(at):  # bought at the first measured bar, as the engine's buy_and_hold_return_pct: not in a warm-up
         close = close[close.index >= at[0]]
     benchmark = buy_and_hold(close, at, capital)
-    out["benchmark"] = [[t, v] for t, v in zip(_iso_times(benchmark.index), _rounded(benchmark.to_numpy()))]
+    out["benchmark"] = [[t, v] for t, v in zip(iso_times(benchmark.index), _rounded(benchmark.to_numpy()))]
     for window in trade_windows(prices, _typed(trades)):
         bars = _thinned(window.prices)
         out["trade_windows"].append(
             {
                 "title": window.title,
-                "bars": {"time": _iso_times(bars.index), **{c: _rounded(bars[c]) for c in OHLC}},
+                "bars": {"time": iso_times(bars.index), **{c: _rounded(bars[c]) for c in OHLC}},
                 "marks": [_stored_mark(m) for m in window.marks],
             }
         )
@@ -257,7 +259,7 @@ def report_extras(
 
 
 def _stored_mark(mark: dict) -> dict:
-    entry_time, exit_time = _iso_times([mark["entry_time"], mark["exit_time"]])
+    entry_time, exit_time = iso_times([mark["entry_time"], mark["exit_time"]])
     entry_price, exit_price, pnl = _rounded([mark["entry_price"], mark["exit_price"], mark["pnl"]])
     return {
         "entry_time": entry_time,
@@ -310,25 +312,10 @@ def _thinned(window: pd.DataFrame, max_bars: int = MAX_WINDOW_BARS) -> pd.DataFr
     return bars
 
 
-def _iso_times(times) -> list[str]:
-    """``Timestamp.isoformat()`` of each time in UTC: formatted by NumPy in one call when every
-    time is on a whole second (bars always are; '2024-01-01T00:00:00+00:00'), else one by one."""
-    times = pd.DatetimeIndex(times)
-    times = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
-    ns = times.as_unit("ns").asi8
-    if len(ns) and not times.hasnans and not (ns % 1_000_000_000).any():
-        text = np.datetime_as_string((ns // 1_000_000_000).astype("datetime64[s]"), unit="s")
-        return [t + "+00:00" for t in text.tolist()]
-    return [t.isoformat() for t in times]
-
-
 def _rounded(values) -> list[float | None]:
     """Plain floats with ``SIGNIFICANT_DIGITS`` significant digits; NaN and infinities (which
     JSON and PostgreSQL's jsonb cannot hold) become None."""
-    return [
-        float(f"{v:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(v) else None
-        for v in np.asarray(values, dtype=np.float64).tolist()
-    ]
+    return significant_list(values, SIGNIFICANT_DIGITS)
 
 
 def _naive_ns(times) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from backtests.engine import metrics as M
+from backtests.engine.jsonable import iso_times, round_list
 
 ROLLING_WINDOW_DAYS = 90  # calendar days of daily returns behind each point of the rolling charts
 #: the numeric figures ``compare`` adds to a run's metrics (besides the ``benchmark`` name), in reading order
@@ -162,7 +163,7 @@ def rolling_series(
         betas = (cov / var_b).to_numpy()
     sharpe = np.where(std.to_numpy() > 1e-15, sharpe, np.nan)
     betas = np.where(var_b.to_numpy() > 1e-30, betas, np.nan)
-    out["time"] = [t.isoformat() for t in index[full]]
-    out["sharpe"] = [M.finite_or_none(round(v, 10)) for v in sharpe[full].tolist()]
-    out["beta"] = [M.finite_or_none(round(v, 10)) for v in betas[full].tolist()]
+    out["time"] = iso_times(index[full])
+    out["sharpe"] = [v if math.isfinite(v) else None for v in round_list(sharpe[full], 10)]
+    out["beta"] = [v if math.isfinite(v) else None for v in round_list(betas[full], 10)]
     return out

@@ -14,6 +14,8 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from backtests.engine.jsonable import iso_times, round_list
+
 
 def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
     """``[[iso time, equity], ...]`` of at most about ``points`` pairs (``points`` + 4), in time
@@ -32,7 +34,7 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
         keep = np.array([0, n - 1, *_max_drawdown_positions(values)])
         positions = np.union1d(keep, _bucket_extremes(values, edges))
     picked = equity.iloc[positions]
-    return [[iso, round(v, 6)] for iso, v in zip(_iso_times(picked.index), picked.to_numpy(np.float64).tolist())]
+    return [[iso, v] for iso, v in zip(_iso_times(picked.index), round_list(picked.to_numpy(np.float64), 6))]
 
 
 def _bucket_extremes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -56,10 +58,7 @@ def _iso_times(index: pd.Index) -> list[str]:
     """``Timestamp.isoformat()`` of each label, vectorised for the usual case (UTC times on whole
     seconds: '2024-01-01T00:00:00+00:00'); any other index is formatted one by one."""
     if isinstance(index, pd.DatetimeIndex) and str(index.tz) == "UTC":
-        ns = index.as_unit("ns").asi8
-        if len(ns) and not (ns % 1_000_000_000).any():
-            text = np.datetime_as_string((ns // 1_000_000_000).astype("datetime64[s]"), unit="s")
-            return [t + "+00:00" for t in text.tolist()]
+        return iso_times(index)
     # an equity curve is indexed by time; pandas types the labels of an Index as Hashable
     return [cast(pd.Timestamp, ts).isoformat() for ts in index]
 

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from . import jit
+from .jsonable import round_list
 
 METHODS = ("bootstrap", "shuffle")
 DEFAULT_PATHS = 10_000
@@ -212,8 +213,8 @@ def monte_carlo(
     actual_final, actual_dd, actual_longest = _path_stats(actual_curve)
     fan = {"trades": steps.tolist()}
     for q, row in zip(PERCENTILES, np.percentile(marks, PERCENTILES, axis=1)):
-        fan[f"p{q}"] = [round(float(v - 1.0) * 100, 6) for v in row]
-    fan["actual"] = [round(float(v - 1.0) * 100, 6) for v in np.concatenate(([1.0], actual_curve))[steps]]
+        fan[f"p{q}"] = round_list((row - 1.0) * 100, 6)
+    fan["actual"] = round_list((np.concatenate(([1.0], actual_curve))[steps] - 1.0) * 100, 6)
     return {
         "settings": {
             "paths": settings.paths,

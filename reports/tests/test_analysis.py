@@ -132,18 +132,3 @@ def test_a_long_trade_window_is_stored_thinned_with_its_extremes():
     assert kept.prices["close"].iloc[-1] == pytest.approx(live.prices["close"].iloc[-1], rel=1e-9)
     assert kept.marks[0]["entry_time"] == live.marks[0]["entry_time"]
     assert "No price data" not in charts.price_chart(kept.prices, kept.marks, kept.title)
-
-
-@pytest.mark.parametrize(
-    "times",
-    [
-        pd.date_range("2024-01-01", periods=500, freq="15min", tz="UTC"),
-        pd.date_range("1969-12-31 22:00", periods=5, freq="1h"),  # naive, before 1970
-        pd.date_range("2024-03-10", periods=48, freq="1h", tz="America/New_York"),  # over a DST change
-        pd.DatetimeIndex(["2024-01-01 00:00:00.25", "2024-01-01 00:15:00"], tz="UTC"),  # a fraction of a second
-        pd.DatetimeIndex([], tz="UTC"),
-    ],
-)
-def test_stored_times_read_as_each_timestamps_isoformat_in_utc(times):
-    utc = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
-    assert analysis._iso_times(times) == [t.isoformat() for t in utc]
