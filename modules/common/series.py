@@ -67,6 +67,19 @@ def _zone_codes(value, upper, lower):
     return out
 
 
+@njit(cache=True, nogil=True)
+def _band_codes(price, upper, lower):
+    """0 above ``upper``, else 1 below ``lower``, else 2 where upper >= lower, else 3 (NaN)."""
+    out = np.empty(price.shape[0], dtype=np.int8)
+    for i in range(price.shape[0]):
+        x = price[i]
+        above = np.int8(x > upper[i])
+        below = np.int8(x < lower[i]) * (1 - above)
+        inside = np.int8(upper[i] >= lower[i]) * (1 - above - below)
+        out[i] = 3 - 3 * above - 2 * below - inside
+    return out
+
+
 def _floats(values) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64)
 
@@ -91,6 +104,16 @@ def zones(value: np.ndarray, overbought: float, oversold: float) -> pd.Categoric
     return labels_from_codes(
         _zone_codes(_floats(value), float(overbought), float(oversold)), ("overbought", "oversold", "neutral")
     )
+
+
+def band_position(
+    price: np.ndarray, upper: np.ndarray, lower: np.ndarray, names: tuple[str, str, str, str]
+) -> pd.Categorical:
+    """Where ``price`` sits against a band, in one pass: ``names`` = (above ``upper``, below
+    ``lower``, inside, neither: NaN or an inverted band); categories ``names`` in that order.
+    Same result as ``labels([(price > upper, names[0]), (price < lower, names[1]),
+    (upper >= lower, names[2])], n, names[3])``."""
+    return labels_from_codes(_band_codes(_floats(price), _floats(upper), _floats(lower)), names)
 
 
 def position(price: np.ndarray, level) -> pd.Categorical:

@@ -44,21 +44,40 @@ def confirmed_swings(high: np.ndarray, low: np.ndarray, left: int, right: int) -
     ``t - right`` if that bar is one, else NaN. Only bars up to ``t`` are read.
     """
     n = len(high)
-    out_high = np.full(n, np.nan)
-    out_low = np.full(n, np.nan)
     if n < left + right + 1:
-        return out_high, out_low
-    cand_high, cand_low = lag(high, right), lag(low, right)  # the bar right bars ago
+        return np.full(n, np.nan), np.full(n, np.nan)
     # max of the left bars before the candidate, and of the right bars after it (up to t)
-    left_max = lag(rolling_max(high, left), right + 1)
-    left_min = lag(rolling_min(low, left), right + 1)
-    right_max = rolling_max(high, right)
-    right_min = rolling_min(low, right)
-    with np.errstate(invalid="ignore"):
-        is_high = (cand_high > left_max) & (cand_high >= right_max)
-        is_low = (cand_low < left_min) & (cand_low <= right_min)
-    out_high[is_high] = cand_high[is_high]
-    out_low[is_low] = cand_low[is_low]
+    return _confirm(
+        high,
+        low,
+        rolling_max(high, left),
+        rolling_min(low, left),
+        rolling_max(high, right),
+        rolling_min(low, right),
+        right,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _confirm(high, low, left_max, left_min, right_max, right_min, right):
+    """At bar ``t``: the candidate bar ``t - right`` against the extremes of the ``left`` bars
+    before it (``left_max[t - right - 1]``) and of the ``right`` bars after it
+    (``right_max[t]``), in one pass (a comparison with NaN is false: no swing)."""
+    n = high.shape[0]
+    out_high = np.empty(n)
+    out_low = np.empty(n)
+    for t in range(n):
+        out_high[t] = np.nan
+        out_low[t] = np.nan
+        if t <= right:  # no bar before the candidate yet
+            continue
+        i = t - right
+        h = high[i]
+        lo = low[i]
+        if h > left_max[i - 1] and h >= right_max[t]:
+            out_high[t] = h
+        if lo < left_min[i - 1] and lo <= right_min[t]:
+            out_low[t] = lo
     return out_high, out_low
 
 

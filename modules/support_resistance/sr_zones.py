@@ -26,17 +26,38 @@ from modules.common.swings_sr import confirmed_swings
 STATES = ("neutral", "in_support", "in_resistance", "outside")
 
 
+@njit(cache=True, nogil=True)
+def _events(swing_high, swing_low):
+    """Swings in confirmation order as (bar, price) pairs; a high and a low confirmed on the
+    same bar give two events, the high first."""
+    n = swing_high.shape[0]
+    bars = np.empty(2 * n, dtype=np.int64)
+    prices = np.empty(2 * n)
+    m = 0
+    for t in range(n):
+        if not np.isnan(swing_high[t]):
+            bars[m] = t
+            prices[m] = swing_high[t]
+            m += 1
+        if not np.isnan(swing_low[t]):
+            bars[m] = t
+            prices[m] = swing_low[t]
+            m += 1
+    return bars[:m], prices[:m]
+
+
 @njit(cache=True)
 def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches):
     n = close.shape[0]
     m = ev_bar.shape[0]
-    support = np.full(n, np.nan)
-    resistance = np.full(n, np.nan)
-    support_top = np.full(n, np.nan)
-    resistance_bottom = np.full(n, np.nan)
-    support_touches = np.full(n, np.nan)
-    resistance_touches = np.full(n, np.nan)
-    state = np.zeros(n, dtype=np.int8)
+    # written once per bar (NaN where there is no such zone), not filled first
+    support = np.empty(n)
+    resistance = np.empty(n)
+    support_top = np.empty(n)
+    resistance_bottom = np.empty(n)
+    support_touches = np.empty(n)
+    resistance_touches = np.empty(n)
+    state = np.empty(n, dtype=np.int8)
     z_level = np.empty(m)
     z_count = np.empty(m)
     window = np.empty(m)  # the prices of the swings in the window, kept sorted
@@ -60,7 +81,8 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
         while start < end and ev_bar[start] - right <= t - lookback:
             # a swing leaves: one entry of its price goes
             at = np.searchsorted(window[:size], ev_price[start])
-            window[at : size - 1] = window[at + 1 : size]
+            for k in range(at, size - 1):  # (a slice assignment between overlapping views copies twice)
+                window[k] = window[k + 1]
             size -= 1
             start += 1
             changed = True
@@ -87,15 +109,19 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
                         total = levels[q]
                         count = 1
         c = close[t]
+        support[t] = np.nan
+        resistance[t] = np.nan
+        support_top[t] = np.nan
+        resistance_bottom[t] = np.nan
+        support_touches[t] = np.nan
+        resistance_touches[t] = np.nan
+        state[t] = 0
         if nz == 0 or np.isnan(c):
             continue
-        s = -1
-        r = -1
-        for z in range(nz):  # levels increase with z
-            if z_level[z] <= c:
-                s = z
-            elif r < 0:
-                r = z
+        # levels strictly increase with z (disjoint clusters of sorted prices): the support is
+        # the last zone at or below the close, the resistance the one after it
+        s = np.searchsorted(z_level[:nz], c, side="right") - 1
+        r = s + 1 if s + 1 < nz else -1
         state[t] = 3
         in_support = False
         if s >= 0:
@@ -186,15 +212,12 @@ class SRZones(BaseModule):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         sh, sl = confirmed_swings(high, low, config["left"], config["right"])
         atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
-        # events in confirmation order; a high and a low on the same bar give two events
-        prices = np.stack([sh, sl], axis=1).ravel()
-        keep = ~np.isnan(prices)
-        bars = np.repeat(np.arange(len(close)), 2)[keep]
+        bars, prices = _events(sh, sl)
         (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state) = _zones(
             close,
             atr,
             bars,
-            prices[keep],
+            prices,
             config["right"],
             config["lookback"],
             config["zone_width"],

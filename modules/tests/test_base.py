@@ -18,7 +18,7 @@ from modules.base import (
     labels_from_codes,
     thaw_json,
 )
-from modules.common.series import compare, position, zones
+from modules.common.series import band_position, compare, position, zones
 from modules.errors import ModuleConfigError, ModuleDataError
 from modules.registry import get_registry
 
@@ -87,6 +87,12 @@ def test_series_helpers_match_mask_labels_with_nan_and_ties():
                 np.asarray(zones(a, upper, lower)),
                 reference_labels([(a >= upper, "overbought"), (a <= lower, "oversold")], 5000, "neutral"),
             )
+        # a band from b (inverted where b < 0) and the price a
+        upper, lower = b + 0.3, -b
+        assert np.array_equal(
+            np.asarray(band_position(a, upper, lower, ("above", "below", "inside", "neutral"))),
+            reference_labels([(a > upper, "above"), (a < lower, "below"), (upper >= lower, "inside")], 5000, "neutral"),
+        )
 
 
 class _Toy(BaseModule):

@@ -10,7 +10,7 @@ channel of the *previous* ``period`` bars (the Turtle rule "close beyond the N-b
 import numpy as np
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import band_position
 from modules.common.swings_sr import lag, rolling_max, rolling_min
 
 
@@ -39,21 +39,14 @@ class DonchianChannels(BaseModule):
         upper = rolling_max(high, config["period"])
         lower = rolling_min(low, config["period"])
         width = upper - lower
-        prev_upper = lag(upper)
-        prev_lower = lag(lower)
         with np.errstate(invalid="ignore", divide="ignore"):
             percent = np.where(width > 0, (close - lower) / width, 0.5)
             percent[np.isnan(width)] = np.nan
-            breakout = labels(
-                [(close > prev_upper, "up"), (close < prev_lower, "down"), (prev_upper >= prev_lower, "inside")],
-                len(close),
-                "neutral",
-            )
         return {
             "percent": percent,
             "upper": upper,
             "middle": (upper + lower) / 2,
             "lower": lower,
             "width": width,
-            "breakout": breakout,
+            "breakout": lambda: band_position(close, lag(upper), lag(lower), ("up", "down", "inside", "neutral")),
         }

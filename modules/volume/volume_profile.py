@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.common.series import band_position
 from modules.common.swings_sr import rolling_max, rolling_min
 
 
@@ -34,9 +34,13 @@ def _spread(hist, low, high, volume, bottom, scale, bins, sign):
 @njit(cache=True)
 def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac):
     n = high.shape[0]
-    poc = np.full(n, np.nan)
-    vah = np.full(n, np.nan)
-    val = np.full(n, np.nan)
+    # NaN where no profile is written (warm-up, no volume), not filled first
+    poc = np.empty(n)
+    vah = np.empty(n)
+    val = np.empty(n)
+    poc[: period - 1] = np.nan
+    vah[: period - 1] = np.nan
+    val[: period - 1] = np.nan
     hist = np.zeros(bins)
     edges = np.zeros(bins + 1)
     inverse = np.zeros(bins + 1)
@@ -46,6 +50,9 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
     built = False  # hist holds the window ending at t - 1 on the same price grid
     total = 0.0
     for t in range(period - 1, n):
+        poc[t] = np.nan
+        vah[t] = np.nan
+        val[t] = np.nan
         top = win_high[t]
         bottom = win_low[t]
         if not top > bottom:  # NaN or flat window
@@ -167,10 +174,9 @@ class VolumeProfile(BaseModule):
             config["bins"],
             config["value_area"] / 100.0,
         )
-        with np.errstate(invalid="ignore"):
-            position = labels(
-                [(close > vah, "above_value"), (close < val, "below_value"), (vah >= val, "in_value")],
-                len(close),
-                "neutral",
-            )
-        return {"poc": poc, "vah": vah, "val": val, "position": position}
+        return {
+            "poc": poc,
+            "vah": vah,
+            "val": val,
+            "position": lambda: band_position(close, vah, val, ("above_value", "below_value", "in_value", "neutral")),
+        }

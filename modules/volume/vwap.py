@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare, labels
+from modules.common.series import band_position, compare
 from modules.common.swings_sr import session_ids
 
 
@@ -92,11 +92,10 @@ class VWAP(BaseModule):
         vwap, std = _session_vwap(price, as_float(data, "volume"), session)
         upper = vwap + config["band_mult"] * std
         lower = vwap - config["band_mult"] * std
-        with np.errstate(invalid="ignore"):
-            position = compare(close, vwap, ("above", "below", "neutral"))
-            zone = labels(
-                [(close > upper, "above_upper"), (close < lower, "below_lower"), (upper >= lower, "inside")],
-                len(close),
-                "neutral",
-            )
-        return {"value": vwap, "upper": upper, "lower": lower, "position": position, "zone": zone}
+        return {
+            "value": vwap,
+            "upper": upper,
+            "lower": lower,
+            "position": lambda: compare(close, vwap, ("above", "below", "neutral")),
+            "zone": lambda: band_position(close, upper, lower, ("above_upper", "below_lower", "inside", "neutral")),
+        }
