@@ -16,10 +16,12 @@ it implements are in docs/engine.md ("Semantics"); simulate.py prepares its inpu
    ``_mark_time_exits``, ``_entry_order``).
 
 Every exit goes through ``_close_slot``, which writes the trade record. The loops over the slots
-stay in ``run_kernel``; the helpers decide. ``bars`` and ``events`` are tuples of the caller's
-per-bar arrays (no copy); simulate.py always passes 8 read-only C-contiguous float64 arrays, 5
-read-only bool arrays and a float64 ``p``, so there is one compiled signature and the on-disk
-cache always has it.
+stay in the walks; the helpers decide. ``run_kernel`` takes one of two walks: ``_walk_slots``, every
+feature, and ``_walk_single``, the same steps for one position at a time with only its stop, target
+and the signals to exit on (``single_position``), holding that position in local variables.
+``bars`` and ``events`` are tuples of the caller's per-bar arrays (no copy); simulate.py always
+passes 10 read-only C-contiguous float64 arrays, 5 read-only bool arrays and a float64 ``p``, so
+there is one compiled signature and the on-disk cache always has it.
 
 State layout: every array the loop reads or writes, and its loop variables. Shapes: ``bars`` and
 ``events`` hold (n,) arrays, one value per bar; ``p`` (N_PARAMS,) float64; ``slots``
@@ -516,12 +518,16 @@ def _stop_from(slots: np.ndarray, k: int, fav: float, trail_unit: int, trail_val
 def _track_extremes(slots: np.ndarray, k: int, high: float, low: float) -> None:
     """Slot k survived a bar (prices ``high``, ``low``): they count for MAE/MFE and, from the
     next bar on, for the trailing stop and break-even."""
-    if slots[k, S_DIR] > 0:
-        slots[k, S_FAV] = max(slots[k, S_FAV], high)
-        slots[k, S_ADV] = min(slots[k, S_ADV], low)
-    else:
-        slots[k, S_FAV] = min(slots[k, S_FAV], low)
-        slots[k, S_ADV] = max(slots[k, S_ADV], high)
+    slots[k, S_FAV], slots[k, S_ADV] = _widened(slots[k, S_DIR], slots[k, S_FAV], slots[k, S_ADV], high, low)
+
+
+@njit(cache=True, nogil=True)
+def _widened(d: float, fav: float, adv: float, high: float, low: float) -> tuple[float, float]:
+    """The most favourable and most adverse prices (``fav``, ``adv``) of a position in direction
+    ``d`` once it survived a bar of ``high`` and ``low``."""
+    if d > 0:
+        return max(fav, high), min(adv, low)
+    return min(fav, low), max(adv, high)
 
 
 @njit(cache=True, nogil=True)
@@ -614,12 +620,19 @@ def _exit_hit(
 ) -> tuple[float, int, int]:
     """Where slot k exits inside the bar (open ``o``, high ``h``, low ``lo``) and why (R_*), or
     reason -1 if it does not, and how it was decided (HIT_*: at the open, inside the bar, or
-    both levels inside the bar); ``trail_unit``/``trail_val`` are P_TRAIL_UNIT/P_TRAIL_VAL. The
-    open is the bar's first price, so a gap beyond a level decides before ``target_first``
-    (P_TARGET_FIRST), which only settles both levels inside the bar, where the path is unknown."""
-    d = slots[k, S_DIR]
+    both levels inside the bar); ``trail_unit``/``trail_val`` are P_TRAIL_UNIT/P_TRAIL_VAL."""
     level, trailing = _stop(slots, k, trail_unit, trail_val)
-    target = slots[k, S_TARGET]
+    return _levels_hit(slots[k, S_DIR], level, trailing, slots[k, S_TARGET], o, h, lo, target_first)
+
+
+@njit(cache=True, nogil=True)
+def _levels_hit(
+    d: float, level: float, trailing: bool, target: float, o: float, h: float, lo: float, target_first: bool
+) -> tuple[float, int, int]:
+    """``_exit_hit`` of a position in direction ``d`` whose stop is ``level`` (set by the trailing
+    stop if ``trailing``) and whose target is ``target``. The open is the bar's first price, so a
+    gap beyond a level decides before ``target_first`` (P_TARGET_FIRST), which only settles both
+    levels inside the bar, where the path is unknown."""
     if d > 0:
         stop_gap = o <= level
         target_gap = o >= target
@@ -775,6 +788,7 @@ def run_kernel(
     tf: np.ndarray,
     equity: np.ndarray,
     counters: np.ndarray,
+    financing: bool,
 ) -> int:
     """Simulate. ``bars`` (B_*, float64) and ``events`` (E_*, bool) are tuples of per-bar
     arrays, ``p`` the parameters (P_*). ``sub`` holds the magnifier's finer bars (open, high, low;
@@ -783,7 +797,178 @@ def run_kernel(
     binary search only for a bar the magnifier walks.
     Fills ``ti``/``tf`` (one row per trade, in exit order; as many rows as entry signals
     suffice), ``equity`` (money, per bar, marked to market at the close, 0 from a wipe-out on)
-    and ``counters`` (int64, C_*). Returns the number of trades."""
+    and ``counters`` (int64, C_*). Returns the number of trades. ``financing``: whether B_FIN_LONG
+    and B_FIN_SHORT hold charges (False: they are zeros, and the single walk does not read them).
+
+    A strategy with one position at a time and only the exits decided at the open or by the bar's
+    own prices (``single_position``), without financing or finer bars, walks ``_walk_single``,
+    which keeps the position in local variables (about twice as fast per bar); any other walks
+    ``_walk_slots``. The two give the same trades, equity and counters to the bit
+    (test_engine_kernel.py runs both over random bars for every case the single walk takes)."""
+    counters[:] = 0
+    counters[C_WIPED_BAR] = -1
+    if not financing and sub[0].shape[0] == 0 and single_position(p):
+        return _walk_single(bars, events, p, ti, tf, equity, counters)
+    return _walk_slots(bars, events, sub, sub_times, bar_edges, p, ti, tf, equity, counters)
+
+
+@njit(cache=True, nogil=True)
+def single_position(p: np.ndarray) -> bool:
+    """Whether the parameters ``p`` ask for one position at a time with no exit that needs more
+    than its stop, target and the signals: no pyramiding, trailing stop, break-even, time exit or
+    session rule (financing and the magnifier are the caller's to rule out)."""
+    return (
+        p[P_PYRAMIDING] == 1
+        and int(p[P_TRAIL_UNIT]) == UNIT_NONE
+        and p[P_BE_R] == 0
+        and p[P_MAX_BARS] == 0
+        and p[P_CLOSE_SESSION] == 0
+        and p[P_MAX_PER_SESSION] == 0
+    )
+
+
+@njit(cache=True, nogil=True)
+def _walk_single(
+    bars: tuple[np.ndarray, ...],
+    events: tuple[np.ndarray, ...],
+    p: np.ndarray,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    equity: np.ndarray,
+    counters: np.ndarray,
+) -> int:
+    """``_walk_slots`` for ``single_position`` parameters without financing or the magnifier: the
+    same steps in the same order with one slot, whose direction, size, fill, stop, target,
+    extremes and liquidation price are local variables while it is open (row 0 of ``slots`` is
+    written by ``_open_slot`` and read back, and its extremes written back before ``_close_slot``).
+    What the general walk does per bar for features this strategy has not is left out, and the
+    liquidation price is computed once per entry: without financing the cash and the slot only
+    change on an entry or an exit."""
+    open_, high, low, close = bars[B_OPEN], bars[B_HIGH], bars[B_LOW], bars[B_CLOSE]
+    atr, size_value = bars[B_ATR], bars[B_SIZE]
+    stop_level, target_level = bars[B_STOP_LEVEL], bars[B_TARGET_LEVEL]
+    long_entry, short_entry = events[E_LONG_ENTRY], events[E_SHORT_ENTRY]
+    long_exit, short_exit = events[E_LONG_EXIT], events[E_SHORT_EXIT]
+    n = close.shape[0]
+    slots = np.zeros((1, N_SLOT))
+    target_first = p[P_TARGET_FIRST] > 0
+    opposite = p[P_OPPOSITE] > 0
+    maint = p[P_MAINT]
+    cash = p[P_CAPITAL]
+    held = False  # the slot is open
+    d = 0.0
+    size = 0.0
+    fill = 0.0
+    stop = 0.0
+    target = 0.0
+    fav = 0.0
+    adv = 0.0
+    level = 0.0
+    n_trades = 0
+    exit_all = False
+    entry = 0
+    for t in range(n):
+        o = open_[t]
+        # ---- the open: the exit ordered on the last close, then the entry -----------------------
+        if held and exit_all:
+            slots[0, S_FAV], slots[0, S_ADV] = fav, adv
+            cash, _, n_trades = _close_slot(slots, 0, 1, t, o, R_SIGNAL, cash, p, ti, tf, n_trades)
+            held = False
+        if entry != 0:
+            signal = t - 1
+            cash, status = _open_slot(
+                slots,
+                0,
+                t,
+                float(entry),
+                cash,
+                o,
+                atr[signal],
+                size_value[signal],
+                stop_level[signal],
+                target_level[signal],
+                p,
+            )
+            if status <= TAKEN_CAPPED:
+                held = True
+                d, size, fill = slots[0, S_DIR], slots[0, S_SIZE], slots[0, S_FILL]
+                stop, target = slots[0, S_BASE_STOP], slots[0, S_TARGET]
+                fav, adv = slots[0, S_FAV], slots[0, S_ADV]
+                level = _liquidation_price(slots, 1, cash, maint)
+                if status == TAKEN_CAPPED:
+                    counters[C_CAPPED] += 1
+            elif status == BELOW_MIN:
+                counters[C_BELOW_MIN] += 1
+            else:
+                counters[C_SKIPPED] += 1
+        # ---- inside the bar: liquidation, the stop and the target against its high and low -------
+        if held:
+            h = high[t]
+            lo = low[t]
+            raw = 0.0
+            reason = -1
+            if d * (o - level) <= 0:  # opened beyond the liquidation price: out at the open
+                raw, reason = o, R_LIQUIDATION
+            elif d * ((lo if d > 0 else h) - level) <= 0:
+                # the path down to the liquidation price passes a stop set before it: it fills first
+                if d * (stop - level) > 0:
+                    raw, reason = (o if d * (o - stop) <= 0 else stop), R_STOP
+                else:
+                    raw, reason = level, R_LIQUIDATION
+            else:
+                raw, reason, _ = _levels_hit(d, stop, False, target, o, h, lo, target_first)
+            if reason >= 0:
+                slots[0, S_FAV], slots[0, S_ADV] = fav, adv
+                cash, _, n_trades = _close_slot(slots, 0, 1, t, raw, reason, cash, p, ti, tf, n_trades)
+                held = False
+                if reason == R_LIQUIDATION:
+                    counters[C_LIQUIDATIONS] += 1
+            else:
+                fav, adv = _widened(d, fav, adv, h, lo)
+        # ---- the close: end of data, then equity ---------------------------------------------------
+        c = close[t]
+        last = t == n - 1
+        if held and last:
+            slots[0, S_FAV], slots[0, S_ADV] = fav, adv
+            cash, _, n_trades = _close_slot(slots, 0, 1, t, c, R_END_OF_DATA, cash, p, ti, tf, n_trades)
+            held = False
+        if not held and cash <= 0:
+            counters[C_WIPED_BAR] = t
+            equity[t:] = 0.0
+            break
+        equity[t] = cash + d * size * (c - fill) if held else cash
+        if last:
+            break
+        # ---- the signals on this close: orders for the next open, the exit first ----------------
+        exit_all = False
+        entry = 0
+        if held and not opposite and not (long_exit[t] if d > 0 else short_exit[t]):
+            continue  # no exit ordered, and the one slot is taken: no entry either (the entries unread)
+        go_long = long_entry[t]
+        go_short = short_entry[t]
+        if go_long and go_short:
+            go_long = False
+            go_short = False
+        position = d if held else 0.0
+        exit_all = held and _exit_signal(position, long_exit[t], short_exit[t], go_long, go_short, opposite)
+        entry = _entry_order(go_long, go_short, position, 0 if exit_all or not held else 1, 1)
+    return n_trades
+
+
+@njit(cache=True, nogil=True)
+def _walk_slots(
+    bars: tuple[np.ndarray, ...],
+    events: tuple[np.ndarray, ...],
+    sub: tuple[np.ndarray, ...],
+    sub_times: np.ndarray,
+    bar_edges: np.ndarray,
+    p: np.ndarray,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    equity: np.ndarray,
+    counters: np.ndarray,
+) -> int:
+    """``run_kernel`` for every strategy: any number of slots, every feature."""
     # unpacked and decoded once: the helpers in the loop get plain values, since every array passed
     # to a call is reference-counted each time, which would cost more than the bar's own work
     open_, high, low, close = bars[B_OPEN], bars[B_HIGH], bars[B_LOW], bars[B_CLOSE]
@@ -813,8 +998,6 @@ def run_kernel(
     session_entries = 0
     exit_all = False
     entry = 0
-    counters[:] = 0
-    counters[C_WIPED_BAR] = -1
     for t in range(n):
         o = open_[t]
         # ---- the open: exits ordered on the last close, then the entry ---------------------------

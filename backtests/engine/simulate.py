@@ -242,7 +242,7 @@ def simulate(
     sub_times = _kernel_input(intrabar.times if intrabar else None, np.int64, no_times)
     bar_edges = _kernel_input(intrabar.edges if intrabar else None, np.int64, no_times)
     counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
-    count = K.run_kernel(bars, events, sub, sub_times, bar_edges, p, ti, tf, equity, counters)
+    count = K.run_kernel(bars, events, sub, sub_times, bar_edges, p, ti, tf, equity, counters, financing is not None)
     ti, tf = ti[:count], tf[:count]
     order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
     ti, tf = ti[order], tf[order]
