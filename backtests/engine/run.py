@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -72,7 +73,13 @@ class BacktestResult:
 
 
 def data_checksum(data: pd.DataFrame) -> str:
-    """sha256 over the UTC timestamps (ns) and the OHLCV values (float64)."""
+    """sha256 over the UTC timestamps (ns) and the OHLCV values (float64). Remembered per series in
+    memory (``_CHECKSUMS``): the same bars asked again are not hashed again."""
+    sources = _checksum_sources(data)
+    key = _checksum_key(sources)
+    known = _CHECKSUMS.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     times = _times(data)
     # hashed from the arrays' own memory (``.data``, a memoryview): no bytes copy of each column
@@ -80,7 +87,91 @@ def data_checksum(data: pd.DataFrame) -> str:
     for column in ("open", "high", "low", "close", "volume"):
         if column in data.columns:
             digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).data)
-    return digest.hexdigest()
+    checksum = digest.hexdigest()
+    _CHECKSUMS.put(key, _ChecksumEntry(checksum, data.copy(deep=False), sources))
+    return checksum
+
+
+def remembered_checksum(data: pd.DataFrame) -> str | None:
+    """``data_checksum(data)`` if it is remembered (no hashing), else None."""
+    return _CHECKSUMS.get(_checksum_key(_checksum_sources(data)))
+
+
+def _checksum_sources(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """What ``data_checksum`` hashes, in order, by name, as the frame holds it (views of its memory
+    where pandas gives them): the times (int64 in the index's unit), then each OHLCV column the
+    frame has. A source pandas converts on the way (a nullable column) is a new array each time."""
+    times = _times(data)
+    sources = [(f"timestamp[{times.unit}]", times.asi8)]
+    for column in ("open", "high", "low", "close", "volume"):
+        if column in data.columns:
+            sources.append((column, data[column].to_numpy()))
+    return sources
+
+
+def _checksum_key(sources: list[tuple[str, np.ndarray]]) -> tuple:
+    """Where each array's values are in memory (address, size, strides, type), by name."""
+    return tuple((name, a.__array_interface__["data"][0], a.nbytes, a.strides, a.dtype.str) for name, a in sources)
+
+
+@dataclass
+class _ChecksumEntry:
+    checksum: str
+    frame: pd.DataFrame  # a shallow copy: a reference pandas' copy-on-write counts
+    arrays: list[tuple[str, np.ndarray]]  # the key's arrays, so their memory stays theirs
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for _, a in self.arrays)
+
+
+class _ChecksumMemo:
+    """The checksums of the last series hashed, keyed on where their values are in memory.
+
+    Why a key of addresses is sound: an entry holds the arrays of its key, so no other data can
+    be allocated at those addresses while it lives, and a shallow copy of the frame, so under
+    pandas' copy-on-write (pandas 3) every write through pandas to the frame or to any frame
+    sharing its memory (``iloc``/``loc`` assignment, a column set in place, ``inplace=True``)
+    copies that memory first instead of changing it: changed bars are at new addresses, a new
+    key, and are hashed. An array converted on the way (a column that is not float64, times not
+    in nanoseconds) is a new array each time and never matches. What this cannot see is a write
+    that goes around pandas into the frame's NumPy memory (``np.asarray(series.array)[i] = x``, or
+    into an array a frame was built on with ``copy=False``); such a write would change every frame
+    sharing that memory, the data manager's cache included, and is not how the platform or its
+    libraries change data.
+
+    Bounded by the bytes of the remembered arrays (``max_bytes``; the newest entry is always
+    kept): an entry keeps its series' memory alive, which the data manager's cache usually holds
+    anyway. Thread-safe."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple, _ChecksumEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry.checksum
+
+    def put(self, key: tuple, entry: _ChecksumEntry) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            total = sum(e.nbytes for e in self._entries.values())
+            while total > self.max_bytes and len(self._entries) > 1:
+                _, evicted = self._entries.popitem(last=False)
+                total -= evicted.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_CHECKSUMS = _ChecksumMemo(max_bytes=128 * 2**20)  # between two and three series of a million bars
 
 
 def _times(data: pd.DataFrame) -> pd.DatetimeIndex:
@@ -142,8 +233,10 @@ def run_backtest(
     if trade_from is not None and not (data.index >= trade_from).any():
         raise InsufficientData(f"no bars at or after {trade_from} to trade on")
     progress = on_progress or _no_progress
+    known = remembered_checksum(data)  # bars hashed before (this run's data step, a run before)
     checksum = BackgroundChecksum(lambda: data_checksum(data))
-    checksum.start()
+    if known is None:
+        checksum.start()
     try:
         progress("computing_modules", 0, 1)
         signals = market_signals(
@@ -153,9 +246,10 @@ def run_backtest(
             data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation, intrabar=intrabar
         )
     except BaseException:
-        checksum.join()  # no thread outlives a failed or cancelled run
+        if known is None:
+            checksum.join()  # no thread outlives a failed or cancelled run
         raise
-    result.data_checksum = checksum.result()
+    result.data_checksum = checksum.result() if known is None else known
     return result
 
 
