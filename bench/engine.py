@@ -12,7 +12,9 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
 
 * **QuantMetrics**: ``build_strategy`` + ``run_backtest`` (modules through the registry,
   conditions, the compiled simulation, the trade DataFrame, every metric in docs/metrics.md,
-  the data checksum). Warm: best of ``--repeat`` after one warm-up run.
+  the data checksum). Warm: best of ``--repeat`` after one warm-up run. The warm runs find the
+  checksum of these bars remembered from the warm-up, as a worker's runs on a series it hashed
+  before do; the fresh process hashes them (``--rehash`` forgets it before each warm run).
 * **QuantMetrics, fresh process**: a new ``python3`` process imports the engine, loads the
   bars from a ``.npz`` file and runs once, with no warm-up: what a freshly started worker's
   first task pays (Numba loads its on-disk cache; nothing is compiled). Reported: the run
@@ -80,7 +82,7 @@ from pathlib import Path
 
 _PROCESS_START = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
+if sys.path[0] != str(ROOT):  # before bench/ itself, whose modules.py would shadow the package
     sys.path.insert(0, str(ROOT))
 
 REQUEST = {
@@ -118,8 +120,11 @@ ACCOUNT_REQUEST = {
 
 
 def load_bars(count: int):
+    """The first ``count`` bars, as the data manager hands them to a run (``normalise``: a UTC index
+    in nanoseconds, float64 OHLCV)."""
     import pandas as pd
 
+    from marketdata.manager import normalise
     from marketdata.providers.synthetic import SyntheticProvider
 
     start = pd.Timestamp("2020-01-01", tz="UTC")
@@ -128,7 +133,7 @@ def load_bars(count: int):
         end = start + pd.Timedelta(days=int(365.25 * years) + 7)
         frame = SyntheticProvider().download("XAUUSD", "1m", start, end)
         if len(frame) >= count:
-            return frame.iloc[:count]
+            return normalise(frame.iloc[:count])
         years *= 1.2
 
 
@@ -154,10 +159,21 @@ def read_npz(path: str):
 # ---- the three engines ---------------------------------------------------------------------------
 
 
+REHASH = False  # --rehash: every warm run hashes the bars
+
+
+def forget_checksums() -> None:
+    from backtests.engine import run as engine_run
+
+    if REHASH:
+        engine_run._CHECKSUMS.clear()
+
+
 def run_ours(frame):
     from backtests.engine import run_backtest
     from backtests.strategies.parse import build_strategy
 
+    forget_checksums()
     result = run_backtest(frame, build_strategy(REQUEST))
     return len(result.trades), result.metrics["final_equity"]
 
@@ -219,6 +235,7 @@ def run_ours_account(frame):
     from backtests.strategies.parse import build_strategy
     from marketdata.instrument_table import shipped_table
 
+    forget_checksums()
     result = run_backtest(frame, build_strategy(ACCOUNT_REQUEST, instrument=shipped_table()["XAUUSD"]))
     return len(result.trades), result.metrics["final_equity"], result.metrics
 
@@ -255,6 +272,7 @@ def run_ours_magnified(frame, finer):
 
     spec = build_strategy(REQUEST)  # 15 s is no timeframe of the API: the magnifier is set on the spec
     spec = replace(spec, exit=replace(spec.exit, intrabar="15s"))
+    forget_checksums()
     result = run_backtest(frame, spec, intrabar=finer)
     return len(result.trades), result.metrics["final_equity"], result.metrics
 
@@ -364,6 +382,7 @@ def run_ours_split(frame):
         elif stage == "analysing":
             marks["analysing end" if done else "analysing start"] = now
 
+    forget_checksums()
     start = time.perf_counter()
     result = run_backtest(frame, build_strategy(REQUEST), progress)
     end = time.perf_counter()
@@ -470,12 +489,15 @@ def main() -> int:
     parser.add_argument("--no-vectorbt", action="store_true")
     parser.add_argument("--no-backtesting", action="store_true")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument("--rehash", action="store_true", help="forget the data checksum before each warm run")
     parser.add_argument("--child", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.data)
         return 0
+    global REHASH
+    REHASH = args.rehash
 
     frame = load_bars(args.bars)
     n = len(frame)
