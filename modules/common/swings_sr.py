@@ -136,26 +136,50 @@ def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") ->
     raise ValueError(f"unknown anchor {anchor!r}")
 
 
-def previous_session_hlc(
+def previous_sessions(
     data: pd.DataFrame, high: np.ndarray, low: np.ndarray, close: np.ndarray, start_hour: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """High, low and close of the previous completed day session, per bar.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per day session of the data, in order: the high, low and close of the previous completed
+    session (NaN for the first), and the session's number of bars.
 
     The "previous" day is the last earlier session that has bars (Friday for a Monday when the
-    market is closed on weekends). Bars of the first session in the data get NaN. A session's
-    own bars never see its own high/low/close, so there is no look-ahead.
+    market is closed on weekends). A session's own bars never see its own high/low/close, so
+    there is no look-ahead. ``np.repeat(values, lengths)`` gives a per-bar series: levels
+    computed per session and then repeated are the same numbers as levels computed per bar.
     """
     n = len(close)
     if n == 0:
-        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan), np.zeros(0, dtype=np.intp)
     ids = session_ids(data, start_hour, "day")
     new_session = np.empty(n, dtype=bool)
     new_session[0] = True
     np.not_equal(ids[1:], ids[:-1], out=new_session[1:])
     starts = np.flatnonzero(new_session)
-    # per session, with a NaN row first: session k reads row k (= session k - 1's values)
-    day_high = np.concatenate(([np.nan], np.maximum.reduceat(high, starts)))
-    day_low = np.concatenate(([np.nan], np.minimum.reduceat(low, starts)))
-    day_close = np.concatenate(([np.nan], close[np.r_[starts[1:], n] - 1]))
-    session = np.cumsum(new_session, dtype=np.intp) - 1  # bar -> its session number
-    return day_high[session], day_low[session], day_close[session]
+    ends = np.r_[starts[1:], n]
+    # session k reads row k: session k - 1's values, NaN for the first
+    prev_high = np.concatenate(([np.nan], np.maximum.reduceat(high, starts)[:-1]))
+    prev_low = np.concatenate(([np.nan], np.minimum.reduceat(low, starts)[:-1]))
+    prev_close = np.concatenate(([np.nan], close[ends[:-1] - 1]))
+    return prev_high, prev_low, prev_close, ends - starts
+
+
+@njit(cache=True, nogil=True)
+def session_zone_codes(close, lengths, levels, strict, missing):
+    """Where each bar's close sits among its session's levels, in one pass over the bars.
+
+    ``levels[j, k]``: level ``j`` of session ``k`` (``lengths[k]`` bars), highest first. The
+    code is the number of levels minus the number the close is above (strictly for the first
+    ``strict`` levels, at or above for the others): 0 above the highest; the number of levels
+    plus one where ``missing[k]`` (no levels, e.g. the first session)."""
+    out = np.empty(close.shape[0], dtype=np.int8)
+    count = levels.shape[0]
+    t = 0
+    for k in range(lengths.shape[0]):
+        for _ in range(lengths[k]):
+            c = close[t]
+            above = 0
+            for j in range(count):
+                above += (c > levels[j, k]) if j < strict else (c >= levels[j, k])
+            out[t] = count + 1 if missing[k] else count - above
+            t += 1
+    return out

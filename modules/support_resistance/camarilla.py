@@ -10,7 +10,7 @@ the last earlier day with bars; the first day in the data is NaN / "neutral".
 import numpy as np
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
-from modules.common.swings_sr import previous_session_hlc
+from modules.common.swings_sr import previous_sessions, session_zone_codes
 
 DIVISORS = {1: 12.0, 2: 6.0, 3: 4.0, 4: 2.0}
 ZONES = ("above_r4", "r3_to_r4", "inside", "s4_to_s3", "below_s4", "neutral")
@@ -50,17 +50,18 @@ class Camarilla(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        prev_high, prev_low, prev_close = previous_session_hlc(data, high, low, close, config["day_start_hour"])
+        # the levels of each session from the previous one's high, low and close, then repeated
+        # over the session's bars (the same numbers as computed bar by bar)
+        prev_high, prev_low, prev_close, lengths = previous_sessions(data, high, low, close, config["day_start_hour"])
         span = (prev_high - prev_low) * 1.1
-        out = {"pivot": (prev_high + prev_low + prev_close) / 3.0}
+        levels = {"pivot": (prev_high + prev_low + prev_close) / 3.0}
         for k, divisor in DIVISORS.items():
-            out[f"r{k}"] = prev_close + span / divisor
-            out[f"s{k}"] = prev_close - span / divisor
-        with np.errstate(invalid="ignore"):
-            code = (
-                (close > out["r4"]).astype(np.int8) + (close > out["r3"]) + (close >= out["s3"]) + (close >= out["s4"])
-            )
-        code[np.isnan(prev_close)] = -1
-        # code 4 = above_r4 ... 0 = below_s4, -1 = neutral
-        out["zone"] = labels_from_codes(4 - code, ZONES)
+            levels[f"r{k}"] = prev_close + span / divisor
+            levels[f"s{k}"] = prev_close - span / divisor
+        out: dict = {name: np.repeat(values, lengths) for name, values in levels.items()}
+        # R4, R3 (close strictly above), S3, S4 (at or above): 0 = above_r4 ... 4 = below_s4, 5 = neutral
+        order = np.stack([levels["r4"], levels["r3"], levels["s3"], levels["s4"]])
+        out["zone"] = lambda: labels_from_codes(
+            session_zone_codes(close, lengths, order, 2, np.isnan(prev_close)), ZONES
+        )
         return out

@@ -13,7 +13,7 @@ import numpy as np
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.common.series import position
-from modules.common.swings_sr import previous_session_hlc
+from modules.common.swings_sr import previous_sessions, session_zone_codes
 
 ZONES = (
     "above_r3",
@@ -59,7 +59,9 @@ class PivotPoints(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        prev_high, prev_low, prev_close = previous_session_hlc(data, high, low, close, config["day_start_hour"])
+        # the levels of each session from the previous one's high, low and close, then repeated
+        # over the session's bars (the same numbers as computed bar by bar)
+        prev_high, prev_low, prev_close, lengths = previous_sessions(data, high, low, close, config["day_start_hour"])
         p = (prev_high + prev_low + prev_close) / 3.0
         levels = {
             "pivot": p,
@@ -70,18 +72,10 @@ class PivotPoints(BaseModule):
             "r3": prev_high + 2 * (p - prev_low),
             "s3": prev_low - 2 * (prev_high - p),
         }
-        with np.errstate(invalid="ignore"):
-            # levels are ordered s3 <= s2 <= s1 <= P <= r1 <= r2 <= r3: count those below close
-            code = (
-                (close > levels["r3"]).astype(np.int8)
-                + (close > levels["r2"])
-                + (close > levels["r1"])
-                + (close >= p)
-                + (close >= levels["s1"])
-                + (close >= levels["s2"])
-                + (close >= levels["s3"])
-            )
-        code[np.isnan(p)] = -1
-        # code 7 = above_r3 ... 0 = below_s3, -1 = neutral
-        zone = labels_from_codes(7 - code, ZONES)
-        return {**levels, "bias": position(close, p), "zone": zone}
+        out: dict = {name: np.repeat(values, lengths) for name, values in levels.items()}
+        out["bias"] = lambda: position(close, out["pivot"])
+        # levels ordered s3 <= s2 <= s1 <= P <= r1 <= r2 <= r3; the close strictly above r3..r1,
+        # at or above P..s3: 0 = above_r3 ... 7 = below_s3, 8 = neutral (no pivot)
+        order = np.stack([levels[name] for name in ("r3", "r2", "r1", "pivot", "s1", "s2", "s3")])
+        out["zone"] = lambda: labels_from_codes(session_zone_codes(close, lengths, order, 3, np.isnan(p)), ZONES)
+        return out

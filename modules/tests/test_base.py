@@ -88,10 +88,14 @@ def test_series_helpers_match_mask_labels_with_nan_and_ties():
                 reference_labels([(a >= upper, "overbought"), (a <= lower, "oversold")], 5000, "neutral"),
             )
         # a band from b (inverted where b < 0) and the price a
-        upper, lower = b + 0.3, -b
+        band_upper, band_lower = b + 0.3, -b
         assert np.array_equal(
-            np.asarray(band_position(a, upper, lower, ("above", "below", "inside", "neutral"))),
-            reference_labels([(a > upper, "above"), (a < lower, "below"), (upper >= lower, "inside")], 5000, "neutral"),
+            np.asarray(band_position(a, band_upper, band_lower, ("above", "below", "inside", "neutral"))),
+            reference_labels(
+                [(a > band_upper, "above"), (a < band_lower, "below"), (band_upper >= band_lower, "inside")],
+                5000,
+                "neutral",
+            ),
         )
 
 
