@@ -12,7 +12,9 @@ exactly ``--trades`` trades; no database needed), then in one process:
   the report built, as a static document (no template, no charts): what Chromium alone costs
   for these pages; the warm PDF's ratio to it is what building the HTML adds; for both, the CPU
   time every process spent per PDF (what a PDF costs a loaded worker host, and steadier than
-  wall time on a shared machine);
+  wall time on a shared machine; Chromium's print compositor, a process started for each PDF,
+  included); and a one-page document with the report's head, what any PDF costs (the part of
+  the floor that does not grow with the pages);
 - warm, new page: ``--repeat`` PDFs in a warm browser, opening a new page for each;
 - fresh: ``--fresh`` PDFs each in a newly started Playwright + Chromium (what a renderer
   without a warm browser pays), closed after each PDF.
@@ -192,26 +194,34 @@ def percentile(values: list[float], q: float) -> float:
 
 def cpu_ms() -> float:
     """CPU time so far of this process and every process under it (Playwright's driver,
-    Chromium's browser, renderer and helpers), in ms, from each thread's /proc schedstat."""
+    Chromium's browser, renderer and helpers), in ms: each live thread's /proc schedstat, plus
+    the CPU of children that have exited and been reaped (``cutime`` and ``cstime`` of their
+    parents). Chromium starts a print compositor process for every PDF (it turns the renderer's
+    recorded pages into the PDF) and ends it afterwards, so without the reaped children a PDF's
+    CPU would miss that process (about a quarter of it on this machine)."""
     children: dict[int, list[int]] = {}
+    reaped: dict[int, int] = {}  # pid -> clock ticks of its exited and waited-for children
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as stat:
-                    children.setdefault(int(stat.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+                reaped[int(entry)] = int(fields[13]) + int(fields[14])
             except (OSError, IndexError, ValueError):
                 continue
-    total, todo = 0, [os.getpid()]
+    total, ticks, todo = 0, 0, [os.getpid()]
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
+        ticks += reaped.get(pid, 0)
         try:
             for task in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
                     total += int(schedstat.read().split()[0])
         except (OSError, ValueError):
             continue  # gone meanwhile
-    return total / 1e6
+    return total / 1e6 + ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def start_browser():
@@ -269,7 +279,9 @@ def main() -> None:
     chart_timer.take()
     load_before = os.getloadavg()
     static = doc  # the pages as a static document: what the report built, printed as it is
-    warm, html_ms, chart_ms, floor, warm_cpu, floor_cpu = [], [], [], [], [], []
+    # One page with the report's head (@page rules, footer): what any PDF costs in this Chromium.
+    one_page = static[: static.index("<body>") + len("<body>")] + "<p>QuantMetrics</p></body></html>"
+    warm, html_ms, chart_ms, floor, warm_cpu, floor_cpu, single = [], [], [], [], [], [], []
     for _ in range(args.repeat):
         c0 = cpu_ms()
         t0 = time.perf_counter()
@@ -284,6 +296,9 @@ def main() -> None:
         html_to_pdf(static, page_format=args.page_size)
         floor.append((time.perf_counter() - t0) * 1000)
         floor_cpu.append(cpu_ms() - c0)
+        t0 = time.perf_counter()
+        html_to_pdf(one_page, page_format=args.page_size)
+        single.append((time.perf_counter() - t0) * 1000)
     load_after = os.getloadavg()
     shutdown_browser()
     if not any(chart_ms):
@@ -338,6 +353,10 @@ def main() -> None:
     print(
         f"| floor: the same pages as a static HTML, printed by the same warm Chromium | {len(floor)} | "
         f"{floor_med:.0f} | {percentile(floor, 95):.0f} |"
+    )
+    print(
+        f"| of the floor, a one-page document with the report's head: what any PDF costs | {len(single)} | "
+        f"{statistics.median(single):.0f} | {percentile(single, 95):.0f} |"
     )
     print(
         f"| CPU per warm PDF, every process (Python, driver, Chromium), mean | {len(warm_cpu)} | "

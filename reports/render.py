@@ -401,34 +401,33 @@ def _size_text(size: float) -> str:
     return f"{size:,.0f}" if abs(size) >= 1000 else f"{size:.2f}" if abs(size) >= 1 else f"{size:.4f}"
 
 
-def _trade_cells(trades: list, decimals: int | None = None) -> tuple[list[list[str]], list[bool | None], bool]:
-    """Text of every cell, each trade's outcome (True win, False loss, None flat) and whether the
-    fees column is shown (only when some trade paid fees). Prices show ``decimals`` digits (the
-    instrument's), or as many as their size suggests."""
+def _trade_columns(trades: list, decimals: int | None = None) -> tuple[list[list[str]], list[bool | None], bool]:
+    """Text of every column (in ``HEADERS`` order, Fees before R when shown), each trade's
+    outcome (True win, False loss, None flat) and whether the fees column is shown (only when
+    some trade paid fees). Prices show ``decimals`` digits (the instrument's), or as many as their
+    size suggests. Built a column at a time: one format per column, no row lists to transpose."""
     if decimals is None:
         decimals = charts.price_decimals([t.entry_price for t in trades])
+    price = f"{{:,.{decimals}f}}".format
     with_fees = any(t.fees for t in trades)
-    cells, outcomes = [], []
-    for t in trades:
-        row = [
-            str(t.seq),
-            t.direction,
-            t.entry_time.isoformat(" ", "minutes")[:16],  # "%Y-%m-%d %H:%M", several times faster
-            f"{t.entry_price:,.{decimals}f}",
-            t.exit_time.isoformat(" ", "minutes")[:16],
-            f"{t.exit_price:,.{decimals}f}",
-            _size_text(t.size),
-            f"{t.pnl:+,.2f}",
-            f"{t.pnl_pct:+.2f}",
-            "–" if t.r_multiple is None else f"{t.r_multiple:+.2f}",
-            str(t.bars_held),
-            t.exit_reason,
-        ]
-        if with_fees:
-            row.insert(9, f"{t.fees:,.2f}")
-        cells.append(row)
-        outcomes.append(True if t.pnl > 0 else False if t.pnl < 0 else None)
-    return cells, outcomes, with_fees
+    columns = [
+        [str(t.seq) for t in trades],
+        [t.direction for t in trades],
+        [t.entry_time.isoformat(" ", "minutes")[:16] for t in trades],  # "%Y-%m-%d %H:%M", several times faster
+        [price(t.entry_price) for t in trades],
+        [t.exit_time.isoformat(" ", "minutes")[:16] for t in trades],
+        [price(t.exit_price) for t in trades],
+        [_size_text(t.size) for t in trades],
+        [f"{t.pnl:+,.2f}" for t in trades],
+        [f"{t.pnl_pct:+.2f}" for t in trades],
+        ["–" if t.r_multiple is None else f"{t.r_multiple:+.2f}" for t in trades],
+        [str(t.bars_held) for t in trades],
+        [t.exit_reason for t in trades],
+    ]
+    if with_fees:
+        columns.insert(9, [f"{t.fees:,.2f}" for t in trades])
+    outcomes = [True if t.pnl > 0 else False if t.pnl < 0 else None for t in trades]
+    return columns, outcomes, with_fees
 
 
 HEADERS = [
@@ -448,6 +447,14 @@ HEADERS = [
 LEFT_ALIGNED = {1, 2, 4, 11}
 
 
+def _headers_and_left(with_fees: bool) -> tuple[list[str], set[int]]:
+    """The column headers and the indices of the left-aligned columns, Fees before R when shown."""
+    headers = list(HEADERS)
+    if with_fees:
+        headers.insert(9, "Fees")
+    return headers, {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
+
+
 def ledger_rows(trades: list, decimals: int | None = None) -> dict:
     """The PDF's trade list as monospaced lines, ``LEDGER_TRADES_PER_ROW`` trades (lines) to a
     table row.
@@ -457,25 +464,27 @@ def ledger_rows(trades: list, decimals: int | None = None) -> dict:
     ``LEDGER_TRADES_PER_ROW`` lines about a third of that (bench/report.py). The table keeps
     Chromium's repeated header on every page; a row is not split across pages, and every other
     row is shaded, so the eye follows a line in bands of ``LEDGER_TRADES_PER_ROW``.
+
+    Each column is padded to its width at once and only the text columns (side, exit reason) are
+    escaped, once per distinct value: numbers and times hold nothing to escape.
     """
-    cells, outcomes, with_fees = _trade_cells(trades, decimals)
-    headers = list(HEADERS)
-    if with_fees:
-        headers.insert(9, "Fees")
-    left = {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
-    columns = zip(*cells, strict=True) if cells else ([] for _ in headers)
+    columns, outcomes, with_fees = _trade_columns(trades, decimals)
+    headers, left = _headers_and_left(with_fees)
     widths = [max([len(h), *map(len, column)]) for h, column in zip(headers, columns, strict=True)]
-    specs = [f"{{:{'<' if i in left else '>'}{w}}}" for i, w in enumerate(widths)]  # "{:<5}", "{:>8}"
+    padded = []
+    for i, (column, width) in enumerate(zip(columns, widths, strict=True)):
+        if i in left:
+            safe = {value: escape(value).ljust(width + len(escape(value)) - len(value)) for value in set(column)}
+            padded.append([safe[value] for value in column])
+        else:
+            padded.append([value.rjust(width) for value in column])
     pnl_from, pnl_to = 7, 10 + (1 if with_fees else 0)  # P&L, P&L %, (Fees,) R share the outcome colour
-    before, coloured, after = (
-        "  ".join(part).format for part in (specs[:pnl_from], specs[pnl_from:pnl_to], specs[pnl_to:])
-    )
-    head = "  ".join(specs).format(*headers)
+    head = "  ".join(h.ljust(w) if i in left else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))
     tones = {True: "win", False: "loss", None: "flat"}
     lines = [
-        f'{escape(before(*row[:pnl_from]))}  <span class="{tones[outcome]}">'
-        f"{escape(coloured(*row[pnl_from:pnl_to]))}</span>  {escape(after(*row[pnl_to:]))}"
-        for row, outcome in zip(cells, outcomes, strict=True)
+        f'{"  ".join(row[:pnl_from])}  <span class="{tones[outcome]}">{"  ".join(row[pnl_from:pnl_to])}</span>  '
+        f"{'  '.join(row[pnl_to:])}"
+        for row, outcome in zip(zip(*padded), outcomes, strict=True)
     ]
     rows = (
         "<tr><td>" + "\n".join(lines[at : at + LEDGER_TRADES_PER_ROW]) + "</td></tr>"
@@ -488,15 +497,12 @@ def ledger_rows(trades: list, decimals: int | None = None) -> dict:
 
 def web_trade_rows(trades: list, decimals: int | None = None) -> dict:
     """The results page's trade table: a real table (sortable by eye, paginated in the browser)."""
-    cells, outcomes, with_fees = _trade_cells(trades, decimals)
-    headers = list(HEADERS)
-    if with_fees:
-        headers.insert(9, "Fees")
-    left = {i + (1 if with_fees and i >= 9 else 0) for i in LEFT_ALIGNED}
+    columns, outcomes, with_fees = _trade_columns(trades, decimals)
+    headers, left = _headers_and_left(with_fees)
     pnl_cols = set(range(7, 11 + (1 if with_fees else 0)))
     head = "".join(f'<th class="{"" if i in left else "num"}">{escape(h)}</th>' for i, h in enumerate(headers))
     rows = []
-    for row, outcome in zip(cells, outcomes):
+    for row, outcome in zip(zip(*columns), outcomes):
         tone = "win" if outcome else "loss" if outcome is False else ""
         coloured = f" {tone}" if tone else ""
         rows.append(
