@@ -12,29 +12,52 @@ no lower shadow or a bearish one with no upper shadow.
 import numpy as np
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
-@njit(cache=True)
-def _ha_open(open_, close, ha_close):
-    out = np.empty(open_.shape[0])
-    if out.shape[0] == 0:
-        return out
-    out[0] = (open_[0] + close[0]) / 2.0
-    for t in range(1, out.shape[0]):
-        out[t] = (out[t - 1] + ha_close[t - 1]) / 2.0
-    return out
+@njit(cache=True, nogil=True, inline="always")
+def _maximum(a, b):
+    """``np.maximum`` of two floats: NaN if either is NaN."""
+    return a if a >= b or np.isnan(a) else b
 
 
-def signed_streak(sign: np.ndarray) -> np.ndarray:
-    """Run length of equal signs, signed (+3 = third bullish bar in a row); 0 where sign is 0."""
-    n = len(sign)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = sign[1:] != sign[:-1]
-    index = np.arange(n)
-    run_start = np.maximum.accumulate(np.where(starts, index, 0))
-    return ((index - run_start + 1) * sign).astype(np.float64)
+@njit(cache=True, nogil=True, inline="always")
+def _minimum(a, b):
+    """``np.minimum`` of two floats: NaN if either is NaN."""
+    return a if a <= b or np.isnan(a) else b
+
+
+@njit(cache=True, nogil=True)
+def _candles(open_, high, low, close, confirm):
+    """Every output in one pass over the bars: HA open/high/low/close, the signed streak,
+    ``strong`` and the trend codes (0 bullish, 1 bearish, 2 neutral)."""
+    n = open_.shape[0]
+    ha_open = np.empty(n)
+    ha_high = np.empty(n)
+    ha_low = np.empty(n)
+    ha_close = np.empty(n)
+    streak = np.empty(n)
+    strong = np.empty(n, dtype=np.bool_)
+    trend = np.empty(n, dtype=np.int8)
+    prev_sign = 0
+    run = 0
+    for t in range(n):
+        c = (open_[t] + high[t] + low[t] + close[t]) / 4.0
+        o = (open_[0] + close[0]) / 2.0 if t == 0 else (ha_open[t - 1] + ha_close[t - 1]) / 2.0
+        h = _maximum(high[t], _maximum(o, c))
+        lo = _minimum(low[t], _minimum(o, c))
+        sign = 1 if c - o > 0.0 else (-1 if c - o < 0.0 else 0)  # 0 for a doji or NaN
+        run = run + 1 if t > 0 and sign == prev_sign else 1
+        prev_sign = sign
+        s = float(run * sign)
+        ha_open[t] = o
+        ha_high[t] = h
+        ha_low[t] = lo
+        ha_close[t] = c
+        streak[t] = s
+        strong[t] = (sign > 0 and lo >= o) or (sign < 0 and h <= o)
+        trend[t] = 0 if s >= confirm else (1 if s <= -confirm else 2)
+    return ha_open, ha_high, ha_low, ha_close, streak, strong, trend
 
 
 class HeikinAshiTrend(BaseModule):
@@ -72,20 +95,15 @@ class HeikinAshiTrend(BaseModule):
     )
 
     def compute(self, data, config):
-        open_, high = as_float(data, "open"), as_float(data, "high")
-        low, close = as_float(data, "low"), as_float(data, "close")
-        ha_close = (open_ + high + low + close) / 4.0
-        ha_open = _ha_open(open_, close, ha_close)
-        ha_high = np.maximum(high, np.maximum(ha_open, ha_close))
-        ha_low = np.minimum(low, np.minimum(ha_open, ha_close))
-        sign = np.sign(ha_close - ha_open)
-        sign[np.isnan(sign)] = 0
-        streak = signed_streak(sign.astype(np.int8))
-        confirm = config["confirm"]
-        trend = labels([(streak >= confirm, "bullish"), (streak <= -confirm, "bearish")], len(streak), "neutral")
-        strong = ((sign > 0) & (ha_low >= ha_open)) | ((sign < 0) & (ha_high <= ha_open))
+        ha_open, ha_high, ha_low, ha_close, streak, strong, trend = _candles(
+            as_float(data, "open"),
+            as_float(data, "high"),
+            as_float(data, "low"),
+            as_float(data, "close"),
+            config["confirm"],
+        )
         return {
-            "trend": trend,
+            "trend": labels_from_codes(trend, ("bullish", "bearish", "neutral")),
             "streak": streak,
             "strong": strong,
             "ha_open": ha_open,
