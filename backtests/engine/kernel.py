@@ -841,9 +841,9 @@ def _walk_single(
     same steps in the same order with one slot, whose direction, size, fill, stop, target,
     extremes and liquidation price are local variables while it is open (row 0 of ``slots`` is
     written by ``_open_slot`` and read back, and its extremes written back before ``_close_slot``).
-    What the general walk does per bar for features this strategy has not is left out, and the
-    liquidation price is computed once per entry: without financing the cash and the slot only
-    change on an entry or an exit."""
+    What the general walk does per bar for features this strategy has not is left out, the
+    liquidation price is computed once per entry (without financing the cash and the slot only
+    change on an entry or an exit), and a bar that reaches no level is told in four comparisons."""
     open_, high, low, close = bars[B_OPEN], bars[B_HIGH], bars[B_LOW], bars[B_CLOSE]
     atr, size_value = bars[B_ATR], bars[B_SIZE]
     stop_level, target_level = bars[B_STOP_LEVEL], bars[B_TARGET_LEVEL]
@@ -864,6 +864,7 @@ def _walk_single(
     fav = 0.0
     adv = 0.0
     level = 0.0
+    guard = 0.0
     n_trades = 0
     exit_all = False
     entry = 0
@@ -895,6 +896,7 @@ def _walk_single(
                 stop, target = slots[0, S_BASE_STOP], slots[0, S_TARGET]
                 fav, adv = slots[0, S_FAV], slots[0, S_ADV]
                 level = _liquidation_price(slots, 1, cash, maint)
+                guard = max(level, stop) if d > 0 else min(level, stop)
                 if status == TAKEN_CAPPED:
                     counters[C_CAPPED] += 1
             elif status == BELOW_MIN:
@@ -907,7 +909,16 @@ def _walk_single(
             lo = low[t]
             raw = 0.0
             reason = -1
-            if d * (o - level) <= 0:  # opened beyond the liquidation price: out at the open
+            # strictly between the guard (the nearer of the liquidation price and the stop) and the
+            # target, at the open and at both extremes, the bar fills nothing: every test below fails
+            # for it, decided here in four comparisons (a NaN guard fails them, and the tests decide)
+            if d > 0:
+                inside = o > guard and lo > guard and o < target and h < target
+            else:
+                inside = o < guard and h < guard and o > target and lo > target
+            if inside:
+                pass
+            elif d * (o - level) <= 0:  # opened beyond the liquidation price: out at the open
                 raw, reason = o, R_LIQUIDATION
             elif d * ((lo if d > 0 else h) - level) <= 0:
                 # the path down to the liquidation price passes a stop set before it: it fills first
