@@ -60,7 +60,10 @@ primary output is the bare prefix (`rsi_14`), the others `<prefix>_<output>` (`r
 A condition compares the primary output unless it names another (`"output": "zone"`).
 Kinds: `numeric` (float64, NaN while warming up), `boolean`, and `categorical` with the listed
 values (a `pandas.Categorical` with int8 codes in `calculate_arrays`, so `== "bullish"` is a
-bool array; a `category` column in `calculate`).
+bool array; a `category` column in `calculate`). `calculate_arrays(data, config, outputs=[...])`
+computes and returns only the named outputs: derived ones (labels, %B, a slope in percent) are
+computed only when asked for, and a backtest asks each module for the outputs its conditions
+read; `calculate` computes them all.
 
 Every value at bar *t* depends only on bars up to *t* (checked for every module by
 `modules/tests/test_contract.py`).
