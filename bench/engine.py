@@ -13,8 +13,9 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
 * **QuantMetrics**: ``build_strategy`` + ``run_backtest`` (modules through the registry,
   conditions, the compiled simulation, the trade DataFrame, every metric in docs/metrics.md,
   the data checksum). Warm: best of ``--repeat`` after one warm-up run. The warm runs find the
-  checksum of these bars remembered from the warm-up, as a worker's runs on a series it hashed
-  before do; the fresh process hashes them (``--rehash`` forgets it before each warm run).
+  checksum and the check of these bars remembered from the warm-up, as a worker's runs on a series
+  it has seen do; the fresh process hashes and checks them (``--rehash`` forgets both before each
+  warm run).
 * **QuantMetrics, fresh process**: a new ``python3`` process imports the engine, loads the
   bars from a ``.npz`` file and runs once, with no warm-up: what a freshly started worker's
   first task pays (Numba loads its on-disk cache; nothing is compiled). Reported: the run
@@ -159,14 +160,14 @@ def read_npz(path: str):
 # ---- the three engines ---------------------------------------------------------------------------
 
 
-REHASH = False  # --rehash: every warm run hashes the bars
+REHASH = False  # --rehash: every warm run hashes and checks the bars
 
 
 def forget_checksums() -> None:
     from backtests.engine import run as engine_run
 
     if REHASH:
-        engine_run._CHECKSUMS.clear()
+        engine_run._SERIES.clear()
 
 
 def run_ours(frame):
@@ -489,7 +490,7 @@ def main() -> int:
     parser.add_argument("--no-vectorbt", action="store_true")
     parser.add_argument("--no-backtesting", action="store_true")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
-    parser.add_argument("--rehash", action="store_true", help="forget the data checksum before each warm run")
+    parser.add_argument("--rehash", action="store_true", help="forget the data checksum and check before each warm run")
     parser.add_argument("--child", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()

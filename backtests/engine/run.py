@@ -74,10 +74,10 @@ class BacktestResult:
 
 def data_checksum(data: pd.DataFrame) -> str:
     """sha256 over the UTC timestamps (ns) and the OHLCV values (float64). Remembered per series in
-    memory (``_CHECKSUMS``): the same bars asked again are not hashed again."""
-    sources = _checksum_sources(data)
-    key = _checksum_key(sources)
-    known = _CHECKSUMS.get(key)
+    memory (``_SERIES``): the same bars asked again are not hashed again."""
+    sources = _series_sources(data)
+    key = _series_key(sources)
+    known = _SERIES.get(key, "checksum")
     if known is not None:
         return known
     digest = hashlib.sha256()
@@ -88,19 +88,19 @@ def data_checksum(data: pd.DataFrame) -> str:
         if column in data.columns:
             digest.update(np.ascontiguousarray(data[column].to_numpy(dtype=np.float64)).data)
     checksum = digest.hexdigest()
-    _CHECKSUMS.put(key, _ChecksumEntry(checksum, data.copy(deep=False), sources))
+    _SERIES.put(key, data, sources, "checksum", checksum)
     return checksum
 
 
 def remembered_checksum(data: pd.DataFrame) -> str | None:
     """``data_checksum(data)`` if it is remembered (no hashing), else None."""
-    return _CHECKSUMS.get(_checksum_key(_checksum_sources(data)))
+    return _SERIES.get(_series_key(_series_sources(data)), "checksum")
 
 
-def _checksum_sources(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
-    """What ``data_checksum`` hashes, in order, by name, as the frame holds it (views of its memory
-    where pandas gives them): the times (int64 in the index's unit), then each OHLCV column the
-    frame has. A source pandas converts on the way (a nullable column) is a new array each time."""
+def _series_sources(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """What ``data_checksum`` hashes and ``check_bars`` checks, in order, by name, as the frame holds
+    it (views of its memory where pandas gives them): the times (int64 in the index's unit), then
+    each OHLCV column the frame has. A source pandas converts on the way is a new array each time."""
     times = _times(data)
     sources = [(f"timestamp[{times.unit}]", times.asi8)]
     for column in ("open", "high", "low", "close", "volume"):
@@ -109,36 +109,37 @@ def _checksum_sources(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     return sources
 
 
-def _checksum_key(sources: list[tuple[str, np.ndarray]]) -> tuple:
+def _series_key(sources: list[tuple[str, np.ndarray]]) -> tuple:
     """Where each array's values are in memory (address, size, strides, type), by name."""
     return tuple((name, a.__array_interface__["data"][0], a.nbytes, a.strides, a.dtype.str) for name, a in sources)
 
 
 @dataclass
-class _ChecksumEntry:
-    checksum: str
+class _SeriesEntry:
     frame: pd.DataFrame  # a shallow copy: a reference pandas' copy-on-write counts
-    arrays: list[tuple[str, np.ndarray]]  # the key's arrays, so their memory stays theirs
+    sources: list[tuple[str, np.ndarray]]  # the key's arrays, so their memory stays theirs
+    facts: dict[str, Any]
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for _, a in self.arrays)
+        return sum(a.nbytes for _, a in self.sources)
 
 
-class _ChecksumMemo:
-    """The checksums of the last series hashed, keyed on where their values are in memory.
+class _SeriesMemo:
+    """What the engine found out about the last series it was handed (``checksum``: the data
+    checksum; ``valid``: the bars passed ``check_bars``), keyed on where their values are in memory.
 
     Why a key of addresses is sound: an entry holds the arrays of its key, so no other data can
     be allocated at those addresses while it lives, and a shallow copy of the frame, so under
     pandas' copy-on-write (pandas 3) every write through pandas to the frame or to any frame
     sharing its memory (``iloc``/``loc`` assignment, a column set in place, ``inplace=True``)
     copies that memory first instead of changing it: changed bars are at new addresses, a new
-    key, and are hashed. An array converted on the way (a column that is not float64, times not
-    in nanoseconds) is a new array each time and never matches. What this cannot see is a write
-    that goes around pandas into the frame's NumPy memory (``np.asarray(series.array)[i] = x``, or
-    into an array a frame was built on with ``copy=False``); such a write would change every frame
-    sharing that memory, the data manager's cache included, and is not how the platform or its
-    libraries change data.
+    key, and are hashed and checked again. An array converted on the way (a nullable column) is
+    a new array each time and never matches. What this cannot see is a write that goes around
+    pandas into the frame's NumPy memory (``np.asarray(series.array)[i] = x``, or into an array a
+    frame was built on with ``copy=False``); such a write would change every frame sharing that
+    memory, the data manager's cache included, and is not how the platform or its libraries
+    change data.
 
     Bounded by the bytes of the remembered arrays (``max_bytes``; the newest entry is always
     kept): an entry keeps its series' memory alive, which the data manager's cache usually holds
@@ -146,20 +147,25 @@ class _ChecksumMemo:
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple, _ChecksumEntry] = OrderedDict()
+        self._entries: OrderedDict[tuple, _SeriesEntry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> str | None:
+    def get(self, key: tuple, fact: str) -> Any:
+        """The ``fact`` remembered for the series at ``key``, or None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 return None
             self._entries.move_to_end(key)
-            return entry.checksum
+            return entry.facts.get(fact)
 
-    def put(self, key: tuple, entry: _ChecksumEntry) -> None:
+    def put(self, key: tuple, data: pd.DataFrame, sources: list[tuple[str, np.ndarray]], fact: str, value) -> None:
+        """Remember ``fact`` = ``value`` for ``data``, whose ``sources`` give ``key``."""
         with self._lock:
-            self._entries[key] = entry
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _SeriesEntry(data.copy(deep=False), sources, {})
+            entry.facts[fact] = value
             self._entries.move_to_end(key)
             total = sum(e.nbytes for e in self._entries.values())
             while total > self.max_bytes and len(self._entries) > 1:
@@ -171,7 +177,7 @@ class _ChecksumMemo:
             self._entries.clear()
 
 
-_CHECKSUMS = _ChecksumMemo(max_bytes=128 * 2**20)  # between two and three series of a million bars
+_SERIES = _SeriesMemo(max_bytes=128 * 2**20)  # between two and three series of a million bars
 
 
 def _times(data: pd.DataFrame) -> pd.DatetimeIndex:
@@ -274,9 +280,18 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 def _check_data(data: pd.DataFrame) -> None:
+    """Refuse too few bars, and bad bars (``check_bars``; remembered per series, ``_SERIES``)."""
     if len(data) < MIN_BARS:
         raise InsufficientData(f"the data has {len(data)} bars; a backtest needs at least {MIN_BARS}")
+    if not isinstance(data.index, pd.DatetimeIndex):
+        check_bars(data)  # no series to remember (the engine's data is indexed by time)
+        return
+    sources = _series_sources(data)
+    key = _series_key(sources)
+    if _SERIES.get(key, "valid"):
+        return
     check_bars(data)
+    _SERIES.put(key, data, sources, "valid", True)
 
 
 def _simulate_and_measure(

@@ -1,5 +1,6 @@
-"""The data checksum is remembered per series in memory (``run._CHECKSUMS``): the same bars are
-hashed once, and bars changed in any way pandas allows get their own checksum, never a stale one."""
+"""The data checksum and the bars' check are remembered per series in memory (``run._SERIES``): the
+same bars are hashed and checked once, and bars changed in any way pandas allows get their own
+checksum and check, never a stale one."""
 
 import hashlib
 import types
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 
 from backtests.engine import run as engine_run
-from backtests.engine.run import _ChecksumMemo, _warm_frame, _warm_spec, data_checksum, run_backtest
+from backtests.engine.errors import EngineError
+from backtests.engine.run import _SeriesMemo, _warm_frame, _warm_spec, data_checksum, run_backtest
+from backtests.engine.validate import check_bars
 
 
 def reference(frame: pd.DataFrame) -> str:
@@ -30,7 +33,7 @@ def hashed(monkeypatch):
         calls.append(1)
         return hashlib.sha256(*args)
 
-    monkeypatch.setattr(engine_run, "_CHECKSUMS", _ChecksumMemo(max_bytes=2**30))
+    monkeypatch.setattr(engine_run, "_SERIES", _SeriesMemo(max_bytes=2**30))
     monkeypatch.setattr(engine_run, "hashlib", types.SimpleNamespace(sha256=sha256))
     return calls
 
@@ -93,9 +96,23 @@ def test_columns_of_another_type_are_remembered_as_they_are_held(hashed):
 
 
 def test_the_memo_keeps_the_newest_series_within_its_bytes(monkeypatch):
-    memo = _ChecksumMemo(max_bytes=3 * 500 * 6 * 8)  # three frames of 500 bars, 6 arrays of 8 bytes
-    monkeypatch.setattr(engine_run, "_CHECKSUMS", memo)
+    memo = _SeriesMemo(max_bytes=3 * 500 * 6 * 8)  # three frames of 500 bars, 6 arrays of 8 bytes
+    monkeypatch.setattr(engine_run, "_SERIES", memo)
     frames = [_warm_frame(500) for _ in range(5)]
     for frame in frames:
         data_checksum(frame)
     assert [engine_run.remembered_checksum(f) for f in frames] == [None, None] + [reference(f) for f in frames[2:]]
+
+
+def test_bars_that_passed_the_check_are_not_checked_again_until_they_change(monkeypatch):
+    monkeypatch.setattr(engine_run, "_SERIES", _SeriesMemo(max_bytes=2**30))
+    checked = []
+    monkeypatch.setattr(engine_run, "check_bars", lambda data: checked.append(1) or check_bars(data))
+    frame = _warm_frame(500)
+    run_backtest(frame, _warm_spec())
+    run_backtest(frame.copy(deep=False), _warm_spec())
+    assert len(checked) == 1
+    frame.iloc[100, frame.columns.get_loc("high")] = frame["low"].iloc[100] / 2  # a high below its low
+    with pytest.raises(EngineError) as error:
+        run_backtest(frame, _warm_spec())
+    assert error.value.details["bar"] == 100 and len(checked) == 2
