@@ -38,6 +38,7 @@ from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_bac
 from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
 from backtests.engine.downsample import downsample_equity
+from backtests.engine.jsonable import round_list
 from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.portfolios import portfolio_execute
@@ -52,6 +53,7 @@ from marketdata.validation import market_calendar, session_seconds
 from plans.selectors import plan_for_user
 from plans.services import day_start, plan_check_run, quota_check_runs
 from qm_platform import artifacts, observability
+from qm_platform.db import relaxed_commit
 from qm_platform.errors import CodedError
 from reports.analysis import equity_series, initial_capital, report_extras
 
@@ -188,6 +190,14 @@ def _db_retry(fn: Callable[[], T], attempts: int = 4) -> T:
     raise AssertionError("unreachable")
 
 
+def _relaxed(fn: Callable[[], T]) -> T:
+    """``fn``'s writes committed without waiting for the disk (``qm_platform.db.relaxed_commit``):
+    only bookkeeping a database crash may lose without harm (claim, progress and heartbeat,
+    timings, dispatch time), never results or a final status."""
+    with relaxed_commit():
+        return fn()
+
+
 # ---- submit & dispatch --------------------------------------------------------------------
 
 
@@ -258,13 +268,15 @@ def backtest_submit(
         fields.update(_cached_fields(source_run, compiled))
     fields["timings"] = {"submit": round((time.perf_counter() - started) * 1000, 2)}  # the API's part (RunClock)
     try:
-        with transaction.atomic():
+        # a savepoint only where a concurrent duplicate can fail the insert (the same idempotency
+        # key): then the caller's transaction, if any, survives it
+        with transaction.atomic(savepoint=bool(idempotency_key)):
             if source_run is not None:  # answered now: its own run, trades and PDF
                 run = _create_cached_run(fields, source_run, pdf=plan.pdf_reports)
             else:
                 run = BacktestRun.objects.create(**fields)
-                if dispatch:
-                    transaction.on_commit(lambda: backtest_dispatch(run_id=run.id))
+                if dispatch:  # the owner and plan are known here: the dispatch need not read them again
+                    transaction.on_commit(lambda: backtest_dispatch(run_id=run.id, owner_id=user.pk, plan=plan))
     except IntegrityError:
         if idempotency_key:  # a concurrent request with the same key won the race
             return BacktestRun.objects.get(owner=user, idempotency_key=idempotency_key)
@@ -474,19 +486,25 @@ def backtest_has_room(*, owner_id) -> bool:
     return _in_flight(owner_id) < plan_for_user(user=owner).concurrent_runs
 
 
-def backtest_dispatch(*, run_id) -> bool:
+def backtest_dispatch(*, run_id, owner_id=None, plan=None) -> bool:
     """Send the run's task to the broker, unless its owner already has their plan's number of
     runs in flight: then it waits in the outbox (QUEUED, not dispatched) and is sent when one of
     theirs finishes. So one user's thousand runs never stand in the broker in front of another
     user's run; the plan's Celery priority orders the runs that are in the broker.
 
     Returns whether it was sent. A broker outage leaves the run QUEUED for the sweep. Sent by
-    name: the task module imports this one, never the other way round."""
-    run = BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).only("owner_id").first()
-    if run is None:
-        return False
-    plan = plan_for_user(user=run.owner)
-    if _in_flight(run.owner_id) >= plan.concurrent_runs:
+    name: the task module imports this one, never the other way round.
+
+    ``owner_id`` and ``plan``: given by the caller that has just saved the run, so they are not
+    read again (a run cancelled in between is still sent: its claim, conditional on QUEUED,
+    ignores it)."""
+    if owner_id is None or plan is None:
+        run = BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).only("owner_id").first()
+        if run is None:
+            return False
+        owner_id = run.owner_id
+        plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
+    if _in_flight(owner_id) >= plan.concurrent_runs:
         return False
     return _send_run_task(run_id, priority=plan.priority)
 
@@ -506,8 +524,10 @@ def _send_run_task(run_id, *, priority: int) -> bool:
     except Exception:  # kombu raises OperationalError and friends when the broker is down
         logger.warning("broker unavailable, run left QUEUED for the dispatcher", extra={"run_id": str(run_id)})
         return False
-    BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
-        celery_task_id=result.id, dispatched_at=timezone.now()
+    _relaxed(
+        lambda: BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
+            celery_task_id=result.id, dispatched_at=timezone.now()
+        )
     )
     return True
 
@@ -551,11 +571,16 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
     waiting = BacktestRun.objects.filter(owner_id=owner_id, status=RunStatus.QUEUED, dispatched_at__isnull=True)
     if cutoff is not None:
         waiting = waiting.filter(created_at__lte=cutoff)
+    # the waiting runs first: usually there are none, and then the plan and the room (two more
+    # queries, on every run's end) are not needed
+    waiting_ids = list(waiting.order_by("created_at").values_list("id", flat=True)[:1000])
+    if not waiting_ids:
+        return 0
     plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
     room = min(1000, plan.concurrent_runs - _in_flight(owner_id))
     sent = 0
     # the room is counted once, not again before each run (two queries per run sent, on every run's end)
-    for run_id in waiting.order_by("created_at").values_list("id", flat=True)[: max(room, 0)]:
+    for run_id in waiting_ids[: max(room, 0)]:
         if not _send_run_task(run_id, priority=plan.priority):
             break
         sent += 1
@@ -732,9 +757,11 @@ class ProgressWriter:
         stage = stage[:32]  # the column's width; a long symbol is cut
         changed = self._timed(
             lambda: _db_retry(
-                lambda: BacktestRun.objects.filter(
-                    id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
-                ).update(stage=stage, progress=pct, heartbeat_at=timezone.now())
+                lambda: _relaxed(
+                    lambda: BacktestRun.objects.filter(
+                        id=self.run_id, status=RunStatus.RUNNING, lease_token=self.lease
+                    ).update(stage=stage, progress=pct, heartbeat_at=timezone.now())
+                )
             )
         )
         if not changed:
@@ -750,15 +777,17 @@ def _claim(run_id, task_id: str) -> str | None:
     lease = uuid.uuid4().hex
     claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
     claimed = _db_retry(
-        lambda: BacktestRun.objects.filter(claimable, id=run_id, attempts__lt=settings.QM_MAX_ATTEMPTS).update(
-            status=RunStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            stage="loading_data",
-            progress=0,
-            celery_task_id=task_id or "",
-            lease_token=lease,
-            attempts=F("attempts") + 1,
+        lambda: _relaxed(
+            lambda: BacktestRun.objects.filter(claimable, id=run_id, attempts__lt=settings.QM_MAX_ATTEMPTS).update(
+                status=RunStatus.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                stage="loading_data",
+                progress=0,
+                celery_task_id=task_id or "",
+                lease_token=lease,
+                attempts=F("attempts") + 1,
+            )
         )
     )
     return lease if claimed else None
@@ -791,6 +820,7 @@ def backtest_execute(*, run_id, task_id: str = "") -> str:
 
 
 def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
+    claimed_at = time.monotonic()
     clock = clock or RunClock()
     with clock.step("load_run"):
         run = BacktestRun.objects.get(id=run_id)
@@ -802,6 +832,10 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
         min_interval=settings.QM_PROGRESS_MIN_INTERVAL,
         check_interval=settings.QM_CANCEL_CHECK_INTERVAL,
         clock=clock,
+        # the claim wrote this a moment ago: the data's first progress call need not write it again
+        last_pct=0,
+        last_stage="loading_data",
+        last_write=claimed_at,
     )
     stage_started = time.monotonic()
     try:
@@ -925,8 +959,6 @@ def _fail(run_id, lease: str, code: str, message: str) -> str:
 
 
 def _downsample_equity(equity) -> list[list]:
-    from backtests.engine.downsample import downsample_equity
-
     return downsample_equity(equity, EQUITY_POINTS)
 
 
@@ -951,28 +983,32 @@ TRADE_OPTIONAL = ("r_multiple", "mae_r", "mfe_r", "initial_stop", "initial_targe
 TRADE_PRICES = ("entry_price", "exit_price", "initial_stop", "initial_target")
 
 
-def _trade_fields(row: dict, decimals: int | None = None) -> dict:
-    """One engine trade row → Trade model fields (NaN, e.g. R without a stop, becomes null).
-    Prices are stored with the instrument's ``decimals`` (fills are on its tick already: this
-    drops float noise such as 100.01000000000001, so the API, lists and report agree)."""
-    fields = {name: float(row[name]) for name in TRADE_FLOATS if name in row}
-    for name in TRADE_OPTIONAL:
-        if name in row:
-            value = float(row[name])
-            fields[name] = None if np.isnan(value) else value
-    if decimals is not None:
-        for name in TRADE_PRICES:
-            if fields.get(name) is not None:
-                fields[name] = round(fields[name], decimals)
-    fields.update(
-        market=row.get("market") or "",
-        direction=row["direction"],
-        exit_reason=row["exit_reason"],
-        bars_held=int(row["bars_held"]),
-        entry_time=row["entry_time"].to_pydatetime(),
-        exit_time=row["exit_time"].to_pydatetime(),
+def _trade_rows(trades: pd.DataFrame, decimals: int | None = None) -> list[dict]:
+    """The engine's trades → Trade model fields, one dict per trade, column by column (NaN in an
+    optional figure, e.g. R without a stop, becomes null). Prices are stored with the
+    instrument's ``decimals`` (fills are on its tick already: this drops float noise such as
+    100.01000000000001, so the API, lists and report agree), rounded as Python's ``round``."""
+    columns: dict[str, list] = {}
+    for name in TRADE_FLOATS + TRADE_OPTIONAL:
+        if name not in trades:
+            continue
+        values = trades[name].to_numpy(np.float64)
+        rounded = round_list(values, decimals) if decimals is not None and name in TRADE_PRICES else values.tolist()
+        if name in TRADE_OPTIONAL:
+            rounded = [None if v != v else r for v, r in zip(values.tolist(), rounded)]
+        columns[name] = rounded
+    n = len(trades)
+    markets = trades["market"].tolist() if "market" in trades else [""] * n
+    columns.update(
+        market=[m if isinstance(m, str) else "" for m in markets],  # a missing one: NaN in a string column
+        direction=trades["direction"].tolist(),
+        exit_reason=trades["exit_reason"].tolist(),
+        bars_held=[int(b) for b in trades["bars_held"].tolist()],
+        entry_time=list(pd.DatetimeIndex(trades["entry_time"]).to_pydatetime()),
+        exit_time=list(pd.DatetimeIndex(trades["exit_time"]).to_pydatetime()),
     )
-    return fields
+    names = list(columns)
+    return [dict(zip(names, values)) for values in zip(*columns.values())] if n else []
 
 
 def _report_data(
@@ -1078,10 +1114,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
     trades = result.trades
     decimals = result.metrics.get("price_decimals")
     with clock.step("trade_rows"):
-        rows = [
-            Trade(run_id=run.id, seq=i + 1, **_trade_fields(t, decimals))
-            for i, t in enumerate(trades.to_dict("records"))
-        ]
+        rows = [Trade(run_id=run.id, seq=i + 1, **fields) for i, fields in enumerate(_trade_rows(trades, decimals))]
     measured = result.equity.index  # the trading window (after any warm-up)
     metrics = dict(result.metrics)
     metrics["strategy_text"] = result.strategy_text
@@ -1153,7 +1186,7 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
         _db_retry(write)
     if not render:
         # the write's own time, known only now: one small update (the breakdown bench/throughput.py prints)
-        BacktestRun.objects.filter(id=run.id).update(timings=clock.as_dict())
+        _relaxed(lambda: BacktestRun.objects.filter(id=run.id).update(timings=clock.as_dict()))
         if run.started_at:
             observability.STAGE_SECONDS.labels(stage="total").observe((timezone.now() - run.started_at).total_seconds())
     return render

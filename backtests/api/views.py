@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -195,8 +196,9 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 details={"field": "Idempotency-Key"},
             )
         replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
-        run = replay or services.backtest_submit(user=request.user, body=request.data, idempotency_key=key)
-        audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
+        with transaction.atomic():  # the run and its audit entry: one commit (the dispatch follows it)
+            run = replay or services.backtest_submit(user=request.user, body=request.data, idempotency_key=key)
+            audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
         code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED
         return Response(
