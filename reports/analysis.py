@@ -23,6 +23,7 @@ from backtests.engine.jsonable import iso_times, significant_list
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "pnl", "r_multiple", "direction")
 OHLC = ("open", "high", "low", "close")
+MARK_FIELDS = ("entry_time", "exit_time", "entry_price", "exit_price", "pnl", "direction")  # a trade on a window
 MAX_WINDOW_BARS = 1000  # a longer trade window is stored thinned (the chart is 720 units wide)
 SIGNIFICANT_DIGITS = 10  # stored prices and money: far below a chart's resolution, far above a cent
 REPORT_DATA_VERSION = 2  # 2: the benchmark's name and the rolling Sharpe and beta
@@ -135,13 +136,18 @@ def trade_frame(trades: Iterable) -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Only ``TRADE_COLUMNS``, times on UTC, numbers float64 (a missing R is NaN)."""
-    frame = frame.loc[:, list(TRADE_COLUMNS)].copy()
-    for column in ("entry_time", "exit_time"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    for column in ("entry_price", "exit_price", "pnl", "r_multiple"):
-        frame[column] = frame[column].astype(np.float64)
-    return frame
+    """Only ``TRADE_COLUMNS``, times on UTC, numbers float64 (a missing R is NaN); a column
+    already of its type (the engine's trades) is taken as it is."""
+    columns = {}
+    for column in TRADE_COLUMNS:
+        values = frame[column]
+        if column in ("entry_time", "exit_time"):
+            if not (isinstance(values.dtype, pd.DatetimeTZDtype) and str(values.dtype.tz) == "UTC"):
+                values = pd.to_datetime(values, utc=True)
+        elif column != "direction" and values.dtype != np.float64:
+            values = values.astype(np.float64)
+        columns[column] = values
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def wins_losses_by(trades: pd.DataFrame, bucket: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -182,6 +188,8 @@ def trade_windows(prices: pd.DataFrame | None, trades: pd.DataFrame, *, bars: in
     index_ns = _naive_ns(index)
     entry_ns = _naive_ns(trades["entry_time"])
     exit_ns = _naive_ns(trades["exit_time"])
+    # each column once as an array (times as Timestamps, in their zone), not a row Series a trade
+    columns = {c: trades[c].array for c in MARK_FIELDS}
     windows = []
     for title, i in picks:
         first = int(np.searchsorted(index_ns, entry_ns[i], side="left"))
@@ -190,23 +198,12 @@ def trade_windows(prices: pd.DataFrame | None, trades: pd.DataFrame, *, bars: in
         pad = max(10, (bars - held) // 2)
         lo, hi = max(0, first - pad), min(len(index) - 1, last + pad)
         window = prices.iloc[lo : hi + 1]
-        in_window = (entry_ns <= index_ns[hi]) & (exit_ns >= index_ns[lo])
-        marks = [
-            {
-                "entry_time": row.entry_time,
-                "exit_time": row.exit_time,
-                "entry_price": row.entry_price,
-                "exit_price": row.exit_price,
-                "pnl": row.pnl,
-                "direction": row.direction,
-            }
-            for row in trades[in_window].itertuples(index=False)
-        ]
-        trade = trades.iloc[i]
+        inside = np.flatnonzero((entry_ns <= index_ns[hi]) & (exit_ns >= index_ns[lo]))
+        marks = [dict(zip(MARK_FIELDS, values)) for values in zip(*(columns[c][inside].tolist() for c in MARK_FIELDS))]
         windows.append(
             TradeWindow(
-                f"{title}: {trade['direction']} {trade['entry_time']:%Y-%m-%d %H:%M} → "
-                f"{trade['exit_time']:%Y-%m-%d %H:%M} UTC, P&L {trade['pnl']:+,.2f}",
+                f"{title}: {columns['direction'][i]} {columns['entry_time'][i]:%Y-%m-%d %H:%M} → "
+                f"{columns['exit_time'][i]:%Y-%m-%d %H:%M} UTC, P&L {columns['pnl'][i]:+,.2f}",
                 window,
                 marks,
             )
@@ -263,23 +260,29 @@ def report_extras(
             {
                 "title": window.title,
                 "bars": {"time": iso_times(bars.index), **{c: _rounded(bars[c]) for c in OHLC}},
-                "marks": [_stored_mark(m) for m in window.marks],
+                "marks": _stored_marks(window.marks),
             }
         )
     return out
 
 
-def _stored_mark(mark: dict) -> dict:
-    entry_time, exit_time = iso_times([mark["entry_time"], mark["exit_time"]])
-    entry_price, exit_price, pnl = _rounded([mark["entry_price"], mark["exit_price"], mark["pnl"]])
-    return {
-        "entry_time": entry_time,
-        "exit_time": exit_time,
-        "entry_price": entry_price,
-        "exit_price": exit_price,
-        "pnl": pnl,
-        "direction": str(mark["direction"]),
-    }
+def _stored_marks(marks: list[dict]) -> list[dict]:
+    """A window's trades as stored: times as ISO 8601 UTC, prices and P&L rounded (each kind
+    formatted in one call for the window)."""
+    entries = iso_times([m["entry_time"] for m in marks])
+    exits = iso_times([m["exit_time"] for m in marks])
+    numbers = _rounded([m[key] for m in marks for key in ("entry_price", "exit_price", "pnl")])
+    return [
+        {
+            "entry_time": entry_time,
+            "exit_time": exit_time,
+            "entry_price": numbers[3 * k],
+            "exit_price": numbers[3 * k + 1],
+            "pnl": numbers[3 * k + 2],
+            "direction": str(mark["direction"]),
+        }
+        for k, (mark, entry_time, exit_time) in enumerate(zip(marks, entries, exits))
+    ]
 
 
 def stored_benchmark(extras: Mapping | None) -> pd.Series | None:
