@@ -31,8 +31,10 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
         positions = np.arange(n)
     else:
         edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
-        keep = np.array([0, n - 1, *_max_drawdown_positions(values)])
-        positions = np.union1d(keep, _bucket_extremes(values, edges))
+        kept = np.zeros(n, dtype=bool)  # the union of the picks, in order: a mask, not a sort
+        kept[[0, n - 1, *_max_drawdown_positions(values)]] = True
+        kept[_bucket_extremes(values, edges)] = True
+        positions = np.flatnonzero(kept)
     picked = equity.iloc[positions]
     return [[iso, v] for iso, v in zip(_iso_times(picked.index), round_list(picked.to_numpy(np.float64), 6))]
 
