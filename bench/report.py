@@ -198,7 +198,7 @@ def cpu_ms() -> float:
     the CPU of children that have exited and been reaped (``cutime`` and ``cstime`` of their
     parents). Chromium starts a print compositor process for every PDF (it turns the renderer's
     recorded pages into the PDF) and ends it afterwards, so without the reaped children a PDF's
-    CPU would miss that process (about a quarter of it on this machine)."""
+    CPU would miss that process (30 % of it here, 103 of 345 ms at load 9)."""
     children: dict[int, list[int]] = {}
     reaped: dict[int, int] = {}  # pid -> clock ticks of its exited and waited-for children
     for entry in os.listdir("/proc"):

@@ -474,7 +474,7 @@ def ledger_rows(trades: list, decimals: int | None = None) -> dict:
     padded = []
     for i, (column, width) in enumerate(zip(columns, widths, strict=True)):
         if i in left:
-            safe = {value: escape(value).ljust(width + len(escape(value)) - len(value)) for value in set(column)}
+            safe = {value: escape(value) + " " * (width - len(value)) for value in set(column)}
             padded.append([safe[value] for value in column])
         else:
             padded.append([value.rjust(width) for value in column])
