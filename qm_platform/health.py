@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from kombu import Connection
+from kombu.exceptions import ChannelError
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -74,12 +75,24 @@ class SystemCollector:
 
             with app.connection_for_read() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
-                channel = conn.default_channel
                 for queue in settings.CELERY_TASK_QUEUES:
-                    depth.add_metric([queue.name], channel.queue_declare(queue=queue.name, passive=True).message_count)
+                    depth.add_metric([queue.name], _waiting(conn, queue.name))
         except Exception:  # the broker being down is reported by /readyz; keep the scrape alive
             logging.getLogger("qm.metrics").debug("queue depth unavailable", exc_info=True)
         yield depth
+
+
+def _waiting(conn, name: str) -> int:
+    """Messages waiting in the broker queue ``name``; 0 for a queue nobody has declared yet (a
+    fresh broker: no worker started, nothing sent), which the broker reports as NOT_FOUND. A
+    channel of its own per queue: on an AMQP broker that error closes the channel."""
+    with conn.channel() as channel:
+        try:
+            return channel.queue_declare(queue=name, passive=True).message_count
+        except ChannelError as exc:
+            if "NOT_FOUND" in str(exc):  # AMQP's 404; kombu's Redis and in-memory transports say the same
+                return 0
+            raise
 
 
 def _metrics_allowed(request) -> bool:
