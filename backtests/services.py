@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
@@ -40,6 +40,7 @@ from backtests.engine import montecarlo as mc
 from backtests.engine.downsample import downsample_equity
 from backtests.engine.jsonable import round_list
 from backtests.engine.metrics import Annualisation, calendar_annualisation
+from backtests.engine.run import ProgressFn
 from backtests.models import FINAL_STATUSES, Artifact, BacktestRun, RunStatus, Strategy, Trade
 from backtests.portfolios import portfolio_execute
 from backtests.strategies.compile import CompiledRequest, request_compile
@@ -80,6 +81,7 @@ ALLOWED_TRANSITIONS = {
 NON_RESULT_KEYS = ("strategyName", "cache", "quickTest")
 T = TypeVar("T")
 RUN_TASK = "backtests.tasks.run_backtest_task"  # by name: tasks.py imports this module
+RUN_CHUNK_TASK = "backtests.tasks.run_backtest_chunk_task"
 BATCH_RUN_FINISHED_TASK = "batches.tasks.batch_run_finished"  # by name: batches sits above backtests
 
 
@@ -127,12 +129,20 @@ class RunClock:
 
 
 def transition(
-    run_id, *, to: str, frm: tuple[str, ...], lease: str | None = None, owner_batch: tuple | None = None, **fields
+    run_id,
+    *,
+    to: str,
+    frm: tuple[str, ...],
+    lease: str | None = None,
+    owner_batch: tuple | None = None,
+    notify: bool = True,
+    **fields,
 ) -> bool:
     """Move a run from one of ``frm`` to ``to`` if it is still there (and, with ``lease``,
     still held by that lease). Returns whether it moved. Raises IllegalTransition for a move
     the state machine forbids. ``owner_batch``: the run's (owner id, batch id, batch params) when
-    the caller has them (a final move reads them otherwise)."""
+    the caller has them (a final move reads them otherwise). ``notify=False``: the caller ends
+    many runs at once and calls :func:`after_final` once for them when they commit."""
     for source in frm:
         if to not in ALLOWED_TRANSITIONS.get(source, set()):
             logger.error("illegal transition %s → %s for run %s", source, to, run_id)
@@ -143,16 +153,18 @@ def transition(
     moved = bool(_db_retry(lambda: query.update(status=to, **fields)))
     if moved and to in FINAL_STATUSES:
         observability.RUNS_FINISHED.labels(status=to).inc()
+        if not notify:
+            return moved
         owner_id, batch_id, batch_params = (
             owner_batch
             or BacktestRun.objects.filter(id=run_id).values_list("owner_id", "batch_id", "batch_params").first()
         )
         windowed = "window" in (batch_params or {})
-        transaction.on_commit(lambda: _after_final(owner_id, batch_id, windowed=windowed))
+        transaction.on_commit(lambda: after_final(owner_id, batch_id, windowed=windowed))
     return moved
 
 
-def _after_final(owner_id, batch_id, *, windowed: bool = True) -> None:
+def after_final(owner_id, batch_id, *, windowed: bool = True) -> None:
     """A run ended: its owner's next waiting run takes its slot, and its batch (if any) moves on
     (by task name: batches sits above this app). A grid batch can only move on when its last run
     ends, so while others of it are still QUEUED or RUNNING no message is sent: each run looks
@@ -512,24 +524,55 @@ def backtest_dispatch(*, run_id, owner_id=None, plan=None) -> bool:
 def _send_run_task(run_id, *, priority: int) -> bool:
     """Hand the run's task to the broker and record when; False (run left as it is) when the
     broker is down."""
+    return _send_runs([run_id], priority=priority)
+
+
+def _send_runs(run_ids: list, *, priority: int) -> bool:
+    """One run's task, or for several runs of one batch one chunk task (``backtests.chunks``:
+    their data loaded once, one claim and one commit), sent to the broker, and when recorded on
+    the runs; False (runs left as they are) when the broker is down."""
+    ids = [str(run_id) for run_id in run_ids]
     try:
         result = current_app.send_task(
-            RUN_TASK,
+            RUN_TASK if len(ids) == 1 else RUN_CHUNK_TASK,
             priority=priority,
-            args=[str(run_id)],
+            args=ids if len(ids) == 1 else [ids],
             retry=True,
             ignore_result=True,  # no result is read: no subscription to a result store
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
         )
     except Exception:  # kombu raises OperationalError and friends when the broker is down
-        logger.warning("broker unavailable, run left QUEUED for the dispatcher", extra={"run_id": str(run_id)})
+        logger.warning("broker unavailable, run left QUEUED for the dispatcher", extra={"run_id": ids[0]})
         return False
     _relaxed(
-        lambda: BacktestRun.objects.filter(id=run_id, status=RunStatus.QUEUED).update(
+        lambda: BacktestRun.objects.filter(id__in=ids, status=RunStatus.QUEUED).update(
             celery_task_id=result.id, dispatched_at=timezone.now()
         )
     )
     return True
+
+
+def _chunks(waiting) -> Iterator[list]:
+    """The owner's waiting runs, in order, as the tasks to send: consecutive runs of one batch
+    together (at most ``QM_BATCH_CHUNK_RUNS`` runs and ``QM_BATCH_CHUNK_BARS`` bars, counted
+    over their calendar spans, so a chunk of long runs stays one run's time), any other run
+    alone. ``waiting``: (id, batch id, timeframe, warm-up start, start, end) rows."""
+    chunk: list = []
+    batch, bars = None, 0.0
+    for run_id, batch_id, timeframe, warmup_start, start, end in waiting:
+        span = ((end - (warmup_start or start)).total_seconds() / timeframe_seconds(timeframe)) if end else 0.0
+        if chunk and (
+            batch_id is None
+            or batch_id != batch
+            or len(chunk) >= settings.QM_BATCH_CHUNK_RUNS
+            or bars + span > settings.QM_BATCH_CHUNK_BARS
+        ):
+            yield chunk
+            chunk, bars = [], 0.0
+        chunk.append(run_id)
+        batch, bars = batch_id, bars + span
+    if chunk:
+        yield chunk
 
 
 def backtest_dispatch_pending(*, older_than_seconds: float = 5) -> int:
@@ -573,17 +616,21 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
         waiting = waiting.filter(created_at__lte=cutoff)
     # the waiting runs first: usually there are none, and then the plan and the room (two more
     # queries, on every run's end) are not needed
-    waiting_ids = list(waiting.order_by("created_at").values_list("id", flat=True)[:1000])
-    if not waiting_ids:
+    waiting_rows = list(
+        waiting.order_by("created_at").values_list(
+            "id", "batch_id", "timeframe", "warmup_start", "data_start", "data_end"
+        )[:1000]
+    )
+    if not waiting_rows:
         return 0
     plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
     room = min(1000, plan.concurrent_runs - _in_flight(owner_id))
     sent = 0
     # the room is counted once, not again before each run (two queries per run sent, on every run's end)
-    for run_id in waiting_ids[: max(room, 0)]:
-        if not _send_run_task(run_id, priority=plan.priority):
+    for run_ids in _chunks(waiting_rows[: max(room, 0)]):
+        if not _send_runs(run_ids, priority=plan.priority):
             break
-        sent += 1
+        sent += len(run_ids)
     return sent
 
 
@@ -772,13 +819,21 @@ class ProgressWriter:
 def _claim(run_id, task_id: str) -> str | None:
     """Take the run: QUEUED, or RUNNING with a dead heartbeat (its worker died and the broker
     redelivered the task). Returns the new lease, or None if the run is not ours to take."""
+    lease, claimed = claim_runs([run_id], task_id)
+    return lease if claimed else None
+
+
+def claim_runs(run_ids: list, task_id: str) -> tuple[str, int]:
+    """Take those of ``run_ids`` that are QUEUED, or RUNNING with a dead heartbeat, with one
+    conditional update under one new lease (a chunk of a batch's runs takes all of its runs so).
+    Returns the lease and how many runs it holds."""
     now = timezone.now()
     stale = now - timezone.timedelta(seconds=settings.QM_HEARTBEAT_TIMEOUT)
     lease = uuid.uuid4().hex
     claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
     claimed = _db_retry(
         lambda: _relaxed(
-            lambda: BacktestRun.objects.filter(claimable, id=run_id, attempts__lt=settings.QM_MAX_ATTEMPTS).update(
+            lambda: BacktestRun.objects.filter(claimable, id__in=run_ids, attempts__lt=settings.QM_MAX_ATTEMPTS).update(
                 status=RunStatus.RUNNING,
                 started_at=now,
                 heartbeat_at=now,
@@ -790,7 +845,7 @@ def _claim(run_id, task_id: str) -> str | None:
             )
         )
     )
-    return lease if claimed else None
+    return lease, claimed
 
 
 def backtest_execute(*, run_id, task_id: str = "") -> str:
@@ -854,22 +909,10 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
             progress.mark("loading_data")
             with data_progress(lambda done, total: progress("loading_data", done, total)):
                 loaded = market_data_load(run=run)
-            finer = None
-            if spec.exit.intrabar:
-                finer, note = market_data_load_finer(run=run, timeframe=spec.exit.intrabar)
-                if note:
-                    loaded.warnings.append(note)
             observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
             progress.write("loading_data", 10)
             started = time.monotonic()
-            result = run_backtest(
-                loaded.frame,
-                spec,
-                on_progress=progress,
-                trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
-                annualisation=annualisation,
-                intrabar=finer,
-            )
+            result = run_engine(run, spec, loaded, progress, annualisation)
             progress.mark(None)
         observability.STAGE_SECONDS.labels(stage="engine").observe(time.monotonic() - started)
         render = _store_results(run, lease, result, loaded, clock)
@@ -879,17 +922,7 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
     except (OperationalError, InterfaceError):
         raise  # the database is gone for good: let the task retry; the lease protects the run
     except Exception as exc:  # the run fails, the worker keeps serving
-        if _caused_by(exc, SoftTimeLimitExceeded):  # also when a layer below wrapped it
-            return _fail(
-                run_id,
-                lease,
-                "TIMEOUT",
-                f"The run exceeded the time limit of {settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped.",
-            )
-        if isinstance(exc, (CodedError, EngineError)):
-            return _fail(run_id, lease, exc.code, exc.message)
-        logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
-        return _fail(run_id, lease, "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}")
+        return _fail(run_id, lease, *run_failure(exc, run_id))
 
     if not render:
         return RunStatus.SUCCEEDED  # stored and ended in one transaction
@@ -897,6 +930,35 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
         return backtest_finish_report(run_id=run_id, clock=clock)
     transaction.on_commit(lambda: report_dispatch(run_id=run_id))
     return RunStatus.RUNNING
+
+
+def run_failure(exc: Exception, run_id) -> tuple[str, str]:
+    """The error code and message a run fails with when ``exc`` stopped it (an unexpected error
+    is logged with its traceback)."""
+    if _caused_by(exc, SoftTimeLimitExceeded):  # also when a layer below wrapped it
+        return "TIMEOUT", f"The run exceeded the time limit of {settings.QM_TASK_SOFT_TIME_LIMIT} s and was stopped."
+    if isinstance(exc, (CodedError, EngineError)):
+        return exc.code, exc.message
+    logger.exception("run failed in the engine", extra={"run_id": str(run_id)})
+    return "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}"
+
+
+def run_engine(run: BacktestRun, spec, loaded, progress: ProgressFn, annualisation: Annualisation):
+    """The engine on one market's ``loaded`` data of ``run`` (with the finer bars of the bar
+    magnifier, if its exit asks for them: without them the run is warned and falls back)."""
+    finer = None
+    if spec.exit.intrabar:
+        finer, note = market_data_load_finer(run=run, timeframe=spec.exit.intrabar)
+        if note:
+            loaded.warnings.append(note)
+    return run_backtest(
+        loaded.frame,
+        spec,
+        on_progress=progress,
+        trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
+        annualisation=annualisation,
+        intrabar=finer,
+    )
 
 
 def _renders_pdf(run: BacktestRun) -> bool:
@@ -1108,9 +1170,10 @@ def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict |
         return None
 
 
-def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock | None = None) -> bool:
-    """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
-    clock = clock or RunClock()
+def results_to_store(run: BacktestRun, result, loaded, clock: RunClock) -> tuple[dict, list[Trade]]:
+    """What a run stores from its engine ``result`` and ``loaded`` data: the run's fields (metrics,
+    curves, benchmark, report data, Monte Carlo, warnings) and its trade rows (not saved). The
+    single run's path and a chunk of a batch's runs (``backtests.chunks``) store the same."""
     trades = result.trades
     decimals = result.metrics.get("price_decimals")
     with clock.step("trade_rows"):
@@ -1135,9 +1198,6 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
         equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
     with clock.step("montecarlo"):
         montecarlo = _montecarlo(run, trades, metrics)
-    with clock.step("prepare"):
-        render = _renders_pdf(run)
-
     fields = dict(
         metrics=metrics,
         trade_count=len(rows),
@@ -1154,6 +1214,15 @@ def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock
         data_quality=getattr(loaded, "quality", None),
         heartbeat_at=timezone.now(),
     )
+    return fields, rows
+
+
+def _store_results(run: BacktestRun, lease: str, result, loaded, clock: RunClock | None = None) -> bool:
+    """Write trades, metrics and the report's data in one transaction, only while we hold the lease."""
+    clock = clock or RunClock()
+    fields, rows = results_to_store(run, result, loaded, clock)
+    with clock.step("prepare"):
+        render = _renders_pdf(run)
 
     def write():
         """One transaction: the row first (the conditional update holds the lease and locks the

@@ -4,11 +4,11 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from backtests import services
+from backtests import chunks, services
 
-
-@shared_task(
-    name="backtests.tasks.run_backtest_task",
+# A run's task: redelivered if its worker dies (the lease makes that safe), retried on a dropped
+# database connection, stopped by the time limits.
+RUN_TASK_OPTIONS = dict(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -19,6 +19,9 @@ from backtests import services
     retry_backoff_max=60,
     max_retries=5,
 )
+
+
+@shared_task(name="backtests.tasks.run_backtest_task", **RUN_TASK_OPTIONS)
 def run_backtest_task(self, run_id: str) -> str:
     try:
         return services.backtest_execute(run_id=run_id, task_id=self.request.id or "")
@@ -27,6 +30,18 @@ def run_backtest_task(self, run_id: str) -> str:
         raise self.retry(
             exc=exc, countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2
         ) from exc
+
+
+@shared_task(name="backtests.tasks.run_backtest_chunk_task", **RUN_TASK_OPTIONS)
+def run_backtest_chunk_task(self, run_ids: list[str]) -> int:
+    """Consecutive runs of one batch in one task (sent by the dispatcher; ``backtests.chunks``).
+    Returns how many runs it claimed."""
+    claimed, busy = chunks.backtest_execute_chunk(run_ids=run_ids, task_id=self.request.id or "")
+    if busy:  # held by a live lease elsewhere: look again once its heartbeat could be stale
+        raise self.retry(
+            args=[busy], countdown=settings.QM_HEARTBEAT_TIMEOUT + 1, max_retries=settings.QM_MAX_ATTEMPTS + 2
+        )
+    return claimed
 
 
 @shared_task(

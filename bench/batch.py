@@ -112,12 +112,18 @@ def batch_stats(platform: BenchPlatform, batch_id: str) -> dict:
     with psycopg.connect(**PG, dbname=platform.db) as conn:
         rows = conn.execute(
             "SELECT status, cached, EXTRACT(EPOCH FROM finished_at - started_at), started_at, "
-            "finished_at FROM backtests_backtestrun WHERE batch_id = %s",
+            "finished_at, timings FROM backtests_backtestrun WHERE batch_id = %s",
             (batch_id,),
         ).fetchall()
     ran = [r for r in rows if not r[1] and r[2] is not None]
-    durations = sorted(float(r[2]) for r in ran)
+    # a run's own time in the worker (a run of a chunk is stored with the chunk, after the others)
+    durations = sorted(r[5]["worker"] / 1000 if r[5] and "worker" in r[5] else float(r[2]) for r in ran)
     span = (max(r[4] for r in ran) - min(r[3] for r in ran)).total_seconds() if ran else 0.0
+    steps: dict[str, float] = {}
+    timed = [r[5] for r in ran if r[5]]
+    for timings in timed:
+        for step, ms in timings.items():
+            steps[step] = steps.get(step, 0.0) + ms / len(timed)
     return {
         "runs": len(rows),
         "failed": sum(1 for r in rows if r[0] != "SUCCEEDED"),
@@ -125,6 +131,7 @@ def batch_stats(platform: BenchPlatform, batch_id: str) -> dict:
         "p50": statistics.median(durations) if durations else 0.0,
         "busy": sum(durations),
         "span": span,
+        "steps": steps,
     }
 
 
@@ -244,6 +251,9 @@ def print_table(label: str, m: dict, args) -> None:
     if large:
         print(f"| POST /api/v1/batches ({args.large:,} combinations: validated, saved, task sent) | {large[0]:.2f} s |")
         print(f"| submit → all {args.large:,} runs saved by the task (bulk, in chunks) | {large[1]:.1f} s |")
+    if first["steps"]:
+        steps = ", ".join(f"{step} {ms:.1f}" for step, ms in first["steps"].items())
+        print(f"\nWhere a batch run's milliseconds go (mean, as its worker timed them): {steps}")
 
 
 def main() -> None:

@@ -488,6 +488,11 @@ QM_BATCH_MAX_RUNS = env_int("QM_BATCH_MAX_RUNS", 10_000, min_value=1)
 # (batches.tasks.create_batch_runs), QM_BATCH_CREATE_CHUNK runs per bulk insert.
 QM_BATCH_INLINE_RUNS = env_int("QM_BATCH_INLINE_RUNS", 50, min_value=0)
 QM_BATCH_CREATE_CHUNK = env_int("QM_BATCH_CREATE_CHUNK", 500, min_value=1, max_value=10_000)
+# The dispatcher sends consecutive waiting runs of one batch as one task (backtests.chunks: data
+# loaded once, one claim, one commit): at most this many runs (1: a task per run) and this many
+# bars together, so a chunk of long runs is no longer than one of them.
+QM_BATCH_CHUNK_RUNS = env_int("QM_BATCH_CHUNK_RUNS", 10, min_value=1, max_value=200)
+QM_BATCH_CHUNK_BARS = env_int("QM_BATCH_CHUNK_BARS", 500_000, min_value=1)
 QM_BATCH_SWEEP_SECONDS = env_int("QM_BATCH_SWEEP_SECONDS", 30, min_value=1)
 QM_BATCH_RECHECK_SECONDS = env_int("QM_BATCH_RECHECK_SECONDS", 2, min_value=1)
 QM_BATCH_RENDER_PDF = env_bool("QM_BATCH_RENDER_PDF", True)  # one PDF per batch, when it is final

@@ -670,8 +670,11 @@ def _w3_succeeded(lab: Lab) -> bool:
 
 
 def _w3_runs(lab: Lab) -> int:
-    """Runs the fresh worker host finished, from its log."""
-    return len(re.findall(rb"run_backtest_task\[[^\]]+\] succeeded", lab.log("w3").read_bytes()))
+    """Runs the fresh worker host finished, from its log: a run's task each, and a chunk's task
+    (consecutive runs of a batch, backtests.chunks) the runs it says it ran."""
+    log = lab.log("w3").read_bytes()
+    chunked = re.findall(rb"run_backtest_chunk_task\[[^\]]+\] succeeded in [^:]+: (\d+)", log)
+    return len(re.findall(rb"run_backtest_task\[[^\]]+\] succeeded", log)) + sum(int(n) for n in chunked)
 
 
 def test_a_redis_restart_without_persistence_loses_no_queued_run(lab):

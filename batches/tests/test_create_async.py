@@ -91,8 +91,11 @@ def test_a_large_batch_answers_202_before_any_run_exists_and_the_task_creates_th
     assert len({(r[PERIOD], r[TP]) for r in runs.values_list("batch_params__params", flat=True)}) == 300
     assert len(set(runs.values_list("request_fingerprint", flat=True))) == 300
     plan = Plan.objects.get(slug="free")
-    run_tasks = [args for name, args in sent if name == run_services.RUN_TASK]
-    assert len(run_tasks) == plan.concurrent_runs  # handed to the per-user dispatcher, not all sent
+    # handed to the per-user dispatcher, not all sent: the plan's room, as one chunk task
+    ((name, (chunk,)),) = sent
+    assert name == run_services.RUN_CHUNK_TASK and len(chunk) == plan.concurrent_runs
+    sent_ids = runs.filter(dispatched_at__isnull=False).values_list("id", flat=True)
+    assert set(chunk) == {str(run_id) for run_id in sent_ids}
     detail = alice_api.get(f"/api/v1/batches/{answer['id']}").json()
     assert (detail["stage"], detail["created_runs"], detail["counts"]["QUEUED"]) == ("running", 300, 300)
     assert lifecycle.batch_create_runs(batch_id=answer["id"]) == BatchStatus.RUNNING  # a second delivery

@@ -1,0 +1,184 @@
+"""A chunk of a batch's runs in one task (backtests.chunks): the same results as each run alone,
+bit for bit, and the single run's guarantees: nothing twice, cancel, failure, take-over."""
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.test import override_settings
+from django.utils import timezone
+
+from backtests import chunks, services
+from backtests.models import BacktestRun, RunStatus, Trade
+
+from .factories import v4_body
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_pdf")]
+
+STORED = (
+    "status",
+    "metrics",
+    "trade_count",
+    "equity_curve",
+    "equity_detail",
+    "report_data",
+    "montecarlo",
+    "data_checksum",
+    "bars",
+    "data_start",
+    "data_end",
+    "warnings",
+    "data_quality",
+    "engine_version",
+    "progress",
+    "stage",
+    "error_code",
+)
+TRADE_FIELDS = [f.name for f in Trade._meta.concrete_fields if f.name not in ("id", "run")]
+
+
+@pytest.fixture
+def no_pdf():
+    with override_settings(QM_RENDER_PDF=False):
+        yield
+
+
+def sweep_bodies():
+    """Six combinations: two RSI levels × three targets (the exits differ, the signals repeat),
+    one with a warm-up."""
+    bodies = [
+        v4_body(decisionBlocks__0__subConfirmations__0__config__value=level, exit__takeProfit=target)
+        for level in (30, 40)
+        for target in (1.0, 2.0, 3.0)
+    ]
+    bodies[-1]["marketContext"]["warmup"] = "2wk"
+    return bodies
+
+
+def submit_all(user, bodies):
+    return [services.backtest_submit(user=user, body={**body, "cache": False}, dispatch=False) for body in bodies]
+
+
+def stored(run_id):
+    run = BacktestRun.objects.get(id=run_id)
+    trades = list(Trade.objects.filter(run_id=run_id).order_by("seq").values_list(*TRADE_FIELDS))
+    fields = {name: getattr(run, name) for name in STORED}
+    fields["data_quality"].pop("checked_at")  # when the window was checked, not a result
+    return fields, trades
+
+
+def the_second_run_raises(monkeypatch, exc: BaseException) -> None:
+    real, calls = services.run_engine, []
+
+    def engine(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chunks, "run_engine", engine)
+
+
+def test_a_chunk_stores_exactly_what_each_run_alone_stores(alice):
+    bodies = sweep_bodies()
+    alone = submit_all(alice, bodies)
+    for run in alone:
+        assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    chunked = submit_all(alice, bodies)
+
+    assert chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in chunked]) == (len(chunked), [])
+
+    for single, together in zip(alone, chunked, strict=True):
+        single_fields, single_trades = stored(single.id)
+        chunk_fields, chunk_trades = stored(together.id)
+        assert chunk_fields == single_fields
+        assert chunk_trades == single_trades and single_trades
+    runs = BacktestRun.objects.filter(id__in=[run.id for run in chunked])
+    assert {run.attempts for run in runs} == {1}
+    assert all(run.started_at <= run.finished_at and run.timings["worker"] > 0 for run in runs)
+
+
+def test_a_second_delivery_of_a_chunk_runs_nothing_twice(alice):
+    runs = submit_all(alice, sweep_bodies()[:3])
+    ids = [str(run.id) for run in runs]
+    chunks.backtest_execute_chunk(run_ids=ids)
+    counts = {run.id: Trade.objects.filter(run=run).count() for run in runs}
+
+    assert chunks.backtest_execute_chunk(run_ids=ids) == (0, [])
+
+    assert {run.id: Trade.objects.filter(run=run).count() for run in runs} == counts
+    assert set(BacktestRun.objects.filter(id__in=ids).values_list("status", "attempts")) == {(RunStatus.SUCCEEDED, 1)}
+
+
+def test_a_run_cancelled_while_the_chunk_works_is_not_stored(alice, monkeypatch):
+    first, second, third = submit_all(alice, sweep_bodies()[:3])
+    real = services.run_engine
+
+    def cancel_the_second(*args, **kwargs):  # while the first computes
+        if BacktestRun.objects.get(id=second.id).status == RunStatus.RUNNING:
+            services.backtest_cancel(run=BacktestRun.objects.get(id=second.id))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chunks, "run_engine", cancel_the_second)
+    with override_settings(QM_CANCEL_CHECK_INTERVAL=0):
+        chunks.backtest_execute_chunk(run_ids=[str(first.id), str(second.id), str(third.id)])
+
+    assert BacktestRun.objects.get(id=second.id).status == RunStatus.CANCELLED
+    assert not Trade.objects.filter(run_id=second.id).exists()
+    for run in (first, third):
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED and Trade.objects.filter(run=run).count() == run.trade_count
+
+
+def test_a_run_that_fails_fails_alone(alice, monkeypatch):
+    runs = submit_all(alice, sweep_bodies()[:3])
+    the_second_run_raises(monkeypatch, ZeroDivisionError("boom"))
+    chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in runs])
+
+    statuses = [BacktestRun.objects.values_list("status", "error_code").get(id=run.id) for run in runs]
+    assert statuses == [(RunStatus.SUCCEEDED, ""), (RunStatus.FAILED, "ENGINE_ERROR"), (RunStatus.SUCCEEDED, "")]
+    assert not Trade.objects.filter(run_id=runs[1].id).exists()
+
+
+def test_the_soft_time_limit_fails_the_run_it_stops_and_requeues_the_rest(alice, monkeypatch):
+    runs = submit_all(alice, sweep_bodies()[:3])
+    the_second_run_raises(monkeypatch, SoftTimeLimitExceeded())
+    chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in runs])
+
+    first, second, third = (BacktestRun.objects.get(id=run.id) for run in runs)
+    assert first.status == RunStatus.SUCCEEDED
+    assert (second.status, second.error_code) == (RunStatus.FAILED, "TIMEOUT")
+    # back in the queue, and sent again by the dispatcher when the chunk's results were stored
+    assert (third.status, third.lease_token, third.attempts) == (RunStatus.QUEUED, "", 1)
+    assert third.dispatched_at > first.finished_at
+
+
+def test_a_chunk_takes_over_runs_whose_worker_died_and_returns_those_still_held(alice):
+    dead, alive, waiting = submit_all(alice, sweep_bodies()[:3])
+    long_ago = timezone.now() - timezone.timedelta(seconds=3600)
+    BacktestRun.objects.filter(id=dead.id).update(
+        status=RunStatus.RUNNING, lease_token="dead", heartbeat_at=long_ago, attempts=1
+    )
+    BacktestRun.objects.filter(id=alive.id).update(
+        status=RunStatus.RUNNING, lease_token="alive", heartbeat_at=timezone.now(), attempts=1
+    )
+
+    claimed, busy = chunks.backtest_execute_chunk(run_ids=[str(dead.id), str(alive.id), str(waiting.id)])
+
+    assert (claimed, busy) == (2, [str(alive.id)])
+    dead.refresh_from_db()
+    assert (dead.status, dead.attempts) == (RunStatus.SUCCEEDED, 2)
+    assert Trade.objects.filter(run=dead).count() == dead.trade_count
+    assert BacktestRun.objects.get(id=waiting.id).status == RunStatus.SUCCEEDED
+    assert BacktestRun.objects.values_list("status", "lease_token").get(id=alive.id) == (RunStatus.RUNNING, "alive")
+
+
+def test_a_run_with_a_pdf_takes_the_single_run_path_inside_the_chunk(alice, monkeypatch):
+    runs = submit_all(alice, sweep_bodies()[:2])
+    printed = []
+    monkeypatch.setattr(services, "backtest_finish_report", lambda run_id, clock=None: printed.append(run_id))
+    with override_settings(QM_RENDER_PDF=True, QM_REPORT_IN_RUN_TASK=True):
+        chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in runs])
+
+    assert printed == [run.id for run in runs]
+    assert set(BacktestRun.objects.filter(id__in=[r.id for r in runs]).values_list("stage", flat=True)) == {
+        "rendering_report"
+    }
