@@ -7,8 +7,10 @@ progress writes, a commit, and the dispatcher's look for the next run. The dispa
 ``backtests.tasks.run_backtest_chunk_task``, which:
 
 - claims them with one conditional update and one lease (as :func:`services._claim` does one);
-- loads each distinct data window once and runs every run exactly as the single run's path
-  does (``run_backtest``, then :func:`services.results_to_store`: the same numbers);
+- loads each distinct data window once, computes each module configuration once on it (runs
+  that differ in thresholds or exits share their modules' outputs, read-only), and runs every
+  run as the single run's path does (``run_backtest``, then :func:`services.results_to_store`:
+  the same numbers);
 - stores them in one transaction: each run's conditional final move (lease held: a run
   cancelled or taken over meanwhile is not stored) and one ``bulk_create`` of all their trades;
   then the owner's next runs are sent once, and the batch told once.
@@ -173,12 +175,12 @@ def _compute(run: BacktestRun, clock: RunClock, progress: ChunkProgress, shared_
         spec = build_strategy(run.request, instrument=instrument)
     progress.mark("loading_data")
     window = (run.market, run.timeframe, run.warmup_start, run.data_start, run.data_end, run.data_source)
-    if window not in shared_data:
-        shared_data[window] = market_data_load(run=run)
-    loaded = shared_data[window]
+    if window not in shared_data:  # the bars, and the module outputs computed on them so far
+        shared_data[window] = (market_data_load(run=run), {})
+    loaded, operands = shared_data[window]
     loaded = dataclasses.replace(loaded, warnings=list(loaded.warnings))  # this run's own
     progress("loading_data", 1, 1)
-    result = run_engine(run, spec, loaded, progress, annualisation)
+    result = run_engine(run, spec, loaded, progress, annualisation, operands)
     progress.mark(None)
     fields, trades = results_to_store(run, result, loaded, clock)
     fields.update(progress=100, stage="done", started_at=started_at, timings=clock.as_dict())

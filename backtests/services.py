@@ -943,9 +943,12 @@ def run_failure(exc: Exception, run_id) -> tuple[str, str]:
     return "ENGINE_ERROR", f"The backtest failed: {type(exc).__name__}: {exc}"
 
 
-def run_engine(run: BacktestRun, spec, loaded, progress: ProgressFn, annualisation: Annualisation):
+def run_engine(
+    run: BacktestRun, spec, loaded, progress: ProgressFn, annualisation: Annualisation, operands: dict | None = None
+):
     """The engine on one market's ``loaded`` data of ``run`` (with the finer bars of the bar
-    magnifier, if its exit asks for them: without them the run is warned and falls back)."""
+    magnifier, if its exit asks for them: without them the run is warned and falls back).
+    ``operands``: module outputs shared by runs on the same data (``engine.run_backtest``)."""
     finer = None
     if spec.exit.intrabar:
         finer, note = market_data_load_finer(run=run, timeframe=spec.exit.intrabar)
@@ -958,6 +961,7 @@ def run_engine(run: BacktestRun, spec, loaded, progress: ProgressFn, annualisati
         trade_from=pd.Timestamp(run.data_start) if run.warmup_start else None,
         annualisation=annualisation,
         intrabar=finer,
+        operands=operands,
     )
 
 

@@ -104,10 +104,18 @@ def config_key(config: Mapping[str, Any]) -> str:
 
 
 def compute_operands(
-    data: pd.DataFrame, blocks: tuple[Block, ...], on_module: Callable[[int, int], None] | None = None
+    data: pd.DataFrame,
+    blocks: tuple[Block, ...],
+    on_module: Callable[[int, int], None] | None = None,
+    cache: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Compute every distinct module output the blocks reference, once each (a module's outputs
-    that no condition reads are not computed, see ``modules.base``)."""
+    that no condition reads are not computed, see ``modules.base``).
+
+    ``cache``: a dict the caller keeps for several strategies on this same ``data`` (the runs of
+    a sweep): each module configuration's outputs are computed once, kept read-only (a condition
+    that wrote into one would raise instead of changing the next run's signals) and reused, so
+    runs that differ only in thresholds or exits share their modules."""
     wanted: dict[tuple, tuple[Operand, set[str]]] = {}
     for block in blocks:
         for condition in block.conditions:
@@ -120,15 +128,23 @@ def compute_operands(
     for i, (operand, outputs) in enumerate(wanted.values()):
         module = operand.module_class()()
         suffix = "#" + config_key(operand.config)
-        try:
-            # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code
-            arrays = module.calculate_arrays(data, operand.config, outputs=outputs)
-        except ModuleDataError as exc:
-            raise EngineError(
-                f"{module.name} cannot be computed on this data: {exc}",
-                code="MODULE_DATA_ERROR",
-                details={"module_id": operand.module_id},
-            ) from None
+        cache_key = (operand.module_id, suffix, frozenset(outputs))
+        arrays = cache.get(cache_key) if cache is not None else None
+        if arrays is None:
+            try:
+                # numeric: float64 ndarrays; categorical: pandas.Categorical, compared by code
+                arrays = module.calculate_arrays(data, operand.config, outputs=outputs)
+            except ModuleDataError as exc:
+                raise EngineError(
+                    f"{module.name} cannot be computed on this data: {exc}",
+                    code="MODULE_DATA_ERROR",
+                    details={"module_id": operand.module_id},
+                ) from None
+            if cache is not None:
+                for values in arrays.values():
+                    if isinstance(values, np.ndarray):
+                        values.flags.writeable = False
+                cache[cache_key] = arrays
         columns.update({name + suffix: values for name, values in arrays.items()})
         if on_module:
             on_module(i + 1, len(wanted))

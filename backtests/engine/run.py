@@ -218,6 +218,7 @@ def run_backtest(
     trade_from: pd.Timestamp | None = None,
     annualisation: metric_fns.Annualisation | None = None,
     intrabar: pd.DataFrame | None = None,
+    operands: dict | None = None,
 ) -> BacktestResult:
     """Compute the modules, the signals, simulate and measure.
 
@@ -234,6 +235,9 @@ def run_backtest(
 
     ``intrabar``: the bars of ``spec.exit.intrabar`` (a finer timeframe) over the same span, for
     the bar magnifier; without them the magnifier falls back to ``sameBarPolicy`` and says so.
+
+    ``operands``: a dict kept by the caller across runs on this same ``data`` (a sweep): each
+    module configuration is computed once (``conditions.compute_operands``); same results.
     """
     _check_data(data)
     if trade_from is not None and not (data.index >= trade_from).any():
@@ -246,7 +250,11 @@ def run_backtest(
     try:
         progress("computing_modules", 0, 1)
         signals = market_signals(
-            data, spec, trade_from=trade_from, on_module=lambda done, total: progress("computing_modules", done, total)
+            data,
+            spec,
+            trade_from=trade_from,
+            on_module=lambda done, total: progress("computing_modules", done, total),
+            operands=operands,
         )
         result = _simulate_and_measure(
             data, spec, signals, progress, trade_from=trade_from, annualisation=annualisation, intrabar=intrabar
@@ -351,10 +359,12 @@ def market_signals(
     *,
     trade_from: pd.Timestamp | None = None,
     on_module: Callable[[int, int], None] | None = None,
+    operands: dict | None = None,
 ) -> Signals:
     """The spec's entry and exit signals on one market's bars (its modules computed, ``on_module``
-    called after each); entries before ``trade_from`` (the warm-up) are dropped."""
-    columns = compute_operands(data, spec.all_blocks(), on_module=on_module)
+    called after each; ``operands``: see :func:`run_backtest`); entries before ``trade_from``
+    (the warm-up) are dropped."""
+    columns = compute_operands(data, spec.all_blocks(), on_module=on_module, cache=operands)
     signals = _signals(spec, columns, len(data))
     if trade_from is not None:
         warming = np.asarray(data.index < trade_from)

@@ -1,13 +1,19 @@
 """A chunk of a batch's runs in one task (backtests.chunks): the same results as each run alone,
 bit for bit, and the single run's guarantees: nothing twice, cancel, failure, take-over."""
 
+from datetime import UTC, datetime
+
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.test import override_settings
 from django.utils import timezone
 
 from backtests import chunks, services
+from backtests.engine import run_backtest
 from backtests.models import BacktestRun, RunStatus, Trade
+from backtests.strategies.parse import build_strategy
+from marketdata.providers.synthetic import SyntheticProvider
+from modules.base import BaseModule
 
 from .factories import v4_body
 
@@ -182,3 +188,24 @@ def test_a_run_with_a_pdf_takes_the_single_run_path_inside_the_chunk(alice, monk
     assert set(BacktestRun.objects.filter(id__in=[r.id for r in runs]).values_list("stage", flat=True)) == {
         "rendering_report"
     }
+
+
+def test_strategies_on_the_same_bars_share_their_modules_and_get_the_same_results(monkeypatch):
+    bars = SyntheticProvider().download(
+        "EURUSD", "1h", datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC)
+    )
+    specs = [build_strategy(body) for body in sweep_bodies()[:5]]  # one RSI period: two levels, three targets
+    alone = [run_backtest(bars, spec) for spec in specs]
+    computed = []
+    real = BaseModule.calculate_arrays
+    monkeypatch.setattr(
+        BaseModule, "calculate_arrays", lambda *a, **k: computed.append(type(a[0]).module_id) or real(*a, **k)
+    )
+    operands: dict = {}
+
+    shared = [run_backtest(bars, spec, operands=operands) for spec in specs]
+
+    assert computed.count("rsi") == 1  # RSI(14) once for the five (sizing is each run's own)
+    assert all(not values.flags.writeable for arrays in operands.values() for values in arrays.values())
+    for one, other in zip(alone, shared, strict=True):
+        assert one.metrics == other.metrics and one.trades.equals(other.trades) and one.equity.equals(other.equity)
