@@ -43,6 +43,7 @@ from backtests.services import (
     RunClock,
     _db_retry,
     _execute_claimed,
+    _relaxed,
     after_final,
     backtest_reap_stale,
     claim_runs,
@@ -81,7 +82,9 @@ class ChunkProgress(ProgressWriter):
             raise RunCancelled()
 
     def write(self, stage: str, pct: int) -> None:
-        changed = self._timed(lambda: _db_retry(lambda: self._mine().update(heartbeat_at=timezone.now())))
+        changed = self._timed(
+            lambda: _db_retry(lambda: _relaxed(lambda: self._mine().update(heartbeat_at=timezone.now())))
+        )
         self.last_stage, self.last_write = stage, time.monotonic()
         if changed < len(self.pending):
             self.check()
