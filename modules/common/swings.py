@@ -77,23 +77,6 @@ def pivot_lows(low: np.ndarray, left: int, right: int) -> np.ndarray:
     return pivot_highs(-np.asarray(low, dtype=np.float64), left, right)
 
 
-@njit(cache=True)
-def _last_level(confirmed: np.ndarray, price: np.ndarray, right: int):
-    """Level and pivot bar of the most recent swing confirmed at or before each bar."""
-    n = confirmed.shape[0]
-    level = np.full(n, np.nan)
-    bar = np.full(n, -1, dtype=np.int64)
-    current_level = np.nan
-    current_bar = -1
-    for t in range(n):
-        if confirmed[t]:
-            current_bar = t - right
-            current_level = price[current_bar]
-        level[t] = current_level
-        bar[t] = current_bar
-    return level, bar
-
-
 @dataclass(frozen=True)
 class Swings:
     """Swing points as known bar by bar (every array has one value per bar ``t``).
@@ -114,13 +97,62 @@ class Swings:
 
 
 def find_swings(high: np.ndarray, low: np.ndarray, left: int, right: int) -> Swings:
-    """Confirmed swing highs and lows with ``left`` / ``right`` bars on each side (>= 1 each)."""
+    """Confirmed swing highs and lows with ``left`` / ``right`` bars on each side (>= 1 each).
+
+    The same tests as :func:`confirmed_highs` / :func:`confirmed_lows` (the lows' against
+    TA-Lib ``MIN`` of the lows, which is exactly ``-MAX`` of the negated lows those use), in one
+    Numba pass with the levels."""
     if left < 1 or right < 1:
         raise ValueError("left and right must be >= 1")
     high = np.ascontiguousarray(high, dtype=np.float64)
     low = np.ascontiguousarray(low, dtype=np.float64)
-    new_high = confirmed_highs(high, left, right)
-    new_low = confirmed_lows(low, left, right)
-    high_level, high_bar = _last_level(new_high, high, right)
-    low_level, low_bar = _last_level(new_low, low, right)
+    new_high, new_low, high_level, high_bar, low_level, low_bar = _swings(
+        high,
+        low,
+        _rolling_max(high, left),
+        _rolling_max(high, right),
+        _rolling_min(low, left),
+        _rolling_min(low, right),
+        left,
+        right,
+    )
     return Swings(left, right, new_high, new_low, high_level, high_bar, low_level, low_bar)
+
+
+def _rolling_min(values: np.ndarray, period: int) -> np.ndarray:
+    """Lowest of the last ``period`` values including the current one (TA-Lib ``MIN``)."""
+    return values.copy() if period == 1 else talib.MIN(values, timeperiod=period)
+
+
+@njit(cache=True, nogil=True)
+def _swings(high, low, left_max, right_max, left_min, right_min, left, right):
+    """At bar ``t >= left + right``: bar ``t - right`` against the extremes of the ``left`` bars
+    before it (``left_max[t - right - 1]``) and of the ``right`` bars after it (``right_max[t]``);
+    then the level and pivot bar of the latest swing of each side (NaN / -1 before the first)."""
+    n = high.shape[0]
+    new_high = np.zeros(n, dtype=np.bool_)
+    new_low = np.zeros(n, dtype=np.bool_)
+    high_level = np.empty(n)
+    high_bar = np.empty(n, dtype=np.int64)
+    low_level = np.empty(n)
+    low_bar = np.empty(n, dtype=np.int64)
+    level_h = np.nan
+    bar_h = -1
+    level_l = np.nan
+    bar_l = -1
+    for t in range(n):
+        if t >= left + right:
+            i = t - right
+            if high[i] > left_max[i - 1] and high[i] > right_max[t]:
+                new_high[t] = True
+                bar_h = i
+                level_h = high[i]
+            if low[i] < left_min[i - 1] and low[i] < right_min[t]:
+                new_low[t] = True
+                bar_l = i
+                level_l = low[i]
+        high_level[t] = level_h
+        high_bar[t] = bar_h
+        low_level[t] = level_l
+        low_bar[t] = bar_l
+    return new_high, new_low, high_level, high_bar, low_level, low_bar

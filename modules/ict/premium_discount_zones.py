@@ -25,6 +25,7 @@ confirmed, not at the swing's own bar.
 """
 
 import numpy as np
+from numba import njit
 
 from modules.base import BaseModule, Output, Param
 from modules.errors import ModuleConfigError
@@ -83,21 +84,59 @@ class PremiumDiscountZones(BaseModule):
     def compute(self, data, config):
         close = ohlc(data)[3]
         sw = swings_of(data, config)
-        hi, lo = sw.high_level, sw.low_level
-        with np.errstate(invalid="ignore", divide="ignore"):
-            valid = hi > lo
-            position = np.where(valid, 100.0 * (close - lo) / np.where(valid, hi - lo, 1.0), np.nan)
-            half = config["equilibrium_band"] / 2.0
-            state = np.where(~valid, 3, np.where(np.abs(position - 50.0) <= half, 2, np.where(position > 50.0, 0, 1)))
-            leg_up = sw.high_bar > sw.low_bar
-            retrace = np.where(leg_up, 100.0 - position, position)
-            in_ote = valid & (retrace >= config["ote_min"]) & (retrace <= config["ote_max"])
-        ote = np.where(in_ote & leg_up, 0, np.where(in_ote, 1, 2))
+        state, ote, position, range_high, range_low, equilibrium = _zones(
+            close,
+            sw.high_level,
+            sw.low_level,
+            sw.high_bar,
+            sw.low_bar,
+            config["equilibrium_band"] / 2.0,
+            config["ote_min"],
+            config["ote_max"],
+        )
         return {
             "state": codes_to_labels(state, ("premium", "discount", "equilibrium", "none")),
             "ote": codes_to_labels(ote, ("bullish", "bearish", "none")),
             "position": position,
-            "range_high": np.where(valid, hi, np.nan),
-            "range_low": np.where(valid, lo, np.nan),
-            "equilibrium": np.where(valid, (hi + lo) / 2.0, np.nan),
+            "range_high": range_high,
+            "range_low": range_low,
+            "equilibrium": equilibrium,
         }
+
+
+@njit(cache=True, nogil=True)
+def _zones(close, hi, lo, high_bar, low_bar, half, ote_min, ote_max):
+    """Per bar, in one pass: state code (0 premium, 1 discount, 2 equilibrium, 3 none), OTE code
+    (0 bullish, 1 bearish, 2 none), position in the range (percent) and the range's high, low
+    and middle (NaN without a valid range: no swing yet, or the high not above the low)."""
+    n = close.shape[0]
+    state = np.empty(n, dtype=np.int8)
+    ote = np.empty(n, dtype=np.int8)
+    position = np.empty(n)
+    range_high = np.empty(n)
+    range_low = np.empty(n)
+    equilibrium = np.empty(n)
+    for t in range(n):
+        h = hi[t]
+        low = lo[t]
+        if not h > low:
+            state[t] = 3
+            ote[t] = 2
+            position[t] = np.nan
+            range_high[t] = np.nan
+            range_low[t] = np.nan
+            equilibrium[t] = np.nan
+            continue
+        p = 100.0 * (close[t] - low) / (h - low)
+        position[t] = p
+        range_high[t] = h
+        range_low[t] = low
+        equilibrium[t] = (h + low) / 2.0
+        state[t] = 2 if abs(p - 50.0) <= half else (0 if p > 50.0 else 1)
+        leg_up = high_bar[t] > low_bar[t]
+        retrace = 100.0 - p if leg_up else p
+        if retrace >= ote_min and retrace <= ote_max:
+            ote[t] = 0 if leg_up else 1
+        else:
+            ote[t] = 2
+    return state, ote, position, range_high, range_low, equilibrium
