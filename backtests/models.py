@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from qm_platform.fields import ResultJSONField
+
 
 class StrategyKind(models.TextChoices):
     V4 = "v4", "Decision blocks (V4)"
@@ -141,28 +143,28 @@ class BacktestRun(models.Model):
         related_name="cache_hits",
         help_text="The owner's own succeeded run whose results this one copied (never another user's).",
     )
-    metrics = models.JSONField(null=True, blank=True)
+    metrics = ResultJSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)
-    equity_curve = models.JSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
-    report_data = models.JSONField(
+    equity_curve = ResultJSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
+    report_data = ResultJSONField(
         null=True,
         blank=True,
         help_text="What the report takes from the price data (buy-and-hold, trade windows), computed by "
         "the worker: reports.analysis.report_extras. Null for runs stored before it was kept.",
     )
-    equity_detail = models.JSONField(
+    equity_detail = ResultJSONField(
         null=True,
         blank=True,
         help_text="The equity curve for GET /equity: every bar up to backtests.services.EQUITY_DETAIL_POINTS, "
         "else thinned keeping each bucket's extremes. Null for runs stored before it was kept.",
     )
-    montecarlo = models.JSONField(
+    montecarlo = ResultJSONField(
         null=True,
         blank=True,
         help_text="Monte Carlo robustness computed by the worker with the default settings, by method "
         "(backtests.engine.montecarlo). Null for runs stored before it was kept or without trades.",
     )
-    timings = models.JSONField(
+    timings = ResultJSONField(
         null=True,
         blank=True,
         help_text="Where the run's time went, in milliseconds by step (submit, claim, data, modules, simulate, "
