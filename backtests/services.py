@@ -30,7 +30,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from backtests import selectors
@@ -339,13 +339,14 @@ def _run_fields(
     )
 
 
+# A cached run's results, copied from its source by the database (never through Python: the
+# curves and report data are about 300 KB of JSON a run); its warnings are merged in Python.
 CACHED_COPY_FIELDS = (
     "metrics",
     "trade_count",
     "equity_curve",
     "data_checksum",
     "bars",
-    "warnings",
     "data_quality",
     "report_data",
     "equity_detail",
@@ -353,14 +354,15 @@ CACHED_COPY_FIELDS = (
     "data_start",
     "data_end",
 )
+# What the cache reads of a candidate source run to decide and to merge warnings
+CACHE_CANDIDATE_FIELDS = ("id", "request_fingerprint", "data_checksum", "data_source", "warnings", "finished_at")
 
 
 def _cached_fields(source_run: BacktestRun, compiled: CompiledRequest) -> dict:
-    """The fields of a run answered from ``source_run``: SUCCEEDED at once, its numbers copied;
-    its warnings are this request's and the source's (data) ones."""
+    """The fields of a run answered from ``source_run``, SUCCEEDED at once, but its copied
+    results (``_copy_cached_results``): its warnings are this request's and the source's (data)
+    ones."""
     now = timezone.now()
-    copied = {name: getattr(source_run, name) for name in CACHED_COPY_FIELDS}
-    copied["warnings"] = _merged(list(compiled.warnings), source_run.warnings or [])
     return dict(
         status=RunStatus.SUCCEEDED,
         progress=100,
@@ -369,7 +371,7 @@ def _cached_fields(source_run: BacktestRun, compiled: CompiledRequest) -> dict:
         cache_source=source_run,
         started_at=now,
         finished_at=now,
-        **copied,
+        warnings=_merged(list(compiled.warnings), source_run.warnings or []),
     )
 
 
@@ -400,50 +402,79 @@ def backtest_submit_many(
         keyed.append(
             (compiled, batch_params, request_fingerprint(compiled.body, compiled.window, compiled.spec.instrument))
         )
-    candidates = set(
+    candidates: dict[str, BacktestRun] = {}  # the newest original run per fingerprint
+    for candidate in (
         BacktestRun.objects.filter(
             owner=user,
             request_fingerprint__in=[fp for c, _, fp in keyed if c.body.get("cache") is not False],
             status=RunStatus.SUCCEEDED,
             cached=False,
-        ).values_list("request_fingerprint", flat=True)
-    )
-    runs, misses = [], []
+        )
+        .order_by("-finished_at")
+        .only(*CACHE_CANDIDATE_FIELDS)
+    ):
+        candidates.setdefault(candidate.request_fingerprint, candidate)
+    checksums: dict = {}  # the stored data's checksum per window, read once for the batch
+    runs, misses, hits = [], [], []
     for compiled, batch_params, fingerprint in keyed:
         fields = _run_fields(
             user=user, compiled=compiled, fingerprint=fingerprint, strategy=strategy, strategy_version=strategy_version
         )
-        source_run = _cached_result(fingerprint, compiled.window, owner=user) if fingerprint in candidates else None
-        if source_run is None:
-            run = BacktestRun(batch_id=batch_id, batch_params=batch_params, **fields)
-            misses.append(run)
-        else:
+        candidate = candidates.get(fingerprint)
+        source_run = _cache_valid(candidate, compiled.window, checksums) if candidate is not None else None
+        if source_run is not None:
             fields.update(_cached_fields(source_run, compiled))
-            run = _create_cached_run(
-                dict(fields, batch_id=batch_id, batch_params=batch_params), source_run, pdf=plan.pdf_reports
-            )
+        run = BacktestRun(batch_id=batch_id, batch_params=batch_params, **fields)
+        (misses if source_run is None else hits).append(run)
         runs.append(run)
-    BacktestRun.objects.bulk_create(misses, batch_size=1000)
+    BacktestRun.objects.bulk_create(hits + misses, batch_size=1000)
+    _copy_cached_results(hits, pdf=plan.pdf_reports)
     observability.CACHE_LOOKUPS.labels(result="miss").inc(len(misses))
-    observability.CACHE_LOOKUPS.labels(result="hit").inc(len(runs) - len(misses))
-    logger.info("%d batch runs submitted (%d cached)", len(runs), len(runs) - len(misses), extra={"user": user.pk})
+    observability.CACHE_LOOKUPS.labels(result="hit").inc(len(hits))
+    logger.info("%d batch runs submitted (%d cached)", len(runs), len(hits), extra={"user": user.pk})
     return runs
 
 
 def _create_cached_run(fields: dict, source_run: BacktestRun, *, pdf: bool) -> BacktestRun:
     """Save a run answered from ``source_run``: it started and finished when it was created, owns
-    copies of the trades and gets its own PDF (its own name and run id) when the plan has PDFs."""
+    copies of the results and trades and gets its own PDF (its own name and run id) when the plan
+    has PDFs."""
     with transaction.atomic():
         run = BacktestRun.objects.create(**fields)
-        BacktestRun.objects.filter(id=run.id).update(started_at=run.created_at, finished_at=run.created_at)
-        _copy_trades(source_run.id, run.id)
-        if settings.QM_RENDER_PDF and pdf:
-            transaction.on_commit(lambda: report_dispatch(run_id=run.id))
+        _copy_cached_results([run], pdf=pdf)
+    run.refresh_from_db(fields=[*CACHED_COPY_FIELDS, "started_at", "finished_at"])
     return run
 
 
+def _copy_cached_results(runs: list[BacktestRun], *, pdf: bool) -> None:
+    """Give saved cached ``runs`` their ``cache_source``'s results, copied by the database in one
+    update, and copies of its trades (one read, one bulk insert): a deleted source never empties
+    them. Each starts and finishes when it was created, and gets its own PDF when ``pdf``. The
+    caller holds the transaction; the objects' copied fields are not reloaded."""
+    if not runs:
+        return
+    source = BacktestRun.objects.filter(id=OuterRef("cache_source_id"))
+    BacktestRun.objects.filter(id__in=[run.id for run in runs]).update(
+        started_at=F("created_at"),
+        finished_at=F("created_at"),
+        **{name: Subquery(source.values(name)[:1]) for name in CACHED_COPY_FIELDS},
+    )
+    names = [f.name for f in Trade._meta.concrete_fields if f.name not in ("id", "run")]
+    trades: dict = {}
+    rows = Trade.objects.filter(run_id__in={run.cache_source_id for run in runs}).values("run_id", *names)
+    for row in rows.iterator():
+        trades.setdefault(row.pop("run_id"), []).append(row)
+    Trade.objects.bulk_create(
+        (Trade(run_id=run.id, **row) for run in runs for row in trades.get(run.cache_source_id, ())), batch_size=2000
+    )
+    if settings.QM_RENDER_PDF and pdf:
+        for run in runs:
+            transaction.on_commit(lambda run_id=run.id: report_dispatch(run_id=run_id))
+
+
 def _cached_result(fingerprint: str, window, *, owner) -> BacktestRun | None:
-    """The owner's newest original SUCCEEDED run with this fingerprint whose data is unchanged.
+    """The owner's newest original SUCCEEDED run with this fingerprint whose data is unchanged
+    (only the fields the cache reads: ``CACHE_CANDIDATE_FIELDS``).
 
     The cache reuses computation, never identity, and only within one account: a hit from
     another user's run would tell the caller that someone ran this strategy (and when), so
@@ -455,29 +486,30 @@ def _cached_result(fingerprint: str, window, *, owner) -> BacktestRun | None:
             owner=owner, request_fingerprint=fingerprint, status=RunStatus.SUCCEEDED, cached=False
         )
         .order_by("-finished_at")
+        .only(*CACHE_CANDIDATE_FIELDS)
         .first()
     )
-    if candidate is None or not candidate.data_checksum:
-        return None
-    from marketdata.services import market_data_cached_frame
-
-    frame = market_data_cached_frame(
-        symbol=window.symbol,
-        timeframe=window.timeframe,
-        start=window.warmup_start or window.start,
-        end=window.end,
-        source=candidate.data_source,
-    )
-    if frame is None or data_checksum(frame) != candidate.data_checksum:
-        return None
-    return candidate
+    return _cache_valid(candidate, window, {}) if candidate is not None else None
 
 
-def _copy_trades(source_id, run_id) -> None:
-    """A cached run owns copies of its trades: deleting the source never empties it."""
-    names = [f.name for f in Trade._meta.concrete_fields if f.name not in ("id", "run")]
-    rows = Trade.objects.filter(run_id=source_id).values(*names)
-    Trade.objects.bulk_create((Trade(run_id=run_id, **row) for row in rows.iterator()), batch_size=2000)
+def _cache_valid(candidate: BacktestRun, window, checksums: dict) -> BacktestRun | None:
+    """``candidate`` if the stored data of ``window`` is still what it ran on. ``checksums``: the
+    stored frames' checksums by window, kept by a caller that checks many runs."""
+    if getattr(window, "markets", ()) or not candidate.data_checksum:
+        return None  # a portfolio's data is many series: it always runs
+    key = (window.symbol, window.timeframe, window.warmup_start or window.start, window.end, candidate.data_source)
+    if key not in checksums:
+        from marketdata.services import market_data_cached_frame
+
+        frame = market_data_cached_frame(
+            symbol=window.symbol,
+            timeframe=window.timeframe,
+            start=window.warmup_start or window.start,
+            end=window.end,
+            source=candidate.data_source,
+        )
+        checksums[key] = None if frame is None else data_checksum(frame)
+    return candidate if checksums[key] == candidate.data_checksum else None
 
 
 def backtest_count_today(*, user) -> int:

@@ -148,3 +148,55 @@ def test_invalid_stored_request_fails_cleanly(alice):
     )
     assert services.backtest_execute(run_id=run.id) == RunStatus.FAILED
     assert BacktestRun.objects.get(id=run.id).error_code == "MODULE_NOT_FOUND"
+
+
+# what a run stores as its results (a cached run: the same as its source)
+CACHE_COPIED = (
+    "metrics",
+    "trade_count",
+    "equity_curve",
+    "equity_detail",
+    "report_data",
+    "montecarlo",
+    "data_checksum",
+    "bars",
+    "data_start",
+    "data_end",
+    "warnings",
+    "data_quality",
+    "engine_version",
+    "status",
+    "progress",
+    "stage",
+)
+TRADE_FIELDS = [f.name for f in Trade._meta.concrete_fields if f.name not in ("id", "run")]
+
+
+def results(run_id):
+    run = BacktestRun.objects.get(id=run_id)
+    trades = list(Trade.objects.filter(run_id=run_id).order_by("seq").values_list(*TRADE_FIELDS))
+    return {name: getattr(run, name) for name in CACHE_COPIED}, trades
+
+
+def test_a_cached_run_stores_exactly_its_sources_results_alone_or_in_a_batch(alice):
+    bodies = [v4_body(decisionBlocks__0__subConfirmations__0__config__value=level) for level in (30, 40)]
+    sources = [services.backtest_submit(user=alice, body=body) for body in bodies]
+    for run in sources:
+        assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
+    compiled = [services.request_compile(body, user=alice) for body in bodies]
+
+    alone = services.backtest_submit(user=alice, body=bodies[0])
+    batch = services.backtest_submit_many(
+        user=alice, items=[(c, {"combination": i}) for i, c in enumerate(compiled)] * 2, batch_id=None
+    )
+
+    pairs = [(sources[0], alone)] + list(zip(sources * 2, batch, strict=True))
+    for source, cached in pairs:
+        cached = BacktestRun.objects.get(id=cached.id)
+        assert cached.cached and cached.cache_source_id == source.id
+        assert results(cached.id) == results(source.id) and results(source.id)[1]
+        assert cached.started_at == cached.finished_at == cached.created_at
+    assert alone.metrics == BacktestRun.objects.get(id=sources[0].id).metrics  # the returned run is loaded
+    # the copies are the runs' own: deleting the source keeps them
+    services.backtest_delete_runs(runs=BacktestRun.objects.filter(id=sources[0].id))
+    assert Trade.objects.filter(run_id=alone.id).count() == alone.trade_count > 0
