@@ -8,10 +8,10 @@ not used). -100..100; 0 when prices did not move. NaN for the first ``period`` b
 
 import numpy as np
 import talib
+from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import zones
-from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
 
@@ -43,12 +43,37 @@ class ChandeMomentum(BaseModule):
 
     def compute(self, data, config):
         close = as_float(data, "close")
-        change = close - lag(close)
-        up = talib.SUM(np.maximum(change, 0.0), config["period"])  # NaN stays NaN
-        down = talib.SUM(np.maximum(-change, 0.0), config["period"])
-        total = up + down
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cmo = np.where(total > 0, 100.0 * (up - down) / total, 0.0)
-            cmo[np.isnan(total)] = np.nan
-            zone = zones(cmo, config["overbought"], config["oversold"])
-        return {"value": cmo, "zone": zone}
+        gain, loss = _moves(close)
+        cmo = _cmo(talib.SUM(gain, config["period"]), talib.SUM(loss, config["period"]))
+        return {"value": cmo, "zone": zones(cmo, config["overbought"], config["oversold"])}
+
+
+@njit(cache=True, nogil=True)
+def _moves(close):
+    """Per bar the close's rise and fall over the bar before (each >= 0; NaN stays NaN, as on
+    the first bar)."""
+    n = close.shape[0]
+    gain = np.empty(n)
+    loss = np.empty(n)
+    if n:
+        gain[0] = np.nan
+        loss[0] = np.nan
+    for t in range(1, n):
+        change = close[t] - close[t - 1]
+        gain[t] = change if (change > 0.0 or change != change) else 0.0
+        loss[t] = -change if (change < 0.0 or change != change) else 0.0
+    return gain, loss
+
+
+@njit(cache=True, nogil=True)
+def _cmo(up, down):
+    """100 (up - down) / (up + down); 0 where the sum is 0, NaN where it is NaN."""
+    n = up.shape[0]
+    cmo = np.empty(n)
+    for t in range(n):
+        total = up[t] + down[t]
+        if total > 0:
+            cmo[t] = 100.0 * (up[t] - down[t]) / total
+        else:
+            cmo[t] = np.nan if total != total else 0.0
+    return cmo

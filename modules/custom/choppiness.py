@@ -10,9 +10,9 @@ above 61.8 choppy, below 38.2 trending.
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.errors import ModuleConfigError
 
 
@@ -47,12 +47,33 @@ class Choppiness(BaseModule):
         true_range = talib.TRANGE(high, low, close)
         if len(close):
             true_range[0] = high[0] - low[0]
-        span = talib.MAX(high, n) - talib.MIN(low, n)
+        ratio = _ratio(talib.SUM(true_range, n), talib.MAX(high, n), talib.MIN(low, n))
         with np.errstate(invalid="ignore", divide="ignore"):
-            chop = np.where(span > 0, 100.0 * np.log10(talib.SUM(true_range, n) / span) / np.log10(n), np.nan)
-            regime = labels(
-                [(chop > config["choppy_level"], "choppy"), (chop < config["trending_level"], "trending")],
-                len(chop),
-                "neutral",
-            )
-        return {"value": chop, "regime": regime}
+            np.log10(ratio, out=ratio)  # NumPy's log10, not libm's: the same bits as before
+        chop, regime = _choppiness(ratio, np.log10(n), config["choppy_level"], config["trending_level"])
+        return {"value": chop, "regime": labels_from_codes(regime, ("choppy", "trending", "neutral"))}
+
+
+@njit(cache=True, nogil=True)
+def _ratio(true_range_sum, highest, lowest):
+    """Sum of the true range over the window's span (highest - lowest), NaN where the span is
+    not positive."""
+    n = highest.shape[0]
+    out = np.empty(n)
+    for t in range(n):
+        span = highest[t] - lowest[t]
+        out[t] = true_range_sum[t] / span if span > 0 else np.nan
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _choppiness(log_ratio, log_period, choppy, trending):
+    """100 log10(ratio) / log10(period) and the regime code: 0 choppy, 1 trending, 2 neutral."""
+    n = log_ratio.shape[0]
+    chop = np.empty(n)
+    regime = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        value = 100.0 * log_ratio[t] / log_period
+        chop[t] = value
+        regime[t] = 0 if value > choppy else (1 if value < trending else 2)
+    return chop, regime

@@ -18,14 +18,22 @@ from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _streak(close):
-    streak = np.zeros(close.shape[0])
-    for t in range(1, close.shape[0]):
-        if close[t] > close[t - 1]:
-            streak[t] = streak[t - 1] + 1.0 if streak[t - 1] > 0 else 1.0
-        elif close[t] < close[t - 1]:
-            streak[t] = streak[t - 1] - 1.0 if streak[t - 1] < 0 else -1.0
+    """Consecutive higher (+) / lower (-) closes, 0 on an unchanged (or NaN) close. Branchless
+    selects: the direction of a close is a coin toss, which a branch mispredicts half the time."""
+    n = close.shape[0]
+    streak = np.empty(n)
+    run = 0.0
+    if n:
+        streak[0] = 0.0
+    for t in range(1, n):
+        up = close[t] > close[t - 1]
+        down = close[t] < close[t - 1]
+        longer_up = run + 1.0 if run > 0 else 1.0
+        longer_down = run - 1.0 if run < 0 else -1.0
+        run = longer_up if up else (longer_down if down else 0.0)
+        streak[t] = run
     return streak
 
 

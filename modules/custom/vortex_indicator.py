@@ -10,10 +10,9 @@ VI+ > VI-; ``cross`` marks the bar where VI+ crosses above ("bull_cross") or bel
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare, labels
-from modules.common.swings_sr import lag
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
 class VortexIndicator(BaseModule):
@@ -42,18 +41,54 @@ class VortexIndicator(BaseModule):
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         n = config["period"]
-        vm_plus = np.abs(high - lag(low))
-        vm_minus = np.abs(low - lag(high))
-        tr_sum = talib.SUM(talib.TRANGE(high, low, close), n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            plus = np.where(tr_sum > 0, talib.SUM(vm_plus, n) / tr_sum, np.nan)
-            minus = np.where(tr_sum > 0, talib.SUM(vm_minus, n) / tr_sum, np.nan)
-            spread = plus - minus
-            prev = lag(spread)
-            trend = compare(spread, 0, ("bullish", "bearish", "neutral"))
-            cross = labels(
-                [((spread > 0) & (prev <= 0), "bull_cross"), ((spread < 0) & (prev >= 0), "bear_cross")],
-                len(spread),
-                "none",
-            )
-        return {"plus": plus, "minus": minus, "trend": trend, "cross": cross}
+        vm_plus, vm_minus = _movements(high, low)
+        plus, minus, trend, cross = _vortex(
+            talib.SUM(vm_plus, n), talib.SUM(vm_minus, n), talib.SUM(talib.TRANGE(high, low, close), n)
+        )
+        return {
+            "plus": plus,
+            "minus": minus,
+            "trend": labels_from_codes(trend, ("bullish", "bearish", "neutral")),
+            "cross": labels_from_codes(cross, ("bull_cross", "bear_cross", "none")),
+        }
+
+
+@njit(cache=True, nogil=True)
+def _movements(high, low):
+    """VM+ = |high - previous low| and VM- = |low - previous high| (NaN on the first bar)."""
+    n = high.shape[0]
+    vm_plus = np.empty(n)
+    vm_minus = np.empty(n)
+    if n:
+        vm_plus[0] = np.nan
+        vm_minus[0] = np.nan
+    for t in range(1, n):
+        vm_plus[t] = abs(high[t] - low[t - 1])
+        vm_minus[t] = abs(low[t] - high[t - 1])
+    return vm_plus, vm_minus
+
+
+@njit(cache=True, nogil=True)
+def _vortex(plus_sum, minus_sum, tr_sum):
+    """VI+ and VI- (NaN where the true-range sum is not positive), the trend code of their
+    spread (0 bullish, 1 bearish, 2 neutral) and its cross code (0 bull, 1 bear, 2 none)."""
+    n = tr_sum.shape[0]
+    plus = np.empty(n)
+    minus = np.empty(n)
+    trend = np.empty(n, dtype=np.int8)
+    cross = np.empty(n, dtype=np.int8)
+    prev = np.nan
+    for t in range(n):
+        if tr_sum[t] > 0:
+            p = plus_sum[t] / tr_sum[t]
+            m = minus_sum[t] / tr_sum[t]
+        else:
+            p = np.nan
+            m = np.nan
+        plus[t] = p
+        minus[t] = m
+        spread = p - m
+        trend[t] = 0 if spread > 0 else (1 if spread < 0 else 2)
+        cross[t] = 0 if (spread > 0 and prev <= 0) else (1 if (spread < 0 and prev >= 0) else 2)
+        prev = spread
+    return plus, minus, trend, cross

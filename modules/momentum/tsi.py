@@ -8,6 +8,7 @@ simple mean of the first n values, as TradingView's ``ta.ema``), so TSI starts a
 
 import numpy as np
 import talib
+from numba import njit
 
 from modules.base import BaseModule, Output, Param
 from modules.common.series import SOURCE_HELP, SOURCES, compare, price_source
@@ -47,13 +48,38 @@ class TSI(BaseModule):
 
     def compute(self, data, config):
         price = price_source(data, config["source"])
-        change = np.full(len(price), np.nan)
-        change[1:] = np.diff(price)
-        num = _double_ema(change, config["long"], config["short"])
-        den = _double_ema(np.abs(change), config["long"], config["short"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tsi = np.where(den > 0, 100.0 * num / den, 0.0)
-        tsi[np.isnan(den)] = np.nan
+        change, size = _changes(price)
+        tsi = _tsi(
+            _double_ema(change, config["long"], config["short"]), _double_ema(size, config["long"], config["short"])
+        )
         signal = talib.EMA(tsi, timeperiod=config["signal"])
         trend = compare(tsi, signal, ("bullish", "bearish", "neutral"))
         return {"value": tsi, "signal": signal, "trend": trend}
+
+
+@njit(cache=True, nogil=True)
+def _changes(price):
+    """The price's change over the bar before and its absolute value (NaN on the first bar)."""
+    n = price.shape[0]
+    change = np.empty(n)
+    size = np.empty(n)
+    if n:
+        change[0] = np.nan
+        size[0] = np.nan
+    for t in range(1, n):
+        change[t] = price[t] - price[t - 1]
+        size[t] = abs(change[t])
+    return change, size
+
+
+@njit(cache=True, nogil=True)
+def _tsi(num, den):
+    """100 num / den; 0 where den is 0, NaN where it is NaN."""
+    n = num.shape[0]
+    tsi = np.empty(n)
+    for t in range(n):
+        if den[t] > 0:
+            tsi[t] = 100.0 * num[t] / den[t]
+        else:
+            tsi[t] = np.nan if den[t] != den[t] else 0.0
+    return tsi

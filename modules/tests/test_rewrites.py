@@ -6,11 +6,16 @@ verbatim but for names; the module's outputs through ``calculate_arrays`` must e
 default config and a few others.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
+import talib
 
 from modules.base import as_float
+from modules.common.series import compare, labels, price_source, zones
+from modules.common.swings_sr import lag
 from modules.registry import get_registry
 
 REGISTRY = get_registry()
@@ -155,3 +160,126 @@ def test_find_swings_same_as_before(dataset, left, right):
     got = (sw.new_high, sw.new_low, sw.high_level, sw.high_bar, sw.low_level, sw.low_bar)
     for mine, theirs in zip(got, find_swings_ref(high, low, left, right), strict=True):
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs, equal_nan=True)
+
+
+# ---- custom and momentum modules: NumPy temporaries -> Numba passes around the TA-Lib calls ---
+def relative_vigor_index_ref(data, config):
+    def swma(x):
+        out = np.full_like(x, np.nan)
+        out[3:] = (x[:-3] + 2.0 * x[1:-2] + 2.0 * x[2:-1] + x[3:]) / 6.0
+        return out
+
+    open_, high, low, close = (as_float(data, c) for c in ("open", "high", "low", "close"))
+    num = talib.SUM(swma(close - open_), config["period"])
+    den = talib.SUM(swma(high - low), config["period"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rvi = np.where(den > 0, num / den, np.nan)
+        signal = swma(rvi)
+        trend = compare(rvi, signal, ("bullish", "bearish", "neutral"))
+    return {"value": rvi, "signal": signal, "trend": trend}
+
+
+def vortex_indicator_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    n = config["period"]
+    vm_plus = np.abs(high - lag(low))
+    vm_minus = np.abs(low - lag(high))
+    tr_sum = talib.SUM(talib.TRANGE(high, low, close), n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        plus = np.where(tr_sum > 0, talib.SUM(vm_plus, n) / tr_sum, np.nan)
+        minus = np.where(tr_sum > 0, talib.SUM(vm_minus, n) / tr_sum, np.nan)
+        spread = plus - minus
+        prev = lag(spread)
+        trend = compare(spread, 0, ("bullish", "bearish", "neutral"))
+        cross = labels(
+            [((spread > 0) & (prev <= 0), "bull_cross"), ((spread < 0) & (prev >= 0), "bear_cross")],
+            len(spread),
+            "none",
+        )
+    return {"plus": plus, "minus": minus, "trend": trend, "cross": cross}
+
+
+def choppiness_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    n = config["period"]
+    true_range = talib.TRANGE(high, low, close)
+    if len(close):
+        true_range[0] = high[0] - low[0]
+    span = talib.MAX(high, n) - talib.MIN(low, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chop = np.where(span > 0, 100.0 * np.log10(talib.SUM(true_range, n) / span) / np.log10(n), np.nan)
+        regime = labels(
+            [(chop > config["choppy_level"], "choppy"), (chop < config["trending_level"], "trending")],
+            len(chop),
+            "neutral",
+        )
+    return {"value": chop, "regime": regime}
+
+
+def chande_momentum_ref(data, config):
+    close = as_float(data, "close")
+    change = close - lag(close)
+    up = talib.SUM(np.maximum(change, 0.0), config["period"])
+    down = talib.SUM(np.maximum(-change, 0.0), config["period"])
+    total = up + down
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cmo = np.where(total > 0, 100.0 * (up - down) / total, 0.0)
+        cmo[np.isnan(total)] = np.nan
+        zone = zones(cmo, config["overbought"], config["oversold"])
+    return {"value": cmo, "zone": zone}
+
+
+def connors_rsi_ref(data, config):
+    close = as_float(data, "close")
+    streak = np.zeros(len(close))
+    for t in range(1, len(close)):
+        if close[t] > close[t - 1]:
+            streak[t] = streak[t - 1] + 1.0 if streak[t - 1] > 0 else 1.0
+        elif close[t] < close[t - 1]:
+            streak[t] = streak[t - 1] - 1.0 if streak[t - 1] < 0 else -1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        roc = 100.0 * (close / lag(close) - 1.0)
+    period = config["rank_period"]
+    rank = np.full(len(close), np.nan)
+    for t in range(period + 1, len(close)):
+        rank[t] = 100.0 * np.count_nonzero(roc[t - period : t] < roc[t]) / period
+    crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"]) + rank) / 3.0
+    with np.errstate(invalid="ignore"):
+        zone = zones(crsi, config["overbought"], config["oversold"])
+    return {"value": crsi, "streak": streak, "percent_rank": rank, "zone": zone}
+
+
+def tsi_ref(data, config):
+    def double_ema(values, long, short):
+        return talib.EMA(talib.EMA(values, timeperiod=long), timeperiod=short)
+
+    price = price_source(data, config["source"])
+    change = np.full(len(price), np.nan)
+    change[1:] = np.diff(price)
+    num = double_ema(change, config["long"], config["short"])
+    den = double_ema(np.abs(change), config["long"], config["short"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tsi = np.where(den > 0, 100.0 * num / den, 0.0)
+    tsi[np.isnan(den)] = np.nan
+    signal = talib.EMA(tsi, timeperiod=config["signal"])
+    trend = compare(tsi, signal, ("bullish", "bearish", "neutral"))
+    return {"value": tsi, "signal": signal, "trend": trend}
+
+
+REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
+    "relative_vigor_index": (relative_vigor_index_ref, [{}, {"period": 2}, {"period": 33}]),
+    "vortex_indicator": (vortex_indicator_ref, [{}, {"period": 2}, {"period": 50}]),
+    "choppiness": (choppiness_ref, [{}, {"period": 2}, {"period": 40, "choppy_level": 55, "trending_level": 45}]),
+    "chande_momentum": (chande_momentum_ref, [{}, {"period": 2}, {"period": 30}]),
+    "connors_rsi": (connors_rsi_ref, [{}, {"rank_period": 5, "streak_period": 3}]),
+    "tsi": (tsi_ref, [{}, {"long": 5, "short": 1, "signal": 1}, {"source": "hlc3"}]),
+}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize(
+    "module_id, config",
+    [(module_id, config) for module_id, (_, configs) in REWRITTEN.items() for config in configs],
+)
+def test_rewritten_module_same_as_before(module_id, config, dataset):
+    assert_same_outputs(module_id, DATASETS[dataset](), config, REWRITTEN[module_id][0])
