@@ -68,66 +68,88 @@ def _below(value, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _draw(returns, shuffle, state, drawn):  # pragma: no cover - compiled
+    """One path's returns in the order it takes them, into ``drawn``, from its SplitMix64
+    ``state``: a Fisher-Yates permutation of ``returns`` (shuffle) or ``len(returns)`` draws
+    with replacement (bootstrap)."""
+    n = returns.shape[0]
+    if shuffle:
+        for i in range(n):
+            drawn[i] = returns[i]
+        for i in range(n - 1, 0, -1):  # Fisher-Yates
+            state, z = _next(state)
+            j = _below(z, i + 1)
+            drawn[i], drawn[j] = drawn[j], drawn[i]
+    else:
+        for i in range(n):
+            state, z = _next(state)
+            drawn[i] = returns[_below(z, n)]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step(equity, peak, worst, under, longest_run, low, q):  # pragma: no cover - compiled
+    """One trade of a path: the equity after it (floored at 0), the running peak, the worst fall
+    (fraction of the peak), the trades since the peak and the longest such run, the lowest
+    equity. Written without branches (the peak is at least 1, so the fall at a new peak is 0 and
+    changes nothing): the compiler selects instead of jumping, a wrong guess costs nothing."""
+    equity = equity * (1.0 + q)
+    equity = 0.0 if equity < 0.0 else equity
+    high = equity >= peak
+    peak = equity if high else peak
+    under = 0 if high else under + 1
+    longest_run = under if under > longest_run else longest_run
+    fall = (peak - equity) / peak
+    worst = fall if fall > worst else worst
+    low = equity if equity < low else low
+    return equity, peak, worst, under, longest_run, low
+
+
+@njit(cache=True, nogil=True)
 def _paths_kernel(returns, paths, shuffle, seed, steps, ruin_level):  # pragma: no cover - compiled
     """For each path: final equity, max drawdown (fraction), longest drawdown (trades), whether
     the equity touched ``ruin_level``, and the equity after the trade counts in ``steps`` (one
     row per step). Path p draws from its own SplitMix64 stream seeded by (seed, p), so a path
-    is the same whatever else is computed."""
+    is the same whatever else is computed.
+
+    Two paths walk side by side (each with its own numbers, the same operations as alone): their
+    chains of dependent multiplications overlap in the CPU, about twice as fast as one by one."""
     n = returns.shape[0]
     final = np.empty(paths)
     max_dd = np.empty(paths)
     longest = np.empty(paths, dtype=np.int64)
     ruined = np.zeros(paths, dtype=np.bool_)
     marks = np.empty((steps.shape[0], paths))
-    order = np.empty(n, dtype=np.int64)
+    first = np.empty(n)
+    second = np.empty(n)
     base = np.uint64(seed) * _MIX1
-    for p in range(paths):
+    for p in range(0, paths, 2):
+        pair = p + 1 < paths  # an odd last path walks with a copy of itself, not stored
         state, _ = _next(base + np.uint64(p) * _GOLDEN)
-        if shuffle:
-            for i in range(n):
-                order[i] = i
-            for i in range(n - 1, 0, -1):  # Fisher-Yates
-                state, z = _next(state)
-                j = _below(z, i + 1)
-                order[i], order[j] = order[j], order[i]
-        equity = 1.0
-        peak = 1.0
-        worst = 0.0
-        under = 0
-        longest_run = 0
-        low = 1.0
+        _draw(returns, shuffle, state, first)
+        if pair:
+            state, _ = _next(base + np.uint64(p + 1) * _GOLDEN)
+            _draw(returns, shuffle, state, second)
+        else:
+            second[:] = first
+        e1, peak1, worst1, under1, longest1, low1 = 1.0, 1.0, 0.0, 0, 0, 1.0
+        e2, peak2, worst2, under2, longest2, low2 = 1.0, 1.0, 0.0, 0, 0, 1.0
         s = 0
         if steps[0] == 0:
             marks[0, p] = 1.0
+            if pair:
+                marks[0, p + 1] = 1.0
             s = 1
         for k in range(n):
-            if shuffle:
-                q = returns[order[k]]
-            else:
-                state, z = _next(state)
-                q = returns[_below(z, n)]
-            equity = equity * (1.0 + q)
-            if equity < 0.0:
-                equity = 0.0
-            if equity >= peak:
-                peak = equity
-                under = 0
-            else:
-                under += 1
-                if under > longest_run:
-                    longest_run = under
-                fall = (peak - equity) / peak
-                if fall > worst:
-                    worst = fall
-            if equity < low:
-                low = equity
+            e1, peak1, worst1, under1, longest1, low1 = _step(e1, peak1, worst1, under1, longest1, low1, first[k])
+            e2, peak2, worst2, under2, longest2, low2 = _step(e2, peak2, worst2, under2, longest2, low2, second[k])
             if s < steps.shape[0] and steps[s] == k + 1:
-                marks[s, p] = equity
+                marks[s, p] = e1
+                if pair:
+                    marks[s, p + 1] = e2
                 s += 1
-        final[p] = equity
-        max_dd[p] = worst
-        longest[p] = longest_run
-        ruined[p] = low <= ruin_level
+        final[p], max_dd[p], longest[p], ruined[p] = e1, worst1, longest1, low1 <= ruin_level
+        if pair:
+            final[p + 1], max_dd[p + 1], longest[p + 1], ruined[p + 1] = e2, worst2, longest2, low2 <= ruin_level
     return final, max_dd, longest, ruined, marks
 
 
@@ -175,7 +197,30 @@ def _fan_steps(trades: int, points: int = FAN_POINTS) -> np.ndarray:
 
 
 def _percentiles(values: np.ndarray, which=(5, 50, 95)) -> dict[str, float]:
-    return {f"p{q}": float(v) for q, v in zip(which, np.percentile(values, which))}
+    return {f"p{q}": float(v) for q, v in zip(which, _sorted_percentiles(np.sort(values), which))}
+
+
+def _sorted_percentiles(ordered: np.ndarray, which) -> np.ndarray:
+    """``np.percentile(values, which, axis=-1)`` (its linear method) of ``ordered``, the values
+    already sorted along the last axis: the same numbers by NumPy's own arithmetic (the order
+    statistics either side of (n − 1)·q, ``_lerp``'s two forms of the interpolation, NaN for a
+    row with a NaN), shaped as NumPy shapes them. NumPy finds the order statistics by partitioning
+    around each of them, several times slower than its vectorised sort of 10,000 paths. A -0.0
+    and a 0.0 may come out in either order (never among a path's figures: equity is floored at +0)."""
+    q = np.true_divide(np.asarray(which), 100)
+    n = ordered.shape[-1]
+    virtual = (n - 1) * q
+    lower = np.floor(virtual)
+    upper = lower + 1
+    at_end = virtual >= n - 1  # the last value, for q = 1 and for a single value
+    lower[at_end] = upper[at_end] = -1
+    gamma = virtual - lower
+    a, b = ordered[..., lower.astype(np.intp)], ordered[..., upper.astype(np.intp)]
+    diff = b - a
+    out = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    last = ordered[..., -1:]
+    out = np.where(np.isnan(last), last, out)
+    return np.moveaxis(out, -1, 0)
 
 
 def monte_carlo(
@@ -212,7 +257,7 @@ def monte_carlo(
     actual_curve = np.cumprod(1.0 + returns)
     actual_final, actual_dd, actual_longest = _path_stats(actual_curve)
     fan = {"trades": steps.tolist()}
-    for q, row in zip(PERCENTILES, np.percentile(marks, PERCENTILES, axis=1)):
+    for q, row in zip(PERCENTILES, _sorted_percentiles(np.sort(marks, axis=1), PERCENTILES)):
         fan[f"p{q}"] = round_list((row - 1.0) * 100, 6)
     fan["actual"] = round_list((np.concatenate(([1.0], actual_curve))[steps] - 1.0) * 100, 6)
     return {
