@@ -12,11 +12,15 @@ PostgreSQL).
 The stored JSON values are the same as ``json.dumps`` would give: orjson writes each float as
 its shortest round-tripping repr, like Python, only spelled differently in places ("1e-5" for
 "1e-05"), which PostgreSQL's ``jsonb`` and any JSON reader take as the same number. Anything
-orjson refuses or writes differently from ``json.dumps`` goes to Django's own path, so its
-result (or its error) is exactly what it was: integers beyond 64 bits, non-string keys,
-``datetime``, dataclasses and other types ``json.dumps`` rejects (orjson's passthrough options
-hand them back), and NaN or infinity (orjson would write ``null``; ``json.dumps`` writes
-``NaN``, which PostgreSQL refuses, and a run must not store a silent null for a broken number).
+orjson refuses or would write differently goes to Django's own path, so its result (or its
+error) is exactly what it was: integers beyond 64 bits, non-string keys, ``datetime``,
+dataclasses, numpy scalars and other types ``json.dumps`` rejects or converts (orjson's
+passthrough options hand them back). The one deliberate difference: a NaN or an infinity is
+written as ``null``, JSON's only spelling for a number that is not one, and the platform's
+convention for a figure that cannot be computed (the engine stores such metrics as null itself).
+``json.dumps`` wrote ``NaN``, which PostgreSQL refuses: the whole run failed on storing; finding
+one in a 230 KB document costs a walk as long as ``json.dumps`` itself.
+
 Decoding falls back the same way for text orjson cannot read. The one difference in what is read:
 PostgreSQL prints a whole number's ``numeric`` without a point (the float 1e300 as a 1 and 300
 zeros); beyond 64 bits ``json.loads`` reads that as a Python int and orjson as the float that was
@@ -25,7 +29,6 @@ written. The values are equal; every figure the platform stores is a float or a 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -41,30 +44,11 @@ def _refuse(value: Any) -> Any:
 
 def fast_dumps(value: Any) -> str | None:
     """``value`` as JSON text by orjson, or None where ``json.dumps`` must decide (see the module
-    docstring): a type orjson would not write as json.dumps does, or a NaN or infinity, which
-    orjson turns into ``null``."""
+    docstring): a type orjson would not write as json.dumps does."""
     try:
-        text = orjson.dumps(value, default=_refuse, option=_PASSTHROUGH)
+        return orjson.dumps(value, default=_refuse, option=_PASSTHROUGH).decode()
     except (orjson.JSONEncodeError, TypeError):
         return None
-    if b"null" in text and _has_non_finite(value):
-        return None
-    return text.decode()
-
-
-def _has_non_finite(value: Any) -> bool:
-    """Whether a NaN or infinity is anywhere in ``value`` (only asked when the text has a null)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
 
 
 class ResultJSONField(models.JSONField):
