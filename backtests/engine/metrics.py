@@ -466,20 +466,27 @@ def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | 
 # compute_all reads a million-bar curve a dozen times through the functions above (running peak,
 # drawdowns, durations, recovery, ulcer, returns, their mean, deviation and downside), each making
 # arrays of the curve's length: a fresh 8 MB array costs more in page faults than its arithmetic.
-# _curve_stats computes the same numbers with the same NumPy operations in the same order, so bit
-# for bit, writing into two scratch arrays kept per thread, and walks the serial parts (running
-# peak, drawdown durations, each day's last bar) in one compiled loop. It applies to the usual
-# curve, every value finite and positive and the times increasing; any other (a wiped-out account,
-# a curve of one bar) goes through the functions above. test_metrics_curve_pass.py checks the two
-# agree exactly.
+# _curve_stats computes the same numbers in two compiled walks over the curve: each value is the
+# same IEEE operations on the same operands as the functions above (no reassociation, no fused
+# multiply-add), the maxima and minima are exact whatever the order, and every sum is NumPy's own
+# (``np.mean`` / ``ndarray.sum`` over the terms the walks write into two scratch arrays kept per
+# thread), so bit for bit. It applies to the usual curve, every value finite and positive and the
+# times increasing; any other (a wiped-out account, a curve of one bar) goes through the functions
+# above. test_metrics_curve_pass.py checks the two agree exactly.
 
 
 @njit(cache=True, nogil=True)
-def _peak_walk(eq: np.ndarray, times: np.ndarray, peaks: np.ndarray, last: np.ndarray) -> tuple[bool, int, float, int]:
-    """One walk over ``eq`` (money per bar) at ``times`` (int64 ns): ``peaks`` gets the running
-    maximum, ``last`` each UTC day's last bar. Returns (whether every value is finite and positive
-    and the times increase -- if not, the rest is meaningless --, the longest drawdown in bars and
-    in days as ``drawdown_durations``, the number of days)."""
+def _curve_walk(
+    eq: np.ndarray, times: np.ndarray, below_sq: np.ndarray, returns: np.ndarray, last: np.ndarray
+) -> tuple[bool, int, float, int, float, float, int, int, float, float]:
+    """One walk over ``eq`` (money per bar) at ``times`` (int64 ns). Writes ``below_sq`` (n values:
+    the squared percent below the running peak, ``ulcer_index``'s terms), ``returns`` (n - 1 simple
+    returns) and ``last`` (each UTC day's last bar; at least as long as the days spanned). Returns
+    (whether every value is finite and positive, the times increase and the days fit ``last`` --
+    if not, the rest is meaningless --, the longest drawdown in bars and in days as
+    ``drawdown_durations``, the number of days, the largest fall below the peak in money, the
+    largest in fractions of the peak and its first bar (the trough), the first bar at or above the
+    trough's peak after it (-1: never), the least and the largest return)."""
     n = eq.shape[0]
     peak = eq[0]
     last_peak = 0
@@ -487,12 +494,20 @@ def _peak_walk(eq: np.ndarray, times: np.ndarray, peaks: np.ndarray, last: np.nd
     dd_days = 0.0
     real = False
     days = 0
+    max_money = 0.0
+    max_fall = -1.0
+    trough = 0
+    recovered = -1
+    low = np.inf
+    high = -np.inf
     midnight = (times[0] // DAY_NS + 1) * DAY_NS  # one division a day, not one a bar
     for i in range(n):
         e = eq[i]
         if not (e > 0.0 and e < np.inf):
-            return False, 0, 0.0, 0
+            return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
         if e >= peak:  # at a peak: the drawdown since the last one ends here
+            if recovered < 0 and i > trough:
+                recovered = i  # the trough's peak, unchanged since, is reached again
             bars = i - last_peak
             if bars > 1:
                 span = (times[i] - times[last_peak]) / DAY_NS
@@ -503,14 +518,33 @@ def _peak_walk(eq: np.ndarray, times: np.ndarray, peaks: np.ndarray, last: np.nd
                 real = True
             last_peak = i
             peak = e
-        peaks[i] = peak
+        money = peak - e
+        if money > max_money:
+            max_money = money
+        fall = money / peak
+        if fall > max_fall:  # strictly: the first bar of the largest fall, as np.argmax
+            max_fall = fall
+            trough = i
+            recovered = -1
+        below = fall * 100.0
+        below_sq[i] = below * below
         if i > 0:
             if times[i] <= times[i - 1]:
-                return False, 0, 0.0, 0
+                return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
             if times[i] >= midnight:
+                if days == last.shape[0]:
+                    return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
                 last[days] = i - 1
                 days += 1
                 midnight = (times[i] // DAY_NS + 1) * DAY_NS
+            r = e / eq[i - 1] - 1.0
+            returns[i - 1] = r
+            if r < low:
+                low = r
+            if r > high:
+                high = r
+    if days == last.shape[0]:
+        return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
     last[days] = n - 1
     days += 1
     if last_peak < n - 1:  # the open tail: a drawdown not recovered by the last bar
@@ -520,7 +554,19 @@ def _peak_walk(eq: np.ndarray, times: np.ndarray, peaks: np.ndarray, last: np.nd
             dd_bars = bars
         if not real or span > dd_days:
             dd_days = span
-    return True, dd_bars, dd_days, days
+    return True, dd_bars, dd_days, days, max_money, max_fall, trough, recovered, low, high
+
+
+@njit(cache=True, nogil=True)
+def _deviation_walk(returns: np.ndarray, mean: float, deviation_sq: np.ndarray) -> None:
+    """``deviation_sq`` = (returns - mean)², and ``returns`` overwritten by min(returns, 0)²: the
+    terms of the sample variance and of the downside deviation."""
+    for i in range(returns.shape[0]):
+        r = returns[i]
+        d = r - mean
+        deviation_sq[i] = d * d
+        down = min(r, 0.0)
+        returns[i] = down * down
 
 
 class _Scratch(threading.local):
@@ -561,50 +607,44 @@ class CurveStats:
 def _curve_stats(eq: np.ndarray, times: np.ndarray, per_year: float | None) -> CurveStats | None:
     """The functions above's numbers for the curve ``eq`` at ``times`` (int64 ns), or None when the
     curve is not one this path takes (fewer than 2 bars, a value not finite or not positive, times
-    not increasing, or the compiled walk not compiled yet while kernels compile in the background)."""
+    not increasing, or the compiled walks not compiled yet while kernels compile in the background)."""
     n = len(eq)
-    if n < 2 or not jit.usable(_peak_walk):
+    if n < 2 or not (jit.usable(_curve_walk) and jit.usable(_deviation_walk)):
         return None
     eq = jit.read_only(eq, np.float64)
-    peaks, work = _work_arrays(n)
-    ok, dd_bars, dd_days, days = _peak_walk(eq, jit.read_only(times, np.int64), peaks, work.view(np.int64))
+    times = jit.read_only(times, np.int64)
+    below_sq, work = _work_arrays(n)
+    m = n - 1
+    returns = work[:m]
+    # the days spanned, one more for times that do not increase (the walk then stops)
+    last = np.empty(min(n, max(int(times[-1] // DAY_NS - times[0] // DAY_NS), 0) + 2), dtype=np.int64)
+    ok, dd_bars, dd_days, days, max_money, max_fall, trough, recovered, low, high = _curve_walk(
+        eq, times, below_sq, returns, last
+    )
     if not ok:
         return None
-    day_last = work.view(np.int64)[:days].copy()
-    # max_drawdown_pct, max_drawdown_money, drawdown_recovery: (peaks - equity) / peaks
-    np.subtract(peaks, eq, out=work)
-    max_money = float(work.max())
-    falls = np.divide(work, peaks, out=work)
-    trough = int(np.argmax(falls))
-    max_fall = falls[trough]
+    # drawdown_recovery: from the trough to the first bar back at its peak
     recovery_bars: int | None = 0
     recovery_days: float | None = 0.0
     if max_fall > 0:
-        back = np.flatnonzero(eq[trough:] >= peaks[trough])
         recovery_bars, recovery_days = None, None
-        if len(back):
-            end = trough + int(back[0])
-            recovery_bars, recovery_days = end - trough, float(times[end] - times[trough]) / DAY_NS
-    # ulcer_index: mean of ((peaks - equity) / peaks * 100)²
-    below = np.multiply(falls, 100.0, out=peaks)
-    ulcer = math.sqrt(float(np.mean(np.multiply(below, below, out=below))))
+        if recovered >= 0:
+            recovery_bars, recovery_days = recovered - trough, float(times[recovered] - times[trough]) / DAY_NS
+    ulcer = math.sqrt(float(np.mean(below_sq)))  # ulcer_index
     # sharpe_ratio and sortino_ratio of simple_returns(eq), NumPy's mean and std(ddof=1) step by step
-    m = n - 1
-    returns = np.subtract(np.divide(eq[1:], eq[:-1], out=work[:m]), 1.0, out=work[:m])
-    low, high = returns.min(), returns.max()
     sharpe = sortino = None
     if m >= 2 and per_year is not None and np.isfinite(low) and np.isfinite(high):
         mean = returns.mean()
+        deviation_sq = below_sq[:m]
+        _deviation_walk(returns, float(mean), deviation_sq)
         if high != low:
-            deviation = np.subtract(returns, mean, out=peaks[:m])
-            std = np.sqrt(np.multiply(deviation, deviation, out=deviation).sum() / (m - 1))
+            std = np.sqrt(deviation_sq.sum() / (m - 1))
             sharpe = finite_or_none(math.sqrt(per_year) * mean / std)
-        down = np.minimum(returns, 0.0, out=peaks[:m])
-        downside = math.sqrt(float(np.mean(np.multiply(down, down, out=down))))
+        downside = math.sqrt(float(np.mean(returns)))
         sortino = None if downside == 0 else finite_or_none(math.sqrt(per_year) * mean / downside)
     return CurveStats(
         max_drawdown_pct=float(max_fall * 100),
-        max_drawdown_money=max_money,
+        max_drawdown_money=float(max_money),
         drawdown_bars=int(dd_bars),
         drawdown_days=float(dd_days),
         recovery_bars=recovery_bars,
@@ -612,7 +652,7 @@ def _curve_stats(eq: np.ndarray, times: np.ndarray, per_year: float | None) -> C
         ulcer=ulcer,
         sharpe=sharpe,
         sortino=sortino,
-        day_last=day_last,
+        day_last=last[:days],
     )
 
 
