@@ -646,20 +646,20 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
     waiting = BacktestRun.objects.filter(owner_id=owner_id, status=RunStatus.QUEUED, dispatched_at__isnull=True)
     if cutoff is not None:
         waiting = waiting.filter(created_at__lte=cutoff)
-    # the waiting runs first: usually there are none, and then the plan and the room (two more
-    # queries, on every run's end) are not needed
-    waiting_rows = list(
-        waiting.order_by("created_at").values_list(
-            "id", "batch_id", "timeframe", "warmup_start", "data_start", "data_end"
-        )[:1000]
-    )
-    if not waiting_rows:
+    waiting = waiting.order_by("created_at")
+    # whether any run waits first (one indexed row): usually none does, and then the plan and the
+    # room (two more queries, on every run's end) are not needed; when some do, only as many as
+    # there is room for are read (a user's 1,000 waiting runs were read whole at each run's end)
+    if not waiting.values_list("id", flat=True)[:1]:
         return 0
     plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
     room = min(1000, plan.concurrent_runs - _in_flight(owner_id))
+    if room <= 0:
+        return 0
+    waiting_rows = waiting.values_list("id", "batch_id", "timeframe", "warmup_start", "data_start", "data_end")[:room]
     sent = 0
     # the room is counted once, not again before each run (two queries per run sent, on every run's end)
-    for run_ids in _chunks(waiting_rows[: max(room, 0)]):
+    for run_ids in _chunks(waiting_rows):
         if not _send_runs(run_ids, priority=plan.priority):
             break
         sent += len(run_ids)

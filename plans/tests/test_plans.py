@@ -89,6 +89,27 @@ def test_runs_beyond_the_plans_concurrency_wait_in_the_outbox_and_follow_as_runs
     assert runs[3].dispatched_at is None
 
 
+def test_a_finished_run_sends_the_oldest_waiting_runs_that_fit_and_reads_no_more(
+    alice, django_capture_on_commit_callbacks
+):
+    """With many runs waiting, the outbox reads only as many as there is room for (it read up to
+    1,000 rows at every run's end) and sends the oldest first; with no room it sends nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    on_plan(alice, "free", concurrent_runs=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = [services.backtest_submit(user=alice, body=v4_body(cache=False)) for _ in range(12)]
+    assert services.backtest_dispatch_waiting(owner_id=alice.id) == 0  # three in flight: no room
+    BacktestRun.objects.filter(id__in=[runs[0].id, runs[1].id]).update(status=RunStatus.CANCELLED)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.backtest_dispatch_waiting(owner_id=alice.id) == 2
+    sent = set(BacktestRun.objects.filter(dispatched_at__isnull=False).values_list("id", flat=True))
+    assert sent == {run.id for run in runs[:5]}  # the two freed slots went to the oldest waiting
+    reads = [q["sql"] for q in queries.captured_queries if '"data_end"' in q["sql"]]
+    assert len(reads) == 1 and reads[0].endswith("LIMIT 2"), reads
+
+
 def test_runs_are_sent_with_their_plans_priority(alice, bob, django_capture_on_commit_callbacks):
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.flushdb()  # this test run's own broker database
