@@ -8,10 +8,9 @@ falling and Bull Power is positive but falling; otherwise "neutral".
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
-from modules.common.swings_sr import lag
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
 class ElderRay(BaseModule):
@@ -30,11 +29,31 @@ class ElderRay(BaseModule):
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         ema = talib.EMA(close, config["period"])
-        bull, bear = high - ema, low - ema
+        bull, bear, signal = _elder_ray(high, low, ema)
+        return {
+            "bull_power": bull,
+            "bear_power": bear,
+            "ema": ema,
+            "signal": labels_from_codes(signal, ("buy", "sell", "neutral")),
+        }
 
-        with np.errstate(invalid="ignore"):
-            ema_up, ema_down = ema > lag(ema), ema < lag(ema)
-            buy = ema_up & (bear < 0) & (bear > lag(bear))
-            sell = ema_down & (bull > 0) & (bull < lag(bull))
-        signal = labels([(buy, "buy"), (sell, "sell")], len(close), "neutral")
-        return {"bull_power": bull, "bear_power": bear, "ema": ema, "signal": signal}
+
+@njit(cache=True, nogil=True)
+def _elder_ray(high, low, ema):
+    """Bull power (high - EMA), bear power (low - EMA) and the setup code: 0 buy (EMA rising,
+    bear power negative and rising), 1 sell (EMA falling, bull power positive and falling),
+    2 neutral (and on the first bar)."""
+    n = ema.shape[0]
+    bull = np.empty(n)
+    bear = np.empty(n)
+    signal = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        bull[t] = high[t] - ema[t]
+        bear[t] = low[t] - ema[t]
+        if t == 0:
+            signal[t] = 2
+            continue
+        buy = ema[t] > ema[t - 1] and bear[t] < 0 and bear[t] > bear[t - 1]
+        sell = ema[t] < ema[t - 1] and bull[t] > 0 and bull[t] < bull[t - 1]
+        signal[t] = 0 if buy else (1 if sell else 2)
+    return bull, bear, signal

@@ -7,9 +7,9 @@ bar's AO, falling (red) when below. SMAs via TA-Lib ``SMA``.
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.errors import ModuleConfigError
 
 
@@ -38,9 +38,32 @@ class AwesomeOscillator(BaseModule):
             raise ModuleConfigError(cls.module_id, "fast", "fast period must be below the slow period")
 
     def compute(self, data, config):
-        median = (as_float(data, "high") + as_float(data, "low")) / 2.0
-        ao = talib.SMA(median, timeperiod=config["fast"]) - talib.SMA(median, timeperiod=config["slow"])
-        previous = np.full(len(ao), np.nan)
-        previous[1:] = ao[:-1]
-        bar = compare(ao, previous, ("rising", "falling", "neutral"))
-        return {"value": ao, "bar": bar}
+        median = _median(as_float(data, "high"), as_float(data, "low"))
+        ao, bar = _oscillator(
+            talib.SMA(median, timeperiod=config["fast"]), talib.SMA(median, timeperiod=config["slow"])
+        )
+        return {"value": ao, "bar": labels_from_codes(bar, ("rising", "falling", "neutral"))}
+
+
+@njit(cache=True, nogil=True)
+def _median(high, low):
+    out = np.empty(high.shape[0])
+    for t in range(high.shape[0]):
+        out[t] = (high[t] + low[t]) / 2.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _oscillator(fast, slow):
+    """AO = fast - slow, and its bar code versus the bar before: 0 rising, 1 falling, 2 neutral
+    (equal, NaN, first bar)."""
+    n = fast.shape[0]
+    ao = np.empty(n)
+    bar = np.empty(n, dtype=np.int8)
+    prev = np.nan
+    for t in range(n):
+        value = fast[t] - slow[t]
+        ao[t] = value
+        bar[t] = 0 if value > prev else (1 if value < prev else 2)
+        prev = value
+    return ao, bar

@@ -14,8 +14,8 @@ import pytest
 import talib
 
 from modules.base import as_float
-from modules.common.series import compare, labels, price_source, zones
-from modules.common.swings_sr import lag
+from modules.common.series import band_position, compare, labels, price_source, zones
+from modules.common.swings_sr import lag, rolling_max, rolling_min
 from modules.registry import get_registry
 
 REGISTRY = get_registry()
@@ -266,6 +266,162 @@ def tsi_ref(data, config):
     return {"value": tsi, "signal": signal, "trend": trend}
 
 
+def cmf_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    volume = as_float(data, "volume")
+    span = high - low
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mfm = np.where(span > 0, ((close - low) - (high - close)) / span, 0.0)
+    period = config["period"]
+    flow = mfm * volume
+    flow_sum = flow if period == 1 else talib.SUM(flow, timeperiod=period)
+    volume_sum = volume if period == 1 else talib.SUM(volume, timeperiod=period)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cmf = np.where(volume_sum > 0, flow_sum / volume_sum, np.nan)
+        pressure = labels(
+            [(cmf > config["threshold"], "buying"), (cmf < -config["threshold"], "selling")], len(cmf), "neutral"
+        )
+    return {"value": cmf, "pressure": pressure}
+
+
+def keltner_channels_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    middle = talib.EMA(close, timeperiod=config["period"])
+    atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
+    upper = middle + config["multiplier"] * atr
+    lower = middle - config["multiplier"] * atr
+    width = upper - lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(width > 0, (close - lower) / width, 0.5)
+        percent[np.isnan(width)] = np.nan
+        zone = labels(
+            [(close > upper, "above_upper"), (close < lower, "below_lower"), (width >= 0, "inside")],
+            len(close),
+            "neutral",
+        )
+    return {"percent": percent, "upper": upper, "middle": middle, "lower": lower, "zone": zone}
+
+
+def donchian_channels_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    upper = rolling_max(high, config["period"])
+    lower = rolling_min(low, config["period"])
+    width = upper - lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(width > 0, (close - lower) / width, 0.5)
+        percent[np.isnan(width)] = np.nan
+    return {
+        "percent": percent,
+        "upper": upper,
+        "middle": (upper + lower) / 2,
+        "lower": lower,
+        "width": width,
+        "breakout": band_position(close, lag(upper), lag(lower), ("up", "down", "inside", "neutral")),
+    }
+
+
+def bollinger_width_ref(data, config):
+    upper, middle, lower = talib.BBANDS(
+        as_float(data, "close"),
+        timeperiod=config["period"],
+        nbdevup=config["std_dev"],
+        nbdevdn=config["std_dev"],
+        matype=talib.MA_Type.SMA,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width = np.where(middle != 0, 100.0 * (upper - lower) / middle, np.nan)
+        lowest = rolling_min(width, config["squeeze_lookback"])
+        squeeze = width <= lowest
+        prev = lag(width)
+        trend = compare(width, prev, ("expanding", "contracting", "neutral"))
+    return {"value": width, "squeeze": squeeze, "trend": trend}
+
+
+def elder_ray_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    ema = talib.EMA(close, config["period"])
+    bull, bear = high - ema, low - ema
+    with np.errstate(invalid="ignore"):
+        ema_up, ema_down = ema > lag(ema), ema < lag(ema)
+        buy = ema_up & (bear < 0) & (bear > lag(bear))
+        sell = ema_down & (bull > 0) & (bull < lag(bull))
+    signal = labels([(buy, "buy"), (sell, "sell")], len(close), "neutral")
+    return {"bull_power": bull, "bear_power": bear, "ema": ema, "signal": signal}
+
+
+def awesome_oscillator_ref(data, config):
+    median = (as_float(data, "high") + as_float(data, "low")) / 2.0
+    ao = talib.SMA(median, timeperiod=config["fast"]) - talib.SMA(median, timeperiod=config["slow"])
+    previous = np.full(len(ao), np.nan)
+    previous[1:] = ao[:-1]
+    bar = compare(ao, previous, ("rising", "falling", "neutral"))
+    return {"value": ao, "bar": bar}
+
+
+def ichimoku_ref(data, config):
+    def shifted(values, bars):
+        out = np.full(len(values), np.nan)
+        if bars < len(values):
+            out[bars:] = values[: len(values) - bars]
+        return out
+
+    def versus(a, b):
+        return compare(a, b, ("bullish", "bearish", "neutral"))
+
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    shift = config["displacement"]
+    tenkan = talib.MIDPRICE(high, low, timeperiod=config["tenkan"])
+    kijun = talib.MIDPRICE(high, low, timeperiod=config["kijun"])
+    span_a = shifted((tenkan + kijun) / 2.0, shift)
+    span_b = shifted(talib.MIDPRICE(high, low, timeperiod=config["senkou_b"]), shift)
+    top, bottom = np.maximum(span_a, span_b), np.minimum(span_a, span_b)
+    position = labels(
+        [(close > top, "above_cloud"), (close < bottom, "below_cloud"), (close >= bottom, "in_cloud")],
+        len(close),
+        "neutral",
+    )
+    return {
+        "position": position,
+        "tenkan": tenkan,
+        "kijun": kijun,
+        "senkou_a": span_a,
+        "senkou_b": span_b,
+        "cloud": versus(span_a, span_b),
+        "chikou": versus(close, shifted(close, shift)),
+    }
+
+
+def supertrend_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    atr = talib.ATR(high, low, close, timeperiod=config["period"])
+    mid, band = (high + low) / 2.0, config["multiplier"] * atr
+    upper_basic, lower_basic = mid + band, mid - band
+    n = len(close)
+    line = np.full(n, np.nan)
+    code = np.zeros(n, dtype=np.int8)  # 1 up, -1 down, 0 warm-up
+    upper = lower = np.nan
+    for t in range(n):
+        if np.isnan(upper_basic[t]):
+            continue
+        if np.isnan(upper):
+            upper, lower, code[t] = upper_basic[t], lower_basic[t], -1
+        else:
+            prev_close = close[t - 1]
+            if upper_basic[t] < upper or prev_close > upper:
+                upper = upper_basic[t]
+            if lower_basic[t] > lower or prev_close < lower:
+                lower = lower_basic[t]
+            if code[t - 1] == -1:
+                code[t] = 1 if close[t] > upper else -1
+            else:
+                code[t] = -1 if close[t] < lower else 1
+        line[t] = lower if code[t] == 1 else upper
+    reversal = np.zeros(n, dtype=bool)
+    reversal[1:] = (code[1:] * code[:-1]) == -1
+    direction = labels([(code == 1, "bullish"), (code == -1, "bearish")], n, "neutral")
+    return {"value": line, "direction": direction, "reversal": reversal}
+
+
 REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "relative_vigor_index": (relative_vigor_index_ref, [{}, {"period": 2}, {"period": 33}]),
     "vortex_indicator": (vortex_indicator_ref, [{}, {"period": 2}, {"period": 50}]),
@@ -273,6 +429,14 @@ REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "chande_momentum": (chande_momentum_ref, [{}, {"period": 2}, {"period": 30}]),
     "connors_rsi": (connors_rsi_ref, [{}, {"rank_period": 5, "streak_period": 3}]),
     "tsi": (tsi_ref, [{}, {"long": 5, "short": 1, "signal": 1}, {"source": "hlc3"}]),
+    "cmf": (cmf_ref, [{}, {"period": 1}, {"period": 3, "threshold": 0.0}]),
+    "keltner_channels": (keltner_channels_ref, [{}, {"period": 1, "atr_period": 1}, {"multiplier": 0.5}]),
+    "donchian_channels": (donchian_channels_ref, [{}, {"period": 1}, {"period": 3}]),
+    "bollinger_width": (bollinger_width_ref, [{}, {"period": 2, "squeeze_lookback": 2}]),
+    "elder_ray": (elder_ray_ref, [{}, {"period": 1}, {"period": 3}]),
+    "awesome_oscillator": (awesome_oscillator_ref, [{}, {"fast": 1, "slow": 2}]),
+    "ichimoku": (ichimoku_ref, [{}, {"tenkan": 2, "kijun": 3, "senkou_b": 4, "displacement": 1}]),
+    "supertrend": (supertrend_ref, [{}, {"period": 1, "multiplier": 0.5}, {"period": 30}]),
 }
 
 

@@ -12,26 +12,13 @@ Midpoints use TA-Lib ``MIDPRICE``.
 """
 
 import numpy as np
-import pandas as pd
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare, labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 from modules.errors import ModuleConfigError
 
 _TREND = ("bullish", "bearish", "neutral")
-
-
-def _shift(values: np.ndarray, bars: int) -> np.ndarray:
-    """values[t - bars] at t (NaN for the first ``bars`` bars)."""
-    out = np.full(len(values), np.nan)
-    if bars < len(values):
-        out[bars:] = values[: len(values) - bars]
-    return out
-
-
-def _versus(a: np.ndarray, b: np.ndarray) -> pd.Categorical:
-    return compare(a, b, ("bullish", "bearish", "neutral"))
 
 
 class Ichimoku(BaseModule):
@@ -87,20 +74,50 @@ class Ichimoku(BaseModule):
         shift = config["displacement"]
         tenkan = talib.MIDPRICE(high, low, timeperiod=config["tenkan"])
         kijun = talib.MIDPRICE(high, low, timeperiod=config["kijun"])
-        span_a = _shift((tenkan + kijun) / 2.0, shift)
-        span_b = _shift(talib.MIDPRICE(high, low, timeperiod=config["senkou_b"]), shift)
-        top, bottom = np.maximum(span_a, span_b), np.minimum(span_a, span_b)
-        position = labels(
-            [(close > top, "above_cloud"), (close < bottom, "below_cloud"), (close >= bottom, "in_cloud")],
-            len(close),
-            "neutral",
+        span_a, span_b, position, cloud, chikou = _cloud(
+            close, tenkan, kijun, talib.MIDPRICE(high, low, timeperiod=config["senkou_b"]), shift
         )
         return {
-            "position": position,
+            "position": labels_from_codes(position, ("above_cloud", "below_cloud", "in_cloud", "neutral")),
             "tenkan": tenkan,
             "kijun": kijun,
             "senkou_a": span_a,
             "senkou_b": span_b,
-            "cloud": _versus(span_a, span_b),
-            "chikou": _versus(close, _shift(close, shift)),
+            "cloud": labels_from_codes(cloud, _TREND),
+            "chikou": labels_from_codes(chikou, _TREND),
         }
+
+
+@njit(cache=True, nogil=True)
+def _cloud(close, tenkan, kijun, senkou_b, shift):
+    """Spans A ((tenkan + kijun) / 2) and B plotted ``shift`` bars ahead, so at bar t the values
+    of bar t - shift (NaN before); codes: position (0 above the cloud, 1 below, 2 in, 3 neutral),
+    cloud (0 span A above B, 1 below, 2 neutral) and chikou (the close against the close
+    ``shift`` bars ago, same codes)."""
+    n = close.shape[0]
+    span_a = np.empty(n)
+    span_b = np.empty(n)
+    position = np.empty(n, dtype=np.int8)
+    cloud = np.empty(n, dtype=np.int8)
+    chikou = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        c = close[t]
+        if t >= shift:
+            a = (tenkan[t - shift] + kijun[t - shift]) / 2.0
+            b = senkou_b[t - shift]
+            before = close[t - shift]
+        else:
+            a = np.nan
+            b = np.nan
+            before = np.nan
+        span_a[t] = a
+        span_b[t] = b
+        if a != a or b != b:  # no cloud (np.maximum / np.minimum propagate NaN)
+            position[t] = 3
+        else:
+            top = a if a > b else b
+            bottom = b if a > b else a
+            position[t] = 0 if c > top else (1 if c < bottom else (2 if c >= bottom else 3))
+        cloud[t] = 0 if a > b else (1 if a < b else 2)
+        chikou[t] = 0 if c > before else (1 if c < before else 2)
+    return span_a, span_b, position, cloud, chikou

@@ -11,33 +11,45 @@ import numpy as np
 import talib
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
-@njit(cache=True)
-def _supertrend(close, upper_basic, lower_basic):
+@njit(cache=True, nogil=True)
+def _supertrend(high, low, close, atr, multiplier):
+    """The line, the direction code (0 bullish, 1 bearish, 2 warm-up) and the reversals, from
+    the basic bands (high + low) / 2 +/- multiplier * ATR."""
     n = close.shape[0]
-    line = np.full(n, np.nan)
-    direction = np.zeros(n, dtype=np.int8)  # 1 up, -1 down, 0 warm-up
+    line = np.empty(n)
+    code = np.empty(n, dtype=np.int8)
+    reversal = np.empty(n, dtype=np.bool_)
     upper = lower = np.nan
+    previous = 0  # direction of the bar before: 1 up, -1 down, 0 warm-up
     for t in range(n):
-        if np.isnan(upper_basic[t]):
-            continue
-        if np.isnan(upper):  # first bar with an ATR
-            upper, lower, direction[t] = upper_basic[t], lower_basic[t], -1
+        mid = (high[t] + low[t]) / 2.0
+        band = multiplier * atr[t]
+        upper_basic = mid + band
+        lower_basic = mid - band
+        direction = 0
+        if np.isnan(upper_basic):
+            line[t] = np.nan
         else:
-            prev_close = close[t - 1]
-            if upper_basic[t] < upper or prev_close > upper:
-                upper = upper_basic[t]
-            if lower_basic[t] > lower or prev_close < lower:
-                lower = lower_basic[t]
-            if direction[t - 1] == -1:
-                direction[t] = 1 if close[t] > upper else -1
+            if np.isnan(upper):  # first bar with an ATR
+                upper, lower, direction = upper_basic, lower_basic, -1
             else:
-                direction[t] = -1 if close[t] < lower else 1
-        line[t] = lower if direction[t] == 1 else upper
-    return line, direction
+                prev_close = close[t - 1]
+                if upper_basic < upper or prev_close > upper:
+                    upper = upper_basic
+                if lower_basic > lower or prev_close < lower:
+                    lower = lower_basic
+                if previous == -1:
+                    direction = 1 if close[t] > upper else -1
+                else:
+                    direction = -1 if close[t] < lower else 1
+            line[t] = lower if direction == 1 else upper
+        code[t] = 0 if direction == 1 else (1 if direction == -1 else 2)
+        reversal[t] = direction * previous == -1
+        previous = direction
+    return line, code, reversal
 
 
 class Supertrend(BaseModule):
@@ -63,9 +75,9 @@ class Supertrend(BaseModule):
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         atr = talib.ATR(high, low, close, timeperiod=config["period"])
-        mid, band = (high + low) / 2.0, config["multiplier"] * atr
-        line, code = _supertrend(close, mid + band, mid - band)
-        reversal = np.zeros(len(close), dtype=bool)
-        reversal[1:] = (code[1:] * code[:-1]) == -1
-        direction = labels([(code == 1, "bullish"), (code == -1, "bearish")], len(close), "neutral")
-        return {"value": line, "direction": direction, "reversal": reversal}
+        line, code, reversal = _supertrend(high, low, close, atr, config["multiplier"])
+        return {
+            "value": line,
+            "direction": labels_from_codes(code, ("bullish", "bearish", "neutral")),
+            "reversal": reversal,
+        }

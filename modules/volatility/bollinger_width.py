@@ -8,10 +8,10 @@ volatility that tends to precede a large move. NaN / False during warm-up.
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare
-from modules.common.swings_sr import lag, rolling_min
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.swings_sr import rolling_min
 
 
 class BollingerWidth(BaseModule):
@@ -53,10 +53,36 @@ class BollingerWidth(BaseModule):
             nbdevdn=config["std_dev"],
             matype=talib.MA_Type.SMA,
         )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            width = np.where(middle != 0, 100.0 * (upper - lower) / middle, np.nan)
-            lowest = rolling_min(width, config["squeeze_lookback"])
-            squeeze = width <= lowest
-            prev = lag(width)
-            trend = compare(width, prev, ("expanding", "contracting", "neutral"))
-        return {"value": width, "squeeze": squeeze, "trend": trend}
+        width = _width(upper, middle, lower)
+        squeeze, trend = _squeeze(width, rolling_min(width, config["squeeze_lookback"]))
+        return {
+            "value": width,
+            "squeeze": squeeze,
+            "trend": labels_from_codes(trend, ("expanding", "contracting", "neutral")),
+        }
+
+
+@njit(cache=True, nogil=True)
+def _width(upper, middle, lower):
+    """100 (upper - lower) / middle, NaN where the middle is 0."""
+    n = middle.shape[0]
+    width = np.empty(n)
+    for t in range(n):
+        width[t] = 100.0 * (upper[t] - lower[t]) / middle[t] if middle[t] != 0 else np.nan
+    return width
+
+
+@njit(cache=True, nogil=True)
+def _squeeze(width, lowest):
+    """Squeeze (width at its lowest of the lookback) and the trend code versus the bar before:
+    0 expanding, 1 contracting, 2 neutral (equal or NaN)."""
+    n = width.shape[0]
+    squeeze = np.empty(n, dtype=np.bool_)
+    trend = np.empty(n, dtype=np.int8)
+    prev = np.nan
+    for t in range(n):
+        w = width[t]
+        squeeze[t] = w <= lowest[t]
+        trend[t] = 0 if w > prev else (1 if w < prev else 2)
+        prev = w
+    return squeeze, trend

@@ -8,6 +8,7 @@ channel of the *previous* ``period`` bars (the Turtle rule "close beyond the N-b
 """
 
 import numpy as np
+from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import band_position
@@ -38,15 +39,30 @@ class DonchianChannels(BaseModule):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         upper = rolling_max(high, config["period"])
         lower = rolling_min(low, config["period"])
-        width = upper - lower
-        with np.errstate(invalid="ignore", divide="ignore"):
-            percent = np.where(width > 0, (close - lower) / width, 0.5)
-            percent[np.isnan(width)] = np.nan
+        width, percent, middle = _channel(close, upper, lower)
         return {
             "percent": percent,
             "upper": upper,
-            "middle": (upper + lower) / 2,
+            "middle": middle,
             "lower": lower,
             "width": width,
             "breakout": lambda: band_position(close, lag(upper), lag(lower), ("up", "down", "inside", "neutral")),
         }
+
+
+@njit(cache=True, nogil=True)
+def _channel(close, upper, lower):
+    """Width, %B (0.5 on a zero width, NaN on a NaN one) and middle of the channel."""
+    n = close.shape[0]
+    width = np.empty(n)
+    percent = np.empty(n)
+    middle = np.empty(n)
+    for t in range(n):
+        w = upper[t] - lower[t]
+        width[t] = w
+        if w > 0:
+            percent[t] = (close[t] - lower[t]) / w
+        else:
+            percent[t] = np.nan if w != w else 0.5
+        middle[t] = (upper[t] + lower[t]) / 2
+    return width, percent, middle

@@ -9,9 +9,9 @@ band". NaN until both EMA and ATR are warmed up.
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
 class KeltnerChannels(BaseModule):
@@ -41,15 +41,35 @@ class KeltnerChannels(BaseModule):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         middle = talib.EMA(close, timeperiod=config["period"])
         atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
-        upper = middle + config["multiplier"] * atr
-        lower = middle - config["multiplier"] * atr
-        width = upper - lower
-        with np.errstate(invalid="ignore", divide="ignore"):
-            percent = np.where(width > 0, (close - lower) / width, 0.5)
-            percent[np.isnan(width)] = np.nan
-            zone = labels(
-                [(close > upper, "above_upper"), (close < lower, "below_lower"), (width >= 0, "inside")],
-                len(close),
-                "neutral",
-            )
-        return {"percent": percent, "upper": upper, "middle": middle, "lower": lower, "zone": zone}
+        upper, lower, percent, zone = _channel(close, middle, atr, config["multiplier"])
+        return {
+            "percent": percent,
+            "upper": upper,
+            "middle": middle,
+            "lower": lower,
+            "zone": labels_from_codes(zone, ("above_upper", "below_lower", "inside", "neutral")),
+        }
+
+
+@njit(cache=True, nogil=True)
+def _channel(close, middle, atr, multiplier):
+    """Bands middle +/- multiplier * ATR, %B (0.5 on a zero width, NaN on a NaN one) and the
+    zone code: 0 above the upper band, 1 below the lower, 2 inside, 3 neutral (NaN)."""
+    n = close.shape[0]
+    upper = np.empty(n)
+    lower = np.empty(n)
+    percent = np.empty(n)
+    zone = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        up = middle[t] + multiplier * atr[t]
+        down = middle[t] - multiplier * atr[t]
+        width = up - down
+        upper[t] = up
+        lower[t] = down
+        if width > 0:
+            percent[t] = (close[t] - down) / width
+        else:
+            percent[t] = np.nan if width != width else 0.5
+        c = close[t]
+        zone[t] = 0 if c > up else (1 if c < down else (2 if width >= 0 else 3))
+    return upper, lower, percent, zone

@@ -8,9 +8,9 @@ has no volume). Rolling sums with TA-Lib ``SUM``; the first ``period - 1`` bars 
 
 import numpy as np
 import talib
+from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 
 class CMF(BaseModule):
@@ -45,16 +45,36 @@ class CMF(BaseModule):
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         volume = as_float(data, "volume")
-        span = high - low
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mfm = np.where(span > 0, ((close - low) - (high - close)) / span, 0.0)
         period = config["period"]
-        flow = mfm * volume
+        flow = _money_flow(high, low, close, volume)
         flow_sum = flow if period == 1 else talib.SUM(flow, timeperiod=period)
         volume_sum = volume if period == 1 else talib.SUM(volume, timeperiod=period)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cmf = np.where(volume_sum > 0, flow_sum / volume_sum, np.nan)
-            pressure = labels(
-                [(cmf > config["threshold"], "buying"), (cmf < -config["threshold"], "selling")], len(cmf), "neutral"
-            )
-        return {"value": cmf, "pressure": pressure}
+        cmf, pressure = _cmf(flow_sum, volume_sum, config["threshold"], -config["threshold"])
+        return {"value": cmf, "pressure": labels_from_codes(pressure, ("buying", "selling", "neutral"))}
+
+
+@njit(cache=True, nogil=True)
+def _money_flow(high, low, close, volume):
+    """Money-flow volume: ((close - low) - (high - close)) / (high - low) * volume, the
+    multiplier 0 where the bar has no range."""
+    n = close.shape[0]
+    flow = np.empty(n)
+    for t in range(n):
+        span = high[t] - low[t]
+        multiplier = ((close[t] - low[t]) - (high[t] - close[t])) / span if span > 0 else 0.0
+        flow[t] = multiplier * volume[t]
+    return flow
+
+
+@njit(cache=True, nogil=True)
+def _cmf(flow_sum, volume_sum, buying, selling):
+    """CMF (NaN where the window has no volume) and the pressure code: 0 buying (above
+    ``buying``), 1 selling (below ``selling``), 2 neutral."""
+    n = flow_sum.shape[0]
+    cmf = np.empty(n)
+    pressure = np.empty(n, dtype=np.int8)
+    for t in range(n):
+        value = flow_sum[t] / volume_sum[t] if volume_sum[t] > 0 else np.nan
+        cmf[t] = value
+        pressure[t] = 0 if value > buying else (1 if value < selling else 2)
+    return cmf, pressure
