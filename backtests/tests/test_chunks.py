@@ -1,6 +1,7 @@
 """A chunk of a batch's runs in one task (backtests.chunks): the same results as each run alone,
 bit for bit, and the single run's guarantees: nothing twice, cancel, failure, take-over."""
 
+import gc
 from datetime import UTC, datetime
 
 import pytest
@@ -209,3 +210,25 @@ def test_strategies_on_the_same_bars_share_their_modules_and_get_the_same_result
     assert all(not values.flags.writeable for arrays in operands.values() for values in arrays.values())
     for one, other in zip(alone, shared, strict=True):
         assert one.metrics == other.metrics and one.trades.equals(other.trades) and one.equity.equals(other.equity)
+
+
+def test_the_garbage_collector_is_off_while_a_chunk_computes_and_back_on_after(alice, monkeypatch):
+    runs = submit_all(alice, sweep_bodies()[:3])
+    seen, real = [], services.run_engine
+
+    def engine(*args, **kwargs):
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise ZeroDivisionError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chunks, "run_engine", engine)
+    assert gc.isenabled()
+    chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in runs])
+
+    assert seen == [False, False, False] and gc.isenabled()
+    assert [BacktestRun.objects.get(id=run.id).status for run in runs] == [
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.SUCCEEDED,
+    ]

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from celery import current_app
+from django.conf import settings
 from django.test import override_settings
 
 from backtests import services as run_services
@@ -22,7 +23,7 @@ PERIOD = "decisionBlocks[0].subConfirmations[0].config.period"
 TP = "exit.takeProfit"
 SHORT = dict(marketContext__startDate="2024-01-01T00:00:00Z", marketContext__endDate="2024-04-01T00:00:00Z")
 GRID_300 = {PERIOD: list(range(2, 22)), TP: [round(1 + i / 10, 1) for i in range(15)]}
-CHUNK = 128  # 300 runs: chunks of 128, 128 and 44
+CHUNK = 128  # 300 runs: a small first chunk, then chunks of 128
 
 
 @pytest.fixture
@@ -34,6 +35,11 @@ def no_pdf():
 @pytest.fixture
 def roomy_plan():
     Plan.objects.filter(slug="free").update(combinations_per_batch=1000, runs_per_day=10_000)
+
+
+def first_chunk() -> int:
+    """The runs batch_create_runs saves in its first chunk."""
+    return lifecycle.FIRST_CREATE_CHUNKS * settings.QM_BATCH_CHUNK_RUNS
 
 
 @pytest.fixture
@@ -85,7 +91,8 @@ def test_a_large_batch_answers_202_before_any_run_exists_and_the_task_creates_th
         assert lifecycle.batch_create_runs(batch_id=answer["id"]) == BatchStatus.RUNNING
 
     runs = BacktestRun.objects.filter(batch_id=answer["id"])
-    assert chunks == [128, 128, 44]
+    # the first chunk small (a few run chunks' worth): workers start on it while the rest are saved
+    assert chunks == [first_chunk(), CHUNK, CHUNK, 300 - 2 * CHUNK - first_chunk()]
     assert runs.count() == 300
     assert sorted(runs.values_list("batch_params__combination", flat=True)) == list(range(300))
     assert len({(r[PERIOD], r[TP]) for r in runs.values_list("batch_params__params", flat=True)}) == 300
@@ -157,7 +164,7 @@ def test_a_failure_midway_ends_the_batch_failed_with_its_reason(alice, large, se
     assert batch.status == BatchStatus.FAILED and batch.error_code == code and batch.finished_at
     assert batch.error_message
     runs = BacktestRun.objects.filter(batch=batch)
-    assert runs.count() == CHUNK  # the first chunk was saved, then cancelled: it must not run
+    assert runs.count() == first_chunk() + CHUNK  # the first chunks were saved, then cancelled: they must not run
     assert set(runs.values_list("status", flat=True)) == {RunStatus.CANCELLED}
     assert lifecycle.batch_sweep() == 0  # nothing left running
 
@@ -177,9 +184,9 @@ def test_a_cancel_during_creation_stops_it(alice, large, sent, monkeypatch):
     assert lifecycle.batch_create_runs(batch_id=batch.id) == BatchStatus.CANCELLED
     assert len(calls) == 1
     runs = BacktestRun.objects.filter(batch=batch)
-    assert runs.count() == CHUNK and set(runs.values_list("status", flat=True)) == {RunStatus.CANCELLED}
+    assert runs.count() == first_chunk() and set(runs.values_list("status", flat=True)) == {RunStatus.CANCELLED}
     batch.refresh_from_db()
-    assert batch.status == BatchStatus.CANCELLED and batch.summary["runs"]["total"] == CHUNK
+    assert batch.status == BatchStatus.CANCELLED and batch.summary["runs"]["total"] == first_chunk()
 
 
 def test_a_broker_that_refuses_the_task_fails_the_batch_at_once(alice, large, monkeypatch):
