@@ -110,13 +110,19 @@ def is_swing_low(low, i, left, right):
 
 
 # ---- UTC sessions ---------------------------------------------------------------------------
-def utc_seconds(data: pd.DataFrame) -> np.ndarray:
-    """Bar open times as integer seconds since the Unix epoch (UTC)."""
+def utc_seconds(data: pd.DataFrame, bars: int | None = None) -> np.ndarray:
+    """Bar open times as integer seconds since the Unix epoch (UTC); of the first ``bars`` bars
+    only if given."""
+    return np.floor_divide(_utc_ns(data, bars), 1_000_000_000)
+
+
+def _utc_ns(data: pd.DataFrame, bars: int | None = None) -> np.ndarray:
     index = data.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
-    ns = index.tz_convert("UTC").as_unit("ns").asi8
-    return np.floor_divide(ns, 1_000_000_000)
+    if bars is not None:
+        index = index[:bars]
+    return index.tz_convert("UTC").as_unit("ns").asi8
 
 
 def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") -> np.ndarray:
@@ -127,13 +133,21 @@ def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") ->
     22:00 the Monday session opens Sunday 22:00 UTC). A ``week`` session starts with the
     Monday session, so on Monday ``start_hour``:00 UTC, or on Sunday when that hour is >= 12.
     """
-    days = np.floor_divide(utc_seconds(data) - start_hour * 3600, 86400)
-    if anchor == "day":
-        return days
-    if anchor == "week":
-        named = days + (1 if start_hour >= 12 else 0)
-        return np.floor_divide(named + 3, 7)  # 1970-01-01 was a Thursday: Monday-based weeks
-    raise ValueError(f"unknown anchor {anchor!r}")
+    if anchor not in ("day", "week"):
+        raise ValueError(f"unknown anchor {anchor!r}")
+    return _session_ids(_utc_ns(data), start_hour, anchor == "week")
+
+
+@njit(cache=True, nogil=True)
+def _session_ids(ns, start_hour, week):
+    """Days since the epoch from ``start_hour``:00 UTC (floor division: integers, exact), or
+    Monday-based weeks of the session names (1970-01-01 was a Thursday), in one pass."""
+    out = np.empty(ns.shape[0], dtype=np.int64)
+    named = 1 if start_hour >= 12 else 0
+    for i in range(ns.shape[0]):
+        day = (ns[i] // 1_000_000_000 - start_hour * 3600) // 86400
+        out[i] = (day + named + 3) // 7 if week else day
+    return out
 
 
 def previous_sessions(

@@ -20,7 +20,8 @@ from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 RATIOS = (0.236, 0.382, 0.5, 0.618, 0.786)
 ZONES = ("beyond_end", "0_236", "236_382", "382_500", "500_618", "618_786", "786_1000", "beyond_start", "neutral")
 ZONE_EDGES = np.array((0.0,) + RATIOS)  # zone k holds retracements in [edge k-1, edge k)
-assert len(ZONE_EDGES) == 6  # _fib unrolls the edge comparisons
+LEVEL_RATIOS = np.array(RATIOS)
+assert len(ZONE_EDGES) == 6 and len(LEVEL_RATIOS) == 5  # _fib unrolls the edges and the levels
 
 
 @njit(cache=True, nogil=True)
@@ -28,48 +29,72 @@ def _legs(high, low, left, right):
     """Sequential part: last confirmed swing high / low per bar and whether the leg is up.
 
     Bar ``i = t - right`` is tested as a swing at bar ``t`` (the same tests as
-    :func:`modules.common.swings_sr.is_swing_high` / ``is_swing_low``, without early exits)."""
+    :func:`modules.common.swings_sr.is_swing_high` / ``is_swing_low``, without early exits).
+    The tests run over blocks of bars with the neighbour as the outer loop, so the comparisons
+    read contiguous memory and vectorise; the swings are then taken in bar order."""
     n = high.shape[0]
     swing_high = np.empty(n)
     swing_low = np.empty(n)
     up = np.empty(n, dtype=np.bool_)
+    block = 4096
+    found_high = np.empty(block, dtype=np.bool_)
+    found_low = np.empty(block, dtype=np.bool_)
     last_high = np.nan
     last_low = np.nan
     is_up = True
-    for t in range(n):
-        i = t - right  # the bar that can be confirmed as a swing now
-        found_high = False
-        found_low = False
-        if i >= left:
-            x = high[i]
-            y = low[i]
-            found_high = True
-            found_low = True
-            for j in range(1, left + 1):
-                found_high &= x > high[i - j]
-                found_low &= y < low[i - j]
-            for j in range(1, right + 1):
-                found_high &= x >= high[i + j]
-                found_low &= y <= low[i + j]
-        if found_high:
-            last_high = high[i]
-        if found_low:
-            last_low = low[i]
-        if found_high or found_low:
-            is_up = found_high  # a high and a low on the same bar count as an up leg
-        swing_high[t] = last_high
-        swing_low[t] = last_low
-        up[t] = is_up
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        first = min(m, max(0, left + right - start))  # bars before t = left + right test nothing
+        found_high[:first] = False
+        found_low[:first] = False
+        # bar first + k of the block tests bar i = lo + k; slices start at index 0, which lets
+        # LLVM drop the negative-index checks and vectorise
+        size = m - first
+        lo = start - right + first
+        tested_high = found_high[first:m]
+        tested_low = found_low[first:m]
+        tested_high[:] = True
+        tested_low[:] = True
+        high_i = high[lo : lo + size]
+        low_i = low[lo : lo + size]
+        for j in range(1, left + 1):
+            high_j = high[lo - j : lo - j + size]
+            low_j = low[lo - j : lo - j + size]
+            for k in range(size):
+                tested_high[k] &= high_i[k] > high_j[k]
+                tested_low[k] &= low_i[k] < low_j[k]
+        for j in range(1, right + 1):
+            high_j = high[lo + j : lo + j + size]
+            low_j = low[lo + j : lo + j + size]
+            for k in range(size):
+                tested_high[k] &= high_i[k] >= high_j[k]
+                tested_low[k] &= low_i[k] <= low_j[k]
+        base = start - right
+        for k in range(m):
+            if found_high[k]:
+                last_high = high[base + k]
+            if found_low[k]:
+                last_low = low[base + k]
+            if found_high[k] or found_low[k]:
+                is_up = found_high[k]  # a high and a low on the same bar count as an up leg
+            swing_high[start + k] = last_high
+            swing_low[start + k] = last_low
+            up[start + k] = is_up
     return swing_high, swing_low, up
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fib(close, swing_high, swing_low, up, edges):
-    """Per-bar part (branchless, vectorised): leg end and signed size (NaN without a valid
-    leg), retracement, direction and zone codes. ``edges`` are the 6 ascending zone edges."""
+def _fib(close, swing_high, swing_low, up, edges, ratios):
+    """Per-bar part (branchless, vectorised): retracement, direction and zone codes, and the 5
+    levels end - ratio * move of the leg (its end and signed size, NaN without a valid leg).
+    ``edges`` are the 6 ascending zone edges, ``ratios`` the 5 level ratios."""
     n = close.shape[0]
-    end = np.empty(n)
-    move = np.empty(n)
+    level_0 = np.empty(n)
+    level_1 = np.empty(n)
+    level_2 = np.empty(n)
+    level_3 = np.empty(n)
+    level_4 = np.empty(n)
+    r0, r1, r2, r3, r4 = ratios[0], ratios[1], ratios[2], ratios[3], ratios[4]
     retracement = np.empty(n)
     direction = np.empty(n, dtype=np.int8)  # 0 up, 1 down, 2 neutral
     zone = np.empty(n, dtype=np.int8)  # index into ZONES
@@ -83,8 +108,11 @@ def _fib(close, swing_high, swing_low, up, edges):
         m = span if up[t] else -span
         e = e if valid else np.nan
         m = m if valid else np.nan
-        end[t] = e
-        move[t] = m
+        level_0[t] = e - r0 * m
+        level_1[t] = e - r1 * m
+        level_2[t] = e - r2 * m
+        level_3[t] = e - r3 * m
+        level_4[t] = e - r4 * m
         r = (e - close[t]) / m
         retracement[t] = r
         direction[t] = (0 if up[t] else 1) if valid else 2
@@ -97,16 +125,7 @@ def _fib(close, swing_high, swing_low, up, edges):
             + np.int8(r >= e5)
         )  # edges at or below r
         zone[t] = 7 if r > 1.0 else (code if r == r else 8)
-    return end, move, retracement, direction, zone
-
-
-@njit(cache=True, nogil=True)
-def _level(end, move, ratio):
-    """The retracement level ``end - ratio * move`` (NaN without a leg)."""
-    out = np.empty(end.shape[0])
-    for t in range(end.shape[0]):
-        out[t] = end[t] - ratio * move[t]
-    return out
+    return retracement, direction, zone, (level_0, level_1, level_2, level_3, level_4)
 
 
 class Fibonacci(BaseModule):
@@ -155,10 +174,10 @@ class Fibonacci(BaseModule):
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
         swing_high, swing_low, up = _legs(high, low, config["left"], config["right"])
-        end, move, retracement, direction, zone = _fib(close, swing_high, swing_low, up, ZONE_EDGES)
+        retracement, direction, zone, levels = _fib(close, swing_high, swing_low, up, ZONE_EDGES, LEVEL_RATIOS)
         out = {"retracement": retracement, "swing_high": swing_high, "swing_low": swing_low}
-        for r in RATIOS:
-            out[f"level_{round(r * 1000):03d}"] = _level(end, move, r)
+        for r, level in zip(RATIOS, levels, strict=True):
+            out[f"level_{round(r * 1000):03d}"] = level
         out["direction"] = labels_from_codes(direction, ("up", "down", "neutral"))
         out["zone"] = labels_from_codes(zone, ZONES)
         return out

@@ -422,6 +422,114 @@ def supertrend_ref(data, config):
     return {"value": line, "direction": direction, "reversal": reversal}
 
 
+def fibonacci_ref(data, config):
+    from modules.support_resistance.fibonacci import RATIOS, ZONES
+
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    left, right = config["left"], config["right"]
+    n = len(close)
+    swing_high, swing_low, up = np.full(n, np.nan), np.full(n, np.nan), np.ones(n, dtype=bool)
+    last_high = last_low = np.nan
+    is_up = True
+    for t in range(n):
+        i = t - right
+        found_high = found_low = False
+        if i >= left:
+            found_high = bool(np.all(high[i] > high[i - left : i]) and np.all(high[i] >= high[i + 1 : t + 1]))
+            found_low = bool(np.all(low[i] < low[i - left : i]) and np.all(low[i] <= low[i + 1 : t + 1]))
+        if found_high:
+            last_high = high[i]
+        if found_low:
+            last_low = low[i]
+        if found_high or found_low:
+            is_up = found_high
+        swing_high[t], swing_low[t], up[t] = last_high, last_low, is_up
+    with np.errstate(invalid="ignore", divide="ignore"):
+        span = swing_high - swing_low
+        valid = span > 0.0
+        end = np.where(valid, np.where(up, swing_high, swing_low), np.nan)
+        move = np.where(valid, np.where(up, span, -span), np.nan)
+        retracement = (end - close) / move
+        code = sum((retracement >= edge).astype(int) for edge in (0.0, *RATIOS))
+        zone = np.where(retracement > 1.0, 7, np.where(retracement == retracement, code, 8))
+    out = {"retracement": retracement, "swing_high": swing_high, "swing_low": swing_low}
+    for r in RATIOS:
+        out[f"level_{round(r * 1000):03d}"] = end - r * move
+    out["direction"] = np.array(("up", "down", "neutral"))[np.where(valid, np.where(up, 0, 1), 2)]
+    out["zone"] = np.array(ZONES)[zone]
+    return out
+
+
+def session_ids_ref(data, start_hour, anchor):
+    ns = data.index.tz_convert("UTC").as_unit("ns").asi8
+    days = np.floor_divide(np.floor_divide(ns, 1_000_000_000) - start_hour * 3600, 86400)
+    if anchor == "day":
+        return days
+    return np.floor_divide(days + (1 if start_hour >= 12 else 0) + 3, 7)
+
+
+def vwap_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    volume = as_float(data, "volume")
+    price = (high + low + close) / 3.0
+    session = session_ids_ref(data, config["session_start_hour"], config["anchor"])
+    n = len(price)
+    vwap, std = np.full(n, np.nan), np.full(n, np.nan)
+    weight = mean = m2 = 0.0
+    for i in range(n):
+        if i == 0 or session[i] != session[i - 1]:
+            weight = mean = m2 = 0.0
+        w = volume[i]
+        if w > 0.0:
+            weight += w
+            delta = price[i] - mean
+            mean += delta * (w / weight)
+            m2 += w * delta * (price[i] - mean)
+        if weight > 0.0:
+            vwap[i] = mean
+            std[i] = np.sqrt(max(m2, 0.0) / weight)
+    upper = vwap + config["band_mult"] * std
+    lower = vwap - config["band_mult"] * std
+    return {
+        "value": vwap,
+        "upper": upper,
+        "lower": lower,
+        "position": compare(close, vwap, ("above", "below", "neutral")),
+        "zone": band_position(close, upper, lower, ("above_upper", "below_lower", "inside", "neutral")),
+    }
+
+
+@pytest.mark.parametrize("start_hour", [0, 5, 12, 22])
+@pytest.mark.parametrize("anchor", ["day", "week"])
+def test_session_ids_same_as_before(start_hour, anchor):
+    from modules.common.swings_sr import session_ids
+
+    data = random_bars(3000, 5, gaps=20)
+    index = pd.DatetimeIndex(data.index)
+    before_epoch = data.set_axis(index - pd.Timedelta(days=20000))  # floor division below zero
+    for frame in (data, before_epoch):
+        got = session_ids(frame, start_hour, anchor)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, session_ids_ref(frame, start_hour, anchor))
+
+
+def historical_volatility_ref(data, config):
+    close = as_float(data, "close")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.log(close / lag(close))
+    std = pd.Series(returns).rolling(config["period"]).std(ddof=1).to_numpy()
+    seconds = np.floor_divide(data.index.tz_convert("UTC").as_unit("ns").asi8, 1_000_000_000)[:51]
+    spacing = np.diff(seconds)
+    spacing = spacing[spacing > 0]
+    per_year = config["trading_days"] * 86400.0 / float(np.median(spacing)) if len(spacing) else np.nan
+    scale = np.sqrt(per_year) if config["annualize"] else 1.0
+    value = 100.0 * std * scale
+    average = talib.SMA(value, timeperiod=config["regime_period"])
+    with np.errstate(invalid="ignore"):
+        regime = compare(value, average, ("high", "low", "neutral"), ties="low")
+    return {"value": value, "regime": regime}
+
+
 REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "relative_vigor_index": (relative_vigor_index_ref, [{}, {"period": 2}, {"period": 33}]),
     "vortex_indicator": (vortex_indicator_ref, [{}, {"period": 2}, {"period": 50}]),
@@ -436,6 +544,12 @@ REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "elder_ray": (elder_ray_ref, [{}, {"period": 1}, {"period": 3}]),
     "awesome_oscillator": (awesome_oscillator_ref, [{}, {"fast": 1, "slow": 2}]),
     "ichimoku": (ichimoku_ref, [{}, {"tenkan": 2, "kijun": 3, "senkou_b": 4, "displacement": 1}]),
+    "fibonacci": (fibonacci_ref, [{}, {"left": 1, "right": 1}, {"left": 2, "right": 7}]),
+    "vwap": (
+        vwap_ref,
+        [{}, {"anchor": "week", "session_start_hour": 22, "band_mult": 1.5}, {"session_start_hour": 13}],
+    ),
+    "historical_volatility": (historical_volatility_ref, [{}, {"annualize": False, "trading_days": 365}]),
     "supertrend": (supertrend_ref, [{}, {"period": 1, "multiplier": 0.5}, {"period": 30}]),
 }
 

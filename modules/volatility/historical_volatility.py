@@ -27,7 +27,7 @@ from modules.common.swings_sr import lag, utc_seconds
 
 def bars_per_year(data: pd.DataFrame, trading_days: float) -> float:
     """``trading_days`` * bars per day, the bar length read from the first 50 bars."""
-    seconds = utc_seconds(data)[:51]
+    seconds = utc_seconds(data, 51)
     spacing = np.diff(seconds)
     spacing = spacing[spacing > 0]
     if len(spacing) == 0:

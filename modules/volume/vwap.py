@@ -18,11 +18,15 @@ from modules.common.series import band_position, compare
 from modules.common.swings_sr import session_ids
 
 
-@njit(cache=True)
-def _session_vwap(price, volume, session):
-    n = price.shape[0]
-    mean_out = np.full(n, np.nan)
-    std_out = np.full(n, np.nan)
+@njit(cache=True, nogil=True)
+def _session_vwap(high, low, close, volume, session, band_mult):
+    """VWAP of the typical price (H+L+C)/3 since the session start (weighted running mean and
+    variance), and the bands VWAP +/- band_mult * weighted std dev; NaN until the session has
+    volume."""
+    n = close.shape[0]
+    mean_out = np.empty(n)
+    upper = np.empty(n)
+    lower = np.empty(n)
     weight = 0.0
     mean = 0.0
     m2 = 0.0
@@ -33,14 +37,21 @@ def _session_vwap(price, volume, session):
             m2 = 0.0
         w = volume[i]
         if w > 0.0:
+            price = (high[i] + low[i] + close[i]) / 3.0
             weight += w
-            delta = price[i] - mean
-            mean += delta * (w / weight)  # exactly price[i] on the session's first volume
-            m2 += w * delta * (price[i] - mean)
+            delta = price - mean
+            mean += delta * (w / weight)  # exactly price on the session's first volume
+            m2 += w * delta * (price - mean)
         if weight > 0.0:
+            std = np.sqrt(max(m2, 0.0) / weight)
             mean_out[i] = mean
-            std_out[i] = np.sqrt(max(m2, 0.0) / weight)
-    return mean_out, std_out
+            upper[i] = mean + band_mult * std
+            lower[i] = mean - band_mult * std
+        else:
+            mean_out[i] = np.nan
+            upper[i] = np.nan
+            lower[i] = np.nan
+    return mean_out, upper, lower
 
 
 class VWAP(BaseModule):
@@ -87,11 +98,8 @@ class VWAP(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        price = (high + low + close) / 3.0
         session = session_ids(data, config["session_start_hour"], config["anchor"])
-        vwap, std = _session_vwap(price, as_float(data, "volume"), session)
-        upper = vwap + config["band_mult"] * std
-        lower = vwap - config["band_mult"] * std
+        vwap, upper, lower = _session_vwap(high, low, close, as_float(data, "volume"), session, config["band_mult"])
         return {
             "value": vwap,
             "upper": upper,
