@@ -13,7 +13,9 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
+from backtests.engine import jit
 from backtests.engine.jsonable import iso_times, round_list
 
 
@@ -32,11 +34,54 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
     else:
         edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
         kept = np.zeros(n, dtype=bool)  # the union of the picks, in order: a mask, not a sort
-        kept[[0, n - 1, *_max_drawdown_positions(values)]] = True
-        kept[_bucket_extremes(values, edges)] = True
+        compiled = jit.usable(_mark_kept) and np.isfinite(values).all()
+        if not (compiled and _mark_kept(jit.read_only(values, np.float64), jit.read_only(edges, np.int64), kept)):
+            # NaN, infinities, a fall that overflows (NumPy decides as argmin and nan_to_num do), not compiled yet
+            kept[[0, n - 1, *_max_drawdown_positions(values)]] = True
+            kept[_bucket_extremes(values, edges)] = True
         positions = np.flatnonzero(kept)
-    picked = equity.iloc[positions]
-    return [[iso, v] for iso, v in zip(_iso_times(picked.index), round_list(picked.to_numpy(np.float64), 6))]
+    times = _iso_times(equity.index[positions])
+    return list(map(list, zip(times, round_list(values[positions], 6))))
+
+
+@njit(cache=True, nogil=True)
+def _mark_kept(values, edges, kept):  # pragma: no cover - compiled
+    """In one pass over finite ``values``, marks in ``kept`` what ``downsample_equity`` keeps:
+    the first and the last value, each bucket's first lowest and first highest value (buckets
+    ``[edges[k], edges[k + 1])``, as ``_bucket_extremes``), and the peak and the trough of the
+    largest fall (as ``_max_drawdown_positions``: the same division, the first of equal falls and
+    of equal peaks). False, having marked nothing, when a fall is not finite (a difference of
+    values near the largest double): the NumPy path decides that one."""
+    n = values.shape[0]
+    peak, peak_at = values[0], 0
+    worst, trough, worst_peak = 0.0, -1, 0
+    for i in range(n):
+        v = values[i]
+        if v > peak:
+            peak, peak_at = v, i
+        fall = (peak - v) / peak if peak > 0 else 0.0
+        if not np.isfinite(fall):
+            return False
+        if fall > worst:
+            worst, trough, worst_peak = fall, i, peak_at
+    kept[0] = True
+    kept[n - 1] = True
+    if trough >= 0:
+        kept[worst_peak] = True
+        kept[trough] = True
+    for k in range(edges.shape[0] - 1):
+        start, end = edges[k], edges[k + 1]
+        if end <= start:
+            continue
+        low_at = high_at = start
+        for i in range(start + 1, end):
+            if values[i] < values[low_at]:
+                low_at = i
+            if values[i] > values[high_at]:
+                high_at = i
+        kept[low_at] = True
+        kept[high_at] = True
+    return True
 
 
 def _bucket_extremes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -27,6 +27,9 @@ import math
 
 import numpy as np
 import pandas as pd
+from numba import njit
+
+from . import jit
 
 _EXACT_POWERS = 22  # 10**k is an exact double for 0 <= k <= 22
 _MAX_EXACT_INT = 2.0**52
@@ -89,11 +92,54 @@ def iso_times(times) -> list[str]:
     if not len(ns) or index.hasnans or (ns % 1_000_000_000).any():
         return [t.isoformat() for t in index]
     seconds = ns // 1_000_000_000
+    if jit.usable(_iso_text):
+        # one ASCII buffer, a line a time, split by Python in C: the strings cost their creation only
+        text = np.empty((len(seconds), _ISO_LINE), dtype=np.uint8)
+        _iso_text(jit.read_only(seconds, np.int64), text)
+        return text.tobytes().decode("ascii").split("\n")[:-1]
     days, day_index = np.unique(seconds // 86_400, return_inverse=True)
     clock, clock_index = np.unique(seconds % 86_400, return_inverse=True)
     day_text = np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist()
     clock_text = [f"T{c // 3600:02d}:{c // 60 % 60:02d}:{c % 60:02d}+00:00" for c in clock.tolist()]
     return [day_text[d] + clock_text[c] for d, c in zip(day_index.tolist(), clock_index.tolist())]
+
+
+_ISO_LINE = 26  # 'YYYY-MM-DDTHH:MM:SS+00:00' and a newline
+
+
+@njit(cache=True, nogil=True)
+def _iso_text(seconds, text):  # pragma: no cover - compiled
+    """Each of ``seconds`` (since 1970, UTC; pandas' years 1677-2262, so four digits) as
+    'YYYY-MM-DDTHH:MM:SS+00:00' and a newline into a row of ``text`` (ASCII codes). The date from the day
+    number by H. Hinnant's ``civil_from_days`` (proleptic Gregorian, as datetime's)."""
+    zero = 48
+    for i in range(seconds.shape[0]):
+        days = seconds[i] // 86_400  # floor: times before 1970 too
+        clock = seconds[i] - days * 86_400
+        shifted = days + 719_468  # days since 0000-03-01
+        era = shifted // 146_097
+        day_of_era = shifted - era * 146_097
+        year_of_era = (day_of_era - day_of_era // 1_460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
+        day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+        shifted_month = (5 * day_of_year + 2) // 153  # 0 = March
+        day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+        month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+        year = year_of_era + era * 400 + (1 if month <= 2 else 0)
+        hour, minute, second = clock // 3_600, clock // 60 % 60, clock % 60
+        row = text[i]
+        row[0], row[1], row[2], row[3] = (
+            zero + year // 1000,
+            zero + year // 100 % 10,
+            zero + year // 10 % 10,
+            zero + year % 10,
+        )
+        row[4], row[5], row[6] = 45, zero + month // 10, zero + month % 10  # '-'
+        row[7], row[8], row[9] = 45, zero + day // 10, zero + day % 10
+        row[10], row[11], row[12] = 84, zero + hour // 10, zero + hour % 10  # 'T'
+        row[13], row[14], row[15] = 58, zero + minute // 10, zero + minute % 10  # ':'
+        row[16], row[17], row[18] = 58, zero + second // 10, zero + second % 10
+        row[19], row[20], row[21], row[22], row[23], row[24] = 43, zero, zero, 58, zero, zero  # '+00:00'
+        row[25] = 10  # newline
 
 
 def _clear_of_ties(t: np.ndarray) -> np.ndarray:

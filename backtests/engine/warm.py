@@ -6,17 +6,19 @@ from __future__ import annotations
 from modules.registry import get_registry
 
 from . import montecarlo
+from .downsample import downsample_equity
 from .portfolio import PortfolioRules, run_portfolio
 from .run import _warm_frame, _warm_spec, warm_up
 
 
 def warm_up_all() -> int:
     """Load or compile every kernel the platform has: the single-market engine's, the Monte
-    Carlo's, the portfolio loop's and every registered module's (each run once with its defaults
-    on a small frame). Returns the number of modules run."""
+    Carlo's, the stored curves', the portfolio loop's and every registered module's (each run
+    once with its defaults on a small frame). Returns the number of modules run."""
     montecarlo.warm_up()  # first: runs wait for this one (jit.wait_for_compile), the others run as Python
     warm_up()
     data = _warm_frame(600)
+    downsample_equity(data["close"], 10)  # a run's stored curves: the kept bars, the ISO times
     run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
     modules = get_registry().all()
     for cls in modules:

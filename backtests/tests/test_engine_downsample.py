@@ -1,6 +1,7 @@
 """The one equity downsampler: a thinned curve keeps its extremes, so the drawdown drawn from
 it is the drawdown the metrics computed. Pure: no Django."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtests.engine import downsample as D
 from backtests.engine import metrics as M
 from backtests.engine.downsample import downsample_equity
 
@@ -75,3 +77,44 @@ def test_the_downsampler_imports_no_django():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def _previous_downsample(equity: pd.Series, points: int) -> list[list]:
+    """The downsampler before its compiled pass (the picks by NumPy, the pairs by pandas' iloc and
+    each time's isoformat): the reference the stored curves must equal."""
+    values = equity.to_numpy(dtype=np.float64)
+    n = len(values)
+    if n <= max(points, 2):
+        positions = np.arange(n)
+    else:
+        edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
+        kept = np.zeros(n, dtype=bool)
+        kept[[0, n - 1, *D._max_drawdown_positions(values)]] = True
+        kept[D._bucket_extremes(values, edges)] = True
+        positions = np.flatnonzero(kept)
+    picked = equity.iloc[positions]
+    return [[t.isoformat(), round(float(v), 6)] for t, v in zip(picked.index, picked.to_numpy(np.float64))]
+
+
+def _curves() -> list[np.ndarray]:
+    rng = np.random.default_rng(19)
+    out = [10_000 * np.cumprod(1 + rng.normal(0, 0.002, n)) for n in (1, 2, 3, 599, 600, 601, 5_001, 25_152, 100_000)]
+    flat = np.repeat(10_000 + np.round(rng.normal(0, 50, 400), 0), 60)  # long stretches of equal values
+    ruined = 10_000 - np.arange(30_000) * 0.5  # down to below zero: peaks that are not positive
+    out += [flat, ruined, -ruined, np.sort(out[-1]), np.sort(out[-1])[::-1], np.full(7_000, 10_000.0)]
+    with_nan, with_inf, huge = out[-7].copy(), out[-7].copy(), out[-7].copy()
+    with_nan[[5, 12_000]] = np.nan
+    with_inf[9_000] = np.inf
+    huge[[100, 101]] = [1.7e308, -1.7e308]  # a fall that overflows
+    return [*out, with_nan, with_inf, huge]
+
+
+def test_the_stored_pairs_are_those_of_the_previous_code():
+    """The compiled pass picks the same bars as NumPy did, and the pairs are the same JSON text:
+    random walks of 1 to 100,000 bars, flat stretches, a ruined account, sorted curves, NaN,
+    infinities, a fall that overflows; thinned to 1 to 5,000 points."""
+    for values in _curves():
+        equity = curve(values)
+        for points in (1, 3, 100, 600, 5_000):
+            with np.errstate(over="ignore"):  # the overflowing fall
+                assert json.dumps(downsample_equity(equity, points)) == json.dumps(_previous_downsample(equity, points))

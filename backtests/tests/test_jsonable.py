@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtests.engine import jit
 from backtests.engine.jsonable import iso_times, round_list, significant_list
 
 
@@ -79,3 +80,22 @@ def test_bad_arguments_are_refused():
 def test_iso_times_are_each_timestamps_isoformat_in_utc(times):
     utc = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
     assert iso_times(times) == [t.isoformat() for t in utc]
+
+
+def test_iso_times_over_pandas_whole_range_compiled_and_not(monkeypatch):
+    """Random whole-second times from 1677 to 2262 (leap and non-leap centuries, both sides of
+    1970), and every day of the years around 1700, 1900, 2000 and 2100: the compiled formatter
+    and the NumPy one (taken while kernels compile) each write ``Timestamp.isoformat()``."""
+    rng = np.random.default_rng(19)
+    first, last = pd.Timestamp("1677-09-22", tz="UTC").value, pd.Timestamp("2262-04-10", tz="UTC").value
+    seconds = rng.integers(first // 10**9, last // 10**9, 50_000)
+    random_times = pd.DatetimeIndex(seconds * 10**9, tz="UTC")
+    turns = [
+        pd.date_range(f"{y - 1}-12-25", f"{y + 1}-03-05", freq="86399s", tz="UTC") for y in (1700, 1900, 2000, 2100)
+    ]
+    for times in [random_times, *turns]:
+        expected = [t.isoformat() for t in times]
+        assert iso_times(times) == expected
+        with monkeypatch.context() as patched:
+            patched.setattr(jit, "usable", lambda dispatcher: False)
+            assert iso_times(times) == expected
