@@ -942,7 +942,7 @@ def _execute_claimed(run_id, lease: str, clock: RunClock | None = None) -> str:
             with data_progress(lambda done, total: progress("loading_data", done, total)):
                 loaded = market_data_load(run=run)
             observability.STAGE_SECONDS.labels(stage="loading_data").observe(time.monotonic() - stage_started)
-            progress.write("loading_data", 10)
+            progress("loading_data", 1, 1)  # throttled as any other: a fast run's data needs no write of its own
             started = time.monotonic()
             result = run_engine(run, spec, loaded, progress, annualisation)
             progress.mark(None)

@@ -55,18 +55,23 @@ def test_no_data_in_window_fails_with_insufficient_data(alice):
 def test_progress_is_throttled_and_cancellation_stops_the_run(alice, monkeypatch):
     run = submit(alice)
     writes = []
-    real_write = services.ProgressWriter.write
+    real_write, real_load = services.ProgressWriter.write, services.market_data_load
 
     def spy(self, stage, pct):
         writes.append((stage, pct))
-        result = real_write(self, stage, pct)
-        if pct >= 10:  # the data is loaded: the user cancels now
-            BacktestRun.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)
-        return result
+        return real_write(self, stage, pct)
+
+    def load_then_cancel(**kwargs):
+        loaded = real_load(**kwargs)
+        BacktestRun.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)  # the user cancels now
+        return loaded
 
     monkeypatch.setattr(services.ProgressWriter, "write", spy)
+    monkeypatch.setattr(services, "market_data_load", load_then_cancel)
     assert services.backtest_execute(run_id=run.id) == RunStatus.CANCELLED
     assert not Trade.objects.filter(run=run).exists()
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED and run.metrics is None
     assert len(writes) <= 6
     assert [w[1] for w in writes] == sorted(w[1] for w in writes)
 
