@@ -42,8 +42,9 @@ What is timed, from loaded data (a DataFrame in memory) to a trade list and the 
   and the losers liquidated at the maintenance margin. The row counts each.
 * **QuantMetrics with the bar magnifier** (issue 13): the same run with ``exit.intrabar``, the
   finer bars being four 15-second bars per minute drawn from each minute's OHLC (open, then the
-  extreme nearer the open, the other extreme, the close), 4M finer bars in all; their check
-  and arrangement for the kernel are timed with the run (building them is not: a loader's work).
+  extreme nearer the open, the other extreme, the close), 4M finer bars in all; their
+  arrangement for the kernel is timed with the run, and their check as the bars' is (remembered
+  from the warm-up, ``--rehash`` forgets it); building them is not: a loader's work.
 
 * **The floor** (issue 19): a hand-written Numba loop (``floor_loop`` below: plain ``@njit``, one
   position, the same fill rules -- a signal on bar t fills at bar t + 1's open, the stop and the
@@ -168,6 +169,7 @@ def forget_checksums() -> None:
 
     if REHASH:
         engine_run._SERIES.clear()
+        engine_run._FINER.clear()
 
 
 def run_ours(frame):

@@ -63,7 +63,7 @@ def financing_rates(index: pd.DatetimeIndex, instrument: Instrument | None) -> t
     if per_long == 0 and per_short == 0:
         return None
     times, weights = financing_events(index[0], index[-1], instrument)
-    opens = index.as_unit("ns").asi8
+    opens = index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8  # as_unit copies even in ns
     bar = np.searchsorted(opens, times.as_unit("ns").asi8, side="left") - 1
     held = (bar >= 0) & (bar < len(index) - 1)
     nights = np.zeros(len(index))

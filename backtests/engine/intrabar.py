@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .validate import check_bars
+from .validate import FINER_COLUMNS, check_bars
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,17 @@ class FinerBars:
     any_bar: bool
 
 
-def finer_bars(index: pd.DatetimeIndex, finer: pd.DataFrame) -> FinerBars:
-    """``finer`` checked (``validate.check_bars``) and arranged for the kernel. A finer bar
-    belongs to the bar whose open it is at or after and the next bar's open it is before; the
-    last bar spans one median bar step."""
-    check_bars(finer, ("open", "high", "low"))  # the close of a finer bar is never read
+def finer_bars(index: pd.DatetimeIndex, finer: pd.DataFrame, *, checked: bool = False) -> FinerBars:
+    """``finer`` checked (``validate.check_bars`` on ``FINER_COLUMNS``; ``checked``: the caller has
+    done so) and arranged for the kernel. A finer bar belongs to the bar whose open it is at or
+    after and the next bar's open it is before; the last bar spans one median bar step."""
+    if not checked:
+        check_bars(finer, FINER_COLUMNS)
     opens = _nanoseconds(index)
     times = _nanoseconds(pd.DatetimeIndex(finer.index))
     edges = np.append(opens, opens[-1] + median_step(opens))
     first, end = np.searchsorted(times, edges[[0, -1]], side="left")
-    open_, high, low = (np.ascontiguousarray(finer[c].to_numpy(dtype=np.float64)) for c in ("open", "high", "low"))
+    open_, high, low = (np.ascontiguousarray(finer[c].to_numpy(dtype=np.float64)) for c in FINER_COLUMNS)
     return FinerBars(open=open_, high=high, low=low, times=times, edges=edges, any_bar=bool(end > first))
 
 

@@ -23,7 +23,7 @@ from .financing import financing_rates
 from .intrabar import finer_bars
 from .simulate import Signals, SimulatedTrades, session_ends, simulate, sizing_inputs
 from .strategy import DEFAULT_CAPITAL, ExitRules, Level, Sizing, StrategySpec
-from .validate import check_bars
+from .validate import FINER_COLUMNS, check_bars
 
 ENGINE_VERSION = "0.5.0"  # 0.5: instruments, account, financing, magnifier; 0.4: benchmark figures
 MIN_BARS = 2
@@ -178,6 +178,7 @@ class _SeriesMemo:
 
 
 _SERIES = _SeriesMemo(max_bytes=128 * 2**20)  # between two and three series of a million bars
+_FINER = _SeriesMemo(max_bytes=192 * 2**20)  # the magnifier's finer bars: one series of four million
 
 
 def _times(data: pd.DataFrame) -> pd.DatetimeIndex:
@@ -294,12 +295,27 @@ def _check_data(data: pd.DataFrame) -> None:
     if not isinstance(data.index, pd.DatetimeIndex):
         check_bars(data)  # no series to remember (the engine's data is indexed by time)
         return
+    _check_remembered(_SERIES, data, check_bars)
+
+
+def _check_remembered(memo: _SeriesMemo, data: pd.DataFrame, check: Callable[[pd.DataFrame], None]) -> None:
+    """``check(data)`` (which raises on bad bars) unless ``memo`` remembers that these bars passed it."""
     sources = _series_sources(data)
     key = _series_key(sources)
-    if _SERIES.get(key, "valid"):
+    if memo.get(key, "valid"):
         return
-    check_bars(data)
-    _SERIES.put(key, data, sources, "valid", True)
+    check(data)
+    memo.put(key, data, sources, "valid", True)
+
+
+def _check_finer(finer: pd.DataFrame) -> None:
+    """The bar magnifier's finer bars checked (``check_bars`` on ``FINER_COLUMNS``), remembered per
+    series in ``_FINER`` as the run's bars are in ``_SERIES``: a worker's runs on finer bars it has
+    seen skip the pass over their millions of prices."""
+    if not isinstance(finer.index, pd.DatetimeIndex):
+        check_bars(finer, FINER_COLUMNS)  # no series to remember
+        return
+    _check_remembered(_FINER, finer, lambda bars: check_bars(bars, FINER_COLUMNS))
 
 
 def _simulate_and_measure(
@@ -316,7 +332,8 @@ def _simulate_and_measure(
     if spec.exit.intrabar:
         finer_available = False
         if intrabar is not None and len(intrabar):
-            finer = finer_bars(_times(data), intrabar)
+            _check_finer(intrabar)
+            finer = finer_bars(_times(data), intrabar, checked=True)
             finer_available = finer.any_bar
     sim = simulate(spec, signals, *prices, on_progress=progress, intrabar=finer, **inputs)
     progress("analysing", 0, 1)

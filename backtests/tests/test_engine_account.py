@@ -408,6 +408,33 @@ def test_bad_finer_bars_are_refused_naming_the_bar():
     assert raised.value.code == "INVALID_DATA" and raised.value.details["bar"] == 130
 
 
+def test_finer_bars_that_passed_the_check_are_not_checked_again_until_they_change(monkeypatch):
+    from backtests.engine import run as engine_run
+    from backtests.engine import validate
+
+    # given finer bars the engine has not seen, and a count of the checks of the finer columns
+    monkeypatch.setattr(engine_run, "_FINER", engine_run._SeriesMemo(max_bytes=2**30))
+    checked = []
+
+    def check_bars(data, columns=validate.PRICE_COLUMNS):
+        checked.append(columns)
+        return validate.check_bars(data, columns)
+
+    monkeypatch.setattr(engine_run, "check_bars", check_bars)
+    data, finer = hours_with_minutes([QUIET, QUIET, TARGET_FIRST, QUIET, STOP_FIRST, QUIET])
+    magnified = {"exit": {**EXIT, "intrabar": "1m"}, "intrabar": finer}
+    # when two runs read them (the second through a shallow copy), they are checked once, same trades
+    first = run(data, long=[1, 3], **magnified)
+    second = run(data, long=[1, 3], exit=magnified["exit"], intrabar=finer.copy(deep=False))
+    assert checked.count(validate.FINER_COLUMNS) == 1
+    assert first.trades.equals(second.trades) and first.metrics == second.metrics
+    # then a low changed through pandas is checked again and refused at its bar
+    finer.iloc[130, finer.columns.get_loc("low")] = np.nan
+    with pytest.raises(EngineError) as raised:
+        run(data, long=[1, 3], **magnified)
+    assert raised.value.details["bar"] == 130 and checked.count(validate.FINER_COLUMNS) == 2
+
+
 @pytest.mark.parametrize(
     "steps",
     [

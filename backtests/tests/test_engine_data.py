@@ -78,3 +78,41 @@ def test_simulate_signals_refuses_too():
 
 def test_good_data_passes():
     assert run_backtest(frame(), build_strategy(BODY)).bars == 40
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("open", np.nan),
+        ("open", np.inf),
+        ("open", 0.0),
+        ("high", np.inf),
+        ("high", np.nan),
+        ("low", -1.0),
+        ("low", np.nan),
+        ("high", 99.0),  # below the low
+        ("close", np.nan),  # a finer bar's close is not checked
+        ("timestamp", None),
+        (None, None),
+    ],
+)
+def test_the_finer_bars_compiled_check_says_what_the_plain_checks_say(column, value):
+    """check_bars on the magnifier's columns (open, high, low) takes the compiled pass; it must
+    accept exactly what the per-check reductions accept."""
+    from backtests.engine import jit, validate
+
+    data = frame()
+    data["low"] = 99.5
+    if column == "timestamp":
+        times = data.index.to_numpy().copy()
+        times[7] = times[6]
+        data.index = pd.DatetimeIndex(times, name="timestamp")
+    elif column is not None:
+        data.iloc[7, data.columns.get_loc(column)] = value
+    prices = {c: data[c].to_numpy(dtype=np.float64) for c in validate.FINER_COLUMNS}
+    compiled = validate._plainly_valid(prices, data.index)
+    assert jit.usable(validate._ohlc_plainly_valid)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validate, "FINER_COLUMNS", ("not", "these"))  # the reductions' way
+        plain = validate._plainly_valid(prices, data.index)
+    assert compiled == plain == (column in (None, "close"))
