@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
+from backtests.engine import jit
 from backtests.engine import metrics as M
 from backtests.engine.jsonable import iso_times, round_list
 
@@ -51,9 +53,44 @@ def closes_at(closes: pd.Series, times: pd.DatetimeIndex) -> np.ndarray:
     closes = closes.dropna()
     if closes.empty or not len(times):
         return np.full(len(times), np.nan)
-    positions = closes.index.searchsorted(times, side="right") - 1
+    positions = _last_at_or_before(closes.index, times)
     values = closes.to_numpy(np.float64)[np.clip(positions, 0, None)]
     return np.where(positions >= 0, values, np.nan)
+
+
+def _last_at_or_before(index: pd.Index, times) -> np.ndarray:
+    """``index.searchsorted(times, side="right") - 1``: the position of the last label at or
+    before each time, -1 before the first. Both in time order (bars always are), on the same
+    unit and with time zones: one compiled walk through both instead of a binary search per
+    time; otherwise pandas' search."""
+    if (
+        isinstance(index, pd.DatetimeIndex)
+        and isinstance(times, pd.DatetimeIndex)
+        and index.tz is not None
+        and times.tz is not None
+        and index.unit == times.unit
+        and not index.hasnans
+        and not times.hasnans
+        and index.is_monotonic_increasing
+        and times.is_monotonic_increasing
+        and jit.usable(_walk_at_or_before)
+    ):
+        # asi8 counts from the epoch in UTC whatever the zone, as the search compares
+        return _walk_at_or_before(jit.read_only(index.asi8, np.int64), jit.read_only(times.asi8, np.int64))
+    return index.searchsorted(times, side="right") - 1
+
+
+@njit(cache=True, nogil=True)
+def _walk_at_or_before(labels, times):  # pragma: no cover - compiled
+    """For each of ``times`` (ascending), the last position in ``labels`` (ascending) at or before
+    it, -1 before the first: a merge of the two sorted sequences."""
+    out = np.empty(times.shape[0], dtype=np.int64)
+    j = -1
+    for i in range(times.shape[0]):
+        while j + 1 < labels.shape[0] and labels[j + 1] <= times[i]:
+            j += 1
+        out[i] = j
+    return out
 
 
 def daily_return_pairs(equity: pd.Series, benchmark: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,9 +3,12 @@ time, and what a worker compiles in the background when its cache does not match
 
 from __future__ import annotations
 
+import pandas as pd
+
 from modules.registry import get_registry
 
 from . import montecarlo
+from .benchmark import closes_at
 from .downsample import downsample_equity
 from .portfolio import PortfolioRules, run_portfolio
 from .run import _warm_frame, _warm_spec, warm_up
@@ -19,6 +22,7 @@ def warm_up_all() -> int:
     warm_up()
     data = _warm_frame(600)
     downsample_equity(data["close"], 10)  # a run's stored curves: the kept bars, the ISO times
+    closes_at(data["close"], pd.DatetimeIndex(data.index))  # its benchmark's closes as of each bar
     run_portfolio({"A": data, "B": data}, _warm_spec(), PortfolioRules())
     modules = get_registry().all()
     for cls in modules:

@@ -3,6 +3,7 @@ data (backtests/tests/data/benchmark_golden.csv: 181 daily equity values and ben
 2024-01-01 to 2024-06-29, 23:00 UTC), each re-derived here by an independent calculation, and
 the edge cases docs/metrics.md writes down. Pure: no Django."""
 
+import json
 import math
 from pathlib import Path
 
@@ -179,3 +180,50 @@ def test_it_is_what_the_run_metrics_call_daily_returns():
     )
     _, d, _ = B.daily_return_pairs(equity, closes.to_numpy())
     assert M.sharpe_ratio(d, DAYS) == pytest.approx(metrics["sharpe_daily"], rel=1e-12)
+
+
+def _previous_closes_at(closes: pd.Series, times: pd.DatetimeIndex) -> np.ndarray:
+    """closes_at before its compiled walk (a binary search per time): the reference."""
+    closes = closes.dropna()
+    if closes.empty or not len(times):
+        return np.full(len(times), np.nan)
+    positions = closes.index.searchsorted(times, side="right") - 1
+    values = closes.to_numpy(np.float64)[np.clip(positions, 0, None)]
+    return np.where(positions >= 0, values, np.nan)
+
+
+def test_closes_as_of_each_bar_are_those_of_the_previous_search():
+    """The compiled walk (both in time order, same unit, zoned) and pandas' search it falls back
+    to (units or zones differ, times out of order, missing times) give what the binary search
+    gave: bars on and off the closes' times, before the first and after the last, repeated
+    times, missing closes, another time zone; and compare's stored figures are the same JSON."""
+    rng = np.random.default_rng(19)
+    bars = pd.date_range("2024-01-01", periods=5_000, freq="15min", tz="UTC")
+    closes = pd.Series(100 * np.cumprod(1 + rng.normal(0, 0.002, len(bars))), index=bars)
+    gappy = closes.drop(closes.index[rng.random(len(bars)) < 0.3]).copy()
+    gappy.iloc[rng.integers(0, len(gappy), 50)] = np.nan
+    repeated = pd.Series(closes.to_numpy()[:200], index=bars[np.sort(rng.integers(0, 400, 200))])
+    shifted = bars[300:4_500] + pd.Timedelta(minutes=7)
+    cases = [
+        (closes, bars),
+        (closes, bars[1_000:3_000]),
+        (gappy, bars),
+        (gappy, shifted),
+        (closes.iloc[2_000:], bars),
+        (repeated, bars[:600]),
+        (closes, shifted.tz_convert("Europe/London")),
+        (closes, bars.as_unit("ns")),
+        (closes, bars[rng.permutation(len(bars))]),
+        (closes, pd.DatetimeIndex([bars[3], pd.NaT, bars[9]])),
+        (closes.iloc[:0], bars),
+        (closes, bars[:0]),
+    ]
+    for series, times in cases:
+        assert np.array_equal(B.closes_at(series, times), _previous_closes_at(series, times), equal_nan=True)
+    equity = pd.Series(10_000 * np.cumprod(1 + rng.normal(0, 0.001, len(bars))), index=bars)
+    for series in (closes, gappy, closes.iloc[2_000:]):
+        faster = B.compare(equity, series, days_per_year=DAYS, name="x")
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(B, "closes_at", _previous_closes_at)
+            previous = B.compare(equity, series, days_per_year=DAYS, name="x")
+        assert json.dumps([faster.metrics, faster.rolling]) == json.dumps([previous.metrics, previous.rolling])
