@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
+from numba import njit
 
 from modules.base import as_float
 from modules.common.series import band_position, compare, labels, price_source, zones
@@ -56,6 +57,8 @@ DATASETS = {
     "clean": lambda: random_bars(6000, 1),
     "gaps_nans": lambda: random_bars(6000, 2, nan_rows=40, gaps=12),
     "short": lambda: random_bars(7, 3),
+    # prices on a coarse grid and one volume for every bar: equal and nearly equal values
+    "ties": lambda: random_bars(3000, 7).round(1).assign(volume=100.0),
 }
 
 
@@ -530,6 +533,132 @@ def historical_volatility_ref(data, config):
     return {"value": value, "regime": regime}
 
 
+# ---- volume_profile: the previous kernel, verbatim ---------------------------------------------
+@njit(inline="always")
+def _spread_ref(hist, low, high, volume, bottom, scale, bins, sign):
+    """Add (sign=1) or remove (sign=-1) one bar's volume, spread evenly over its bins."""
+    a = min(int((low - bottom) * scale), bins - 1)
+    b = min(int((high - bottom) * scale), bins - 1)
+    share = sign * volume / (b - a + 1)
+    for k in range(a, b + 1):
+        hist[k] += share
+
+
+@njit
+def _rolling_profile_ref(high, low, volume, win_high, win_low, period, bins, va_frac):
+    n = high.shape[0]
+    # NaN where no profile is written (warm-up, no volume), not filled first
+    poc = np.empty(n)
+    vah = np.empty(n)
+    val = np.empty(n)
+    poc[: period - 1] = np.nan
+    vah[: period - 1] = np.nan
+    val[: period - 1] = np.nan
+    hist = np.zeros(bins)
+    edges = np.zeros(bins + 1)
+    inverse = np.zeros(bins + 1)
+    inverse[1:] = 1.0 / np.arange(1, bins + 1)
+    first_bin = np.zeros(period, dtype=np.int64)
+    last_bin = np.zeros(period, dtype=np.int64)
+    built = False  # hist holds the window ending at t - 1 on the same price grid
+    total = 0.0
+    for t in range(period - 1, n):
+        poc[t] = np.nan
+        vah[t] = np.nan
+        val[t] = np.nan
+        top = win_high[t]
+        bottom = win_low[t]
+        if not top > bottom:  # NaN or flat window
+            built = False
+            if top == bottom:
+                flat_total = 0.0
+                for j in range(t - period + 1, t + 1):
+                    if volume[j] > 0.0:
+                        flat_total += volume[j]
+                if flat_total > 0.0:
+                    poc[t] = top
+                    vah[t] = top
+                    val[t] = top
+            continue
+        scale = bins / (top - bottom)
+        if built and top == win_high[t - 1] and bottom == win_low[t - 1]:
+            # same grid as the previous bar: drop the bar leaving, add the bar entering
+            out = t - period
+            if volume[out] > 0.0:
+                _spread_ref(hist, low[out], high[out], volume[out], bottom, scale, bins, -1.0)
+                total -= volume[out]
+            if volume[t] > 0.0:
+                _spread_ref(hist, low[t], high[t], volume[t], bottom, scale, bins, 1.0)
+                total += volume[t]
+        else:
+            # rebuild with a difference array: +share at the first bin, -share past the last
+            edges[:] = 0.0
+            total = 0.0
+            first = t - period + 1
+            # each bar's first and last bin in a loop of its own (vector code), then the
+            # additions in bar order as before
+            for i in range(period):
+                first_bin[i] = min(int((low[first + i] - bottom) * scale), bins - 1)
+                last_bin[i] = min(int((high[first + i] - bottom) * scale), bins - 1)
+            for i in range(period):
+                v = volume[first + i]
+                if v > 0.0:
+                    a = first_bin[i]
+                    b = last_bin[i]
+                    share = v * inverse[b - a + 1]
+                    edges[a] += share
+                    edges[b + 1] -= share
+                    total += v
+            running = 0.0
+            for k in range(bins):
+                running += edges[k]
+                hist[k] = running
+            built = True
+        if total <= 0.0:
+            continue
+        # comparisons tolerate float residue of the incremental update (1e-9 of the volume)
+        tol = 1e-9 * total
+        best = 0
+        for k in range(1, bins):
+            if hist[k] > hist[best] + tol:
+                best = k
+        lo_k = best
+        hi_k = best
+        acc = hist[best]
+        target = va_frac * total - tol
+        while acc < target and (lo_k > 0 or hi_k < bins - 1):
+            up = hist[hi_k + 1] if hi_k < bins - 1 else -np.inf
+            down = hist[lo_k - 1] if lo_k > 0 else -np.inf
+            if up >= down - tol:
+                hi_k += 1
+                acc += up
+            else:
+                lo_k -= 1
+                acc += down
+        width = (top - bottom) / bins
+        poc[t] = bottom + (best + 0.5) * width
+        vah[t] = bottom + (hi_k + 1) * width
+        val[t] = bottom + lo_k * width
+    return poc, vah, val
+
+
+def volume_profile_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    period = config["period"]
+    poc, vah, val = _rolling_profile_ref(
+        high,
+        low,
+        as_float(data, "volume"),
+        rolling_max(high, period),
+        rolling_min(low, period),
+        period,
+        config["bins"],
+        config["value_area"] / 100.0,
+    )
+    position = band_position(close, vah, val, ("above_value", "below_value", "in_value", "neutral"))
+    return {"poc": poc, "vah": vah, "val": val, "position": position}
+
+
 REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "relative_vigor_index": (relative_vigor_index_ref, [{}, {"period": 2}, {"period": 33}]),
     "vortex_indicator": (vortex_indicator_ref, [{}, {"period": 2}, {"period": 50}]),
@@ -550,6 +679,10 @@ REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
         [{}, {"anchor": "week", "session_start_hour": 22, "band_mult": 1.5}, {"session_start_hour": 13}],
     ),
     "historical_volatility": (historical_volatility_ref, [{}, {"annualize": False, "trading_days": 365}]),
+    "volume_profile": (
+        volume_profile_ref,
+        [{}, {"period": 2, "bins": 2}, {"period": 30, "bins": 7, "value_area": 100}, {"bins": 61, "value_area": 10}],
+    ),
     "supertrend": (supertrend_ref, [{}, {"period": 1, "multiplier": 0.5}, {"period": 30}]),
 }
 

@@ -27,8 +27,45 @@ def _spread(hist, low, high, volume, bottom, scale, bins, sign):
     a = min(int((low - bottom) * scale), bins - 1)
     b = min(int((high - bottom) * scale), bins - 1)
     share = sign * volume / (b - a + 1)
-    for k in range(a, b + 1):
+    for k in range(a + 2, b + 3):
         hist[k] += share
+
+
+@njit(cache=True, inline="always")
+def _point_of_control(hist, bins, tol):
+    """The first bin k (profile in hist[2 : bins + 2]) whose volume exceeds the best so far by
+    more than ``tol``, scanning upwards from bin 0. With a finite profile that is the first bin
+    holding the maximum, unless an earlier bin lies within ``tol`` of it: checked, and only then
+    (or with an infinite volume in the window, ``tol`` not finite) the scan itself."""
+    if np.isfinite(tol):
+        m0 = hist[2]
+        m1 = hist[2]
+        m2 = hist[2]
+        m3 = hist[2]
+        k = 1
+        while k + 3 < bins:  # four independent maxima: no chain of dependent compares
+            m0 = max(m0, hist[k + 2])
+            m1 = max(m1, hist[k + 3])
+            m2 = max(m2, hist[k + 4])
+            m3 = max(m3, hist[k + 5])
+            k += 4
+        while k < bins:
+            m0 = max(m0, hist[k + 2])
+            k += 1
+        top = max(max(m0, m1), max(m2, m3))
+        first = 0
+        while first < bins and hist[first + 2] != top:
+            first += 1
+        near = first == bins
+        for j in range(first):
+            near |= hist[j + 2] + tol >= top
+        if not near:
+            return first
+    best = 0
+    for k in range(1, bins):
+        if hist[k + 2] > hist[best + 2] + tol:
+            best = k
+    return best
 
 
 @njit(cache=True)
@@ -41,7 +78,10 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
     poc[: period - 1] = np.nan
     vah[: period - 1] = np.nan
     val[: period - 1] = np.nan
-    hist = np.zeros(bins)
+    # the profile in hist[2 : bins + 2], -inf in the two slots on either side: the value area
+    # reads one and two bins past its edges without a bounds test
+    hist = np.full(bins + 4, -np.inf)
+    hist[2 : bins + 2] = 0.0
     edges = np.zeros(bins + 1)
     inverse = np.zeros(bins + 1)
     inverse[1:] = 1.0 / np.arange(1, bins + 1)
@@ -99,29 +139,31 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
             running = 0.0
             for k in range(bins):
                 running += edges[k]
-                hist[k] = running
+                hist[k + 2] = running
             built = True
         if total <= 0.0:
             continue
         # comparisons tolerate float residue of the incremental update (1e-9 of the volume)
         tol = 1e-9 * total
-        best = 0
-        for k in range(1, bins):
-            if hist[k] > hist[best] + tol:
-                best = k
+        best = _point_of_control(hist, bins, tol)
         lo_k = best
         hi_k = best
-        acc = hist[best]
+        acc = hist[best + 2]
         target = va_frac * total - tol
+        up = hist[hi_k + 3]  # -inf past the top
+        down = hist[lo_k + 1]  # -inf below the bottom
         while acc < target and (lo_k > 0 or hi_k < bins - 1):
-            up = hist[hi_k + 1] if hi_k < bins - 1 else -np.inf
-            down = hist[lo_k - 1] if lo_k > 0 else -np.inf
+            # the next candidates on both sides are loaded before the choice is known
+            up_next = hist[hi_k + 4]
+            down_next = hist[lo_k]
             if up >= down - tol:
                 hi_k += 1
                 acc += up
+                up = up_next
             else:
                 lo_k -= 1
                 acc += down
+                down = down_next
         width = (top - bottom) / bins
         poc[t] = bottom + (best + 0.5) * width
         vah[t] = bottom + (hi_k + 1) * width
