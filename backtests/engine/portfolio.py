@@ -48,6 +48,7 @@ from .run import (
     _check_data,
     _operand_values,
     data_checksum,
+    hashed_bytes,
     market_inputs,
     market_signals,
     trade_frame,
@@ -515,8 +516,10 @@ def run_portfolio(
     symbols = _check(datas, rules)
     progress = on_progress or (lambda stage, done, total: None)
     basket = dict(datas)
-    checksum = BackgroundChecksum(lambda: _basket_checksum(basket))
-    checksum.start()  # hashlib releases the GIL: the data is hashed while the modules compute
+    checksum = BackgroundChecksum(
+        lambda: _basket_checksum(basket), nbytes=sum(hashed_bytes(data) for data in basket.values())
+    )
+    checksum.start()  # hashlib releases the GIL: large data is hashed while the modules compute
     try:
         return _run(datas, spec, rules, progress, symbols, trade_from, annualisation, signals, checksum)
     finally:

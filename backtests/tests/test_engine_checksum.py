@@ -116,3 +116,30 @@ def test_bars_that_passed_the_check_are_not_checked_again_until_they_change(monk
     with pytest.raises(EngineError) as error:
         run_backtest(frame, _warm_spec())
     assert error.value.details["bar"] == 100 and len(checked) == 2
+
+
+@pytest.mark.parametrize("threshold, threaded", [(2**40, False), (0, True)])
+def test_small_data_is_hashed_on_the_runs_own_thread(hashed, monkeypatch, threshold, threaded):
+    """A thread for the hash only where the data is large (``BACKGROUND_CHECKSUM_BYTES``): either
+    way the run gets the same checksum, and a failing hash fails the run in its own thread."""
+    threads = []
+    real_start = engine_run.BackgroundChecksum.start
+
+    def start(self):
+        real_start(self)
+        threads.append(self.is_alive() or self.ident is not None)
+
+    monkeypatch.setattr(engine_run, "BACKGROUND_CHECKSUM_BYTES", threshold)
+    monkeypatch.setattr(engine_run.BackgroundChecksum, "start", start)
+    frame = _warm_frame(500)
+    result = run_backtest(frame, _warm_spec())
+    assert result.data_checksum == reference(frame)
+    assert threads == [threaded]
+    assert engine_run.hashed_bytes(frame) == 8 * len(frame) * 6
+
+    def broken(*args):
+        raise OSError("hash failed")
+
+    monkeypatch.setattr(engine_run, "hashlib", types.SimpleNamespace(sha256=broken))
+    with pytest.raises(OSError, match="hash failed"):
+        run_backtest(_warm_frame(400), _warm_spec())
