@@ -66,10 +66,13 @@ class CompiledRequest:
     portfolio: PortfolioRules | None = None
 
 
-def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledRequest:
+def request_compile(raw: Any, *, user, now: datetime | None = None, instruments: dict | None = None) -> CompiledRequest:
     """Compile a request body for ``user`` (inline, a template with overrides, or a saved
     strategy's version with overrides). Raises CodedError (400; 404 NOT_FOUND for a saved
-    strategy that is not the user's, DATASET_NOT_FOUND for a dataset they cannot see)."""
+    strategy that is not the user's, DATASET_NOT_FOUND for a dataset they cannot see).
+    ``instruments``: markets resolved so far (``instrument_resolve``'s answers by symbol), kept
+    by a caller that compiles many requests at once (a batch's combinations: one query, not one
+    a combination)."""
     from backtests.api.serializers import BacktestRequestSerializer
     from marketdata.selectors import dataset_get, instrument_resolve
     from qm_platform.api_errors import _first_problem
@@ -90,7 +93,13 @@ def request_compile(raw: Any, *, user, now: datetime | None = None) -> CompiledR
         _refuse_single_market_fields(body)
         spec = build_strategy(body)
     else:
-        instrument, unknown = instrument_resolve(symbol=body["marketContext"]["market"])
+        market = body["marketContext"]["market"]
+        resolved = instruments.get(market) if instruments is not None else None
+        if resolved is None:
+            resolved = instrument_resolve(symbol=market)
+            if instruments is not None:
+                instruments[market] = resolved
+        instrument, unknown = resolved
         spec = build_strategy(body, instrument=instrument)
         if unknown:
             warnings += (unknown,)

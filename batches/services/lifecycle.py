@@ -142,19 +142,20 @@ def _combinations(plan: BatchPlan, *, skip: set = frozenset()) -> Iterator[tuple
                 yield params, window_body(body, window.is_start, window.is_end), info
 
 
-def _compile(plan: BatchPlan, user, params: dict, body: dict, info: dict) -> CompiledRequest:
-    """Compile one run's request, once (the plan compiled the first grid combination already)."""
+def _compile(plan: BatchPlan, user, params: dict, body: dict, info: dict, instruments: dict) -> CompiledRequest:
+    """Compile one run's request, once (the plan compiled the first grid combination already);
+    ``instruments``: the markets resolved so far for this batch."""
     if plan.first_compiled is not None and plan.mode == BatchMode.GRID and info["combination"] == plan.indices[0]:
         return plan.first_compiled
-    return combination_compile(user=user, body=body, params=params)
+    return combination_compile(user=user, body=body, params=params, instruments=instruments)
 
 
 def _first_pass_runs(plan: BatchPlan, user) -> list[BacktestRun]:
     """Save every first-pass run of a small batch, one by one, QUEUED and not sent (or answered
     from the result cache)."""
-    runs = []
+    runs, instruments = [], {}
     for params, body, info in _combinations(plan):
-        compiled = _compile(plan, user, params, body, info)
+        compiled = _compile(plan, user, params, body, info, instruments)
         runs.append(
             _submit(
                 user=user, compiled=compiled, batch_params=info, strategy=plan.strategy, version=plan.strategy_version
@@ -189,13 +190,14 @@ def batch_create_runs(*, batch_id) -> str:
             if info
         }
         pending = _combinations(plan, skip=done)
+        instruments: dict = {}  # each market's instrument read once for the task
         # the first chunk small: the other workers start on its runs while the rest are compiled
         size = min(settings.QM_BATCH_CREATE_CHUNK, FIRST_CREATE_CHUNKS * settings.QM_BATCH_CHUNK_RUNS)
         while chunk := list(islice(pending, size)):
             size = settings.QM_BATCH_CREATE_CHUNK
             if not Batch.objects.filter(id=batch_id, status=BatchStatus.RUNNING).exists():
                 break  # cancelled (or failed) while its runs were being saved
-            items = [(_compile(plan, owner, params, body, info), info) for params, body, info in chunk]
+            items = [(_compile(plan, owner, params, body, info, instruments), info) for params, body, info in chunk]
             with transaction.atomic():
                 backtest_submit_many(
                     user=owner,

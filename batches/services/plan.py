@@ -76,11 +76,12 @@ class BatchPlan:
         return len(self.indices)
 
 
-def combination_compile(*, user, body: dict, params: dict) -> CompiledRequest:
-    """Compile one combination's request body. A CodedError is raised as it is (same type,
-    code and status); its message and details name the combination, if the grid has any."""
+def combination_compile(*, user, body: dict, params: dict, instruments: dict | None = None) -> CompiledRequest:
+    """Compile one combination's request body (``instruments``: see ``request_compile``). A
+    CodedError is raised as it is (same type, code and status); its message and details name
+    the combination, if the grid has any."""
     try:
-        return request_compile(body, user=user)
+        return request_compile(body, user=user, instruments=instruments)
     except CodedError as exc:
         if params:
             exc.message = f"combination {params}: {exc.message}"

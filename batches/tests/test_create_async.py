@@ -223,3 +223,27 @@ def test_a_large_walk_forward_batch_creates_its_in_sample_runs_in_the_task(alice
     assert all(
         r.data_start.isoformat()[:10] == first_window["is_start"][:10] for r in runs if r.batch_params["window"] == 0
     )
+
+
+def test_the_task_reads_each_markets_instrument_once_and_every_run_gets_its_warning(alice, large, sent, monkeypatch):
+    import marketdata.selectors
+    from backtests.strategies.compile import request_compile
+
+    # an unknown market (Yahoo passes it through): each run is warned, as when it is compiled alone
+    strategy = v4_body(marketContext__market="ACMEUSD", marketContext__dataSource="yahoo")
+    for key in ("startDate", "endDate"):
+        strategy["marketContext"].pop(key)
+    strategy["marketContext"]["testPeriod"] = "1mo"
+    alone = request_compile(strategy, user=alice)
+    assert any("ACMEUSD is not in the instrument table" in w for w in alone.warnings)
+    batch = post_large(alice, strategy=strategy)
+    real, calls = marketdata.selectors.instrument_resolve, []
+    monkeypatch.setattr(
+        marketdata.selectors, "instrument_resolve", lambda **kw: calls.append(kw["symbol"]) or real(**kw)
+    )
+
+    lifecycle.batch_create_runs(batch_id=batch.id)
+
+    runs = BacktestRun.objects.filter(batch=batch)
+    assert runs.count() == 300 and calls == ["ACMEUSD"]
+    assert {tuple(run.warnings) for run in runs} == {tuple(alone.warnings)}
