@@ -43,7 +43,7 @@ def _percent_rank(values, period):
 
     Same counts as the direct double loop, computed in blocks of bars with the lag as the
     outer loop, so the inner comparison loop runs over contiguous memory and vectorises
-    (about 4x faster than one window per bar)."""
+    (about 4x faster than one window per bar); four lags per pass over the block's counts."""
     n = values.shape[0]
     rank = np.full(n, np.nan)
     block = 2048
@@ -52,10 +52,21 @@ def _percent_rank(values, period):
         m = min(block, n - start)
         current = values[start : start + m]
         count[:m] = 0
-        for k in range(1, period + 1):
+        k = 1
+        while k + 3 <= period:
+            lag_0 = values[start - k : start - k + m]
+            lag_1 = values[start - k - 1 : start - k - 1 + m]
+            lag_2 = values[start - k - 2 : start - k - 2 + m]
+            lag_3 = values[start - k - 3 : start - k - 3 + m]
+            for i in range(m):
+                c = current[i]
+                count[i] += (lag_0[i] < c) + (lag_1[i] < c) + (lag_2[i] < c) + (lag_3[i] < c)
+            k += 4
+        while k <= period:
             previous = values[start - k : start - k + m]
             for i in range(m):
                 count[i] += previous[i] < current[i]
+            k += 1
         for i in range(m):
             rank[start + i] = 100.0 * count[i] / period
     return rank

@@ -664,7 +664,10 @@ REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
     "vortex_indicator": (vortex_indicator_ref, [{}, {"period": 2}, {"period": 50}]),
     "choppiness": (choppiness_ref, [{}, {"period": 2}, {"period": 40, "choppy_level": 55, "trending_level": 45}]),
     "chande_momentum": (chande_momentum_ref, [{}, {"period": 2}, {"period": 30}]),
-    "connors_rsi": (connors_rsi_ref, [{}, {"rank_period": 5, "streak_period": 3}]),
+    "connors_rsi": (
+        connors_rsi_ref,
+        [{}, {"rank_period": 5, "streak_period": 3}, {"rank_period": 2}, {"rank_period": 7}],
+    ),
     "tsi": (tsi_ref, [{}, {"long": 5, "short": 1, "signal": 1}, {"source": "hlc3"}]),
     "cmf": (cmf_ref, [{}, {"period": 1}, {"period": 3, "threshold": 0.0}]),
     "keltner_channels": (keltner_channels_ref, [{}, {"period": 1, "atr_period": 1}, {"multiplier": 0.5}]),
