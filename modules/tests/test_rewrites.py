@@ -697,3 +697,9 @@ REWRITTEN: dict[str, tuple[Callable, list[dict]]] = {
 )
 def test_rewritten_module_same_as_before(module_id, config, dataset):
     assert_same_outputs(module_id, DATASETS[dataset](), config, REWRITTEN[module_id][0])
+
+
+def test_historical_volatility_same_as_before_through_a_zero_close():
+    data = random_bars(500, 8)
+    data.iloc[[100, 101, 300], data.columns.get_loc("close")] = 0.0  # log of 0 and inf, 0 / 0
+    assert_same_outputs("historical_volatility", data, {"period": 5}, historical_volatility_ref)

@@ -19,10 +19,11 @@ and Other Derivatives", ch. "Estimating volatility from historical data".
 import numpy as np
 import pandas as pd
 import talib
+from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import compare
-from modules.common.swings_sr import lag, utc_seconds
+from modules.common.swings_sr import utc_seconds
 
 
 def bars_per_year(data: pd.DataFrame, trading_days: float) -> float:
@@ -81,12 +82,26 @@ class HistoricalVolatility(BaseModule):
 
     def compute(self, data, config):
         close = as_float(data, "close")
+        returns = _ratio_to_previous(close)
         with np.errstate(invalid="ignore", divide="ignore"):
-            returns = np.log(close / lag(close))
+            np.log(returns, out=returns)  # NumPy's log, in place
         std = pd.Series(returns).rolling(config["period"]).std(ddof=1).to_numpy()
         scale = np.sqrt(bars_per_year(data, config["trading_days"])) if config["annualize"] else 1.0
-        value = 100.0 * std * scale
+        value = 100.0 * std
+        value *= scale
         average = talib.SMA(value, timeperiod=config["regime_period"])
         with np.errstate(invalid="ignore"):
             regime = compare(value, average, ("high", "low", "neutral"), ties="low")
         return {"value": value, "regime": regime}
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ratio_to_previous(close):
+    """close / the close before (NaN on the first bar; inf or NaN after a zero close, as NumPy)."""
+    n = close.shape[0]
+    out = np.empty(n)
+    if n:
+        out[0] = np.nan
+    for t in range(1, n):
+        out[t] = close[t] / close[t - 1]
+    return out
