@@ -251,15 +251,20 @@ def report_extras(
     at = pd.DatetimeIndex(equity_index)
     close = prices["close"] if benchmark_closes is None else benchmark_closes
     if len(at):  # bought at the first measured bar, as the engine's buy_and_hold_return_pct: not in a warm-up
-        close = close[close.index >= at[0]]
+        if close.index.is_monotonic_increasing:  # bars in time order: the same bars as the mask, sliced
+            close = close.iloc[close.index.searchsorted(at[0], side="left") :]
+        else:
+            close = close[close.index >= at[0]]
     benchmark = buy_and_hold(close, at, capital)
     out["benchmark"] = [[t, v] for t, v in zip(iso_times(benchmark.index), _rounded(benchmark.to_numpy()))]
     for window in trade_windows(prices, _typed(trades)):
         bars = _thinned(window.prices)
+        n = len(bars)
+        ohlc = _rounded(np.concatenate([bars[c].to_numpy(np.float64) for c in OHLC]))  # one call, not four
         out["trade_windows"].append(
             {
                 "title": window.title,
-                "bars": {"time": iso_times(bars.index), **{c: _rounded(bars[c]) for c in OHLC}},
+                "bars": {"time": iso_times(bars.index), **{c: ohlc[k * n : (k + 1) * n] for k, c in enumerate(OHLC)}},
                 "marks": _stored_marks(window.marks),
             }
         )
@@ -269,8 +274,8 @@ def report_extras(
 def _stored_marks(marks: list[dict]) -> list[dict]:
     """A window's trades as stored: times as ISO 8601 UTC, prices and P&L rounded (each kind
     formatted in one call for the window)."""
-    entries = iso_times([m["entry_time"] for m in marks])
-    exits = iso_times([m["exit_time"] for m in marks])
+    times = iso_times([m["entry_time"] for m in marks] + [m["exit_time"] for m in marks])  # both UTC (_typed)
+    entries, exits = times[: len(marks)], times[len(marks) :]
     numbers = _rounded([m[key] for m in marks for key in ("entry_price", "exit_price", "pnl")])
     return [
         {
@@ -333,6 +338,6 @@ def _rounded(values) -> list[float | None]:
 
 
 def _naive_ns(times) -> np.ndarray:
-    times = pd.DatetimeIndex(times)
-    times = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
-    return times.tz_localize(None).as_unit("ns").to_numpy("datetime64[ns]")
+    """The times as UTC wall times in naive datetime64[ns] (naive times are taken as UTC): each
+    time's nanoseconds from the epoch, which a zoned index holds already (no conversions)."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8.view("datetime64[ns]")

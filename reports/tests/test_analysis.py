@@ -132,3 +132,90 @@ def test_a_long_trade_window_is_stored_thinned_with_its_extremes():
     assert kept.prices["close"].iloc[-1] == pytest.approx(live.prices["close"].iloc[-1], rel=1e-9)
     assert kept.marks[0]["entry_time"] == live.marks[0]["entry_time"]
     assert "No price data" not in charts.price_chart(kept.prices, kept.marks, kept.title)
+
+
+def _previous_report_extras(prices, trades, equity_index, capital, *, benchmark_closes=None) -> dict:
+    """report_extras before its window bars were rounded in one call, its marks' times formatted
+    in one call, its trade windows' times read without conversions and its closes sliced: the
+    reference the stored report data must equal."""
+
+    def naive_ns(times):
+        times = pd.DatetimeIndex(times)
+        times = times.tz_convert("UTC") if times.tz is not None else times.tz_localize("UTC")
+        return times.tz_localize(None).as_unit("ns").to_numpy("datetime64[ns]")
+
+    def stored_marks(marks):
+        entries = analysis.iso_times([m["entry_time"] for m in marks])
+        exits = analysis.iso_times([m["exit_time"] for m in marks])
+        numbers = analysis._rounded([m[key] for m in marks for key in ("entry_price", "exit_price", "pnl")])
+        return [
+            {
+                "entry_time": entry_time,
+                "exit_time": exit_time,
+                "entry_price": numbers[3 * k],
+                "exit_price": numbers[3 * k + 1],
+                "pnl": numbers[3 * k + 2],
+                "direction": str(mark["direction"]),
+            }
+            for k, (mark, entry_time, exit_time) in enumerate(zip(marks, entries, exits))
+        ]
+
+    out = {"version": analysis.REPORT_DATA_VERSION, "has_prices": prices is not None and len(prices) > 1}
+    out.update(benchmark=[], trade_windows=[])
+    if prices is None:
+        return out
+    at = pd.DatetimeIndex(equity_index)
+    close = prices["close"] if benchmark_closes is None else benchmark_closes
+    if len(at):
+        close = close[close.index >= at[0]]
+    benchmark = analysis.buy_and_hold(close, at, capital)
+    out["benchmark"] = [
+        [t, v] for t, v in zip(analysis.iso_times(benchmark.index), analysis._rounded(benchmark.to_numpy()))
+    ]
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(analysis, "_naive_ns", naive_ns)
+        windows = analysis.trade_windows(prices, analysis._typed(trades))
+    for window in windows:
+        bars = analysis._thinned(window.prices)
+        out["trade_windows"].append(
+            {
+                "title": window.title,
+                "bars": {
+                    "time": analysis.iso_times(bars.index),
+                    **{c: analysis._rounded(bars[c]) for c in analysis.OHLC},
+                },
+                "marks": stored_marks(window.marks),
+            }
+        )
+    return out
+
+
+def test_report_extras_are_the_json_of_the_previous_code():
+    """The stored report data is the same JSON text as the previous code's: no trade, one, many,
+    a window thinned, trades timed in another zone, extra columns, a benchmark of its own, the
+    equity's times in the warm-up or not, prices with a missing close."""
+    prices = synthetic_prices(timeframe="15m", end="2024-12-31")
+    gappy = prices.copy()
+    gappy.iloc[[3, 500], gappy.columns.get_loc("close")] = np.nan
+    other = synthetic_prices(market="EURUSD", timeframe="1h", end="2024-12-31")["close"]
+    cases = []
+    for count, hold in ((0, 5), (1, 5), (1, 3_000), (20, 40), (300, 3)):
+        trades = analysis.trade_frame(SimpleNamespace(**t) for t in make_trades(prices, count, hold=hold))
+        cases.append((prices, trades, prices.index[::40], {}))
+    rows = pd.DataFrame(make_trades(prices, 12)).assign(size=1.0, exit_reason="stop")
+    zoned = rows.assign(
+        entry_time=pd.to_datetime(rows["entry_time"], utc=True).dt.tz_convert("Europe/London"),
+        exit_time=pd.to_datetime(rows["exit_time"], utc=True).dt.tz_convert("America/New_York"),
+    )
+    cases += [
+        (prices, rows, prices.index[2_000::37], {}),
+        (prices, zoned, prices.index[::50], {}),
+        (prices, rows, prices.index[100::10], {"benchmark_closes": other}),
+        (gappy, rows, prices.index[::25], {}),
+        (prices, rows, pd.DatetimeIndex([], tz="UTC"), {}),
+        (None, rows, prices.index[::40], {}),
+    ]
+    for frame, trades, at, options in cases:
+        faster = analysis.report_extras(frame, trades, at, 10_000.0, **options)
+        previous = _previous_report_extras(frame, trades, at, 10_000.0, **options)
+        assert json.dumps(faster) == json.dumps(previous)
