@@ -262,7 +262,7 @@ def _store(outcomes: list[Outcome], lease: str) -> None:
             retried = [outcome.run.id for outcome in stored if outcome.run.attempts > 1]
             if retried:  # an earlier attempt may have stored trades before it died
                 Trade.objects.filter(run_id__in=retried).delete()
-            Trade.objects.bulk_create([row for outcome in stored for row in outcome.trades], batch_size=2000)
+            _insert_trades([row for outcome in stored for row in outcome.trades])
         return stored
 
     stored = _db_retry(write)
@@ -270,3 +270,28 @@ def _store(outcomes: list[Outcome], lease: str) -> None:
         (o.run.owner_id, o.run.batch_id, "window" in (o.run.batch_params or {})) for o in stored
     }:
         after_final(owner_id, batch_id, windowed=windowed)
+
+
+TRADE_COLUMNS = [field for field in Trade._meta.concrete_fields if not field.primary_key]
+
+
+def _insert_trades(rows: list[Trade]) -> None:
+    """The chunk's trade rows in one ``COPY`` on PostgreSQL (``bulk_create`` prepares each field of
+    each row through Django's field methods, about half of a chunk's store CPU); elsewhere
+    ``bulk_create``. The values are the engine's plain Python ones (floats, ints, strings, UTC
+    datetimes, the run's UUID): psycopg writes floats as their ``repr``, which PostgreSQL reads
+    back to the same bits."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        Trade.objects.bulk_create(rows, batch_size=2000)
+        return
+    if not rows:
+        return
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in TRADE_COLUMNS)
+    names = [field.attname for field in TRADE_COLUMNS]
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {connection.ops.quote_name(Trade._meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([getattr(row, name) for name in names])

@@ -232,3 +232,55 @@ def test_the_garbage_collector_is_off_while_a_chunk_computes_and_back_on_after(a
         RunStatus.FAILED,
         RunStatus.SUCCEEDED,
     ]
+
+
+def test_a_chunks_trades_are_written_as_bulk_create_writes_them(alice):
+    from django.db import transaction
+
+    one, other = submit_all(alice, sweep_bodies()[:2])
+    values = [
+        dict(
+            seq=1,
+            market="EUR\tUSD\\n\n,\"'",  # what COPY's text format escapes
+            direction="Long",
+            entry_time=datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+            entry_price=0.1 + 0.2,
+            exit_time=datetime(2024, 1, 3, tzinfo=UTC),
+            exit_price=1e-300,
+            size=123456789.123456789,
+            pnl=-0.0,
+            pnl_pct=float("nan"),
+            exit_reason="take_profit",
+            bars_held=7,
+            fees=5e-324,
+            r_multiple=None,
+            mae=float("inf"),
+            mfe=1.7976931348623157e308,
+            requested_size=2.5,
+        ),
+        dict(
+            seq=2,
+            direction="Short",
+            entry_time=datetime(2024, 2, 1, tzinfo=UTC),
+            entry_price=1.0845,
+            exit_time=datetime(2024, 2, 2, tzinfo=UTC),
+            exit_price=1.0801,
+            size=1000.0,
+            pnl=4.4,
+            pnl_pct=0.405,
+            exit_reason="stop_loss",
+            bars_held=96,
+            r_multiple=-1.0,
+            initial_stop=1.09,
+            risk=5.5,
+        ),
+    ]
+
+    with transaction.atomic():
+        Trade.objects.bulk_create([Trade(run_id=one.id, **row) for row in values])
+        chunks._insert_trades([Trade(run_id=other.id, **row) for row in values])
+
+    def written(run):
+        return [repr(row) for row in Trade.objects.filter(run=run).order_by("seq").values_list(*TRADE_FIELDS)]
+
+    assert written(other) == written(one) and len(written(one)) == 2
