@@ -185,21 +185,22 @@ def rolling_series(
     out: dict[str, Any] = {"window_days": window_days, "time": [], "sharpe": [], "beta": []}
     if len(strategy) < 2:
         return out
-    index = pd.DatetimeIndex(pd.to_datetime(day_times_ns, utc=True))
+    # the days as pd.to_datetime(ns, utc=True) gives them, without its parsing
+    index = pd.DatetimeIndex(np.asarray(day_times_ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
     d, b = pd.Series(strategy, index=index), pd.Series(benchmark, index=index)
-    window = f"{window_days}D"
-    mean, std = d.rolling(window).mean(), d.rolling(window).std(ddof=1)
-    var_b = b.rolling(window).var(ddof=1)
-    cov = d.rolling(window).cov(b, ddof=1)
+    rolling = d.rolling(f"{window_days}D")
+    mean, std = rolling.mean().to_numpy(), rolling.std(ddof=1).to_numpy()
+    var_b = b.rolling(f"{window_days}D").var(ddof=1).to_numpy()
+    cov = rolling.cov(b, ddof=1).to_numpy()
     start = pd.Timestamp(start_ns, tz="UTC") if start_ns is not None else index[0] - pd.Timedelta(days=1)
     full = index >= start + pd.Timedelta(days=window_days)
     if not full.any():
         return out
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = (mean / std).to_numpy() * (math.sqrt(days_per_year) if days_per_year else math.nan)
-        betas = (cov / var_b).to_numpy()
-    sharpe = np.where(std.to_numpy() > 1e-15, sharpe, np.nan)
-    betas = np.where(var_b.to_numpy() > 1e-30, betas, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the arrays' quotients, as the Series' were
+        sharpe = (mean / std) * (math.sqrt(days_per_year) if days_per_year else math.nan)
+        betas = cov / var_b
+    sharpe = np.where(std > 1e-15, sharpe, np.nan)
+    betas = np.where(var_b > 1e-30, betas, np.nan)
     out["time"] = iso_times(index[full])
     out["sharpe"] = [v if math.isfinite(v) else None for v in round_list(sharpe[full], 10)]
     out["beta"] = [v if math.isfinite(v) else None for v in round_list(betas[full], 10)]
