@@ -20,6 +20,7 @@ from conftest import ROOT, flush_broker
 from workers.signals import dispatch_on_start
 
 UP_WHILE_LOADING = """
+import gc
 import json
 import django
 django.setup()
@@ -34,7 +35,7 @@ with global_compiler_lock:  # no kernel can load or compile while this thread ho
 if cached:  # compiling every kernel (no cache) takes minutes: only a loaded cache is waited for
     thread.join(120)
 print(json.dumps({"cached": cached, "up_while_loading": up_while_loading, "finished": not thread.is_alive(),
-                  "loaded": len(kernel.run_kernel.signatures)}))
+                  "loaded": len(kernel.run_kernel.signatures), "frozen": gc.get_freeze_count()}))
 """
 
 
@@ -48,6 +49,7 @@ def test_a_pool_process_reports_up_while_its_kernels_load_in_the_background():
     assert seen["up_while_loading"]  # the hook returned (Celery counts the process up) with nothing loaded
     if seen["cached"]:
         assert seen["finished"] and seen["loaded"] >= 1  # then the thread loaded the engine's kernels
+        assert seen["frozen"] > 100_000  # and froze what the process holds once started
 
 
 def _sent_tasks() -> list[str]:
