@@ -28,9 +28,9 @@ def warm_engine(**_kwargs) -> threading.Thread:
     curl_cffi, and boto3 for S3, without touching the network: every run needs it), then:
 
     - with Numba's disk cache filled for this CPU and code (``manage.py warm_kernels`` at install),
-      loads the engine's and the Monte Carlo's kernels (a second or so). The modules' kernels are
-      left to the runs that use them (each loads in milliseconds; all 74 take seconds of CPU a
-      fresh host's first runs would pay for);
+      loads the kernels every run uses: the engine's, the Monte Carlo's and the stored curves'
+      (a second or so). The modules' kernels are left to the runs that use them (each loads in
+      milliseconds; all 74 take seconds of CPU a fresh host's first runs would pay for);
     - otherwise (another CPU, changed code, no warm-up at install) compiles every kernel, which
       takes minutes, while runs go on running what is not compiled yet as plain Python (slower,
       same results: ``backtests.engine.jit``).
@@ -62,13 +62,12 @@ def freeze_start_up_objects() -> None:
 
 
 def _load_cached_kernels() -> None:
-    from backtests.engine import montecarlo, warm_up
+    from backtests.engine.warm import warm_up_run
 
     started = time.monotonic()
     _build_data_manager()
     try:
-        warm_up()
-        montecarlo.warm_up()
+        warm_up_run()  # the engine's, the Monte Carlo's and the stored curves' kernels
     except Exception:
         logger.exception("loading the engine's kernels failed; they load when a run first uses them")
         return

@@ -25,7 +25,7 @@ import json
 import django
 django.setup()
 from numba.core.compiler_lock import global_compiler_lock
-from backtests.engine import jit, kernel, montecarlo
+from backtests.engine import downsample, jit, kernel, montecarlo
 from workers.signals import warm_engine
 
 cached = jit.cache_matches(kernel.run_kernel, montecarlo._paths_kernel)
@@ -35,7 +35,8 @@ with global_compiler_lock:  # no kernel can load or compile while this thread ho
 if cached:  # compiling every kernel (no cache) takes minutes: only a loaded cache is waited for
     thread.join(120)
 print(json.dumps({"cached": cached, "up_while_loading": up_while_loading, "finished": not thread.is_alive(),
-                  "loaded": len(kernel.run_kernel.signatures), "frozen": gc.get_freeze_count()}))
+                  "loaded": len(kernel.run_kernel.signatures), "frozen": gc.get_freeze_count(),
+                  "curves": len(downsample._mark_kept.signatures)}))
 """
 
 
@@ -49,6 +50,7 @@ def test_a_pool_process_reports_up_while_its_kernels_load_in_the_background():
     assert seen["up_while_loading"]  # the hook returned (Celery counts the process up) with nothing loaded
     if seen["cached"]:
         assert seen["finished"] and seen["loaded"] >= 1  # then the thread loaded the engine's kernels
+        assert seen["curves"] >= 1  # and the stored curves' (every run uses them)
         assert seen["frozen"] > 100_000  # and froze what the process holds once started
 
 
