@@ -156,7 +156,8 @@ class BacktestRun(models.Model):
         null=True,
         blank=True,
         help_text="The equity curve for GET /equity: every bar up to backtests.services.EQUITY_DETAIL_POINTS, "
-        "else thinned keeping each bucket's extremes. Null for runs stored before it was kept.",
+        "else thinned keeping each bucket's extremes; stored as columns (backtests.engine.downsample.equity_columns), "
+        "older runs as [iso time, equity] pairs. Null for runs stored before it was kept.",
     )
     montecarlo = ResultJSONField(
         null=True,

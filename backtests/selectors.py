@@ -6,12 +6,14 @@ from collections import defaultdict
 from functools import partial
 
 import numpy as np
+import pandas as pd
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from accounts.privacy import ExportFile, ExportPart
 from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
+from backtests.engine.downsample import curve_points
 from backtests.models import Artifact, BacktestRun, Strategy, StrategyVersion, Trade
 from qm_platform import artifacts
 from reports import analysis
@@ -144,19 +146,18 @@ def backtest_equity(*, run: BacktestRun) -> dict:
     bucket's lowest and highest value and the max drawdown's peak and trough, so the series'
     deepest drawdown is the run's ``max_drawdown_pct``. Runs stored before the detailed curve was
     kept answer with the report's 600-point curve (``source`` says which)."""
-    points = run.equity_detail or run.equity_curve or []
-    equity = analysis.equity_series(points)
-    drawdown = analysis.drawdown_pct(equity)
+    times, equity = curve_points(run.equity_detail or run.equity_curve)
+    drawdown = analysis.drawdown_pct(pd.Series(equity, dtype=np.float64))
     return {
         "id": str(run.id),
         "source": "detail" if run.equity_detail else "report",
         "bars": run.bars,
-        "points": len(points),
-        "thinned": bool(run.bars and len(points) < run.bars),
+        "points": len(times),
+        "thinned": bool(run.bars and len(times) < run.bars),
         "initial_capital": analysis.initial_capital(run.metrics, run.request),
         "max_drawdown_pct": (run.metrics or {}).get("max_drawdown_pct"),
-        "time": [p[0] for p in points],
-        "equity": [p[1] for p in points],
+        "time": times,
+        "equity": equity,
         "drawdown_pct": [round(float(v), 9) + 0.0 for v in drawdown.to_numpy()],
     }
 

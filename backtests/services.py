@@ -37,7 +37,7 @@ from backtests import selectors
 from backtests.engine import ENGINE_VERSION, EngineError, data_checksum, run_backtest
 from backtests.engine import benchmark as bm
 from backtests.engine import montecarlo as mc
-from backtests.engine.downsample import downsample_equity
+from backtests.engine.downsample import downsample_equity, equity_columns
 from backtests.engine.jsonable import round_list
 from backtests.engine.metrics import Annualisation, calendar_annualisation
 from backtests.engine.run import ProgressFn
@@ -1231,7 +1231,7 @@ def results_to_store(run: BacktestRun, result, loaded, clock: RunClock) -> tuple
     if portfolio:
         report_data["portfolio"] = portfolio
     with clock.step("equity_curves"):
-        equity_detail = downsample_equity(result.equity, EQUITY_DETAIL_POINTS)
+        equity_detail = equity_columns(result.equity, EQUITY_DETAIL_POINTS)
     with clock.step("montecarlo"):
         montecarlo = _montecarlo(run, trades, metrics)
     fields = dict(

@@ -28,20 +28,55 @@ def downsample_equity(equity: pd.Series, points: int = 600) -> list[list]:
     last value, and the peak and the trough of the largest percentage drawdown, are always kept.
     An empty curve gives ``[]``."""
     values = equity.to_numpy(dtype=np.float64)
-    n = len(values)
-    if n <= max(points, 2):
-        positions = np.arange(n)
-    else:
-        edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
-        kept = np.zeros(n, dtype=bool)  # the union of the picks, in order: a mask, not a sort
-        compiled = jit.usable(_mark_kept) and np.isfinite(values).all()
-        if not (compiled and _mark_kept(jit.read_only(values, np.float64), jit.read_only(edges, np.int64), kept)):
-            # NaN, infinities, a fall that overflows (NumPy decides as argmin and nan_to_num do), not compiled yet
-            kept[[0, n - 1, *_max_drawdown_positions(values)]] = True
-            kept[_bucket_extremes(values, edges)] = True
-        positions = np.flatnonzero(kept)
+    positions = _kept_positions(values, points)
     times = _iso_times(equity.index[positions])
     return list(map(list, zip(times, round_list(values[positions], 6))))
+
+
+def equity_columns(equity: pd.Series, points: int = 600) -> dict | list[list]:
+    """The points ``downsample_equity`` keeps, stored as columns: ``{"start": first time in
+    seconds since 1970 UTC, "steps": [0, seconds from each point to the next, ...], "equity":
+    [...]}`` (equity rounded to 6 decimals). A tenth of the text of the ``[[iso time, equity],
+    ...]`` pairs for a database to parse and a reader to load, and nothing formatted that no one
+    may read; ``curve_points`` gives the pairs back. A curve whose times are not all whole UTC
+    seconds (none of the engine's) is stored as the pairs."""
+    values = equity.to_numpy(dtype=np.float64)
+    positions = _kept_positions(values, points)
+    index = equity.index[positions]
+    if isinstance(index, pd.DatetimeIndex) and str(index.tz) == "UTC" and not index.hasnans:
+        ns = index.as_unit("ns").asi8
+        if not (ns % 1_000_000_000).any():
+            seconds = ns // 1_000_000_000
+            steps = np.diff(seconds, prepend=seconds[:1])
+            start = int(seconds[0]) if len(seconds) else 0
+            return {"start": start, "steps": steps.tolist(), "equity": round_list(values[positions], 6)}
+    return list(map(list, zip(_iso_times(index), round_list(values[positions], 6))))
+
+
+def curve_points(stored: dict | list | None) -> tuple[list[str], list[float]]:
+    """(ISO times, equity) of a stored curve: ``equity_columns``' columns or the older
+    ``[[iso time, equity], ...]`` pairs (what ``downsample_equity`` gives). None: ([], [])."""
+    if not stored:
+        return [], []
+    if isinstance(stored, dict):
+        seconds = stored["start"] + np.cumsum(np.asarray(stored["steps"], dtype=np.int64))
+        return iso_times(pd.DatetimeIndex(seconds * 1_000_000_000, tz="UTC")), list(stored["equity"])
+    return [p[0] for p in stored], [p[1] for p in stored]
+
+
+def _kept_positions(values: np.ndarray, points: int) -> np.ndarray:
+    """The positions ``downsample_equity`` keeps of ``values``, in order."""
+    n = len(values)
+    if n <= max(points, 2):
+        return np.arange(n)
+    edges = np.linspace(0, n, max(1, points // 2) + 1).astype(np.int64)
+    kept = np.zeros(n, dtype=bool)  # the union of the picks, in order: a mask, not a sort
+    compiled = jit.usable(_mark_kept) and np.isfinite(values).all()
+    if not (compiled and _mark_kept(jit.read_only(values, np.float64), jit.read_only(edges, np.int64), kept)):
+        # NaN, infinities, a fall that overflows (NumPy decides as argmin and nan_to_num do), not compiled yet
+        kept[[0, n - 1, *_max_drawdown_positions(values)]] = True
+        kept[_bucket_extremes(values, edges)] = True
+    return np.flatnonzero(kept)
 
 
 @njit(cache=True, nogil=True)

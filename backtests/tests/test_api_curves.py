@@ -12,6 +12,7 @@ from django.test import override_settings
 from backtests import services
 from backtests.engine import metrics as M
 from backtests.engine import montecarlo as mc
+from backtests.engine.downsample import curve_points
 from backtests.models import BacktestRun, RunStatus, Trade
 
 from .factories import v4_body
@@ -88,6 +89,16 @@ def test_the_equity_curve_has_every_bar_and_the_runs_drawdown(alice_api, execute
     assert len(body["time"]) == len(body["equity"]) == len(body["drawdown_pct"]) == executed.bars
     assert -min(body["drawdown_pct"]) == pytest.approx(executed.metrics["max_drawdown_pct"], abs=1e-6)
     assert body["max_drawdown_pct"] == executed.metrics["max_drawdown_pct"]
+
+
+def test_a_run_stored_with_the_older_pairs_answers_the_same(alice_api, executed):
+    stored = BacktestRun.objects.get(id=executed.id).equity_detail
+    assert isinstance(stored, dict)  # the worker stores columns
+    columns = alice_api.get(f"{URL}/{executed.id}/equity").json()
+    pairs = [list(p) for p in zip(*curve_points(stored))]
+    assert pairs[0][0] == executed.data_start.isoformat()
+    BacktestRun.objects.filter(id=executed.id).update(equity_detail=pairs)  # as runs before the columns were
+    assert alice_api.get(f"{URL}/{executed.id}/equity").json() == columns
 
 
 def test_the_equity_curve_as_csv(alice_api, executed):

@@ -118,3 +118,32 @@ def test_the_stored_pairs_are_those_of_the_previous_code():
         for points in (1, 3, 100, 600, 5_000):
             with np.errstate(over="ignore"):  # the overflowing fall
                 assert json.dumps(downsample_equity(equity, points)) == json.dumps(_previous_downsample(equity, points))
+
+
+@pytest.mark.parametrize("length, points", [(0, 600), (1, 600), (3, 600), (600, 600), (30_000, 5_000), (25_152, 600)])
+def test_the_stored_columns_give_back_the_downsamplers_pairs(length, points):
+    rng = np.random.default_rng(length)
+    values = 10_000 * np.cumprod(1 + rng.normal(0, 0.002, length))
+    times = pd.date_range("2023-12-29", periods=length, freq="15min", tz="UTC")
+    if length > 100:  # weekend-like gaps: the steps are not all equal
+        times = times[times.day_of_week < 5]
+        values = values[: len(times)]
+    equity = pd.Series(values, index=times)
+    stored = D.equity_columns(equity, points)
+    assert isinstance(stored, dict) and set(stored) == {"start", "steps", "equity"}
+    # what the database keeps is JSON: the round trip through it gives the same pairs
+    times_back, equity_back = D.curve_points(json.loads(json.dumps(stored)))
+    pairs = downsample_equity(equity, points)
+    assert [list(p) for p in zip(times_back, equity_back)] == pairs
+    assert all(isinstance(s, int) for s in stored["steps"])
+
+
+def test_a_curve_off_whole_seconds_is_stored_as_pairs_and_read_back_the_same():
+    equity = pd.Series(
+        [100.0, 101.0, 102.5],
+        index=pd.DatetimeIndex(["2024-01-01 00:00:00.5", "2024-01-01 00:00:01", "2024-01-01 00:00:02"], tz="UTC"),
+    )
+    stored = D.equity_columns(equity)
+    assert stored == downsample_equity(equity)
+    assert D.curve_points(stored) == ([p[0] for p in stored], [p[1] for p in stored])
+    assert D.curve_points(None) == D.curve_points([]) == ([], [])
