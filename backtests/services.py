@@ -51,6 +51,7 @@ from marketdata.selectors import instrument_resolve
 from marketdata.services import market_data_load, market_data_load_closes, market_data_load_finer
 from marketdata.timeframes import timeframe_seconds
 from marketdata.validation import market_calendar, session_seconds
+from plans.models import Plan
 from plans.selectors import plan_for_user
 from plans.services import day_start, plan_check_run, quota_check_runs
 from qm_platform import artifacts, observability
@@ -242,6 +243,7 @@ def backtest_submit(
     strategy_version: int | None = None,
     idempotency_key: str = "",
     dispatch: bool = True,
+    plan: Plan | None = None,
 ) -> BacktestRun:
     """Compile the request (``body``, any accepted form; or an already ``compiled`` one) and
     save the run.
@@ -252,6 +254,7 @@ def backtest_submit(
     - Otherwise the run is saved QUEUED and dispatched when the transaction commits; if the
       broker is down it stays QUEUED and the dispatcher sends it later (transactional outbox).
     - ``dispatch=False`` saves a QUEUED run without sending it: the caller (a batch) sends it.
+    - ``plan``: the user's plan when the caller has just read it (the API's submit throttle).
     Raises CodedError (400) for anything invalid: no run is created, nothing enqueued.
     """
     started = time.perf_counter()
@@ -262,7 +265,7 @@ def backtest_submit(
     if compiled is None:
         compiled = request_compile(body, user=user)
     body, window = compiled.body, compiled.window
-    plan = plan_for_user(user=user)
+    plan = plan or plan_for_user(user=user)
     _plan_check(plan, compiled)
     if dispatch:  # a batch checks its runs together, before it creates any
         quota_check_runs(plan=plan, runs_today=backtest_count_today(user=user))

@@ -197,7 +197,12 @@ class BacktestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             )
         replay = key and selectors.backtest_get_by_idempotency_key(user=request.user, key=key)
         with transaction.atomic():  # the run and its audit entry: one commit (the dispatch follows it)
-            run = replay or services.backtest_submit(user=request.user, body=request.data, idempotency_key=key)
+            run = replay or services.backtest_submit(
+                user=request.user,
+                body=request.data,
+                idempotency_key=key,
+                plan=getattr(request, "submit_plan", None),  # the throttle read it (plans.throttles)
+            )
             audit_record(user=request.user, action="backtest.submit", target=f"run:{run.id}", request=request)
         status_url = request.build_absolute_uri(f"/api/v1/backtests/{run.id}")
         code = status.HTTP_200_OK if (replay or run.cached) else status.HTTP_202_ACCEPTED

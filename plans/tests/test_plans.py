@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backtests import services
@@ -41,6 +43,15 @@ def test_submissions_beyond_the_plans_rate_are_429_with_retry_after(alice_api, a
     limited = answers[-1]
     assert limited.json()["code"] == "RATE_LIMITED" and int(limited["Retry-After"]) > 0
     assert BacktestRun.objects.count() == 3
+
+
+def test_a_submission_reads_its_users_plan_once_and_applies_it(alice_api, alice):
+    on_plan(alice, "free", runs_per_day=1)
+    with CaptureQueriesContext(connection) as queries:
+        assert alice_api.post(URL, v4_body(cache=False), format="json").status_code == 202
+    assert sum('FROM "plans_userplan"' in q["sql"] for q in queries.captured_queries) == 1
+    # the plan read by the throttle is the one the submission checks: its quota holds
+    assert alice_api.post(URL, v4_body(cache=False), format="json").json()["code"] == "QUOTA_EXCEEDED"
 
 
 def test_the_daily_run_quota_is_429_naming_the_limit_the_use_and_the_reset(alice_api, alice):
