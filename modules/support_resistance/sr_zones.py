@@ -21,43 +21,33 @@ import talib
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
-from modules.common.swings_sr import confirmed_swings
+from modules.common.swings_sr import confirmed_swing_events
 
 STATES = ("neutral", "in_support", "in_resistance", "outside")
 
 
 @njit(cache=True, nogil=True)
-def _events(swing_high, swing_low):
-    """Swings in confirmation order as (bar, price) pairs; a high and a low confirmed on the
-    same bar give two events, the high first."""
-    n = swing_high.shape[0]
-    bars = np.empty(2 * n, dtype=np.int64)
-    prices = np.empty(2 * n)
-    m = 0
-    for t in range(n):
-        if not np.isnan(swing_high[t]):
-            bars[m] = t
-            prices[m] = swing_high[t]
-            m += 1
-        if not np.isnan(swing_low[t]):
-            bars[m] = t
-            prices[m] = swing_low[t]
-            m += 1
-    return bars[:m], prices[:m]
-
-
-@njit(cache=True)
-def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches):
+def _zones(
+    close,
+    atr,
+    ev_bar,
+    ev_price,
+    right,
+    lookback,
+    width_atr,
+    min_touches,
+    support,
+    resistance,
+    support_top,
+    resistance_bottom,
+    support_touches,
+    resistance_touches,
+    state,
+):
+    """Fills the outputs (allocated by NumPy, which backs large arrays with huge pages: fewer
+    page faults than arrays allocated here), each written once per bar."""
     n = close.shape[0]
     m = ev_bar.shape[0]
-    # written once per bar (NaN where there is no such zone), not filled first
-    support = np.empty(n)
-    resistance = np.empty(n)
-    support_top = np.empty(n)
-    resistance_bottom = np.empty(n)
-    support_touches = np.empty(n)
-    resistance_touches = np.empty(n)
-    state = np.empty(n, dtype=np.int8)
     z_level = np.empty(m)
     z_count = np.empty(m)
     window = np.empty(m)  # the prices of the swings in the window, kept sorted
@@ -66,15 +56,18 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
     half = np.nan
     start = 0
     end = 0
+    ordered = True
+    s = -1  # the support zone of the previous bar (a hint: the close moves little)
     for t in range(n):
         changed = False
         while end < m and ev_bar[end] <= t:
             # a swing enters: inserted in order (equal prices are interchangeable)
             price = ev_price[end]
-            at = np.searchsorted(window[:size], price)
-            for k in range(size, at, -1):
+            k = size
+            while k > 0 and window[k - 1] > price:
                 window[k] = window[k - 1]
-            window[at] = price
+                k -= 1
+            window[k] = price
             size += 1
             end += 1
             changed = True
@@ -91,55 +84,72 @@ def _zones(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches
             width = width_atr * atr[t]
             half = width / 2.0
             if end > start and width > 0.0:
-                levels = window[:size]  # np.sort(ev_price[start:end]), kept up to date
-                first = levels[0]
-                total = 0.0
-                count = 0
-                for q in range(levels.shape[0] + 1):
-                    if q < levels.shape[0] and levels[q] - first <= width:
-                        total += levels[q]
+                # sorted prices into clusters: each from its lowest price up to width above it
+                q = 0
+                while q < size:
+                    first = window[q]
+                    total = (0.0 + first) if q == 0 else first  # (the running sum started at 0.0)
+                    count = 1
+                    q += 1
+                    while q < size and window[q] - first <= width:
+                        total += window[q]
                         count += 1
-                        continue
+                        q += 1
                     if count >= min_touches:
                         z_level[nz] = total / count
                         z_count[nz] = count
                         nz += 1
-                    if q < levels.shape[0]:
-                        first = levels[q]
-                        total = levels[q]
-                        count = 1
+            s = -1
+            # a mean can round a few ulps past its cluster's edge: with levels out of order,
+            # NumPy's binary search decides, as before
+            ordered = True
+            for z in range(1, nz):
+                ordered &= z_level[z - 1] <= z_level[z]
         c = close[t]
-        support[t] = np.nan
-        resistance[t] = np.nan
-        support_top[t] = np.nan
-        resistance_bottom[t] = np.nan
-        support_touches[t] = np.nan
-        resistance_touches[t] = np.nan
-        state[t] = 0
         if nz == 0 or np.isnan(c):
+            support[t] = np.nan
+            resistance[t] = np.nan
+            support_top[t] = np.nan
+            resistance_bottom[t] = np.nan
+            support_touches[t] = np.nan
+            resistance_touches[t] = np.nan
+            state[t] = 0
             continue
         # levels strictly increase with z (disjoint clusters of sorted prices): the support is
         # the last zone at or below the close, the resistance the one after it
-        s = np.searchsorted(z_level[:nz], c, side="right") - 1
+        if ordered:  # from the previous bar's: the same index as the binary search
+            while s >= 0 and z_level[s] > c:
+                s -= 1
+            while s + 1 < nz and z_level[s + 1] <= c:
+                s += 1
+        else:
+            s = np.searchsorted(z_level[:nz], c, side="right") - 1
         r = s + 1 if s + 1 < nz else -1
-        state[t] = 3
+        code = 3
         in_support = False
         if s >= 0:
             support[t] = z_level[s]
             support_top[t] = z_level[s] + half
             support_touches[t] = z_count[s]
             in_support = c <= z_level[s] + half
+        else:
+            support[t] = np.nan
+            support_top[t] = np.nan
+            support_touches[t] = np.nan
         if r >= 0:
             resistance[t] = z_level[r]
             resistance_bottom[t] = z_level[r] - half
             resistance_touches[t] = z_count[r]
             # in both overlapping zones: the nearer level wins
             if c >= z_level[r] - half and not (in_support and c - z_level[s] <= z_level[r] - c):
-                state[t] = 2
-                continue
-        if in_support:
-            state[t] = 1
-    return (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state)
+                code = 2
+        else:
+            resistance[t] = np.nan
+            resistance_bottom[t] = np.nan
+            resistance_touches[t] = np.nan
+        if code == 3 and in_support:
+            code = 1
+        state[t] = code
 
 
 class SRZones(BaseModule):
@@ -210,10 +220,14 @@ class SRZones(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        sh, sl = confirmed_swings(high, low, config["left"], config["right"])
+        bars, prices = confirmed_swing_events(high, low, config["left"], config["right"])
         atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
-        bars, prices = _events(sh, sl)
-        (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state) = _zones(
+        n = len(close)
+        support, resistance, support_top, resistance_bottom, support_touches, resistance_touches = (
+            np.empty(n) for _ in range(6)
+        )
+        state = np.empty(n, dtype=np.int8)
+        _zones(
             close,
             atr,
             bars,
@@ -222,6 +236,13 @@ class SRZones(BaseModule):
             config["lookback"],
             config["zone_width"],
             config["min_touches"],
+            support,
+            resistance,
+            support_top,
+            resistance_bottom,
+            support_touches,
+            resistance_touches,
+            state,
         )
         return {
             "state": labels_from_codes(state, STATES),

@@ -1,0 +1,247 @@
+"""Bit-for-bit references of the support/resistance modules before their rewrites (issue 19):
+the previous compute kept verbatim (kernels renamed ``*_ref``), compared with the modules on the
+datasets of ``test_rewrites``, default and edge configs.
+
+sr_zones: the swings as events in one pass (no per-bar swing arrays; one TA-Lib MAX/MIN pair
+when left == right), the outputs allocated by NumPy, insertion by shifting, the support zone
+followed from bar to bar instead of a binary search per bar.
+"""
+
+import numpy as np
+import pytest
+import talib
+from numba import njit
+
+from modules.base import as_float
+from modules.common.swings_sr import confirmed_swing_events, confirmed_swings, rolling_max, rolling_min
+
+from .test_rewrites import DATASETS, assert_same_outputs, random_bars
+
+
+# ---- swings (modules.common.swings_sr) ------------------------------------------------------
+def confirmed_swings_ref(high: np.ndarray, low: np.ndarray, left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
+    """Swing highs and lows at their confirmation bar.
+
+    Returns ``(swing_high, swing_low)``: at bar ``t`` the price of the swing high (low) at bar
+    ``t - right`` if that bar is one, else NaN. Only bars up to ``t`` are read.
+    """
+    n = len(high)
+    if n < left + right + 1:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    # max of the left bars before the candidate, and of the right bars after it (up to t)
+    return _confirm_ref(
+        high,
+        low,
+        rolling_max(high, left),
+        rolling_min(low, left),
+        rolling_max(high, right),
+        rolling_min(low, right),
+        right,
+    )
+
+
+@njit(cache=True)
+def _confirm_ref(high, low, left_max, left_min, right_max, right_min, right):
+    """At bar ``t``: the candidate bar ``t - right`` against the extremes of the ``left`` bars
+    before it (``left_max[t - right - 1]``) and of the ``right`` bars after it
+    (``right_max[t]``), in one pass (a comparison with NaN is false: no swing)."""
+    n = high.shape[0]
+    out_high = np.empty(n)
+    out_low = np.empty(n)
+    for t in range(n):
+        out_high[t] = np.nan
+        out_low[t] = np.nan
+        if t <= right:  # no bar before the candidate yet
+            continue
+        i = t - right
+        h = high[i]
+        lo = low[i]
+        if h > left_max[i - 1] and h >= right_max[t]:
+            out_high[t] = h
+        if lo < left_min[i - 1] and lo <= right_min[t]:
+            out_low[t] = lo
+    return out_high, out_low
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("left, right", [(5, 5), (1, 1), (2, 7), (7, 2), (3, 3)])
+def test_confirmed_swings_same_as_before(dataset, left, right):
+    data = DATASETS[dataset]()
+    high, low = as_float(data, "high"), as_float(data, "low")
+    for got, expected in zip(
+        confirmed_swings(high, low, left, right), confirmed_swings_ref(high, low, left, right), strict=True
+    ):
+        assert np.array_equal(got, expected, equal_nan=True)
+    bars, prices = confirmed_swing_events(high, low, left, right)
+    ref_bars, ref_prices = _events_ref(*confirmed_swings_ref(high, low, left, right))
+    assert np.array_equal(bars, ref_bars) and bars.dtype == ref_bars.dtype
+    assert np.array_equal(prices.view(np.int64), ref_prices.view(np.int64))
+
+
+# ---- sr_zones ----------------------------------------------------------------------------------
+@njit(cache=True)
+def _events_ref(swing_high, swing_low):
+    """Swings in confirmation order as (bar, price) pairs; a high and a low confirmed on the
+    same bar give two events, the high first."""
+    n = swing_high.shape[0]
+    bars = np.empty(2 * n, dtype=np.int64)
+    prices = np.empty(2 * n)
+    m = 0
+    for t in range(n):
+        if not np.isnan(swing_high[t]):
+            bars[m] = t
+            prices[m] = swing_high[t]
+            m += 1
+        if not np.isnan(swing_low[t]):
+            bars[m] = t
+            prices[m] = swing_low[t]
+            m += 1
+    return bars[:m], prices[:m]
+
+
+@njit(cache=True)
+def _zones_ref(close, atr, ev_bar, ev_price, right, lookback, width_atr, min_touches):
+    n = close.shape[0]
+    m = ev_bar.shape[0]
+    # written once per bar (NaN where there is no such zone), not filled first
+    support = np.empty(n)
+    resistance = np.empty(n)
+    support_top = np.empty(n)
+    resistance_bottom = np.empty(n)
+    support_touches = np.empty(n)
+    resistance_touches = np.empty(n)
+    state = np.empty(n, dtype=np.int8)
+    z_level = np.empty(m)
+    z_count = np.empty(m)
+    window = np.empty(m)  # the prices of the swings in the window, kept sorted
+    size = 0
+    nz = 0
+    half = np.nan
+    start = 0
+    end = 0
+    for t in range(n):
+        changed = False
+        while end < m and ev_bar[end] <= t:
+            # a swing enters: inserted in order (equal prices are interchangeable)
+            price = ev_price[end]
+            at = np.searchsorted(window[:size], price)
+            for k in range(size, at, -1):
+                window[k] = window[k - 1]
+            window[at] = price
+            size += 1
+            end += 1
+            changed = True
+        while start < end and ev_bar[start] - right <= t - lookback:
+            # a swing leaves: one entry of its price goes
+            at = np.searchsorted(window[:size], ev_price[start])
+            for k in range(at, size - 1):  # (a slice assignment between overlapping views copies twice)
+                window[k] = window[k + 1]
+            size -= 1
+            start += 1
+            changed = True
+        if changed:
+            nz = 0
+            width = width_atr * atr[t]
+            half = width / 2.0
+            if end > start and width > 0.0:
+                levels = window[:size]  # np.sort(ev_price[start:end]), kept up to date
+                first = levels[0]
+                total = 0.0
+                count = 0
+                for q in range(levels.shape[0] + 1):
+                    if q < levels.shape[0] and levels[q] - first <= width:
+                        total += levels[q]
+                        count += 1
+                        continue
+                    if count >= min_touches:
+                        z_level[nz] = total / count
+                        z_count[nz] = count
+                        nz += 1
+                    if q < levels.shape[0]:
+                        first = levels[q]
+                        total = levels[q]
+                        count = 1
+        c = close[t]
+        support[t] = np.nan
+        resistance[t] = np.nan
+        support_top[t] = np.nan
+        resistance_bottom[t] = np.nan
+        support_touches[t] = np.nan
+        resistance_touches[t] = np.nan
+        state[t] = 0
+        if nz == 0 or np.isnan(c):
+            continue
+        # levels strictly increase with z (disjoint clusters of sorted prices): the support is
+        # the last zone at or below the close, the resistance the one after it
+        s = np.searchsorted(z_level[:nz], c, side="right") - 1
+        r = s + 1 if s + 1 < nz else -1
+        state[t] = 3
+        in_support = False
+        if s >= 0:
+            support[t] = z_level[s]
+            support_top[t] = z_level[s] + half
+            support_touches[t] = z_count[s]
+            in_support = c <= z_level[s] + half
+        if r >= 0:
+            resistance[t] = z_level[r]
+            resistance_bottom[t] = z_level[r] - half
+            resistance_touches[t] = z_count[r]
+            # in both overlapping zones: the nearer level wins
+            if c >= z_level[r] - half and not (in_support and c - z_level[s] <= z_level[r] - c):
+                state[t] = 2
+                continue
+        if in_support:
+            state[t] = 1
+    return (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state)
+
+
+def sr_zones_ref(data, config):
+    from modules.support_resistance.sr_zones import STATES
+
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    sh, sl = confirmed_swings_ref(high, low, config["left"], config["right"])
+    atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
+    bars, prices = _events_ref(sh, sl)
+    (support, resistance, support_top, resistance_bottom, support_touches, resistance_touches, state) = _zones_ref(
+        close,
+        atr,
+        bars,
+        prices,
+        config["right"],
+        config["lookback"],
+        config["zone_width"],
+        config["min_touches"],
+    )
+    return {
+        "state": np.array(STATES)[state],
+        "support": support,
+        "resistance": resistance,
+        "support_top": support_top,
+        "resistance_bottom": resistance_bottom,
+        "support_touches": support_touches,
+        "resistance_touches": resistance_touches,
+    }
+
+
+SR_ZONES_CONFIGS = [
+    {},
+    {"left": 1, "right": 1, "lookback": 10, "zone_width": 0.05, "atr_period": 1, "min_touches": 1},
+    {"left": 2, "right": 7, "lookback": 50, "zone_width": 3.0, "atr_period": 5},
+    {"left": 7, "right": 2, "lookback": 1000, "zone_width": 10.0, "min_touches": 5},
+    {"lookback": 10000, "zone_width": 0.5, "min_touches": 20},
+]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", SR_ZONES_CONFIGS)
+def test_sr_zones_same_as_before(dataset, config):
+    assert_same_outputs("sr_zones", DATASETS[dataset](), config, sr_zones_ref)
+
+
+def test_sr_zones_same_as_before_on_flat_prices():
+    """Many equal swing prices: clusters of equal values whose means round past their edge."""
+    data = random_bars(4000, 11)
+    grid = (data[["open", "high", "low", "close"]] * 10).round() / 10 + 0.1
+    data[["open", "high", "low", "close"]] = grid
+    for config in ({}, {"zone_width": 0.05, "min_touches": 1, "left": 1, "right": 1}):
+        assert_same_outputs("sr_zones", data, config, sr_zones_ref)
