@@ -14,6 +14,14 @@ which holds for markets that trade around the clock; for intraday bars of an exc
 scale ``trading_days`` by session hours / 24 (US 6.5 h: 252 × 6.5 / 24 = 68.25). ``regime`` is "high"
 when HV is above its own SMA over ``regime_period`` bars. Reference: Hull, "Options, Futures
 and Other Derivatives", ch. "Estimating volatility from historical data".
+
+The rolling standard deviation is a Numba port of pandas' ``Series.rolling(period).std()``
+(pandas 3.1's ``roll_var``, ``pandas/_libs/window/aggregations.pyx``: Welford's online update
+with Kahan-compensated means, the window recomputed when a step loses too many digits, inf
+taken as missing, a negative variance's root taken as 0) doing the same float operations in
+the same order, so the values are pandas' to the bit (modules/tests/test_rewrites_custom.py
+compares them on gaps, NaNs, zero closes, small and large periods), fused with the scaling to
+percent in one pass instead of pandas' index arrays and temporaries.
 """
 
 import numpy as np
@@ -85,10 +93,8 @@ class HistoricalVolatility(BaseModule):
         returns = _ratio_to_previous(close)
         with np.errstate(invalid="ignore", divide="ignore"):
             np.log(returns, out=returns)  # NumPy's log, in place
-        std = pd.Series(returns).rolling(config["period"]).std(ddof=1).to_numpy()
         scale = np.sqrt(bars_per_year(data, config["trading_days"])) if config["annualize"] else 1.0
-        value = 100.0 * std
-        value *= scale
+        value = _percent_rolling_std(returns, config["period"], float(scale))
         average = talib.SMA(value, timeperiod=config["regime_period"])
         with np.errstate(invalid="ignore"):
             regime = compare(value, average, ("high", "low", "neutral"), ties="low")
@@ -104,4 +110,86 @@ def _ratio_to_previous(close):
         out[0] = np.nan
     for t in range(1, n):
         out[t] = close[t] / close[t - 1]
+    return out
+
+
+#: pandas' threshold for a step that leaves m2 with 3 significant digits or fewer: the window is
+#: then summed afresh (``InvCondTol`` in pandas/_libs/window/aggregations.pyx)
+_INV_COND_TOL = float(np.finfo(np.float64).eps * 1e3)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_var(val, nobs, mean_x, ssqdm_x, compensation, unstable):
+    """pandas' ``add_var`` (inf counts as missing, as pandas' window input turns it into NaN)."""
+    if not np.isfinite(val):
+        return nobs, mean_x, ssqdm_x, compensation, unstable
+    prev_m2 = ssqdm_x
+    nobs = nobs + 1.0
+    prev_mean = mean_x - compensation
+    y = val - compensation
+    t = y - mean_x
+    compensation = t + mean_x - y
+    mean_x = mean_x + t / nobs
+    ssqdm_x = ssqdm_x + (val - prev_mean) * (val - mean_x)
+    if prev_m2 * _INV_COND_TOL > ssqdm_x:  # possible catastrophic cancellation
+        unstable = True
+    return nobs, mean_x, ssqdm_x, compensation, unstable
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _remove_var(val, nobs, mean_x, ssqdm_x, compensation, unstable):
+    """pandas' ``remove_var``."""
+    if not np.isfinite(val):
+        return nobs, mean_x, ssqdm_x, compensation, unstable
+    prev_m2 = ssqdm_x
+    nobs = nobs - 1.0
+    if nobs != 0.0:
+        prev_mean = mean_x - compensation
+        y = val - compensation
+        t = y - mean_x
+        compensation = t + mean_x - y
+        mean_x = mean_x - t / nobs
+        ssqdm_x = ssqdm_x - (val - prev_mean) * (val - mean_x)
+        if prev_m2 * _INV_COND_TOL > ssqdm_x:
+            unstable = True
+    else:
+        mean_x = 0.0
+        ssqdm_x = 0.0
+        unstable = False
+    return nobs, mean_x, ssqdm_x, compensation, unstable
+
+
+@njit(cache=True, nogil=True)
+def _percent_rolling_std(returns, period, scale):
+    """100 * pandas' ``rolling(period).std(ddof=1)`` * scale (pandas' ``roll_var`` on a fixed
+    window, then ``zsqrt``; NaN until ``period`` finite values are in the window)."""
+    n = returns.shape[0]
+    out = np.empty(n)
+    nobs = 0.0
+    mean_x = 0.0
+    ssqdm_x = 0.0
+    add_comp = 0.0
+    remove_comp = 0.0
+    unstable = False
+    for i in range(n):
+        if i > 0:
+            if i >= period:
+                nobs, mean_x, ssqdm_x, remove_comp, unstable = _remove_var(
+                    returns[i - period], nobs, mean_x, ssqdm_x, remove_comp, unstable
+                )
+            nobs, mean_x, ssqdm_x, add_comp, unstable = _add_var(returns[i], nobs, mean_x, ssqdm_x, add_comp, unstable)
+        if i == 0 or unstable:  # the first window, or digits lost: sum the window afresh
+            nobs = 0.0
+            mean_x = 0.0
+            ssqdm_x = 0.0
+            add_comp = 0.0
+            remove_comp = 0.0
+            for j in range(max(0, i - period + 1), i + 1):
+                nobs, mean_x, ssqdm_x, add_comp, unstable = _add_var(returns[j], nobs, mean_x, ssqdm_x, add_comp, unstable)
+            unstable = False
+        if nobs >= period and nobs > 1.0:
+            var = ssqdm_x / (nobs - 1.0)
+            out[i] = 100.0 * (0.0 if var < 0.0 else np.sqrt(var)) * scale
+        else:
+            out[i] = np.nan
     return out
