@@ -5,7 +5,8 @@ where streak counts consecutive up closes (+1, +2, ...) or down closes (-1, -2, 
 unchanged close; RSI is Wilder's (TA-Lib ``RSI``); ROC1 is the one-bar percent change and its
 percent rank is the share (0-100) of the previous ``rank_period`` ROC1 values strictly below
 the current one (Connors' definition; TradingView counts <=). 0-100; NaN until rank_period + 1
-bars. Streak and percent rank: Numba kernels.
+bars. Streak with the one-bar change, percent rank and the average: Numba kernels around
+TA-Lib's RSI.
 """
 
 import numpy as np
@@ -14,19 +15,22 @@ from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import zones
-from modules.common.swings_sr import lag
 from modules.errors import ModuleConfigError
 
 
-@njit(cache=True, nogil=True)
-def _streak(close):
-    """Consecutive higher (+) / lower (-) closes, 0 on an unchanged (or NaN) close. Branchless
-    selects: the direction of a close is a coin toss, which a branch mispredicts half the time."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def _streak_and_change(close):
+    """Consecutive higher (+) / lower (-) closes, 0 on an unchanged (or NaN) close; and the
+    one-bar percent change 100 (close / previous close - 1) (NaN on the first bar, inf or NaN
+    after a zero close, as NumPy). Branchless selects: the direction of a close is a coin toss,
+    which a branch mispredicts half the time."""
     n = close.shape[0]
     streak = np.empty(n)
+    change = np.empty(n)
     run = 0.0
     if n:
         streak[0] = 0.0
+        change[0] = np.nan
     for t in range(1, n):
         up = close[t] > close[t - 1]
         down = close[t] < close[t - 1]
@@ -34,7 +38,17 @@ def _streak(close):
         longer_down = run - 1.0 if run < 0 else -1.0
         run = longer_up if up else (longer_down if down else 0.0)
         streak[t] = run
-    return streak
+        change[t] = 100.0 * (close[t] / close[t - 1] - 1.0)
+    return streak, change
+
+
+@njit(cache=True, nogil=True)
+def _mean_of_three(a, b, c):
+    """(a + b + c) / 3, summed left to right as NumPy's expression did."""
+    out = np.empty(a.shape[0])
+    for t in range(a.shape[0]):
+        out[t] = (a[t] + b[t] + c[t]) / 3.0
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -104,11 +118,9 @@ class ConnorsRSI(BaseModule):
 
     def compute(self, data, config):
         close = as_float(data, "close")
-        streak = _streak(close)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            roc = 100.0 * (close / lag(close) - 1.0)
+        streak, roc = _streak_and_change(close)
         rank = _percent_rank(roc, config["rank_period"])
-        crsi = (talib.RSI(close, config["rsi_period"]) + talib.RSI(streak, config["streak_period"]) + rank) / 3.0
+        crsi = _mean_of_three(talib.RSI(close, config["rsi_period"]), talib.RSI(streak, config["streak_period"]), rank)
         with np.errstate(invalid="ignore"):
             zone = zones(crsi, config["overbought"], config["oversold"])
         return {"value": crsi, "streak": streak, "percent_rank": rank, "zone": zone}

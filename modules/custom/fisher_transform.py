@@ -5,24 +5,38 @@ bars, v_t = 0.66 * ((m - lowest) / (highest - lowest) - 0.5) + 0.67 v_{t-1}, set
 beyond +/-0.99, and Fisher_t = 0.5 ln((1 + v_t) / (1 - v_t)) + 0.5 Fisher_{t-1}; the trigger
 is the previous bar's Fisher. Recursion starts at bar ``period - 1`` from v = Fisher = 0
 (earlier bars NaN); a zero-range window counts as mid-range (TradingView would emit NaN and
-restart). Unbounded but typically -3..3. Numba kernel.
+restart). Unbounded but typically -3..3. Numba kernels: the median, then Fisher with its
+trigger and trend codes in one pass.
 """
 
 import numpy as np
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare
-from modules.common.swings_sr import lag, rolling_max, rolling_min
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.swings_sr import rolling_max, rolling_min
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
+def _median(high, low):
+    out = np.empty(high.shape[0])
+    for t in range(high.shape[0]):
+        out[t] = (high[t] + low[t]) / 2.0
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _fisher(mid, highest, lowest, period):
+    """Fisher, then its trigger (the previous value) and the trend codes (0 Fisher > trigger,
+    1 below, 2 equal or NaN) in a second, branchless loop."""
     n = mid.shape[0]
-    fisher = np.full(n, np.nan)
+    fisher = np.empty(n)
+    trigger = np.empty(n)
+    trend = np.empty(n, dtype=np.int8)
+    start = min(period - 1, n)
+    fisher[:start] = np.nan
     value = 0.0
     prev = 0.0
-    for t in range(period - 1, n):
+    for t in range(start, n):
         span = highest[t] - lowest[t]
         position = (mid[t] - lowest[t]) / span - 0.5 if span > 0.0 else 0.0
         value = 0.66 * position + 0.67 * value
@@ -32,7 +46,15 @@ def _fisher(mid, highest, lowest, period):
             value = -0.999
         prev = 0.5 * np.log((1.0 + value) / (1.0 - value)) + 0.5 * prev
         fisher[t] = prev
-    return fisher
+    if n:
+        trigger[0] = np.nan
+        trend[0] = 2
+    for t in range(1, n):
+        current = fisher[t]
+        before = fisher[t - 1]
+        trigger[t] = before
+        trend[t] = 2 - 2 * np.int8(current > before) - np.int8(current < before)
+    return fisher, trigger, trend
 
 
 class FisherTransform(BaseModule):
@@ -54,10 +76,7 @@ class FisherTransform(BaseModule):
     )
 
     def compute(self, data, config):
-        mid = (as_float(data, "high") + as_float(data, "low")) / 2.0
+        mid = _median(as_float(data, "high"), as_float(data, "low"))
         n = config["period"]
-        fisher = _fisher(mid, rolling_max(mid, n), rolling_min(mid, n), n)
-        trigger = lag(fisher)
-        with np.errstate(invalid="ignore"):
-            trend = compare(fisher, trigger, ("bullish", "bearish", "neutral"))
-        return {"value": fisher, "trigger": trigger, "trend": trend}
+        fisher, trigger, trend = _fisher(mid, rolling_max(mid, n), rolling_min(mid, n), n)
+        return {"value": fisher, "trigger": trigger, "trend": labels_from_codes(trend, ("bullish", "bearish", "neutral"))}

@@ -1,0 +1,107 @@
+"""Second pass on mid-sized indicator modules (issue 19, "closer to the floor"): the same outputs,
+bit for bit, as the code they replaced.
+
+References: the module's previous ``compute`` kept verbatim (but for names) here or in
+``test_rewrites.py``, compared through ``calculate_arrays`` on that file's datasets (clean, gaps
+and NaN rows, short, ties) for the default config, the smallest and large periods and the
+parameters that change code paths.
+"""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from modules.base import as_float
+from modules.common.series import compare
+from modules.common.swings_sr import lag, rolling_max, rolling_min
+from modules.tests.test_rewrites import (
+    DATASETS,
+    assert_same_outputs,
+    connors_rsi_ref,
+    historical_volatility_ref,
+    random_bars,
+)
+
+
+# ---- historical_volatility: pandas rolling std -> a Numba port of pandas' roll_var ---------------
+HV_CONFIGS = [
+    {},
+    {"period": 2},
+    {"period": 3, "annualize": False},
+    {"period": 1000, "regime_period": 2},
+    {"period": 57, "trading_days": 365.25},
+]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", HV_CONFIGS)
+def test_historical_volatility_same_as_pandas(dataset, config):
+    assert_same_outputs("historical_volatility", DATASETS[dataset](), config, historical_volatility_ref)
+
+
+@pytest.mark.parametrize("period", [2, 3, 20])
+def test_historical_volatility_same_through_flat_runs_zeros_and_infs(period):
+    """Runs of unchanged closes (zero returns: pandas recomputes the window when its variance
+    collapses), zero closes (log 0 = -inf, x / 0 = inf: missing to pandas) and NaN closes."""
+    data = random_bars(4000, 11, nan_rows=30, gaps=5)
+    close = data["close"].to_numpy(copy=True)
+    close[500:700] = 100.0
+    close[1500:1540] = close[1499]
+    close[[900, 901, 2500, 3100]] = 0.0
+    close[2000:2003] = np.inf
+    close[3000:3500] = np.round(close[3000:3500], 0)
+    data["close"] = close
+    assert_same_outputs("historical_volatility", data, {"period": period}, historical_volatility_ref)
+
+
+# ---- connors_rsi: the one-bar change and the final average fused into Numba passes ---------------
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize(
+    "config", [{}, {"rsi_period": 2, "streak_period": 2, "rank_period": 2}, {"rank_period": 1000, "rsi_period": 100}]
+)
+def test_connors_rsi_same_as_before(dataset, config):
+    assert_same_outputs("connors_rsi", DATASETS[dataset](), config, connors_rsi_ref)
+
+
+def test_connors_rsi_same_as_before_through_a_zero_close():
+    data = random_bars(500, 12)
+    close = data["close"].to_numpy(copy=True)
+    close[[100, 101, 300]] = 0.0  # x / 0 = inf, 0 / 0 = NaN in the one-bar change
+    data["close"] = close
+    assert_same_outputs("connors_rsi", data, {"rank_period": 5}, connors_rsi_ref)
+
+
+# ---- fisher_transform: median, trigger and trend labels fused into the Numba kernels -------------
+@njit
+def _fisher_before(mid, highest, lowest, period):
+    n = mid.shape[0]
+    fisher = np.full(n, np.nan)
+    value = 0.0
+    prev = 0.0
+    for t in range(period - 1, n):
+        span = highest[t] - lowest[t]
+        position = (mid[t] - lowest[t]) / span - 0.5 if span > 0.0 else 0.0
+        value = 0.66 * position + 0.67 * value
+        if value > 0.99:
+            value = 0.999
+        elif value < -0.99:
+            value = -0.999
+        prev = 0.5 * np.log((1.0 + value) / (1.0 - value)) + 0.5 * prev
+        fisher[t] = prev
+    return fisher
+
+
+def fisher_transform_ref(data, config):
+    mid = (as_float(data, "high") + as_float(data, "low")) / 2.0
+    n = config["period"]
+    fisher = _fisher_before(mid, rolling_max(mid, n), rolling_min(mid, n), n)
+    trigger = lag(fisher)
+    with np.errstate(invalid="ignore"):
+        trend = compare(fisher, trigger, ("bullish", "bearish", "neutral"))
+    return {"value": fisher, "trigger": trigger, "trend": trend}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", [{}, {"period": 2}, {"period": 7}, {"period": 500}])
+def test_fisher_transform_same_as_before(dataset, config):
+    assert_same_outputs("fisher_transform", DATASETS[dataset](), config, fisher_transform_ref)
