@@ -79,4 +79,5 @@ class FisherTransform(BaseModule):
         mid = _median(as_float(data, "high"), as_float(data, "low"))
         n = config["period"]
         fisher, trigger, trend = _fisher(mid, rolling_max(mid, n), rolling_min(mid, n), n)
-        return {"value": fisher, "trigger": trigger, "trend": labels_from_codes(trend, ("bullish", "bearish", "neutral"))}
+        trend_labels = labels_from_codes(trend, ("bullish", "bearish", "neutral"))
+        return {"value": fisher, "trigger": trigger, "trend": trend_labels}

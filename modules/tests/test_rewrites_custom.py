@@ -22,7 +22,6 @@ from modules.tests.test_rewrites import (
     random_bars,
 )
 
-
 # ---- historical_volatility: pandas rolling std -> a Numba port of pandas' roll_var ---------------
 HV_CONFIGS = [
     {},

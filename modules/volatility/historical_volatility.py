@@ -185,7 +185,9 @@ def _percent_rolling_std(returns, period, scale):
             add_comp = 0.0
             remove_comp = 0.0
             for j in range(max(0, i - period + 1), i + 1):
-                nobs, mean_x, ssqdm_x, add_comp, unstable = _add_var(returns[j], nobs, mean_x, ssqdm_x, add_comp, unstable)
+                nobs, mean_x, ssqdm_x, add_comp, unstable = _add_var(
+                    returns[j], nobs, mean_x, ssqdm_x, add_comp, unstable
+                )
             unstable = False
         if nobs >= period and nobs > 1.0:
             var = ssqdm_x / (nobs - 1.0)
