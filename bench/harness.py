@@ -153,7 +153,8 @@ class BenchPlatform:
                 out[int(entry.name)] = (role, used / tick)
         return out
 
-    def start(self, workers: int, **env) -> None:
+    def start(self, workers: int, processes: int = 1, **env) -> None:
+        """gunicorn and ``workers`` Celery workers of ``processes`` pool processes each."""
         self.start_redis()
         e = self.env(**env)
         # the processes write to their own copies of the descriptor: ours is closed once they are started
@@ -193,7 +194,7 @@ class BenchPlatform:
                             "-A",
                             "qm_platform",
                             "worker",
-                            "--concurrency=1",
+                            f"--concurrency={processes}",
                             "--without-gossip",
                             "--without-mingle",
                             "-n",

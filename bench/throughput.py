@@ -12,9 +12,11 @@ process spent per run (HTTP, workers, PostgreSQL, Redis: read from /proc before 
 batch), from which the scaling table follows: what one host of N workers does, and how many
 hosts one PostgreSQL and one Redis serve before they saturate.
 
-    python3 bench/throughput.py [--runs 300] [--pdf-runs 300] [--workers 2] [--scaling]
+    python3 bench/throughput.py [--runs 300] [--pdf-runs 300] [--workers 2] [--scaling] [--processes 2]
 
-``--scaling`` adds a batch on 1 worker. It creates (and drops) the PostgreSQL database
+``--scaling`` adds a batch on 1 worker; ``--processes N`` one on the same workers with N pool
+processes each (a worker's run waits on PostgreSQL for part of its time, which another process
+can compute in). It creates (and drops) the PostgreSQL database
 ``qm_bench`` and starts a Redis server of its own on port 6390 (so its CPU time is the bench's
 alone; the machine's PostgreSQL is shared, so only the backends of ``qm_bench`` are counted).
 """
@@ -210,20 +212,22 @@ def single(platform: BenchPlatform, token: str, n: int, offset: int) -> dict:
     return {"p50": statistics.median(latencies), "p95": sorted(latencies)[int(0.95 * (n - 1))]}
 
 
-def measure(platform: BenchPlatform, token: str, render_pdf: bool, n: int, offset: int, workers: int) -> list:
-    """The rows of one platform: ``n`` distinct runs (and, without PDF, the same again from the cache)."""
+def measure(
+    platform: BenchPlatform, token: str, render_pdf: bool, n: int, offset: int, workers: int, processes: int = 1
+) -> list:
+    """The rows of one platform: ``n`` distinct runs (and, without PDF, the same again from the cache),
+    on ``workers`` Celery workers of ``processes`` pool processes each."""
     rows = []
-    platform.start(workers, QM_RENDER_PDF=int(render_pdf))
+    platform.start(workers, processes, QM_RENDER_PDF=int(render_pdf))
+    who = f"{workers} worker(s)" + (f" × {processes} processes" if processes > 1 else "")
     try:
         single(platform, token, 1, offset + 90_000)  # warm: data into storage, Chromium started
         idle = single(platform, token, 10, offset + 90_001)
         result = batch(platform, token, [body(offset + i) for i in range(n)])
-        rows.append(
-            (f"{n} distinct runs, {'with PDF' if render_pdf else 'without PDF'}, {workers} worker(s)", result, idle)
-        )
+        rows.append((f"{n} distinct runs, {'with PDF' if render_pdf else 'without PDF'}, {who}", result, idle))
         if not render_pdf:
             cached = batch(platform, token, [body(offset + i) for i in range(n)])
-            rows.append((f"{n} repeated runs, cache on, {workers} worker(s)", cached, None))
+            rows.append((f"{n} repeated runs, cache on, {who}", cached, None))
     finally:
         platform.stop()
     return rows
@@ -236,6 +240,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scaling", action="store_true", help="also a batch on 1 worker (the scaling table)")
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also the no-PDF batch on the same workers with N pool processes each (--concurrency=N): "
+        "more processes than cores overlap one run's database waits with another's computing",
+    )
+    parser.add_argument(
         "--baseline", metavar="GIT_REF", help="run each batch on that commit's code too, in turns (A/B in one run)"
     )
     args = parser.parse_args()
@@ -245,16 +257,18 @@ def main() -> None:
         base = BenchPlatform("throughput-base", db="qm_bench_base", redis_db=12, port=8767, redis_port=6391, root=tree)
         platforms.insert(0, (f"baseline {args.baseline}", base))
     tokens = {name: platform.setup_database() for name, platform in platforms}
-    plan = [(False, args.runs, 0, args.workers)]
+    plan = [(False, args.runs, 0, args.workers, 1)]
     if args.scaling:
-        plan.append((False, args.runs, 200_000, 1))
+        plan.append((False, args.runs, 200_000, 1, 1))
+    if args.processes > 1:
+        plan.append((False, args.runs, 300_000, args.workers, args.processes))
     if args.pdf_runs:
-        plan.append((True, args.pdf_runs, 100_000, args.workers))
+        plan.append((True, args.pdf_runs, 100_000, args.workers, 1))
     rows, breakdowns = [], []
     try:
-        for render_pdf, n, offset, workers in plan:
+        for render_pdf, n, offset, workers, processes in plan:
             for name, platform in platforms:
-                measured = measure(platform, tokens[name], render_pdf, n, offset, workers)
+                measured = measure(platform, tokens[name], render_pdf, n, offset, workers, processes)
                 rows += [(name, *row) for row in measured]
                 if name == "this tree":
                     breakdowns.append(measured[0][:2])
