@@ -8,6 +8,7 @@ parameters that change code paths.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 from numba import njit
 
@@ -20,6 +21,7 @@ from modules.tests.test_rewrites import (
     connors_rsi_ref,
     historical_volatility_ref,
     random_bars,
+    vwap_ref,
 )
 
 # ---- historical_volatility: pandas rolling std -> a Numba port of pandas' roll_var ---------------
@@ -104,3 +106,96 @@ def fisher_transform_ref(data, config):
 @pytest.mark.parametrize("config", [{}, {"period": 2}, {"period": 7}, {"period": 500}])
 def test_fisher_transform_same_as_before(dataset, config):
     assert_same_outputs("fisher_transform", DATASETS[dataset](), config, fisher_transform_ref)
+
+
+# ---- vwap: sessions worked out in the VWAP kernel from the index's own integers ------------------
+VWAP_CONFIGS = [
+    {},
+    {"anchor": "week", "session_start_hour": 22, "band_mult": 1.5},
+    {"session_start_hour": 13},
+    {"anchor": "week", "session_start_hour": 5},
+]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", VWAP_CONFIGS)
+def test_vwap_same_as_before(dataset, config):
+    assert_same_outputs("vwap", DATASETS[dataset](), config, vwap_ref)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("config", VWAP_CONFIGS)
+def test_vwap_same_as_before_for_every_index_unit_and_before_the_epoch(unit, config):
+    data = random_bars(4000, 13, nan_rows=10, gaps=25)
+    index = pd.DatetimeIndex(data.index)
+    for shifted in (index, index - pd.Timedelta(days=20000)):  # floor division below zero
+        frame = data.set_axis(shifted.as_unit(unit).tz_convert("America/New_York"))
+        assert_same_outputs("vwap", frame, config, vwap_ref)
+
+
+# ---- heikin_ashi_trend: the candle kernel without branches ---------------------------------------
+@njit(inline="always")
+def _ha_maximum(a, b):
+    """``np.maximum`` of two floats: NaN if either is NaN."""
+    return a if a >= b or np.isnan(a) else b
+
+
+@njit(inline="always")
+def _ha_minimum(a, b):
+    """``np.minimum`` of two floats: NaN if either is NaN."""
+    return a if a <= b or np.isnan(a) else b
+
+
+@njit
+def _ha_candles_before(open_, high, low, close, confirm):
+    """Every output in one pass over the bars: HA open/high/low/close, the signed streak,
+    ``strong`` and the trend codes (0 bullish, 1 bearish, 2 neutral)."""
+    n = open_.shape[0]
+    ha_open = np.empty(n)
+    ha_high = np.empty(n)
+    ha_low = np.empty(n)
+    ha_close = np.empty(n)
+    streak = np.empty(n)
+    strong = np.empty(n, dtype=np.bool_)
+    trend = np.empty(n, dtype=np.int8)
+    prev_sign = 0
+    run = 0
+    for t in range(n):
+        c = (open_[t] + high[t] + low[t] + close[t]) / 4.0
+        o = (open_[0] + close[0]) / 2.0 if t == 0 else (ha_open[t - 1] + ha_close[t - 1]) / 2.0
+        h = _ha_maximum(high[t], _ha_maximum(o, c))
+        lo = _ha_minimum(low[t], _ha_minimum(o, c))
+        sign = 1 if c - o > 0.0 else (-1 if c - o < 0.0 else 0)  # 0 for a doji or NaN
+        run = run + 1 if t > 0 and sign == prev_sign else 1
+        prev_sign = sign
+        s = float(run * sign)
+        ha_open[t] = o
+        ha_high[t] = h
+        ha_low[t] = lo
+        ha_close[t] = c
+        streak[t] = s
+        strong[t] = (sign > 0 and lo >= o) or (sign < 0 and h <= o)
+        trend[t] = 0 if s >= confirm else (1 if s <= -confirm else 2)
+    return ha_open, ha_high, ha_low, ha_close, streak, strong, trend
+
+
+def heikin_ashi_trend_ref(data, config):
+    open_, high, low, close = (as_float(data, column) for column in ("open", "high", "low", "close"))
+    ha_open, ha_high, ha_low, ha_close, streak, strong, trend = _ha_candles_before(
+        open_, high, low, close, config["confirm"]
+    )
+    return {
+        "trend": np.array(("bullish", "bearish", "neutral"))[trend],
+        "streak": streak,
+        "strong": strong,
+        "ha_open": ha_open,
+        "ha_high": ha_high,
+        "ha_low": ha_low,
+        "ha_close": ha_close,
+    }
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", [{}, {"confirm": 2}, {"confirm": 50}])
+def test_heikin_ashi_trend_same_as_before(dataset, config):
+    assert_same_outputs("heikin_ashi_trend", DATASETS[dataset](), config, heikin_ashi_trend_ref)

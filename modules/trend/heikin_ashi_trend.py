@@ -17,20 +17,22 @@ from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
 
 @njit(cache=True, nogil=True, inline="always")
 def _maximum(a, b):
-    """``np.maximum`` of two floats: NaN if either is NaN."""
-    return a if a >= b or np.isnan(a) else b
+    """``np.maximum`` of two floats: NaN if either is NaN (a select, no branch)."""
+    return a if (a >= b) | (a != a) else b
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _minimum(a, b):
-    """``np.minimum`` of two floats: NaN if either is NaN."""
-    return a if a <= b or np.isnan(a) else b
+    """``np.minimum`` of two floats: NaN if either is NaN (a select, no branch)."""
+    return a if (a <= b) | (a != a) else b
 
 
 @njit(cache=True, nogil=True)
 def _candles(open_, high, low, close, confirm):
     """Every output in one pass over the bars: HA open/high/low/close, the signed streak,
-    ``strong`` and the trend codes (0 bullish, 1 bearish, 2 neutral)."""
+    ``strong`` and the trend codes (0 bullish, 1 bearish, 2 neutral). Branchless: flags as
+    integers and bitwise ``&``/``|`` (a candle's colour is a coin toss, which a branch
+    mispredicts half the time); the HA open from the previous candle kept in registers."""
     n = open_.shape[0]
     ha_open = np.empty(n)
     ha_high = np.empty(n)
@@ -39,15 +41,17 @@ def _candles(open_, high, low, close, confirm):
     streak = np.empty(n)
     strong = np.empty(n, dtype=np.bool_)
     trend = np.empty(n, dtype=np.int8)
-    prev_sign = 0
-    run = 0
+    prev_sign = np.int64(0)
+    run = np.int64(0)
+    o = 0.0
+    c = 0.0
     for t in range(n):
+        o = (open_[0] + close[0]) / 2.0 if t == 0 else (o + c) / 2.0  # the previous candle's o, c
         c = (open_[t] + high[t] + low[t] + close[t]) / 4.0
-        o = (open_[0] + close[0]) / 2.0 if t == 0 else (ha_open[t - 1] + ha_close[t - 1]) / 2.0
         h = _maximum(high[t], _maximum(o, c))
         lo = _minimum(low[t], _minimum(o, c))
-        sign = 1 if c - o > 0.0 else (-1 if c - o < 0.0 else 0)  # 0 for a doji or NaN
-        run = run + 1 if t > 0 and sign == prev_sign else 1
+        sign = np.int64(c - o > 0.0) - np.int64(c - o < 0.0)  # 0 for a doji or NaN
+        run = run * np.int64((sign == prev_sign) & (t > 0)) + 1
         prev_sign = sign
         s = float(run * sign)
         ha_open[t] = o
@@ -55,8 +59,8 @@ def _candles(open_, high, low, close, confirm):
         ha_low[t] = lo
         ha_close[t] = c
         streak[t] = s
-        strong[t] = (sign > 0 and lo >= o) or (sign < 0 and h <= o)
-        trend[t] = 0 if s >= confirm else (1 if s <= -confirm else 2)
+        strong[t] = ((sign > 0) & (lo >= o)) | ((sign < 0) & (h <= o))
+        trend[t] = 2 - 2 * np.int8(s >= confirm) - np.int8(s <= -confirm)  # confirm >= 1: not both
     return ha_open, ha_high, ha_low, ha_close, streak, strong, trend
 
 

@@ -8,21 +8,35 @@ Monday session (Monday at that hour; Sunday for hours >= 12, the FX convention, 
 22:00). Sums reset at each session start; bars before any volume in a session are NaN.
 Weighted mean/variance use West's (1979) incremental update (numerically stable). Price units.
 Reference: Berkowitz, Logue & Noser, "The Total Cost of Transactions on the NYSE", 1988.
+Sessions as ``modules.common.swings_sr.session_ids``, worked out bar by bar in the VWAP kernel
+from the index's own integers (no nanosecond copy of the index, no array of session ids).
 """
 
 import numpy as np
+import pandas as pd
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import band_position, compare
-from modules.common.swings_sr import session_ids
+from modules.errors import ModuleDataError
+
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def utc_ticks(data: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """The index's integers (UTC, in its own unit, no copy) and how many make a second."""
+    index = data.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
+    return index.asi8, _TICKS_PER_SECOND[index.unit]
 
 
 @njit(cache=True, nogil=True)
-def _session_vwap(high, low, close, volume, session, band_mult):
+def _session_vwap(high, low, close, volume, ticks, per_second, start_hour, week, band_mult):
     """VWAP of the typical price (H+L+C)/3 since the session start (weighted running mean and
     variance), and the bands VWAP +/- band_mult * weighted std dev; NaN until the session has
-    volume."""
+    volume. Session of a bar: ``session_ids``' day or week number from its ``ticks``
+    (``per_second`` a second), integer floor divisions as there."""
     n = close.shape[0]
     mean_out = np.empty(n)
     upper = np.empty(n)
@@ -30,11 +44,16 @@ def _session_vwap(high, low, close, volume, session, band_mult):
     weight = 0.0
     mean = 0.0
     m2 = 0.0
+    named = 1 if start_hour >= 12 else 0
+    previous = 0
     for i in range(n):
-        if i == 0 or session[i] != session[i - 1]:
+        day = (ticks[i] // per_second - start_hour * 3600) // 86400
+        session = (day + named + 3) // 7 if week else day
+        if i == 0 or session != previous:
             weight = 0.0
             mean = 0.0
             m2 = 0.0
+        previous = session
         w = volume[i]
         if w > 0.0:
             price = (high[i] + low[i] + close[i]) / 3.0
@@ -98,8 +117,18 @@ class VWAP(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        session = session_ids(data, config["session_start_hour"], config["anchor"])
-        vwap, upper, lower = _session_vwap(high, low, close, as_float(data, "volume"), session, config["band_mult"])
+        ticks, per_second = utc_ticks(data)
+        vwap, upper, lower = _session_vwap(
+            high,
+            low,
+            close,
+            as_float(data, "volume"),
+            ticks,
+            per_second,
+            config["session_start_hour"],
+            config["anchor"] == "week",
+            config["band_mult"],
+        )
         return {
             "value": vwap,
             "upper": upper,
