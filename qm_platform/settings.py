@@ -223,6 +223,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's LOGGING (run ids, JSON
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes every database connection before and after each task unless this
+# is set: a new PostgreSQL connection (a backend process started, authenticated and ended) for
+# every run. Set, a task keeps its process's connection as a web request keeps its thread's:
+# Django's close_old_connections before and after each task (workers.signals) closes it once
+# CONN_MAX_AGE has passed or after an error, and the fix-up closes it outright every this many tasks.
+CELERY_DB_REUSE_MAX = env_int("QM_DB_REUSE_MAX", 1000, min_value=0)
 CELERY_TASK_SOFT_TIME_LIMIT = QM_TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = QM_TASK_TIME_LIMIT
 CELERY_TASK_SERIALIZER = "json"

@@ -1,12 +1,20 @@
 """Worker process hooks: warm the engine when a pool process starts, dispatch runs that never
-reached the broker when the worker is ready, close the warm Chromium when a process exits."""
+reached the broker when the worker is ready, keep or close a task's database connection as
+Django does a request's, close the warm Chromium when a process exits."""
 
 import gc
 import logging
 import threading
 import time
 
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 logger = logging.getLogger("qm.workers")
 
@@ -82,6 +90,21 @@ def _build_data_manager() -> None:
         get_data_manager()
     except Exception:  # a run builds it again and reports what is wrong
         logger.exception("building the data manager at start-up failed")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(task=None, **_kwargs) -> None:
+    """Before and after each task, what Django does around each request: close the process's
+    database connections that are past CONN_MAX_AGE, broken by an error, or left in a transaction,
+    and keep the others for the next task (settings.CELERY_DB_REUSE_MAX: Celery's fix-up no longer
+    closes them all). Not for a task run eagerly: it runs inside its caller's connection and
+    transaction."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_shutdown.connect

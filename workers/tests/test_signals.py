@@ -7,13 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 
 from backtests import services
-from backtests.models import BacktestRun
+from backtests.models import BacktestRun, RunStatus
 from backtests.tasks import dispatch_queued_runs
 from backtests.tests.factories import v4_body
 from conftest import ROOT, flush_broker
@@ -74,3 +76,43 @@ def test_the_start_up_sweep_is_sent_as_a_task_and_dispatches_a_run_saved_a_momen
     assert dispatch_queued_runs(older_than_seconds=0) == 1  # what that task does
     assert BacktestRun.objects.get(id=run.id).dispatched_at is not None
     assert sorted(_sent_tasks()) == ["backtests.tasks.dispatch_queued_runs", "backtests.tasks.run_backtest_task"]
+
+
+def _sessions() -> int:
+    """Sessions PostgreSQL has counted for the test database (``pg_stat_database.sessions``),
+    waiting out its statistics' flush interval (about a second) first."""
+    time.sleep(2.5)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _run_and_wait(user, body: dict, timeout: float = 90) -> BacktestRun:
+    run = services.backtest_submit(user=user, body=body)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run.id} still {run.status}")
+
+
+@pytest.mark.e2e
+def test_a_workers_runs_share_one_database_connection_and_a_dropped_one_is_replaced(celery_worker_process, alice):
+    assert _run_and_wait(alice, v4_body(exit__takeProfit=2.1)).status == RunStatus.SUCCEEDED  # connected
+    before = _sessions()
+    for k in range(5):
+        assert _run_and_wait(alice, v4_body(exit__takeProfit=2.2 + k / 10)).status == RunStatus.SUCCEEDED
+    # Celery's fix-up alone closed the connection before and after each task: 10 sessions
+    assert _sessions() - before <= 1
+    # a connection the server ended between two tasks (a restart, an idle timeout): the next task
+    # fails on it once, Django closes it after that failure, and the task's retry reconnects
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    run = _run_and_wait(alice, v4_body(exit__takeProfit=3.1))
+    assert run.status == RunStatus.SUCCEEDED and run.trade_count > 0
