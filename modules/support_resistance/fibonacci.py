@@ -8,8 +8,9 @@ Levels sit at the ratios 0.236, 0.382, 0.5, 0.618, 0.786 of the leg measured bac
 end: up leg H - r (H - L), down leg L + r (H - L). ``retracement`` is how far the close has
 given back the leg, as a fraction: 0 at the leg's end, 1 at its start, < 0 beyond the end,
 > 1 beyond the start. Price units otherwise. NaN / "neutral" until both swings exist or when
-H <= L. Numba: one sequential pass carries the last swings forward, a second computes the
-levels. Ratios as in Robert Fischer, "Fibonacci Applications and Strategies for Traders" (1993).
+H <= L. Numba: one pass over blocks of bars carries the last swings forward, then computes the
+block's levels into arrays allocated by NumPy. Ratios as in Robert Fischer, "Fibonacci
+Applications and Strategies for Traders" (1993).
 """
 
 import numpy as np
@@ -24,19 +25,18 @@ LEVEL_RATIOS = np.array(RATIOS)
 assert len(ZONE_EDGES) == 6 and len(LEVEL_RATIOS) == 5  # _fib unrolls the edges and the levels
 
 
-@njit(cache=True, nogil=True)
-def _legs(high, low, left, right):
-    """Sequential part: last confirmed swing high / low per bar and whether the leg is up.
+@njit(cache=True, nogil=True, error_model="numpy")
+def _legs(high, low, close, left, right, edges, ratios, swing_high, swing_low, retracement, direction, zone, levels):
+    """Sequential part: last confirmed swing high / low per bar and whether the leg is up; each
+    block of bars then goes through :func:`_fib` while in cache (one pass over the bars).
 
     Bar ``i = t - right`` is tested as a swing at bar ``t`` (the same tests as
     :func:`modules.common.swings_sr.is_swing_high` / ``is_swing_low``, without early exits).
     The tests run over blocks of bars with the neighbour as the outer loop, so the comparisons
     read contiguous memory and vectorise; the swings are then taken in bar order."""
     n = high.shape[0]
-    swing_high = np.empty(n)
-    swing_low = np.empty(n)
-    up = np.empty(n, dtype=np.bool_)
     block = 4096
+    up = np.empty(block, dtype=np.bool_)
     found_high = np.empty(block, dtype=np.bool_)
     found_low = np.empty(block, dtype=np.bool_)
     last_high = np.nan
@@ -79,25 +79,49 @@ def _legs(high, low, left, right):
                 is_up = found_high[k]  # a high and a low on the same bar count as an up leg
             swing_high[start + k] = last_high
             swing_low[start + k] = last_low
-            up[start + k] = is_up
-    return swing_high, swing_low, up
+            up[k] = is_up
+        stop = start + m
+        _fib(
+            close[start:stop],
+            swing_high[start:stop],
+            swing_low[start:stop],
+            up[:m],
+            edges,
+            ratios,
+            retracement[start:stop],
+            direction[start:stop],
+            zone[start:stop],
+            levels[0][start:stop],
+            levels[1][start:stop],
+            levels[2][start:stop],
+            levels[3][start:stop],
+            levels[4][start:stop],
+        )
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fib(close, swing_high, swing_low, up, edges, ratios):
-    """Per-bar part (branchless, vectorised): retracement, direction and zone codes, and the 5
-    levels end - ratio * move of the leg (its end and signed size, NaN without a valid leg).
-    ``edges`` are the 6 ascending zone edges, ``ratios`` the 5 level ratios."""
+def _fib(
+    close,
+    swing_high,
+    swing_low,
+    up,
+    edges,
+    ratios,
+    retracement,
+    direction,
+    zone,
+    level_0,
+    level_1,
+    level_2,
+    level_3,
+    level_4,
+):
+    """Per-bar part (branchless, vectorised): retracement, direction (0 up, 1 down, 2 neutral)
+    and zone codes (index into ZONES), and the 5 levels end - ratio * move of the leg (its end
+    and signed size, NaN without a valid leg). ``edges`` are the 6 ascending zone edges,
+    ``ratios`` the 5 level ratios."""
     n = close.shape[0]
-    level_0 = np.empty(n)
-    level_1 = np.empty(n)
-    level_2 = np.empty(n)
-    level_3 = np.empty(n)
-    level_4 = np.empty(n)
     r0, r1, r2, r3, r4 = ratios[0], ratios[1], ratios[2], ratios[3], ratios[4]
-    retracement = np.empty(n)
-    direction = np.empty(n, dtype=np.int8)  # 0 up, 1 down, 2 neutral
-    zone = np.empty(n, dtype=np.int8)  # index into ZONES
     e0, e1, e2, e3, e4, e5 = edges[0], edges[1], edges[2], edges[3], edges[4], edges[5]
     for t in range(n):
         high = swing_high[t]
@@ -125,7 +149,6 @@ def _fib(close, swing_high, swing_low, up, edges, ratios):
             + np.int8(r >= e5)
         )  # edges at or below r
         zone[t] = 7 if r > 1.0 else (code if r == r else 8)
-    return retracement, direction, zone, (level_0, level_1, level_2, level_3, level_4)
 
 
 class Fibonacci(BaseModule):
@@ -173,9 +196,28 @@ class Fibonacci(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        swing_high, swing_low, up = _legs(high, low, config["left"], config["right"])
-        retracement, direction, zone, levels = _fib(close, swing_high, swing_low, up, ZONE_EDGES, LEVEL_RATIOS)
-        out = {"retracement": retracement, "swing_high": swing_high, "swing_low": swing_low}
+        # the outputs are allocated by NumPy, which backs large arrays with huge pages (fewer
+        # page faults than arrays allocated in a Numba kernel), and filled in one pass
+        n = len(close)
+        swing_high, swing_low, retracement = np.empty(n), np.empty(n), np.empty(n)
+        levels = tuple(np.empty(n) for _ in RATIOS)
+        direction, zone = np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int8)
+        _legs(
+            high,
+            low,
+            close,
+            config["left"],
+            config["right"],
+            ZONE_EDGES,
+            LEVEL_RATIOS,
+            swing_high,
+            swing_low,
+            retracement,
+            direction,
+            zone,
+            levels,
+        )
+        out: dict = {"retracement": retracement, "swing_high": swing_high, "swing_low": swing_low}
         for r, level in zip(RATIOS, levels, strict=True):
             out[f"level_{round(r * 1000):03d}"] = level
         out["direction"] = labels_from_codes(direction, ("up", "down", "neutral"))

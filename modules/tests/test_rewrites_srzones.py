@@ -15,7 +15,7 @@ from numba import njit
 from modules.base import as_float
 from modules.common.swings_sr import confirmed_swing_events, confirmed_swings, rolling_max, rolling_min
 
-from .test_rewrites import DATASETS, assert_same_outputs, random_bars
+from .test_rewrites import DATASETS, assert_same_outputs, fibonacci_ref, random_bars
 
 
 # ---- swings (modules.common.swings_sr) ------------------------------------------------------
@@ -245,3 +245,14 @@ def test_sr_zones_same_as_before_on_flat_prices():
     data[["open", "high", "low", "close"]] = grid
     for config in ({}, {"zone_width": 0.05, "min_touches": 1, "left": 1, "right": 1}):
         assert_same_outputs("sr_zones", data, config, sr_zones_ref)
+
+
+# ---- fibonacci: one pass over blocks, outputs allocated by NumPy -------------------------------
+@pytest.mark.parametrize("dataset", [*DATASETS, "three_blocks"])
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"left": 1, "right": 1}, {"left": 100, "right": 100}, {"left": 3, "right": 20}, {"left": 20, "right": 1}],
+)
+def test_fibonacci_same_as_before(dataset, config):
+    data = random_bars(9000, 5, nan_rows=30, gaps=5) if dataset == "three_blocks" else DATASETS[dataset]()
+    assert_same_outputs("fibonacci", data, config, fibonacci_ref)
