@@ -42,18 +42,22 @@ class ElderRay(BaseModule):
 def _elder_ray(high, low, ema):
     """Bull power (high - EMA), bear power (low - EMA) and the setup code: 0 buy (EMA rising,
     bear power negative and rising), 1 sell (EMA falling, bull power positive and falling),
-    2 neutral (and on the first bar)."""
+    2 neutral (and on the first bar). Branchless (bitwise ``&`` on the flags): the setups are
+    coin tosses that branches mispredict."""
     n = ema.shape[0]
     bull = np.empty(n)
     bear = np.empty(n)
     signal = np.empty(n, dtype=np.int8)
-    for t in range(n):
-        bull[t] = high[t] - ema[t]
-        bear[t] = low[t] - ema[t]
-        if t == 0:
-            signal[t] = 2
-            continue
-        buy = ema[t] > ema[t - 1] and bear[t] < 0 and bear[t] > bear[t - 1]
-        sell = ema[t] < ema[t - 1] and bull[t] > 0 and bull[t] < bull[t - 1]
-        signal[t] = 0 if buy else (1 if sell else 2)
+    if n:
+        bull[0] = high[0] - ema[0]
+        bear[0] = low[0] - ema[0]
+        signal[0] = 2
+    for t in range(1, n):
+        bull_t = high[t] - ema[t]
+        bear_t = low[t] - ema[t]
+        bull[t] = bull_t
+        bear[t] = bear_t
+        buy = (ema[t] > ema[t - 1]) & (bear_t < 0) & (bear_t > bear[t - 1])
+        sell = (ema[t] < ema[t - 1]) & (bull_t > 0) & (bull_t < bull[t - 1])
+        signal[t] = 2 - 2 * np.int8(buy) - np.int8(sell)  # never both: the EMA rises or falls
     return bull, bear, signal

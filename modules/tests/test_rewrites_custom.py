@@ -19,6 +19,7 @@ from modules.tests.test_rewrites import (
     DATASETS,
     assert_same_outputs,
     connors_rsi_ref,
+    elder_ray_ref,
     historical_volatility_ref,
     random_bars,
     vwap_ref,
@@ -199,3 +200,10 @@ def heikin_ashi_trend_ref(data, config):
 @pytest.mark.parametrize("config", [{}, {"confirm": 2}, {"confirm": 50}])
 def test_heikin_ashi_trend_same_as_before(dataset, config):
     assert_same_outputs("heikin_ashi_trend", DATASETS[dataset](), config, heikin_ashi_trend_ref)
+
+
+# ---- elder_ray: the setup codes without branches -------------------------------------------------
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", [{}, {"period": 1}, {"period": 2}, {"period": 200}])
+def test_elder_ray_same_as_before(dataset, config):
+    assert_same_outputs("elder_ray", DATASETS[dataset](), config, elder_ray_ref)
