@@ -19,6 +19,7 @@ from modules.tests.test_rewrites import (
     DATASETS,
     assert_same_outputs,
     connors_rsi_ref,
+    donchian_channels_ref,
     elder_ray_ref,
     historical_volatility_ref,
     random_bars,
@@ -207,3 +208,10 @@ def test_heikin_ashi_trend_same_as_before(dataset, config):
 @pytest.mark.parametrize("config", [{}, {"period": 1}, {"period": 2}, {"period": 200}])
 def test_elder_ray_same_as_before(dataset, config):
     assert_same_outputs("elder_ray", DATASETS[dataset](), config, elder_ray_ref)
+
+
+# ---- donchian_channels: breakout codes against the previous bar's channel in place -----------------
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("config", [{}, {"period": 1}, {"period": 2}, {"period": 1000}])
+def test_donchian_channels_same_as_before(dataset, config):
+    assert_same_outputs("donchian_channels", DATASETS[dataset](), config, donchian_channels_ref)

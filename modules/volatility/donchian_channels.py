@@ -5,14 +5,15 @@ middle = (upper + lower) / 2; price units, TA-Lib ``MAX``/``MIN``. ``percent`` =
 / (upper - lower), 0..1 (0.5 on a flat channel). ``breakout`` compares the close with the
 channel of the *previous* ``period`` bars (the Turtle rule "close beyond the N-bar high"):
 "up" above its upper, "down" below its lower, else "inside". NaN / "neutral" during warm-up.
+Numba kernels for the channel's derived outputs and for ``breakout`` (``band_position``'s codes
+against the channel one bar back, read in place instead of from lagged copies).
 """
 
 import numpy as np
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import band_position
-from modules.common.swings_sr import lag, rolling_max, rolling_min
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.swings_sr import rolling_max, rolling_min
 
 
 class DonchianChannels(BaseModule):
@@ -46,7 +47,9 @@ class DonchianChannels(BaseModule):
             "middle": middle,
             "lower": lower,
             "width": width,
-            "breakout": lambda: band_position(close, lag(upper), lag(lower), ("up", "down", "inside", "neutral")),
+            "breakout": lambda: labels_from_codes(
+                _breakout_codes(close, upper, lower), ("up", "down", "inside", "neutral")
+            ),
         }
 
 
@@ -66,3 +69,22 @@ def _channel(close, upper, lower):
             percent[t] = np.nan if w != w else 0.5
         middle[t] = (upper[t] + lower[t]) / 2
     return width, percent, middle
+
+
+@njit(cache=True, nogil=True)
+def _breakout_codes(close, upper, lower):
+    """``band_position``'s codes of the close against the previous bar's channel: 0 above its
+    upper, else 1 below its lower, else 2 where upper >= lower, else 3 (NaN; the first bar)."""
+    n = close.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    if n:
+        out[0] = 3
+    for t in range(1, n):
+        x = close[t]
+        top = upper[t - 1]
+        bottom = lower[t - 1]
+        above = np.int8(x > top)
+        below = np.int8(x < bottom) * (1 - above)
+        inside = np.int8(top >= bottom) * (1 - above - below)
+        out[t] = 3 - 3 * above - 2 * below - inside
+    return out
