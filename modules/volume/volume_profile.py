@@ -9,7 +9,9 @@ bin at a time towards the neighbour with more volume (the upper one on a tie) un
 units; NaN until ``period`` bars exist or while the window has no volume. A flat window puts
 POC, VAH and VAL at its single price. Volume ties count as equal within 1e-9 of the window's
 volume. Numba kernel: the profile is rebuilt (difference array, O(period + bins)) only when
-the window's high or low changes, else updated by the bar leaving and the bar entering.
+the window's high or low changes, else updated by the bar leaving and the bar entering (with up
+to 128 bins in one pass over every bin, each bin taking a share only where the bar covers it:
+no loop whose length varies bar by bar, the same additions in the same order).
 """
 
 import numpy as np
@@ -29,6 +31,38 @@ def _spread(hist, low, high, volume, bottom, scale, bins, sign):
     share = sign * volume / (b - a + 1)
     for k in range(a + 2, b + 3):
         hist[k] += share
+
+
+#: up to this many bins, a bar leaving and a bar entering update the profile in one pass over
+#: every bin (selects, vector code): the bars' loops of 1 to a few bins cost a mispredicted
+#: branch each (1,000,000 bars, 24 bins: the kernel 147 -> 127 ms, in turns); 128 bins still
+#: gain, and past that the pass over every bin would cost more than it saves
+MASKED_BINS = 128
+
+
+@njit(cache=True, inline="always")
+def _bar_range(low, high, volume, sign, bottom, scale, bins):
+    """A bar's first and last bin and its signed share as ``_spread`` computes them, or the
+    empty range (bins, -1) for a volume not above 0 (a bar ``_spread`` is not called for)."""
+    if not volume > 0.0:
+        return bins, -1, 0.0
+    a = min(int((low - bottom) * scale), bins - 1)
+    b = min(int((high - bottom) * scale), bins - 1)
+    return a, b, sign * volume / (b - a + 1)
+
+
+@njit(cache=True, inline="always")
+def _swap_bars(hist, low_out, high_out, volume_out, low_in, high_in, volume_in, bottom, scale, bins):
+    """What ``_spread`` does for the bar leaving (sign -1) and then for the bar entering (sign
+    1), each only with a volume above 0, in one pass over the bins: a bin outside a bar's
+    range keeps its value (a select, not an addition of 0), a bin inside takes the same
+    additions in the same order."""
+    a_out, b_out, share_out = _bar_range(low_out, high_out, volume_out, -1.0, bottom, scale, bins)
+    a_in, b_in, share_in = _bar_range(low_in, high_in, volume_in, 1.0, bottom, scale, bins)
+    for k in range(bins):
+        x = hist[k + 2]
+        x = x + share_out if a_out <= k <= b_out else x
+        hist[k + 2] = x + share_in if a_in <= k <= b_in else x
 
 
 @njit(cache=True, inline="always")
@@ -111,11 +145,16 @@ def _rolling_profile(high, low, volume, win_high, win_low, period, bins, va_frac
         if built and top == win_high[t - 1] and bottom == win_low[t - 1]:
             # same grid as the previous bar: drop the bar leaving, add the bar entering
             out = t - period
+            if bins <= MASKED_BINS:
+                _swap_bars(hist, low[out], high[out], volume[out], low[t], high[t], volume[t], bottom, scale, bins)
+            else:
+                if volume[out] > 0.0:
+                    _spread(hist, low[out], high[out], volume[out], bottom, scale, bins, -1.0)
+                if volume[t] > 0.0:
+                    _spread(hist, low[t], high[t], volume[t], bottom, scale, bins, 1.0)
             if volume[out] > 0.0:
-                _spread(hist, low[out], high[out], volume[out], bottom, scale, bins, -1.0)
                 total -= volume[out]
             if volume[t] > 0.0:
-                _spread(hist, low[t], high[t], volume[t], bottom, scale, bins, 1.0)
                 total += volume[t]
         else:
             # rebuild with a difference array: +share at the first bin, -share past the last
