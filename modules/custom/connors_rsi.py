@@ -57,7 +57,7 @@ def _percent_rank(values, period):
 
     Same counts as the direct double loop, computed in blocks of bars with the lag as the
     outer loop, so the inner comparison loop runs over contiguous memory and vectorises
-    (about 4x faster than one window per bar); four lags per pass over the block's counts."""
+    (about 4x faster than one window per bar); eight lags per pass over the block's counts."""
     n = values.shape[0]
     rank = np.full(n, np.nan)
     block = 2048
@@ -67,15 +67,21 @@ def _percent_rank(values, period):
         current = values[start : start + m]
         count[:m] = 0
         k = 1
-        while k + 3 <= period:
+        while k + 7 <= period:
             lag_0 = values[start - k : start - k + m]
             lag_1 = values[start - k - 1 : start - k - 1 + m]
             lag_2 = values[start - k - 2 : start - k - 2 + m]
             lag_3 = values[start - k - 3 : start - k - 3 + m]
+            lag_4 = values[start - k - 4 : start - k - 4 + m]
+            lag_5 = values[start - k - 5 : start - k - 5 + m]
+            lag_6 = values[start - k - 6 : start - k - 6 + m]
+            lag_7 = values[start - k - 7 : start - k - 7 + m]
             for i in range(m):
                 c = current[i]
-                count[i] += (lag_0[i] < c) + (lag_1[i] < c) + (lag_2[i] < c) + (lag_3[i] < c)
-            k += 4
+                near = (lag_0[i] < c) + (lag_1[i] < c) + (lag_2[i] < c) + (lag_3[i] < c)
+                far = (lag_4[i] < c) + (lag_5[i] < c) + (lag_6[i] < c) + (lag_7[i] < c)
+                count[i] += near + far
+            k += 8
         while k <= period:
             previous = values[start - k : start - k + m]
             for i in range(m):

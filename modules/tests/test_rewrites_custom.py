@@ -60,7 +60,15 @@ def test_historical_volatility_same_through_flat_runs_zeros_and_infs(period):
 # ---- connors_rsi: the one-bar change and the final average fused into Numba passes ---------------
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize(
-    "config", [{}, {"rsi_period": 2, "streak_period": 2, "rank_period": 2}, {"rank_period": 1000, "rsi_period": 100}]
+    "config",
+    [
+        {},
+        {"rsi_period": 2, "streak_period": 2, "rank_period": 2},
+        {"rank_period": 1000, "rsi_period": 100},
+        {"rank_period": 8},  # the percent rank's passes of eight lags: exactly one, one and a rest
+        {"rank_period": 9},
+        {"rank_period": 23},
+    ],
 )
 def test_connors_rsi_same_as_before(dataset, config):
     assert_same_outputs("connors_rsi", DATASETS[dataset](), config, connors_rsi_ref)
