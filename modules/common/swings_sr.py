@@ -150,12 +150,26 @@ def utc_seconds(data: pd.DataFrame, bars: int | None = None) -> np.ndarray:
 
 
 def _utc_ns(data: pd.DataFrame, bars: int | None = None) -> np.ndarray:
+    ticks, per_second = utc_ticks(data, bars)
+    if per_second == 1_000_000_000:  # (as_unit copies, even to the index's own unit)
+        return ticks
+    index = data.index[:bars] if bars is not None else data.index
+    assert isinstance(index, pd.DatetimeIndex)  # checked by utc_ticks
+    return index.as_unit("ns").asi8
+
+
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def utc_ticks(data: pd.DataFrame, bars: int | None = None) -> tuple[np.ndarray, int]:
+    """The index's integers (UTC whatever its time zone, in its own unit, no copy), of the
+    first ``bars`` bars only if given, and how many make a second."""
     index = data.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
     if bars is not None:
         index = index[:bars]
-    return index.tz_convert("UTC").as_unit("ns").asi8
+    return index.asi8, _TICKS_PER_SECOND[index.unit]
 
 
 def session_ids(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") -> np.ndarray:
@@ -197,11 +211,7 @@ def previous_sessions(
     n = len(close)
     if n == 0:
         return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan), np.zeros(0, dtype=np.intp)
-    ids = session_ids(data, start_hour, "day")
-    new_session = np.empty(n, dtype=bool)
-    new_session[0] = True
-    np.not_equal(ids[1:], ids[:-1], out=new_session[1:])
-    starts = np.flatnonzero(new_session)
+    starts = _session_starts(*utc_ticks(data), start_hour)
     ends = np.r_[starts[1:], n]
     # session k reads row k: session k - 1's values, NaN for the first
     prev_high = np.concatenate(([np.nan], np.maximum.reduceat(high, starts)[:-1]))
@@ -211,8 +221,34 @@ def previous_sessions(
 
 
 @njit(cache=True, nogil=True)
+def _session_starts(ticks, per_second, start_hour):
+    """The bars where :func:`session_ids`' day changes, the first bar included, from the index's
+    integers (``per_second`` a second: ``ticks // per_second`` is the same as ``ns //
+    1_000_000_000``). A bar's day is worked out (the same floor divisions) only when it leaves
+    the previous bar's day, the ticks ``[lo, hi)`` of that day (``floor(ticks / per_second) >=
+    K`` exactly when ``ticks >= K * per_second``)."""
+    n = ticks.shape[0]
+    starts = np.empty(n, dtype=np.int64)  # pages of it never written are never touched
+    m = 0
+    day = 0
+    lo = 1
+    hi = 0  # no day yet
+    for i in range(n):
+        t = ticks[i]
+        if t < lo or t >= hi:
+            d = (t // per_second - start_hour * 3600) // 86400
+            if m == 0 or d != day:
+                starts[m] = i
+                m += 1
+            day = d
+            lo = (d * 86400 + start_hour * 3600) * per_second
+            hi = lo + 86400 * per_second  # (past the int64 range near its end: worked out each bar)
+    return starts[:m]
+
+
+@njit(cache=True, nogil=True)
 def session_zone_codes(close, lengths, levels, strict, missing):
-    """Where each bar's close sits among its session's levels, in one pass over the bars.
+    """Where each bar's close sits among its session's levels, session by session.
 
     ``levels[j, k]``: level ``j`` of session ``k`` (``lengths[k]`` bars), highest first. The
     code is the number of levels minus the number the close is above (strictly for the first
@@ -222,11 +258,21 @@ def session_zone_codes(close, lengths, levels, strict, missing):
     count = levels.shape[0]
     t = 0
     for k in range(lengths.shape[0]):
-        for _ in range(lengths[k]):
-            c = close[t]
-            above = 0
+        # level by level over the session's bars (contiguous, vectorised): the same counts
+        stop = t + lengths[k]
+        codes = out[t:stop]
+        prices = close[t:stop]
+        if missing[k]:
+            codes[:] = count + 1
+        else:
+            codes[:] = count
             for j in range(count):
-                above += (c > levels[j, k]) if j < strict else (c >= levels[j, k])
-            out[t] = count + 1 if missing[k] else count - above
-            t += 1
+                level = levels[j, k]
+                if j < strict:
+                    for q in range(codes.shape[0]):
+                        codes[q] -= prices[q] > level
+                else:
+                    for q in range(codes.shape[0]):
+                        codes[q] -= prices[q] >= level
+        t = stop
     return out

@@ -2,18 +2,23 @@
 the previous compute kept verbatim (kernels renamed ``*_ref``), compared with the modules on the
 datasets of ``test_rewrites``, default and edge configs.
 
+pivot_points / camarilla: the day sessions' starts found without a per-bar id array (and in the
+index's own time unit), the zone codes level by level over each session's bars.
+fibonacci: one pass over blocks of bars, the outputs allocated by NumPy.
 sr_zones: the swings as events in one pass (no per-bar swing arrays; one TA-Lib MAX/MIN pair
 when left == right), the outputs allocated by NumPy, insertion by shifting, the support zone
 followed from bar to bar instead of a binary search per bar.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import talib
 from numba import njit
 
 from modules.base import as_float
 from modules.common.swings_sr import confirmed_swing_events, confirmed_swings, rolling_max, rolling_min
+from modules.errors import ModuleDataError
 
 from .test_rewrites import DATASETS, assert_same_outputs, fibonacci_ref, random_bars
 
@@ -256,3 +261,179 @@ def test_sr_zones_same_as_before_on_flat_prices():
 def test_fibonacci_same_as_before(dataset, config):
     data = random_bars(9000, 5, nan_rows=30, gaps=5) if dataset == "three_blocks" else DATASETS[dataset]()
     assert_same_outputs("fibonacci", data, config, fibonacci_ref)
+
+
+# ---- UTC day sessions (modules.common.swings_sr), pivot_points, camarilla ------------------------
+def _utc_ns_ref(data: pd.DataFrame, bars: int | None = None) -> np.ndarray:
+    index = data.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
+    if bars is not None:
+        index = index[:bars]
+    return index.tz_convert("UTC").as_unit("ns").asi8
+
+
+def session_ids_ref(data: pd.DataFrame, start_hour: int = 0, anchor: str = "day") -> np.ndarray:
+    """Integer id of the session each bar belongs to; ids increase with time.
+
+    A ``day`` session runs from ``start_hour``:00 UTC to the same hour the next day. A session
+    starting at 12:00 or later is named after the next calendar day (the FX convention: with
+    22:00 the Monday session opens Sunday 22:00 UTC). A ``week`` session starts with the
+    Monday session, so on Monday ``start_hour``:00 UTC, or on Sunday when that hour is >= 12.
+    """
+    if anchor not in ("day", "week"):
+        raise ValueError(f"unknown anchor {anchor!r}")
+    return _session_ids_ref(_utc_ns_ref(data), start_hour, anchor == "week")
+
+
+@njit(cache=True)
+def _session_ids_ref(ns, start_hour, week):
+    """Days since the epoch from ``start_hour``:00 UTC (floor division: integers, exact), or
+    Monday-based weeks of the session names (1970-01-01 was a Thursday), in one pass."""
+    out = np.empty(ns.shape[0], dtype=np.int64)
+    named = 1 if start_hour >= 12 else 0
+    for i in range(ns.shape[0]):
+        day = (ns[i] // 1_000_000_000 - start_hour * 3600) // 86400
+        out[i] = (day + named + 3) // 7 if week else day
+    return out
+
+
+def previous_sessions_ref(
+    data: pd.DataFrame, high: np.ndarray, low: np.ndarray, close: np.ndarray, start_hour: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per day session of the data, in order: the high, low and close of the previous completed
+    session (NaN for the first), and the session's number of bars.
+
+    The "previous" day is the last earlier session that has bars (Friday for a Monday when the
+    market is closed on weekends). A session's own bars never see its own high/low/close, so
+    there is no look-ahead. ``np.repeat(values, lengths)`` gives a per-bar series: levels
+    computed per session and then repeated are the same numbers as levels computed per bar.
+    """
+    n = len(close)
+    if n == 0:
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan), np.zeros(0, dtype=np.intp)
+    ids = session_ids_ref(data, start_hour, "day")
+    new_session = np.empty(n, dtype=bool)
+    new_session[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=new_session[1:])
+    starts = np.flatnonzero(new_session)
+    ends = np.r_[starts[1:], n]
+    # session k reads row k: session k - 1's values, NaN for the first
+    prev_high = np.concatenate(([np.nan], np.maximum.reduceat(high, starts)[:-1]))
+    prev_low = np.concatenate(([np.nan], np.minimum.reduceat(low, starts)[:-1]))
+    prev_close = np.concatenate(([np.nan], close[ends[:-1] - 1]))
+    return prev_high, prev_low, prev_close, ends - starts
+
+
+@njit(cache=True)
+def session_zone_codes_ref(close, lengths, levels, strict, missing):
+    """Where each bar's close sits among its session's levels, in one pass over the bars.
+
+    ``levels[j, k]``: level ``j`` of session ``k`` (``lengths[k]`` bars), highest first. The
+    code is the number of levels minus the number the close is above (strictly for the first
+    ``strict`` levels, at or above for the others): 0 above the highest; the number of levels
+    plus one where ``missing[k]`` (no levels, e.g. the first session)."""
+    out = np.empty(close.shape[0], dtype=np.int8)
+    count = levels.shape[0]
+    t = 0
+    for k in range(lengths.shape[0]):
+        for _ in range(lengths[k]):
+            c = close[t]
+            above = 0
+            for j in range(count):
+                above += (c > levels[j, k]) if j < strict else (c >= levels[j, k])
+            out[t] = count + 1 if missing[k] else count - above
+            t += 1
+    return out
+
+
+def pivot_points_ref(data, config):
+    from modules.common.series import position
+    from modules.support_resistance.pivot_points import ZONES
+
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    prev_high, prev_low, prev_close, lengths = previous_sessions_ref(data, high, low, close, config["day_start_hour"])
+    p = (prev_high + prev_low + prev_close) / 3.0
+    levels = {
+        "pivot": p,
+        "r1": 2 * p - prev_low,
+        "s1": 2 * p - prev_high,
+        "r2": p + (prev_high - prev_low),
+        "s2": p - (prev_high - prev_low),
+        "r3": prev_high + 2 * (p - prev_low),
+        "s3": prev_low - 2 * (prev_high - p),
+    }
+    out: dict = {name: np.repeat(values, lengths) for name, values in levels.items()}
+    out["bias"] = np.asarray(position(close, out["pivot"]))
+    order = np.stack([levels[name] for name in ("r3", "r2", "r1", "pivot", "s1", "s2", "s3")])
+    out["zone"] = np.array(ZONES)[session_zone_codes_ref(close, lengths, order, 3, np.isnan(p))]
+    return out
+
+
+def camarilla_ref(data, config):
+    from modules.support_resistance.camarilla import DIVISORS, ZONES
+
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    prev_high, prev_low, prev_close, lengths = previous_sessions_ref(data, high, low, close, config["day_start_hour"])
+    span = (prev_high - prev_low) * 1.1
+    levels = {"pivot": (prev_high + prev_low + prev_close) / 3.0}
+    for k, divisor in DIVISORS.items():
+        levels[f"r{k}"] = prev_close + span / divisor
+        levels[f"s{k}"] = prev_close - span / divisor
+    out: dict = {name: np.repeat(values, lengths) for name, values in levels.items()}
+    order = np.stack([levels["r4"], levels["r3"], levels["s3"], levels["s4"]])
+    out["zone"] = np.array(ZONES)[session_zone_codes_ref(close, lengths, order, 2, np.isnan(prev_close))]
+    return out
+
+
+def _reindexed(data, unit="ns", tz="UTC", shift_days=0):
+    """``data`` on its index in another time unit / zone, or shifted by whole days."""
+    index = (data.index + pd.Timedelta(days=shift_days)).as_unit(unit).tz_convert(tz)
+    return data.set_axis(index)
+
+
+SESSION_DATASETS = {
+    **DATASETS,
+    "hourly_gaps": lambda: random_bars(3000, 4, gaps=30).pipe(
+        lambda d: d.set_axis(d.index + pd.to_timedelta(np.arange(len(d)) * 59, unit="min"))
+    ),
+    "seconds_new_york": lambda: _reindexed(random_bars(4000, 6, gaps=8), "s", "America/New_York"),
+    "millis_tokyo": lambda: _reindexed(random_bars(4000, 6, gaps=8), "ms", "Asia/Tokyo"),
+    "nanos": lambda: _reindexed(random_bars(4000, 6, gaps=8), "ns"),
+    # out of time order: days come back
+    "unsorted": lambda: random_bars(4000, 10, gaps=8).pipe(lambda d: d.iloc[np.r_[2500:4000, 0:2500]]),
+    "before_1970": lambda: _reindexed(random_bars(4000, 9, gaps=8), "ns", "UTC", -20000),
+}
+
+
+@pytest.mark.parametrize("dataset", SESSION_DATASETS)
+@pytest.mark.parametrize("start_hour", [0, 1, 13, 22, 23])
+def test_previous_sessions_same_as_before(dataset, start_hour):
+    from modules.common.swings_sr import previous_sessions
+
+    data = SESSION_DATASETS[dataset]()
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    got = previous_sessions(data, high, low, close, start_hour)
+    expected = previous_sessions_ref(data, high, low, close, start_hour)
+    for g, e in zip(got[:3], expected[:3], strict=True):
+        assert np.array_equal(g, e, equal_nan=True)
+    assert np.array_equal(got[3], expected[3])
+
+
+@pytest.mark.parametrize("dataset", ["clean", "gaps_nans", "seconds_new_york", "before_1970"])
+@pytest.mark.parametrize("bars", [None, 1, 51])
+def test_utc_seconds_same_as_before(dataset, bars):
+    from modules.common.swings_sr import session_ids, utc_seconds
+
+    data = SESSION_DATASETS[dataset]()
+    assert np.array_equal(utc_seconds(data, bars), np.floor_divide(_utc_ns_ref(data, bars), 1_000_000_000))
+    for anchor, hour in (("day", 0), ("week", 22)):
+        assert np.array_equal(session_ids(data, hour, anchor), session_ids_ref(data, hour, anchor))
+
+
+@pytest.mark.parametrize("dataset", SESSION_DATASETS)
+@pytest.mark.parametrize("config", [{}, {"day_start_hour": 22}, {"day_start_hour": 13}, {"day_start_hour": 23}])
+@pytest.mark.parametrize("module_id", ["pivot_points", "camarilla"])
+def test_session_levels_same_as_before(dataset, config, module_id):
+    reference = {"pivot_points": pivot_points_ref, "camarilla": camarilla_ref}[module_id]
+    assert_same_outputs(module_id, SESSION_DATASETS[dataset](), config, reference)
