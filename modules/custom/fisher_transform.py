@@ -27,10 +27,13 @@ def _median(high, low):
 @njit(cache=True, nogil=True)
 def _fisher(mid, highest, lowest, period):
     """Fisher, then its trigger (the previous value) and the trend codes (0 Fisher > trigger,
-    1 below, 2 equal or NaN) in a second, branchless loop."""
+    1 below, 2 equal or NaN) in a second, branchless loop. ``highest`` and ``lowest`` are
+    overwritten."""
     n = mid.shape[0]
-    fisher = np.empty(n)
-    trigger = np.empty(n)
+    # written over the caller's temporaries (no fresh arrays to fault in): Fisher over
+    # ``highest`` and the trigger over ``lowest``, each read at its own bar before
+    fisher = highest
+    trigger = lowest
     trend = np.empty(n, dtype=np.int8)
     start = min(period - 1, n)
     fisher[:start] = np.nan

@@ -71,10 +71,12 @@ def _movements(high, low):
 @njit(cache=True, nogil=True)
 def _vortex(plus_sum, minus_sum, tr_sum):
     """VI+ and VI- (NaN where the true-range sum is not positive), the trend code of their
-    spread (0 bullish, 1 bearish, 2 neutral) and its cross code (0 bull, 1 bear, 2 none)."""
+    spread (0 bullish, 1 bearish, 2 neutral) and its cross code (0 bull, 1 bear, 2 none). VI+
+    and VI- are written over ``plus_sum`` and ``minus_sum`` (the caller's temporaries: no fresh
+    arrays to fault in)."""
     n = tr_sum.shape[0]
-    plus = np.empty(n)
-    minus = np.empty(n)
+    plus = plus_sum  # each sum is read at its own bar only, before its ratio replaces it
+    minus = minus_sum
     trend = np.empty(n, dtype=np.int8)
     cross = np.empty(n, dtype=np.int8)
     prev = np.nan

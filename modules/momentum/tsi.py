@@ -74,9 +74,10 @@ def _changes(price):
 
 @njit(cache=True, nogil=True)
 def _tsi(num, den):
-    """100 num / den; 0 where den is 0, NaN where it is NaN."""
+    """100 num / den; 0 where den is 0, NaN where it is NaN; written over ``num`` (the caller's
+    temporary, each value read at its own bar before it is replaced: no fresh array)."""
     n = num.shape[0]
-    tsi = np.empty(n)
+    tsi = num
     for t in range(n):
         if den[t] > 0:
             tsi[t] = 100.0 * num[t] / den[t]
