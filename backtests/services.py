@@ -649,17 +649,21 @@ def backtest_dispatch_waiting(*, owner_id, cutoff=None) -> int:
     waiting = BacktestRun.objects.filter(owner_id=owner_id, status=RunStatus.QUEUED, dispatched_at__isnull=True)
     if cutoff is not None:
         waiting = waiting.filter(created_at__lte=cutoff)
-    waiting = waiting.order_by("created_at")
-    # whether any run waits first (one indexed row): usually none does, and then the plan and the
-    # room (two more queries, on every run's end) are not needed; when some do, only as many as
-    # there is room for are read (a user's 1,000 waiting runs were read whole at each run's end)
-    if not waiting.values_list("id", flat=True)[:1]:
+    waiting = waiting.order_by("created_at").values_list(
+        "id", "batch_id", "timeframe", "warmup_start", "data_start", "data_end"
+    )
+    # the first few waiting runs (a chunk's worth): usually none waits, and then the plan and the
+    # room (two more queries, on every run's end) are not needed; a run's end frees one slot, so
+    # these are usually all that is sent, and only a larger room reads as many as fit (a user's
+    # 1,000 waiting runs were read whole at each run's end)
+    first = list(waiting[: settings.QM_BATCH_CHUNK_RUNS])
+    if not first:
         return 0
     plan = plan_for_user(user=get_user_model()(pk=owner_id))  # plan_for_user reads only the primary key
     room = min(1000, plan.concurrent_runs - _in_flight(owner_id))
     if room <= 0:
         return 0
-    waiting_rows = waiting.values_list("id", "batch_id", "timeframe", "warmup_start", "data_start", "data_end")[:room]
+    waiting_rows = first[:room] if room <= len(first) or len(first) < settings.QM_BATCH_CHUNK_RUNS else waiting[:room]
     sent = 0
     # the room is counted once, not again before each run (two queries per run sent, on every run's end)
     for run_ids in _chunks(waiting_rows):

@@ -103,14 +103,16 @@ def test_runs_beyond_the_plans_concurrency_wait_in_the_outbox_and_follow_as_runs
 def test_a_finished_run_sends_the_oldest_waiting_runs_that_fit_and_reads_no_more(
     alice, django_capture_on_commit_callbacks
 ):
-    """With many runs waiting, the outbox reads only as many as there is room for (it read up to
-    1,000 rows at every run's end) and sends the oldest first; with no room it sends nothing."""
+    """With many runs waiting, the outbox reads a chunk's worth of them, and more only when there
+    is room for more (it read up to 1,000 rows at every run's end), and sends the oldest first;
+    with no room it sends nothing."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    chunk = settings.QM_BATCH_CHUNK_RUNS
     on_plan(alice, "free", concurrent_runs=3)
     with django_capture_on_commit_callbacks(execute=True):
-        runs = [services.backtest_submit(user=alice, body=v4_body(cache=False)) for _ in range(12)]
+        runs = [services.backtest_submit(user=alice, body=v4_body(cache=False)) for _ in range(chunk + 6)]
     assert services.backtest_dispatch_waiting(owner_id=alice.id) == 0  # three in flight: no room
     BacktestRun.objects.filter(id__in=[runs[0].id, runs[1].id]).update(status=RunStatus.CANCELLED)
     with CaptureQueriesContext(connection) as queries:
@@ -118,7 +120,14 @@ def test_a_finished_run_sends_the_oldest_waiting_runs_that_fit_and_reads_no_more
     sent = set(BacktestRun.objects.filter(dispatched_at__isnull=False).values_list("id", flat=True))
     assert sent == {run.id for run in runs[:5]}  # the two freed slots went to the oldest waiting
     reads = [q["sql"] for q in queries.captured_queries if '"data_end"' in q["sql"]]
-    assert len(reads) == 1 and reads[0].endswith("LIMIT 2"), reads
+    assert len(reads) == 1 and reads[0].endswith(f"LIMIT {chunk}"), reads
+    # room for more than a chunk: as many as fit are read, and every waiting run is sent in order
+    on_plan(alice, "free", concurrent_runs=chunk + 20)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.backtest_dispatch_waiting(owner_id=alice.id) == chunk + 1
+    reads = [q["sql"] for q in queries.captured_queries if '"data_end"' in q["sql"]]
+    assert len(reads) == 2 and reads[1].endswith(f"LIMIT {chunk + 20 - 3}"), reads
+    assert BacktestRun.objects.filter(status=RunStatus.QUEUED, dispatched_at__isnull=True).count() == 0
 
 
 def test_runs_are_sent_with_their_plans_priority(alice, bob, django_capture_on_commit_callbacks):
