@@ -73,7 +73,10 @@ class PivotPoints(BaseModule):
             "s3": prev_low - 2 * (prev_high - p),
         }
         out: dict = {name: np.repeat(values, lengths) for name, values in levels.items()}
-        out["bias"] = lambda: position(close, out["pivot"])
+        # (a lambda reading out["pivot"] would make a reference cycle with out, freed only by the
+        # garbage collector: the arrays would stay allocated after use)
+        pivot = out["pivot"]
+        out["bias"] = lambda: position(close, pivot)
         # levels ordered s3 <= s2 <= s1 <= P <= r1 <= r2 <= r3; the close strictly above r3..r1,
         # at or above P..s3: 0 = above_r3 ... 7 = below_s3, 8 = neutral (no pivot)
         order = np.stack([levels[name] for name in ("r3", "r2", "r1", "pivot", "s1", "s2", "s3")])
