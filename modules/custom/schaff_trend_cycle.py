@@ -5,29 +5,35 @@ MACD = EMA(close, fast) - EMA(close, slow) (TA-Lib EMA). Two smoothed stochastic
 (the previous k if that range is 0), d_t = d_{t-1} + factor (k_t - d_{t-1}); then the same on
 d: kd = stochastic of d, STC_t = STC_{t-1} + factor (kd_t - STC_{t-1}). 0..100. Each smoothing
 is seeded with its first defined input (TradingView starts them from zeros during warm-up,
-so its first few dozen values differ); earlier bars are NaN. Numba kernel for the recursion.
+so its first few dozen values differ); earlier bars are NaN. Numba kernel for the recursion
+and the direction codes.
 """
 
 import numpy as np
 import talib
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import compare, zones
-from modules.common.swings_sr import lag, rolling_max, rolling_min
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.series import zones
+from modules.common.swings_sr import rolling_max, rolling_min
 from modules.errors import ModuleConfigError
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stc(macd, macd_high, macd_low, cycle, factor):
+    """STC, then its direction codes against the bar before (0 rising, 1 falling, 2 equal or
+    NaN) in a second, branchless loop. Written over the caller's temporaries (no fresh arrays to
+    fault in): d over ``macd_high`` (NaN where that is NaN, as d is there) and STC over
+    ``macd``, each read at its own bar before it is replaced."""
     n = macd.shape[0]
-    d = np.full(n, np.nan)
-    stc = np.full(n, np.nan)
+    d = macd_high
+    stc = macd
     k = 0.0
     kd = 0.0
     first = -1
     for t in range(n):
         if np.isnan(macd_high[t]):
+            stc[t] = np.nan  # d[t] is macd_high[t]: NaN already
             continue
         span = macd_high[t] - macd_low[t]
         if span > 0.0:
@@ -38,6 +44,7 @@ def _stc(macd, macd_high, macd_low, cycle, factor):
         else:
             d[t] = d[t - 1] + factor * (k - d[t - 1])
         if t - first < cycle - 1:
+            stc[t] = np.nan
             continue
         lowest = d[t]
         highest = d[t]
@@ -50,7 +57,12 @@ def _stc(macd, macd_high, macd_low, cycle, factor):
             stc[t] = kd
         else:
             stc[t] = stc[t - 1] + factor * (kd - stc[t - 1])
-    return stc
+    direction = np.empty(n, dtype=np.int8)
+    if n:
+        direction[0] = 2
+    for t in range(1, n):
+        direction[t] = 2 - 2 * np.int8(stc[t] > stc[t - 1]) - np.int8(stc[t] < stc[t - 1])
+    return stc, direction
 
 
 class SchaffTrendCycle(BaseModule):
@@ -94,9 +106,6 @@ class SchaffTrendCycle(BaseModule):
         close = as_float(data, "close")
         macd = talib.EMA(close, config["fast"]) - talib.EMA(close, config["slow"])
         cycle = config["cycle"]
-        stc = _stc(macd, rolling_max(macd, cycle), rolling_min(macd, cycle), cycle, config["factor"])
-        prev = lag(stc)
-        with np.errstate(invalid="ignore"):
-            zone = zones(stc, config["overbought"], config["oversold"])
-            direction = compare(stc, prev, ("rising", "falling", "neutral"))
-        return {"value": stc, "zone": zone, "direction": direction}
+        stc, direction = _stc(macd, rolling_max(macd, cycle), rolling_min(macd, cycle), cycle, config["factor"])
+        zone = zones(stc, config["overbought"], config["oversold"])
+        return {"value": stc, "zone": zone, "direction": labels_from_codes(direction, ("rising", "falling", "neutral"))}

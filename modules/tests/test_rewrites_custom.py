@@ -10,10 +10,11 @@ parameters that change code paths.
 import numpy as np
 import pandas as pd
 import pytest
+import talib
 from numba import njit
 
 from modules.base import as_float
-from modules.common.series import compare
+from modules.common.series import compare, zones
 from modules.common.swings_sr import lag, rolling_max, rolling_min
 from modules.tests.test_rewrites import (
     DATASETS,
@@ -223,3 +224,60 @@ def test_elder_ray_same_as_before(dataset, config):
 @pytest.mark.parametrize("config", [{}, {"period": 1}, {"period": 2}, {"period": 1000}])
 def test_donchian_channels_same_as_before(dataset, config):
     assert_same_outputs("donchian_channels", DATASETS[dataset](), config, donchian_channels_ref)
+
+
+# ---- schaff_trend_cycle: in place over the temporaries, the direction codes in the kernel --------
+@njit
+def _stc_before(macd, macd_high, macd_low, cycle, factor):
+    n = macd.shape[0]
+    d = np.full(n, np.nan)
+    stc = np.full(n, np.nan)
+    k = 0.0
+    kd = 0.0
+    first = -1
+    for t in range(n):
+        if np.isnan(macd_high[t]):
+            continue
+        span = macd_high[t] - macd_low[t]
+        if span > 0.0:
+            k = 100.0 * (macd[t] - macd_low[t]) / span
+        if first < 0:
+            first = t
+            d[t] = k
+        else:
+            d[t] = d[t - 1] + factor * (k - d[t - 1])
+        if t - first < cycle - 1:
+            continue
+        lowest = d[t]
+        highest = d[t]
+        for j in range(t - cycle + 1, t):
+            lowest = min(lowest, d[j])
+            highest = max(highest, d[j])
+        if highest - lowest > 0.0:
+            kd = 100.0 * (d[t] - lowest) / (highest - lowest)
+        if np.isnan(stc[t - 1]):
+            stc[t] = kd
+        else:
+            stc[t] = stc[t - 1] + factor * (kd - stc[t - 1])
+    return stc
+
+
+def schaff_trend_cycle_ref(data, config):
+    close = as_float(data, "close")
+    macd = talib.EMA(close, config["fast"]) - talib.EMA(close, config["slow"])
+    cycle = config["cycle"]
+    stc = _stc_before(macd, rolling_max(macd, cycle), rolling_min(macd, cycle), cycle, config["factor"])
+    prev = lag(stc)
+    with np.errstate(invalid="ignore"):
+        zone = zones(stc, config["overbought"], config["oversold"])
+        direction = compare(stc, prev, ("rising", "falling", "neutral"))
+    return {"value": stc, "zone": zone, "direction": direction}
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"cycle": 2, "fast": 1, "slow": 2, "factor": 1.0}, {"cycle": 50, "fast": 12, "slow": 26, "factor": 0.25}],
+)
+def test_schaff_trend_cycle_same_as_before(dataset, config):
+    assert_same_outputs("schaff_trend_cycle", DATASETS[dataset](), config, schaff_trend_cycle_ref)
