@@ -46,24 +46,15 @@ def confirmed_swings(high: np.ndarray, low: np.ndarray, left: int, right: int) -
     n = len(high)
     if n < left + right + 1:
         return np.full(n, np.nan), np.full(n, np.nan)
-    left_max, left_min, right_max, right_min = _swing_extremes(high, low, left, right)
+    left_max, left_min, right_max, right_min = swing_extremes(high, low, left, right)
     return _confirm(high, low, left_max, left_min, right_max, right_min, right)
 
 
-def confirmed_swing_events(high: np.ndarray, low: np.ndarray, left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
-    """The swings of :func:`confirmed_swings` as events in confirmation order: ``(bars,
-    prices)``, the confirmation bar and the swing's price; a high and a low confirmed on the same
-    bar give two events, the high first. One pass, without the two per-bar arrays."""
-    if len(high) < left + right + 1:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    left_max, left_min, right_max, right_min = _swing_extremes(high, low, left, right)
-    return _confirm_events(high, low, left_max, left_min, right_max, right_min, right)
-
-
-def _swing_extremes(high, low, left, right):
-    """Max of the ``left`` bars before a candidate and of the ``right`` bars after it (up to
-    ``t``): TA-Lib ``MAX`` / ``MIN`` of ``left`` and ``right`` bars (the same two calls when
-    ``left == right``)."""
+def swing_extremes(high, low, left, right):
+    """``(left_max, left_min, right_max, right_min)`` that :func:`confirmed_swings` tests a
+    candidate against: the extremes of the ``left`` bars before it and of the ``right`` bars
+    after it (up to ``t``), TA-Lib ``MAX`` / ``MIN`` of ``left`` and ``right`` bars (the same two
+    calls when ``left == right``)."""
     left_max, left_min = rolling_max(high, left), rolling_min(low, left)
     if right == left:
         return left_max, left_min, left_max, left_min
@@ -91,27 +82,6 @@ def _confirm(high, low, left_max, left_min, right_max, right_min, right):
         if lo < left_min[i - 1] and lo <= right_min[t]:
             out_low[t] = lo
     return out_high, out_low
-
-
-@njit(cache=True, nogil=True)
-def _confirm_events(high, low, left_max, left_min, right_max, right_min, right):
-    """:func:`_confirm`'s tests, the swings found appended as (bar, price) events."""
-    n = high.shape[0]
-    bars = np.empty(2 * n, dtype=np.int64)  # pages of it never written are never touched
-    prices = np.empty(2 * n)
-    m = 0
-    for t in range(right + 1, n):
-        i = t - right
-        h = high[i]
-        lo = low[i]
-        # written at the next free slot, which advances only for a swing (no branch to mispredict)
-        bars[m] = t
-        prices[m] = h
-        m += (h > left_max[i - 1]) & (h >= right_max[t])
-        bars[m] = t
-        prices[m] = lo
-        m += (lo < left_min[i - 1]) & (lo <= right_min[t])
-    return bars[:m], prices[:m]
 
 
 @njit(cache=True)

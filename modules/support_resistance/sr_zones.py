@@ -21,7 +21,7 @@ import talib
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
-from modules.common.swings_sr import confirmed_swing_events
+from modules.common.swings_sr import swing_extremes
 
 STATES = ("neutral", "in_support", "in_resistance", "outside")
 
@@ -30,8 +30,12 @@ STATES = ("neutral", "in_support", "in_resistance", "outside")
 def _zones(
     close,
     atr,
-    ev_bar,
-    ev_price,
+    high,
+    low,
+    left_max,
+    left_min,
+    right_max,
+    right_min,
     right,
     lookback,
     width_atr,
@@ -45,12 +49,17 @@ def _zones(
     state,
 ):
     """Fills the outputs (allocated by NumPy, which backs large arrays with huge pages: fewer
-    page faults than arrays allocated here), each written once per bar."""
+    page faults than arrays allocated here), each written once per bar. The swings are found
+    here too, with :func:`modules.common.swings_sr.confirmed_swings`' tests on its TA-Lib
+    extremes, and kept as (bar, price) events in confirmation order (a high before a low)."""
     n = close.shape[0]
-    m = ev_bar.shape[0]
-    z_level = np.empty(m)
-    z_count = np.empty(m)
-    window = np.empty(m)  # the prices of the swings in the window, kept sorted
+    # pages of these never written are never touched
+    ev_bar = np.empty(2 * n, dtype=np.int64)
+    ev_price = np.empty(2 * n)
+    z_level = np.empty(2 * n)
+    z_count = np.empty(2 * n)
+    window = np.empty(2 * n)  # the prices of the swings in the window, kept sorted
+    m = 0
     size = 0
     nz = 0
     half = np.nan
@@ -60,6 +69,18 @@ def _zones(
     s = -1  # the support zone of the previous bar (a hint: the close moves little)
     for t in range(n):
         changed = False
+        if t > right:
+            # the swing tests of bar t - right, written at the next free slot, which advances only
+            # for a swing (no branch to mispredict)
+            i = t - right
+            h = high[i]
+            lo = low[i]
+            ev_bar[m] = t
+            ev_price[m] = h
+            m += (h > left_max[i - 1]) & (h >= right_max[t])
+            ev_bar[m] = t
+            ev_price[m] = lo
+            m += (lo < left_min[i - 1]) & (lo <= right_min[t])
         while end < m and ev_bar[end] <= t:
             # a swing enters: inserted in order (equal prices are interchangeable)
             price = ev_price[end]
@@ -220,7 +241,11 @@ class SRZones(BaseModule):
 
     def compute(self, data, config):
         high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
-        bars, prices = confirmed_swing_events(high, low, config["left"], config["right"])
+        left, right = config["left"], config["right"]
+        if len(close) < left + right + 1:  # no swing can be confirmed (nor TA-Lib called, as before)
+            left_max = left_min = right_max = right_min = np.full(len(close), np.nan)
+        else:
+            left_max, left_min, right_max, right_min = swing_extremes(high, low, left, right)
         atr = talib.ATR(high, low, close, timeperiod=config["atr_period"])
         n = len(close)
         support, resistance, support_top, resistance_bottom, support_touches, resistance_touches = (
@@ -230,9 +255,13 @@ class SRZones(BaseModule):
         _zones(
             close,
             atr,
-            bars,
-            prices,
-            config["right"],
+            high,
+            low,
+            left_max,
+            left_min,
+            right_max,
+            right_min,
+            right,
             config["lookback"],
             config["zone_width"],
             config["min_touches"],

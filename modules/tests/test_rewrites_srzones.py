@@ -5,9 +5,9 @@ datasets of ``test_rewrites``, default and edge configs.
 pivot_points / camarilla: the day sessions' starts found without a per-bar id array (and in the
 index's own time unit), the zone codes level by level over each session's bars.
 fibonacci: one pass over blocks of bars, the outputs allocated by NumPy.
-sr_zones: the swings as events in one pass (no per-bar swing arrays; one TA-Lib MAX/MIN pair
-when left == right), the outputs allocated by NumPy, insertion by shifting, the support zone
-followed from bar to bar instead of a binary search per bar.
+sr_zones: the swings found in the zones' kernel (no per-bar swing arrays, no event pass; one
+TA-Lib MAX/MIN pair when left == right), the outputs allocated by NumPy, insertion by shifting,
+the support zone followed from bar to bar instead of a binary search per bar.
 """
 
 import numpy as np
@@ -17,7 +17,7 @@ import talib
 from numba import njit
 
 from modules.base import as_float
-from modules.common.swings_sr import confirmed_swing_events, confirmed_swings, rolling_max, rolling_min
+from modules.common.swings_sr import confirmed_swings, rolling_max, rolling_min
 from modules.errors import ModuleDataError
 
 from .test_rewrites import DATASETS, assert_same_outputs, fibonacci_ref, random_bars
@@ -77,10 +77,6 @@ def test_confirmed_swings_same_as_before(dataset, left, right):
         confirmed_swings(high, low, left, right), confirmed_swings_ref(high, low, left, right), strict=True
     ):
         assert np.array_equal(got, expected, equal_nan=True)
-    bars, prices = confirmed_swing_events(high, low, left, right)
-    ref_bars, ref_prices = _events_ref(*confirmed_swings_ref(high, low, left, right))
-    assert np.array_equal(bars, ref_bars) and bars.dtype == ref_bars.dtype
-    assert np.array_equal(prices.view(np.int64), ref_prices.view(np.int64))
 
 
 # ---- sr_zones ----------------------------------------------------------------------------------
