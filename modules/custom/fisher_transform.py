@@ -13,15 +13,8 @@ import numpy as np
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.series import median_price
 from modules.common.swings_sr import rolling_max, rolling_min
-
-
-@njit(cache=True, nogil=True)
-def _median(high, low):
-    out = np.empty(high.shape[0])
-    for t in range(high.shape[0]):
-        out[t] = (high[t] + low[t]) / 2.0
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -79,7 +72,7 @@ class FisherTransform(BaseModule):
     )
 
     def compute(self, data, config):
-        mid = _median(as_float(data, "high"), as_float(data, "low"))
+        mid = median_price(as_float(data, "high"), as_float(data, "low"))
         n = config["period"]
         fisher, trigger, trend = _fisher(mid, rolling_max(mid, n), rolling_min(mid, n), n)
         trend_labels = labels_from_codes(trend, ("bullish", "bearish", "neutral"))

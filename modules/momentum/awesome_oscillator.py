@@ -10,6 +10,7 @@ import talib
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+from modules.common.series import median_price
 from modules.errors import ModuleConfigError
 
 
@@ -38,19 +39,11 @@ class AwesomeOscillator(BaseModule):
             raise ModuleConfigError(cls.module_id, "fast", "fast period must be below the slow period")
 
     def compute(self, data, config):
-        median = _median(as_float(data, "high"), as_float(data, "low"))
+        median = median_price(as_float(data, "high"), as_float(data, "low"))
         ao, bar = _oscillator(
             talib.SMA(median, timeperiod=config["fast"]), talib.SMA(median, timeperiod=config["slow"])
         )
         return {"value": ao, "bar": labels_from_codes(bar, ("rising", "falling", "neutral"))}
-
-
-@njit(cache=True, nogil=True)
-def _median(high, low):
-    out = np.empty(high.shape[0])
-    for t in range(high.shape[0]):
-        out[t] = (high[t] + low[t]) / 2.0
-    return out
 
 
 @njit(cache=True, nogil=True)
