@@ -13,22 +13,11 @@ from the index's own integers (no nanosecond copy of the index, no array of sess
 """
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import band_position, compare
-from modules.errors import ModuleDataError
-
-_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-
-
-def utc_ticks(data: pd.DataFrame) -> tuple[np.ndarray, int]:
-    """The index's integers (UTC, in its own unit, no copy) and how many make a second."""
-    index = data.index
-    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-        raise ModuleDataError("data needs a timezone-aware UTC DatetimeIndex")
-    return index.asi8, _TICKS_PER_SECOND[index.unit]
+from modules.common.swings_sr import utc_ticks
 
 
 @njit(cache=True, nogil=True)
