@@ -35,7 +35,9 @@ class RSI(LevelsCheck, BaseModule):
     def compute(self, data, config):
         close = as_float(data, "close")
         rsi = talib.RSI(close, timeperiod=config["period"])
-        if (rsi == 0).any():
+        # a positive minimum rules out a 0 in one read-only pass (``rsi == 0`` also writes a
+        # mask); a NaN minimum (NaN closes) leaves it to that exact test
+        if not rsi[config["period"] :].min(initial=np.inf) > 0 and (rsi == 0).any():
             flat = (rsi == 0) & (talib.RSI(-close, timeperiod=config["period"]) == 0)
             rsi = np.where(flat, 50.0, rsi)
         return {"value": rsi, "zone": lambda: zones(rsi, config["overbought"], config["oversold"])}
