@@ -12,8 +12,9 @@ import pytest
 import talib
 
 from modules.base import as_float
-from modules.common.series import zones
+from modules.common.series import compare, zones
 from modules.tests.test_rewrites import DATASETS, assert_same_outputs, random_bars
+from modules.trend.aroon import _oscillator
 
 
 # ---- rsi: the test for a TA-Lib 0 reads the RSI once instead of writing a mask -------------------
@@ -58,3 +59,47 @@ RSI_DATASETS = {
 @pytest.mark.parametrize("config", [{}, {"period": 2}, {"period": 200}, {"period": 5, "overbought": 50}])
 def test_rsi_same_as_before(dataset, config):
     assert_same_outputs("rsi", RSI_DATASETS[dataset](), config, rsi_ref)
+
+
+# ---- aroon: the oscillator read back from AROON's Up and Down instead of TA-Lib's AROONOSC -------
+def aroon_ref(data, config):
+    high, low = as_float(data, "high"), as_float(data, "low")
+    down, up = talib.AROON(high, low, timeperiod=config["period"])
+    osc = talib.AROONOSC(high, low, timeperiod=config["period"])
+    return {"oscillator": osc, "up": up, "down": down, "trend": compare(osc, 0, ("bullish", "bearish", "neutral"))}
+
+
+AROON_DATASETS = {
+    **DATASETS,
+    "leading_nans": lambda: random_bars(800, 11).assign(
+        high=lambda d: d["high"].where(np.arange(len(d)) >= 90), low=lambda d: d["low"].where(np.arange(len(d)) >= 90)
+    ),
+    "all_nan": lambda: random_bars(60, 12).assign(high=np.nan, low=np.nan),
+    "flat": lambda: random_bars(400, 13).assign(high=10.0, low=9.0),
+    "empty": lambda: random_bars(50, 9).iloc[:0],
+}
+
+
+@pytest.mark.parametrize("dataset", AROON_DATASETS)
+@pytest.mark.parametrize("config", [{}, {"period": 2}, {"period": 3}, {"period": 14}, {"period": 33}, {"period": 500}])
+def test_aroon_same_as_before(dataset, config):
+    assert_same_outputs("aroon", AROON_DATASETS[dataset](), config, aroon_ref)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_aroon_oscillator_is_talib_aroonosc_for_every_period(seed):
+    """Every period whose 100 / period is inexact, on random walks with ties and NaN gaps."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    high = np.round(100.0 + np.cumsum(rng.standard_normal(n)), 1 if seed % 2 else 6)
+    low = high - np.round(np.abs(rng.standard_normal(n)), 1)
+    if seed >= 3:
+        gaps = rng.integers(0, n, 40)
+        high[gaps] = np.nan
+        low[gaps[::2]] = np.nan
+    for period in range(2, 120):
+        down, up = talib.AROON(high, low, period)
+        got = _oscillator(up, down, period)
+        expected = talib.AROONOSC(high, low, period)
+        same = (got.view(np.int64) == expected.view(np.int64)) | (np.isnan(got) & np.isnan(expected))
+        assert same.all(), (period, np.flatnonzero(~same)[:5])
