@@ -472,10 +472,12 @@ def exposure_adjusted_return_pct(net_return: float, exposure: float) -> float | 
 # (``np.mean`` / ``ndarray.sum`` over the terms the walks write into two scratch arrays kept per
 # thread), so bit for bit. It applies to the usual curve, every value finite and positive and the
 # times increasing; any other (a wiped-out account, a curve of one bar) goes through the functions
-# above. test_metrics_curve_pass.py checks the two agree exactly.
+# above. test_metrics_curve_pass.py checks the two agree exactly. _curve_walk divides only by values
+# it has found positive, so it is compiled without Python's zero-division check
+# (``error_model="numpy"``: no test and branch per division; the quotients are the same).
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _curve_walk(
     eq: np.ndarray, times: np.ndarray, below_sq: np.ndarray, returns: np.ndarray, last: np.ndarray
 ) -> tuple[bool, int, float, int, float, float, int, int, float, float]:
@@ -501,6 +503,8 @@ def _curve_walk(
     low = np.inf
     high = -np.inf
     midnight = (times[0] // DAY_NS + 1) * DAY_NS  # one division a day, not one a bar
+    previous = eq[0]  # the bar before's value and time, kept rather than read again
+    previous_time = times[0]
     for i in range(n):
         e = eq[i]
         if not (e > 0.0 and e < np.inf):
@@ -529,20 +533,23 @@ def _curve_walk(
         below = fall * 100.0
         below_sq[i] = below * below
         if i > 0:
-            if times[i] <= times[i - 1]:
+            t = times[i]
+            if t <= previous_time:
                 return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
-            if times[i] >= midnight:
+            previous_time = t
+            if t >= midnight:
                 if days == last.shape[0]:
                     return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
                 last[days] = i - 1
                 days += 1
-                midnight = (times[i] // DAY_NS + 1) * DAY_NS
-            r = e / eq[i - 1] - 1.0
+                midnight = (t // DAY_NS + 1) * DAY_NS
+            r = e / previous - 1.0
             returns[i - 1] = r
             if r < low:
                 low = r
             if r > high:
                 high = r
+        previous = e
     if days == last.shape[0]:
         return False, 0, 0.0, 0, 0.0, 0.0, 0, -1, 0.0, 0.0
     last[days] = n - 1
