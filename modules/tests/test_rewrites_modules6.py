@@ -12,8 +12,9 @@ import pytest
 import talib
 
 from modules.base import as_float
-from modules.common.series import compare, zones
+from modules.common.series import compare, labels, zones
 from modules.tests.test_rewrites import DATASETS, assert_same_outputs, random_bars
+from modules.trend.adx import _adx
 from modules.trend.aroon import _oscillator
 
 
@@ -103,3 +104,87 @@ def test_aroon_oscillator_is_talib_aroonosc_for_every_period(seed):
         expected = talib.AROONOSC(high, low, period)
         same = (got.view(np.int64) == expected.view(np.int64)) | (np.isnan(got) & np.isnan(expected))
         assert same.all(), (period, np.flatnonzero(~same)[:5])
+
+
+# ---- adx: ADX's DX and smoothing over PLUS_DI and MINUS_DI instead of a third TA-Lib call --------
+def adx_ref(data, config):
+    high, low, close = as_float(data, "high"), as_float(data, "low"), as_float(data, "close")
+    period = config["period"]
+    adx = talib.ADX(high, low, close, timeperiod=period)
+    plus_di = talib.PLUS_DI(high, low, close, timeperiod=period)
+    minus_di = talib.MINUS_DI(high, low, close, timeperiod=period)
+    strong = adx >= config["threshold"]
+    trend = labels(
+        [(strong & (plus_di > minus_di), "uptrend"), (strong & (minus_di > plus_di), "downtrend")],
+        len(adx),
+        "no_trend",
+    )
+    return {"adx": adx, "plus_di": plus_di, "minus_di": minus_di, "trend": trend}
+
+
+def _standing_still(n: int, seed: int, start: int) -> pd.DataFrame:
+    """Bars that stop moving at ``start`` (high, low and close frozen): the directional
+    movement decays to TA-Lib's zero bound while the true range stays, so +DI + -DI falls
+    through it and TA-Lib stops adding DX."""
+    data = random_bars(n, seed)
+    for column in ("open", "high", "low", "close"):
+        values = data[column].to_numpy(copy=True)
+        values[start:] = values[start]
+        data[column] = values
+    return data
+
+
+def _some_nans(n: int, seed: int, column: str, leading: int) -> pd.DataFrame:
+    data = random_bars(n, seed)
+    values = data[column].to_numpy(copy=True)
+    values[:leading] = np.nan
+    values[np.random.default_rng(seed).integers(leading, n, 5)] = np.nan
+    data[column] = values
+    return data
+
+
+ADX_DATASETS = {
+    **DATASETS,
+    "standing_still": lambda: _standing_still(3000, 14, 1200),
+    "standing_still_early": lambda: _standing_still(400, 15, 20),
+    "all_flat": lambda: random_bars(300, 16).assign(open=5.0, high=5.0, low=5.0, close=5.0),
+    "leading_nan_close": lambda: _some_nans(900, 17, "close", 33),
+    "leading_nan_high": lambda: _some_nans(900, 18, "high", 3),
+    "all_nan": lambda: random_bars(80, 19).assign(low=np.nan),
+    "empty": lambda: random_bars(50, 9).iloc[:0],
+    "one_bar": lambda: random_bars(1, 10),
+}
+
+
+@pytest.mark.parametrize("dataset", ADX_DATASETS)
+@pytest.mark.parametrize(
+    "config", [{}, {"period": 2}, {"period": 3, "threshold": 0}, {"period": 27}, {"period": 500, "threshold": 60}]
+)
+def test_adx_same_as_before(dataset, config):
+    assert_same_outputs("adx", ADX_DATASETS[dataset](), config, adx_ref)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_adx_kernel_is_talib_adx_on_random_walks(seed):
+    """Many periods and lengths, with rounded prices (ties, zero moves), NaN gaps and frozen runs."""
+    rng = np.random.default_rng(seed)
+    for case in range(150):
+        n = int(rng.choice([2, 3, 5, 30, 31, 300, 1500]))
+        period = int(rng.choice([2, 3, 5, 14, 15, 50]))
+        close = 100.0 + np.cumsum(rng.standard_normal(n))
+        high = close + np.abs(rng.standard_normal(n))
+        low = close - np.abs(rng.standard_normal(n))
+        if case % 4 == 1:
+            high, low, close = np.round(high), np.round(low), np.round(close)
+        elif case % 4 == 2:
+            high[rng.integers(0, n, 1 + n // 40)] = np.nan
+            close[: rng.integers(0, n)] = np.nan
+        elif case % 4 == 3:
+            frozen = rng.integers(0, n)
+            high[frozen:], low[frozen:], close[frozen:] = high[frozen], low[frozen], close[frozen]
+        plus_di = talib.PLUS_DI(high, low, close, period)
+        minus_di = talib.MINUS_DI(high, low, close, period)
+        got = _adx(high, low, close, plus_di, minus_di, period)
+        expected = talib.ADX(high, low, close, period)
+        same = (got.view(np.int64) == expected.view(np.int64)) | (np.isnan(got) & np.isnan(expected))
+        assert same.all(), (n, period, case, np.flatnonzero(~same)[:5])
