@@ -160,7 +160,12 @@ class _Axes:
 
 
 def _points(xs: np.ndarray, ys: np.ndarray) -> str:
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs.tolist(), ys.tolist()))
+    """The points as ``x,y x,y ...`` to one decimal, written by one %-format over every coordinate:
+    the same digits as formatting each value with ``:.1f``, about twice as fast as a format per
+    point (test_rewrites_pdf keeps the previous code)."""
+    flat = np.empty(2 * len(xs), dtype=np.float64)
+    flat[0::2], flat[1::2] = xs, ys
+    return ("%.1f,%.1f " * len(xs))[:-1] % tuple(flat.tolist())
 
 
 def _line(xs, ys, color: str, width: float = 1.4, dash: str = "") -> str:
