@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from qm_platform.fields import ResultJSONField
+from qm_platform.fields import ResultDocumentField, ResultJSONField
 
 
 class StrategyKind(models.TextChoices):
@@ -145,21 +145,21 @@ class BacktestRun(models.Model):
     )
     metrics = ResultJSONField(null=True, blank=True)
     trade_count = models.PositiveIntegerField(null=True, blank=True)
-    equity_curve = ResultJSONField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
-    report_data = ResultJSONField(
+    equity_curve = ResultDocumentField(null=True, blank=True, help_text="Downsampled [time, equity] pairs.")
+    report_data = ResultDocumentField(
         null=True,
         blank=True,
         help_text="What the report takes from the price data (buy-and-hold, trade windows), computed by "
         "the worker: reports.analysis.report_extras. Null for runs stored before it was kept.",
     )
-    equity_detail = ResultJSONField(
+    equity_detail = ResultDocumentField(
         null=True,
         blank=True,
         help_text="The equity curve for GET /equity: every bar up to backtests.services.EQUITY_DETAIL_POINTS, "
         "else thinned keeping each bucket's extremes; stored as columns (backtests.engine.downsample.equity_columns), "
         "older runs as [iso time, equity] pairs. Null for runs stored before it was kept.",
     )
-    montecarlo = ResultJSONField(
+    montecarlo = ResultDocumentField(
         null=True,
         blank=True,
         help_text="Monte Carlo robustness computed by the worker with the default settings, by method "

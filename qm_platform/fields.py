@@ -25,6 +25,17 @@ Decoding falls back the same way for text orjson cannot read. The one difference
 PostgreSQL prints a whole number's ``numeric`` without a point (the float 1e300 as a 1 and 300
 zeros); beyond 64 bits ``json.loads`` reads that as a Python int and orjson as the float that was
 written. The values are equal; every figure the platform stores is a float or a small int.
+
+``ResultDocumentField`` is the same field stored as PostgreSQL's ``json`` (the text, checked to be
+JSON) instead of ``jsonb`` (parsed into a binary tree), for the documents nothing searches inside:
+a run's curves, report data and Monte Carlo, which are only ever written whole and read whole.
+Parsing them into ``jsonb`` was most of PostgreSQL's CPU for a run (bench/throughput.py: about
+2.8 ms of the 3.7 ms a run's results cost the server with LZ4, measured on inserts of a stored
+run's documents); ``json`` stores the text as written. What is read back is the same JSON value;
+only the text differs where ``jsonb`` rewrote it (its key order, its spelling of numbers, "1e-5"
+as "0.00001"), which no reader sees once parsed. Fields whose keys are searched (``metrics``:
+the run list's search by strategy text) stay ``jsonb``; ``json`` has no equality or containment
+operators. Elsewhere (SQLite) both are Django's text column.
 """
 
 from __future__ import annotations
@@ -33,7 +44,9 @@ from typing import Any
 
 import orjson
 from django.db import models
-from psycopg.types.json import Jsonb
+from django.db.backends.signals import connection_created
+from psycopg.types.json import Json, Jsonb
+from psycopg.types.string import TextLoader
 
 _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
@@ -72,3 +85,28 @@ class ResultJSONField(models.JSONField):
             except orjson.JSONDecodeError:
                 pass  # e.g. a number beyond a double's range, which json.loads reads as inf
         return super().from_db_value(value, expression, connection)
+
+
+class ResultDocumentField(ResultJSONField):
+    """``ResultJSONField`` stored as ``json`` on PostgreSQL (see the module docstring): for a
+    document written and read whole, never searched inside."""
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        adapted = super().get_db_prep_value(value, connection, prepared)
+        if isinstance(adapted, Jsonb):  # sent as json: PostgreSQL would parse a jsonb parameter into jsonb first
+            return Json(adapted.obj, dumps=adapted.dumps)
+        return adapted
+
+
+def _json_as_text(sender, connection, **kwargs) -> None:
+    """``json`` columns read as their text, as Django has psycopg read ``jsonb`` (its
+    ``get_adapters_template``): the field decodes it (orjson) instead of psycopg's ``json.loads``
+    decoding first."""
+    if connection.vendor == "postgresql":
+        connection.connection.adapters.register_loader("json", TextLoader)
+
+
+connection_created.connect(_json_as_text, dispatch_uid="qm-json-as-text")

@@ -1,6 +1,7 @@
 """qm_platform.fields.ResultJSONField: the same stored JSON values as Django's JSONField (read back
 equal, and equal as jsonb in PostgreSQL), the same errors, Django's path for what orjson would
-write differently, and the result columns compressed with LZ4."""
+write differently, and the result columns compressed with LZ4. ResultDocumentField: the run's
+documents stored as json, their text as written, read back the same."""
 
 from __future__ import annotations
 
@@ -69,9 +70,12 @@ def test_a_nan_or_infinity_is_written_as_null():
     )
 
 
-def _stored(run_id, column: str) -> str:
+def _stored(run_id, column: str, as_jsonb: bool = True) -> str:
+    """The column's value as PostgreSQL prints it: as jsonb (the JSON value, whatever the text it
+    was written as) or as its own text."""
+    cast = "::jsonb::text" if as_jsonb else "::text"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column}::text FROM backtests_backtestrun WHERE id = %s", [run_id])
+        cursor.execute(f"SELECT {column}{cast} FROM backtests_backtestrun WHERE id = %s", [run_id])
         return cursor.fetchone()[0]
 
 
@@ -82,18 +86,16 @@ def test_stored_jsonb_is_what_django_jsonfield_stores(alice):
     for _ in range(5):
         document = _document(rng)
         run = BacktestRun.objects.create(owner=alice, request={}, market="X", timeframe="1h", direction="Long")
-        BacktestRun.objects.filter(id=run.id).update(report_data=document)
+        BacktestRun.objects.filter(id=run.id).update(metrics=document)  # this field (jsonb)
         with connection.cursor() as cursor:
             from psycopg.types.json import Jsonb
 
-            cursor.execute(
-                "UPDATE backtests_backtestrun SET equity_detail = %s WHERE id = %s", [Jsonb(document), run.id]
-            )
-        assert _stored(run.id, "report_data") == _stored(run.id, "equity_detail")
+            cursor.execute("UPDATE backtests_backtestrun SET request = %s WHERE id = %s", [Jsonb(document), run.id])
+        assert _stored(run.id, "metrics") == _stored(run.id, "request")
         back = BacktestRun.objects.get(id=run.id)
-        assert back.report_data == back.equity_detail == json.loads(json.dumps(document))
+        assert back.metrics == back.request == json.loads(json.dumps(document))
         # what Django's JSONField would read (json.loads of the column's text), float for float
-        assert repr(back.report_data) == repr(json.loads(_stored(run.id, "equity_detail")))
+        assert repr(back.metrics) == repr(json.loads(_stored(run.id, "request")))
 
 
 def test_a_whole_float_beyond_64_bits_reads_back_as_the_float_it_was(alice):
@@ -140,3 +142,44 @@ def test_the_result_columns_are_compressed_with_lz4(alice):
             [run.id],
         )
         assert cursor.fetchone() == ("lz4", "lz4", "lz4", "lz4")
+
+
+DOCUMENTS = ("equity_curve", "report_data", "equity_detail", "montecarlo")
+
+
+def test_the_documents_are_json_and_the_searched_fields_jsonb():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'backtests_backtestrun' AND data_type IN ('json', 'jsonb')"
+        )
+        types = dict(cursor.fetchall())
+    assert {column: types[column] for column in DOCUMENTS} == dict.fromkeys(DOCUMENTS, "json")
+    assert types["metrics"] == types["timings"] == types["request"] == "jsonb"
+
+
+def test_a_document_is_stored_as_its_text_and_read_back_float_for_float(alice):
+    """json keeps the text orjson wrote (jsonb would have parsed and reprinted it); reading it
+    back gives what json.loads of json.dumps gives, float for float, through the field's decoder
+    (psycopg hands the text over: the connection's json loader)."""
+    rng = random.Random(5)
+    for _ in range(5):
+        document = _document(rng)
+        run = BacktestRun.objects.create(owner=alice, request={}, market="X", timeframe="1h", direction="Long")
+        BacktestRun.objects.filter(id=run.id).update(**dict.fromkeys(DOCUMENTS, document), metrics=document)
+        for column in DOCUMENTS:
+            assert _stored(run.id, column, as_jsonb=False) == fast_dumps(document)
+            assert _stored(run.id, column) == _stored(run.id, "metrics")  # the same JSON value as jsonb holds
+        back = BacktestRun.objects.get(id=run.id)
+        expected = repr(json.loads(json.dumps(document)))
+        assert [repr(getattr(back, column)) for column in DOCUMENTS] == [expected] * len(DOCUMENTS)
+        assert repr(BacktestRun.objects.filter(id=run.id).values_list("report_data", flat=True).get()) == expected
+
+
+def test_a_document_refuses_what_is_not_json_and_keeps_nan_as_null(alice):
+    run = BacktestRun.objects.create(owner=alice, request={}, market="X", timeframe="1h", direction="Long")
+    BacktestRun.objects.filter(id=run.id).update(montecarlo={"p": [1.0, math.nan, math.inf]}, report_data=None)
+    back = BacktestRun.objects.get(id=run.id)
+    assert back.montecarlo == {"p": [1.0, None, None]} and back.report_data is None
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE backtests_backtestrun SET report_data = %s WHERE id = %s", ["{not json", run.id])
