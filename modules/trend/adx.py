@@ -13,8 +13,9 @@ import numpy as np
 import talib
 from numba import njit
 
-from modules.base import BaseModule, Output, Param, as_float
-from modules.common.series import labels
+from modules.base import BaseModule, Output, Param, as_float, labels_from_codes
+
+TRENDS = ("uptrend", "downtrend", "no_trend")
 
 #: TA-Lib's TA_IS_ZERO bound (TA_EPSILON): a +DI + -DI within it adds no DX to the ADX
 _TA_EPSILON = 1e-14
@@ -50,6 +51,19 @@ def _adx(high, low, close, plus_di, minus_di, period):
     return out
 
 
+@njit(cache=True, nogil=True)
+def _trend_codes(adx, plus_di, minus_di, threshold):
+    """TRENDS codes, one branchless pass: 0 where ADX >= ``threshold`` and +DI > -DI, 1 where
+    ADX >= ``threshold`` and -DI > +DI, else 2 (NaN compares false: 2)."""
+    out = np.empty(adx.shape[0], dtype=np.int8)
+    for t in range(adx.shape[0]):
+        strong = adx[t] >= threshold
+        up = strong & (plus_di[t] > minus_di[t])
+        down = strong & (minus_di[t] > plus_di[t])
+        out[t] = 2 - 2 * np.int8(up) - np.int8(down)
+    return out
+
+
 class ADX(BaseModule):
     module_id = "adx"
     name = "ADX"
@@ -76,7 +90,7 @@ class ADX(BaseModule):
             "trend",
             "categorical",
             "uptrend / downtrend when ADX >= threshold, else no_trend",
-            values=("uptrend", "downtrend", "no_trend"),
+            values=TRENDS,
         ),
     )
 
@@ -87,12 +101,11 @@ class ADX(BaseModule):
         minus_di = talib.MINUS_DI(high, low, close, timeperiod=period)
         adx = _adx(high, low, close, plus_di, minus_di, period)
 
-        def trend():  # computed only if asked for
-            strong = adx >= config["threshold"]
-            return labels(
-                [(strong & (plus_di > minus_di), "uptrend"), (strong & (minus_di > plus_di), "downtrend")],
-                len(adx),
-                "no_trend",
-            )
-
-        return {"adx": adx, "plus_di": plus_di, "minus_di": minus_di, "trend": trend}
+        return {
+            "adx": adx,
+            "plus_di": plus_di,
+            "minus_di": minus_di,
+            "trend": lambda: labels_from_codes(
+                _trend_codes(adx, plus_di, minus_di, float(config["threshold"])), TRENDS
+            ),
+        }
