@@ -763,7 +763,7 @@ def compute_all(
     kelly = kelly_fraction(pnl)
     month_labels, month_returns = monthly_returns(eq, times, float(initial_capital))
     finite_months = month_returns[np.isfinite(month_returns)]
-    var_95, cvar_95 = value_at_risk(day_returns), conditional_value_at_risk(day_returns)
+    var_95, cvar_95, tail = _tail_figures(day_returns)
     result: dict[str, Any] = {
         "trade_count": int(n_trades),
         "long_trades": int((directions == "long").sum()),
@@ -812,7 +812,7 @@ def compute_all(
         "var_95_daily_pct": None if var_95 is None else var_95 * 100,
         "cvar_95_daily_pct": None if cvar_95 is None else cvar_95 * 100,
         "omega": omega_ratio(day_returns),
-        "tail_ratio": tail_ratio(day_returns),
+        "tail_ratio": tail,
         "ulcer_index": ulcer,
         "recovery_factor": recovery_factor(float(pnl.sum()), max_dd_money),
         "kelly_pct": None if kelly is None else kelly * 100,
@@ -827,6 +827,21 @@ def compute_all(
         "annualisation": annualisation.basis if annualisation is not None else "observed",
     }
     return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in result.items()}
+
+
+def _tail_figures(returns: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """(``value_at_risk``, ``conditional_value_at_risk``, ``tail_ratio``) of ``returns`` at their
+    defaults (95 %) from one pass over the finite returns and two quantiles: the 5 % quantile is
+    both the VaR and the tail ratio's lower end (the same q, 1.0 - 0.95), so the same number."""
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if len(r) < 2:
+        return None, None, None
+    var = float(np.quantile(r, 1.0 - 0.95))
+    cvar = float(r[r <= var].mean())
+    lower = abs(var)
+    tail = abs(float(np.quantile(r, 0.95))) / lower if lower > 0 else None
+    return var, cvar, tail
 
 
 def _exposure(entry_bar: np.ndarray, exit_bar: np.ndarray, bars: int) -> float:

@@ -163,3 +163,36 @@ def test_curve_walk_on_a_million_minutes_gives_the_previous_results_exactly():
     assert new == old and old[0]
     assert np.array_equal(new_below, old_below) and np.array_equal(new_returns, old_returns)
     assert np.array_equal(new_last[: old[3]], old_last[: old[3]])
+
+
+# ---- compute_all's VaR, CVaR and tail ratio: metrics._tail_figures against the three functions it
+# stands in for (value_at_risk, conditional_value_at_risk and tail_ratio, unchanged in metrics.py)
+
+
+def _daily_returns_cases():
+    rng = np.random.default_rng(5)
+    yield np.zeros(0)
+    yield np.array([0.01])
+    yield np.array([0.01, -0.02])
+    yield np.array([np.nan, 0.01])
+    yield np.array([np.nan, 0.01, -0.03, np.inf, -np.inf])
+    yield np.zeros(50)  # the 5 % quantile is 0: no tail ratio
+    yield np.full(20, -0.01)
+    yield np.full(20, 0.01)
+    yield np.concatenate((np.zeros(90), np.full(10, 0.02)))
+    for n in (2, 3, 19, 20, 21, 101, 694, 2_500):
+        for scale in (1e-4, 1e-2):
+            r = rng.standard_normal(n) * scale
+            yield r
+            r = r.copy()
+            r[rng.random(n) < 0.1] = np.nan
+            yield r
+            yield np.round(r, 3)  # ties at the quantiles
+
+
+def test_tail_figures_give_the_three_functions_numbers_exactly():
+    for r in _daily_returns_cases():
+        figures = M._tail_figures(r)
+        expected = (M.value_at_risk(r), M.conditional_value_at_risk(r), M.tail_ratio(r))
+        assert [None if v is None else float(v) for v in figures] == list(expected)
+        assert [type(v) for v in figures] == [type(v) for v in expected]
