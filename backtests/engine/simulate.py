@@ -216,8 +216,10 @@ def simulate(
     n = len(close)
     if on_progress:
         on_progress("simulating", 0, n)
-    entries = signals.long_entry[: max(n - 1, 0)] | signals.short_entry[: max(n - 1, 0)]
-    capacity = int(np.count_nonzero(entries))
+    # a trade per entry signal at most (an entry on the last bar never fills); a bar with both
+    # signals counts twice, a row to spare, which spares a pass that ORs them
+    last = max(n - 1, 0)
+    capacity = int(np.count_nonzero(signals.long_entry[:last])) + int(np.count_nonzero(signals.short_entry[:last]))
     ti = np.zeros((capacity, K.N_INT), dtype=np.int64)
     tf = np.zeros((capacity, K.N_FLOAT), dtype=np.float64)
     equity = np.empty(n, dtype=np.float64)

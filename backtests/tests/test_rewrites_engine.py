@@ -2,11 +2,26 @@
 verbatim: the new code must give the old one's results bit for bit (NaN positions included) on
 every kind of input, the edge cases too. Pure: no Django."""
 
+from __future__ import annotations
+
 import numpy as np
 import pytest
 from numba import njit
 
+from backtests.engine import kernel as K
 from backtests.engine import metrics as M
+from backtests.engine.intrabar import FinerBars
+from backtests.engine.simulate import (
+    COUNTER_NAMES,
+    ProgressFn,
+    Signals,
+    SimulatedTrades,
+    _kernel_input,
+    kernel_arrays,
+    simulate,
+)
+from backtests.engine.strategy import StrategySpec
+from backtests.strategies.parse import build_strategy
 
 DAY_NS = M.DAY_NS
 
@@ -196,3 +211,122 @@ def test_tail_figures_give_the_three_functions_numbers_exactly():
         expected = (M.value_at_risk(r), M.conditional_value_at_risk(r), M.tail_ratio(r))
         assert [None if v is None else float(v) for v in figures] == list(expected)
         assert [type(v) for v in figures] == [type(v) for v in expected]
+
+
+# ---- simulate before it sized the trade arrays by the two entry counts (it ORed the masks first)
+
+
+def simulate_before(
+    spec: StrategySpec,
+    signals: Signals,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    *,
+    atr: np.ndarray | None = None,
+    size_basis: int = 0,
+    size_value: np.ndarray | None = None,
+    session_end: np.ndarray | None = None,
+    stop_level: np.ndarray | None = None,
+    target_level: np.ndarray | None = None,
+    financing: tuple[np.ndarray, np.ndarray] | None = None,
+    intrabar: FinerBars | None = None,
+    on_progress: ProgressFn | None = None,
+) -> SimulatedTrades:
+    """Run the compiled kernel. ``atr`` is needed for ATR units, ``size_value`` is the sizing
+    module's output per bar, ``session_end`` marks each session's last bar, ``financing`` is
+    (long, short) per bar (``financing.financing_rates``), ``intrabar`` the magnifier's finer
+    bars (``intrabar.finer_bars``)."""
+    n = len(close)
+    if on_progress:
+        on_progress("simulating", 0, n)
+    entries = signals.long_entry[: max(n - 1, 0)] | signals.short_entry[: max(n - 1, 0)]
+    capacity = int(np.count_nonzero(entries))
+    ti = np.zeros((capacity, K.N_INT), dtype=np.int64)
+    tf = np.zeros((capacity, K.N_FLOAT), dtype=np.float64)
+    equity = np.empty(n, dtype=np.float64)
+    bars, events, p = kernel_arrays(
+        spec,
+        signals,
+        open_,
+        high,
+        low,
+        close,
+        atr=atr,
+        size_basis=size_basis,
+        size_value=size_value,
+        session_end=session_end,
+        stop_level=stop_level,
+        target_level=target_level,
+        financing=financing,
+    )
+    no_prices, no_times = np.zeros(0), np.zeros(0, dtype=np.int64)
+    finer = (intrabar.open, intrabar.high, intrabar.low) if intrabar else (no_prices, no_prices, no_prices)
+    sub = tuple(_kernel_input(a, np.float64, no_prices) for a in finer)
+    sub_times = _kernel_input(intrabar.times if intrabar else None, np.int64, no_times)
+    bar_edges = _kernel_input(intrabar.edges if intrabar else None, np.int64, no_times)
+    counters = np.zeros(K.N_COUNTERS, dtype=np.int64)
+    count = K.run_kernel(bars, events, sub, sub_times, bar_edges, p, ti, tf, equity, counters, financing is not None)
+    ti, tf = ti[:count], tf[:count]
+    order = np.argsort(ti[:, K.I_ENTRY_BAR], kind="stable")
+    ti, tf = ti[order], tf[order]
+    if on_progress:
+        on_progress("simulating", n, n)
+    return SimulatedTrades(
+        entry_bar=ti[:, K.I_ENTRY_BAR].copy(),
+        exit_bar=ti[:, K.I_EXIT_BAR].copy(),
+        direction=ti[:, K.I_DIRECTION].copy(),
+        reason=ti[:, K.I_REASON].copy(),
+        values=tf,
+        equity=equity,
+        skipped_entries=int(counters[K.C_SKIPPED]),
+        counters={name: int(counters[i]) for i, name in enumerate(COUNTER_NAMES)},
+    )
+
+
+SIM_BLOCK = [{"subConfirmations": [{"moduleId": "rsi", "config": {"period": 14, "operator": "<", "value": 30}}]}]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_simulate_gives_the_previous_simulates_trades_and_equity_exactly(seed):
+    """Both sides' entries on the same bars (the bars the two counts count twice), on every bar,
+    on none, and at random; long only, short only and both; with and without stops and targets."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([2, 3, 50, 2_000]))
+    close = 100.0 * np.exp(np.cumsum(rng.standard_normal(n) * 0.01))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    high = np.maximum(open_, close) * (1 + rng.random(n) * 0.005)
+    low = np.minimum(open_, close) * (1 - rng.random(n) * 0.005)
+    direction = ("Long", "Short", "Both")[seed % 3]
+    request = {
+        "marketContext": {"direction": direction},
+        "decisionBlocks": SIM_BLOCK,
+        "sizing": {"moduleId": "fixed_units", "config": {"units": 1}},
+    }
+    if direction == "Both":
+        request["shortDecisionBlocks"] = SIM_BLOCK
+    if seed % 2:
+        request["exit"] = {"stopLoss": 1, "takeProfit": 2}
+    spec = build_strategy(request)
+    kind = seed % 4
+    if kind == 0:
+        long_entry = rng.random(n) < 0.2
+        short_entry = long_entry.copy()
+    elif kind == 1:
+        long_entry, short_entry = np.ones(n, dtype=bool), np.ones(n, dtype=bool)
+    elif kind == 2:
+        long_entry, short_entry = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    else:
+        long_entry, short_entry = rng.random(n) < 0.1, rng.random(n) < 0.1
+    if direction == "Long":
+        short_entry = np.zeros(n, dtype=bool)
+    elif direction == "Short":
+        long_entry = np.zeros(n, dtype=bool)
+    signals = Signals(long_entry, short_entry, rng.random(n) < 0.05, rng.random(n) < 0.05)
+    size = np.ones(n)
+    new = simulate(spec, signals, open_, high, low, close, size_basis=0, size_value=size)
+    old = simulate_before(spec, signals, open_, high, low, close, size_basis=0, size_value=size)
+    for name in ("entry_bar", "exit_bar", "direction", "reason", "values", "equity"):
+        assert np.array_equal(getattr(new, name), getattr(old, name), equal_nan=name in ("values", "equity"))
+    assert (new.skipped_entries, new.counters) == (old.skipped_entries, old.counters)
