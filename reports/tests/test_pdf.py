@@ -81,6 +81,19 @@ def test_the_report_prints_on_the_page_size_with_the_trade_header_on_every_page(
     assert "Appendix: metric definitions" in pages[-1] or "Appendix: metric definitions" in pages[-2]
 
 
+def test_each_font_is_embedded_once(alice, tmp_path):
+    """The checksum's <code> names the trade list's monospaced font rather than the generic
+    ``monospace`` (the same file, which Chromium embedded as a second subset of it)."""
+    run = stored_run(alice, trades=12, data_checksum="f022f5f268ca4b5b" * 4)
+    html = render_report_html(run, for_pdf=True, inputs=stored_inputs(run))
+    assert "<code>f022f5f268ca4b5b…</code>" in html
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf.html_to_pdf(html))
+    listing = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    fonts = [line.split()[0].split("+")[-1] for line in listing.splitlines()[2:]]
+    assert "DejaVuSansMono" in fonts and len(fonts) == len(set(fonts)), fonts
+
+
 def test_one_warm_browser_serves_every_pdf_and_a_dead_one_is_replaced(tmp_path):
     html = "<!doctype html><html><body><h1>Hello PDF</h1></body></html>"
     pdf.html_to_pdf(html)
