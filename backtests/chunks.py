@@ -8,7 +8,8 @@ progress writes, a commit, and the dispatcher's look for the next run. The dispa
 
 - claims them with one conditional update and one lease (as :func:`services._claim` does one);
 - loads each distinct data window once, computes each module configuration once on it (runs
-  that differ in thresholds or exits share their modules' outputs, read-only), and runs every
+  that differ in thresholds or exits share their modules' outputs, read-only) and its benchmark's
+  closes as of its bars once (``services._benchmark``), and runs every
   run as the single run's path does (``run_backtest``, then :func:`services.results_to_store`:
   the same numbers);
 - stores them in one transaction: each run's conditional final move (lease held: a run
@@ -203,14 +204,14 @@ def _compute(run: BacktestRun, clock: RunClock, progress: ChunkProgress, shared_
         spec = build_strategy(run.request, instrument=instrument)
     progress.mark("loading_data")
     window = (run.market, run.timeframe, run.warmup_start, run.data_start, run.data_end, run.data_source)
-    if window not in shared_data:  # the bars, and the module outputs computed on them so far
-        shared_data[window] = (market_data_load(run=run), {})
-    loaded, operands = shared_data[window]
+    if window not in shared_data:  # the bars, the module outputs and the benchmarks computed on them so far
+        shared_data[window] = (market_data_load(run=run), {}, {})
+    loaded, operands, benchmarks = shared_data[window]
     loaded = dataclasses.replace(loaded, warnings=list(loaded.warnings))  # this run's own
     progress("loading_data", 1, 1)
     result = run_engine(run, spec, loaded, progress, annualisation, operands)
     progress.mark(None)
-    fields, trades = results_to_store(run, result, loaded, clock)
+    fields, trades = results_to_store(run, result, loaded, clock, benchmarks)
     fields.update(progress=100, stage="done", started_at=started_at, timings=clock.as_dict())
     return Outcome(run, RunStatus.SUCCEEDED, fields, trades)
 

@@ -1156,34 +1156,58 @@ class Benchmark:
     comparison: bm.BenchmarkComparison
 
 
-def _benchmark(run: BacktestRun, equity: pd.Series, frame: pd.DataFrame) -> tuple[Benchmark | None, list[str]]:
+def _benchmark(
+    run: BacktestRun, equity: pd.Series, frame: pd.DataFrame, shared: dict | None = None
+) -> tuple[Benchmark | None, list[str]]:
     """The run against its benchmark: the request's ``benchmark`` (loaded now, over the measured
     window), else buy-and-hold of its own market. A benchmark that cannot be loaded falls back to
     the run's market with a warning; any other failure costs the run its benchmark figures, never
-    its results."""
+    its results.
+
+    ``shared``: a dict kept by a chunk of a batch's runs for one data window (``backtests.chunks``):
+    the benchmark's closes as of the run's bars depend only on the window and the benchmark asked
+    for, so its runs load and align them once (by the same calls, so the same numbers) and each
+    compares its own equity."""
     warnings: list[str] = []
     if not len(equity):
         return None, warnings
     times = pd.DatetimeIndex(equity.index)
-    closes, name, other = frame["close"], f"{run.market} buy and hold", False
     wanted = (run.request or {}).get("benchmark")
-    if wanted:
-        source = wanted["dataSource"]
-        source = f"dataset:{source}" if isinstance(source, int) else source
-        label = f"{wanted['market']} buy and hold ({source.replace('dataset:', 'dataset ')})"
+    key = json.dumps(wanted, sort_keys=True)
+    known = (shared or {}).get(key)
+    if known is not None and known[0].equals(times):
+        _, aligned, at, name, other, warnings = known
+        warnings = list(warnings)
+    else:
+        closes, name, other = frame["close"], f"{run.market} buy and hold", False
+        if wanted:
+            source = wanted["dataSource"]
+            source = f"dataset:{source}" if isinstance(source, int) else source
+            label = f"{wanted['market']} buy and hold ({source.replace('dataset:', 'dataset ')})"
+            try:
+                closes, loaded_warnings = market_data_load_closes(
+                    symbol=wanted["market"], timeframe=run.timeframe, start=times[0], end=run.data_end, source=source
+                )
+                name, other = label, True
+                warnings += [f"Benchmark {wanted['market']}: {w}" for w in loaded_warnings]
+            except CodedError as exc:
+                warnings.append(
+                    f"The benchmark {label} could not be loaded ({exc.message}); compared with {name} instead."
+                )
+                closes = frame["close"]
         try:
-            closes, loaded_warnings = market_data_load_closes(
-                symbol=wanted["market"], timeframe=run.timeframe, start=times[0], end=run.data_end, source=source
-            )
-            name, other = label, True
-            warnings += [f"Benchmark {wanted['market']}: {w}" for w in loaded_warnings]
-        except CodedError as exc:
-            warnings.append(f"The benchmark {label} could not be loaded ({exc.message}); compared with {name} instead.")
-            closes = frame["close"]
+            aligned = pd.Series(bm.closes_at(closes, times), index=times).dropna()
+            at = bm.closes_at(aligned, times)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            logger.exception("benchmark comparison failed", extra={"run_id": str(run.id)})
+            return None, warnings
+        if shared is not None:
+            shared[key] = (times, aligned, at, name, other, list(warnings))
     try:
-        aligned = pd.Series(bm.closes_at(closes, times), index=times).dropna()
         days = market_annualisation(symbol=run.market, timeframe=run.timeframe).days_per_year
-        comparison = bm.compare(equity, aligned, days_per_year=days, name=name)
+        comparison = bm.compare(equity, aligned, days_per_year=days, name=name, at=at)
     except SoftTimeLimitExceeded:
         raise
     except Exception:
@@ -1213,10 +1237,13 @@ def _montecarlo(run: BacktestRun, trades: pd.DataFrame, metrics: dict) -> dict |
         return None
 
 
-def results_to_store(run: BacktestRun, result, loaded, clock: RunClock) -> tuple[dict, list[Trade]]:
+def results_to_store(
+    run: BacktestRun, result, loaded, clock: RunClock, benchmarks: dict | None = None
+) -> tuple[dict, list[Trade]]:
     """What a run stores from its engine ``result`` and ``loaded`` data: the run's fields (metrics,
     curves, benchmark, report data, Monte Carlo, warnings) and its trade rows (not saved). The
-    single run's path and a chunk of a batch's runs (``backtests.chunks``) store the same."""
+    single run's path and a chunk of a batch's runs (``backtests.chunks``) store the same;
+    ``benchmarks``: the chunk's benchmark closes for this data window (see :func:`_benchmark`)."""
     trades = result.trades
     decimals = result.metrics.get("price_decimals")
     with clock.step("trade_rows"):
@@ -1227,7 +1254,7 @@ def results_to_store(run: BacktestRun, result, loaded, clock: RunClock) -> tuple
     with clock.step("equity_curves"):
         equity_curve = _downsample_equity(result.equity)
     with clock.step("benchmark"):
-        benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame)
+        benchmark, benchmark_warnings = _benchmark(run, result.equity, loaded.frame, benchmarks)
     if benchmark is not None:
         metrics.update(benchmark.comparison.metrics)
     portfolio = result.extra.get("portfolio")

@@ -130,7 +130,12 @@ def capture_pct(strategy: np.ndarray, benchmark: np.ndarray, *, up: bool) -> flo
 
 
 def compare(
-    equity: pd.Series, benchmark_closes: pd.Series, *, days_per_year: float | None, name: str = ""
+    equity: pd.Series,
+    benchmark_closes: pd.Series,
+    *,
+    days_per_year: float | None,
+    name: str = "",
+    at: np.ndarray | None = None,
 ) -> BenchmarkComparison:
     """The strategy's equity (money, per bar, UTC index) against ``benchmark_closes`` (UTC index;
     sampled as of each equity bar). ``days_per_year``: the market's trading days a year
@@ -138,8 +143,12 @@ def compare(
 
     Metrics: ``benchmark`` (``name``), ``benchmark_return_pct`` (from the first to the last equity
     bar), ``alpha_pct``, ``beta``, ``correlation``, ``tracking_error_pct``, ``information_ratio``,
-    ``up_capture_pct``, ``down_capture_pct``, ``benchmark_days`` (paired daily returns)."""
-    at = closes_at(benchmark_closes, pd.DatetimeIndex(equity.index))
+    ``up_capture_pct``, ``down_capture_pct``, ``benchmark_days`` (paired daily returns).
+
+    ``at``: ``closes_at(benchmark_closes, equity.index)`` where the caller has it already (the runs
+    of a batch's chunk over one window share it)."""
+    if at is None:
+        at = closes_at(benchmark_closes, pd.DatetimeIndex(equity.index))
     day_times, d, b = daily_return_pairs(equity, at)
     first = at[np.isfinite(at)]
     bench_return = (first[-1] / first[0] - 1.0) * 100.0 if len(first) and first[0] > 0 else None

@@ -84,8 +84,14 @@ def the_second_run_raises(monkeypatch, exc: BaseException) -> None:
     monkeypatch.setattr(chunks, "run_engine", engine)
 
 
-def test_a_chunk_stores_exactly_what_each_run_alone_stores(alice):
-    bodies = sweep_bodies()
+def mixed_benchmarks(bodies: list[dict]) -> list[dict]:
+    """Every other run measured against another market (SPX500), the rest against their own."""
+    return [{**body, "benchmark": "spx500"} if i % 2 else body for i, body in enumerate(bodies)]
+
+
+@pytest.mark.parametrize("benchmarks", [False, True], ids=["own-market", "mixed-benchmarks"])
+def test_a_chunk_stores_exactly_what_each_run_alone_stores(alice, benchmarks):
+    bodies = mixed_benchmarks(sweep_bodies()) if benchmarks else sweep_bodies()
     alone = submit_all(alice, bodies)
     for run in alone:
         assert services.backtest_execute(run_id=run.id) == RunStatus.SUCCEEDED
@@ -284,3 +290,21 @@ def test_a_chunks_trades_are_written_as_bulk_create_writes_them(alice):
         return [repr(row) for row in Trade.objects.filter(run=run).order_by("seq").values_list(*TRADE_FIELDS)]
 
     assert written(other) == written(one) and len(written(one)) == 2
+
+
+def test_a_chunks_runs_over_one_window_load_and_align_their_benchmark_once(alice, monkeypatch):
+    """Runs of one data window asking for the same benchmark share its closes as of their bars
+    (loaded once, aligned once); another benchmark or another window is loaded on its own."""
+    loads, aligned = [], []
+    real_load, real_closes_at = services.market_data_load_closes, services.bm.closes_at
+    monkeypatch.setattr(services, "market_data_load_closes", lambda **kw: loads.append(kw) or real_load(**kw))
+    monkeypatch.setattr(services.bm, "closes_at", lambda *a: aligned.append(1) or real_closes_at(*a))
+    bodies = [{**body, "benchmark": "spx500"} for body in sweep_bodies()]  # the last one has a warm-up
+    runs = submit_all(alice, mixed_benchmarks(sweep_bodies()[:4]) + bodies[-2:])
+
+    chunks.backtest_execute_chunk(run_ids=[str(run.id) for run in runs])
+
+    assert len(loads) == 2  # SPX500 over the first five runs' window, and over the warm-up run's
+    assert len(aligned) == 2 * 3  # closes_at twice for each: own market and SPX500 there, SPX500 here
+    for run in BacktestRun.objects.filter(id__in=[run.id for run in runs]):
+        assert run.status == RunStatus.SUCCEEDED and run.metrics["benchmark_days"] > 0
