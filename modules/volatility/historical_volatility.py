@@ -32,6 +32,8 @@ from numba import njit
 from modules.base import BaseModule, Output, Param, as_float
 from modules.common.series import compare
 from modules.common.swings_sr import utc_seconds
+from modules.common.welford import add_var as _add_var
+from modules.common.welford import remove_var as _remove_var
 
 
 def bars_per_year(data: pd.DataFrame, trading_days: float) -> float:
@@ -111,52 +113,6 @@ def _ratio_to_previous(close):
     for t in range(1, n):
         out[t] = close[t] / close[t - 1]
     return out
-
-
-#: pandas' threshold for a step that leaves m2 with 3 significant digits or fewer: the window is
-#: then summed afresh (``InvCondTol`` in pandas/_libs/window/aggregations.pyx)
-_INV_COND_TOL = float(np.finfo(np.float64).eps * 1e3)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_var(val, nobs, mean_x, ssqdm_x, compensation, unstable):
-    """pandas' ``add_var`` (inf counts as missing, as pandas' window input turns it into NaN)."""
-    if not np.isfinite(val):
-        return nobs, mean_x, ssqdm_x, compensation, unstable
-    prev_m2 = ssqdm_x
-    nobs = nobs + 1.0
-    prev_mean = mean_x - compensation
-    y = val - compensation
-    t = y - mean_x
-    compensation = t + mean_x - y
-    mean_x = mean_x + t / nobs
-    ssqdm_x = ssqdm_x + (val - prev_mean) * (val - mean_x)
-    if prev_m2 * _INV_COND_TOL > ssqdm_x:  # possible catastrophic cancellation
-        unstable = True
-    return nobs, mean_x, ssqdm_x, compensation, unstable
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _remove_var(val, nobs, mean_x, ssqdm_x, compensation, unstable):
-    """pandas' ``remove_var``."""
-    if not np.isfinite(val):
-        return nobs, mean_x, ssqdm_x, compensation, unstable
-    prev_m2 = ssqdm_x
-    nobs = nobs - 1.0
-    if nobs != 0.0:
-        prev_mean = mean_x - compensation
-        y = val - compensation
-        t = y - mean_x
-        compensation = t + mean_x - y
-        mean_x = mean_x - t / nobs
-        ssqdm_x = ssqdm_x - (val - prev_mean) * (val - mean_x)
-        if prev_m2 * _INV_COND_TOL > ssqdm_x:
-            unstable = True
-    else:
-        mean_x = 0.0
-        ssqdm_x = 0.0
-        unstable = False
-    return nobs, mean_x, ssqdm_x, compensation, unstable
 
 
 @njit(cache=True, nogil=True)
